@@ -1,0 +1,148 @@
+"""Data sets: the built-in handwritten digits and user ``.npz`` files, with a seeded split.
+
+The digits (``sklearn.datasets.load_digits``) are 1,797 real 8×8 images with pixel values
+0..16, shipped inside scikit-learn (no download). They are served in three views:
+
+- ``"vector"``: ``x`` of shape (n, 64), for MLPs;
+- ``"image"``:  ``x`` of shape (n, 1, 8, 8), for CNNs (NCHW);
+- ``"sequence"``: ``x`` of shape (n, 8, 8), 8 steps of 8-pixel rows, for LSTMs.
+
+Pixels are scaled to [0, 1] (``x / 16``). The split is stratified by class: ``test_fraction`` of
+every class goes to test (360 of 1,797 at 0.2), then ``val_fraction`` of each class's remainder
+to validation. The same seed always gives the same split.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Split", "Dataset", "load_digits", "load_npz", "load_dataset", "stratified_split"]
+
+VIEWS = ("vector", "image", "sequence")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Indices of a three-way split; each an int64 array into the full data set."""
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A labelled data set and its split.
+
+    ``x``: float64 (n, ...) in [0, 1]; ``y``: int64 (n,) class labels 0..n_classes-1.
+    """
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    n_classes: int
+    split: Split
+    seed: int
+    pixel_max: float  # raw pixel value that maps to 1.0 (16 for digits)
+
+    def part(self, which):
+        """``(x, y)`` of ``"train"``, ``"val"`` or ``"test"``."""
+        if which not in ("train", "val", "test"):
+            raise ValueError(f"Part must be 'train', 'val' or 'test', not {which!r}")
+        idx = getattr(self.split, which)
+        return self.x[idx], self.y[idx]
+
+
+def stratified_split(y, *, seed, test_fraction=0.2, val_fraction=0.1):
+    """Split indices so that every class is represented in proportion in each part.
+
+    ``ceil(n · test_fraction)`` samples go to test (360 of the 1,797 digits at 0.2), shared out
+    over the classes in proportion to their sizes (largest remainder); then
+    ``ceil(n_rest · val_fraction)`` of the rest to validation the same way; the others to train.
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), not {test_fraction}")
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    n_test = _allocate(counts, int(np.ceil(len(y) * test_fraction)))
+    n_val = _allocate(counts - n_test, int(np.ceil((len(y) - n_test.sum()) * val_fraction)))
+    train, val, test = [], [], []
+    for c, nt, nv in zip(classes, n_test, n_val):
+        idx = np.flatnonzero(y == c)
+        idx = idx[rng.permutation(len(idx))]
+        test.append(idx[:nt])
+        val.append(idx[nt:nt + nv])
+        train.append(idx[nt + nv:])
+    return Split(*(np.sort(np.concatenate(p)).astype(np.int64) for p in (train, val, test)))
+
+
+def _allocate(counts, total):
+    """Share ``total`` over classes in proportion to ``counts`` (largest remainder method)."""
+    exact = counts * total / counts.sum()
+    n = np.floor(exact).astype(np.int64)
+    order = np.argsort(-(exact - n), kind="stable")
+    n[order[:total - n.sum()]] += 1
+    return n
+
+
+def _view(x_flat, view, side):
+    if view not in VIEWS:
+        raise ValueError(f"View must be one of {', '.join(VIEWS)}, not {view!r}")
+    n = len(x_flat)
+    if view == "vector":
+        return x_flat
+    if view == "image":
+        return x_flat.reshape(n, 1, side, side)
+    return x_flat.reshape(n, side, side)  # (n, steps = rows, features = pixels of a row)
+
+
+def load_digits(*, view="vector", seed=0, test_fraction=0.2, val_fraction=0.1):
+    """The scikit-learn digits as a :class:`Dataset` (see the module docstring)."""
+    from sklearn.datasets import load_digits as _sk_load_digits  # data only; sw stays NumPy
+    raw = _sk_load_digits()
+    x = raw.data.astype(np.float64) / 16.0   # (1797, 64)
+    y = raw.target.astype(np.int64)          # (1797,)
+    split = stratified_split(y, seed=seed, test_fraction=test_fraction, val_fraction=val_fraction)
+    return Dataset("digits", _view(x, view, 8), y, 10, split, seed, 16.0)
+
+
+def load_npz(path, *, view="vector", seed=0, test_fraction=0.2, val_fraction=0.1):
+    """A user data set from an ``.npz`` with ``x`` (n, side·side) or (n, side, side) in [0, 1]
+    and ``y`` (n,) integer labels."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            x, y = f["x"], f["y"]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Data file {path} does not exist") from None
+    except KeyError as e:
+        raise ValueError(f"Data file {path} must hold arrays 'x' and 'y'; {e} is missing") from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"Data file {path} is not a readable .npz file: {e}") from None
+    if x.ndim not in (2, 3) or len(x) != len(y) or y.ndim != 1:
+        raise ValueError(f"Data file {path}: expected x of shape (n, features) or (n, h, w) and y "
+                         f"of shape (n,), got x {x.shape} and y {y.shape}")
+    x = x.reshape(len(x), -1).astype(np.float64)
+    side = int(round(np.sqrt(x.shape[1])))
+    if view != "vector" and side * side != x.shape[1]:
+        raise ValueError(f"Data file {path}: view {view!r} needs square images, "
+                         f"but samples have {x.shape[1]} features")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise ValueError(f"Data file {path}: y must hold non-negative integer labels")
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError(f"Data file {path}: x must be scaled to [0, 1], "
+                         f"found values in [{x.min()}, {x.max()}]")
+    y = y.astype(np.int64)
+    split = stratified_split(y, seed=seed, test_fraction=test_fraction, val_fraction=val_fraction)
+    return Dataset(path.stem, _view(x, view, side), y, int(y.max()) + 1, split, seed, 1.0)
+
+
+def load_dataset(name="digits", **kwargs):
+    """``"digits"`` or a path to an ``.npz`` file."""
+    if name == "digits":
+        return load_digits(**kwargs)
+    if str(name).endswith(".npz"):
+        return load_npz(name, **kwargs)
+    raise ValueError(f"Data set must be 'digits' or a path to an .npz file, not {name!r}")

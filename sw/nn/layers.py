@@ -1,0 +1,106 @@
+"""Layers with forward and backward passes.
+
+Every layer follows one protocol:
+
+- ``forward(x, train=False) -> y`` caches what backward needs when ``train`` is true;
+- ``backward(dLdy) -> dLdx`` fills ``grads`` (same keys and shapes as ``params``);
+- ``params`` / ``grads``: dicts of float64 arrays (empty for layers without parameters);
+- ``spec()``: the plain dict that :func:`slimgen.sw.nn.model.build_model` rebuilds it from.
+"""
+
+import numpy as np
+
+__all__ = ["Layer", "Dense", "ReLU", "Flatten"]
+
+
+class Layer:
+    """Base class: a layer without parameters that passes its input through."""
+
+    kind = "identity"
+    params_from_rng = False  # whether the constructor takes an ``rng`` for initialisation
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+
+    def forward(self, x, train=False):
+        return x
+
+    def backward(self, dLdy):
+        return dLdy
+
+    def spec(self):
+        return {"type": self.kind}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v}" for k, v in self.spec().items() if k != "type")
+        return f"{type(self).__name__}({args})"
+
+
+class Dense(Layer):
+    """Fully connected layer ``y = x W + b``.
+
+    Shapes: x (n, n_in), W (n_in, n_out), b (n_out,), y (n, n_out).
+    Backward: ``dLdW = xᵀ dLdy``, ``dLdb = Σ_n dLdy``, ``dLdx = dLdy Wᵀ``.
+    Initialisation: He-uniform, ``W ~ U(−√(6/n_in), √(6/n_in))``, b = 0.
+    """
+
+    kind = "dense"
+    params_from_rng = True
+
+    def __init__(self, n_in, n_out, *, rng=None):
+        super().__init__()
+        for name, v in (("n_in", n_in), ("n_out", n_out)):
+            if not isinstance(v, (int, np.integer)) or v <= 0:
+                raise ValueError(f"Dense {name} must be a positive integer, not {v!r}")
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        rng = np.random.default_rng(0) if rng is None else rng
+        limit = np.sqrt(6.0 / self.n_in)
+        self.params = {"W": rng.uniform(-limit, limit, (self.n_in, self.n_out)),
+                       "b": np.zeros(self.n_out)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._x = None
+
+    def forward(self, x, train=False):
+        if x.ndim != 2 or x.shape[1] != self.n_in:
+            raise ValueError(f"Dense expects input of shape (n, {self.n_in}), got {x.shape}")
+        if train:
+            self._x = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, dLdy):
+        x = self._x
+        self.grads["W"] = x.T @ dLdy        # (n_in, n) @ (n, n_out)
+        self.grads["b"] = dLdy.sum(axis=0)  # (n_out,)
+        return dLdy @ self.params["W"].T    # (n, n_in)
+
+    def spec(self):
+        return {"type": self.kind, "n_in": self.n_in, "n_out": self.n_out}
+
+
+class ReLU(Layer):
+    """``y = max(x, 0)``; ``dLdx = dLdy · [x > 0]``."""
+
+    kind = "relu"
+
+    def forward(self, x, train=False):
+        if train:
+            self._mask = x > 0
+        return np.maximum(x, 0.0)
+
+    def backward(self, dLdy):
+        return dLdy * self._mask
+
+
+class Flatten(Layer):
+    """(n, d1, d2, ...) → (n, d1·d2·...), row-major."""
+
+    kind = "flatten"
+
+    def forward(self, x, train=False):
+        if train:
+            self._shape = x.shape
+        return x.reshape(len(x), -1)
+
+    def backward(self, dLdy):
+        return dLdy.reshape(self._shape)
