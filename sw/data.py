@@ -42,7 +42,7 @@ class Dataset:
     n_classes: int
     split: Split
     seed: int
-    pixel_max: float  # raw pixel value that maps to 1.0 (16 for digits)
+    pixel_max: float  # integer input code that maps to 1.0 (16 for digits, 255 for .npz)
 
     def part(self, which):
         """``(x, y)`` of ``"train"``, ``"val"`` or ``"test"``."""
@@ -136,7 +136,7 @@ def load_npz(path, *, view="vector", seed=0, test_fraction=0.2, val_fraction=0.1
                          f"found values in [{x.min()}, {x.max()}]")
     y = y.astype(np.int64)
     split = stratified_split(y, seed=seed, test_fraction=test_fraction, val_fraction=val_fraction)
-    return Dataset(path.stem, _view(x, view, side), y, int(y.max()) + 1, split, seed, 1.0)
+    return Dataset(path.stem, _view(x, view, side), y, int(y.max()) + 1, split, seed, 255.0)
 
 
 def load_dataset(name="digits", **kwargs):

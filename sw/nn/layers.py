@@ -5,12 +5,19 @@ Every layer follows one protocol:
 - ``forward(x, train=False) -> y`` caches what backward needs when ``train`` is true;
 - ``backward(dLdy) -> dLdx`` fills ``grads`` (same keys and shapes as ``params``);
 - ``params`` / ``grads``: dicts of float64 arrays (empty for layers without parameters);
+- ``buffers``: dict of arrays that are state but not trained (BatchNorm's running statistics);
 - ``spec()``: the plain dict that :func:`slimgen.sw.nn.model.build_model` rebuilds it from.
 """
 
 import numpy as np
 
-__all__ = ["Layer", "Dense", "ReLU", "Flatten"]
+__all__ = ["Layer", "Dense", "ReLU", "Flatten", "check_positive_int"]
+
+
+def check_positive_int(name, v):
+    """Raise ``ValueError`` unless ``v`` is a positive integer."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+        raise ValueError(f"{name} must be a positive integer, not {v!r}")
 
 
 class Layer:
@@ -22,6 +29,7 @@ class Layer:
     def __init__(self):
         self.params = {}
         self.grads = {}
+        self.buffers = {}
 
     def forward(self, x, train=False):
         return x
@@ -51,8 +59,7 @@ class Dense(Layer):
     def __init__(self, n_in, n_out, *, rng=None):
         super().__init__()
         for name, v in (("n_in", n_in), ("n_out", n_out)):
-            if not isinstance(v, (int, np.integer)) or v <= 0:
-                raise ValueError(f"Dense {name} must be a positive integer, not {v!r}")
+            check_positive_int(f"Dense {name}", v)
         self.n_in, self.n_out = int(n_in), int(n_out)
         rng = np.random.default_rng(0) if rng is None else rng
         limit = np.sqrt(6.0 / self.n_in)

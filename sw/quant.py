@@ -1,0 +1,168 @@
+"""Post-training quantization of a trained float MLP into the integer model of
+:mod:`slimgen.sw.golden`.
+
+For layer l with float weights W (n_in, n_out) and bias b:
+
+- weight scale ``s_w = max|W| / (2^(weight_bits−1) − 1)``, ``W_q = round(W / s_w)`` (symmetric);
+- input scale ``s_x`` (the network input: ``1 / pixel_max``, so digits stay their raw 0..16);
+- output scale ``s_y = max over the calibration set of the float activation / (2^act_bits − 1)``;
+- bias ``b_q = round(b / (s_x · s_w))`` at the accumulator's scale;
+- requantization ratio ``r = s_x · s_w / s_y ≈ M / 2^shift`` with M an unsigned integer in
+  ``[2^(multiplier_bits−2), 2^(multiplier_bits−1)]``.
+
+The last layer is not requantized: its accumulators are the logits (scale ``s_x · s_w``).
+"""
+
+from dataclasses import dataclass, asdict, field
+
+import numpy as np
+
+from .golden import accumulator_bits, forward_int
+from .nn.layers import Dense, ReLU
+
+__all__ = ["QuantConfig", "QuantDense", "QuantizedModel", "quantize_mlp", "quantize_inputs"]
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """How to quantize; validated where built."""
+    weight_bits: int = 8
+    act_bits: int = 8
+    multiplier_bits: int = 16
+    calibration_percentile: float = 100.0  # of the activations, for the output scale
+
+    def __post_init__(self):
+        if not isinstance(self.weight_bits, int) or not 2 <= self.weight_bits <= 16:
+            raise ValueError(f"weight_bits must be an integer from 2 to 16, not {self.weight_bits!r}")
+        if not isinstance(self.act_bits, int) or not 2 <= self.act_bits <= 16:
+            raise ValueError(f"act_bits must be an integer from 2 to 16, not {self.act_bits!r}")
+        if not isinstance(self.multiplier_bits, int) or not 4 <= self.multiplier_bits <= 24:
+            raise ValueError(f"multiplier_bits must be an integer from 4 to 24, "
+                             f"not {self.multiplier_bits!r}")
+        if not 50.0 <= self.calibration_percentile <= 100.0:
+            raise ValueError(f"calibration_percentile must be in [50, 100], "
+                             f"not {self.calibration_percentile!r}")
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**d)
+
+
+@dataclass(frozen=True, eq=False)
+class QuantDense:
+    """One integer dense layer. W (n_out, n_in) int64, b (n_out,) int64."""
+    W: np.ndarray
+    b: np.ndarray
+    multiplier: int
+    shift: int
+    relu: bool
+    requant: bool
+    in_bits: int
+    out_bits: int        # activation bits out (requant), or the accumulator width (last layer)
+    weight_bits: int
+    acc_bits: int
+    in_scale: float
+    w_scale: float
+    out_scale: float
+
+    @property
+    def n_in(self):
+        return self.W.shape[1]
+
+    @property
+    def n_out(self):
+        return self.W.shape[0]
+
+    def meta(self):
+        """Everything but the arrays, as JSON-able plain values."""
+        return {k: v for k, v in asdict(self).items() if k not in ("W", "b")}
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedModel:
+    """An integer MLP: the layers and how float inputs map to integer codes."""
+    layers: tuple
+    input_scale: float      # real value of one input code
+    input_bits: int
+    config: QuantConfig = field(default_factory=QuantConfig)
+
+    @property
+    def n_inputs(self):
+        return self.layers[0].n_in
+
+    @property
+    def n_classes(self):
+        return self.layers[-1].n_out
+
+    @property
+    def logit_bits(self):
+        return self.layers[-1].acc_bits
+
+    def __call__(self, x_q):
+        return forward_int(self, x_q)
+
+
+def quantize_inputs(x, input_scale, input_bits):
+    """Float inputs to integer codes: ``clip(round(x / input_scale), 0, 2^bits − 1)``."""
+    return np.clip(np.rint(np.asarray(x) / input_scale), 0, (1 << input_bits) - 1).astype(np.int64)
+
+
+def _multiplier_shift(ratio, multiplier_bits):
+    """M, s with ``M / 2^s ≈ ratio`` and M in [2^(mb−2), 2^(mb−1)], s ≥ 1."""
+    if not ratio > 0:
+        raise ValueError(f"Requantization ratio must be positive, not {ratio}")
+    shift = multiplier_bits - 2 - int(np.floor(np.log2(ratio)))
+    if shift < 1:
+        raise ValueError(f"Requantization ratio {ratio} is too large for a right shift; "
+                         "the layer's output scale is smaller than its accumulator's")
+    return int(round(ratio * 2 ** shift)), shift
+
+
+def quantize_mlp(model, x_calib, *, input_scale, config=QuantConfig()):
+    """Quantize a trained MLP (Dense/ReLU layers) into a :class:`QuantizedModel`.
+
+    ``x_calib`` (n, n_in) float: calibration inputs (the training split) for the output scales.
+    """
+    dense, relu_after = [], []
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, Dense):
+            dense.append(layer)
+            relu_after.append(i + 1 < len(model.layers) and isinstance(model.layers[i + 1], ReLU))
+        elif not isinstance(layer, ReLU):
+            raise ValueError(f"Post-training quantization handles Dense and ReLU layers only, "
+                             f"found {layer!r} at position {i}")
+    if not dense:
+        raise ValueError("The model has no Dense layer to quantize")
+    for j, r in enumerate(relu_after[:-1]):
+        if not r:
+            raise ValueError(f"Dense layer {j} is not followed by ReLU; hidden layers must be")
+    if relu_after[-1]:
+        raise ValueError("The last Dense layer must give logits, without a ReLU after it")
+
+    qmax_w = (1 << (config.weight_bits - 1)) - 1
+    amax = (1 << config.act_bits) - 1
+    input_bits = config.act_bits
+    s_x, in_bits, a = input_scale, input_bits, np.asarray(x_calib, dtype=np.float64)
+    layers = []
+    for j, layer in enumerate(dense):
+        W, b = layer.params["W"], layer.params["b"]
+        s_w = float(np.abs(W).max()) / qmax_w or 1.0
+        W_q = np.clip(np.rint(W / s_w), -qmax_w, qmax_w).astype(np.int64).T  # (n_out, n_in)
+        b_q = np.rint(b / (s_x * s_w)).astype(np.int64)
+        acc_bits = accumulator_bits(W_q, b_q, (1 << in_bits) - 1)
+        a = np.maximum(a @ W + b, 0.0)  # float activations for calibration
+        last = j == len(dense) - 1
+        if last:
+            layers.append(QuantDense(W_q, b_q, 1, 1, False, False, in_bits, acc_bits,
+                                     config.weight_bits, acc_bits, s_x, s_w, s_x * s_w))
+            break
+        peak = float(np.percentile(a, config.calibration_percentile)) or 1.0
+        s_y = peak / amax
+        M, shift = _multiplier_shift(s_x * s_w / s_y, config.multiplier_bits)
+        layers.append(QuantDense(W_q, b_q, M, shift, True, True, in_bits, config.act_bits,
+                                 config.weight_bits, acc_bits, s_x, s_w, s_y))
+        s_x, in_bits = s_y, config.act_bits
+    return QuantizedModel(tuple(layers), input_scale, input_bits, config)
