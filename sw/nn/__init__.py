@@ -1,13 +1,21 @@
-"""NumPy neural-network engine: layers with forward and backward, losses, optimizers, models
-built from a declarative spec, and the trainer."""
+"""NumPy neural-network engine: layers with forward and backward, losses, optimizers and
+schedules, models built from a declarative spec, and the trainer."""
 
 from .layers import Layer, Dense, ReLU, Flatten
+from .conv import Conv2d
+from .pool import MaxPool2d, AvgPool2d
+from .lstm import LSTM
+from .batchnorm import BatchNorm, fold_batchnorm
 from .loss import softmax_cross_entropy
-from .optim import Adam
-from .model import Sequential, build_model, mlp_spec
+from .optim import SGD, Adam, make_optimizer
+from .schedule import lr_factor
+from .model import (Sequential, build_model, mlp_spec, cnn_spec, deep_cnn_spec, lstm_spec,
+                    LAYER_TYPES)
 from .train import TrainConfig, train, evaluate, predict
 
 __all__ = [
-    "Layer", "Dense", "ReLU", "Flatten", "softmax_cross_entropy", "Adam",
-    "Sequential", "build_model", "mlp_spec", "TrainConfig", "train", "evaluate", "predict",
+    "Layer", "Dense", "ReLU", "Flatten", "Conv2d", "MaxPool2d", "AvgPool2d", "LSTM", "BatchNorm",
+    "fold_batchnorm", "softmax_cross_entropy", "SGD", "Adam", "make_optimizer", "lr_factor",
+    "Sequential", "build_model", "mlp_spec", "cnn_spec", "deep_cnn_spec", "lstm_spec",
+    "LAYER_TYPES", "TrainConfig", "train", "evaluate", "predict",
 ]
