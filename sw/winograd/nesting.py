@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 
-import numpy as np
-
 from .algorithm import Winograd1D, winograd_1d
 
 __all__ = ["Winograd2D", "winograd_2d"]
@@ -128,23 +126,27 @@ def winograd_2d(m, r, moduli="toomcook", points=None, inner_points=None, *, n=No
     """Build F(m×n, r×s) by nesting; F(m×m, r×r) when ``n`` and ``s`` are omitted.
 
     ``moduli``, ``points`` and ``inner_points`` are as for :func:`.winograd_1d` and apply to the
-    rows; ``col_*`` apply to the columns and default to the row choices when the columns have
-    the same size (else to the defaults of ``moduli``'s kind).
+    rows. The ``col_*`` arguments apply to the columns; each defaults to the row choice when the
+    columns have the same size. For a different column size, ``"toomcook"`` and ``"crt"`` carry
+    over (with default points), while explicit moduli or points must be given for the columns.
     """
     n = m if n is None else n
     s = r if s is None else s
     rows = winograd_1d(m, r, moduli=moduli, points=points, inner_points=inner_points)
     same = (n, s) == (m, r)
+    named = isinstance(moduli, str) and moduli.strip().lower() in (
+        "toomcook", "toom-cook", "tc", "crt")
     if col_moduli is None:
-        col_moduli = moduli if (same or isinstance(moduli, str) and moduli.strip().lower()
-                                in ("toomcook", "toom-cook", "tc", "crt")) else "toomcook"
-        if col_points is None and same:
-            col_points = points
-        if col_inner_points is None:
-            col_inner_points = inner_points
+        if not (same or named):
+            raise ValueError(f"F({m}×{n}, {r}×{s}) needs col_moduli when the row moduli are "
+                             f"given explicitly and the columns have another size")
+        col_moduli = moduli
+    if col_points is None and points is not None:
+        if not same:
+            raise ValueError(f"F({m}×{n}, {r}×{s}) needs col_points when the row points are "
+                             f"given explicitly and the columns have another size")
+        col_points = points
+    if col_inner_points is None:
+        col_inner_points = inner_points
     cols = winograd_1d(n, s, moduli=col_moduli, points=col_points, inner_points=col_inner_points)
     return Winograd2D(rows=rows, cols=cols)
-
-
-def _unused():  # keep numpy imported for type checkers of subclasses
-    return np
