@@ -2,7 +2,13 @@
 
 import numpy as np
 
-__all__ = ["softmax", "softmax_cross_entropy"]
+__all__ = ["softmax", "log_softmax", "softmax_cross_entropy"]
+
+
+def log_softmax(z):
+    """Row-wise ``z − max − log Σ exp(z − max)`` for logits z (n, k); exact for large logits."""
+    s = z - z.max(axis=1, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
 
 
 def softmax(z):
@@ -17,8 +23,9 @@ def softmax_cross_entropy(z, y):
     Shapes: z (n, k) float logits, y (n,) int labels; returns (float, (n, k)).
     """
     n = len(z)
-    p = softmax(z)
-    loss = -np.mean(np.log(p[np.arange(n), y] + 1e-300))
-    dLdz = p.copy()
-    dLdz[np.arange(n), y] -= 1.0
+    logp = log_softmax(z)
+    rows = np.arange(n)
+    loss = -np.mean(logp[rows, y])
+    dLdz = np.exp(logp)
+    dLdz[rows, y] -= 1.0
     return float(loss), dLdz / n

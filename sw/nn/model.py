@@ -127,7 +127,7 @@ def cnn_spec(in_shape=(1, 8, 8), channels=(8, 16), n_classes=10, *, kernel=3, po
         spec.append({"type": "conv2d", "c_in": c, "c_out": k, "kernel": kernel, "stride": 1,
                      "padding": kernel // 2})
         if batchnorm:
-            spec.append({"type": "batchnorm", "n_channels": k})
+            spec.append({"type": "batchnorm", "n_channels": k, "momentum": 0.9, "eps": 1e-5})
         spec.append({"type": "relu"})
         c = k
     if pool > 1:
@@ -149,7 +149,8 @@ def deep_cnn_spec(in_shape=(1, 8, 8), depth=8, width=16, n_classes=10, *, batchn
         spec.append({"type": "conv2d", "c_in": c, "c_out": width, "kernel": 3, "stride": 1,
                      "padding": 1})
         if batchnorm:
-            spec.append({"type": "batchnorm", "n_channels": width})
+            spec.append({"type": "batchnorm", "n_channels": width, "momentum": 0.9,
+                         "eps": 1e-5})
         spec.append({"type": "relu"})
         c = width
         if d == depth // 2 - 1 and min(h, w) >= 4:
