@@ -1,0 +1,206 @@
+"""Method 1: Lagrangian normalization for small batches (US11645535B2).
+
+Instead of a BatchNorm layer, training adds penalty terms on the batch statistics of chosen
+activations, for every constrained layer l and channel k:
+
+``L = L_net + Σ_{l,k} λ1[l,k] · μ[l,k]² + Σ_{l,k} λ2[l,k] · (σ²[l,k] − v[l,k])²``
+
+with μ and σ² the mean and (biased) variance of channel k over the batch and, for images, the
+spatial positions (for sequences: the batch and the steps). With m values per channel, the
+gradient added to the activations a of that channel is
+
+``∂P/∂a = (2 λ1 μ + 4 λ2 (σ² − v) (a − μ)) / m``
+
+(the mean's own dependence on a drops out of the variance term because ``Σ (a − μ) = 0``).
+
+The weights descend on L through the usual backward pass; after every optimizer step the
+multipliers ascend, ``λ1 += η_λ · μ²``, ``λ2 += η_λ · (σ² − v)²`` (R: gradient ascent on L in λ,
+clipped to ``lambda_max``), and a trainable target variance descends,
+``v −= η_v · ∂P/∂v = η_v · 2 λ2 (v − σ²)`` (kept ≥ ``min_var``). Channels whose statistics run over
+a single value (a dense layer at batch size 1) are left out: one value has no statistics. Nothing of this exists at
+inference: the model has no normalization layer, so nothing needs folding.
+
+Which activations: ``where="pre"`` (the default) constrains the outputs of every Dense, Conv2d and
+LSTM layer except the last (the classifier's logits), i.e. the inputs of the nonlinearities, where
+BatchNorm would sit; ``where="post"`` constrains the outputs of every ReLU instead (which cannot
+reach mean 0 without dying, so it works against the network; bench/normalization.py measures both).
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+__all__ = ["LagrangianNormConfig", "LagrangianNorm", "constrained_layers", "channel_stats"]
+
+WHERE = ("pre", "post")
+_LINEAR = ("dense", "conv2d", "lstm")
+
+
+@dataclass(frozen=True)
+class LagrangianNormConfig:
+    """Hyper-parameters of method 1 (see the module docstring for the formulas).
+
+    ``lambda_init`` starts both multipliers; ``lr_lambda`` is η_λ; ``target_var`` the initial
+    (or fixed) v; ``trainable_var`` lets v descend with step ``lr_var``.
+    """
+    where: str = "pre"
+    target_var: float = 1.0
+    trainable_var: bool = False
+    lambda_init: float = 0.1
+    lr_lambda: float = 0.01
+    lambda_max: float = 10.0
+    lr_var: float = 1e-3
+    min_var: float = 1e-2
+
+    def __post_init__(self):
+        if self.where not in WHERE:
+            raise ValueError(f"where must be 'pre' or 'post', not {self.where!r}")
+        for name in ("target_var", "lambda_max", "min_var"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
+        for name in ("lambda_init", "lr_lambda", "lr_var"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be non-negative, not {getattr(self, name)!r}")
+        if self.lambda_init > self.lambda_max:
+            raise ValueError(f"lambda_init ({self.lambda_init}) must not exceed lambda_max "
+                             f"({self.lambda_max})")
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**d)
+
+
+def constrained_layers(model, where="pre"):
+    """Indices of the layers whose outputs method 1 constrains (see the module docstring)."""
+    if where not in WHERE:
+        raise ValueError(f"where must be 'pre' or 'post', not {where!r}")
+    kinds = [layer.kind for layer in model.layers]
+    if where == "post":
+        return [i for i, k in enumerate(kinds) if k == "relu"]
+    linear = [i for i, k in enumerate(kinds) if k in _LINEAR]
+    return linear[:-1]
+
+
+def channel_stats(a):
+    """Per-channel mean and biased variance, and the count m per channel.
+
+    Channels are axis 1 of (n, c) and (n, c, h, w) arrays, and the last axis of (n, T, c)
+    sequences. Returns ``(μ (c,), σ² (c,), m, axes)``.
+    """
+    if a.ndim == 2:
+        axes = (0,)
+    elif a.ndim == 3:
+        axes = (0, 1)
+    elif a.ndim == 4:
+        axes = (0, 2, 3)
+    else:
+        raise ValueError(f"Activations must have 2, 3 or 4 dimensions, got shape {a.shape}")
+    m = a.size // (a.shape[-1] if a.ndim == 3 else a.shape[1])
+    mu = a.mean(axis=axes)
+    var = a.var(axis=axes)
+    return mu, var, m, axes
+
+
+def _per_channel(v, ndim):
+    if ndim == 4:
+        return v[None, :, None, None]
+    return v  # (n, c) and (n, T, c): channels last
+
+
+class LagrangianNorm:
+    """Method 1 as a training regularizer: ``train(model, data, cfg, regularizers=[ln])``.
+
+    Also usable by hand: ``attach(model)``, then after every ``model.backward`` and optimizer
+    step call ``step()``; ``penalty()`` is the term of the last forward pass.
+    Attributes after ``attach``: ``layers`` (indices), ``lam1``, ``lam2``, ``var`` (dicts of
+    (c,) arrays per layer index).
+    """
+
+    def __init__(self, config=LagrangianNormConfig()):
+        if not isinstance(config, LagrangianNormConfig):
+            raise TypeError(f"config must be a LagrangianNormConfig, not {type(config).__name__}")
+        self.config = config
+        self.model = None
+        self.layers = []
+        self.lam1, self.lam2, self.var = {}, {}, {}
+        self._last = {}
+        self._epoch = []
+
+    # -- attachment -------------------------------------------------------------------------
+    def attach(self, model):
+        if self.model is not None and self.model is not model:
+            raise ValueError("LagrangianNorm is already attached to another model")
+        self.model = model
+        self.layers = constrained_layers(model, self.config.where)
+        self._targets = set(self.layers)
+        model.add_hook(self)
+        return self
+
+    def detach(self):
+        if self.model is not None and self in self.model.hooks:
+            self.model.remove_hook(self)
+
+    def _init_channel(self, i, c):
+        cfg = self.config
+        self.lam1[i] = np.full(c, cfg.lambda_init)
+        self.lam2[i] = np.full(c, cfg.lambda_init)
+        self.var[i] = np.full(c, cfg.target_var)
+
+    # -- hooks called by Sequential ---------------------------------------------------------
+    def after_forward(self, i, a, train):
+        if not train or i not in self._targets:
+            return
+        mu, var, m, _ = channel_stats(a)
+        if i not in self.lam1:
+            self._init_channel(i, len(mu))
+        self._last[i] = (a, mu, var, m)
+
+    def before_backward(self, i, dLdy):
+        last = self._last.get(i)
+        if last is None:
+            return dLdy
+        a, mu, var, m = last
+        if m < 2:  # one value per channel (dense layer, batch 1): no statistics to constrain
+            return dLdy
+        nd = a.ndim
+        k1 = 2 * self.lam1[i] * mu / m                    # (c,)
+        k2 = 4 * self.lam2[i] * (var - self.var[i]) / m   # (c,)
+        return dLdy + _per_channel(k1 - k2 * mu, nd) + _per_channel(k2, nd) * a
+
+    # -- regularizer protocol used by the trainer -------------------------------------------
+    def penalty(self):
+        """``Σ λ1 μ² + λ2 (σ² − v)²`` of the last training forward pass."""
+        total = 0.0
+        for i, (_, mu, var, m) in self._last.items():
+            if m >= 2:
+                total += float(np.sum(self.lam1[i] * mu * mu))
+                total += float(np.sum(self.lam2[i] * (var - self.var[i]) ** 2))
+        return total
+
+    def step(self):
+        """Multipliers ascend, a trainable target variance descends; uses the last batch."""
+        cfg = self.config
+        for i, (_, mu, var, m) in self._last.items():
+            if m < 2:
+                continue
+            self.lam1[i] = np.minimum(self.lam1[i] + cfg.lr_lambda * mu * mu, cfg.lambda_max)
+            gap = var - self.var[i]
+            if cfg.trainable_var:
+                dPdv = -2 * self.lam2[i] * gap
+                self.var[i] = np.maximum(self.var[i] - cfg.lr_var * dPdv, cfg.min_var)
+            self.lam2[i] = np.minimum(self.lam2[i] + cfg.lr_lambda * gap * gap, cfg.lambda_max)
+            self._epoch.append((float(np.mean(np.abs(mu))), float(np.mean(var))))
+        self._last = {}
+
+    def epoch_end(self):
+        """Figures for the training history: the mean |μ| and σ² the constrained activations
+        reached over the epoch's batches, and the mean multipliers."""
+        stats = np.array(self._epoch) if self._epoch else np.full((1, 2), np.nan)
+        self._epoch = []
+        lam1 = np.mean([v.mean() for v in self.lam1.values()]) if self.lam1 else np.nan
+        lam2 = np.mean([v.mean() for v in self.lam2.values()]) if self.lam2 else np.nan
+        return {"ln_abs_mean": float(stats[:, 0].mean()), "ln_var": float(stats[:, 1].mean()),
+                "ln_lambda1": float(lam1), "ln_lambda2": float(lam2)}

@@ -1,0 +1,134 @@
+"""Method 1: penalty value and gradient against finite differences, multiplier ascent, target
+variance descent, which layers are constrained, and that it trains down to batch size 1."""
+
+import numpy as np
+import pytest
+
+from slimgen.sw.compress.lagrangian_norm import (LagrangianNorm, LagrangianNormConfig,
+                                                 channel_stats, constrained_layers)
+from slimgen.sw.data import load_digits
+from slimgen.sw.nn import (TrainConfig, build_model, cnn_spec, deep_cnn_spec, evaluate,
+                           lstm_spec, mlp_spec, softmax_cross_entropy, train)
+from slimgen.sw.nn.gradcheck import max_rel_error, numerical_grad
+
+
+def _total_loss(model, ln, x, y):
+    loss, _ = softmax_cross_entropy(model.forward(x, train=True), y)
+    value = loss + ln.penalty()
+    ln._last = {}
+    return value
+
+
+@pytest.mark.parametrize("spec,shape", [
+    (cnn_spec(in_shape=(1, 4, 4), channels=(2, 3)), (3, 1, 4, 4)),
+    (cnn_spec(in_shape=(1, 4, 4), channels=(2, 3)), (1, 1, 4, 4)),   # batch 1: spatial stats
+    (mlp_spec((5, 4, 3, 2)), (6, 5)),
+    (lstm_spec(n_in=3, n_hidden=4, n_classes=2) + [], (3, 2, 3)),
+])
+@pytest.mark.parametrize("where", ["pre", "post"])
+def test_penalty_gradient_matches_finite_differences(spec, shape, where):
+    rng = np.random.default_rng(0)
+    if where == "post" and not any(e["type"] == "relu" for e in spec):
+        pytest.skip("no ReLU to constrain")
+    model = build_model(spec, rng)
+    ln = LagrangianNorm(LagrangianNormConfig(where=where, target_var=0.5)).attach(model)
+    x = rng.uniform(size=shape)
+    y = rng.integers(0, spec[-1]["n_out"], size=shape[0])
+    model.forward(x, train=True)
+    for i in list(ln.lam1):  # distinct multipliers per channel
+        ln.lam1[i] = rng.uniform(0.5, 2, ln.lam1[i].shape)
+        ln.lam2[i] = rng.uniform(0.5, 2, ln.lam2[i].shape)
+    _, dLdz = softmax_cross_entropy(model.forward(x, train=True), y)
+    model.backward(dLdz)
+    analytic = {k: g.copy() for k, _, g in model.named_parameters()}
+    ln._last = {}
+    for key, p, _ in model.named_parameters():
+        num = numerical_grad(lambda: _total_loss(model, ln, x, y), p)
+        assert max_rel_error(analytic[key], num) < 1e-6, key
+
+
+def test_penalty_value_is_the_formula():
+    rng = np.random.default_rng(1)
+    model = build_model(cnn_spec(in_shape=(1, 4, 4), channels=(3,)), rng)
+    ln = LagrangianNorm(LagrangianNormConfig(lambda_init=0.5, target_var=2.0)).attach(model)
+    x = rng.uniform(size=(4, 1, 4, 4))
+    a = model.layers[0].forward(x)                         # conv output (4, 3, 4, 4)
+    model.forward(x, train=True)
+    mu, var = a.mean(axis=(0, 2, 3)), a.var(axis=(0, 2, 3))
+    assert ln.penalty() == pytest.approx(0.5 * np.sum(mu ** 2) + 0.5 * np.sum((var - 2) ** 2))
+
+
+def test_multipliers_ascend_and_variance_descends():
+    rng = np.random.default_rng(2)
+    model = build_model(mlp_spec((4, 3, 2)), rng)
+    cfg = LagrangianNormConfig(lambda_init=0.1, lr_lambda=0.5, trainable_var=True, lr_var=0.1,
+                               lambda_max=1e6)
+    ln = LagrangianNorm(cfg).attach(model)
+    x = 3 + rng.normal(size=(8, 4))
+    model.forward(x, train=True)
+    mu, var, _, _ = channel_stats(model.layers[0].forward(x))
+    ln.step()
+    np.testing.assert_allclose(ln.lam1[0], 0.1 + 0.5 * mu ** 2)
+    np.testing.assert_allclose(ln.lam2[0], np.minimum(0.1 + 0.5 * (var - 1) ** 2, cfg.lambda_max))
+    # v moves towards σ² by η_v · 2 λ2 (σ² − v), with the λ2 before its ascent
+    expected_v = np.maximum(1 + 0.1 * 2 * 0.1 * (var - 1), cfg.min_var)
+    np.testing.assert_allclose(ln.var[0], expected_v)
+
+
+def test_multipliers_are_clipped():
+    model = build_model(mlp_spec((2, 2, 2)))
+    ln = LagrangianNorm(LagrangianNormConfig(lr_lambda=1e6, lambda_max=3.0)).attach(model)
+    model.forward(np.array([[10.0, -5], [20, 7]]), train=True)
+    ln.step()
+    assert np.all(ln.lam1[0] <= 3.0) and np.all(ln.lam2[0] == 3.0)
+
+
+def test_constrained_layers():
+    spec = deep_cnn_spec(depth=4)
+    model = build_model(spec)
+    kinds = [e["type"] for e in spec]
+    assert [kinds[i] for i in constrained_layers(model, "pre")] == ["conv2d"] * 4
+    assert [kinds[i] for i in constrained_layers(model, "post")] == ["relu"] * 4
+    assert constrained_layers(build_model(lstm_spec()), "pre") == [0]
+    with pytest.raises(ValueError, match="where must be 'pre' or 'post', not 'mid'"):
+        constrained_layers(model, "mid")
+
+
+def test_dense_batch_of_one_is_left_alone():
+    model = build_model(mlp_spec((3, 2, 2)), np.random.default_rng(0))
+    ln = LagrangianNorm().attach(model)
+    model.forward(np.ones((1, 3)), train=True)
+    assert ln.penalty() == 0.0
+    assert ln.before_backward(0, np.ones((1, 2))).tolist() == [[1.0, 1.0]]
+    ln.step()
+    np.testing.assert_array_equal(ln.lam1[0], 0.1)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"where": "mid"}, "where must be 'pre' or 'post', not 'mid'"),
+    ({"target_var": 0.0}, "target_var must be positive, not 0.0"),
+    ({"lr_lambda": -1.0}, "lr_lambda must be non-negative, not -1.0"),
+    ({"lambda_init": 20.0}, "lambda_init (20.0) must not exceed lambda_max (10.0)"),
+])
+def test_config_errors(kwargs, message):
+    with pytest.raises(ValueError) as e:
+        LagrangianNormConfig(**kwargs)
+    assert str(e.value) == message
+
+
+def test_config_round_trip():
+    cfg = LagrangianNormConfig(where="post", trainable_var=True)
+    assert LagrangianNormConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_trains_at_batch_size_one_and_leaves_no_layer_behind():
+    data = load_digits(view="image", seed=0)
+    model = build_model(cnn_spec(channels=(4,)), np.random.default_rng(0))
+    spec_before = model.spec()
+    ln = LagrangianNorm(LagrangianNormConfig(lambda_init=0.05))
+    hist = train(model, data, TrainConfig(epochs=1, batch_size=1, lr=1e-3, seed=0),
+                 progress=False, regularizers=[ln])
+    assert model.spec() == spec_before and model.hooks == []
+    assert evaluate(model, *data.part("test")) > 0.75
+    assert hist[0]["penalty"] > 0 and np.isfinite(hist[0]["ln_var"])
+    assert np.all(ln.lam2[0] >= 0.05)
