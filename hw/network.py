@@ -1,0 +1,102 @@
+"""Network top: the layers of a quantized model chained by streams, and an argmax unit.
+
+``i`` takes the n_inputs integer input codes of one sample, one per transfer; ``o`` gives one
+transfer per sample with the class (first index of the largest logit) and all logits::
+
+    i ─> DenseEngine 0 ─> DenseEngine 1 ─> ... ─> Argmax ─> o {cls, logits[n_classes]}
+"""
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from slimgen.sw.quant import QuantizedModel
+
+from .dense import DenseEngine
+
+__all__ = ["Network", "Argmax", "result_layout"]
+
+
+def result_layout(n_classes, logit_bits):
+    """``{cls: unsigned, logits: signed(logit_bits)[n_classes]}``."""
+    return data.StructLayout({
+        "cls": unsigned(max(1, (n_classes - 1).bit_length())),
+        "logits": data.ArrayLayout(signed(logit_bits), n_classes),
+    })
+
+
+class Argmax(wiring.Component):
+    """Collects n_classes logits from a stream and gives them with their argmax.
+
+    Ties go to the lowest index, as :func:`slimgen.sw.golden.argmax_first` does.
+    """
+
+    def __init__(self, *, n_classes, logit_bits):
+        if not isinstance(n_classes, int) or n_classes < 2:
+            raise ValueError(f"Class count must be an integer of at least 2, not {n_classes!r}")
+        self.n_classes, self.logit_bits = n_classes, logit_bits
+        super().__init__({
+            "i": In(stream.Signature(signed(logit_bits))),
+            "o": Out(stream.Signature(result_layout(n_classes, logit_bits))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        idx = Signal(range(self.n_classes))
+        best = Signal(signed(self.logit_bits))
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        m.d.comb += self.i.ready.eq(~self.o.valid)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += self.o.payload.logits[idx].eq(self.i.payload)
+            with m.If((idx == 0) | (self.i.payload > best)):
+                m.d.sync += [best.eq(self.i.payload), self.o.payload.cls.eq(idx)]
+            m.d.sync += idx.eq(idx + 1)
+            with m.If(idx == self.n_classes - 1):
+                m.d.sync += [idx.eq(0), self.o.valid.eq(1)]
+        return m
+
+
+class Network(wiring.Component):
+    """A whole quantized MLP in hardware.
+
+    Parameters
+    ----------
+    qmodel : QuantizedModel
+    lanes : int or sequence of int
+        MAC lanes per layer (one number for all layers); each is capped at the layer's outputs.
+    """
+
+    def __init__(self, qmodel, *, lanes=4):
+        if not isinstance(qmodel, QuantizedModel):
+            raise TypeError(f"Model must be a QuantizedModel, not {qmodel!r}")
+        n = len(qmodel.layers)
+        lanes = [lanes] * n if isinstance(lanes, int) else list(lanes)
+        if len(lanes) != n:
+            raise ValueError(f"Give one lane count or one per layer ({n}), not {len(lanes)}")
+        self.qmodel = qmodel
+        self.engines = [DenseEngine(layer, lanes=min(p, layer.n_out))
+                        for layer, p in zip(qmodel.layers, lanes)]
+        self.lanes = [e.lanes for e in self.engines]
+        super().__init__({
+            "i": In(stream.Signature(unsigned(qmodel.input_bits))),
+            "o": Out(stream.Signature(result_layout(qmodel.n_classes, qmodel.logit_bits))),
+        })
+
+    @property
+    def multipliers(self):
+        """MAC lanes in the whole network (the requantizers not counted)."""
+        return sum(self.lanes)
+
+    def elaborate(self, platform):
+        m = Module()
+        for k, engine in enumerate(self.engines):
+            m.submodules[f"layer{k}"] = engine
+        m.submodules.argmax = argmax = Argmax(n_classes=self.qmodel.n_classes,
+                                              logit_bits=self.qmodel.logit_bits)
+        wiring.connect(m, wiring.flipped(self.i), self.engines[0].i)
+        for a, b in zip(self.engines, self.engines[1:]):
+            wiring.connect(m, a.o, b.i)
+        wiring.connect(m, self.engines[-1].o, argmax.i)
+        wiring.connect(m, argmax.o, wiring.flipped(self.o))
+        return m
