@@ -217,16 +217,16 @@ def check_moduli(moduli, m: int, r: int) -> None:
     """
     names = ", ".join(str(x) for x in moduli) or "(none)"
     need = m + r - 2
-    total = sum(x.degree for x in moduli)
-    if total != need:
-        raise ValueError(f"Moduli {names} have total degree {total}, but F({m}, {r}) needs "
-                         f"{need} (m + r - 2; the point at infinity is added)")
     for i, a in enumerate(moduli):
         for b in moduli[i + 1:]:
             common = _common_factor(a, b)
             if common is not None:
                 raise ValueError(f"Moduli {a} and {b} are not co-prime: both are divisible by "
                                  f"{P.format_poly(common)}")
+    total = sum(x.degree for x in moduli)
+    if total != need:
+        raise ValueError(f"Moduli {names} have total degree {total}, but F({m}, {r}) needs "
+                         f"{need} (m + r - 2; the point at infinity is added)")
 
 
 def multiplications(moduli) -> int:
