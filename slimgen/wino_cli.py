@@ -36,6 +36,10 @@ def add_parser(subparsers):
                    help="nest into F(m×m, r×r)")
     p.add_argument("--n", type=int, default=None, help="2-D: outputs per tile along columns")
     p.add_argument("--s", type=int, default=None, help="2-D: filter taps along columns")
+    p.add_argument("--col-moduli", default=None,
+                   help="2-D: column moduli when they differ from --moduli")
+    p.add_argument("--col-points", default=None,
+                   help="2-D: column Toom-Cook points when they differ from --points")
     p.add_argument("--data-bits", type=int, default=8, help="signed input width (default 8)")
     p.add_argument("--weight-bits", type=int, default=8, help="signed weight width (default 8)")
     p.add_argument("--trials", type=int, default=1000, help="error-analysis trials")
@@ -55,7 +59,8 @@ def _report(args) -> dict:
     two_d = args.two_d or args.n is not None or args.s is not None
     if two_d:
         alg = winograd_2d(args.m, args.r, moduli=args.moduli, points=args.points,
-                          inner_points=args.inner_points, n=args.n, s=args.s)
+                          inner_points=args.inner_points, n=args.n, s=args.s,
+                          col_moduli=args.col_moduli, col_points=args.col_points)
         parts = {"rows": alg.rows, "cols": alg.cols}
     else:
         alg = winograd_1d(args.m, args.r, moduli=args.moduli, points=args.points,
