@@ -74,9 +74,9 @@ def test_search_crt_f43():
     assert res.algorithm.alpha == 7
 
 
-def test_search_crt_messages():
-    with pytest.raises(ValueError, match=r"^F\(1, 2\) has no CRT construction"):
-        search_crt(1, 2)
+def test_search_crt_small_sizes_keep_plain_points():
+    assert [str(x) for x in search_crt(2, 3).moduli] == ["x", "x-1", "x+1"]
+    assert [str(x) for x in search_crt(1, 1).moduli] == []
 
 
 def _cli(*argv):

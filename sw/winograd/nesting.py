@@ -21,8 +21,24 @@ from .algorithm import Winograd1D, winograd_1d
 __all__ = ["Winograd2D", "winograd_2d"]
 
 
+_ZERO = Fraction(0)
+
+
 def _kron(X, Y):
-    return tuple(tuple(a * b for a in xr for b in yr) for xr in X for yr in Y)
+    """Kronecker product of Fraction matrices; zeros and ones skip the multiplication."""
+    out = []
+    for xr in X:
+        for yr in Y:
+            row = []
+            for a in xr:
+                if not a:
+                    row.extend([_ZERO] * len(yr))
+                elif a == 1:
+                    row.extend(yr)
+                else:
+                    row.extend([a * b if b else _ZERO for b in yr])
+            out.append(tuple(row))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ by any other candidate while the error drops. The winner and the default are sco
 fresh data, so the reported gain is not a selection artefact.
 
 :func:`search_crt` enumerates the pairwise co-prime sets of total degree ``m + r − 2`` drawn from
-``x, x ± 1, x ± 2, x ± ½`` and ``x^n ± 1`` (``n ≥ 2``) that hold at least one factor of degree
-> 1 (with all factors linear it is Toom-Cook), builds them in order of multiplication count and
+``x, x ± 1, x ± 2, x ± ½`` and ``x^n ± 1`` (``n ≥ 2``) that hold a factor ``x^n ± 1`` with
+``n ≥ 2`` or only ``x, x ± 1`` (other all-linear sets are Toom-Cook, the other search), builds them in order of multiplication count and
 ranks them by hardware cost, lexicographically:
 
 1. the worst transform kind in ``AT`` and ``BT``: only 0, ±1 (additions) < powers of two
@@ -184,6 +184,15 @@ def _sets(family, total):
     yield from rec(0, total, [])
 
 
+_PATENT_LINEAR = {Fraction(0), Fraction(1), Fraction(-1)}
+
+
+def _is_crt(mods) -> bool:
+    """A factor ``x^n ± 1`` with ``n ≥ 2``, or only ``x`` and ``x ± 1`` (else it is Toom-Cook)."""
+    return (any(x.degree > 1 for x in mods)
+            or all(x.root in _PATENT_LINEAR for x in mods))
+
+
 def crt_cost(algorithm) -> tuple:
     """``(worst AT/BT kind rank, α, adds + shifts per output, scale not a power of two)``."""
     form = integer_form(algorithm)
@@ -198,10 +207,7 @@ def search_crt(m: int, r: int, *, max_builds: int = 400) -> CrtSearch:
     check_size(m, "m")
     check_size(r, "r")
     total = m + r - 2
-    sets = [s for s in _sets(crt_family(total), total) if any(x.degree > 1 for x in s)]
-    if not sets:
-        raise ValueError(f"F({m}, {r}) has no CRT construction with a factor of degree > 1 "
-                         f"(m + r - 2 = {total} is below 2)")
+    sets = [s for s in _sets(crt_family(total), total) if _is_crt(s)]
     sets.sort(key=lambda s: (multiplications(s), len(s)))
     ranked = []
     for mods in sets[:max_builds]:
