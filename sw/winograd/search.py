@@ -152,7 +152,6 @@ def search_points(m: int, r: int, *, dtype="float16", family=None, trials: int =
             e = score(pts)
             if e < best_err * (1 - 1e-3):
                 best_err, best, improved = e, pts, True
-    best = tuple(sorted(best, key=lambda p: (abs(p), p < 0)))
     fresh = np.random.default_rng(seed + 1)
     state = fresh.bit_generator.state
     err = float_error(winograd_1d(m, r, points=best), dtype, trials=4 * trials, rng=fresh)
