@@ -33,11 +33,13 @@ class NetworkVerification:
         return len(self.logits)
 
 
-def verify_network(verilog_path, qmodel, x_q, *, build_dir, sim=None, toplevel="network"):
+def verify_network(verilog_path, qmodel, x_q, *, build_dir, sim=None, toplevel="network",
+                   log_file=None):
     """Run every row of ``x_q`` (n, n_inputs) through the Verilog network at ``verilog_path``.
 
     Raises :class:`slimgen.sim.runner.BenchFailed` when any sample differs from the golden
-    model (the bench's log names the first few).
+    model (the bench's log names the first few). ``log_file``: where the simulator's output
+    goes (default: the terminal).
     """
     from slimgen.hw.network import result_layout
     from .runner import default_simulator
@@ -59,7 +61,8 @@ def verify_network(verilog_path, qmodel, x_q, *, build_dir, sim=None, toplevel="
     run_bench(verilog=verilog_path, toplevel=toplevel, test_module="slimgen.sim.network_tb",
               build_dir=build_dir, sim=sim,
               extra_env={"SLIMGEN_TB_DATA": data_path.resolve(),
-                         "SLIMGEN_TB_OUT": out_path.resolve()})
+                         "SLIMGEN_TB_OUT": out_path.resolve()},
+              log_file=log_file)
     with np.load(out_path) as f:
         return NetworkVerification(f["logits"], f["cls"], expected, int(f["latency"]),
                                    float(f["interval"]), sim)

@@ -37,6 +37,15 @@ def _venv_path():
     return path if path.split(os.pathsep)[:1] == [bindir] else bindir + os.pathsep + path
 
 
+def _errors(log_file, most=5):
+    """The first ERROR lines of a log, indented, for an exception message."""
+    if not log_file or not Path(log_file).exists():
+        return ""
+    lines = [ln.strip() for ln in Path(log_file).read_text(errors="replace").splitlines()
+             if " ERROR " in ln or "AssertionError" in ln]
+    return "".join("\n    " + ln for ln in lines[:most])
+
+
 def default_simulator():
     sim = os.environ.get("SLIMGEN_SIM", "icarus").strip().lower()
     if sim not in SIMULATORS:
@@ -55,9 +64,10 @@ def check_simulator(sim):
 
 
 def run_bench(*, verilog, toplevel, test_module, build_dir, sim=None, extra_env=None,
-              waves=False, testcase=None):
+              waves=False, testcase=None, log_file=None):
     """Compile ``verilog`` (a path or a list of paths) and run the cocotb ``test_module``.
 
+    With ``log_file``, the compiler's and simulator's output go there instead of the terminal.
     Returns ``(n_tests, n_failed)``; raises :class:`BenchFailed` when any test failed.
     """
     from cocotb_tools.runner import get_results, get_runner
@@ -78,17 +88,30 @@ def run_bench(*, verilog, toplevel, test_module, build_dir, sim=None, extra_env=
     if sim == "verilator" and waves:
         build_args.append("--trace")
     runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir, always=True,
-                 build_args=build_args, timescale=("1ns", "1ps"), waves=waves)
+                 build_args=build_args, timescale=("1ns", "1ps"), waves=waves,
+                 log_file=log_file)
     env = {k: str(v) for k, v in (extra_env or {}).items()}
     # The bench imports slimgen from the same interpreter that launched it.
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    results = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
-                          test_dir=build_dir, extra_env=env, waves=waves, testcase=testcase,
-                          timescale=("1ns", "1ps"))
+    # Under pytest the runner would sys.exit() on a failed bench; hide pytest from it so that
+    # failures arrive as BenchFailed with their messages, the same in and out of pytest.
+    pytest_test = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    try:
+        results = runner.test(hdl_toplevel=toplevel, test_module=test_module,
+                              build_dir=build_dir, test_dir=build_dir, extra_env=env,
+                              waves=waves, testcase=testcase, timescale=("1ns", "1ps"),
+                              log_file=log_file)
+    except SystemExit as e:
+        raise BenchFailed(f"Simulator {sim} failed (exit {e.code}) running {test_module}"
+                          f"{_errors(log_file)}") from None
+    finally:
+        if pytest_test is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = pytest_test
     n_tests, n_failed = get_results(results)
     if n_tests == 0:
         raise BenchFailed(f"Bench {test_module} on {sim} ran no test")
     if n_failed:
+        where = log_file or build_dir
         raise BenchFailed(f"Bench {test_module} on {sim}: {n_failed} of {n_tests} tests failed "
-                          f"(log and results in {build_dir})")
+                          f"(see {where}){_errors(log_file)}")
     return n_tests, n_failed

@@ -1,2 +1,117 @@
+"""The ``slimgen`` command: each stage of the flow as a subcommand, and the whole flow.
+
+    slimgen flow [--run runs/NAME] [--board icebreaker|ulx3s-85f] [--sim icarus|verilator] ...
+    slimgen train | quantize | generate | verify | build [--run runs/NAME] [options]
+    slimgen summary [--run runs/NAME]
+"""
+
+import argparse
+import json
+import sys
+
+from slimgen.flow import STAGES, FlowError, Run, RunConfig, run_flow, run_stage
+
+__all__ = ["main"]
+
+SUMMARY_KEYS = (
+    "float_accuracy", "int_accuracy", "hw_accuracy", "images_verified", "hw_bit_exact",
+    "board", "lc_used", "lc_total", "dsp_used", "dsp_total", "bram_used", "bram_total",
+    "fmax_mhz", "target_mhz", "cycles_per_inference", "cycles_between_inferences", "bitstream",
+)
+
+
+def _add_run_options(p):
+    p.add_argument("--run", default="runs/default", help="run folder (default: runs/default)")
+    p.add_argument("--seed", type=int, help="split, initialisation and shuffling seed")
+    p.add_argument("--data", help="'digits' (built in) or a path to an .npz with x and y")
+    p.add_argument("--sizes", help="MLP layer sizes, e.g. 64,32,10")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--lanes", type=int, help="MAC lanes per layer in hardware")
+    p.add_argument("--board", help="icebreaker (default) or ulx3s-85f")
+    p.add_argument("--sim", choices=("icarus", "verilator"), help="simulator for verify")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _config(args, run_root):
+    from pathlib import Path
+    stored_path = Path(run_root) / "config.json"
+    base = RunConfig()
+    if stored_path.exists():
+        try:
+            base = RunConfig.from_dict(json.loads(stored_path.read_text()))
+        except (ValueError, TypeError) as e:
+            raise FlowError(f"{stored_path} is not a valid run configuration: {e}") from None
+    changes = {}
+    for key in ("seed", "data", "epochs", "lanes", "board", "sim"):
+        v = getattr(args, key, None)
+        if v is not None:
+            changes[key] = v
+    if getattr(args, "sizes", None):
+        try:
+            changes["sizes"] = tuple(int(s) for s in args.sizes.split(","))
+        except ValueError:
+            raise FlowError(f"--sizes must be integers separated by commas, not {args.sizes!r}") \
+                from None
+    return RunConfig.from_dict({**base.to_dict(), **changes})
+
+
+def format_summary(summary):
+    """The summary as a two-column table, the issue's keys first."""
+    keys = [k for k in SUMMARY_KEYS if k in summary]
+    keys += sorted(k for k in summary if k not in keys)
+    width = max(len(k) for k in keys)
+    lines = []
+    for k in keys:
+        v = summary[k]
+        if isinstance(v, float):
+            v = f"{v:.4f}" if v < 10 else f"{v:.1f}"
+        lines.append(f"{k:<{width}}  {v}")
+    return "\n".join(lines)
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="slimgen", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    flow = sub.add_parser("flow", help="run every stage: " + ", ".join(STAGES))
+    _add_run_options(flow)
+    flow.add_argument("--skip-build", action="store_true", help="stop after verify")
+    for stage in STAGES:
+        _add_run_options(sub.add_parser(stage, help=f"run the {stage} stage"))
+    summary = sub.add_parser("summary", help="print a run's summary.json as a table")
+    summary.add_argument("--run", default="runs/default")
+    summary.add_argument("--json", action="store_true")
+    try:
+        from slimgen import wino_cli
+    except ImportError:
+        wino_cli = None
+    if wino_cli is not None:
+        wino_cli.add_parser(sub)
+    return p
+
+
 def main(argv=None):
-    return 0
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "wino":
+            from slimgen import wino_cli
+            return wino_cli.run(args)
+        if args.command == "summary":
+            s = Run(args.run).summary()
+            print(json.dumps(s, indent=2, sort_keys=True) if args.json else format_summary(s))
+            return 0
+        run = Run(args.run, _config(args, args.run), progress=not args.quiet)
+        if args.command == "flow":
+            stages = STAGES[:-1] if args.skip_build else STAGES
+            summary = run_flow(run, stages)
+        else:
+            run_stage(run, args.command)
+            summary = run.summary()
+        print(format_summary(summary))
+        return 0
+    except (FlowError, ValueError, OSError, RuntimeError) as e:
+        print(f"slimgen {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

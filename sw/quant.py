@@ -20,7 +20,8 @@ import numpy as np
 from .golden import accumulator_bits, forward_int
 from .nn.layers import Dense, ReLU
 
-__all__ = ["QuantConfig", "QuantDense", "QuantizedModel", "quantize_mlp", "quantize_inputs"]
+__all__ = ["QuantConfig", "QuantDense", "QuantizedModel", "quantize_mlp", "quantize_inputs",
+           "random_dense_layer"]
 
 
 @dataclass(frozen=True)
@@ -166,3 +167,34 @@ def quantize_mlp(model, x_calib, *, input_scale, config=QuantConfig()):
                                  config.weight_bits, acc_bits, s_x, s_w, s_y))
         s_x, in_bits = s_y, config.act_bits
     return QuantizedModel(tuple(layers), input_scale, input_bits, config)
+
+
+def random_dense_layer(rng, n_in, n_out, *, weight_bits=8, in_bits=8, out_bits=8, requant=True,
+                       density=1.0, extreme=None):
+    """A random integer dense layer, for tests and benchmarks of the hardware.
+
+    ``density``: fraction of non-zero weights. ``extreme``: ``"max"`` (every weight the largest
+    positive value) or ``"min"`` (the most negative symmetric value) to exercise bit growth.
+    The requantization multiplier and shift map the accumulator range onto the outputs.
+    """
+    qmax = (1 << (weight_bits - 1)) - 1
+    if extreme == "max":
+        W = np.full((n_out, n_in), qmax, dtype=np.int64)
+    elif extreme == "min":
+        W = np.full((n_out, n_in), -qmax, dtype=np.int64)
+    elif extreme is None:
+        W = rng.integers(-qmax, qmax + 1, (n_out, n_in))
+        W = W * (rng.random((n_out, n_in)) < density)
+    else:
+        raise ValueError(f"extreme must be None, 'max' or 'min', not {extreme!r}")
+    b = rng.integers(-(1 << (in_bits + weight_bits)), 1 << (in_bits + weight_bits), n_out)
+    acc_bits = accumulator_bits(W, b, (1 << in_bits) - 1)
+    if not requant:
+        return QuantDense(W, b, 1, 1, False, False, in_bits, acc_bits, weight_bits, acc_bits,
+                          1.0, 1.0, 1.0)
+    # Map about a quarter of the accumulator range onto the output range, so that outputs
+    # cover zero, the middle and saturation.
+    ratio = ((1 << out_bits) - 1) / (1 << max(acc_bits - 3, 1))
+    M, shift = _multiplier_shift(ratio, 16)
+    return QuantDense(W, b, M, shift, True, True, in_bits, out_bits, weight_bits, acc_bits,
+                      1.0, 1.0, 1.0 / ratio)

@@ -1,0 +1,48 @@
+"""Launch the dense-engine bench on random layers (random and extreme data)."""
+
+import io
+
+import numpy as np
+import pytest
+
+from slimgen.hw.dense import DenseEngine
+from slimgen.hw.verilog import to_verilog
+from slimgen.sim.runner import default_simulator, run_bench
+from slimgen.sw.artifact import write_bytes_atomic
+from slimgen.sw.golden import dense_accumulate, requantize
+from slimgen.sw.quant import random_dense_layer
+
+from .conftest import require_simulator
+
+CASES = {
+    "random-requant": dict(n_in=24, n_out=10, lanes=4, requant=True, extreme=None),
+    "random-logits": dict(n_in=17, n_out=5, lanes=2, requant=False, extreme=None),
+    "sparse-1lane": dict(n_in=8, n_out=3, lanes=1, requant=True, extreme=None, density=0.3),
+    "extreme-max": dict(n_in=32, n_out=4, lanes=4, requant=False, extreme="max"),
+    "extreme-min": dict(n_in=32, n_out=4, lanes=4, requant=False, extreme="min"),
+}
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("case", list(CASES))
+def test_dense_bench(case, tmp_path):
+    sim = default_simulator()
+    require_simulator(sim)
+    c = dict(CASES[case])
+    lanes, n_in = c.pop("lanes"), c["n_in"]
+    rng = np.random.default_rng(sorted(CASES).index(case))
+    layer = random_dense_layer(rng, c.pop("n_in"), c.pop("n_out"), **c)
+    x = np.concatenate([rng.integers(0, 256, (6, n_in)), np.full((1, n_in), 255),
+                        np.zeros((1, n_in), dtype=np.int64)])
+    acc = dense_accumulate(x, layer.W, layer.b)
+    expected = requantize(acc, layer.multiplier, layer.shift, out_bits=layer.out_bits) \
+        if layer.requant else acc
+    verilog = tmp_path / "dense.v"
+    write_bytes_atomic(verilog, to_verilog(DenseEngine(layer, lanes=lanes), "dense").encode())
+    buf = io.BytesIO()
+    np.savez(buf, inputs=x, expected=expected, signed_out=not layer.requant,
+             out_bits=layer.out_bits)
+    write_bytes_atomic(tmp_path / "data.npz", buf.getvalue())
+    run_bench(verilog=verilog, toplevel="dense", test_module="slimgen.sim.dense_tb",
+              build_dir=tmp_path / "build", sim=sim,
+              extra_env={"SLIMGEN_TB_DATA": tmp_path / "data.npz"})

@@ -1,0 +1,62 @@
+"""Launch the network bench: every image of the digits test split through the generated Verilog
+of a trained, quantized MLP, on Icarus and on Verilator; logits must equal the golden model's."""
+
+import numpy as np
+import pytest
+
+from slimgen.hw.network import Network
+from slimgen.hw.verilog import to_verilog
+from slimgen.sim.network import verify_network
+from slimgen.sim.runner import BenchFailed
+from slimgen.sw.artifact import write_bytes_atomic
+from slimgen.sw.data import load_digits
+from slimgen.sw.golden import argmax_first
+from slimgen.sw.nn import TrainConfig, build_model, mlp_spec, train
+from slimgen.sw.quant import QuantDense, QuantizedModel, quantize_inputs, quantize_mlp
+
+from .conftest import require_simulator
+
+
+@pytest.fixture(scope="module")
+def digits_model():
+    data = load_digits(seed=0)
+    model = build_model(mlp_spec((64, 32, 10)), np.random.default_rng(0))
+    train(model, data, TrainConfig(seed=0), progress=False)
+    qmodel = quantize_mlp(model, data.part("train")[0], input_scale=1 / 16)
+    x, y = data.part("test")
+    return qmodel, quantize_inputs(x, qmodel.input_scale, qmodel.input_bits), y
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_network_every_test_image(sim, digits_model, tmp_path):
+    require_simulator(sim)
+    qmodel, x_q, y = digits_model
+    assert len(x_q) == 360
+    verilog = tmp_path / "network.v"
+    write_bytes_atomic(verilog, to_verilog(Network(qmodel, lanes=4), "network").encode())
+    r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim)
+    assert r.n == 360 and r.bit_exact
+    np.testing.assert_array_equal(r.logits, qmodel(x_q))
+    assert np.mean(r.cls == y) == np.mean(argmax_first(qmodel(x_q)) == y)
+    assert 0 < r.latency < 2000 and 0 < r.interval <= r.latency
+
+
+@pytest.mark.sim
+def test_network_bench_catches_a_wrong_weight(digits_model, tmp_path):
+    """The bench is not blind: RTL built from a model with one weight changed must fail."""
+    from slimgen.sim.runner import default_simulator
+    sim = default_simulator()
+    require_simulator(sim)
+    qmodel, x_q, _ = digits_model
+    l0 = qmodel.layers[0]
+    W = l0.W.copy()
+    W[3, np.argmax(x_q[:8].sum(axis=0))] += 5  # an input pixel the first samples use
+    broken = QuantizedModel((QuantDense(**{**l0.__dict__, "W": W}),) + qmodel.layers[1:],
+                            qmodel.input_scale, qmodel.input_bits, qmodel.config)
+    verilog = tmp_path / "broken.v"
+    write_bytes_atomic(verilog, to_verilog(Network(broken, lanes=4), "network").encode())
+    with pytest.raises(BenchFailed, match=r"1 of 1 tests failed"):
+        verify_network(verilog, qmodel, x_q[:8], build_dir=tmp_path / "build", sim=sim,
+                       log_file=tmp_path / "sim.log")

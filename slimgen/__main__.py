@@ -1,0 +1,5 @@
+import sys
+
+from slimgen.cli import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+from pathlib import Path
+
+# Test helpers (hw_sim.py) import as plain modules.
+sys.path.insert(0, str(Path(__file__).parent))
