@@ -1,0 +1,92 @@
+"""The integer golden model: rounding, saturation, exact accumulator widths, quantization."""
+
+from fractions import Fraction
+import math
+
+import numpy as np
+import pytest
+
+from slimgen.sw.data import load_digits
+from slimgen.sw.golden import (accumulator_bits, argmax_first, dense_accumulate, requantize,
+                               round_half_up_shift, signed_bits)
+from slimgen.sw.nn import TrainConfig, build_model, evaluate, mlp_spec, train
+from slimgen.sw.quant import QuantConfig, quantize_inputs, quantize_mlp
+
+
+def test_round_half_up_shift_matches_exact_rounding():
+    v = np.arange(-1000, 1001)
+    for shift in (1, 2, 5, 9):
+        expected = [math.floor(Fraction(int(x), 2 ** shift) + Fraction(1, 2)) for x in v]
+        assert round_half_up_shift(v, shift).tolist() == expected
+    # Ties go up, for negative numbers too.
+    assert round_half_up_shift(np.array([-3, -1, 1, 3]), 1).tolist() == [-1, 0, 1, 2]
+    with pytest.raises(ValueError, match=r"^Shift must be at least 1, not 0$"):
+        round_half_up_shift(np.array([1]), 0)
+
+
+def test_requantize_relu_and_saturation():
+    acc = np.array([-100, 0, 3, 1000, 10 ** 6])
+    assert requantize(acc, 1, 2).tolist() == [0, 0, 1, 250, 255]
+    assert requantize(acc, 1, 2, relu=False).tolist() == [-25, 0, 1, 127, 127]
+    assert requantize(acc, 3, 3, out_bits=4).tolist() == [0, 0, 1, 15, 15]
+
+
+def test_accumulator_bits_is_exact():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        W = rng.integers(-127, 128, (5, 9))
+        b = rng.integers(-5000, 5000, 5)
+        bits = accumulator_bits(W, b, 255)
+        # Inputs at 0 or 255 chosen per weight sign reach both ends of each neuron's range.
+        hi = dense_accumulate(np.where(W > 0, 255, 0), W, b).diagonal()
+        lo = dense_accumulate(np.where(W < 0, 255, 0), W, b).diagonal()
+        assert signed_bits(min(lo.min(), 0), max(hi.max(), 0)) == bits
+        assert -(1 << (bits - 1)) <= lo.min() and hi.max() <= (1 << (bits - 1)) - 1
+    assert signed_bits(-128, 127) == 8 and signed_bits(-129, 0) == 9 and signed_bits(0, 128) == 9
+
+
+def test_argmax_ties_lowest_index():
+    assert argmax_first(np.array([[1, 5, 5], [-2, -2, -3]])).tolist() == [1, 0]
+
+
+@pytest.fixture(scope="module")
+def trained_mlp():
+    data = load_digits(seed=0)
+    model = build_model(mlp_spec((64, 32, 10)), np.random.default_rng(0))
+    train(model, data, TrainConfig(seed=0), progress=False)
+    return model, data
+
+
+def test_quantized_mlp_within_one_point_of_float(trained_mlp):
+    model, data = trained_mlp
+    x, y = data.part("test")
+    float_acc = evaluate(model, x, y)
+    assert float_acc >= 0.96
+    q = quantize_mlp(model, data.part("train")[0], input_scale=1 / 16)
+    x_q = quantize_inputs(x, q.input_scale, q.input_bits)
+    assert np.array_equal(x_q, np.rint(x * 16))  # digits keep their raw pixel codes
+    int_acc = np.mean(argmax_first(q(x_q)) == y)
+    assert abs(int_acc - float_acc) <= 0.01
+    for layer in q.layers:
+        assert np.abs(layer.W).max() == 127
+        assert layer.acc_bits == accumulator_bits(layer.W, layer.b, (1 << layer.in_bits) - 1)
+    hidden = q.layers[0]
+    assert 2 ** 14 <= hidden.multiplier <= 2 ** 15
+    # The integer logits track the float logits: same scale, small error.
+    float_logits = model.forward(x)
+    int_logits = q(x_q) * q.layers[-1].out_scale
+    assert np.abs(float_logits - int_logits).mean() < 0.05 * np.abs(float_logits).mean()
+
+
+def test_quantize_rejects_unsupported_models(trained_mlp):
+    model, data = trained_mlp
+    with pytest.raises(ValueError, match=r"^weight_bits must be an integer from 2 to 16, not 1$"):
+        QuantConfig(weight_bits=1)
+    from slimgen.sw.nn.layers import Dense
+    from slimgen.sw.nn.model import Sequential
+    relu_last = Sequential(model.layers + [model.layers[1]])
+    with pytest.raises(ValueError, match=r"^The last Dense layer must give logits"):
+        quantize_mlp(relu_last, data.part("train")[0], input_scale=1 / 16)
+    no_relu = Sequential([Dense(64, 8), Dense(8, 10)])
+    with pytest.raises(ValueError, match=r"^Dense layer 0 is not followed by ReLU"):
+        quantize_mlp(no_relu, data.part("train")[0], input_scale=1 / 16)
