@@ -12,7 +12,7 @@ from slimgen.sw.artifact import write_bytes_atomic
 from slimgen.sw.golden import dense_accumulate, requantize
 from slimgen.sw.quant import random_dense_layer
 
-from .conftest import require_simulator
+from .testing import require_simulator
 
 CASES = {
     "random-requant": dict(n_in=24, n_out=10, lanes=4, requant=True, extreme=None),

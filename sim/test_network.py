@@ -14,7 +14,7 @@ from slimgen.sw.golden import argmax_first
 from slimgen.sw.nn import TrainConfig, build_model, mlp_spec, train
 from slimgen.sw.quant import QuantDense, QuantizedModel, quantize_inputs, quantize_mlp
 
-from .conftest import require_simulator
+from .testing import require_simulator
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Simulator benches skip with a clear reason when their simulator is missing, except in CI
+"""Test support: simulator benches skip with a clear reason when their simulator is missing, except in CI
 (``CI`` set), where every tool must be installed and a missing one fails."""
 
 import os
