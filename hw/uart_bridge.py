@@ -1,0 +1,162 @@
+"""A network behind a UART: requests in, replies out, as :mod:`slimgen.sw.uart_protocol` says.
+
+::
+
+    rx ─> UARTRx ─> command ─INFER─> pixels ─> Network ─> {cls, logits} ─> reply ─> UARTTx ─> tx
+                        └──other──> Response.ERROR ──────────────────────────────────┘
+
+The bridge answers one request at a time. Bytes that arrive while it computes or answers are
+dropped. When a request stops short (no pixel for ``timeout_bytes`` byte times), the bridge
+resets the network, pulses ``error`` and waits for a new command, so a host that gave up on an
+exchange cannot leave the board out of step.
+"""
+
+from amaranth.hdl import Module, ResetInserter, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from slimgen.sw.quant import QuantizedModel
+from slimgen.sw.uart_protocol import (MAX_CLASSES, MAX_LOGIT_BITS, LOGIT_BYTES, Command,
+                                      Response)
+
+from .network import Network, result_layout
+from .uart import UARTRx, UARTTx, check_divisor
+
+__all__ = ["UARTBridge"]
+
+
+class UARTBridge(wiring.Component):
+    """A quantized network served over a UART.
+
+    Parameters
+    ----------
+    qmodel : QuantizedModel
+        At most 8 input bits (a pixel is a byte), at most 256 classes, logits at most 32 bits.
+    divisor : int
+        Clock cycles per bit (clock / baud).
+    lanes : int or sequence of int
+        MAC lanes, passed to :class:`slimgen.hw.network.Network`.
+    timeout_bytes : int
+        Byte times without a pixel after which a request is abandoned.
+
+    Attributes
+    ----------
+    rx : In(1)
+        Serial line from the host.
+    tx : Out(1)
+        Serial line to the host.
+    busy : Out(1)
+        High from a command byte until its reply has been handed to the transmitter.
+    cls : Out(range(n_classes))
+        The class of the last reply.
+    done : Out(1)
+        Pulses when a reply's last byte is handed to the transmitter.
+    error : Out(1)
+        Pulses on a framing error, an overrun, an unknown command, or an abandoned request.
+    """
+
+    def __init__(self, qmodel, *, divisor, lanes=4, timeout_bytes=64):
+        if not isinstance(qmodel, QuantizedModel):
+            raise TypeError(f"Model must be a QuantizedModel, not {qmodel!r}")
+        check_divisor(divisor)
+        if qmodel.input_bits > 8:
+            raise ValueError(f"A pixel travels as one byte, so the model's inputs must be at most "
+                             f"8 bits wide, not {qmodel.input_bits}")
+        if qmodel.n_classes > MAX_CLASSES:
+            raise ValueError(f"The class travels as one byte, so the model may have at most "
+                             f"{MAX_CLASSES} classes, not {qmodel.n_classes}")
+        if qmodel.logit_bits > MAX_LOGIT_BITS:
+            raise ValueError(f"Logits travel as {MAX_LOGIT_BITS}-bit integers, so the model's may "
+                             f"be at most that wide, not {qmodel.logit_bits} bits")
+        if not isinstance(timeout_bytes, int) or timeout_bytes < 2:
+            raise ValueError(f"Timeout must be an integer of at least 2 byte times, "
+                             f"not {timeout_bytes!r}")
+        self.rx_unit = UARTRx(divisor=divisor)
+        self.tx_unit = UARTTx(divisor=divisor)
+        self.network = Network(qmodel, lanes=lanes)
+        self.qmodel, self.divisor = qmodel, divisor
+        self.timeout_cycles = timeout_bytes * 10 * divisor
+        cls_shape = result_layout(qmodel.n_classes, qmodel.logit_bits)["cls"].shape
+        super().__init__({
+            "rx": In(1, init=1),
+            "tx": Out(1, init=1),
+            "busy": Out(1),
+            "cls": Out(cls_shape),
+            "done": Out(1),
+            "error": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n_inputs, n_classes = self.qmodel.n_inputs, self.qmodel.n_classes
+        rx, tx, net = self.rx_unit, self.tx_unit, self.network
+        net_rst = Signal()
+        m.submodules.rx = rx
+        m.submodules.tx = tx
+        m.submodules.network = ResetInserter(net_rst)(net)
+        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
+
+        count = Signal(range(n_inputs))
+        idle = Signal(range(self.timeout_cycles + 1))
+        j = Signal(range(n_classes))       # logit being sent
+        b = Signal(range(LOGIT_BYTES))     # its byte, least significant first
+        result = net.o.payload             # held by the network until net.o.ready
+        logit = Signal(signed(8 * LOGIT_BYTES))
+        m.d.comb += logit.eq(result.logits[j])  # sign-extends
+
+        m.d.sync += [self.done.eq(0), self.error.eq(rx.frame_error | rx.overrun)]
+
+        with m.FSM() as fsm:
+            with m.State("COMMAND"):
+                m.d.comb += rx.o.ready.eq(1)
+                with m.If(rx.o.valid):
+                    with m.If(rx.o.payload == Command.INFER):
+                        m.d.sync += [count.eq(0), idle.eq(0)]
+                        m.next = "PIXELS"
+                    with m.Else():
+                        m.d.sync += self.error.eq(1)
+                        m.next = "REJECT"
+            with m.State("REJECT"):
+                m.d.comb += [rx.o.ready.eq(1), tx.i.payload.eq(Response.ERROR), tx.i.valid.eq(1)]
+                with m.If(tx.i.ready):
+                    m.next = "COMMAND"
+            with m.State("PIXELS"):
+                m.d.comb += [net.i.payload.eq(rx.o.payload), net.i.valid.eq(rx.o.valid),
+                             rx.o.ready.eq(net.i.ready)]
+                with m.If(rx.o.valid & net.i.ready):
+                    m.d.sync += [count.eq(count + 1), idle.eq(0)]
+                    with m.If(count == n_inputs - 1):
+                        m.next = "COMPUTE"
+                with m.Elif(idle == self.timeout_cycles):
+                    m.d.comb += net_rst.eq(1)
+                    m.d.sync += self.error.eq(1)
+                    m.next = "COMMAND"
+                with m.Else():
+                    m.d.sync += idle.eq(idle + 1)
+            with m.State("COMPUTE"):
+                m.d.comb += rx.o.ready.eq(1)
+                with m.If(net.o.valid):
+                    m.next = "HEADER"
+            with m.State("HEADER"):
+                m.d.comb += [rx.o.ready.eq(1), tx.i.payload.eq(Response.RESULT),
+                             tx.i.valid.eq(1)]
+                with m.If(tx.i.ready):
+                    m.next = "CLASS"
+            with m.State("CLASS"):
+                m.d.comb += [rx.o.ready.eq(1), tx.i.payload.eq(result.cls), tx.i.valid.eq(1)]
+                with m.If(tx.i.ready):
+                    m.d.sync += [j.eq(0), b.eq(0)]
+                    m.next = "LOGITS"
+            with m.State("LOGITS"):
+                m.d.comb += [rx.o.ready.eq(1), tx.i.valid.eq(1),
+                             tx.i.payload.eq(logit.as_unsigned().word_select(b, 8))]
+                with m.If(tx.i.ready):
+                    m.d.sync += b.eq(b + 1)
+                    with m.If(b == LOGIT_BYTES - 1):
+                        m.d.sync += j.eq(j + 1)
+                        with m.If(j == n_classes - 1):
+                            m.d.comb += net.o.ready.eq(1)
+                            m.d.sync += [self.cls.eq(result.cls), self.done.eq(1)]
+                            m.next = "COMMAND"
+        m.d.comb += self.busy.eq(~fsm.ongoing("COMMAND"))
+        return m

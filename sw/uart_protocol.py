@@ -1,0 +1,183 @@
+"""The serial protocol between a host and a board running a network: the one definition that the
+gateware (:mod:`slimgen.hw.uart_bridge`) and the host share.
+
+One request, one reply, one request in flight::
+
+    host  -> board   Command.INFER, pixel[0], ..., pixel[n_inputs - 1]          (1 + n_inputs bytes)
+    board -> host    Response.RESULT, cls, logit[0], ..., logit[n_classes - 1]  (2 + 4·n_classes)
+
+Each pixel is one unsigned byte (the network's integer input code). Each logit is a 32-bit
+two's complement integer, little-endian (the hardware sign-extends its ``logit_bits``-wide
+accumulators). ``cls`` is the index of the first largest logit.
+
+A command byte the board does not know is answered with the single byte ``Response.ERROR``, and
+the board waits for the next command. The line is 8N1; the board side uses a clock divisor
+``round(clock_hz / baud)``, see :func:`divisor`.
+
+This module is NumPy and the standard library only; :func:`transact` runs one exchange over any
+object with pyserial's ``write``/``read`` (and, if present, ``reset_input_buffer``).
+"""
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Command", "Response", "DEFAULT_BAUD", "LOGIT_BYTES", "HEADER_BYTES", "MAX_CLASSES",
+    "MAX_LOGIT_BITS", "ProtocolError", "Reply", "request_length", "reply_length", "divisor",
+    "encode_request", "decode_request", "encode_reply", "decode_reply", "transact",
+]
+
+DEFAULT_BAUD = 115200
+#: Bytes per logit on the wire.
+LOGIT_BYTES = 4
+#: Bytes before the logits in a reply: the response byte and the class byte.
+HEADER_BYTES = 2
+#: The class travels in one byte.
+MAX_CLASSES = 256
+#: Logits are sign-extended to 32 bits, so the hardware's may be at most that wide.
+MAX_LOGIT_BITS = 8 * LOGIT_BYTES
+
+
+class Command(enum.IntEnum):
+    """First byte of a request."""
+    INFER = 0x49  # 'I': n_inputs pixel bytes follow
+
+
+class Response(enum.IntEnum):
+    """First byte of a reply."""
+    RESULT = 0x52  # 'R': the class byte and the logits follow
+    ERROR = 0x45   # 'E': the command byte was not understood; nothing follows
+
+
+class ProtocolError(ValueError):
+    """A reply (or request) that is short, garbled, or does not fit the model."""
+
+
+@dataclass(frozen=True, eq=False)
+class Reply:
+    """A decoded reply: the class and the logits (n_classes,) int64."""
+    cls: int
+    logits: np.ndarray
+
+
+def _check_count(name, value, lo, hi):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or \
+            not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer from {lo} to {hi}, not {value!r}")
+    return int(value)
+
+
+def request_length(n_inputs):
+    """Bytes in a request: the command byte and ``n_inputs`` pixels."""
+    return 1 + _check_count("Input count", n_inputs, 1, 1 << 16)
+
+
+def reply_length(n_classes):
+    """Bytes in a reply: ``HEADER_BYTES + LOGIT_BYTES · n_classes``."""
+    return HEADER_BYTES + LOGIT_BYTES * _check_count("Class count", n_classes, 2, MAX_CLASSES)
+
+
+def divisor(clock_hz, baud=DEFAULT_BAUD):
+    """Clock cycles per bit, ``round(clock_hz / baud)``; the baud error must stay under 2%."""
+    if not clock_hz > 0 or not baud > 0:
+        raise ValueError(f"Clock and baud rate must be positive, not {clock_hz!r} and {baud!r}")
+    d = round(clock_hz / baud)
+    if d < 4:
+        raise ValueError(f"A {clock_hz / 1e6:g} MHz clock is too slow for {baud} baud: the UART "
+                         f"needs at least 4 clock cycles per bit, this gives {clock_hz / baud:.2f}")
+    error = abs(clock_hz / d - baud) / baud
+    if error > 0.02:
+        raise ValueError(f"A {clock_hz / 1e6:g} MHz clock gives {baud} baud only to within "
+                         f"{100 * error:.1f}% (divisor {d}); at most 2% is reliable")
+    return d
+
+
+def encode_request(pixels, n_inputs, input_bits=8):
+    """The request bytes for one sample: ``Command.INFER`` then the pixels.
+
+    ``pixels`` (n_inputs,) integers in [0, 2^input_bits − 1].
+    """
+    n = request_length(n_inputs) - 1
+    _check_count("Input bits", input_bits, 1, 8)
+    x = np.asarray(pixels)
+    if x.shape != (n,):
+        raise ValueError(f"A request carries {n} pixels (shape ({n},)), not shape {x.shape}")
+    if x.dtype.kind not in "iu":
+        raise ValueError(f"Pixels must be integer codes, not {x.dtype}")
+    hi = (1 << input_bits) - 1
+    bad = np.flatnonzero((x < 0) | (x > hi))
+    if len(bad):
+        raise ValueError(f"Pixels must lie in [0, {hi}]; pixel {bad[0]} is {int(x[bad[0]])}")
+    return bytes([Command.INFER]) + x.astype(np.uint8).tobytes()
+
+
+def decode_request(data, n_inputs):
+    """The pixels (n_inputs,) int64 of a request; the board's side, for tests and models."""
+    n = request_length(n_inputs)
+    data = bytes(data)
+    if len(data) != n:
+        raise ProtocolError(f"A request is {n} bytes (command and {n - 1} pixels), "
+                            f"not {len(data)}")
+    if data[0] != Command.INFER:
+        raise ProtocolError(f"Unknown command byte 0x{data[0]:02x}; expected "
+                            f"INFER (0x{Command.INFER:02x})")
+    return np.frombuffer(data[1:], dtype=np.uint8).astype(np.int64)
+
+
+def encode_reply(cls, logits):
+    """The reply bytes for a class and its logits; the board's side, for tests and models."""
+    logits = np.asarray(logits, dtype=np.int64)
+    reply_length(len(logits))
+    _check_count("Class", cls, 0, len(logits) - 1)
+    if logits.min() < -(1 << 31) or logits.max() >= 1 << 31:
+        raise ValueError("Logits must fit in 32-bit two's complement")
+    return bytes([Response.RESULT, int(cls)]) + logits.astype("<i4").tobytes()
+
+
+def decode_reply(data, n_classes, *, logit_bits=MAX_LOGIT_BITS):
+    """The :class:`Reply` in ``data`` (bytes from the board), checked against the model.
+
+    Raises :class:`ProtocolError` when the reply is an error response, short or long, starts
+    with an unknown byte, names a class out of range, carries logits wider than ``logit_bits``,
+    or names a class that is not the first largest logit (a garbled byte).
+    """
+    n = reply_length(n_classes)
+    _check_count("Logit bits", logit_bits, 2, MAX_LOGIT_BITS)
+    data = bytes(data)
+    if data[:1] == bytes([Response.ERROR]):
+        raise ProtocolError("The board answered ERROR: it did not understand the command byte")
+    if len(data) != n:
+        what = "no bytes" if not data else f"{len(data)} bytes"
+        raise ProtocolError(f"The reply is {what}, expected {n} (response, class and "
+                            f"{n_classes} logits of {LOGIT_BYTES} bytes); a short reply means the "
+                            f"board stopped answering or the baud rate is wrong")
+    if data[0] != Response.RESULT:
+        raise ProtocolError(f"The reply starts with 0x{data[0]:02x}, expected RESULT "
+                            f"(0x{Response.RESULT:02x}); the line is garbled or out of step")
+    cls = data[1]
+    logits = np.frombuffer(data[HEADER_BYTES:], dtype="<i4").astype(np.int64)
+    if cls >= n_classes:
+        raise ProtocolError(f"The reply names class {cls}, but the model has {n_classes} classes")
+    lo, hi = -(1 << (logit_bits - 1)), (1 << (logit_bits - 1)) - 1
+    bad = np.flatnonzero((logits < lo) | (logits > hi))
+    if len(bad):
+        raise ProtocolError(f"Logit {bad[0]} is {int(logits[bad[0]])}, outside the "
+                            f"{logit_bits}-bit range [{lo}, {hi}] of the model; the reply is "
+                            f"garbled")
+    if cls != int(np.argmax(logits)):
+        raise ProtocolError(f"The reply names class {cls}, but its largest logit is "
+                            f"{int(np.argmax(logits))}; the reply is garbled")
+    return Reply(cls, logits)
+
+
+def transact(port, pixels, *, n_inputs, n_classes, input_bits=8, logit_bits=MAX_LOGIT_BITS):
+    """One inference over a serial ``port`` (pyserial-like: ``write``, ``read(n)`` with a
+    timeout); returns the :class:`Reply`.
+    """
+    if hasattr(port, "reset_input_buffer"):
+        port.reset_input_buffer()  # drop bytes of an earlier, abandoned exchange
+    port.write(encode_request(pixels, n_inputs, input_bits))
+    n = reply_length(n_classes)
+    return decode_reply(port.read(n), n_classes, logit_bits=logit_bits)
