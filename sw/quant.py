@@ -122,10 +122,13 @@ def _multiplier_shift(ratio, multiplier_bits):
     return int(round(ratio * 2 ** shift)), shift
 
 
-def quantize_mlp(model, x_calib, *, input_scale, config=QuantConfig()):
+def quantize_mlp(model, x_calib, *, input_scale, config=QuantConfig(), layer_weight_bits=None):
     """Quantize a trained MLP (Dense/ReLU layers) into a :class:`QuantizedModel`.
 
     ``x_calib`` (n, n_in) float: calibration inputs (the training split) for the output scales.
+    ``layer_weight_bits``: one weight bit width per Dense layer (for example chosen by joint
+    pruning and quantization); default ``config.weight_bits`` for all. Weights that are exactly
+    zero (pruned) stay zero.
     """
     dense, relu_after = [], []
     for i, layer in enumerate(model.layers):
@@ -143,12 +146,18 @@ def quantize_mlp(model, x_calib, *, input_scale, config=QuantConfig()):
     if relu_after[-1]:
         raise ValueError("The last Dense layer must give logits, without a ReLU after it")
 
-    qmax_w = (1 << (config.weight_bits - 1)) - 1
+    if layer_weight_bits is None:
+        layer_weight_bits = [config.weight_bits] * len(dense)
+    layer_weight_bits = [int(b) for b in layer_weight_bits]
+    if len(layer_weight_bits) != len(dense) or not all(2 <= b <= 16 for b in layer_weight_bits):
+        raise ValueError(f"layer_weight_bits must give one width from 2 to 16 for each of the "
+                         f"{len(dense)} Dense layers, not {layer_weight_bits}")
     amax = (1 << config.act_bits) - 1
     input_bits = config.act_bits
     s_x, in_bits, a = input_scale, input_bits, np.asarray(x_calib, dtype=np.float64)
     layers = []
-    for j, layer in enumerate(dense):
+    for j, (layer, weight_bits) in enumerate(zip(dense, layer_weight_bits)):
+        qmax_w = (1 << (weight_bits - 1)) - 1
         W, b = layer.params["W"], layer.params["b"]
         s_w = float(np.abs(W).max()) / qmax_w or 1.0
         W_q = np.clip(np.rint(W / s_w), -qmax_w, qmax_w).astype(np.int64).T  # (n_out, n_in)
@@ -158,13 +167,13 @@ def quantize_mlp(model, x_calib, *, input_scale, config=QuantConfig()):
         last = j == len(dense) - 1
         if last:
             layers.append(QuantDense(W_q, b_q, 1, 1, False, False, in_bits, acc_bits,
-                                     config.weight_bits, acc_bits, s_x, s_w, s_x * s_w))
+                                     weight_bits, acc_bits, s_x, s_w, s_x * s_w))
             break
         peak = float(np.percentile(a, config.calibration_percentile)) or 1.0
         s_y = peak / amax
         M, shift = _multiplier_shift(s_x * s_w / s_y, config.multiplier_bits)
         layers.append(QuantDense(W_q, b_q, M, shift, True, True, in_bits, config.act_bits,
-                                 config.weight_bits, acc_bits, s_x, s_w, s_y))
+                                 weight_bits, acc_bits, s_x, s_w, s_y))
         s_x, in_bits = s_y, config.act_bits
     return QuantizedModel(tuple(layers), input_scale, input_bits, config)
 
