@@ -101,14 +101,14 @@ def test_dense_batch_of_one_is_left_alone():
     assert ln.penalty() == 0.0
     assert ln.before_backward(0, np.ones((1, 2))).tolist() == [[1.0, 1.0]]
     ln.step()
-    np.testing.assert_array_equal(ln.lam1[0], 0.1)
+    np.testing.assert_array_equal(ln.lam1[0], 0.01)
 
 
 @pytest.mark.parametrize("kwargs,message", [
     ({"where": "mid"}, "where must be 'pre' or 'post', not 'mid'"),
     ({"target_var": 0.0}, "target_var must be positive, not 0.0"),
     ({"lr_lambda": -1.0}, "lr_lambda must be non-negative, not -1.0"),
-    ({"lambda_init": 20.0}, "lambda_init (20.0) must not exceed lambda_max (10.0)"),
+    ({"lambda_init": 20.0}, "lambda_init (20.0) must not exceed lambda_max (1.0)"),
 ])
 def test_config_errors(kwargs, message):
     with pytest.raises(ValueError) as e:

@@ -46,9 +46,9 @@ class LagrangianNormConfig:
     where: str = "pre"
     target_var: float = 1.0
     trainable_var: bool = False
-    lambda_init: float = 0.1
-    lr_lambda: float = 0.01
-    lambda_max: float = 10.0
+    lambda_init: float = 0.01
+    lr_lambda: float = 1e-4
+    lambda_max: float = 1.0
     lr_var: float = 1e-3
     min_var: float = 1e-2
 

@@ -1,0 +1,141 @@
+"""Training speed: samples per second of the digits MLP, small CNN and LSTM at batch sizes 1, 8
+and 64 (forward, loss, backward and an Adam step per batch), and the same architectures in
+PyTorch (CPU) if it is importable, with the ratio.
+
+    python bench/train_speed.py [--quick] [--threads 2] [--seconds 3]
+
+Each cell trains for about ``--seconds`` (at least a few steps) on the digits training split after
+a warm-up; slimgen runs in float64 (its only dtype), PyTorch in its default float32. Goal
+(issue 3): within 2× of PyTorch's time, and faster at batch 1. Prints a table and a final JSON
+line.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+
+def _parse(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="about 0.5 s per cell")
+    ap.add_argument("--threads", type=int, default=2, help="BLAS / PyTorch threads")
+    ap.add_argument("--seconds", type=float, default=3.0, help="time per cell")
+    ap.add_argument("--batches", default="1,8,64")
+    ap.add_argument("--no-torch", action="store_true")
+    return ap.parse_args(argv)
+
+
+ARGS = _parse(sys.argv[1:] if __name__ == "__main__" else [])
+os.environ["OPENBLAS_NUM_THREADS"] = str(ARGS.threads)  # before NumPy loads OpenBLAS
+
+import numpy as np  # noqa: E402
+
+from slimgen.sw.data import load_digits  # noqa: E402
+from slimgen.sw.nn import (Adam, build_model, cnn_spec, lstm_spec, mlp_spec,  # noqa: E402
+                           softmax_cross_entropy)
+
+MODELS = {"mlp": ("vector", mlp_spec((64, 32, 10))), "cnn": ("image", cnn_spec()),
+          "lstm": ("sequence", lstm_spec(n_hidden=32))}
+
+
+def _timed(step, n_train, batch, seconds):
+    """Samples per second of ``step(i)`` (i: batch start), after a warm-up of 3 steps."""
+    for i in range(3):
+        step((i * batch) % n_train)
+    steps, t0 = 0, time.perf_counter()
+    while True:
+        step((steps * batch) % max(n_train - batch, 1))
+        steps += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds and steps >= 5:
+            return steps * batch / elapsed
+
+
+def slimgen_speed(name, batch, seconds):
+    view, spec = MODELS[name]
+    x, y = load_digits(view=view, seed=0).part("train")
+    model = build_model(spec, np.random.default_rng(0))
+    opt = Adam(1e-3)
+
+    def step(i):
+        logits = model.forward(x[i:i + batch], train=True)
+        _, dLdz = softmax_cross_entropy(logits, y[i:i + batch])
+        model.backward(dLdz)
+        opt.step(model)
+
+    return _timed(step, len(x), batch, seconds)
+
+
+def torch_model(torch, name):
+    nn = torch.nn
+    if name == "mlp":
+        return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    if name == "cnn":
+        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),
+                             nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Flatten(), nn.Linear(256, 10))
+
+    class LSTMClassifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.head = nn.LSTM(8, 32, batch_first=True), nn.Linear(32, 10)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)
+            return self.head(out[:, -1])
+
+    return LSTMClassifier()
+
+
+def torch_speed(torch, name, batch, seconds):
+    view, _ = MODELS[name]
+    x, y = load_digits(view=view, seed=0).part("train")
+    x, y = torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+    torch.manual_seed(0)
+    model = torch_model(torch, name)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(i):
+        opt.zero_grad()
+        loss_fn(model(x[i:i + batch]), y[i:i + batch]).backward()
+        opt.step()
+
+    return _timed(step, len(x), batch, seconds)
+
+
+def main():
+    a = ARGS
+    seconds = 0.5 if a.quick else a.seconds
+    batches = [int(b) for b in a.batches.split(",")]
+    torch = None
+    if not a.no_torch:
+        try:
+            import torch
+            torch.set_num_threads(a.threads)
+        except ImportError:
+            torch = None
+    print(f"threads {a.threads}; slimgen float64"
+          + (f"; PyTorch {torch.__version__} float32" if torch else "; PyTorch not importable"))
+    print(f"{'model':5} {'batch':>5} {'slimgen/s':>10} {'torch/s':>10} {'time ratio':>10}  goal")
+    rows = []
+    for name in MODELS:
+        for b in batches:
+            ours = slimgen_speed(name, b, seconds)
+            theirs = torch_speed(torch, name, b, seconds) if torch else None
+            ratio = theirs / ours if theirs else None  # our time / their time
+            goal = None if ratio is None else (ratio < 1 if b == 1 else ratio <= 2)
+            rows.append({"model": name, "batch": b, "slimgen_samples_per_s": ours,
+                         "torch_samples_per_s": theirs, "time_ratio": ratio, "goal_met": goal})
+            print(f"{name:5} {b:5d} {ours:10.0f} "
+                  + (f"{theirs:10.0f} {ratio:9.2f}x  "
+                     + ("met" if goal else "missed") + (" (<1x)" if b == 1 else " (≤2x)")
+                     if theirs else f"{'-':>10} {'-':>10}"))
+    print(json.dumps({"bench": "train_speed", "threads": a.threads, "seconds_per_cell": seconds,
+                      "torch": torch.__version__ if torch else None, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
