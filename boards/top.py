@@ -1,0 +1,71 @@
+"""The board top: a :class:`slimgen.hw.uart_bridge.UARTBridge` wired to a board's UART and LEDs.
+
+This is the one place (with :mod:`.build`) that knows about pins. The UART divisor comes from
+the platform's default clock and the baud rate. LEDs show what the board is doing, each with a
+role (see :data:`LED_ROLES`); pulses are stretched to about 50 ms so that they can be seen.
+"""
+
+from amaranth.hdl import Elaboratable, Module, Signal
+
+from slimgen.hw.uart_bridge import UARTBridge
+from slimgen.sw.uart_protocol import DEFAULT_BAUD, divisor
+
+__all__ = ["BoardTop", "LED_ROLES"]
+
+#: What an LED can show: ``busy`` (a request is being served), ``error`` (framing error,
+#: overrun, unknown command or abandoned request), ``cls<k>`` (bit k of the last class).
+LED_ROLES = ("busy", "error", "cls0", "cls1", "cls2", "cls3", "cls4", "cls5", "cls6", "cls7")
+
+STRETCH_S = 0.05
+
+
+class BoardTop(Elaboratable):
+    """A network served over the board's UART 0.
+
+    Parameters
+    ----------
+    qmodel : QuantizedModel
+    lanes : int or sequence of int
+        MAC lanes of the network.
+    baud : int
+        Serial line rate.
+    leds : sequence of str or None
+        Role of LED 0, 1, ... (``None``: leave that LED off); see :data:`LED_ROLES`.
+    """
+
+    def __init__(self, qmodel, *, lanes=4, baud=DEFAULT_BAUD, leds=()):
+        for role in leds:
+            if role is not None and role not in LED_ROLES:
+                raise ValueError(f"LED role must be one of {', '.join(LED_ROLES)} or None, "
+                                 f"not {role!r}")
+        self.qmodel, self.lanes, self.baud, self.leds = qmodel, lanes, baud, tuple(leds)
+        self.bridge = None  # made in elaborate, where the clock frequency is known
+
+    def elaborate(self, platform):
+        m = Module()
+        clock_hz = platform.default_clk_frequency
+        m.submodules.bridge = bridge = UARTBridge(self.qmodel, divisor=divisor(clock_hz, self.baud),
+                                                  lanes=self.lanes)
+        self.bridge = bridge
+
+        uart = platform.request("uart", 0)
+        m.d.comb += [bridge.rx.eq(uart.rx.i), uart.tx.o.eq(bridge.tx)]
+
+        stretch = int(clock_hz * STRETCH_S)
+        shown = {}
+        for role, pulse in (("busy", bridge.busy), ("error", bridge.error)):
+            count = Signal(range(stretch + 1), name=f"{role}_stretch")
+            with m.If(pulse):
+                m.d.sync += count.eq(stretch)
+            with m.Elif(count != 0):
+                m.d.sync += count.eq(count - 1)
+            shown[role] = count != 0
+        for k in range(len(bridge.cls)):
+            shown[f"cls{k}"] = bridge.cls[k]
+
+        for index, role in enumerate(self.leds):
+            if role is None:
+                continue
+            led = platform.request("led", index)
+            m.d.comb += led.o.eq(shown.get(role, 0))
+        return m
