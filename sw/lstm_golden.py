@@ -34,7 +34,8 @@ from .golden import argmax_first, requantize, round_half_up_shift
 from .sparse_golden import SparseLayer
 
 __all__ = ["LstmFormat", "IntLSTM", "IntLSTMClassifier", "GATES", "sigmoid_table",
-           "tanh_table", "lstm_forward_int", "quantize_lstm_classifier", "prune_gates_qstd"]
+           "tanh_table", "lstm_forward_int", "quantize_lstm_classifier", "prune_gates_qstd",
+           "random_int_lstm"]
 
 GATES = ("i", "f", "o", "c")
 
@@ -293,3 +294,23 @@ def prune_gates_qstd(lstm, *, gates=("i", "f", "o"), q=1.0):
             masks[name] = np.abs(w) >= q * np.std(w)
             lstm.params[name] = np.where(masks[name], w, 0.0)
     return masks
+
+
+def random_int_lstm(rng, n_in, n_hidden, *, density=0.3, fmt=LstmFormat(), spread=4.0):
+    """A random :class:`IntLSTM` for tests: gates i, f, o with about ``density`` non-zeros, c
+    dense; the multipliers put the typical accumulator at about ``spread`` table steps · 16, so
+    the tables are used over their whole range (saturation included)."""
+    H = n_hidden
+    W, b, M, S = {}, {}, {}, {}
+    for g in GATES:
+        bits = fmt.c_weight_bits if g == "c" else fmt.weight_bits
+        qmax = (1 << (bits - 1)) - 1
+        w = rng.integers(-qmax, qmax + 1, (H, n_in + H))
+        if g != "c":
+            w = w * (rng.random((H, n_in + H)) < density)
+        W[g] = w.astype(np.int64)
+        b[g] = rng.integers(-qmax * 16, qmax * 16 + 1, H).astype(np.int64)
+        # Typical |z|: weights ~ qmax/2 times activations ~ 2^(act_bits−2) over the non-zeros.
+        typical = max(1.0, qmax / 2 * 2 ** (fmt.act_bits - 2) * np.sqrt(max(1, np.count_nonzero(w) / H)))
+        M[g], S[g] = _multiplier_shift(spread * 16 / typical, fmt.multiplier_bits)
+    return IntLSTM(fmt, W, b, M, S)
