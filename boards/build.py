@@ -142,7 +142,7 @@ class BuildResult:
     target_mhz: float
     bitstream: str
     seconds: float
-    log: str = ""
+    log: str = ""           # the nextpnr log
 
     def to_dict(self):
         return asdict(self)
@@ -213,23 +213,34 @@ def _over_budget(util, board):
             if used > avail}
 
 
+def _logs(build_dir, name):
+    """Where a build's logs are, for error messages."""
+    d = Path(build_dir)
+    return (f"tool logs: {d / 'build.log'} (errors), {d / (name + '.rpt')} (yosys), "
+            f"{d / (name + '.tim')} (nextpnr)")
+
+
 def _fit_error(over, board, log):
     parts = "; ".join(f"{name}: {used} used, {avail} available ({100 * used / avail:.0f}%)"
                       for name, (used, avail) in over.items())
     hint = (" Fewer MAC lanes (lanes=...) need fewer DSP blocks and logic cells."
             if board.name == "icebreaker" else " Fewer MAC lanes (lanes=...) need less.")
     return DesignDoesNotFit(f"The design does not fit the {board.description}: {parts}.{hint} "
-                            f"(tool log: {log})", over)
+                            f"({log})", over)
 
 
 def check_result(util, fmax, board, *, bitstream="", seconds=0.0, log="", check_timing=True):
-    """A :class:`BuildResult` from parsed report numbers, or the fit or timing error."""
+    """A :class:`BuildResult` from parsed report numbers, or the fit or timing error.
+
+    ``log`` is the nextpnr log, kept in the result and named in the error messages.
+    """
+    where = f"nextpnr log: {log}"
     over = _over_budget(util, board)
     if over:
-        raise _fit_error(over, board, log)
+        raise _fit_error(over, board, where)
     target = board.clock_hz / 1e6
     if not fmax:
-        raise ToolFailed(f"nextpnr reported no clock frequency for {board.name} (tool log: {log})")
+        raise ToolFailed(f"nextpnr reported no clock frequency for {board.name} ({where})")
     # The design has one clock, the board's. nextpnr also lists "clocks" of constant nets (the
     # clock input of a combinational DSP block tied to ground); those are not clocks.
     real = {clk: v for clk, v in fmax.items() if not _CONSTANT_NET.search(clk)} or fmax
@@ -240,8 +251,8 @@ def check_result(util, fmax, board, *, bitstream="", seconds=0.0, log="", check_
                          round(seconds, 1), str(log))
     if check_timing and achieved < target:
         raise TimingNotMet(f"The design misses timing on the {board.description}: it runs at "
-                           f"most at {achieved:.2f} MHz, the board clock is {target:g} MHz "
-                           f"(tool log: {log})", result)
+                           f"most at {achieved:.2f} MHz, the board clock is {target:g} MHz. "
+                           f"Fewer MAC lanes or a shorter critical path help ({where})", result)
     return result
 
 
@@ -284,6 +295,7 @@ def build_bitstream(qmodel, board="icebreaker", build_dir="build", *, lanes=4,
                             stderr=subprocess.STDOUT).returncode
     seconds = time.monotonic() - t0
 
+    logs = _logs(build_dir, name)
     if rc != 0:
         text = log.read_text(errors="replace")
         tim = build_dir / f"{name}.tim"
@@ -291,13 +303,12 @@ def build_bitstream(qmodel, board="icebreaker", build_dir="build", *, lanes=4,
             text += tim.read_text(errors="replace")
         over = _over_budget(parse_log_utilisation(text), board)
         if over:
-            raise _fit_error(over, board, log)
-        raise ToolFailed(f"The build for {board.name} failed (exit code {rc}); the end of the "
-                         f"tool log {log}:\n{_tail(log)}")
+            raise _fit_error(over, board, logs)
+        raise ToolFailed(f"The build for {board.name} failed (exit code {rc}); {logs}. The end "
+                         f"of {log.name}:\n{_tail(log)}")
     if not report.exists() or not bitstream.exists():
         raise ToolFailed(f"The build for {board.name} finished without "
-                         f"{report.name if not report.exists() else bitstream.name} "
-                         f"(tool log: {log})")
+                         f"{report.name if not report.exists() else bitstream.name} ({logs})")
     util, fmax = parse_report(json.loads(report.read_text()), board)
-    return check_result(util, fmax, board, bitstream=bitstream, seconds=seconds, log=log,
-                        check_timing=check_timing)
+    return check_result(util, fmax, board, bitstream=bitstream, seconds=seconds,
+                        log=build_dir / f"{name}.tim", check_timing=check_timing)

@@ -6,6 +6,7 @@ role (see :data:`LED_ROLES`); pulses are stretched to about 50 ms so that they c
 """
 
 from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.lib import io
 
 from slimgen.hw.uart_bridge import UARTBridge
 from slimgen.sw.uart_protocol import DEFAULT_BAUD, divisor
@@ -48,8 +49,10 @@ class BoardTop(Elaboratable):
                                                   lanes=self.lanes)
         self.bridge = bridge
 
-        uart = platform.request("uart", 0)
-        m.d.comb += [bridge.rx.eq(uart.rx.i), uart.tx.o.eq(bridge.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = rx_buf = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx_buf = io.Buffer("o", uart.tx)
+        m.d.comb += [bridge.rx.eq(rx_buf.i), tx_buf.o.eq(bridge.tx)]
 
         stretch = int(clock_hz * STRETCH_S)
         shown = {}
@@ -66,6 +69,7 @@ class BoardTop(Elaboratable):
         for index, role in enumerate(self.leds):
             if role is None:
                 continue
-            led = platform.request("led", index)
+            m.submodules[f"led{index}"] = led = io.Buffer("o", platform.request("led", index,
+                                                                               dir="-"))
             m.d.comb += led.o.eq(shown.get(role, 0))
         return m

@@ -1,0 +1,204 @@
+# amaranth: UnusedElaboratable=no
+"""Bitstream builds: the board registry, report parsing and the fit and timing checks (fast,
+on synthetic reports), and real builds with the YoWASP tools (marked fpga and slow)."""
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slimgen.boards.build import (BOARDS, DesignDoesNotFit, TimingNotMet, ToolFailed,
+                                  ToolsNotFound, build_bitstream, check_result, get_board,
+                                  missing_tools, parse_log_utilisation, parse_report)
+
+ICE = BOARDS["icebreaker"]
+ECP = BOARDS["ulx3s-85f"]
+
+
+def ice40_report(lc=1644, dsp=8, ram=8, fmax=27.19):
+    """A report shaped like nextpnr-ice40's ``--report`` output."""
+    return {
+        "utilization": {
+            "ICESTORM_LC": {"used": lc, "available": 5280},
+            "ICESTORM_DSP": {"used": dsp, "available": 8},
+            "ICESTORM_RAM": {"used": ram, "available": 30},
+            "SB_IO": {"used": 5, "available": 39},
+        },
+        "fmax": {
+            "$PACKER_GND_NET_$glb_clk": {"achieved": 313.28, "constraint": 12},
+            "bridge.clk": {"achieved": fmax, "constraint": 12.00004768371582},
+        },
+        "critical_paths": [],
+    }
+
+
+def check(report, board=ICE, **kwargs):
+    util, fmax = parse_report(report, board)
+    return check_result(util, fmax, board, log="/b/slimgen.tim", **kwargs)
+
+
+# --- registry -------------------------------------------------------------------------------
+
+def test_boards_registry():
+    assert list(BOARDS) == ["icebreaker", "ulx3s-85f"]
+    assert get_board("icebreaker").clock_hz == 12e6
+    assert get_board("ulx3s-85f").clock_hz == 25e6
+
+
+def test_unknown_board():
+    message = "Unknown board 'arty'; the boards are: icebreaker, ulx3s-85f"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        get_board("arty")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build_bitstream(None, "arty", "/nonexistent")
+
+
+def test_platform_clocks_match_registry():
+    for board in BOARDS.values():
+        assert board.platform().default_clk_frequency == board.clock_hz
+
+
+def test_missing_tools_named():
+    fake = dataclasses.replace(ICE, tools=(("YOSYS", "no-such-yosys", "no_such_yosys_module"),))
+    assert missing_tools(fake) == ["no_such_yosys_module"]
+    from slimgen.boards.build import _tool_env
+    with pytest.raises(ToolsNotFound, match=re.escape(
+            "Building for icebreaker needs the YoWASP tools (no-such-yosys); not found: "
+            "no-such-yosys. Install them with pip install 'slimgen[fpga]'")):
+        _tool_env(fake)
+
+
+# --- report parsing and checks --------------------------------------------------------------
+
+def test_report_parsed():
+    r = check(ice40_report(), bitstream="/b/slimgen.bin", seconds=43.84)
+    assert (r.lc_used, r.lc_total, r.dsp_used, r.dsp_total, r.bram_used, r.bram_total) == \
+        (1644, 5280, 8, 8, 8, 30)
+    assert r.fmax_mhz == 27.19  # the constant-net "clock" at 313 MHz is not the design's
+    assert r.target_mhz == 12.0
+    assert r.bitstream == "/b/slimgen.bin" and r.seconds == 43.8 and r.log == "/b/slimgen.tim"
+    assert r.to_dict()["board"] == "icebreaker"
+
+
+def test_report_ecp5():
+    report = {"utilization": {"TRELLIS_COMB": {"used": 1915, "available": 83640},
+                              "MULT18X18D": {"used": 10, "available": 156},
+                              "DP16KD": {"used": 4, "available": 208}},
+              "fmax": {"$glbnet$bridge.clk": {"achieved": 50.77, "constraint": 25}}}
+    r = check(report, ECP)
+    assert (r.lc_used, r.lc_total, r.dsp_used, r.dsp_total, r.bram_used, r.bram_total,
+            r.fmax_mhz, r.target_mhz) == (1915, 83640, 10, 156, 4, 208, 50.77, 25.0)
+
+
+def test_too_large_design_fails_with_numbers():
+    with pytest.raises(DesignDoesNotFit) as e:
+        check(ice40_report(lc=6100, dsp=10))
+    assert str(e.value) == (
+        "The design does not fit the iCEBreaker, Lattice iCE40UP5K, 12 MHz: logic cells: 6100 "
+        "used, 5280 available (116%); DSP blocks: 10 used, 8 available (125%). Fewer MAC lanes "
+        "(lanes=...) need fewer DSP blocks and logic cells. (nextpnr log: /b/slimgen.tim)")
+    assert e.value.over == {"logic cells": (6100, 5280), "DSP blocks": (10, 8)}
+
+
+def test_slow_design_fails_with_numbers():
+    with pytest.raises(TimingNotMet) as e:
+        check(ice40_report(fmax=10.5))
+    assert str(e.value) == (
+        "The design misses timing on the iCEBreaker, Lattice iCE40UP5K, 12 MHz: it runs at most "
+        "at 10.50 MHz, the board clock is 12 MHz. Fewer MAC lanes or a shorter critical path "
+        "help (nextpnr log: /b/slimgen.tim)")
+    assert e.value.result.fmax_mhz == 10.5 and e.value.result.lc_used == 1644
+    assert check(ice40_report(fmax=10.5), check_timing=False).fmax_mhz == 10.5
+
+
+def test_malformed_report():
+    with pytest.raises(ToolFailed, match="The nextpnr report for icebreaker is not in the "
+                                         "expected form"):
+        parse_report({"fmax": {}}, ICE)
+    report = ice40_report()
+    report["fmax"] = {}
+    with pytest.raises(ToolFailed, match="nextpnr reported no clock frequency for icebreaker"):
+        check(report)
+
+
+NEXTPNR_LOG = """\
+Info: Packing constants..
+Info: Device utilisation:
+Info: 	         ICESTORM_LC:    2211/   5280    41%
+Info: 	        ICESTORM_RAM:       6/     30    20%
+Info: 	               SB_IO:       5/     39    12%
+Info: 	        ICESTORM_DSP:      10/      8   125%
+ERROR: Unable to place cell 'bridge.network.layer0.prod3_DSP', no BELs remaining to implement \
+cell type 'ICESTORM_DSP'
+"""
+
+
+def test_log_utilisation_when_nextpnr_stops():
+    util = parse_log_utilisation(NEXTPNR_LOG)
+    assert util == {"ICESTORM_LC": (2211, 5280), "ICESTORM_RAM": (6, 30), "SB_IO": (5, 39),
+                    "ICESTORM_DSP": (10, 8)}
+
+
+# --- real builds ----------------------------------------------------------------------------
+
+def require_tools(board):
+    missing = missing_tools(board)
+    if missing:
+        reason = (f"YoWASP tools for {board} are not installed ({', '.join(missing)} not "
+                  f"importable); pip install 'slimgen[fpga]'")
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def digits_qmodel():
+    from slimgen.sw.data import load_digits
+    from slimgen.sw.nn import TrainConfig, build_model, mlp_spec, train
+    from slimgen.sw.quant import quantize_mlp
+    data = load_digits(seed=0)
+    model = build_model(mlp_spec((64, 32, 10)), np.random.default_rng(0))
+    train(model, data, TrainConfig(seed=0, epochs=5), progress=False)
+    return quantize_mlp(model, data.part("train")[0], input_scale=1 / 16)
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
+def test_icebreaker_bitstream(digits_qmodel, tmp_path):
+    """The digits MLP with 4 lanes in the hidden layer and 2 in the output layer fits the
+    UP5K's 8 DSP blocks and meets 12 MHz."""
+    require_tools("icebreaker")
+    r = build_bitstream(digits_qmodel, "icebreaker", tmp_path, lanes=(4, 2))
+    assert r.board == "icebreaker"
+    assert (r.lc_total, r.dsp_total, r.bram_total) == (5280, 8, 30)
+    assert 500 < r.lc_used < r.lc_total
+    assert r.dsp_used == 8          # 4 + 2 MAC lanes and the hidden layer's requantizer
+    assert 0 < r.bram_used <= r.bram_total
+    assert r.fmax_mhz >= r.target_mhz == 12.0
+    assert Path(r.bitstream).stat().st_size == 104090  # an iCE40UP5K image
+    assert Path(r.log).exists() and r.seconds > 0
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
+def test_icebreaker_too_many_multipliers(digits_qmodel, tmp_path):
+    """4 lanes in both layers need 10 DSP blocks; the UP5K has 8: a fit error with numbers."""
+    require_tools("icebreaker")
+    with pytest.raises(DesignDoesNotFit, match=re.escape(
+            "DSP blocks: 10 used, 8 available (125%)")) as e:
+        build_bitstream(digits_qmodel, "icebreaker", tmp_path, lanes=4)
+    assert str(tmp_path / "slimgen.tim") in str(e.value)
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
+def test_ulx3s_bitstream(digits_qmodel, tmp_path):
+    require_tools("ulx3s-85f")
+    r = build_bitstream(digits_qmodel, "ulx3s-85f", tmp_path, lanes=4)
+    assert (r.lc_total, r.dsp_total, r.bram_total) == (83640, 156, 208)
+    assert 500 < r.lc_used < 10000 and r.dsp_used >= 8
+    assert r.fmax_mhz >= r.target_mhz == 25.0
+    assert Path(r.bitstream).suffix == ".bit" and Path(r.bitstream).stat().st_size > 0
