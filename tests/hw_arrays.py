@@ -1,5 +1,6 @@
 """Amaranth-simulator helpers for components whose stream payloads are arrays of integers."""
 
+from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
 __all__ = ["pack", "unpack", "run_arrays"]
@@ -31,14 +32,14 @@ def run_arrays(dut, inputs, n_out, *, max_cycles=500_000, extra=None):
 
     async def driver(ctx):
         for v in inputs:
-            ctx.set(dut.i.payload.as_value(), int(v))
+            ctx.set(Value.cast(dut.i.payload), int(v))
             ctx.set(dut.i.valid, 1)
             await ctx.tick().until(dut.i.ready)
         ctx.set(dut.i.valid, 0)
 
     async def monitor(ctx):
         ctx.set(dut.o.ready, 1)
-        sigs = [dut.o.valid, dut.o.payload.as_value()] + ([extra] if extra is not None else [])
+        sigs = [dut.o.valid, Value.cast(dut.o.payload)] + ([extra] if extra is not None else [])
         while len(out) < n_out:
             got = await ctx.tick().sample(*sigs)
             valid, payload, rest = got[-len(sigs)], got[-len(sigs) + 1], got[-len(sigs) + 2:]
