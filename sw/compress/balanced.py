@@ -1,0 +1,268 @@
+"""Method 5: balanced sparsity (US11449756B2).
+
+Each weight matrix, seen as rows of output neurons ``M (n_out, n_in)`` (Dense: ``Wᵀ``; Conv2d:
+``W.reshape(c_out, −1)``), is partitioned into groups, one per lane of a sparse MAC array with G
+lanes, in one of two layouts:
+
+- ``"rows"`` (row groups): lane g owns the output neurons ``o ≡ g (mod G)`` (the order of
+  ``hw/dense.py``); its count is ``n_g = Σ_{o ≡ g} Σ_i h(M[o, i])``, and balance means the same
+  number of non-zeros per lane over the whole layer;
+- ``"banks"`` (input banks): lane g owns the inputs ``i ≡ g (mod G)`` of every row; the counts
+  ``n[o, g] = Σ_{i ≡ g} h(M[o, i])`` must be equal across the banks within each row (rows may
+  differ: a row costs that many cycles on all lanes at once).
+
+Weights are used as ``w · h(w)`` with the learnable threshold of method 6 (its soft-L0 term and
+target ramp included), and the loss gets a Lagrange term on the variance of the soft counts,
+scaled by the squared group size ``c`` so that it is a variance of densities:
+
+``L = L_net + λ_s (1/N) Σ h + λ_b Σ_layers V_l``,
+``V_l = Var_g(n_g) / c`` (rows, ``c = (n_out · n_in / G)²``) or
+``V_l = mean_o Var_g(n[o, g]) / c`` (banks, ``c = (n_in / G)²``),
+
+with ``∂V/∂h[o, i] = 2 (n_group − n̄) / (G · c)`` (banks: also ``/ n_out``). Weights, α and β
+descend; λ_b ascends, ``λ_b += η_b · Σ V_l`` after every step.
+
+The hard prune makes the balance exact. Per layer the self-pruning mask decides the budget;
+then rows: every lane keeps its ``K = round(kept / G)`` best weights (``|w| / β``); in the last
+layer each of a lane's rows takes its best weight first so that no class is left without
+weights; banks: the layer keeps ``round(kept / G)`` "slices", slice k of row o being its k-th best weight
+in every bank, chosen greedily by their summed scores over all rows (so row o keeps ``K_o``
+per bank, a multiple of G in all; in the last layer at least one per bank; a hidden neuron may
+go empty). Then the kept weights are fine-tuned with the mask held.
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .masked_train import (Compressed, FitConfig, get_param, layer_sparsity, sparsity,
+                           train_compressed, weight_keys)
+from .self_prune import SelfPruneConfig, SelfPruneTransform
+from .threshold import h_grads
+
+__all__ = ["LAYOUTS", "BalancedConfig", "BalancedTransform", "as_rows", "from_rows",
+           "group_counts", "balance_masks", "balanced_prune", "check_groups"]
+
+LAYOUTS = ("rows", "banks")
+
+
+def as_rows(w, kind):
+    """The (n_out, n_in) view of a weight array: Dense ``Wᵀ``, Conv2d ``W.reshape(c_out, −1)``."""
+    if kind == "dense":
+        return w.T
+    if kind == "conv2d":
+        return w.reshape(w.shape[0], -1)
+    raise ValueError(f"Balanced sparsity handles dense and conv2d layers, not {kind!r}")
+
+
+def from_rows(m, shape, kind):
+    """Inverse of :func:`as_rows` for a gradient or mask in the row view."""
+    return m.T if kind == "dense" else m.reshape(shape)
+
+
+def check_groups(groups, layout, n_out, n_in, where="layer"):
+    """Raise ``ValueError`` unless ``groups`` lanes fit a (n_out, n_in) matrix in ``layout``."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be 'rows' or 'banks', not {layout!r}")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"groups must be a positive integer, not {groups!r}")
+    if layout == "rows" and groups > n_out:
+        raise ValueError(f"{where} has {n_out} output neurons, fewer than the {groups} row "
+                         f"groups; every lane must own at least one")
+    if layout == "banks" and groups > n_in:
+        raise ValueError(f"{where} has {n_in} inputs, fewer than the {groups} input banks; "
+                         f"every bank must hold at least one")
+
+
+def group_counts(rows, groups, layout):
+    """Counts of a (n_out, n_in) array of 0/1 (or soft h) values: (G,) for rows, (n_out, G)
+    for banks."""
+    n_out, n_in = rows.shape
+    if layout == "rows":
+        return np.bincount(np.arange(n_out) % groups, weights=rows.sum(axis=1), minlength=groups)
+    onehot = (np.arange(n_in)[:, None] % groups == np.arange(groups)[None, :]).astype(float)
+    return rows @ onehot                                                       # (n_out, G)
+
+
+@dataclass(frozen=True)
+class BalancedConfig:
+    """Method 5: ``groups`` lanes in ``layout`` ("rows" or "banks"); ``lam_balance`` the start
+    of λ_b and ``lr_balance`` η_b; ``prune`` the self-pruning settings (target sparsity, ramp,
+    thresholds, epochs)."""
+    groups: int = 4
+    layout: str = "rows"
+    lam_balance: float = 1.0
+    lr_balance: float = 10.0
+    prune: SelfPruneConfig = SelfPruneConfig()
+
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be 'rows' or 'banks', not {self.layout!r}")
+        g = self.groups
+        if isinstance(g, bool) or not isinstance(g, int) or g < 1:
+            raise ValueError(f"groups must be a positive integer, not {g!r}")
+        for name in ("lam_balance", "lr_balance"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be non-negative, not {getattr(self, name)!r}")
+        if not isinstance(self.prune, SelfPruneConfig):
+            raise TypeError(f"prune must be a SelfPruneConfig, not {type(self.prune).__name__}")
+
+    def to_dict(self):
+        d = asdict(self)
+        d["prune"] = self.prune.to_dict()
+        return d
+
+
+class BalancedTransform(SelfPruneTransform):
+    """Method 6's transform plus the Lagrange term on the group-count variance."""
+
+    def __init__(self, model, keys, *, groups, layout, lam_balance=1.0, lr_balance=10.0,
+                 **kwargs):
+        super().__init__(model, keys, **kwargs)
+        self.groups, self.layout = groups, layout
+        self.kinds = {k: model.layers[k[0]].kind for k in self.keys}
+        for k in self.keys:
+            w = get_param(model, k)
+            n_out, n_in = as_rows(w, self.kinds[k]).shape
+            check_groups(groups, layout, n_out, n_in, f"Layer {k[0]}")
+        self.lam_b, self.lr_b = float(lam_balance), float(lr_balance)
+        self._variance = 0.0
+
+    def variance_terms(self, raw):
+        """``(Σ V_l, {key: (dV/dh in the row view)})`` from the soft counts."""
+        total, dVdh = 0.0, {}
+        G = self.groups
+        for key, w in raw.items():
+            t = self.thresholds[key]
+            kind = self.kinds[key]
+            hr = as_rows(h_grads(w, t.alpha, t.beta)[0], kind)           # (n_out, n_in)
+            n_out, n_in = hr.shape
+            n = group_counts(hr, G, self.layout)
+            if self.layout == "rows":
+                c = (n_out * n_in / G) ** 2
+                dev = n - n.mean()                                        # (G,)
+                total += float(np.mean(dev ** 2)) / c
+                per_row = (2.0 * dev / (G * c))[np.arange(n_out) % G]             # (n_out,)
+                dVdh[key] = np.repeat(per_row[:, None], n_in, axis=1)
+            else:
+                c = (n_in / G) ** 2
+                dev = n - n.mean(axis=1, keepdims=True)                   # (n_out, G)
+                total += float(np.mean(dev ** 2)) / c
+                dVdh[key] = (2.0 * dev / (G * n_out * c))[:, np.arange(n_in) % G]
+        return total, dVdh
+
+    def penalty(self, raw):
+        value, grads = super().penalty(raw)
+        var, dVdh = self.variance_terms(raw)
+        self._variance = var
+        if self.lam_b == 0:
+            return value, grads
+        for key, w in raw.items():
+            t = self.thresholds[key]
+            _, dw, da, db = h_grads(w, t.alpha, t.beta)
+            dPdh = self.lam_b * from_rows(dVdh[key], w.shape, self.kinds[key])
+            grads[key] = grads.get(key, 0.0) + dPdh * dw
+            t.grads["alpha"] += np.sum(dPdh * da)
+            t.grads["beta"] += np.sum(dPdh * db)
+        return value + self.lam_b * var, grads
+
+    def after_step(self, raw):
+        super().after_step(raw)
+        self.lam_b += self.lr_b * self._variance
+
+    def epoch_end(self, raw):
+        return {**super().epoch_end(raw), "lambda_balance": self.lam_b,
+                "count_variance": self._variance}
+
+
+def balance_masks(scores, budget_masks, kinds, groups, layout, *, protect=()):
+    """Exactly balanced masks (see the module docstring).
+
+    ``scores`` and ``budget_masks`` per key in the weights' own shape; the budget masks say
+    how many weights each layer (rows) or row (banks) keeps. Every row of the arrays in
+    ``protect`` (the classifier: a class without weights is lost) keeps at least one weight
+    (rows) or one per bank (banks); rows of hidden layers may go empty (a dead neuron).
+    """
+    out = {}
+    for key, s in scores.items():
+        keep_rows = key in protect
+        kind = kinds[key]
+        sr = as_rows(s, kind)
+        kept = as_rows(budget_masks[key], kind)
+        n_out, n_in = sr.shape
+        check_groups(groups, layout, n_out, n_in, f"Layer {key[0]}")
+        m = np.zeros((n_out, n_in), dtype=bool)
+        if layout == "rows":
+            lanes = [np.flatnonzero(np.arange(n_out) % groups == g) for g in range(groups)]
+            cap = min(len(rows) for rows in lanes) * n_in
+            floor = max(len(r) for r in lanes) if keep_rows else 1
+            K = min(max(int(round(kept.sum() / groups)), floor), cap)
+            for rows in lanes:
+                sub = sr[rows]                                            # (rows in lane, n_in)
+                pick = np.zeros(sub.shape, dtype=bool)
+                if keep_rows:                                             # one per row first
+                    pick[np.arange(len(rows)), np.argmax(sub, axis=1)] = True
+                rest = np.where(pick, -np.inf, sub).ravel()
+                extra = np.argsort(-rest, kind="stable")[:K - int(pick.sum())]
+                pick.ravel()[extra] = True
+                m[rows] = pick
+        else:
+            banks = [np.flatnonzero(np.arange(n_in) % groups == g) for g in range(groups)]
+            cap = min(len(b) for b in banks)
+            # S[o, k, g]: the k-th best score of bank g in row o; a "slice" k of row o is its
+            # k-th best weight in every bank, worth v[o, k] = Σ_g S[o, k, g] (decreasing in k).
+            S = np.stack([-np.sort(-sr[:, b], axis=1)[:, :cap] for b in banks], axis=2)
+            v = S.sum(axis=2)                                             # (n_out, cap)
+            n_slices = min(max(int(round(kept.sum() / groups)), n_out if keep_rows else 0),
+                           n_out * cap)
+            take = np.zeros((n_out, cap), dtype=bool)
+            if keep_rows:
+                take[:, 0] = True
+            rest = np.where(take, -np.inf, v).ravel()
+            take.ravel()[np.argsort(-rest, kind="stable")[:n_slices - int(take.sum())]] = True
+            for o in range(n_out):
+                K = int(take[o].sum())                                    # a prefix of slices
+                for cols in banks:
+                    m[o, cols[np.argsort(-sr[o, cols], kind="stable")[:K]]] = True
+        out[key] = from_rows(m, s.shape, kind).copy()
+    return out
+
+
+def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), finetune=None,
+                   keys=None, progress=False):
+    """Train with the balance term and prune to exactly balanced groups, in place (method 5);
+    returns a :class:`~.Compressed` whose ``info`` names the groups, the layout and the
+    per-layer counts."""
+    p = config.prune
+    keys = list(weight_keys(model) if keys is None else keys)
+    kinds = {k: model.layers[k[0]].kind for k in keys}
+    for k in keys:
+        if kinds[k] not in ("dense", "conv2d"):
+            raise ValueError(f"Balanced sparsity handles dense and conv2d layers, not layer "
+                             f"{k[0]} ({kinds[k]})")
+    fit = fit.replace(epochs=p.epochs, keep_best=False)
+    steps = fit.epochs * -(-len(data.part("train")[1]) // fit.batch_size)
+    tr = BalancedTransform(model, keys, groups=config.groups, layout=config.layout,
+                           lam_balance=config.lam_balance, lr_balance=config.lr_balance,
+                           lam=p.lam, target_sparsity=p.target_sparsity, lr_lambda=p.lr_lambda,
+                           ramp=p.ramp, beta_init=p.beta_init, alpha_init=p.alpha_init,
+                           alpha_min_ratio=p.alpha_min_ratio, total_steps=steps)
+    history = train_compressed(model, data, fit, transform=tr, progress=progress,
+                               label=f"balance-{config.layout}")
+    raw = {k: get_param(model, k) for k in keys}
+    budget = tr.hard_masks(raw, p.target_sparsity)
+    masks = balance_masks(tr.scores(raw), budget, kinds, config.groups, config.layout,
+                          protect=keys[-1:])
+    for k, m in masks.items():
+        raw[k][...] *= m
+    if p.finetune_epochs:
+        ft = (finetune or fit).replace(epochs=p.finetune_epochs, keep_best=True, seed=fit.seed + 1)
+        history += train_compressed(model, data, ft, masks=masks, progress=progress,
+                                    label="fine-tune")
+    counts = {f"{i}.{n}": group_counts(as_rows(masks[(i, n)], kinds[(i, n)]).astype(float),
+                                       config.groups, config.layout).astype(int).tolist()
+              for i, n in keys}
+    info = {"method": "balanced", "groups": config.groups, "layout": config.layout,
+            "sparsity": sparsity(model, keys), "layers": layer_sparsity(model, keys),
+            "group_counts": counts, "config": config.to_dict()}
+    return Compressed(model, masks, info, history)

@@ -1,0 +1,229 @@
+"""Method 6: self-pruning with an analytic threshold (US11250325B2).
+
+Every weight array W of the network (Dense, Conv2d, LSTM matrices) is used as ``W · h(W)`` with
+the threshold function of :mod:`.threshold`, ``h(w) = 1 / (1 + exp((β² − w²) / α²))``, and its
+own learnable sharpness α and band half-width β. The cost adds a term that rewards pruning, a
+soft L0 over all N weights:
+
+``L = L_net + λ · (1/N) Σ_w h(w)``
+
+whose gradients are ``(λ/N) ∂h/∂w``, ``(λ/N) Σ ∂h/∂α``, ``(λ/N) Σ ∂h/∂β`` (without it β
+collapses to 0). Weights, α and β descend together by back-propagation.
+
+λ is either fixed (``lam``) or, given ``target_sparsity``, a multiplier that follows the
+constraint (R): after every step ``λ ← max(0, λ + η_λ · (d − d*(t)) / d*(t))`` (the relative
+error, so that one η_λ serves every sparsity) with d the hard density
+(fraction of ``|w| ≥ β``) and a target density that ramps down over the first ``ramp`` of the
+steps like gradual pruning's cubic schedule,
+``d*(t) = d_f + (1 − d_f) · (1 − min(1, t / (ramp · T)))³``, ``d_f = 1 − target_sparsity``.
+
+At the end the hard mask keeps ``|w| ≥ β`` of each array. With ``target_sparsity`` the count is
+made exact (R): every weight scores ``|w| / β_layer`` (its distance from its own layer's learned
+edge) and the ``round((1 − target) · N)`` best over the network are kept, which is the same as
+scaling all learned β by one common factor. Then the kept weights (``w``, not ``w·h``: the
+soft gate is gone) are fine-tuned with the pruned ones held at zero.
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .masked_train import (Compressed, FitConfig, apply_masks, get_param, layer_sparsity,
+                           sparsity, train_compressed, weight_keys)
+from .threshold import Threshold, gated_grads, h_grads
+
+__all__ = ["SelfPruneConfig", "SelfPruneTransform", "self_prune", "keep_top_scores"]
+
+
+def _check_fraction(name, v, *, allow_none=False):
+    if v is None and allow_none:
+        return
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+        raise ValueError(f"{name} must be a number in [0, 1), not {v!r}")
+
+
+@dataclass(frozen=True)
+class SelfPruneConfig:
+    """Hyper-parameters of method 6 (see the module docstring).
+
+    ``target_sparsity`` (fraction of zero weights over all weight arrays, or None for a fixed
+    ``lam``); ``lam`` the initial λ; ``lr_lambda`` η_λ; ``beta_init`` and ``alpha_init`` as
+    fractions of each array's standard deviation; ``alpha_min_ratio`` the floor of α/β;
+    ``epochs`` of training with the soft mask and
+    ``finetune_epochs`` with the hard mask held.
+    """
+    target_sparsity: float | None = 0.9
+    lam: float = 0.0
+    lr_lambda: float = 0.03
+    ramp: float = 0.6
+    beta_init: float = 0.3
+    alpha_init: float = 0.25
+    alpha_min_ratio: float = 0.2
+    epochs: int = 120
+    finetune_epochs: int = 40
+
+    def __post_init__(self):
+        _check_fraction("target_sparsity", self.target_sparsity, allow_none=True)
+        for name in ("lam", "lr_lambda", "alpha_min_ratio"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be non-negative, not {getattr(self, name)!r}")
+        if not 0 < self.ramp <= 1:
+            raise ValueError(f"ramp must be in (0, 1], not {self.ramp!r}")
+        for name in ("beta_init", "alpha_init"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs <= 0:
+            raise ValueError(f"epochs must be a positive integer, not {self.epochs!r}")
+        if (isinstance(self.finetune_epochs, bool) or not isinstance(self.finetune_epochs, int)
+                or self.finetune_epochs < 0):
+            raise ValueError(f"finetune_epochs must be a non-negative integer, "
+                             f"not {self.finetune_epochs!r}")
+
+    def to_dict(self):
+        return asdict(self)
+
+
+class SelfPruneTransform:
+    """``W_eff = W · h(W)`` on every key, with the soft-L0 penalty (a transform for
+    :func:`~.masked_train.train_compressed`). Subclasses add penalties (method 5)."""
+
+    def __init__(self, model, keys=None, *, lam=0.0, target_sparsity=None, lr_lambda=0.1,
+                 ramp=0.6, beta_init=0.3, alpha_init=0.25, alpha_min_ratio=0.2, total_steps=1):
+        self.keys = list(weight_keys(model) if keys is None else keys)
+        self.thresholds = {k: Threshold.from_weights(get_param(model, k), beta_fraction=beta_init,
+                                                     alpha_fraction=alpha_init)
+                           for k in self.keys}
+        self.n_total = sum(get_param(model, k).size for k in self.keys)
+        self.lam, self.target, self.lr_lambda = float(lam), target_sparsity, float(lr_lambda)
+        self._density = 1.0
+        self.alpha_min_ratio = float(alpha_min_ratio)
+        self.ramp_steps = max(1, int(ramp * total_steps))
+        self.step = 0
+
+    def target_density(self):
+        """``d*(t)`` of the ramp (see the module docstring)."""
+        d_f = 1.0 - self.target
+        return d_f + (1.0 - d_f) * (1.0 - min(1.0, self.step / self.ramp_steps)) ** 3
+
+    # protocol of train_compressed
+    def attach(self, model):
+        pass
+
+    def detach(self):
+        pass
+
+    def zero_grad(self):
+        for t in self.thresholds.values():
+            for g in t.grads.values():
+                g[...] = 0.0
+
+    def parameters(self):
+        for k, t in self.thresholds.items():
+            for name in ("alpha", "beta"):
+                yield (f"thr{k[0]}.{k[1]}", name), t.params[name], t.grads[name]
+
+    def forward(self, key, w):
+        t = self.thresholds[key]
+        return w * _h(w, t)
+
+    def backward(self, key, w, dLdw_eff):
+        t = self.thresholds[key]
+        _, dw, da, db = gated_grads(w, t.alpha, t.beta)
+        t.grads["alpha"] += np.sum(dLdw_eff * da)
+        t.grads["beta"] += np.sum(dLdw_eff * db)
+        return dLdw_eff * dw
+
+    def penalty(self, raw):
+        """``(λ/N) Σ h`` and its gradients; ``(value, {key: dP/dW})``."""
+        if self.lam == 0:
+            return 0.0, {}
+        c = self.lam / self.n_total
+        value, grads = 0.0, {}
+        for key, w in raw.items():
+            t = self.thresholds[key]
+            hw, dw, da, db = h_grads(w, t.alpha, t.beta)
+            value += c * float(hw.sum())
+            grads[key] = c * dw
+            t.grads["alpha"] += c * da.sum()
+            t.grads["beta"] += c * db.sum()
+        return value, grads
+
+    def density(self, raw):
+        """Hard density: the fraction of weights with ``|w| ≥ β``."""
+        kept = sum(int(np.sum(np.abs(w) >= self.thresholds[k].beta)) for k, w in raw.items())
+        return kept / self.n_total
+
+    def after_step(self, raw):
+        for t in self.thresholds.values():
+            t.clamp(self.alpha_min_ratio)
+        self.step += 1
+        if self.target is not None:
+            self._density = self.density(raw)
+            d_t = self.target_density()
+            self.lam = max(0.0, self.lam + self.lr_lambda * (self._density - d_t) / d_t)
+
+    def epoch_end(self, raw):
+        return {"lambda": self.lam, "soft_sparsity": 1.0 - self.density(raw),
+                "beta": {f"{i}.{n}": t.beta for (i, n), t in self.thresholds.items()},
+                "alpha": {f"{i}.{n}": t.alpha for (i, n), t in self.thresholds.items()}}
+
+    # the end
+    def scores(self, raw):
+        """``|w| / β`` per key: ≥ 1 where the soft mask keeps the weight."""
+        return {k: np.abs(w) / self.thresholds[k].beta for k, w in raw.items()}
+
+    def hard_masks(self, raw, target_sparsity=None):
+        """``|w| ≥ β`` per key, or with a target the best ``|w|/β`` over the network."""
+        scores = self.scores(raw)
+        if target_sparsity is None:
+            return {k: s >= 1.0 for k, s in scores.items()}
+        return keep_top_scores(scores, target_sparsity)
+
+
+def _h(w, t):
+    z = (w * w - t.beta ** 2) / t.alpha ** 2
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def keep_top_scores(scores, target_sparsity):
+    """Masks keeping the ``round((1 − target) · N)`` highest scores over all arrays (ties go to
+    the earlier position, so the count is exact)."""
+    flat = np.concatenate([s.ravel() for s in scores.values()])
+    n_keep = int(round((1.0 - target_sparsity) * flat.size))
+    keep = np.zeros(flat.size, dtype=bool)
+    keep[np.argsort(-flat, kind="stable")[:n_keep]] = True
+    masks, start = {}, 0
+    for k, s in scores.items():
+        masks[k] = keep[start:start + s.size].reshape(s.shape)
+        start += s.size
+    return masks
+
+
+def self_prune(model, data, config=SelfPruneConfig(), *, fit=FitConfig(), finetune=None,
+               keys=None, progress=False):
+    """Self-prune a trained ``model`` in place (method 6); returns a :class:`~.Compressed`.
+
+    ``fit`` trains with the soft mask for ``config.epochs``; ``finetune`` (default: ``fit``
+    with ``keep_best``) retrains the hard-masked model for ``config.finetune_epochs``.
+    """
+    fit = fit.replace(epochs=config.epochs, keep_best=False)
+    tr = SelfPruneTransform(model, keys, lam=config.lam, target_sparsity=config.target_sparsity,
+                            lr_lambda=config.lr_lambda, ramp=config.ramp,
+                            beta_init=config.beta_init, alpha_init=config.alpha_init,
+                            alpha_min_ratio=config.alpha_min_ratio,
+                            total_steps=fit.epochs * -(-len(data.part("train")[1]) // fit.batch_size))
+    history = train_compressed(model, data, fit, transform=tr, progress=progress,
+                               label="self-prune")
+    raw = {k: get_param(model, k) for k in tr.keys}
+    masks = tr.hard_masks(raw, config.target_sparsity)
+    apply_masks(model, masks)
+    if config.finetune_epochs:
+        ft = (finetune or fit).replace(epochs=config.finetune_epochs, keep_best=True,
+                                       seed=fit.seed + 1)
+        history += train_compressed(model, data, ft, masks=masks, progress=progress,
+                                    label="fine-tune")
+    info = {"method": "self_prune", "sparsity": sparsity(model), "layers": layer_sparsity(model),
+            "beta": {f"{i}.{n}": t.beta for (i, n), t in tr.thresholds.items()},
+            "alpha": {f"{i}.{n}": t.alpha for (i, n), t in tr.thresholds.items()},
+            "config": config.to_dict()}
+    return Compressed(model, masks, info, history)
