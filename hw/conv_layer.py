@@ -133,7 +133,7 @@ class ConvLayer(wiring.Component):
         band = Signal(range(B))
         band_row0 = Signal(signed(16), init=-p)     # band·m − p
         reader_done = Signal()
-        room = ly.as_signed() < band_row0 + R
+        room = ly < band_row0 + R
         m.d.comb += self.i.ready.eq((ly < H) & room)
         for j in range(R):
             m.d.comb += [wr[j].addr.eq(l_addr), wr[j].data.eq(self.i.payload),
@@ -158,7 +158,7 @@ class ConvLayer(wiring.Component):
                for u in range(N)]
         win_valid = Signal()
         need = band_row0 + N
-        band_ready = (ly.as_signed() >= need) | (ly == H)
+        band_ready = (ly >= need) | (ly == H)
         issue = Signal()
         m.d.comb += issue.eq(~pending & ~reader_done & band_ready)
         col_ok = (x_col >= 0) & (x_col < W)
