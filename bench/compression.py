@@ -1,0 +1,331 @@
+"""Compression methods 2-6 against gradual magnitude pruning (and plain post-training
+quantization) on the digits, mean over seeds.
+
+Seed s initialises and trains the dense model and seeds every compression run; the split is
+the data set's seed-0 split. Hyper-parameters were chosen on the validation split only.
+Accuracy "lost" is the dense float model's test accuracy minus the compressed model's (for
+joint pruning and quantization: minus the integer golden model's), in points.
+
+    python bench/compression.py [--quick] [--seeds 5] [--jobs 2] [--plot compression.png]
+
+Prints a table, the goals of issue 5 with their measured figures, and a final JSON line; writes
+a plot of accuracy against sparsity for every method beside the magnitude baseline.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core per job; jobs run in parallel
+
+import numpy as np  # noqa: E402
+
+from slimgen.sw.compress.balanced import BalancedConfig, balanced_prune  # noqa: E402
+from slimgen.sw.compress.joint_prune_quant import JointConfig, joint_prune_quantize  # noqa: E402
+from slimgen.sw.compress.lstm_gate_prune import GatePruneConfig, gate_keys, lstm_gate_prune  # noqa: E402,E501
+from slimgen.sw.compress.magnitude import (MagnitudeConfig, fake_quantize_weights,  # noqa: E402
+                                           magnitude_prune)
+from slimgen.sw.compress.masked_train import FitConfig, train_compressed  # noqa: E402
+from slimgen.sw.compress.self_prune import SelfPruneConfig, self_prune  # noqa: E402
+from slimgen.sw.compress.sign_sparsify import SignSparsifyConfig, sign_sparsify  # noqa: E402
+from slimgen.sw.data import load_digits  # noqa: E402
+from slimgen.sw.nn import (TrainConfig, build_model, cnn_spec, evaluate, lstm_spec,  # noqa: E402
+                           mlp_spec, train)
+from slimgen.sw.quant import QuantConfig, quantize_inputs, quantize_mlp  # noqa: E402
+
+DENSE = {  # name: (view, spec, training config)
+    "mlp": ("vector", mlp_spec((64, 64, 10)),
+            dict(epochs=60, batch_size=16, lr=2e-3, schedule="cosine", weight_decay=1e-4)),
+    "cnn": ("image", cnn_spec(),
+            dict(epochs=30, batch_size=32, lr=3e-3, schedule="cosine", weight_decay=5e-4)),
+    "lstm": ("sequence", lstm_spec(n_hidden=32),
+             dict(epochs=60, batch_size=32, lr=3e-3, schedule="cosine")),
+}
+FIT = FitConfig(lr=1e-3, lr_threshold=1e-2, batch_size=32)     # soft-mask phases (Adam)
+FT = FitConfig(lr=1e-3, batch_size=32)                          # fine-tuning, masks held
+SIGN_FIT = FitConfig(lr=0.02, batch_size=32, optimizer="sgd")   # sign-directed: plain SGD
+SP = dict(lr_lambda=0.1)                                        # self-pruning controller
+
+
+def _sp(target, quick, **kw):
+    ep = dict(epochs=30, finetune_epochs=10) if quick else {}
+    return SelfPruneConfig(target_sparsity=target, **SP, **ep, **kw)
+
+
+def _mag(target, scope, quick):
+    ep = dict(epochs=20, finetune_epochs=10) if quick else {}
+    return MagnitudeConfig(target_sparsity=target, scope=scope, **ep)
+
+
+def _golden(model, data, layer_bits, act_bits):
+    xt, _ = data.part("train")
+    x, y = data.part("test")
+    q = quantize_mlp(model, xt, input_scale=1 / data.pixel_max,
+                     config=QuantConfig(act_bits=act_bits), layer_weight_bits=layer_bits)
+    return float(np.mean(np.argmax(q(quantize_inputs(x, 1 / data.pixel_max, act_bits)), 1) == y))
+
+
+def _dense(name, seed, quick):
+    view, spec, cfg = DENSE[name]
+    data = load_digits(view=view, seed=0)
+    model = build_model(spec, np.random.default_rng(seed))
+    if quick:
+        cfg = {**cfg, "epochs": max(cfg["epochs"] // 4, 5)}
+    train(model, data, TrainConfig(**cfg, seed=seed), progress=False)
+    return data, model
+
+
+def run_seed(args):
+    """Every method on one seed; returns a list of result rows."""
+    seed, quick, parts = args
+    rows = []
+
+    def add(model_name, method, target, res_model, data, extra=None, acc=None):
+        x, y = data.part("test")
+        a = evaluate(res_model, x, y) if acc is None else acc
+        from slimgen.sw.compress.masked_train import sparsity
+        rows.append({"seed": seed, "model": model_name, "method": method, "target": target,
+                     "sparsity": sparsity(res_model, (extra or {}).pop("keys", None)),
+                     "test": a, "val": evaluate(res_model, *data.part("val")), **(extra or {})})
+
+    if "mlp" in parts:
+        data, dense = _dense("mlp", seed, quick)
+        state = dense.state()
+        add("mlp", "dense", 0.0, dense, data)
+        fresh = lambda: (dense.load_state(state), dense)[1]  # noqa: E731
+        levels = (0.9, 0.95) if quick else (0.9, 0.95, 0.97)
+        for t in levels:
+            r = self_prune(fresh(), data, _sp(t, quick), fit=FIT.replace(seed=seed), finetune=FT)
+            add("mlp", "self_prune", t, r.model, data)
+            for scope in ("layer", "global"):
+                r = magnitude_prune(fresh(), data, _mag(t, scope, quick),
+                                    fit=FT.replace(seed=seed), finetune=FT)
+                add("mlp", f"magnitude_{scope}", t, r.model, data)
+        for t, tb in ((0.92, 4.0), (0.90, 3.0)):
+            jc = JointConfig(target_bits=tb, prune=_sp(t, quick))
+            r = joint_prune_quantize(fresh(), data, jc, fit=FIT.replace(seed=seed))
+            g = _golden(r.model, data, r.info["layer_weight_bits"], r.info["act_bits"])
+            from slimgen.sw.compress.joint_prune_quant import fake_quant_accuracy
+            x, y = data.part("test")
+            fq = fake_quant_accuracy(r.model, x, y, act_bits=r.info["act_bits"],
+                                     x_calib=data.part("train")[0])
+            add("mlp", f"joint_{int(tb)}bit", t, r.model, data, acc=g,
+                extra={"fake_quant": fq, "avg_bits": r.info["average_weight_bits"],
+                       "bits": r.info["layer_weight_bits"], "act_bits": r.info["act_bits"]})
+            # baseline: gradual magnitude (global) at the same sparsity, then plain PTQ
+            m = magnitude_prune(fresh(), data, _mag(t, "global", quick),
+                                fit=FT.replace(seed=seed), finetune=FT).model
+            fake_quantize_weights(m, int(tb))
+            add("mlp", f"magnitude_ptq_{int(tb)}bit", t, m, data,
+                acc=_golden(m, data, [int(tb)] * 2, 8), extra={"avg_bits": tb})
+        for dist in ("halfnormal", "uniform", "exponential"):
+            sc = SignSparsifyConfig(distribution=dist, scale=1e-3, target_sparsity=0.9,
+                                    **(dict(epochs=20, finetune_epochs=10) if quick else {}))
+            r = sign_sparsify(fresh(), data, sc, fit=SIGN_FIT.replace(seed=seed), finetune=FT)
+            add("mlp", f"sign_{dist}", 0.9, r.model, data)
+        for layout in ("rows", "banks"):
+            for groups in (4, 8):
+                for t in ((0.95,) if quick else (0.9, 0.95)):
+                    bc = BalancedConfig(groups=groups, layout=layout, prune=_sp(t, quick))
+                    r = balanced_prune(fresh(), data, bc, fit=FIT.replace(seed=seed),
+                                       finetune=FT)
+                    counts = r.info["group_counts"]
+                    exact = all(len(set(v)) == 1 if layout == "rows"
+                                else all(len(set(row)) == 1 for row in v)
+                                for v in counts.values())
+                    add("mlp", f"balanced_{layout}_{groups}", t, r.model, data,
+                        extra={"exact_balance": bool(exact)})
+    if "cnn" in parts:
+        data, dense = _dense("cnn", seed, quick)
+        state = dense.state()
+        add("cnn", "dense", 0.0, dense, data)
+        for t in (0.9,):
+            cfg = _sp(t, True) if quick else SelfPruneConfig(target_sparsity=t, **SP, epochs=60,
+                                                               finetune_epochs=20)
+            dense.load_state(state)
+            r = self_prune(dense, data, cfg, fit=FIT.replace(seed=seed), finetune=FT)
+            add("cnn", "self_prune", t, r.model, data)
+            dense.load_state(state)
+            mc = MagnitudeConfig(target_sparsity=t, scope="global", epochs=20 if quick else 40,
+                                 finetune_epochs=10 if quick else 20)
+            r = magnitude_prune(dense, data, mc, fit=FT.replace(seed=seed), finetune=FT)
+            add("cnn", "magnitude_global", t, r.model, data)
+    if "lstm" in parts:
+        data, dense = _dense("lstm", seed, quick)
+        state = dense.state()
+        keys = gate_keys(dense)
+        add("lstm", "dense", 0.0, dense, data, extra={"keys": keys})
+        steps, ft_epochs = (1, 5) if quick else (2, 10)
+        # equal-compute control: the dense model retrained for as many epochs
+        train_compressed(dense, data, FT.replace(epochs=steps * ft_epochs, keep_best=True,
+                                                 seed=seed))
+        add("lstm", "control", 0.0, dense, data, extra={"keys": keys})
+        for t in ((0.8, 0.95) if quick else (0.8, 0.9, 0.95, 0.97, 0.99)):
+            dense.load_state(state)
+            gc = GatePruneConfig(target_sparsity=t, steps=steps, finetune_epochs=ft_epochs)
+            r = lstm_gate_prune(dense, data, gc, fit=FT.replace(seed=seed))
+            add("lstm", "gate_prune", t, r.model, data, extra={"keys": keys})
+            dense.load_state(state)
+            gc1 = GatePruneConfig(target_sparsity=t, steps=1, finetune_epochs=0)
+            r = lstm_gate_prune(dense, data, gc1, fit=FT.replace(seed=seed))
+            add("lstm", "gate_prune_oneshot", t, r.model, data, extra={"keys": keys})
+            dense.load_state(state)
+            r = magnitude_prune(dense, data, MagnitudeConfig(
+                target_sparsity=t, scope="layer", epochs=steps * ft_epochs // 2 or 1,
+                finetune_epochs=steps * ft_epochs // 2), fit=FT.replace(seed=seed), keys=keys,
+                finetune=FT)
+            add("lstm", "magnitude_layer", t, r.model, data, extra={"keys": keys})
+    return rows
+
+
+def summarize(rows):
+    """Mean over seeds per (model, method, target); 'lost' against the same seed's dense."""
+    dense = {(r["model"], r["seed"]): r["test"] for r in rows if r["method"] == "dense"}
+    control = {r["seed"]: r["test"] for r in rows if r["method"] == "control"}
+    groups = {}
+    for r in rows:
+        ref = control.get(r["seed"]) if r["model"] == "lstm" and r["method"] != "dense" \
+            else dense[(r["model"], r["seed"])]
+        r["lost"] = 100 * ((ref if ref is not None else dense[(r["model"], r["seed"])]) - r["test"])
+        groups.setdefault((r["model"], r["method"], r["target"]), []).append(r)
+    out = []
+    for (model, method, target), rs in groups.items():
+        s = {"model": model, "method": method, "target": target, "n": len(rs),
+             "sparsity": float(np.mean([r["sparsity"] for r in rs])),
+             "test": float(np.mean([r["test"] for r in rs])) * 100,
+             "test_std": float(np.std([r["test"] for r in rs])) * 100,
+             "lost": float(np.mean([r["lost"] for r in rs]))}
+        for k in ("fake_quant", "avg_bits"):
+            if k in rs[0]:
+                s[k] = float(np.mean([r[k] for r in rs]))
+        if "fake_quant" in rs[0]:
+            s["golden_minus_fake"] = 100 * float(np.mean([r["test"] - r["fake_quant"]
+                                                          for r in rs]))
+        if "exact_balance" in rs[0]:
+            s["exact_balance"] = all(r["exact_balance"] for r in rs)
+        out.append(s)
+    return out
+
+
+def _find(summary, model, method, target):
+    for s in summary:
+        if s["model"] == model and s["method"] == method and abs(s["target"] - target) < 1e-9:
+            return s
+    return None
+
+
+def goals(summary):
+    """The goals of issue 5 as (text, measured, met) rows."""
+    g = []
+
+    def add(text, s, limit, key="lost", extra_ok=True):
+        if s is None:
+            return
+        g.append({"goal": text, "measured": round(s[key], 2), "sparsity": round(s["sparsity"], 4),
+                  "met": bool(s[key] <= limit and extra_ok)})
+
+    for t, lim in ((0.95, 1.0), (0.97, 3.0)):
+        add(f"MLP self-prune {t:.0%} zero, lost <= {lim}", _find(summary, "mlp", "self_prune", t),
+            lim)
+    for t, b, lim in ((0.92, 4, 1.0), (0.90, 3, 1.5)):
+        s = _find(summary, "mlp", f"joint_{b}bit", t)
+        if s:
+            add(f"joint {t:.0%} zero, <= {b} bits, lost <= {lim} (avg bits "
+                f"{s['avg_bits']:.2f})", s, lim, extra_ok=s["avg_bits"] <= b
+                and s["sparsity"] >= t - 1e-3)
+            g.append({"goal": f"joint {b}-bit: golden within 0.3 of fake-quant",
+                      "measured": round(s["golden_minus_fake"], 2),
+                      "met": abs(s["golden_minus_fake"]) <= 0.3})
+    for layout, lims in (("rows", (0.5, 0.5)), ("banks", (0.5, 1.5))):
+        for G in (4, 8):
+            for t, lim in zip((0.9, 0.95), lims):
+                s, ref = _find(summary, "mlp", f"balanced_{layout}_{G}", t), \
+                    _find(summary, "mlp", "self_prune", t)
+                if s and ref:
+                    d = s["lost"] - ref["lost"]
+                    g.append({"goal": f"balanced {layout} G={G} at {t:.0%}: exact, lost vs "
+                                      f"self-prune <= {lim}", "measured": round(d, 2),
+                              "sparsity": round(s["sparsity"], 4),
+                              "met": bool(d <= lim and s["exact_balance"])})
+    for dist in ("halfnormal", "uniform", "exponential"):
+        add(f"sign ({dist}) 90% zero, lost <= 1", _find(summary, "mlp", f"sign_{dist}", 0.9), 1.0)
+    add("LSTM W_i,W_f,W_o (+U) 95% zero, lost vs control <= 0.5",
+        _find(summary, "lstm", "gate_prune", 0.95), 0.5)
+    return g
+
+
+def plot(summary, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    panels = [("mlp", "MLP 64-64-10"), ("cnn", "CNN"), ("lstm", "LSTM gates")]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    for ax, (model, title) in zip(axes, panels):
+        methods = sorted({s["method"] for s in summary if s["model"] == model})
+        for m in methods:
+            pts = sorted((s["sparsity"] * 100, s["test"]) for s in summary
+                         if s["model"] == model and s["method"] == m)
+            style = "--" if m.startswith("magnitude") or m in ("dense", "control") else "-"
+            ax.plot(*zip(*pts), style, marker="o", label=m)
+        ax.set_title(title)
+        ax.set_xlabel("weights zero (%)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="few epochs, 2 seeds (a smoke run)")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--jobs", type=int, default=2, help="parallel processes")
+    ap.add_argument("--parts", default="mlp,cnn,lstm")
+    ap.add_argument("--plot", default="compression.png", help="where to write the plot")
+    a = ap.parse_args(argv)
+    seeds = range(2 if a.quick else a.seeds)
+    parts = a.parts.split(",")
+    t0 = time.perf_counter()
+    jobs = [(s, a.quick, (p,)) for s in seeds for p in parts]
+    if a.jobs > 1:
+        from multiprocessing import Pool
+        with Pool(a.jobs) as pool:
+            results = pool.map(run_seed, jobs, chunksize=1)
+    else:
+        results = [run_seed(j) for j in jobs]
+    rows = [r for rs in results for r in rs]
+    summary = summarize(rows)
+    print(f"{'model':5} {'method':24} {'target':>6} {'zero %':>7} {'test %':>14} {'lost':>6} "
+          f"{'extra'}")
+    for s in sorted(summary, key=lambda s: (s["model"], s["target"], s["method"])):
+        extra = ""
+        if "avg_bits" in s:
+            extra += f"avg bits {s['avg_bits']:.2f} "
+        if "golden_minus_fake" in s:
+            extra += f"golden-fake {s['golden_minus_fake']:+.2f} "
+        if "exact_balance" in s:
+            extra += f"exact {s['exact_balance']}"
+        print(f"{s['model']:5} {s['method']:24} {s['target']:6.2f} {s['sparsity'] * 100:7.2f} "
+              f"{s['test']:7.2f} ± {s['test_std']:4.2f} {s['lost']:6.2f} {extra}")
+    g = goals(summary)
+    print("\ngoals (lost in points; LSTM against the equal-compute control):")
+    for x in g:
+        print(f"  [{'met' if x['met'] else 'MISS'}] {x['goal']}: {x['measured']}")
+    try:
+        plot(summary, a.plot)
+        plotted = a.plot
+    except ImportError as e:
+        print(f"no plot: {e}", file=sys.stderr)
+        plotted = None
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"bench": "compression", "seeds": len(seeds), "quick": a.quick,
+                      "seconds": round(seconds, 1), "plot": plotted, "goals": g,
+                      "summary": summary}))
+
+
+if __name__ == "__main__":
+    main()
