@@ -37,7 +37,8 @@ class UARTBridge(wiring.Component):
     lanes : int or sequence of int
         MAC lanes, passed to :class:`slimgen.hw.network.Network`.
     timeout_bytes : int
-        Byte times without a pixel after which a request is abandoned.
+        Byte times without a pixel after which a request is abandoned (1024: about 90 ms at
+        115200 baud, far longer than any gap a host's serial driver leaves inside a request).
 
     Attributes
     ----------
@@ -55,7 +56,7 @@ class UARTBridge(wiring.Component):
         Pulses on a framing error, an overrun, an unknown command, or an abandoned request.
     """
 
-    def __init__(self, qmodel, *, divisor, lanes=4, timeout_bytes=64):
+    def __init__(self, qmodel, *, divisor, lanes=4, timeout_bytes=1024):
         if not isinstance(qmodel, QuantizedModel):
             raise TypeError(f"Model must be a QuantizedModel, not {qmodel!r}")
         check_divisor(divisor)

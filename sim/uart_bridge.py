@@ -45,7 +45,8 @@ def verify_uart_bridge(qmodel, x_q, *, divisor, build_dir, lanes=4, timeout_byte
     """Run every row of ``x_q`` (n, n_inputs) through a UART bridge with clock divisor
     ``divisor``, as a host would over the serial line.
 
-    ``testcase`` picks one cocotb test of the bench (all by default). Raises
+    ``timeout_bytes`` is shorter than the bridge's default so that the timeout test stays
+    quick. ``testcase`` picks one cocotb test of the bench (all by default). Raises
     :class:`slimgen.sim.runner.BenchFailed` when an image's reply differs from the golden model.
     """
     sim = sim or default_simulator()

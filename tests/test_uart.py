@@ -217,7 +217,7 @@ def test_tx_frame_timing():
         ctx.set(dut.i.valid, 0)
         for _ in range(10 * DIV):
             levels.append(ctx.get(dut.tx))
-            assert not ctx.get(dut.i.ready) or len(levels) == 10 * DIV
+            assert not ctx.get(dut.i.ready)
             await ctx.tick()
         assert ctx.get(dut.i.ready) and ctx.get(dut.tx) == 1
 
