@@ -1,0 +1,55 @@
+"""``slimgen compress`` (through its own parser; the lead wires it into slimgen.cli)."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from slimgen import compress_cli
+from slimgen.sw.artifact import load_artifact, load_float_model, save_float_model
+from slimgen.sw.nn import build_model, mlp_spec
+
+
+def _main(argv):
+    p = argparse.ArgumentParser()
+    compress_cli.add_parser(p.add_subparsers(dest="command"))
+    return compress_cli.run(p.parse_args(argv))
+
+
+@pytest.fixture
+def float_model(tmp_path):
+    path = tmp_path / "float.npz"
+    save_float_model(path, build_model(mlp_spec((64, 16, 10)), np.random.default_rng(0)),
+                     dataset="digits", split_seed=0)
+    return path
+
+
+@pytest.mark.parametrize("method, extra", [
+    ("joint", ["--bits", "4"]),
+    ("balanced", ["--groups", "4", "--layout", "banks"]),
+])
+def test_compress_writes_contract(tmp_path, float_model, capsys, method, extra):
+    out = tmp_path / "c.npz"
+    rc = _main(["compress", "--in", str(float_model), "--out", str(out), "--method", method,
+                "--sparsity", "0.8", "--epochs", "2", "--finetune-epochs", "1", "--quiet",
+                "--json", *extra])
+    assert rc == 0
+    figures = json.loads(capsys.readouterr().out)
+    manifest, _ = load_artifact(out, "float")
+    c = manifest["compression"]
+    assert c["method"] == figures["method"] and abs(c["sparsity"] - 0.8) < 0.03
+    model, _ = load_float_model(out)
+    zeros = np.mean(np.concatenate([l.params["W"].ravel() for l in model.layers
+                                    if l.kind == "dense"]) == 0)
+    assert np.isclose(zeros, c["sparsity"])
+    if method == "joint":
+        assert len(c["layer_weight_bits"]) == 2
+    else:
+        assert c["groups"] == 4 and c["layout"] == "banks"
+
+
+def test_compress_missing_input(tmp_path, capsys):
+    rc = _main(["compress", "--in", str(tmp_path / "none.npz"), "--method", "self_prune"])
+    assert rc == 1
+    assert capsys.readouterr().err.startswith("slimgen compress: error: Model file ")
