@@ -1,0 +1,160 @@
+"""Benchmark: Winograd convolution engines against the direct engine at equal throughput.
+
+For each algorithm (F(2×2,3×3), F(4×4,3×3) Toom-Cook and CRT, F(6×6,3×3)) and for the direct
+engine at the same (or the nearest lower) throughput, on one random layer (Cin × H × W → Cout,
+3×3, padding 1, outputs a multiple of every tile):
+
+* multiplications per output and input channel, counted in simulation (Amaranth simulator, the
+  engine's ``active`` port) against the theory (α²/m²; 9 for direct);
+* cycles per output (one frame, first input to last output);
+* multiplier busy: products / (lanes · cycles) between the first and the last product;
+* logic cells, DSPs, block RAM and fmax on iCE40UP5K and ECP5-85F (:func:`boards.unit_synth`,
+  out of context).
+
+Goals: multiplications per output equal to the algorithm's count; busy ≥ 90% in steady state;
+F(2×2,3×3) with fewer DSPs than direct at equal throughput. Prints a table, then one JSON line.
+
+    python bench/conv_hw.py [--no-synth] [--boards ice40up5k,ecp5-85f] [--build build/conv_hw]
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from hw_arrays import run_arrays  # noqa: E402
+
+from slimgen.hw.conv_layer import ConvLayer  # noqa: E402
+from slimgen.sw.conv_golden import conv_forward_int, random_conv_layer  # noqa: E402
+from slimgen.sw.winograd import winograd_2d  # noqa: E402
+
+CIN, COUT, SIZE = 4, 8, 12
+# (name, algorithm factory, lanes, direct lanes at equal or nearest lower throughput)
+CASES = [
+    ("F(2x2,3x3)", lambda: winograd_2d(2, 3), 4, 9),
+    ("F(4x4,3x3) Toom-Cook", lambda: winograd_2d(4, 3), 9, 36),
+    ("F(4x4,3x3) CRT", lambda: winograd_2d(4, 3, "crt"), 7, 18),
+    ("F(6x6,3x3)", lambda: winograd_2d(6, 3), 8, 36),
+]
+
+
+def simulate(layer, x, **kw):
+    dut = ConvLayer(layer, height=SIZE, width=SIZE, **kw)
+    stream = x.transpose(1, 2, 0).reshape(-1)
+    expected = conv_forward_int(x, layer).transpose(1, 2, 0).reshape(-1)
+    active = []
+
+    out, cycles, products = run_arrays(dut, stream, expected.size, extra=dut.active)
+    bits = layer.out_bits
+    got = np.array([int(v) & ((1 << bits) - 1) for v in out])
+    assert np.array_equal(got, expected), "hardware differs from the golden model"
+    _ = active
+    outputs = dut.out_h * dut.out_w * layer.c_out
+    return dut, {
+        "lanes": dut.lanes,
+        "mults_per_output": products / (outputs * layer.c_in),
+        "cycles_per_output": cycles / outputs,
+        "products": products, "cycles": cycles,
+    }
+
+
+def busy_ratio(layer, x, **kw):
+    """Products / (lanes · cycles) over the window between the first and last product."""
+    from amaranth.hdl import Value
+    from amaranth.sim import Simulator
+    dut = ConvLayer(layer, height=SIZE, width=SIZE, **kw)
+    stream = x.transpose(1, 2, 0).reshape(-1)
+    n_out = dut.out_h * dut.out_w * layer.c_out
+    trace = []
+
+    async def drive(ctx):
+        for v in stream:
+            ctx.set(dut.i.payload, int(v))
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+        ctx.set(dut.i.valid, 0)
+
+    async def watch(ctx):
+        ctx.set(dut.o.ready, 1)
+        got = 0
+        while got < n_out:
+            _, _, a, v = await ctx.tick().sample(dut.active, dut.o.valid)
+            trace.append(a)
+            got += v
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(drive)
+    sim.add_testbench(watch)
+    sim.run()
+    _ = Value
+    t = np.array(trace)
+    nz = np.flatnonzero(t)
+    window = t[nz[0]:nz[-1] + 1]
+    return float(window.sum() / (dut.lanes * len(window)))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-synth", action="store_true")
+    ap.add_argument("--boards", default="ice40up5k,ecp5-85f")
+    ap.add_argument("--build", default="build/conv_hw")
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(0)
+    layer = random_conv_layer(rng, CIN, COUT, 3)
+    x = rng.integers(0, 256, (CIN, SIZE, SIZE))
+    rows = []
+    for name, make, lanes, d_lanes in CASES:
+        alg = make()
+        theory = alg.alpha / (alg.m[0] * alg.m[1])
+        for kind, kw, th in ((name, dict(algorithm=alg, lanes=lanes), theory),
+                             (f"direct vs {name}", dict(algorithm=None, lanes=d_lanes, tile=2),
+                              9.0)):
+            t0 = time.monotonic()
+            dut, r = simulate(layer, x, **kw)
+            r.update(design=kind, theory=th, busy=busy_ratio(layer, x, **kw),
+                     throughput=dut.lanes * (th and 1 / th), sim_seconds=0.0)
+            r["sim_seconds"] = round(time.monotonic() - t0, 1)
+            if not args.no_synth:
+                from slimgen.boards.unit_synth import synth_unit
+                for board in args.boards.split(","):
+                    rep = synth_unit(ConvLayer(layer, height=SIZE, width=SIZE, **kw), board,
+                                     Path(args.build) / kind.replace(" ", "_") / board)
+                    r[board] = {"lc": rep.logic_cells, "dsp": rep.dsps, "bram": rep.brams,
+                                "fmax": rep.fmax_mhz and round(rep.fmax_mhz, 1),
+                                "fits": rep.fits}
+            rows.append(r)
+            print(_row(r, args), flush=True)
+    w = {r["design"]: r for r in rows}
+    f2, d2 = w["F(2x2,3x3)"], w["direct vs F(2x2,3x3)"]
+    goals = {
+        "mults_equal_theory": all(abs(r["mults_per_output"] - r["theory"]) < 1e-9 for r in rows),
+        "busy_at_least_90": all(r["busy"] >= 0.9 for r in rows),
+        "f2x2_fewer_dsps_than_direct": (None if args.no_synth else
+                                        all(f2[b]["dsp"] < d2[b]["dsp"]
+                                            for b in args.boards.split(","))),
+        "f2x2_lanes_vs_direct": [f2["lanes"], d2["lanes"]],
+    }
+    print("goals:", goals)
+    print(json.dumps({"bench": "conv_hw", "layer": {"c_in": CIN, "c_out": COUT, "size": SIZE},
+                      "rows": rows, "goals": goals}))
+
+
+def _row(r, args):
+    s = (f"{r['design']:<32} lanes {r['lanes']:>2}  mults/out {r['mults_per_output']:.3f} "
+         f"(theory {r['theory']:.3f})  cycles/out {r['cycles_per_output']:.2f}  "
+         f"busy {100 * r['busy']:.1f}%")
+    if not args.no_synth:
+        for b in args.boards.split(","):
+            q = r[b]
+            s += (f"  | {b}: LC {q['lc']} DSP {q['dsp']} BRAM {q['bram']} "
+                  f"fmax {q['fmax']} {'' if q['fits'] else '(does not fit)'}")
+    return s
+
+
+if __name__ == "__main__":
+    main()
