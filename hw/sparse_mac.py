@@ -271,7 +271,7 @@ class SparseMacArray(wiring.Component):
         """Cycles per vector with vectors streamed back to back and an always-ready consumer:
         load and send overlap; the compute phase does not."""
         L = self.layer
-        return max(L.n_in, L.n_out + 2) + self.run_cycles + 1
+        return max(L.n_in, L.n_out) + self.run_cycles + 1
 
     def elaborate(self, platform):
         m = Module()

@@ -96,15 +96,16 @@ def test_array_layer(layout, weight_bits, requant, relu, signed_in, dense):
     np.testing.assert_array_equal(out, layer(X))
 
 
-def test_array_cycles_per_vector():
+@pytest.mark.parametrize("n_out,n_in", [(8, 32), (24, 10)])
+def test_array_cycles_per_vector(n_out, n_in):
     """Back-to-back vectors take the modelled cycles each (load and send overlap)."""
     rng = np.random.default_rng(0)
-    mask = balanced_mask(rng.normal(size=(8, 32)), lanes=4, layout="rows", density=0.5)
+    mask = balanced_mask(rng.normal(size=(n_out, n_in)), lanes=4, layout="rows", density=0.5)
     layer = random_sparse_layer(rng, mask)
     dut = SparseMacArray(layer, lanes=4)
-    X = rng.integers(0, 256, (6, 32))
-    _, c2 = run_stream(dut, X[:2].ravel(), 16)
-    _, c6 = run_stream(SparseMacArray(layer, lanes=4), X.ravel(), 48)
+    X = rng.integers(0, 256, (6, n_in))
+    _, c2 = run_stream(dut, X[:2].ravel(), 2 * n_out)
+    _, c6 = run_stream(SparseMacArray(layer, lanes=4), X.ravel(), 6 * n_out)
     assert (c6 - c2) / 4 == dut.cycles_per_vector
 
 

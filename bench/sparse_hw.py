@@ -1,0 +1,219 @@
+# amaranth: UnusedElaboratable=no
+"""Benchmark of the balanced-sparse MAC array and the pruned-gate LSTM cell (issue 7).
+
+Cycles. A trained digits MLP's first layer (64 → 64, 8-bit weights) pruned to 25 % density two
+ways with the same non-zero count: balanced (method 5's hard prune, ``balance_masks`` of
+:mod:`slimgen.sw.compress.balanced`, groups = lanes) and plain magnitude pruning of the whole
+matrix. For both layouts (rows, banks) and 4 and 8 lanes: lane utilisation (useful MACs /
+lane-cycles), compute cycles per inference (the lanes' stream plus the 4-cycle pipeline) against
+the lower bound ceil(nnz / P), and the cycles of a whole vector measured on Amaranth's simulator
+(load and send overlapped). Then the LSTM classifier (digits, H = 16; i, f, o pruned at 1·std,
+then the same count balanced): cycles per sequence.
+
+Goals: balanced ≥ 95 % utilisation and compute cycles within 5 % of the lower bound.
+
+Resources (``--synth``, the default; ``--no-synth`` skips): logic cells, DSPs, block RAM and
+fmax, out of context (:func:`slimgen.boards.unit_synth.synth_unit`), on iCE40UP5K and ECP5-85F, of
+the sparse array (balanced, rows) and the dense engine (``hw/dense.py``) with the same lanes on
+the same layer, and of the LSTM cell.
+
+Prints a table, then one JSON line. Run: ``python bench/sparse_hw.py [--no-synth] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from slimgen.sw.compress.balanced import balance_masks
+from slimgen.sw.data import load_digits
+from slimgen.sw.lstm_golden import prune_gates_qstd, quantize_lstm_classifier
+from slimgen.sw.nn import TrainConfig, build_model, lstm_spec, mlp_spec, train
+from slimgen.sw.quant import QuantDense
+from slimgen.sw.sparse_golden import SparseLayer
+from slimgen.sw.sparse_layout import build_layout, magnitude_mask
+
+DENSITY = 0.25
+UTIL_GOAL, BOUND_GOAL = 0.95, 1.05
+
+
+def trained_layer(seed=0):
+    """First layer of a trained 64-64-10 digits MLP: float W (n_out, n_in) = (64, 64)."""
+    data = load_digits(seed=seed)
+    model = build_model(mlp_spec((64, 64, 10)), np.random.default_rng(seed))
+    train(model, data, TrainConfig(seed=seed, epochs=10), progress=False)
+    return model.layers[0].params["W"].T.copy()
+
+
+def quantize(W, mask, weight_bits=8):
+    qmax = (1 << (weight_bits - 1)) - 1
+    Wm = np.where(mask, W, 0.0)
+    Wq = np.clip(np.rint(Wm / (np.abs(Wm).max() / qmax)), -qmax, qmax).astype(np.int64)
+    # a kept weight that rounds to 0 still takes its slot: keep it at ±1
+    Wq = np.where(mask & (Wq == 0), np.sign(Wm).astype(np.int64), Wq)
+    return Wq
+
+
+def masks_for(W, lanes, layout):
+    """(balanced, magnitude) masks with the same non-zero count."""
+    budget = magnitude_mask(W, nnz=int(round(DENSITY * W.size)))
+    key = (0, "W")
+    bal = balance_masks({key: np.abs(W).T}, {key: budget.T}, {key: "dense"}, lanes, layout)[key].T
+    return bal, magnitude_mask(W, nnz=int(bal.sum()))
+
+
+def measured_cycles_per_vector(layer, lanes, layout):
+    """Cycles per vector, vectors streamed back to back, on Amaranth's simulator."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from hw_sim import run_stream
+    from slimgen.hw.sparse_mac import SparseMacArray
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (4, layer.n_in))
+    n = layer.n_out
+    _, c1 = run_stream(SparseMacArray(layer, lanes=lanes, layout=layout), X[:1].ravel(), n)
+    _, c4 = run_stream(SparseMacArray(layer, lanes=lanes, layout=layout), X.ravel(), 4 * n)
+    return (c4 - c1) / 3
+
+
+def cycle_rows(W, quick):
+    from slimgen.hw.sparse_mac import SparseMacCore
+    rows = []
+    for layout in ("rows", "banks"):
+        for lanes in (4, 8):
+            bal, mag = masks_for(W, lanes, layout)
+            for kind, mask in (("balanced", bal), ("magnitude", mag)):
+                Wq = quantize(W, mask)
+                lay = build_layout(Wq, lanes=lanes, layout=layout)
+                compute = lay.stream_cycles + SparseMacCore.LATENCY
+                layer = SparseLayer(Wq, np.zeros(W.shape[0], dtype=np.int64), requant=True,
+                                    multiplier=1 << 10, shift=16)
+                rows.append({
+                    "matrix": "mlp1 64x64", "layout": layout, "lanes": lanes, "pruning": kind,
+                    "nnz": lay.nnz, "index_bits": lay.index_bits, "dummies": lay.dummies,
+                    "lane_entries_min": min(lay.lane_lengths),
+                    "lane_entries_max": max(lay.lane_lengths),
+                    "utilisation": round(lay.utilisation, 4),
+                    "lower_bound": lay.lower_bound, "compute_cycles": compute,
+                    "vs_bound": round(compute / lay.lower_bound, 4),
+                    "cycles_per_output": round(compute / W.shape[0], 2),
+                    "vector_cycles_measured": None if quick else
+                    measured_cycles_per_vector(layer, lanes, layout),
+                })
+    return rows
+
+
+def lstm_model(n_hidden=16, seed=0):
+    data = load_digits(view="sequence", seed=seed)
+    model = build_model(lstm_spec(8, n_hidden, 10), np.random.default_rng(seed))
+    train(model, data, TrainConfig(seed=seed, epochs=15, batch_size=32, lr=1e-2), progress=False)
+    prune_gates_qstd(model.layers[0], q=1.0)
+    return quantize_lstm_classifier(model)
+
+
+def lstm_rows(qmodel):
+    """Cycles per sequence of the LSTM cell: q·std-pruned gates, and the same count balanced."""
+    import dataclasses
+    from slimgen.hw.lstm_cell import LstmCell
+    from slimgen.sw.sparse_layout import balanced_mask
+    lstm = qmodel.lstm
+    rows = []
+    for lanes in (4, 8):
+        ifo = lstm.gate_layer(("i", "f", "o")).W
+        bal = balanced_mask(np.abs(ifo), lanes=lanes, layout="rows",
+                            density=np.count_nonzero(ifo) / ifo.size)
+        H = lstm.n_hidden
+        Wb = {g: np.where(bal[k * H:(k + 1) * H], np.where(ifo[k * H:(k + 1) * H] == 0, 1,
+                                                           ifo[k * H:(k + 1) * H]), 0)
+              for k, g in enumerate("ifo")}
+        Wb["c"] = lstm.W["c"]
+        for kind, model in (("q·std", lstm), ("balanced", dataclasses.replace(lstm, W=Wb))):
+            cell = LstmCell(model, steps=8, gate_lanes=lanes, c_lanes=lanes)
+            lay = cell.ifo_layout
+            rows.append({"lanes": lanes, "gates": kind, "ifo_nnz": lay.nnz,
+                         "ifo_utilisation": round(lay.utilisation, 4),
+                         "ifo_cycles": lay.stream_cycles, "ifo_bound": lay.lower_bound,
+                         "c_cycles": cell.c_layout.stream_cycles,
+                         "cycles_per_sequence": cell.cycles_per_sequence})
+    return rows
+
+
+def synth_rows(W, qmodel, build_root):
+    from slimgen.boards.unit_synth import synth_unit
+    from slimgen.hw.dense import DenseEngine
+    from slimgen.hw.lstm_cell import LstmCell
+    from slimgen.hw.sparse_mac import SparseMacArray
+    from slimgen.sw.golden import accumulator_bits
+    rows = []
+    units = []
+    for lanes in (4, 8):
+        bal, _ = masks_for(W, lanes, "rows")
+        Wq = quantize(W, bal)
+        b = np.zeros(W.shape[0], dtype=np.int64)
+        sparse = SparseLayer(Wq, b, requant=True, multiplier=1 << 10, shift=16)
+        Wd = quantize(W, np.ones(W.shape, dtype=bool))
+        dense = QuantDense(Wd, b, 1 << 10, 16, True, True, 8, 8, 8, accumulator_bits(Wd, b, 255),
+                           1.0, 1.0, 1.0)
+        units.append((f"sparse rows P={lanes}", lambda s=sparse, p=lanes: SparseMacArray(s, lanes=p)))
+        units.append((f"dense P={lanes}", lambda d=dense, p=lanes: DenseEngine(d, lanes=p)))
+    units.append(("lstm cell 4+4", lambda: LstmCell(qmodel.lstm, gate_lanes=4, c_lanes=4)))
+    for board in ("ice40up5k", "ecp5-85f"):
+        for name, make in units:
+            r = synth_unit(make(), board, Path(build_root) / board / name.replace(" ", "_"))
+            rows.append({"unit": name, "board": board, "logic_cells": r.logic_cells,
+                         "dsps": r.dsps, "brams": r.brams, "fmax_mhz": r.fmax_mhz,
+                         "fits": r.fits, "seconds": r.seconds})
+            print(f"  synth {board:10s} {name:18s} LC {r.logic_cells:6d} DSP {r.dsps:3d} "
+                  f"BRAM {r.brams:3d} fmax {r.fmax_mhz}", flush=True)
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-synth", action="store_true", help="skip the resource measurements")
+    ap.add_argument("--quick", action="store_true", help="skip the simulated vector timings")
+    ap.add_argument("--build", default=None, help="folder for the synthesis builds")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    W = trained_layer()
+    rows = cycle_rows(W, args.quick)
+    print(f"{'layout':6s} {'P':>2s} {'pruning':10s} {'nnz':>5s} {'util':>6s} {'bound':>6s} "
+          f"{'cycles':>6s} {'/bound':>6s} {'cyc/out':>7s} {'vector(sim)':>11s} goals")
+    for r in rows:
+        ok = ""
+        if r["pruning"] == "balanced":
+            ok = ("util " + ("ok" if r["utilisation"] >= UTIL_GOAL else "MISS") + ", bound "
+                  + ("ok" if r["vs_bound"] <= BOUND_GOAL else "MISS"))
+        print(f"{r['layout']:6s} {r['lanes']:2d} {r['pruning']:10s} {r['nnz']:5d} "
+              f"{r['utilisation']:6.3f} {r['lower_bound']:6d} {r['compute_cycles']:6d} "
+              f"{r['vs_bound']:6.3f} {r['cycles_per_output']:7.2f} "
+              f"{str(r['vector_cycles_measured']):>11s} {ok}")
+    qmodel = lstm_model()
+    lrows = lstm_rows(qmodel)
+    print(f"\nLSTM cell (H=16, 8 steps): {'P':>2s} {'gates':9s} {'nnz':>5s} {'util':>6s} "
+          f"{'ifo cyc':>7s} {'bound':>6s} {'c cyc':>6s} {'cyc/seq':>8s}")
+    for r in lrows:
+        print(f"{'':27s}{r['lanes']:2d} {r['gates']:9s} {r['ifo_nnz']:5d} "
+              f"{r['ifo_utilisation']:6.3f} {r['ifo_cycles']:7d} {r['ifo_bound']:6d} "
+              f"{r['c_cycles']:6d} {r['cycles_per_sequence']:8d}")
+    srows = []
+    if not args.no_synth:
+        print("\nOut-of-context synthesis (logic cells, DSPs, block RAMs, fmax MHz):")
+        with tempfile.TemporaryDirectory() as tmp:
+            srows = synth_rows(W, qmodel, args.build or tmp)
+    bal = [r for r in rows if r["pruning"] == "balanced"]
+    goals = {"balanced_util_min": min(r["utilisation"] for r in bal),
+             "balanced_vs_bound_max": max(r["vs_bound"] for r in bal),
+             "util_goal_met": all(r["utilisation"] >= UTIL_GOAL for r in bal),
+             "bound_goal_met": all(r["vs_bound"] <= BOUND_GOAL for r in bal)}
+    print(json.dumps({"bench": "sparse_hw", "density": DENSITY, "cycles": rows, "lstm": lrows,
+                      "synth": srows, "goals": goals, "seconds": round(time.time() - t0, 1)}))
+
+
+if __name__ == "__main__":
+    main()
