@@ -12,6 +12,9 @@ while x[i] is broadcast to all lanes (one input per cycle). A finished group's a
 to an output bank, which a serializer requantizes and sends on ``o`` in output order while the
 lanes compute the next group. Cycles per vector ≈ n_in (load) + G · (n_in + 3).
 
+The requantizer multiplies by the constant M with shift-adds (canonical signed digits), so
+block multipliers (DSPs) serve only the lanes.
+
 Pipeline of one lane: cycle t issues the read of x[i] and W[o, i]; t+1 registers the product
 (so that it maps onto a DSP block's registers); t+2 adds it to the accumulator, which starts
 from the bias.
@@ -22,6 +25,7 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from slimgen.sw.quant import QuantDense
+from slimgen.sw.winograd import csd_digits
 
 __all__ = ["DenseEngine"]
 
@@ -103,6 +107,7 @@ class DenseEngine(wiring.Component):
                         for g in range(G)) for p in range(P)]
 
         load_idx = Signal(range(n_in + 1))
+        w_base = Signal(range(G * n_in + 1))  # group · n_in, kept as a sum (no multiplier)
         group = Signal(range(G + 1))
         issue_idx = Signal(range(n_in + 1))
         issue_valid = Signal()   # stage 0: reads issued this cycle
@@ -120,7 +125,7 @@ class DenseEngine(wiring.Component):
 
         m.d.comb += x_rd.addr.eq(issue_idx)
         for p in range(P):
-            m.d.comb += w_rd[p].addr.eq(group * n_in + issue_idx)
+            m.d.comb += w_rd[p].addr.eq(w_base + issue_idx)
         m.d.sync += [prod_valid.eq(issue_valid), acc_valid.eq(prod_valid)]
         for p in range(P):
             m.d.sync += prods[p].eq(x_rd.data * w_rd[p].data)  # unsigned × signed → signed
@@ -144,7 +149,8 @@ class DenseEngine(wiring.Component):
                 with m.If(self.i.valid):
                     m.d.sync += load_idx.eq(load_idx + 1)
                     with m.If(load_idx == n_in - 1):
-                        m.d.sync += [load_idx.eq(0), group.eq(0), issue_idx.eq(0), first.eq(1)]
+                        m.d.sync += [load_idx.eq(0), group.eq(0), w_base.eq(0), issue_idx.eq(0),
+                                     first.eq(1)]
                         m.next = "ISSUE"
             with m.State("ISSUE"):
                 m.d.comb += issue_valid.eq(1)
@@ -155,7 +161,8 @@ class DenseEngine(wiring.Component):
                 with m.If(drained & ~out_busy):
                     m.d.sync += [bank[p].eq(accs[p]) for p in range(P)]
                     m.d.sync += [bank_group.eq(group), out_busy.eq(1), out_idx.eq(0)]
-                    m.d.sync += [issue_idx.eq(0), first.eq(1), group.eq(group + 1)]
+                    m.d.sync += [issue_idx.eq(0), first.eq(1), group.eq(group + 1),
+                                 w_base.eq(w_base + n_in)]
                     with m.If(group == G - 1):
                         m.next = "LOAD"
                     with m.Else():
@@ -165,9 +172,13 @@ class DenseEngine(wiring.Component):
         acc_sel = bank[out_idx]
         if L.requant:
             amax = (1 << L.out_bits) - 1
+            # acc · M as a shift-add network over M's canonical signed digits: M is a constant,
+            # so this costs a few adders and leaves every DSP block to the MAC lanes.
+            product = 0
+            for pos, sign in csd_digits(L.multiplier):
+                product = product + (acc_sel << pos) if sign > 0 else product - (acc_sel << pos)
             scaled = Signal(signed(L.acc_bits + L.multiplier.bit_length() + 1))
-            m.d.comb += scaled.eq((acc_sel * Const(L.multiplier, unsigned(L.multiplier.bit_length()))
-                                   + (1 << (L.shift - 1))) >> L.shift)
+            m.d.comb += scaled.eq((product + (1 << (L.shift - 1))) >> L.shift)
             y = Mux(scaled < 0, 0, Mux(scaled > amax, amax, scaled))  # ReLU, then saturation
             m.d.comb += self.o.payload.eq(y)
         else:

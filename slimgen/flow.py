@@ -29,6 +29,19 @@ __all__ = ["RunConfig", "Run", "STAGES", "run_stage", "run_flow", "FlowError"]
 
 STAGES = ("train", "quantize", "generate", "verify", "build")
 
+# The settings each stage's output depends on (beyond its inputs from earlier stages).
+STAGE_SETTINGS = {
+    "train": ("data", "sizes", "seed", "epochs", "batch_size", "lr"),
+    "quantize": ("weight_bits", "act_bits"),
+    "generate": ("lanes",),
+    "verify": ("sim",),
+    "build": ("board",),
+}
+STAGE_OUTPUTS = {
+    "train": ("float.npz",), "quantize": ("model.npz",), "generate": ("network.v",),
+    "verify": (), "build": (),
+}
+
 
 class FlowError(RuntimeError):
     """A stage cannot run: a missing input file, a failed check. The message says what to do."""
@@ -97,7 +110,24 @@ class Run:
             config = RunConfig.from_dict(stored) if stored else RunConfig()
         self.config = config
         self.root.mkdir(parents=True, exist_ok=True)
+        if stored and stored != config.to_dict():
+            self._invalidate(stored, config.to_dict())
         _write_json(self.root / "config.json", config.to_dict())
+
+    def _invalidate(self, old, new):
+        """Remove the outputs of the first stage whose settings changed and of all after it,
+        so that no summary mixes results of different settings."""
+        changed = {k for k in new if old.get(k) != new[k]}
+        for i, stage in enumerate(STAGES):
+            if changed & set(STAGE_SETTINGS[stage]):
+                for later in STAGES[i:]:
+                    for name in STAGE_OUTPUTS[later] + (f"{later}.json",):
+                        if self.path(name).exists():
+                            self.path(name).unlink()
+                _write_json(self.path("summary.json"), self.summary())
+                self.log(f"settings {sorted(changed)} changed: outputs of "
+                         f"{', '.join(STAGES[i:])} removed; rerun them")
+                break
 
     def path(self, name):
         return self.root / name
@@ -216,8 +246,9 @@ def stage_build(run):
     from slimgen.boards.build import build_bitstream
     qmodel = _load_qmodel(run)
     report = build_bitstream(qmodel, run.config.board, run.path("build"), lanes=run.config.lanes)
-    figures = {k: v for k, v in asdict(report).items()}
-    figures["bitstream"] = str(report.bitstream)
+    figures = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(report).items()}
+    figures["build_log"] = figures.pop("log", "")
+    figures["tool_seconds"] = figures.pop("seconds")
     return figures
 
 

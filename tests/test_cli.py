@@ -58,3 +58,20 @@ def test_flow_to_verify(tmp_path, capsys):
     assert s["cycles_per_inference"] > 0
     assert (run / "network.v").read_text().startswith("/*") or "module network" in \
         (run / "network.v").read_text()
+
+
+def test_changed_settings_invalidate_later_stages(tmp_path, capsys):
+    run = tmp_path / "r"
+    assert main(["train", "--run", str(run), "--epochs", "2", "--quiet"]) == 0
+    assert main(["quantize", "--run", str(run), "--quiet"]) == 0
+    # A new lane count does not touch train and quantize...
+    assert main(["quantize", "--run", str(run), "--lanes", "2", "--quiet"]) == 0
+    assert (run / "float.npz").exists() and (run / "model.npz").exists()
+    # ...a new epoch count removes everything from train on.
+    assert main(["generate", "--run", str(run), "--epochs", "3", "--quiet"]) == 1
+    assert not (run / "float.npz").exists() and not (run / "quantize.json").exists()
+    err = capsys.readouterr().err
+    assert "settings ['epochs'] changed: outputs of train, quantize, generate, verify, build " \
+           "removed; rerun them" in err
+    summary = json.loads((run / "summary.json").read_text())
+    assert "float_accuracy" not in summary
