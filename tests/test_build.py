@@ -168,14 +168,14 @@ def digits_qmodel():
 @pytest.mark.fpga
 @pytest.mark.slow
 def test_icebreaker_bitstream(digits_qmodel, tmp_path):
-    """The digits MLP with 4 lanes in the hidden layer and 2 in the output layer fits the
-    UP5K's 8 DSP blocks and meets 12 MHz."""
+    """The digits MLP with 4 lanes per layer (the flow's default) fits the UP5K's 8 DSP blocks
+    and meets 12 MHz."""
     require_tools("icebreaker")
-    r = build_bitstream(digits_qmodel, "icebreaker", tmp_path, lanes=(4, 2))
+    r = build_bitstream(digits_qmodel, "icebreaker", tmp_path, lanes=4)
     assert r.board == "icebreaker"
     assert (r.lc_total, r.dsp_total, r.bram_total) == (5280, 8, 30)
     assert 500 < r.lc_used < r.lc_total
-    assert r.dsp_used == 8          # 4 + 2 MAC lanes and the hidden layer's requantizer
+    assert r.dsp_used == 8          # 4 + 4 MAC lanes; the requantizer is shift-adds
     assert 0 < r.bram_used <= r.bram_total
     assert r.fmax_mhz >= r.target_mhz == 12.0
     assert Path(r.bitstream).stat().st_size == 104090  # an iCE40UP5K image
@@ -185,11 +185,11 @@ def test_icebreaker_bitstream(digits_qmodel, tmp_path):
 @pytest.mark.fpga
 @pytest.mark.slow
 def test_icebreaker_too_many_multipliers(digits_qmodel, tmp_path):
-    """4 lanes in both layers need 10 DSP blocks; the UP5K has 8: a fit error with numbers."""
+    """6 + 4 lanes need 10 DSP blocks; the UP5K has 8: a fit error with numbers."""
     require_tools("icebreaker")
     with pytest.raises(DesignDoesNotFit, match=re.escape(
             "DSP blocks: 10 used, 8 available (125%)")) as e:
-        build_bitstream(digits_qmodel, "icebreaker", tmp_path, lanes=4)
+        build_bitstream(digits_qmodel, "icebreaker", tmp_path, lanes=(6, 4))
     assert str(tmp_path / "slimgen.tim") in str(e.value)
 
 
