@@ -43,10 +43,13 @@ DENSE = {  # name: (view, spec, training config)
     "lstm": ("sequence", lstm_spec(n_hidden=32),
              dict(epochs=60, batch_size=32, lr=3e-3, schedule="cosine")),
 }
-FIT = FitConfig(lr=1e-3, lr_threshold=1e-2, batch_size=32)     # soft-mask phases (Adam)
-FT = FitConfig(lr=1e-3, batch_size=32)                          # fine-tuning, masks held
-SIGN_FIT = FitConfig(lr=0.02, batch_size=32, optimizer="sgd")   # sign-directed: plain SGD
-SP = dict(lr_lambda=0.1)                                        # self-pruning controller
+FIT = FitConfig(lr=2e-3, lr_threshold=1e-2, batch_size=32)     # soft-mask phases (Adam)
+FT = FitConfig(lr=3e-4, batch_size=32)                          # fine-tuning, masks held
+MAG_FIT = FitConfig(lr=1e-3, batch_size=32)                     # gradual magnitude phase
+SIGN_FIT = FitConfig(lr=0.1, batch_size=32, optimizer="sgd")    # sign-directed: SGD
+LSTM_FIT = FitConfig(lr=1e-3, batch_size=32)                    # LSTM retraining
+SP = {}                                                         # SelfPruneConfig defaults
+BANKS = dict(lam_balance=0.1, lr_balance=1.0)                   # input banks: a light term
 
 
 def _sp(target, quick, **kw):
@@ -55,7 +58,7 @@ def _sp(target, quick, **kw):
 
 
 def _mag(target, scope, quick):
-    ep = dict(epochs=20, finetune_epochs=10) if quick else {}
+    ep = dict(epochs=20, finetune_epochs=10) if quick else dict(epochs=100, finetune_epochs=80)
     return MagnitudeConfig(target_sparsity=target, scope=scope, **ep)
 
 
@@ -90,22 +93,23 @@ def run_seed(args):
                      "sparsity": sparsity(res_model, (extra or {}).pop("keys", None)),
                      "test": a, "val": evaluate(res_model, *data.part("val")), **(extra or {})})
 
-    if "mlp" in parts:
+    if "mlp" in parts or "mlp_balanced" in parts:
         data, dense = _dense("mlp", seed, quick)
         state = dense.state()
-        add("mlp", "dense", 0.0, dense, data)
         fresh = lambda: (dense.load_state(state), dense)[1]  # noqa: E731
+    if "mlp" in parts:
+        add("mlp", "dense", 0.0, dense, data)
         levels = (0.9, 0.95) if quick else (0.9, 0.95, 0.97)
         for t in levels:
             r = self_prune(fresh(), data, _sp(t, quick), fit=FIT.replace(seed=seed), finetune=FT)
             add("mlp", "self_prune", t, r.model, data)
             for scope in ("layer", "global"):
                 r = magnitude_prune(fresh(), data, _mag(t, scope, quick),
-                                    fit=FT.replace(seed=seed), finetune=FT)
+                                    fit=MAG_FIT.replace(seed=seed), finetune=FT)
                 add("mlp", f"magnitude_{scope}", t, r.model, data)
         for t, tb in ((0.92, 4.0), (0.90, 3.0)):
             jc = JointConfig(target_bits=tb, prune=_sp(t, quick))
-            r = joint_prune_quantize(fresh(), data, jc, fit=FIT.replace(seed=seed))
+            r = joint_prune_quantize(fresh(), data, jc, fit=FIT.replace(seed=seed), finetune=FT)
             g = _golden(r.model, data, r.info["layer_weight_bits"], r.info["act_bits"])
             from slimgen.sw.compress.joint_prune_quant import fake_quant_accuracy
             x, y = data.part("test")
@@ -116,7 +120,7 @@ def run_seed(args):
                        "bits": r.info["layer_weight_bits"], "act_bits": r.info["act_bits"]})
             # baseline: gradual magnitude (global) at the same sparsity, then plain PTQ
             m = magnitude_prune(fresh(), data, _mag(t, "global", quick),
-                                fit=FT.replace(seed=seed), finetune=FT).model
+                                fit=MAG_FIT.replace(seed=seed), finetune=FT).model
             fake_quantize_weights(m, int(tb))
             add("mlp", f"magnitude_ptq_{int(tb)}bit", t, m, data,
                 acc=_golden(m, data, [int(tb)] * 2, 8), extra={"avg_bits": tb})
@@ -125,10 +129,12 @@ def run_seed(args):
                                     **(dict(epochs=20, finetune_epochs=10) if quick else {}))
             r = sign_sparsify(fresh(), data, sc, fit=SIGN_FIT.replace(seed=seed), finetune=FT)
             add("mlp", f"sign_{dist}", 0.9, r.model, data)
+    if "mlp_balanced" in parts:
         for layout in ("rows", "banks"):
             for groups in (4, 8):
                 for t in ((0.95,) if quick else (0.9, 0.95)):
-                    bc = BalancedConfig(groups=groups, layout=layout, prune=_sp(t, quick))
+                    bc = BalancedConfig(groups=groups, layout=layout, prune=_sp(t, quick),
+                                        **(BANKS if layout == "banks" else {}))
                     r = balanced_prune(fresh(), data, bc, fit=FIT.replace(seed=seed),
                                        finetune=FT)
                     counts = r.info["group_counts"]
@@ -142,7 +148,7 @@ def run_seed(args):
         state = dense.state()
         add("cnn", "dense", 0.0, dense, data)
         for t in (0.9,):
-            cfg = _sp(t, True) if quick else SelfPruneConfig(target_sparsity=t, **SP, epochs=60,
+            cfg = _sp(t, True) if quick else SelfPruneConfig(target_sparsity=t, **SP, epochs=40,
                                                                finetune_epochs=20)
             dense.load_state(state)
             r = self_prune(dense, data, cfg, fit=FIT.replace(seed=seed), finetune=FT)
@@ -150,32 +156,32 @@ def run_seed(args):
             dense.load_state(state)
             mc = MagnitudeConfig(target_sparsity=t, scope="global", epochs=20 if quick else 40,
                                  finetune_epochs=10 if quick else 20)
-            r = magnitude_prune(dense, data, mc, fit=FT.replace(seed=seed), finetune=FT)
+            r = magnitude_prune(dense, data, mc, fit=MAG_FIT.replace(seed=seed), finetune=FT)
             add("cnn", "magnitude_global", t, r.model, data)
     if "lstm" in parts:
         data, dense = _dense("lstm", seed, quick)
         state = dense.state()
         keys = gate_keys(dense)
         add("lstm", "dense", 0.0, dense, data, extra={"keys": keys})
-        steps, ft_epochs = (1, 5) if quick else (2, 10)
+        steps, ft_epochs = (1, 5) if quick else (3, 15)
         # equal-compute control: the dense model retrained for as many epochs
-        train_compressed(dense, data, FT.replace(epochs=steps * ft_epochs, keep_best=True,
-                                                 seed=seed))
+        train_compressed(dense, data, LSTM_FIT.replace(epochs=steps * ft_epochs, keep_best=True,
+                                                       seed=seed))
         add("lstm", "control", 0.0, dense, data, extra={"keys": keys})
         for t in ((0.8, 0.95) if quick else (0.8, 0.9, 0.95, 0.97, 0.99)):
             dense.load_state(state)
             gc = GatePruneConfig(target_sparsity=t, steps=steps, finetune_epochs=ft_epochs)
-            r = lstm_gate_prune(dense, data, gc, fit=FT.replace(seed=seed))
+            r = lstm_gate_prune(dense, data, gc, fit=LSTM_FIT.replace(seed=seed))
             add("lstm", "gate_prune", t, r.model, data, extra={"keys": keys})
             dense.load_state(state)
             gc1 = GatePruneConfig(target_sparsity=t, steps=1, finetune_epochs=0)
-            r = lstm_gate_prune(dense, data, gc1, fit=FT.replace(seed=seed))
+            r = lstm_gate_prune(dense, data, gc1, fit=LSTM_FIT.replace(seed=seed))
             add("lstm", "gate_prune_oneshot", t, r.model, data, extra={"keys": keys})
             dense.load_state(state)
             r = magnitude_prune(dense, data, MagnitudeConfig(
                 target_sparsity=t, scope="layer", epochs=steps * ft_epochs // 2 or 1,
-                finetune_epochs=steps * ft_epochs // 2), fit=FT.replace(seed=seed), keys=keys,
-                finetune=FT)
+                finetune_epochs=steps * ft_epochs // 2), fit=LSTM_FIT.replace(seed=seed),
+                keys=keys, finetune=LSTM_FIT)
             add("lstm", "magnitude_layer", t, r.model, data, extra={"keys": keys})
     return rows
 
@@ -284,13 +290,13 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="few epochs, 2 seeds (a smoke run)")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes")
-    ap.add_argument("--parts", default="mlp,cnn,lstm")
+    ap.add_argument("--parts", default="mlp,mlp_balanced,cnn,lstm")
     ap.add_argument("--plot", default="compression.png", help="where to write the plot")
     a = ap.parse_args(argv)
     seeds = range(2 if a.quick else a.seeds)
     parts = a.parts.split(",")
     t0 = time.perf_counter()
-    jobs = [(s, a.quick, (p,)) for s in seeds for p in parts]
+    jobs = [(s, a.quick, (p,)) for p in parts for s in seeds]   # the long MLP jobs first
     if a.jobs > 1:
         from multiprocessing import Pool
         with Pool(a.jobs) as pool:

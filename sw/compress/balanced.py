@@ -28,7 +28,11 @@ layer each of a lane's rows takes its best weight first so that no class is left
 weights; banks: the layer keeps ``round(kept / G)`` "slices", slice k of row o being its k-th best weight
 in every bank, chosen greedily by their summed scores over all rows (so row o keeps ``K_o``
 per bank, a multiple of G in all; in the last layer at least one per bank; a hidden neuron may
-go empty). Then the kept weights are fine-tuned with the mask held.
+go empty). Inputs from a neuron the previous dense layer left empty rank below every live one.
+With banks the hidden neurons between two dense layers are also reordered (R), which changes
+nothing the network computes: by their kept counts, most first, so that the live neurons fall
+evenly into the next layer's banks (position p lies in bank p mod G). Then the kept weights
+are fine-tuned with the mask held.
 """
 
 from dataclasses import asdict, dataclass
@@ -41,7 +45,7 @@ from .self_prune import SelfPruneConfig, SelfPruneTransform
 from .threshold import h_grads
 
 __all__ = ["LAYOUTS", "BalancedConfig", "BalancedTransform", "as_rows", "from_rows",
-           "group_counts", "balance_masks", "balanced_prune", "check_groups"]
+           "group_counts", "balance_masks", "balanced_prune", "check_groups", "permute_hidden"]
 
 LAYOUTS = ("rows", "banks")
 
@@ -175,19 +179,30 @@ class BalancedTransform(SelfPruneTransform):
                 "count_variance": self._variance}
 
 
-def balance_masks(scores, budget_masks, kinds, groups, layout, *, protect=()):
+def balance_masks(scores, budget_masks, kinds, groups, layout, *, protect=(), permute=False):
     """Exactly balanced masks (see the module docstring).
 
     ``scores`` and ``budget_masks`` per key in the weights' own shape; the budget masks say
     how many weights each layer (rows) or row (banks) keeps. Every row of the arrays in
     ``protect`` (the classifier: a class without weights is lost) keeps at least one weight
     (rows) or one per bank (banks); rows of hidden layers may go empty (a dead neuron).
+    With ``permute`` (banks only) the hidden neurons between consecutive dense arrays are
+    reordered; returns ``(masks, perms)`` then, ``perms[key]`` the new order of that array's
+    output neurons (apply it with :func:`permute_hidden`), else just the masks.
     """
-    out = {}
+    out, dead, perms, order = {}, None, {}, None
     for key, s in scores.items():
+        if order is not None and kinds[key] == "dense" and s.shape[0] == len(order):
+            s = s[order]                                   # inputs follow the previous order
+            budget_masks = {**budget_masks, key: budget_masks[key][order]}
+        order = None
         keep_rows = key in protect
         kind = kinds[key]
         sr = as_rows(s, kind)
+        if dead is not None and kind == "dense" and len(dead) == sr.shape[1]:
+            # inputs from neurons the previous layer left empty carry only a bias: rank them
+            # below every live input
+            sr = np.where(dead[None, :], sr - (sr.max() + 1.0), sr)
         kept = as_rows(budget_masks[key], kind)
         n_out, n_in = sr.shape
         check_groups(groups, layout, n_out, n_in, f"Layer {key[0]}")
@@ -224,8 +239,29 @@ def balance_masks(scores, budget_masks, kinds, groups, layout, *, protect=()):
                 K = int(take[o].sum())                                    # a prefix of slices
                 for cols in banks:
                     m[o, cols[np.argsort(-sr[o, cols], kind="stable")[:K]]] = True
+        if permute and layout == "banks" and kind == "dense" and key not in protect:
+            order = np.argsort(-m.sum(axis=1), kind="stable")
+            perms[key] = order
+            m = m[order]
         out[key] = from_rows(m, s.shape, kind).copy()
+        dead = ~m.any(axis=1) if kind == "dense" else None
+    if permute:
+        return out, perms
     return out
+
+
+def permute_hidden(model, keys, perms):
+    """Reorder the output neurons of the dense arrays in ``perms`` (W's columns and b) and the
+    matching inputs of the next dense array (W's rows), in place; the function is unchanged."""
+    for n, key in enumerate(keys):
+        if key not in perms:
+            continue
+        order = perms[key]
+        layer = model.layers[key[0]]
+        layer.params["W"][...] = layer.params["W"][:, order]
+        layer.params["b"][...] = layer.params["b"][order]
+        nxt = model.layers[keys[n + 1][0]]
+        nxt.params["W"][...] = nxt.params["W"][order, :]
 
 
 def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), finetune=None,
@@ -251,8 +287,9 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
                                label=f"balance-{config.layout}")
     raw = {k: get_param(model, k) for k in keys}
     budget = tr.hard_masks(raw, p.target_sparsity)
-    masks = balance_masks(tr.scores(raw), budget, kinds, config.groups, config.layout,
-                          protect=keys[-1:])
+    masks, perms = balance_masks(tr.scores(raw), budget, kinds, config.groups, config.layout,
+                                 protect=keys[-1:], permute=True)
+    permute_hidden(model, keys, perms)
     for k, m in masks.items():
         raw[k][...] *= m
     if p.finetune_epochs:

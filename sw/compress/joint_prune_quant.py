@@ -68,7 +68,7 @@ class JointConfig:
     target_bits: float | None = 4.0
     lam_bits: float = 0.0
     lr_bits: float = 0.01
-    lam_act: float = 0.01
+    lam_act: float = 0.0
     prune: SelfPruneConfig = field(default_factory=SelfPruneConfig)
 
     def __post_init__(self):
@@ -203,7 +203,30 @@ class JointTransform(SelfPruneTransform):
                 "lambda_bits": self.lam_w}
 
     def chosen_bits(self):
-        return [int(self.bits[np.argmax(self.theta[k])]) for k in self.keys]
+        """Each array's most likely width. If their average (weighted by size) exceeds
+        ``target_bits`` (argmax can land above a budget the expected width meets), arrays step
+        down to their next narrower candidate one at a time (R): a step that brings the
+        average within the budget, keeping it highest, if there is one; else the step to the
+        likeliest narrower width."""
+        idx = {k: int(np.argmax(self.theta[k])) for k in self.keys}
+        tb = self.config.target_bits
+
+        def avg(ix):
+            return sum(self.frac[k] * self.bits[i] for k, i in ix.items())
+
+        while tb is not None and avg(idx) > tb + 1e-9:
+            steps = []
+            for k, i in idx.items():
+                narrower = [j for j in range(len(self.bits)) if self.bits[j] < self.bits[i]]
+                if narrower:
+                    j = max(narrower, key=lambda j: self.bits[j])      # the next narrower
+                    steps.append((k, j, avg({**idx, k: j}), self.theta[k][j]))
+            if not steps:
+                break
+            fits = [s for s in steps if s[2] <= tb + 1e-9]
+            k, j, _, _ = max(fits, key=lambda s: s[2]) if fits else max(steps, key=lambda s: s[3])
+            idx[k] = j
+        return [int(self.bits[idx[k]]) for k in self.keys]
 
     def chosen_act_bits(self):
         return [int(self.abits[np.argmax(t)]) for t in self.theta_a.values()]

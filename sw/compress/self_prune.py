@@ -54,13 +54,13 @@ class SelfPruneConfig:
     """
     target_sparsity: float | None = 0.9
     lam: float = 0.0
-    lr_lambda: float = 0.03
+    lr_lambda: float = 0.1
     ramp: float = 0.6
     beta_init: float = 0.3
     alpha_init: float = 0.25
     alpha_min_ratio: float = 0.2
-    epochs: int = 120
-    finetune_epochs: int = 40
+    epochs: int = 200
+    finetune_epochs: int = 80
 
     def __post_init__(self):
         _check_fraction("target_sparsity", self.target_sparsity, allow_none=True)

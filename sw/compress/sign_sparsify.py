@@ -63,8 +63,8 @@ class SignSparsifyConfig:
     target_sparsity: float | None = 0.9
     lr_scale: float = 0.05
     ramp: float = 0.6
-    epochs: int = 80
-    finetune_epochs: int = 40
+    epochs: int = 200
+    finetune_epochs: int = 80
 
     def __post_init__(self):
         if self.distribution not in DISTRIBUTIONS:
