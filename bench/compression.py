@@ -24,7 +24,8 @@ import numpy as np  # noqa: E402
 
 from slimgen.sw.compress.balanced import BalancedConfig, balanced_prune  # noqa: E402
 from slimgen.sw.compress.joint_prune_quant import JointConfig, joint_prune_quantize  # noqa: E402
-from slimgen.sw.compress.lstm_gate_prune import GatePruneConfig, gate_keys, lstm_gate_prune  # noqa: E402,E501
+from slimgen.sw.compress.lstm_gate_prune import (GatePruneConfig, gate_keys,  # noqa: E402
+                                                 lstm_gate_prune)
 from slimgen.sw.compress.magnitude import (MagnitudeConfig, fake_quantize_weights,  # noqa: E402
                                            magnitude_prune)
 from slimgen.sw.compress.masked_train import FitConfig, train_compressed  # noqa: E402

@@ -25,8 +25,8 @@ descend; λ_b ascends, ``λ_b += η_b · Σ V_l`` after every step.
 The hard prune makes the balance exact. Per layer the self-pruning mask decides the budget;
 then rows: every lane keeps its ``K = round(kept / G)`` best weights (``|w| / β``); in the last
 layer each of a lane's rows takes its best weight first so that no class is left without
-weights; banks: the layer keeps ``round(kept / G)`` "slices", slice k of row o being its k-th best weight
-in every bank, chosen greedily by their summed scores over all rows (so row o keeps ``K_o``
+weights; banks: the layer keeps ``round(kept / G)`` "slices", slice k of row o being its k-th
+best weight in every bank, chosen greedily by their summed scores over all rows (so row o keeps ``K_o``
 per bank, a multiple of G in all; in the last layer at least one per bank; a hidden neuron may
 go empty). Inputs from a neuron the previous dense layer left empty rank below every live one.
 With banks the hidden neurons between two dense layers are also reordered (R), which changes

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .masked_train import Compressed, FitConfig, get_param, layer_sparsity, sparsity, train_compressed
+from .masked_train import (Compressed, FitConfig, get_param, layer_sparsity, sparsity,
+                           train_compressed)
 
 __all__ = ["GatePruneConfig", "gate_keys", "gate_masks", "lstm_gate_prune", "PRUNABLE_GATES"]
 
@@ -103,7 +104,7 @@ def lstm_gate_prune(model, data, config=GatePruneConfig(), *, fit=FitConfig(), p
         frac = step / config.steps
         arrays = {k: get_param(model, k) for k in keys}
         if config.target_sparsity is not None:
-            new = _top_fraction(arrays, masks, config.target_sparsity * frac)
+            new = gate_masks(arrays, target_sparsity=config.target_sparsity * frac)
         else:
             new = {k: np.abs(w) >= config.q * frac * stds[k] for k, w in arrays.items()}
         masks = {k: masks[k] & new[k] for k in keys}
@@ -120,7 +121,3 @@ def lstm_gate_prune(model, data, config=GatePruneConfig(), *, fit=FitConfig(), p
             "config": config.to_dict()}
     return Compressed(model, masks, info, history)
 
-
-def _top_fraction(arrays, masks, s):
-    """Per array, the ``|W|/std`` criterion at sparsity s (already-pruned weights count)."""
-    return gate_masks({k: w for k, w in arrays.items()}, target_sparsity=s)

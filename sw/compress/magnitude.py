@@ -63,8 +63,8 @@ class MagnitudeConfig:
     finetune_epochs: int = 40
 
     def __post_init__(self):
-        if (isinstance(self.target_sparsity, bool) or not isinstance(self.target_sparsity, (int, float))
-                or not 0 <= self.target_sparsity < 1):
+        t = self.target_sparsity
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < 1:
             raise ValueError(f"target_sparsity must be a number in [0, 1), "
                              f"not {self.target_sparsity!r}")
         if self.scope not in SCOPES:
@@ -119,8 +119,8 @@ def magnitude_prune(model, data, config=MagnitudeConfig(), *, fit=FitConfig(), f
                         ramp_steps=int(config.ramp * steps), frequency=config.frequency)
     masks = {k: np.ones(get_param(model, k).shape, dtype=bool) for k in keys}
     fit = fit.replace(epochs=config.epochs, keep_best=False)
-    # train_compressed copies the dict of masks; the callback updates that copy, so read the
-    # final masks back from the zeros (a masked weight is exactly 0, a kept one almost never).
+    # the callback's last step is at the target; recomputing the masks from the magnitudes
+    # gives the same set (pruned weights are exactly 0) as a plain dict for the fine-tuning
     history = train_compressed(model, data, fit, masks=masks, callbacks=[cb], progress=progress,
                                label="magnitude")
     arrays = {k: get_param(model, k) for k in keys}

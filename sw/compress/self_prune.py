@@ -207,11 +207,12 @@ def self_prune(model, data, config=SelfPruneConfig(), *, fit=FitConfig(), finetu
     with ``keep_best``) retrains the hard-masked model for ``config.finetune_epochs``.
     """
     fit = fit.replace(epochs=config.epochs, keep_best=False)
+    steps = fit.epochs * -(-len(data.part("train")[1]) // fit.batch_size)
     tr = SelfPruneTransform(model, keys, lam=config.lam, target_sparsity=config.target_sparsity,
                             lr_lambda=config.lr_lambda, ramp=config.ramp,
                             beta_init=config.beta_init, alpha_init=config.alpha_init,
                             alpha_min_ratio=config.alpha_min_ratio,
-                            total_steps=fit.epochs * -(-len(data.part("train")[1]) // fit.batch_size))
+                            total_steps=steps)
     history = train_compressed(model, data, fit, transform=tr, progress=progress,
                                label="self-prune")
     raw = {k: get_param(model, k) for k in tr.keys}
