@@ -19,19 +19,14 @@ F(2×2,3×3) with fewer DSPs than direct at equal throughput. Prints a table, th
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from hw_arrays import run_arrays  # noqa: E402
-
-from slimgen.hw.conv_layer import ConvLayer  # noqa: E402
-from slimgen.sw.conv_golden import conv_forward_int, random_conv_layer  # noqa: E402
-from slimgen.sw.winograd import winograd_2d  # noqa: E402
+from slimgen.hw.conv_layer import ConvLayer
+from slimgen.sw.conv_golden import conv_forward_int, random_conv_layer
+from slimgen.sw.winograd import winograd_2d
 
 CIN, COUT, SIZE = 4, 8, 12
 # (name, algorithm factory, lanes, direct lanes at equal or nearest lower throughput)
@@ -44,33 +39,16 @@ CASES = [
 
 
 def simulate(layer, x, **kw):
-    dut = ConvLayer(layer, height=SIZE, width=SIZE, **kw)
-    stream = x.transpose(1, 2, 0).reshape(-1)
-    expected = conv_forward_int(x, layer).transpose(1, 2, 0).reshape(-1)
-    active = []
+    """One frame through ``ConvLayer`` on Amaranth's simulator, checked against the golden model.
 
-    out, cycles, products = run_arrays(dut, stream, expected.size, extra=dut.active)
-    bits = layer.out_bits
-    got = np.array([int(v) & ((1 << bits) - 1) for v in out])
-    assert np.array_equal(got, expected), "hardware differs from the golden model"
-    _ = active
-    outputs = dut.out_h * dut.out_w * layer.c_out
-    return dut, {
-        "lanes": dut.lanes,
-        "mults_per_output": products / (outputs * layer.c_in),
-        "cycles_per_output": cycles / outputs,
-        "products": products, "cycles": cycles,
-    }
-
-
-def busy_ratio(layer, x, **kw):
-    """Products / (lanes · cycles) over the window between the first and last product."""
-    from amaranth.hdl import Value
+    Returns the design and its figures: products per output and input channel, cycles per
+    output (first input to last output), and the multipliers' busy fraction between the first
+    and the last product (the steady state of one frame)."""
     from amaranth.sim import Simulator
     dut = ConvLayer(layer, height=SIZE, width=SIZE, **kw)
-    stream = x.transpose(1, 2, 0).reshape(-1)
-    n_out = dut.out_h * dut.out_w * layer.c_out
-    trace = []
+    stream = x.transpose(1, 2, 0).reshape(-1)          # (H, W, Cin) raster order
+    expected = conv_forward_int(x, layer).transpose(1, 2, 0).reshape(-1)
+    out, trace = [], []
 
     async def drive(ctx):
         for v in stream:
@@ -81,21 +59,33 @@ def busy_ratio(layer, x, **kw):
 
     async def watch(ctx):
         ctx.set(dut.o.ready, 1)
-        got = 0
-        while got < n_out:
-            _, _, a, v = await ctx.tick().sample(dut.active, dut.o.valid)
-            trace.append(a)
-            got += v
+        while len(out) < expected.size:
+            *_, active, valid, payload = await ctx.tick().sample(dut.active, dut.o.valid,
+                                                                 dut.o.payload)
+            trace.append(active)
+            if valid:
+                out.append(payload)
+
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(drive)
     sim.add_testbench(watch)
     sim.run()
-    _ = Value
+    got = np.array([int(v) & ((1 << layer.out_bits) - 1) for v in out])
+    if not np.array_equal(got, expected):
+        raise AssertionError(f"{kw}: hardware differs from the golden model")
     t = np.array(trace)
     nz = np.flatnonzero(t)
     window = t[nz[0]:nz[-1] + 1]
-    return float(window.sum() / (dut.lanes * len(window)))
+    outputs = dut.out_h * dut.out_w * layer.c_out
+    products = int(t.sum())
+    return dut, {
+        "lanes": dut.lanes,
+        "mults_per_output": products / (outputs * layer.c_in),
+        "cycles_per_output": len(t) / outputs,
+        "busy": float(window.sum() / (dut.lanes * len(window))),
+        "products": products, "cycles": len(t),
+    }
 
 
 def main(argv=None):
@@ -116,9 +106,8 @@ def main(argv=None):
                               9.0)):
             t0 = time.monotonic()
             dut, r = simulate(layer, x, **kw)
-            r.update(design=kind, theory=th, busy=busy_ratio(layer, x, **kw),
-                     throughput=dut.lanes * (th and 1 / th), sim_seconds=0.0)
-            r["sim_seconds"] = round(time.monotonic() - t0, 1)
+            r.update(design=kind, theory=th, throughput=dut.lanes / th,
+                     sim_seconds=round(time.monotonic() - t0, 1))
             if not args.no_synth:
                 from slimgen.boards.unit_synth import synth_unit
                 for board in args.boards.split(","):

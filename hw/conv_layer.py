@@ -34,7 +34,7 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from slimgen.sw.conv_golden import QuantConv, output_size
-from slimgen.sw.winograd import Winograd2D
+from slimgen.sw.winograd import Winograd2D, csd_digits
 
 from .direct_conv import direct_tile
 from .winograd_tile import winograd_tile
@@ -263,9 +263,13 @@ class ConvLayer(wiring.Component):
         acc = Array(br.data for _, br in banks)[sel]
         if L.requant:
             amax = (1 << L.out_bits) - 1
-            mult = Const(L.multiplier, unsigned(max(L.multiplier.bit_length(), 1)))
-            scaled = Signal(signed(L.acc_bits + mult.shape().width + 2))
-            m.d.comb += scaled.eq((acc * mult + (1 << (L.shift - 1))) >> L.shift)
+            # acc · M as shift-adds over M's canonical signed digits: M is a constant, so this
+            # costs a few adders and leaves every DSP block to the engine's lanes.
+            product = 0
+            for pos, sign in csd_digits(L.multiplier):
+                product = product + (acc << pos) if sign > 0 else product - (acc << pos)
+            scaled = Signal(signed(L.acc_bits + max(L.multiplier.bit_length(), 1) + 2))
+            m.d.comb += scaled.eq((product + (1 << (L.shift - 1))) >> L.shift)
             m.d.comb += self.o.payload.eq(Mux(scaled < 0, 0, Mux(scaled > amax, amax, scaled)))
         else:
             m.d.comb += self.o.payload.eq(acc)

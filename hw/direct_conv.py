@@ -13,7 +13,7 @@ At equal throughput (outputs per cycle per input channel) the direct engine need
 use: for F(2×2, 3×3) with 4 lanes (1 output per cycle) the direct engine needs 9.
 """
 
-from amaranth.hdl import signed, unsigned
+from amaranth.hdl import signed
 
 from slimgen.sw.conv_golden import QuantConv
 from slimgen.sw.golden import signed_bits

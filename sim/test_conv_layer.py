@@ -102,7 +102,9 @@ def test_digits_cnn_first_layer(digits_conv, tmp_path):
 
 
 @pytest.mark.sim
-def test_conv_bench_catches_a_wrong_weight(tmp_path):
+def test_conv_bench_catches_a_wrong_weight(tmp_path, monkeypatch):
+    """One weight off by one in the RTL, golden model of the right layer: the bench must fail."""
+    import slimgen.sim.conv_layer as cl
     sim = default_simulator()
     require_simulator(sim)
     rng = np.random.default_rng(3)
@@ -110,14 +112,9 @@ def test_conv_bench_catches_a_wrong_weight(tmp_path):
     W = layer.W.copy()
     W[1, 0, 1, 1] += 1
     broken = QuantConv(W, layer.b, requant=False, relu=False, padding=1)
-    from slimgen.hw.conv_layer import ConvLayer  # noqa: F401  (same build path)
-    import slimgen.sim.conv_layer as cl
     frames = _frames(rng, 2, 2, 5, 5)
     orig = cl.conv_forward_int
-    try:
-        cl.conv_forward_int = lambda x, _layer: orig(x, layer)   # golden of the right layer
-        with pytest.raises(BenchFailed, match=r"1 of 1 tests failed"):
-            verify_conv_layer(broken, frames, algorithm=winograd_2d(2, 3), lanes=4,
-                              build_dir=tmp_path, sim=sim, log_file=tmp_path / "sim.log")
-    finally:
-        cl.conv_forward_int = orig
+    monkeypatch.setattr(cl, "conv_forward_int", lambda x, _layer: orig(x, layer))
+    with pytest.raises(BenchFailed, match=r"1 of 1 tests failed"):
+        verify_conv_layer(broken, frames, algorithm=winograd_2d(2, 3), lanes=4,
+                          build_dir=tmp_path, sim=sim, log_file=tmp_path / "sim.log")
