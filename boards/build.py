@@ -265,7 +265,7 @@ def _tail(path, lines=15):
 
 
 def build_bitstream(qmodel, board="icebreaker", build_dir="build", *, lanes=4,
-                    baud=DEFAULT_BAUD, name="slimgen", check_timing=True):
+                    baud=DEFAULT_BAUD, name="slimgen", check_timing=True, network_options=None):
     """Build the bitstream of ``qmodel`` served over UART for ``board``, into ``build_dir``.
 
     Returns a :class:`BuildResult`. Raises :class:`DesignDoesNotFit`, :class:`TimingNotMet`,
@@ -286,7 +286,8 @@ def build_bitstream(qmodel, board="icebreaker", build_dir="build", *, lanes=4,
     platform = board.platform()
     overrides = dict(board.overrides)
     overrides["nextpnr_opts"] = f"--report {report.name} --timing-allow-fail"
-    top = BoardTop(qmodel, lanes=lanes, baud=baud, leds=board.leds)
+    top = BoardTop(qmodel, lanes=lanes, baud=baud, leds=board.leds,
+                   network_options=network_options)
     t0 = time.monotonic()
     plan = platform.prepare(top, name, **overrides)
     plan.extract(build_dir)

@@ -32,21 +32,26 @@ class BoardTop(Elaboratable):
         Serial line rate.
     leds : sequence of str or None
         Role of LED 0, 1, ... (``None``: leave that LED off); see :data:`LED_ROLES`.
+    network_options : dict or None
+        More keyword arguments of :class:`slimgen.hw.network.Network` (``engines``,
+        ``layout``).
     """
 
-    def __init__(self, qmodel, *, lanes=4, baud=DEFAULT_BAUD, leds=()):
+    def __init__(self, qmodel, *, lanes=4, baud=DEFAULT_BAUD, leds=(), network_options=None):
         for role in leds:
             if role is not None and role not in LED_ROLES:
                 raise ValueError(f"LED role must be one of {', '.join(LED_ROLES)} or None, "
                                  f"not {role!r}")
         self.qmodel, self.lanes, self.baud, self.leds = qmodel, lanes, baud, tuple(leds)
+        self.network_options = dict(network_options or {})
         self.bridge = None  # made in elaborate, where the clock frequency is known
 
     def elaborate(self, platform):
         m = Module()
         clock_hz = platform.default_clk_frequency
         m.submodules.bridge = bridge = UARTBridge(self.qmodel, divisor=divisor(clock_hz, self.baud),
-                                                  lanes=self.lanes)
+                                                  lanes=self.lanes,
+                                                  network_options=self.network_options)
         self.bridge = bridge
 
         uart = platform.request("uart", 0, dir="-")

@@ -65,23 +65,52 @@ class Network(wiring.Component):
     qmodel : QuantizedModel
     lanes : int or sequence of int
         MAC lanes per layer (one number for all layers); each is capped at the layer's outputs.
+    engines : str or sequence of str
+        Per layer (or one for all): ``"dense"`` (:class:`DenseEngine`, one cycle per weight,
+        zeros included) or ``"sparse"`` (:class:`slimgen.hw.sparse_mac.SparseMacArray`, one
+        cycle per non-zero weight of the busiest lane).
+    layout : str
+        Layout of the sparse engines: ``"rows"`` (lanes own output neurons) or ``"banks"``
+        (lanes own input banks).
     """
 
-    def __init__(self, qmodel, *, lanes=4):
+    ENGINES = ("dense", "sparse")
+
+    def __init__(self, qmodel, *, lanes=4, engines="dense", layout="rows"):
         if not isinstance(qmodel, QuantizedModel):
             raise TypeError(f"Model must be a QuantizedModel, not {qmodel!r}")
         n = len(qmodel.layers)
         lanes = [lanes] * n if isinstance(lanes, int) else list(lanes)
         if len(lanes) != n:
             raise ValueError(f"Give one lane count or one per layer ({n}), not {len(lanes)}")
+        engines = [engines] * n if isinstance(engines, str) else list(engines)
+        if len(engines) != n or any(e not in self.ENGINES for e in engines):
+            raise ValueError(f"Engines must be one of {', '.join(self.ENGINES)} or one per layer "
+                             f"({n}), not {engines!r}")
         self.qmodel = qmodel
-        self.engines = [DenseEngine(layer, lanes=min(p, layer.n_out))
-                        for layer, p in zip(qmodel.layers, lanes)]
+        self.engine_kinds = engines
+        self.engines = [self._engine(layer, p, kind, layout)
+                        for layer, p, kind in zip(qmodel.layers, lanes, engines)]
         self.lanes = [e.lanes for e in self.engines]
         super().__init__({
             "i": In(stream.Signature(unsigned(qmodel.input_bits))),
             "o": Out(stream.Signature(result_layout(qmodel.n_classes, qmodel.logit_bits))),
         })
+
+    @staticmethod
+    def _engine(layer, lanes, kind, layout):
+        if kind == "dense":
+            return DenseEngine(layer, lanes=min(lanes, layer.n_out))
+        from slimgen.sw.sparse_golden import SparseLayer
+        from .sparse_mac import SparseMacArray
+        cap = layer.n_out if layout == "rows" else layer.n_in
+        return SparseMacArray(SparseLayer.from_quant_dense(layer), lanes=min(lanes, cap),
+                              layout=layout)
+
+    @property
+    def cycles_per_vector(self):
+        """Cycles per sample of each layer with samples streamed back to back."""
+        return [e.cycles_per_vector for e in self.engines]
 
     @property
     def multipliers(self):

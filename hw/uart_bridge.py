@@ -39,6 +39,9 @@ class UARTBridge(wiring.Component):
     timeout_bytes : int
         Byte times without a pixel after which a request is abandoned (1024: about 90 ms at
         115200 baud, far longer than any gap a host's serial driver leaves inside a request).
+    network_options : dict or None
+        More keyword arguments of :class:`slimgen.hw.network.Network` (``engines``,
+        ``layout``).
 
     Attributes
     ----------
@@ -56,7 +59,7 @@ class UARTBridge(wiring.Component):
         Pulses on a framing error, an overrun, an unknown command, or an abandoned request.
     """
 
-    def __init__(self, qmodel, *, divisor, lanes=4, timeout_bytes=1024):
+    def __init__(self, qmodel, *, divisor, lanes=4, timeout_bytes=1024, network_options=None):
         if not isinstance(qmodel, QuantizedModel):
             raise TypeError(f"Model must be a QuantizedModel, not {qmodel!r}")
         check_divisor(divisor)
@@ -74,7 +77,7 @@ class UARTBridge(wiring.Component):
                              f"not {timeout_bytes!r}")
         self.rx_unit = UARTRx(divisor=divisor)
         self.tx_unit = UARTTx(divisor=divisor)
-        self.network = Network(qmodel, lanes=lanes)
+        self.network = Network(qmodel, lanes=lanes, **(network_options or {}))
         self.qmodel, self.divisor = qmodel, divisor
         self.timeout_cycles = timeout_bytes * 10 * divisor
         cls_shape = result_layout(qmodel.n_classes, qmodel.logit_bits)["cls"].shape

@@ -14,9 +14,10 @@ from slimgen.flow import STAGES, FlowError, Run, RunConfig, run_flow, run_stage
 __all__ = ["main"]
 
 SUMMARY_KEYS = (
-    "float_accuracy", "int_accuracy", "hw_accuracy", "images_verified", "hw_bit_exact",
+    "float_accuracy", "compressed_accuracy", "int_accuracy", "hw_accuracy", "images_verified", "hw_bit_exact",
     "board", "lc_used", "lc_total", "dsp_used", "dsp_total", "bram_used", "bram_total",
-    "fmax_mhz", "target_mhz", "cycles_per_inference", "cycles_between_inferences", "bitstream",
+    "fmax_mhz", "target_mhz", "cycles_per_inference", "cycles_between_inferences",
+    "inferences_per_second", "latency_us", "bitstream",
 )
 
 
@@ -26,7 +27,15 @@ def _add_run_options(p):
     p.add_argument("--data", help="'digits' (built in) or a path to an .npz with x and y")
     p.add_argument("--sizes", help="MLP layer sizes, e.g. 64,32,10")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--lanes", type=int, help="MAC lanes per layer in hardware")
+    p.add_argument("--lanes", type=int, help="MAC lanes per layer in hardware (and groups of "
+                                             "balanced sparsity)")
+    p.add_argument("--method", help="compression: none (default), self_prune, joint, balanced, "
+                                    "sign, magnitude")
+    p.add_argument("--sparsity", type=float, help="target fraction of zero weights")
+    p.add_argument("--bits", type=float, help="joint: target average weight bits")
+    p.add_argument("--engine", choices=("auto", "dense", "sparse"),
+                   help="hardware engine of the dense layers (auto: sparse when pruned)")
+    p.add_argument("--layout", choices=("rows", "banks"), help="sparse layout and balanced groups")
     p.add_argument("--board", help="icebreaker (default) or ulx3s-85f")
     p.add_argument("--sim", choices=("icarus", "verilator"), help="simulator for verify")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -42,7 +51,8 @@ def _config(args, run_root):
         except (ValueError, TypeError) as e:
             raise FlowError(f"{stored_path} is not a valid run configuration: {e}") from None
     changes = {}
-    for key in ("seed", "data", "epochs", "lanes", "board", "sim"):
+    for key in ("seed", "data", "epochs", "lanes", "board", "sim", "method", "sparsity", "bits",
+                "engine", "layout"):
         v = getattr(args, key, None)
         if v is not None:
             changes[key] = v
@@ -56,9 +66,9 @@ def _config(args, run_root):
 
 
 def format_summary(summary):
-    """The summary as a two-column table, the issue's keys first."""
+    """The summary as a two-column table, the issue's keys first, then one row per layer."""
     keys = [k for k in SUMMARY_KEYS if k in summary]
-    keys += sorted(k for k in summary if k not in keys)
+    keys += sorted(k for k in summary if k not in keys and k != "layers")
     width = max(len(k) for k in keys)
     lines = []
     for k in keys:
@@ -66,6 +76,16 @@ def format_summary(summary):
         if isinstance(v, float):
             v = f"{v:.4f}" if v < 10 else f"{v:.1f}"
         lines.append(f"{k:<{width}}  {v}")
+    layers = summary.get("layers") or []
+    if layers:
+        lines.append("")
+        lines.append(f"{'layer':<8} {'engine':<12} {'shape':>8} {'bits':>4} {'sparsity':>8} "
+                     f"{'mults/out':>9} {'lanes':>5} {'cycles':>6}  non-zeros per lane")
+        for e in layers:
+            shape = "x".join(str(d) for d in e["shape"])
+            lines.append(f"{e['name']:<8} {e['engine']:<12} {shape:>8} {e['weight_bits']:>4} "
+                         f"{e['sparsity']:>8.3f} {e['mults']:>9.1f} {e['lanes']:>5} "
+                         f"{e['cycles']:>6}  {e['nonzeros_per_group']}")
     return "\n".join(lines)
 
 
@@ -76,25 +96,22 @@ def _parser():
     _add_run_options(flow)
     flow.add_argument("--skip-build", action="store_true", help="stop after verify")
     for stage in STAGES:
-        _add_run_options(sub.add_parser(stage, help=f"run the {stage} stage"))
+        if stage != "compress":  # `slimgen compress` works on artifacts (compress_cli)
+            _add_run_options(sub.add_parser(stage, help=f"run the {stage} stage"))
     summary = sub.add_parser("summary", help="print a run's summary.json as a table")
     summary.add_argument("--run", default="runs/default")
     summary.add_argument("--json", action="store_true")
-    try:
-        from slimgen import wino_cli
-    except ImportError:
-        wino_cli = None
-    if wino_cli is not None:
-        wino_cli.add_parser(sub)
+    from slimgen import compress_cli, wino_cli
+    wino_cli.add_parser(sub)
+    compress_cli.add_parser(sub)
     return p
 
 
 def main(argv=None):
     args = _parser().parse_args(argv)
     try:
-        if args.command == "wino":
-            from slimgen import wino_cli
-            return wino_cli.run(args)
+        if args.command in ("wino", "compress"):
+            return args.func(args)
         if args.command == "summary":
             s = Run(args.run).summary()
             print(json.dumps(s, indent=2, sort_keys=True) if args.json else format_summary(s))

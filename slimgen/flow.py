@@ -4,7 +4,10 @@
 stage      reads                       writes
 =========  ==========================  ==========================================================
 train      the data set                ``float.npz`` (float artifact), ``train.json``
-quantize   ``float.npz``               ``model.npz`` (integer artifact), ``quantize.json``
+compress   ``float.npz``               ``compressed.npz`` (float, pruned), ``compress.json``
+quantize   ``compressed.npz``          ``model.npz`` (integer artifact), ``quantize.json``
+           (``float.npz`` when the
+           method is ``none``)
 generate   ``model.npz``               ``network.v`` (Verilog of the network top), ``generate.json``
 verify     ``model.npz``, ``network.v``  ``verify.json`` (every test sample through the simulator)
 build      ``model.npz``               ``build/`` (bitstream and tool logs), ``build.json``
@@ -27,18 +30,20 @@ from slimgen.sw.data import load_dataset
 
 __all__ = ["RunConfig", "Run", "STAGES", "run_stage", "run_flow", "FlowError"]
 
-STAGES = ("train", "quantize", "generate", "verify", "build")
+STAGES = ("train", "compress", "quantize", "generate", "verify", "build")
 
 # The settings each stage's output depends on (beyond its inputs from earlier stages).
 STAGE_SETTINGS = {
     "train": ("data", "sizes", "seed", "epochs", "batch_size", "lr"),
+    "compress": ("method", "sparsity", "bits", "layout"),  # + lanes for balanced groups
     "quantize": ("weight_bits", "act_bits"),
-    "generate": ("lanes",),
+    "generate": ("lanes", "engine", "layout"),
     "verify": ("sim",),
     "build": ("board",),
 }
 STAGE_OUTPUTS = {
-    "train": ("float.npz",), "quantize": ("model.npz",), "generate": ("network.v",),
+    "train": ("float.npz",), "compress": ("compressed.npz",), "quantize": ("model.npz",),
+    "generate": ("network.v",),
     "verify": (), "build": (),
 }
 
@@ -58,7 +63,12 @@ class RunConfig:
     lr: float = 1e-3
     weight_bits: int = 8
     act_bits: int = 8
-    lanes: int = 4
+    method: str = "none"       # compression: none or a method of slimgen.compress_cli
+    sparsity: float = 0.9      # target fraction of zero weights (pruning methods)
+    bits: float = 4.0          # target average weight bits (joint)
+    lanes: int = 4             # MAC lanes per layer (and groups of balanced sparsity)
+    engine: str = "auto"       # dense, sparse, or auto: sparse for pruned models
+    layout: str = "rows"       # sparse engines and balanced groups: rows or banks
     board: str = "icebreaker"
     sim: str = "icarus"
 
@@ -70,6 +80,25 @@ class RunConfig:
             raise ValueError(f"lanes must be a positive integer, not {self.lanes!r}")
         if self.sim not in ("icarus", "verilator"):
             raise ValueError(f"sim must be 'icarus' or 'verilator', not {self.sim!r}")
+        from slimgen.compress_cli import METHODS
+        if self.method not in ("none",) + METHODS:
+            raise ValueError(f"method must be one of none, {', '.join(METHODS)}, "
+                             f"not {self.method!r}")
+        if self.method == "lstm_gates":
+            raise ValueError("method 'lstm_gates' prunes LSTM gates; the flow's model is an MLP")
+        if not 0.0 <= self.sparsity < 1.0:
+            raise ValueError(f"sparsity must be in [0, 1), not {self.sparsity!r}")
+        if self.engine not in ("auto", "dense", "sparse"):
+            raise ValueError(f"engine must be 'auto', 'dense' or 'sparse', not {self.engine!r}")
+        if self.layout not in ("rows", "banks"):
+            raise ValueError(f"layout must be 'rows' or 'banks', not {self.layout!r}")
+
+    @property
+    def engines(self):
+        """The engine of every layer: sparse ones for pruned models unless told otherwise."""
+        if self.engine != "auto":
+            return self.engine
+        return "dense" if self.method == "none" else "sparse"
 
     def to_dict(self):
         d = asdict(self)
@@ -119,7 +148,12 @@ class Run:
         so that no summary mixes results of different settings."""
         changed = {k for k in new if old.get(k) != new[k]}
         for i, stage in enumerate(STAGES):
-            if changed & set(STAGE_SETTINGS[stage]):
+            settings = set(STAGE_SETTINGS[stage])
+            if stage == "compress" and new.get("method") == "balanced":
+                settings.add("lanes")  # one group per lane
+            if stage == "compress" and new.get("method") == old.get("method") == "none":
+                settings = set()       # nothing compressed: nothing to invalidate
+            if changed & settings:
                 for later in STAGES[i:]:
                     for name in STAGE_OUTPUTS[later] + (f"{later}.json",):
                         if self.path(name).exists():
@@ -161,6 +195,12 @@ class Run:
             figures = _read_json(self.path(f"{stage}.json"))
             if figures:
                 s.update({k: v for k, v in figures.items() if not k.startswith("_")})
+        if "float_accuracy" in s and s.get("method", "none") == "none":
+            s["compressed_accuracy"] = s["float_accuracy"]
+        if s.get("cycles_between_inferences") and s.get("target_mhz"):
+            s["inferences_per_second"] = round(s["target_mhz"] * 1e6
+                                               / s["cycles_between_inferences"], 1)
+            s["latency_us"] = round(s["cycles_per_inference"] / s["target_mhz"], 2)
         return s
 
 
@@ -178,12 +218,44 @@ def stage_train(run):
             "epochs": c.epochs}
 
 
+def stage_compress(run):
+    import argparse
+    from slimgen import compress_cli
+    from slimgen.sw.nn import evaluate
+    c = run.config
+    if c.method == "none":
+        run.path("compressed.npz").unlink(missing_ok=True)
+        return {"method": "none"}
+    model, manifest = load_float_model(run.need("float.npz", "train"))
+    data = run.dataset()
+    parser = argparse.ArgumentParser()
+    compress_cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["compress", "--method", c.method, "--sparsity", str(c.sparsity),
+                              "--bits", str(c.bits), "--groups", str(c.lanes),
+                              "--layout", c.layout, "--seed", str(c.seed)])
+    result = compress_cli.compress(model, data, args, progress=run.progress)
+    info = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in result.info.items()}
+    x, y = data.part("test")
+    save_float_model(run.path("compressed.npz"), model, dataset=c.data, split_seed=c.seed,
+                     history=manifest.get("history", []), extra={"compression": info})
+    weights = [layer.params["W"] for layer in model.layers if "W" in layer.params]
+    return {
+        "method": c.method,
+        "compressed_accuracy": evaluate(model, x, y),
+        "sparsity": float(sum((w == 0).sum() for w in weights) / sum(w.size for w in weights)),
+        "layer_sparsity": [float((w == 0).mean()) for w in weights],
+    }
+
+
 def stage_quantize(run):
     from slimgen.sw.golden import argmax_first
-    from slimgen.sw.nn import evaluate
     from slimgen.sw.quant import QuantConfig, quantize_mlp
     c = run.config
-    model, manifest = load_float_model(run.need("float.npz", "train"))
+    if c.method == "none":
+        model, manifest = load_float_model(run.need("float.npz", "train"))
+    else:
+        model, manifest = load_float_model(run.need("compressed.npz", "compress"))
+    bits = manifest.get("compression", {}).get("layer_weight_bits")
     data = run.dataset()
     if manifest["split_seed"] != c.seed or manifest["dataset"] != c.data:
         raise FlowError(f"float.npz was trained on {manifest['dataset']!r} split seed "
@@ -191,13 +263,12 @@ def stage_quantize(run):
                         f"rerun 'slimgen train'")
     qc = QuantConfig(weight_bits=c.weight_bits, act_bits=c.act_bits)
     qmodel = quantize_mlp(model, data.part("train")[0], input_scale=1.0 / data.pixel_max,
-                          config=qc)
+                          config=qc, layer_weight_bits=bits)
     save_quantized_model(run.path("model.npz"), qmodel, dataset=c.data, split_seed=c.seed)
     x_q, y = run.test_inputs(qmodel)
     return {
-        "float_accuracy": evaluate(model, *data.part("test")),
         "int_accuracy": float(np.mean(argmax_first(qmodel(x_q)) == y)),
-        "weight_bits": c.weight_bits, "act_bits": c.act_bits,
+        "weight_bits": [layer.weight_bits for layer in qmodel.layers], "act_bits": c.act_bits,
         "logit_bits": qmodel.logit_bits,
         "acc_bits": [layer.acc_bits for layer in qmodel.layers],
     }
@@ -212,11 +283,40 @@ def stage_generate(run):
     from slimgen.hw.network import Network
     from slimgen.hw.verilog import to_verilog
     qmodel = _load_qmodel(run)
-    net = Network(qmodel, lanes=run.config.lanes)
+    net = Network(qmodel, **_network_options(run.config))
     text = to_verilog(net, "network")
     write_bytes_atomic(run.path("network.v"), text.encode())
     return {"lanes": net.lanes, "multipliers": net.multipliers, "verilog_lines": text.count("\n"),
-            "cycles_estimate": sum(e.cycles_per_vector for e in net.engines)}
+            "engines": net.engine_kinds, "layers": _layer_entries(net),
+            "cycles_estimate": sum(net.cycles_per_vector)}
+
+
+def _network_options(config):
+    return {"lanes": config.lanes, "engines": config.engines, "layout": config.layout}
+
+
+def _layer_entries(net):
+    """Per layer: shape, bits, sparsity, non-zeros per lane (group), multiplications, cycles."""
+    entries = []
+    for k, (layer, engine) in enumerate(zip(net.qmodel.layers, net.engines)):
+        W = layer.W
+        P = engine.lanes
+        if hasattr(engine, "sparse_layout"):
+            L = engine.sparse_layout
+            per_lane = [int(v) for v in L.lane_lengths]
+            name = f"sparse {L.layout}" if hasattr(L, "layout") else "sparse"
+        else:  # dense engine: lane p owns rows p, p + P, ...
+            per_lane = [int((W[p::P] != 0).sum()) for p in range(P)]
+            name = "dense"
+        entries.append({
+            "name": f"layer{k}", "kind": "dense", "engine": name,
+            "shape": [int(layer.n_out), int(layer.n_in)], "weight_bits": int(layer.weight_bits),
+            "sparsity": float((W == 0).mean()), "nonzeros": int((W != 0).sum()),
+            "nonzeros_per_group": per_lane, "lanes": int(P),
+            "mults_direct": int(layer.n_in), "mults": float((W != 0).sum() / layer.n_out),
+            "cycles": int(engine.cycles_per_vector),
+        })
+    return entries
 
 
 def stage_verify(run):
@@ -245,15 +345,17 @@ def stage_verify(run):
 def stage_build(run):
     from slimgen.boards.build import build_bitstream
     qmodel = _load_qmodel(run)
-    report = build_bitstream(qmodel, run.config.board, run.path("build"), lanes=run.config.lanes)
+    options = _network_options(run.config)
+    report = build_bitstream(qmodel, run.config.board, run.path("build"),
+                             lanes=options.pop("lanes"), network_options=options)
     figures = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(report).items()}
     figures["build_log"] = figures.pop("log", "")
     figures["tool_seconds"] = figures.pop("seconds")
     return figures
 
 
-_STAGE_FUNCS = {"train": stage_train, "quantize": stage_quantize, "generate": stage_generate,
-                "verify": stage_verify, "build": stage_build}
+_STAGE_FUNCS = {"train": stage_train, "compress": stage_compress, "quantize": stage_quantize,
+                "generate": stage_generate, "verify": stage_verify, "build": stage_build}
 
 
 def run_stage(run, stage):

@@ -71,7 +71,8 @@ def test_changed_settings_invalidate_later_stages(tmp_path, capsys):
     assert main(["generate", "--run", str(run), "--epochs", "3", "--quiet"]) == 1
     assert not (run / "float.npz").exists() and not (run / "quantize.json").exists()
     err = capsys.readouterr().err
-    assert "settings ['epochs'] changed: outputs of train, quantize, generate, verify, build " \
-           "removed; rerun them" in err
+    assert "settings ['epochs'] changed: outputs of train, compress, quantize, generate, " \
+           "verify, build removed; rerun them" in err
+    assert "settings ['lanes'] changed: outputs of generate, verify, build removed" in err
     summary = json.loads((run / "summary.json").read_text())
     assert "float_accuracy" not in summary

@@ -88,3 +88,26 @@ def test_network_rejects_wrong_lane_list():
                                                                           requant=False)), 1.0, 8)
     with pytest.raises(ValueError, match=r"^Give one lane count or one per layer \(2\), not 3$"):
         Network(q, lanes=[1, 1, 1])
+
+
+@pytest.mark.parametrize("engines,layout", [("sparse", "rows"), (["sparse", "dense"], "banks")])
+def test_network_with_sparse_engines_matches_golden(engines, layout):
+    rng = np.random.default_rng(11)
+    l0 = random_dense_layer(rng, 12, 8, density=0.3)
+    l1 = random_dense_layer(rng, 8, 3, requant=False, density=0.5)
+    q = QuantizedModel((l0, l1), 1.0, 8)
+    x = rng.integers(0, 256, (3, 12))
+    dut = Network(q, lanes=2, engines=engines, layout=layout)
+    out, _ = run_stream(dut, x.reshape(-1), len(x))
+    expected = q(x)
+    for k, payload in enumerate(out):
+        assert [int(v) for v in payload.logits] == expected[k].tolist()
+
+
+def test_network_rejects_unknown_engine():
+    rng = np.random.default_rng(0)
+    q = QuantizedModel((random_dense_layer(rng, 4, 3), random_dense_layer(rng, 3, 2,
+                                                                          requant=False)), 1.0, 8)
+    with pytest.raises(ValueError, match=r"^Engines must be one of dense, sparse or one per layer "
+                                         r"\(2\), not \['dense', 'winograd'\]$"):
+        Network(q, engines=["dense", "winograd"])
