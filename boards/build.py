@@ -265,7 +265,8 @@ def _tail(path, lines=15):
 
 
 def build_bitstream(qmodel, board="icebreaker", build_dir="build", *, lanes=4,
-                    baud=DEFAULT_BAUD, name="slimgen", check_timing=True, network_options=None):
+                    baud=DEFAULT_BAUD, name="slimgen", check_timing=True, network_options=None,
+                    network_factory=None):
     """Build the bitstream of ``qmodel`` served over UART for ``board``, into ``build_dir``.
 
     Returns a :class:`BuildResult`. Raises :class:`DesignDoesNotFit`, :class:`TimingNotMet`,
@@ -287,7 +288,7 @@ def build_bitstream(qmodel, board="icebreaker", build_dir="build", *, lanes=4,
     overrides = dict(board.overrides)
     overrides["nextpnr_opts"] = f"--report {report.name} --timing-allow-fail"
     top = BoardTop(qmodel, lanes=lanes, baud=baud, leds=board.leds,
-                   network_options=network_options)
+                   network_options=network_options, network_factory=network_factory)
     t0 = time.monotonic()
     plan = platform.prepare(top, name, **overrides)
     plan.extract(build_dir)

@@ -35,15 +35,20 @@ class BoardTop(Elaboratable):
     network_options : dict or None
         More keyword arguments of :class:`slimgen.hw.network.Network` (``engines``,
         ``layout``).
+    network_factory : callable or None
+        Makes the network to serve instead of a :class:`slimgen.hw.network.Network` of
+        ``qmodel`` (called once, at elaboration).
     """
 
-    def __init__(self, qmodel, *, lanes=4, baud=DEFAULT_BAUD, leds=(), network_options=None):
+    def __init__(self, qmodel, *, lanes=4, baud=DEFAULT_BAUD, leds=(), network_options=None,
+                 network_factory=None):
         for role in leds:
             if role is not None and role not in LED_ROLES:
                 raise ValueError(f"LED role must be one of {', '.join(LED_ROLES)} or None, "
                                  f"not {role!r}")
         self.qmodel, self.lanes, self.baud, self.leds = qmodel, lanes, baud, tuple(leds)
         self.network_options = dict(network_options or {})
+        self.network_factory = network_factory
         self.bridge = None  # made in elaborate, where the clock frequency is known
 
     def elaborate(self, platform):
@@ -51,7 +56,9 @@ class BoardTop(Elaboratable):
         clock_hz = platform.default_clk_frequency
         m.submodules.bridge = bridge = UARTBridge(self.qmodel, divisor=divisor(clock_hz, self.baud),
                                                   lanes=self.lanes,
-                                                  network_options=self.network_options)
+                                                  network_options=self.network_options,
+                                                  network=self.network_factory()
+                                                  if self.network_factory else None)
         self.bridge = bridge
 
         uart = platform.request("uart", 0, dir="-")

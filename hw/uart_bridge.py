@@ -15,7 +15,6 @@ from amaranth.hdl import Module, ResetInserter, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.quant import QuantizedModel
 from slimgen.sw.uart_protocol import (MAX_CLASSES, MAX_LOGIT_BITS, LOGIT_BYTES, Command,
                                       Response)
 
@@ -42,6 +41,9 @@ class UARTBridge(wiring.Component):
     network_options : dict or None
         More keyword arguments of :class:`slimgen.hw.network.Network` (``engines``,
         ``layout``).
+    network : Component or None
+        The network to serve instead of a :class:`Network` of ``qmodel`` (for example an LSTM
+        classifier): same ports as :class:`Network`, computing ``qmodel``.
 
     Attributes
     ----------
@@ -59,9 +61,13 @@ class UARTBridge(wiring.Component):
         Pulses on a framing error, an overrun, an unknown command, or an abandoned request.
     """
 
-    def __init__(self, qmodel, *, divisor, lanes=4, timeout_bytes=1024, network_options=None):
-        if not isinstance(qmodel, QuantizedModel):
-            raise TypeError(f"Model must be a QuantizedModel, not {qmodel!r}")
+    def __init__(self, qmodel, *, divisor, lanes=4, timeout_bytes=1024, network_options=None,
+                 network=None):
+        missing = [a for a in ("input_bits", "n_inputs", "n_classes", "logit_bits")
+                   if not hasattr(qmodel, a)]
+        if missing:
+            raise TypeError(f"Model must be an integer model (a QuantizedModel or another model "
+                            f"kind's), not {qmodel!r}, which has no {', '.join(missing)}")
         check_divisor(divisor)
         if qmodel.input_bits > 8:
             raise ValueError(f"A pixel travels as one byte, so the model's inputs must be at most "
@@ -77,7 +83,8 @@ class UARTBridge(wiring.Component):
                              f"not {timeout_bytes!r}")
         self.rx_unit = UARTRx(divisor=divisor)
         self.tx_unit = UARTTx(divisor=divisor)
-        self.network = Network(qmodel, lanes=lanes, **(network_options or {}))
+        self.network = network if network is not None else \
+            Network(qmodel, lanes=lanes, **(network_options or {}))
         self.qmodel, self.divisor = qmodel, divisor
         self.timeout_cycles = timeout_bytes * 10 * divisor
         cls_shape = result_layout(qmodel.n_classes, qmodel.logit_bits)["cls"].shape

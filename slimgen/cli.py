@@ -23,6 +23,7 @@ SUMMARY_KEYS = (
 
 def _add_run_options(p):
     p.add_argument("--run", default="runs/default", help="run folder (default: runs/default)")
+    p.add_argument("--model", choices=("mlp", "cnn", "lstm"), help="model kind (default mlp)")
     p.add_argument("--seed", type=int, help="split, initialisation and shuffling seed")
     p.add_argument("--data", help="'digits' (built in) or a path to an .npz with x and y")
     p.add_argument("--sizes", help="MLP layer sizes, e.g. 64,32,10")
@@ -51,7 +52,7 @@ def _config(args, run_root):
         except (ValueError, TypeError) as e:
             raise FlowError(f"{stored_path} is not a valid run configuration: {e}") from None
     changes = {}
-    for key in ("seed", "data", "epochs", "lanes", "board", "sim", "method", "sparsity", "bits",
+    for key in ("model", "seed", "data", "epochs", "lanes", "board", "sim", "method", "sparsity", "bits",
                 "engine", "layout"):
         v = getattr(args, key, None)
         if v is not None:

@@ -34,7 +34,7 @@ STAGES = ("train", "compress", "quantize", "generate", "verify", "build")
 
 # The settings each stage's output depends on (beyond its inputs from earlier stages).
 STAGE_SETTINGS = {
-    "train": ("data", "sizes", "seed", "epochs", "batch_size", "lr"),
+    "train": ("model", "data", "sizes", "seed", "epochs", "batch_size", "lr"),
     "compress": ("method", "sparsity", "bits", "layout"),  # + lanes for balanced groups
     "quantize": ("weight_bits", "act_bits"),
     "generate": ("lanes", "engine", "layout"),
@@ -55,8 +55,9 @@ class FlowError(RuntimeError):
 @dataclass(frozen=True)
 class RunConfig:
     """Everything a run depends on; stored as ``config.json`` in the run folder."""
+    model: str = "mlp"         # mlp, cnn or lstm (slimgen.models)
     data: str = "digits"
-    sizes: tuple = (64, 32, 10)
+    sizes: tuple = (64, 32, 10)  # MLP layer sizes
     seed: int = 0
     epochs: int = 100
     batch_size: int = 8
@@ -80,12 +81,16 @@ class RunConfig:
             raise ValueError(f"lanes must be a positive integer, not {self.lanes!r}")
         if self.sim not in ("icarus", "verilator"):
             raise ValueError(f"sim must be 'icarus' or 'verilator', not {self.sim!r}")
+        from slimgen.models import MODEL_KINDS
+        if self.model not in MODEL_KINDS:
+            raise ValueError(f"model must be one of {', '.join(MODEL_KINDS)}, not {self.model!r}")
         from slimgen.compress_cli import METHODS
         if self.method not in ("none",) + METHODS:
             raise ValueError(f"method must be one of none, {', '.join(METHODS)}, "
                              f"not {self.method!r}")
-        if self.method == "lstm_gates":
-            raise ValueError("method 'lstm_gates' prunes LSTM gates; the flow's model is an MLP")
+        if self.method == "lstm_gates" and self.model != "lstm":
+            raise ValueError(f"method 'lstm_gates' prunes LSTM gates; it needs --model lstm, "
+                             f"not {self.model!r}")
         if not 0.0 <= self.sparsity < 1.0:
             raise ValueError(f"sparsity must be in [0, 1), not {self.sparsity!r}")
         if self.engine not in ("auto", "dense", "sparse"):
@@ -173,15 +178,20 @@ class Run:
                             f"(or 'slimgen flow')")
         return p
 
-    def dataset(self):
-        view = "vector"
-        return load_dataset(self.config.data, view=view, seed=self.config.seed)
+    @property
+    def kind(self):
+        """The model kind's module (:mod:`slimgen.models`)."""
+        from slimgen.models import get_model_kind
+        return get_model_kind(self.config.model)
 
-    def test_inputs(self, qmodel):
-        """The test split as integer codes (n, n_inputs), and its labels."""
+    def dataset(self, view=None):
+        return load_dataset(self.config.data, view=view or self.kind.VIEW, seed=self.config.seed)
+
+    def test_inputs(self, int_model):
+        """The test split as integer codes (n, n_inputs) in raster order, and its labels."""
         from slimgen.sw.quant import quantize_inputs
-        x, y = self.dataset().part("test")
-        return quantize_inputs(x, qmodel.input_scale, qmodel.input_bits), y
+        x, y = self.dataset(view="vector").part("test")
+        return quantize_inputs(x, int_model.input_scale, int_model.input_bits), y
 
     def record(self, stage, figures):
         _write_json(self.path(f"{stage}.json"), figures)
@@ -205,17 +215,17 @@ class Run:
 
 
 def stage_train(run):
-    from slimgen.sw.nn import TrainConfig, build_model, evaluate, mlp_spec, train
+    from slimgen.sw.nn import TrainConfig, build_model, evaluate, train
     c = run.config
     data = run.dataset()
-    model = build_model(mlp_spec(c.sizes), np.random.default_rng(c.seed))
+    model = build_model(run.kind.float_spec(c), np.random.default_rng(c.seed))
     tc = TrainConfig(epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, seed=c.seed)
     history = train(model, data, tc, progress=run.progress)
     acc = evaluate(model, *data.part("test"))
     save_float_model(run.path("float.npz"), model, dataset=c.data, split_seed=c.seed,
-                     history=history)
-    return {"float_accuracy": acc, "val_accuracy": evaluate(model, *data.part("val")),
-            "epochs": c.epochs}
+                     history=history, extra={"model": c.model})
+    return {"model": c.model, "float_accuracy": acc,
+            "val_accuracy": evaluate(model, *data.part("val")), "epochs": c.epochs}
 
 
 def stage_compress(run):
@@ -237,8 +247,10 @@ def stage_compress(run):
     info = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in result.info.items()}
     x, y = data.part("test")
     save_float_model(run.path("compressed.npz"), model, dataset=c.data, split_seed=c.seed,
-                     history=manifest.get("history", []), extra={"compression": info})
-    weights = [layer.params["W"] for layer in model.layers if "W" in layer.params]
+                     history=manifest.get("history", []),
+                     extra={"model": c.model, "compression": info})
+    weights = [p for layer in model.layers for name, p in layer.params.items()
+               if name.startswith(("W", "U"))]
     return {
         "method": c.method,
         "compressed_accuracy": evaluate(model, x, y),
@@ -249,80 +261,48 @@ def stage_compress(run):
 
 def stage_quantize(run):
     from slimgen.sw.golden import argmax_first
-    from slimgen.sw.quant import QuantConfig, quantize_mlp
     c = run.config
     if c.method == "none":
         model, manifest = load_float_model(run.need("float.npz", "train"))
     else:
         model, manifest = load_float_model(run.need("compressed.npz", "compress"))
-    bits = manifest.get("compression", {}).get("layer_weight_bits")
     data = run.dataset()
     if manifest["split_seed"] != c.seed or manifest["dataset"] != c.data:
         raise FlowError(f"float.npz was trained on {manifest['dataset']!r} split seed "
                         f"{manifest['split_seed']}, but this run uses {c.data!r} seed {c.seed}: "
                         f"rerun 'slimgen train'")
-    qc = QuantConfig(weight_bits=c.weight_bits, act_bits=c.act_bits)
-    qmodel = quantize_mlp(model, data.part("train")[0], input_scale=1.0 / data.pixel_max,
-                          config=qc, layer_weight_bits=bits)
-    save_quantized_model(run.path("model.npz"), qmodel, dataset=c.data, split_seed=c.seed)
-    x_q, y = run.test_inputs(qmodel)
-    return {
-        "int_accuracy": float(np.mean(argmax_first(qmodel(x_q)) == y)),
-        "weight_bits": [layer.weight_bits for layer in qmodel.layers], "act_bits": c.act_bits,
-        "logit_bits": qmodel.logit_bits,
-        "acc_bits": [layer.acc_bits for layer in qmodel.layers],
-    }
+    int_model = run.kind.quantize(model, data, c, manifest.get("compression", {}))
+    run.kind.save_int(run.path("model.npz"), int_model, dataset=c.data, split_seed=c.seed)
+    x_q, y = run.test_inputs(int_model)
+    figures = {"int_accuracy": float(np.mean(argmax_first(int_model(x_q)) == y)),
+               "act_bits": c.act_bits, "logit_bits": int_model.logit_bits}
+    layers = getattr(int_model, "layers", None)
+    if layers and all(hasattr(layer, "acc_bits") for layer in layers):
+        figures["weight_bits"] = [int(layer.weight_bits) for layer in layers]
+        figures["acc_bits"] = [int(layer.acc_bits) for layer in layers]
+    return figures
 
 
-def _load_qmodel(run):
-    qmodel, manifest = load_quantized_model(run.need("model.npz", "quantize"))
-    return qmodel
+def _load_int_model(run):
+    return run.kind.load_int(run.need("model.npz", "quantize"))
 
 
 def stage_generate(run):
-    from slimgen.hw.network import Network
     from slimgen.hw.verilog import to_verilog
-    qmodel = _load_qmodel(run)
-    net = Network(qmodel, **_network_options(run.config))
+    int_model = _load_int_model(run)
+    net = run.kind.make_network(int_model, run.config)
     text = to_verilog(net, "network")
     write_bytes_atomic(run.path("network.v"), text.encode())
-    return {"lanes": net.lanes, "multipliers": net.multipliers, "verilog_lines": text.count("\n"),
-            "engines": net.engine_kinds, "layers": _layer_entries(net),
-            "cycles_estimate": sum(net.cycles_per_vector)}
-
-
-def _network_options(config):
-    return {"lanes": config.lanes, "engines": config.engines, "layout": config.layout}
-
-
-def _layer_entries(net):
-    """Per layer: shape, bits, sparsity, non-zeros per lane (group), multiplications, cycles."""
-    entries = []
-    for k, (layer, engine) in enumerate(zip(net.qmodel.layers, net.engines)):
-        W = layer.W
-        P = engine.lanes
-        if hasattr(engine, "sparse_layout"):
-            L = engine.sparse_layout
-            per_lane = [int(v) for v in L.lane_lengths]
-            name = f"sparse {L.layout}" if hasattr(L, "layout") else "sparse"
-        else:  # dense engine: lane p owns rows p, p + P, ...
-            per_lane = [int((W[p::P] != 0).sum()) for p in range(P)]
-            name = "dense"
-        entries.append({
-            "name": f"layer{k}", "kind": "dense", "engine": name,
-            "shape": [int(layer.n_out), int(layer.n_in)], "weight_bits": int(layer.weight_bits),
-            "sparsity": float((W == 0).mean()), "nonzeros": int((W != 0).sum()),
-            "nonzeros_per_group": per_lane, "lanes": int(P),
-            "mults_direct": int(layer.n_in), "mults": float((W != 0).sum() / layer.n_out),
-            "cycles": int(engine.cycles_per_vector),
-        })
-    return entries
+    layers = run.kind.layer_entries(net)
+    return {"lanes": [e["lanes"] for e in layers], "multipliers": sum(e["lanes"] for e in layers),
+            "verilog_lines": text.count("\n"), "engines": [e["engine"] for e in layers],
+            "layers": layers, "cycles_estimate": sum(e["cycles"] for e in layers)}
 
 
 def stage_verify(run):
     from slimgen.sim.network import verify_network
     from slimgen.sim.runner import BenchFailed
-    qmodel = _load_qmodel(run)
+    qmodel = _load_int_model(run)
     verilog = run.need("network.v", "generate")
     x_q, y = run.test_inputs(qmodel)
     run.log(f"verify: {len(x_q)} test samples through {verilog.name} on {run.config.sim}")
@@ -344,10 +324,9 @@ def stage_verify(run):
 
 def stage_build(run):
     from slimgen.boards.build import build_bitstream
-    qmodel = _load_qmodel(run)
-    options = _network_options(run.config)
-    report = build_bitstream(qmodel, run.config.board, run.path("build"),
-                             lanes=options.pop("lanes"), network_options=options)
+    int_model = _load_int_model(run)
+    report = build_bitstream(int_model, run.config.board, run.path("build"),
+                             network_factory=lambda: run.kind.make_network(int_model, run.config))
     figures = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(report).items()}
     figures["build_log"] = figures.pop("log", "")
     figures["tool_seconds"] = figures.pop("seconds")

@@ -330,7 +330,9 @@ def test_bridge_checks_model():
     wide = QuantizedModel(q.layers, 1.0, 9)
     with pytest.raises(ValueError, match="inputs must be at most 8 bits wide, not 9"):
         UARTBridge(wide, divisor=8)
-    with pytest.raises(TypeError, match="Model must be a QuantizedModel"):
+    with pytest.raises(TypeError, match=r"^Model must be an integer model \(a QuantizedModel or "
+                                        r"another model kind.s\), not <object object at .*>, which "
+                                        r"has no input_bits, n_inputs, n_classes, logit_bits$"):
         UARTBridge(object(), divisor=8)
     with pytest.raises(ValueError, match="Divisor must be an integer of at least 4"):
         UARTBridge(q, divisor=2)

@@ -1,0 +1,61 @@
+"""The MLP model kind: Dense/ReLU layers on the digits' vector view; dense or sparse engines."""
+
+from slimgen.sw.artifact import load_quantized_model, save_quantized_model
+from slimgen.sw.nn import mlp_spec
+from slimgen.sw.quant import QuantConfig, quantize_mlp
+
+__all__ = ["VIEW", "float_spec", "quantize", "save_int", "load_int", "make_network",
+           "layer_entries"]
+
+VIEW = "vector"
+
+
+def float_spec(config):
+    return mlp_spec(config.sizes)
+
+
+def quantize(model, data, config, compression):
+    qc = QuantConfig(weight_bits=config.weight_bits, act_bits=config.act_bits)
+    return quantize_mlp(model, data.part("train")[0], input_scale=1.0 / data.pixel_max,
+                        config=qc, layer_weight_bits=compression.get("layer_weight_bits"))
+
+
+def save_int(path, int_model, *, dataset, split_seed):
+    save_quantized_model(path, int_model, dataset=dataset, split_seed=split_seed)
+
+
+def load_int(path):
+    return load_quantized_model(path)[0]
+
+
+def make_network(int_model, config):
+    from slimgen.hw.network import Network
+    return Network(int_model, lanes=config.lanes, engines=config.engines, layout=config.layout)
+
+
+def layer_entries(net):
+    entries = []
+    for k, (layer, engine) in enumerate(zip(net.qmodel.layers, net.engines)):
+        entries.append(dense_entry(f"layer{k}", layer.W, layer.weight_bits, engine))
+    return entries
+
+
+def dense_entry(name, W, weight_bits, engine):
+    """The per-layer entry of a dense or sparse engine computing ``W`` (n_out, n_in)."""
+    P = engine.lanes
+    if hasattr(engine, "sparse_layout"):
+        L = engine.sparse_layout
+        per_lane = [int(v) for v in L.lane_lengths]
+        engine_name = f"sparse {getattr(L, 'layout', '')}".strip()
+    else:  # dense engine: lane p owns rows p, p + P, ...
+        per_lane = [int((W[p::P] != 0).sum()) for p in range(P)]
+        engine_name = "dense"
+    n_out, n_in = W.shape
+    return {
+        "name": name, "kind": "dense", "engine": engine_name,
+        "shape": [int(n_out), int(n_in)], "weight_bits": int(weight_bits),
+        "sparsity": float((W == 0).mean()), "nonzeros": int((W != 0).sum()),
+        "nonzeros_per_group": per_lane, "lanes": int(P),
+        "mults_direct": int(n_in), "mults": float((W != 0).sum() / n_out),
+        "cycles": int(engine.cycles_per_vector),
+    }
