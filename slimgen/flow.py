@@ -324,11 +324,19 @@ def stage_verify(run):
 
 def stage_build(run):
     from slimgen.boards.build import build_bitstream
+    from slimgen.boards.build import get_board
+    from slimgen.boards.estimate import check_estimate, estimate_resources
+    board = get_board(run.config.board)
+    verilog = run.need("network.v", "generate").read_text()
+    estimate = check_estimate(estimate_resources(verilog, board.family), board)
+    run.log(f"build: estimate {estimate.dsp} DSP blocks, {estimate.bram} block RAMs of "
+            f"{board.totals['dsp']} and {board.totals['bram']}; synthesizing for {board.name}")
     int_model = _load_int_model(run)
     report = build_bitstream(int_model, run.config.board, run.path("build"),
                              network_factory=lambda: run.kind.make_network(int_model, run.config))
     figures = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(report).items()}
     figures["build_log"] = figures.pop("log", "")
+    figures.update(estimate.to_dict())
     figures["tool_seconds"] = figures.pop("seconds")
     return figures
 

@@ -98,9 +98,36 @@ def test_too_large_design_fails_with_numbers():
         check(ice40_report(lc=6100, dsp=10))
     assert str(e.value) == (
         "The design does not fit the iCEBreaker, Lattice iCE40UP5K, 12 MHz: logic cells: 6100 "
-        "used, 5280 available (116%); DSP blocks: 10 used, 8 available (125%). Fewer MAC lanes "
-        "(lanes=...) need fewer DSP blocks and logic cells. (nextpnr log: /b/slimgen.tim)")
+        "used, 5280 available (116%); DSP blocks: 10 used, 8 available (125%). Knobs: fewer MAC "
+        "lanes (--lanes N) need fewer DSP blocks, block RAMs and logic cells; a pruned model "
+        "(--method balanced --sparsity 0.9) on the sparse engines stores and multiplies only its "
+        "non-zero weights; a larger board (--board ulx3s-85f: ULX3S, Lattice ECP5 LFE5U-85F, "
+        "25 MHz). (nextpnr log: /b/slimgen.tim)")
     assert e.value.over == {"logic cells": (6100, 5280), "DSP blocks": (10, 8)}
+
+
+def test_estimate_counts_multipliers_and_memories():
+    from slimgen.boards.estimate import check_estimate, estimate_resources
+    verilog = """
+  reg [7:0] w0 [511:0];
+  reg [7:0] small [15:0];
+  reg [15:0] big [1023:0];
+  assign \\$1  = $signed({ 1'h0, x }) * $signed(w);
+  assign \\$2  = a * 4'h8;
+  assign \\$3  = b * c;
+"""
+    e = estimate_resources(verilog, "ice40")
+    assert e.dsp == 2
+    assert e.memories == (("w0", 512, 8, 1), ("small", 16, 8, 0), ("big", 1024, 16, 4))
+    assert e.bram == 5
+    assert estimate_resources(verilog, "ecp5").bram == 1 + 0 + 1
+    board = get_board("icebreaker")
+    assert check_estimate(e, board) is e
+    many = verilog + "".join(f"  assign x{k} = p{k} * q{k};\n" for k in range(8))
+    with pytest.raises(DesignDoesNotFit, match=r"^The design does not fit the iCEBreaker, Lattice "
+                       r"iCE40UP5K, 12 MHz \(estimated before synthesis from the generated "
+                       r"Verilog\): DSP blocks: 10 needed, 8 available\. Knobs: fewer MAC lanes"):
+        check_estimate(estimate_resources(many, "ice40"), board)
 
 
 def test_slow_design_fails_with_numbers():
