@@ -27,6 +27,8 @@ __all__ = ["ReportError", "write_report", "layer_rows"]
 STAGE_ACCURACY = (("float_accuracy", "float"), ("compressed_accuracy", "compressed"),
                   ("int_accuracy", "integer (golden model)"),
                   ("hw_accuracy", "hardware (simulated RTL)"))
+BOARD_NAMES = {"icebreaker": "iCEBreaker (iCE40UP5K)", "ulx3s-85f": "ULX3S (ECP5-85F)",
+               "ulx3s-25f": "ULX3S (ECP5-25F)"}
 RESOURCES = (("lc", "logic cells"), ("dsp", "DSP multipliers"), ("bram", "block RAMs"))
 BLUE, GREY, GREEN, ORANGE, RED = "#1f5fa8", "#b8c2cc", "#2e8b57", "#e08a1e", "#c0392b"
 
@@ -49,7 +51,7 @@ def _pct(v):
 
 
 def _num(v):
-    if isinstance(v, float) and not v.is_integer():
+    if isinstance(v, float) and not v.is_integer() and abs(v) < 1000:
         return f"{v:,.1f}"
     return f"{int(v):,}"
 
@@ -160,11 +162,10 @@ def fig_training(history):
     a2.plot(ep, [100 * h["train_acc"] for h in history], color=GREY, label="train")
     val = [100 * h["val_acc"] for h in history if h.get("val_acc") is not None]
     if len(val) == len(ep):
-        a2.plot(ep, val, color=BLUE, label="validation")
-        best = int(np.argmax(val))
+        best = len(val) - 1 - int(np.argmax(val[::-1]))  # ties: the later epoch, as train keeps
+        a2.plot(ep, val, color=BLUE,
+                label=f"validation (best {val[best]:.1f}% at epoch {ep[best]}, kept)")
         a2.plot([ep[best]], [val[best]], "o", color=BLUE)
-        a2.annotate(f"best {val[best]:.1f}% (epoch {ep[best]}, kept)", (ep[best], val[best]),
-                    textcoords="offset points", xytext=(-10, -18), ha="right", fontsize=9)
     a2.set_ylim(max(0, min(val or [0]) - 5) if len(ep) < 5 else 50, 101)
     a2.set_xlabel("epoch")
     a2.set_title("accuracy, %")
@@ -183,7 +184,7 @@ def fig_layers(rows):
     ax.barh(y, sp, color=BLUE, height=0.6)
     for yy, r, v in zip(y, rows, sp):
         bits = f", {r['weight_bits']}-bit weights" if r.get("weight_bits") else ""
-        ax.text(v + 1, yy, f"{v:.0f}% zeros{bits}", va="center", fontsize=9)
+        ax.text(v + 1, yy, f"{v:.1f}% zeros{bits}" if v < 10 else f"{v:.0f}% zeros{bits}", va="center", fontsize=9)
     ax.set_yticks(y, [r["name"] for r in rows])
     ax.set_xlim(0, 130)
     ax.set_xticks(range(0, 101, 20))
@@ -210,6 +211,8 @@ def fig_groups(rows):
                 else f"{nz.min()} to {nz.max()}, idle lanes {100 * (1 - nz.mean() / nz.max()):.0f}%")
         ax.set_title(f"{r['name']}: {len(nz)} groups, non-zeros {what}", fontsize=10)
         ax.set_xlabel("group (one per lane)")
+        ax.set_xticks(np.arange(len(nz)) if len(nz) <= 16 else
+                      np.arange(0, len(nz), -(-len(nz) // 16)))
         ax.set_ylabel("non-zeros")
     return _png(fig)
 
@@ -245,15 +248,15 @@ def fig_resources(s):
     fig, ax = plt.subplots(figsize=(8, 0.55 * len(items) + 1.1))
     y = np.arange(len(items))[::-1]
     frac = [u / t for _, u, t in items]
-    colors = [GREEN if f < 0.7 else ORANGE if f <= 0.9 else RED for f in frac]
+    colors = [GREEN if f <= 0.8 else ORANGE if f <= 1 else RED for f in frac]
     ax.barh(y, [100] * len(items), color="#eef1f4", height=0.6)
     ax.barh(y, [100 * f for f in frac], color=colors, height=0.6)
     for yy, (_, u, t), f in zip(y, items, frac):
         ax.text(101, yy, f"{u:,} of {t:,} ({100 * f:.0f}%)", va="center", fontsize=9)
     ax.set_yticks(y, [label for label, _, _ in items])
-    ax.set_xlim(0, 135)
+    ax.set_xlim(0, max(135, 100 * max(frac) + 35))
     ax.set_xticks(range(0, 101, 25))
-    ax.set_xlabel(f"% of the {s.get('board', 'board')}'s total")
+    ax.set_xlabel(f"% of the {BOARD_NAMES.get(s.get('board'), s.get('board', 'board'))}'s total")
     return _png(fig)
 
 
@@ -308,7 +311,18 @@ def fig_waveform(vcd_path):
     windows = [(0, n - 1, "the whole inference")]
     windows.append((max(0, first_in - 2), first_in + 21, "zoom: the first pixels go in"))
     windows.append((max(0, out - 14), min(n - 1, out + 3), "zoom: the result comes out"))
-    return _png(plot_waveform(wave, signals=signals, windows=windows, width_in=11)), n
+    answer = ""
+    if "o_cls" in names and "o__valid" in names:
+        cls = wave.cycles("o_cls")[out]
+        logit = wave.cycles("o_logit_cls")[out] if "o_logit_cls" in names else None
+        if cls is not None:
+            answer = f"; the network answers class {cls}"
+            if logit is not None:
+                w = wave.traces["o_logit_cls"].width
+                logit -= (1 << w) if logit >> (w - 1) else 0
+                answer += f" with logit {logit}"
+            answer += f" in cycle {out}"
+    return _png(plot_waveform(wave, signals=signals, windows=windows, width_in=11)), n, answer
 
 
 def _first(wave, name, n, last=False):
@@ -397,7 +411,8 @@ def _build(root, config, s, vcd_note, vcd_path):
                           _pct(r["sparsity"]) if r.get("sparsity") is not None else "", nz,
                           "" if lanes is None else lanes, mults,
                           _num(r["cycles"]) if r.get("cycles") else ""])
-        B.append(("table", header, table))
+        keep = [k for k in range(len(header)) if any(str(r[k]) for r in table)]
+        B.append(("table", [header[k] for k in keep], [[r[k] for k in keep] for r in table]))
         for name, fig, caption in (
                 ("layers", fig_layers, "Sparsity and weight bit width per layer."),
                 ("groups", fig_groups, "Non-zero weights in each group (one group per MAC lane); "
@@ -410,11 +425,12 @@ def _build(root, config, s, vcd_note, vcd_path):
     else:
         B.append(("p", "No per-layer figures: the run has no model yet."))
 
-    B.append(("h2", f"Hardware on the {s.get('board', 'board')}"))
+    board = BOARD_NAMES.get(s.get("board"), s.get("board", "board"))
+    B.append(("h2", f"Hardware on the {board}"))
     if built:
         for name, fig, caption in (
                 ("resources", fig_resources, "Resources used against the board's totals "
-                 "(green below 70%, orange to 90%, red above)."),
+                 "(green up to 80%, orange up to 100%, red: does not fit)."),
                 ("timing", fig_timing, "Maximum frequency from the place-and-route timing report "
                  "against the clock the board runs the design at.")):
             png = fig(s)
@@ -451,10 +467,10 @@ def _build(root, config, s, vcd_note, vcd_path):
     B.append(("h2", "One inference, cycle by cycle"))
     if vcd_path is not None and vcd_path.exists():
         try:
-            png, n = fig_waveform(vcd_path)
+            png, n, answer = fig_waveform(vcd_path)
             B.append(("img", "waveform", png,
-                      f"The top-level streams during one inference of test sample 0 ({n} clock "
-                      f"cycles): pixels go in while 'in valid' and 'in ready' are both high; the "
+                      f"The top-level streams during one inference ({n} clock cycles){answer}: "
+                      f"pixels go in while 'in valid' and 'in ready' are both high; the "
                       f"class and its logit come out in the cycle where 'out valid' and "
                       f"'out ready' are. Bus values are shown only in cycles where their stream "
                       f"is valid. The full waveform is {vcd_path.name} in the run folder "
@@ -492,7 +508,7 @@ table{border-collapse:collapse;margin:10px 0 8px;font-size:14px}
 th,td{padding:5px 12px;border-bottom:1px solid #e3e7ec;text-align:left;vertical-align:top}
 th{background:#f0f3f6;font-weight:600}
 tr:nth-child(even) td{background:#fafbfc}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 details{margin-top:30px}
 summary{cursor:pointer;font-weight:600}
 """
@@ -507,19 +523,27 @@ def _is_num(text):
         return False
 
 
+def _text(t):
+    return html.escape(t, quote=False)
+
+
 def _html_table(header, rows):
-    h = html.escape
+    h = _text
+    numeric = [bool(any(header)) and all(_is_num(r[k]) or r[k] in ("", "not run") for r in rows)
+               for k in range(len(header))]
+    cls = lambda k: " class=\"num\"" if numeric[k] else ""
     out = ["<table>"]
     if any(header):
-        out.append("<tr>" + "".join(f"<th>{h(str(c))}</th>" for c in header) + "</tr>")
+        out.append("<tr>" + "".join(f"<th{cls(k)}>{h(str(c))}</th>"
+                                    for k, c in enumerate(header)) + "</tr>")
     for r in rows:
-        out.append("<tr>" + "".join(f"<td class=\"num\">{h(str(c))}</td>" if _is_num(c)
-                                    else f"<td>{h(str(c))}</td>" for c in r) + "</tr>")
+        out.append("<tr>" + "".join(f"<td{cls(k)}>{h(str(c))}</td>" for k, c in enumerate(r))
+                   + "</tr>")
     return "".join(out) + "</table>"
 
 
 def _render_html(title, subtitle, blocks):
-    h = html.escape
+    h = _text
     out = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
            f"<title>{h(title)}</title><style>{_CSS}</style></head><body><main>",
            f"<h1>{h(title)}</h1><p class=\"sub\">{h(subtitle)}</p>"]
@@ -541,7 +565,7 @@ def _render_html(title, subtitle, blocks):
             out.append(_html_table(b[1], b[2]))
         elif kind == "img":
             data = base64.b64encode(b[2]).decode()
-            out.append(f"<figure><img alt=\"{h(b[1])}\" src=\"data:image/png;base64,{data}\">"
+            out.append(f"<figure><img alt=\"{html.escape(b[1])}\" src=\"data:image/png;base64,{data}\">"
                        f"<figcaption>{h(b[3])}</figcaption></figure>")
         elif kind == "details":
             out.append(f"<details><summary>{h(b[1])}</summary>{_html_table(b[2], b[3])}</details>")
