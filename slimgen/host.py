@@ -1,0 +1,221 @@
+"""The host side: classify an image on a board over its UART, with the protocol of
+:mod:`slimgen.sw.uart_protocol`.
+
+An image is a PNG file (8×8 grayscale, or any larger square image, which is area-averaged down
+to 8×8) or ``digits:<index>``, a sample of the digits test split. Pixels become the digits' 0..16
+scale the way the digits were made: the fraction of ink in each of the 8×8 blocks, times 16,
+rounded. Ink is the dark part of an image with a light background (as drawn on paper), else the
+light part (as the digits are stored); ``invert`` overrides the guess.
+
+The port is a device path (``/dev/ttyUSB1``) or any pyserial URL (``socket://host:port``,
+``loop://``), or an already open pyserial-like object (``write``, ``read`` with a timeout).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from slimgen.sw import uart_protocol as proto
+
+__all__ = ["HostError", "Model", "Classification", "SIDE", "PIXEL_MAX", "load_png", "to_digit",
+           "load_image", "load_model", "classify"]
+
+#: Images travel as SIDE × SIDE pixels on the digits' 0..PIXEL_MAX scale.
+SIDE, PIXEL_MAX = 8, 16
+
+
+class HostError(RuntimeError):
+    """Something between the host and the board failed: the port, the line, the reply."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """What the host must know of the network on the board."""
+    n_inputs: int = SIDE * SIDE
+    n_classes: int = 10
+    input_bits: int = 8
+    input_scale: float = 1.0 / PIXEL_MAX
+    logit_bits: int = proto.MAX_LOGIT_BITS
+    split_seed: int = 0
+    golden: object = None  # the QuantizedModel when a run folder gave one
+
+    def codes(self, pixels):
+        """0..16 pixels (64,) to the network's integer input codes."""
+        from slimgen.sw.quant import quantize_inputs
+        return quantize_inputs(np.asarray(pixels) / PIXEL_MAX, self.input_scale, self.input_bits)
+
+
+@dataclass(frozen=True, eq=False)
+class Classification:
+    """The board's answer for one image, and the golden model's when a run folder was given."""
+    cls: int
+    logits: np.ndarray
+    pixels: np.ndarray               # (64,) 0..16
+    codes: np.ndarray                # (n_inputs,) what went over the line
+    label: object = None             # the true class of a digits:<index> image
+    golden_logits: object = None
+
+    @property
+    def matches_golden(self):
+        """True or False with a golden model, else None."""
+        if self.golden_logits is None:
+            return None
+        return bool(np.array_equal(self.logits, self.golden_logits))
+
+
+def load_png(path):
+    """The grayscale image (h, w) float in [0, 1] in the PNG at ``path``."""
+    import matplotlib.image as mpimg
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Image file {path} does not exist")
+    try:
+        img = np.asarray(mpimg.imread(path, format="png"), dtype=np.float64)
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ValueError(f"Image file {path} is not a readable PNG: {e}") from None
+    if img.ndim == 3:
+        if img.shape[2] == 4:  # composite over white: transparent means background paper
+            img = img[..., :3] * img[..., 3:] + (1 - img[..., 3:])
+        img = img[..., :3] @ np.array([0.299, 0.587, 0.114])  # luma
+    if img.dtype.kind in "iu" or img.max() > 1:  # 16-bit PNGs read as integers
+        img = img / np.iinfo(np.uint16).max
+    return img
+
+
+def _area_matrix(n, side):
+    """R (side, n): row i averages the input pixels over [i·n/side, (i+1)·n/side)."""
+    edges = np.arange(side + 1) * n / side
+    R = np.zeros((side, n))
+    for i in range(side):
+        for j in range(int(np.floor(edges[i])), int(np.ceil(edges[i + 1]))):
+            R[i, j] = min(j + 1, edges[i + 1]) - max(j, edges[i])
+    return R / R.sum(axis=1, keepdims=True)
+
+
+def to_digit(gray, *, invert=None, name="The image"):
+    """A grayscale image (h, w) in [0, 1] as digits pixels (64,) int64 in 0..16.
+
+    ``invert``: True when ink is dark (paper), False when ink is light; None guesses from the
+    border, which is background: a light border means dark ink.
+    """
+    g = np.asarray(gray, dtype=np.float64)
+    if g.ndim != 2 or g.shape[0] != g.shape[1] or g.shape[0] < SIDE:
+        shape = "×".join(str(v) for v in g.shape)
+        raise ValueError(f"{name} is {shape} pixels; expected a square grayscale image of at "
+                         f"least {SIDE}×{SIDE} (it is averaged down to {SIDE}×{SIDE})")
+    if invert is None:
+        border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+        invert = border.mean() > 0.5
+    ink = 1 - g if invert else g
+    R = _area_matrix(g.shape[0], SIDE)   # (8, n)
+    small = R @ ink @ R.T                # (8, 8) ink fraction per block
+    return np.clip(np.rint(small * PIXEL_MAX), 0, PIXEL_MAX).astype(np.int64).reshape(-1)
+
+
+def load_image(image, *, split_seed=0, invert=None):
+    """``(pixels (64,) int64 in 0..16, label or None)`` of a PNG path or ``digits:<index>``."""
+    text = str(image)
+    if text.startswith("digits:"):
+        from slimgen.sw.data import load_digits
+        x, y = load_digits(seed=split_seed).part("test")
+        try:
+            k = int(text[len("digits:"):])
+        except ValueError:
+            raise ValueError(f"A digits image is 'digits:<index>' with an integer index, not "
+                             f"{text!r}") from None
+        if not 0 <= k < len(x):
+            raise ValueError(f"Digits test index must be from 0 to {len(x) - 1}, not {k}")
+        return np.rint(x[k] * PIXEL_MAX).astype(np.int64), int(y[k])
+    return to_digit(load_png(text), invert=invert, name=f"Image {text}"), None
+
+
+def load_model(run):
+    """The :class:`Model` of a run folder (its ``model.npz`` and split seed), or the built-in
+    digits MLP's interface when ``run`` is None."""
+    if run is None:
+        return Model()
+    from slimgen.sw.artifact import load_quantized_model
+    path = Path(run) / "model.npz"
+    if not path.exists():
+        raise FileNotFoundError(f"Run folder {run} has no model.npz: run 'slimgen flow --run "
+                                f"{run}' first, or leave out --run")
+    qmodel, manifest = load_quantized_model(path)
+    return Model(n_inputs=qmodel.n_inputs, n_classes=qmodel.n_classes,
+                 input_bits=qmodel.input_bits, input_scale=qmodel.input_scale,
+                 logit_bits=qmodel.logit_bits, split_seed=manifest.get("split_seed", 0),
+                 golden=qmodel)
+
+
+class _CountingPort:
+    """Passes ``write``/``read`` through to a port and remembers how much the last read got."""
+
+    def __init__(self, port):
+        self.port, self.last_read = port, None  # the bytes of the last read
+
+    def reset_input_buffer(self):
+        if hasattr(self.port, "reset_input_buffer"):
+            self.port.reset_input_buffer()
+
+    def write(self, data):
+        return self.port.write(data)
+
+    def read(self, n):
+        data = self.port.read(n)
+        self.last_read = bytes(data)
+        return data
+
+
+def _open(port, baud, timeout):
+    import serial
+    try:
+        return serial.serial_for_url(port, baudrate=baud, timeout=timeout, write_timeout=timeout)
+    except (serial.SerialException, ValueError, OSError) as e:
+        why = str(e)
+        if "No such file" in why:
+            why = "no such device (is the board plugged in, and is this its UART? " \
+                  "see 'ls /dev/ttyUSB* /dev/ttyACM*')"
+        elif "Permission denied" in why or "[Errno 13]" in why:
+            why = "permission denied (add yourself to the 'dialout' group)"
+        raise HostError(f"Cannot open serial port {port}: {why}") from None
+
+
+def classify(port, image, *, run=None, model=None, timeout=2.0, baud=proto.DEFAULT_BAUD,
+             invert=None):
+    """Send ``image`` (a PNG path or ``digits:<index>``) to the board on ``port`` and return its
+    :class:`Classification`.
+
+    ``run``: a run folder whose ``model.npz`` gives the model's interface and the golden logits
+    to compare against (and the split seed of ``digits:<index>``); ``model``: a :class:`Model`
+    instead. ``timeout``: seconds to wait for the reply.
+    """
+    model = model or load_model(run)
+    pixels, label = load_image(image, split_seed=model.split_seed, invert=invert)
+    if pixels.size != model.n_inputs:
+        raise ValueError(f"The model takes {model.n_inputs} inputs, but an image gives "
+                         f"{pixels.size} ({SIDE}×{SIDE} pixels)")
+    codes = model.codes(pixels)
+    own = isinstance(port, (str, Path))
+    name = str(port) if own else getattr(port, "port", None) or "the port"
+    handle = _open(str(port), baud, timeout) if own else port
+    counted = _CountingPort(handle)
+    try:
+        reply = proto.transact(counted, codes, n_inputs=model.n_inputs,
+                               n_classes=model.n_classes, input_bits=model.input_bits,
+                               logit_bits=model.logit_bits)
+    except proto.ProtocolError as e:
+        expected = proto.reply_length(model.n_classes)
+        data = counted.last_read
+        if data is not None and len(data) < expected and data[:1] != bytes([proto.Response.ERROR]):
+            got = "nothing" if not data else f"{len(data)} of {expected} bytes"
+            raise HostError(f"Timed out after {timeout:g} s waiting for the board's reply on "
+                            f"{name}: got {got}. Is the board programmed with this network's "
+                            f"bitstream, and is this its UART port at {baud} baud?") from None
+        raise HostError(f"Garbled reply from the board on {name}: {e}") from None
+    except OSError as e:  # serial.SerialException is an OSError; also a write timeout
+        raise HostError(f"Serial port {name} failed: {e}") from None
+    finally:
+        if own:
+            handle.close()
+    golden = model.golden(codes[None, :])[0] if model.golden is not None else None
+    return Classification(reply.cls, reply.logits, pixels, codes, label, golden)

@@ -1,0 +1,191 @@
+"""Host side of the UART protocol: image loading, the exchange over a fake port, messages."""
+
+import argparse
+
+import numpy as np
+import pytest
+
+from slimgen import host_cli
+from slimgen.host import HostError, Model, classify, load_image, to_digit
+from slimgen.sw import uart_protocol as proto
+
+pytest.importorskip("serial")
+mpimg = pytest.importorskip("matplotlib.image")
+
+
+class FakeBoard:
+    """A pyserial-like port; ``answer(request_bytes) -> reply_bytes`` plays the board."""
+
+    port = "fake0"
+
+    def __init__(self, answer):
+        self.answer, self.pending, self.requests = answer, b"", []
+
+    def reset_input_buffer(self):
+        self.pending = b""
+
+    def write(self, data):
+        self.requests.append(bytes(data))
+        self.pending += self.answer(bytes(data))
+        return len(data)
+
+    def read(self, n):
+        out, self.pending = self.pending[:n], self.pending[n:]
+        return out
+
+
+def _golden(logits):
+    """A board that answers every request with these logits."""
+    logits = np.asarray(logits)
+    return lambda req: proto.encode_reply(int(np.argmax(logits)), logits)
+
+
+LOGITS = [-5, 3, 40, -1, 0, 7, 2, 2, -9, 11]
+
+
+def test_digits_image_over_a_fake_port():
+    board = FakeBoard(_golden(LOGITS))
+    c = classify(board, "digits:3")
+    assert c.cls == 2 and c.logits.tolist() == LOGITS and c.matches_golden is None
+    from slimgen.sw.data import load_digits
+    x, y = load_digits(seed=0).part("test")
+    assert c.label == y[3]
+    assert c.codes.tolist() == np.rint(x[3] * 16).astype(int).tolist()
+    assert board.requests == [proto.encode_request(c.codes, 64)]
+
+
+def test_png_round_trip(tmp_path):
+    from slimgen.sw.data import load_digits
+    x, _ = load_digits(seed=0).part("test")
+    pixels = np.rint(x[7] * 16).reshape(8, 8)
+    mpimg.imsave(tmp_path / "d.png", pixels, cmap="gray", vmin=0, vmax=16)
+    assert load_image(tmp_path / "d.png")[0].tolist() == pixels.reshape(-1).tolist()
+    # The same digit drawn dark on white paper at 32×32: same pixels.
+    big = np.kron(pixels, np.ones((4, 4)))
+    mpimg.imsave(tmp_path / "paper.png", 16 - big, cmap="gray", vmin=0, vmax=16)
+    assert load_image(tmp_path / "paper.png")[0].tolist() == pixels.reshape(-1).tolist()
+
+
+def test_binary_image_counts_ink_like_the_digits():
+    img = np.zeros((32, 32))
+    img[:4, :4] = 1          # a full block: 16
+    img[4:8, :2] = 1         # half a block: 8
+    img[0, 31] = 1           # one pixel of 16: 1
+    d = to_digit(img, invert=False).reshape(8, 8)
+    assert d[0, 0] == 16 and d[1, 0] == 8 and d[0, 7] == 1 and d.sum() == 25
+
+
+def test_area_average_of_odd_sizes():
+    assert to_digit(np.ones((13, 13)), invert=False).tolist() == [16] * 64
+    assert to_digit(np.zeros((9, 9)), invert=False).tolist() == [0] * 64
+
+
+def test_image_errors(tmp_path):
+    with pytest.raises(ValueError, match=r"^Image x.png is 5×7 pixels; expected a square "
+                                         r"grayscale image of at least 8×8 \(it is averaged "
+                                         r"down to 8×8\)$"):
+        to_digit(np.zeros((5, 7)), name="Image x.png")
+    with pytest.raises(ValueError, match=r"^The image is 4×4 pixels"):
+        to_digit(np.zeros((4, 4)))
+    with pytest.raises(FileNotFoundError, match=r"^Image file .*nope.png does not exist$"):
+        load_image(tmp_path / "nope.png")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=r"^Image file .*bad.png is not a readable PNG: "):
+        load_image(tmp_path / "bad.png")
+    with pytest.raises(ValueError, match=r"^Digits test index must be from 0 to 359, not 360$"):
+        load_image("digits:360")
+    with pytest.raises(ValueError, match=r"^A digits image is 'digits:<index>' with an integer "
+                                         r"index, not 'digits:x'$"):
+        load_image("digits:x")
+
+
+def test_timeout_message():
+    with pytest.raises(HostError, match=r"^Timed out after 2 s waiting for the board's reply on "
+                                        r"fake0: got nothing\. Is the board programmed with "
+                                        r"this network's bitstream, and is this its UART port "
+                                        r"at 115200 baud\?$"):
+        classify(FakeBoard(lambda req: b""), "digits:0")
+    with pytest.raises(HostError, match=r"got 10 of 42 bytes"):
+        classify(FakeBoard(lambda req: _golden(LOGITS)(req)[:10]), "digits:0")
+
+
+def test_garbled_replies():
+    good = _golden(LOGITS)
+    with pytest.raises(HostError, match=r"^Garbled reply from the board on fake0: The reply "
+                                        r"starts with 0x00, expected RESULT \(0x52\); the line "
+                                        r"is garbled or out of step$"):
+        classify(FakeBoard(lambda req: b"\0" + good(req)[1:]), "digits:0")
+    with pytest.raises(HostError, match=r"The reply names class 3, but its largest logit is 2"):
+        classify(FakeBoard(lambda req: good(req)[:1] + b"\3" + good(req)[2:]), "digits:0")
+    with pytest.raises(HostError, match=r"^Garbled reply from the board on fake0: The board "
+                                        r"answered ERROR"):
+        classify(FakeBoard(lambda req: bytes([proto.Response.ERROR])), "digits:0")
+
+
+def test_stale_bytes_are_dropped():
+    board = FakeBoard(_golden(LOGITS))
+    board.pending = b"junk from an abandoned exchange"
+    assert classify(board, "digits:0").cls == 2
+
+
+def test_no_such_port():
+    with pytest.raises(HostError, match=r"^Cannot open serial port /dev/ttyNOPE: no such device "
+                                        r"\(is the board plugged in, and is this its UART\? see "
+                                        r"'ls /dev/ttyUSB\* /dev/ttyACM\*'\)$"):
+        classify("/dev/ttyNOPE", "digits:0")
+
+
+def test_golden_comparison(tmp_path):
+    from slimgen.sw.nn import build_model, mlp_spec
+    from slimgen.sw.quant import quantize_mlp
+    model = build_model(mlp_spec((64, 8, 10)), np.random.default_rng(0))
+    q = quantize_mlp(model, np.random.default_rng(1).random((50, 64)), input_scale=1 / 16)
+    m = Model(logit_bits=q.logit_bits, golden=q)
+    honest = FakeBoard(lambda req: proto.encode_reply(
+        *(lambda l: (int(np.argmax(l)), l))(q(proto.decode_request(req, 64)[None])[0])))
+    assert classify(honest, "digits:5", model=m).matches_golden is True
+    wrong = q(np.zeros((1, 64), dtype=np.int64))[0] + 1
+    liar = FakeBoard(lambda req: proto.encode_reply(int(np.argmax(wrong)), wrong))
+    assert classify(liar, "digits:5", model=m).matches_golden is False
+
+
+def _cli(argv):
+    p = argparse.ArgumentParser(prog="slimgen")
+    host_cli.add_parser(p.add_subparsers(dest="command"))
+    return p.parse_args(argv)
+
+
+def test_cli_messages(capsys, tmp_path):
+    args = _cli(["classify", "--port", "/dev/ttyNOPE", "digits:0"])
+    assert args.func(args) == 1
+    assert capsys.readouterr().err.startswith("slimgen classify: error: Cannot open serial port "
+                                              "/dev/ttyNOPE: no such device")
+    args = _cli(["classify", "--port", "/dev/ttyNOPE", "digits:999"])
+    assert args.func(args) == 2
+    assert capsys.readouterr().err == ("slimgen classify: error: Digits test index must be from "
+                                       "0 to 359, not 999\n")
+    args = _cli(["classify", "--port", "x", "--run", str(tmp_path), "digits:0"])
+    assert args.func(args) == 2
+    assert "has no model.npz: run 'slimgen flow --run" in capsys.readouterr().err
+
+
+def test_cli_prints_class_and_logits(capsys, monkeypatch):
+    import serial
+    board = FakeBoard(_golden(LOGITS))
+    monkeypatch.setattr(serial, "serial_for_url", lambda *a, **k: _Closing(board))
+    args = _cli(["classify", "--port", "/dev/ttyUSB1", "digits:3"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("class 2 (true class ")
+    assert out[1] == "logits -5 3 40 -1 0 7 2 2 -9 11"
+
+
+class _Closing:
+    def __init__(self, board):
+        self.board = board
+
+    def __getattr__(self, name):
+        return getattr(self.board, name)
+
+    def close(self):
+        pass
