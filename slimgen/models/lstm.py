@@ -6,7 +6,7 @@ model :class:`slimgen.sw.lstm_golden.IntLSTMClassifier` and built as
 :class:`slimgen.hw.lstm_cell.LstmClassifier`.
 
 Hardware lanes: the run's ``lanes`` are the MAC lanes of the gate products, split between the
-sparse core of W_i, W_f, W_o and the dense core of W_c in proportion to their non-zeros (both
+sparse core of W_i, W_f, W_o and the dense core of W_c in proportion to their work (both
 run at once, so equal work per lane makes neither wait); the head has :data:`HEAD_LANES`, as it
 works once per sequence against the gates' ``steps`` times.
 """
@@ -54,12 +54,13 @@ def load_int(path):
 
 def lane_split(lstm, lanes):
     """``(gate_lanes, c_lanes)``: ``lanes`` (≥ 2) shared by the W_i, W_f, W_o core and the W_c
-    core in proportion to their non-zeros; each gets at least one (and W_c at most H)."""
+    core in proportion to their work per step (non-zeros of W_i, W_f, W_o; all of W_c, which
+    the dense core streams whole); each gets at least one (and W_c at most H)."""
     if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 2:
         raise ValueError(f"The LSTM needs at least 2 lanes (one for W_i, W_f, W_o and one for "
                          f"W_c), not {lanes!r}")
     nnz_ifo = sum(int(np.count_nonzero(lstm.W[g])) for g in "ifo")
-    nnz_c = int(np.count_nonzero(lstm.W["c"]))
+    nnz_c = int(lstm.W["c"].size)
     c_lanes = round(lanes * nnz_c / max(1, nnz_ifo + nnz_c))
     c_lanes = min(max(1, c_lanes), lanes - 1, lstm.n_hidden)
     return lanes - c_lanes, c_lanes

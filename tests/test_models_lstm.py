@@ -1,0 +1,73 @@
+# amaranth: UnusedElaboratable=no
+"""The LSTM model kind end to end on a tiny LSTM: quantize, save, load, elaborate, entries."""
+
+import numpy as np
+import pytest
+from amaranth.hdl import Fragment
+
+from slimgen.flow import RunConfig
+from slimgen.models import get_model_kind
+from slimgen.sw.data import load_dataset
+from slimgen.sw.nn import build_model, lstm_spec
+
+lstm_kind = get_model_kind("lstm")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset("digits", view=lstm_kind.VIEW, seed=0)
+
+
+@pytest.fixture(scope="module")
+def int_model(data):
+    model = build_model(lstm_spec(n_in=8, n_hidden=6, n_classes=10), np.random.default_rng(0))
+    # Prune some of W_i as method 2 would, so one core is sparse.
+    model.layers[0].params["W_i"][np.abs(model.layers[0].params["W_i"]) < 0.2] = 0.0
+    return lstm_kind.quantize(model, data, RunConfig(model="lstm"), {})
+
+
+def test_spec_and_view():
+    assert lstm_kind.VIEW == "sequence"
+    spec = lstm_kind.float_spec(RunConfig(model="lstm"))
+    assert spec[0]["type"] == "lstm" and spec[0]["n_hidden"] == lstm_kind.N_HIDDEN
+    assert spec[1] == {"type": "dense", "n_in": lstm_kind.N_HIDDEN, "n_out": 10}
+
+
+def test_quantize_save_load(tmp_path, int_model, data):
+    m = int_model
+    assert (m.input_bits, m.n_inputs, m.n_classes, m.steps) == (5, 64, 10, 8)
+    assert m.input_scale == 1 / data.pixel_max
+    lstm_kind.save_int(tmp_path / "model.npz", m, dataset="digits", split_seed=0)
+    back = lstm_kind.load_int(tmp_path / "model.npz")
+    x = np.random.default_rng(1).integers(0, 17, (30, 64))
+    np.testing.assert_array_equal(back(x), m(x))
+
+
+def test_lane_split(int_model):
+    lstm = int_model.lstm
+    assert lstm_kind.lane_split(lstm, 2) == (1, 1)
+    gate, c = lstm_kind.lane_split(lstm, 8)
+    assert gate + c == 8 and gate >= c    # i, f, o hold more non-zeros than c
+    with pytest.raises(ValueError, match=r"^The LSTM needs at least 2 lanes \(one for W_i, W_f, "
+                                         r"W_o and one for W_c\), not 1$"):
+        lstm_kind.lane_split(lstm, 1)
+
+
+def test_network_and_entries(int_model):
+    net = lstm_kind.make_network(int_model, RunConfig(model="lstm", lanes=5))
+    Fragment.get(net, None)   # elaborates
+    assert net.cell.ifo_layout.lanes + net.cell.c_layout.lanes == 5
+    entries = lstm_kind.layer_entries(net)
+    assert [e["name"] for e in entries] == ["gates_ifo", "gate_c", "head"]
+    keys = {"name", "kind", "engine", "shape", "weight_bits", "sparsity", "nonzeros",
+            "nonzeros_per_group", "lanes", "mults_direct", "mults", "cycles"}
+    assert all(set(e) == keys for e in entries)
+    ifo, c, head = entries
+    W = int_model.lstm.W
+    assert ifo["shape"] == [18, 14] and c["shape"] == [6, 14] and head["shape"] == [10, 6]
+    assert ifo["nonzeros"] == sum(int(np.count_nonzero(W[g])) for g in "ifo")
+    assert sum(ifo["nonzeros_per_group"]) >= ifo["nonzeros"] and ifo["sparsity"] > 0
+    assert c["engine"] == "dense" and c["nonzeros"] == np.count_nonzero(W["c"])
+    assert ifo["cycles"] == 8 * max(ifo["nonzeros_per_group"])
+    assert head["lanes"] == lstm_kind.HEAD_LANES and head["cycles"] == 60
+    assert ifo["mults"] == ifo["nonzeros"] / 18 and c["mults_direct"] == 14
