@@ -151,3 +151,34 @@ def test_vcd_errors(tmp_path):
         write_vcd(tmp_path / "x.vcd", [("clk", 1)], [])
     with pytest.raises(ValueError, match=r"Sample 0 has 2 values for 1 signals"):
         write_vcd(tmp_path / "x.vcd", [("a", 1)], [(1, 0)])
+
+
+@pytest.mark.sim
+def test_recorded_waveform_of_a_network(tmp_path):
+    """One inference through the Verilog of a tiny MLP on the simulator, drawn in the report."""
+    from slimgen.hw.network import Network
+    from slimgen.hw.verilog import to_verilog
+    from slimgen.sim.runner import SimulatorNotFound, check_simulator, default_simulator
+    from slimgen.sim.waveform import record_inference_vcd
+    from slimgen.sw.nn import build_model, mlp_spec
+    from slimgen.sw.quant import quantize_mlp
+    sim = default_simulator()
+    try:
+        check_simulator(sim)
+    except SimulatorNotFound as e:
+        pytest.skip(str(e))
+    model = build_model(mlp_spec((64, 8, 10)), np.random.default_rng(0))
+    q = quantize_mlp(model, np.random.default_rng(1).random((50, 64)), input_scale=1 / 16)
+    verilog = tmp_path / "network.v"
+    verilog.write_text(to_verilog(Network(q, lanes=2), "network"))
+    x = np.random.default_rng(2).integers(0, 17, 64)
+    vcd = record_inference_vcd(verilog, q, x, tmp_path / "w.vcd", sim=sim)
+    wave = read_vcd(vcd)
+    valid = wave.cycles("o__valid")
+    out = valid.index(1)
+    golden = q(x[None])[0]
+    assert wave.cycles("o_cls")[out] == int(np.argmax(golden))
+    assert sum(v == 1 for v, r in zip(wave.cycles("i__valid"), wave.cycles("i__ready"))) >= 64
+    root = _run(tmp_path, {"cycles_per_inference": out})
+    html_path, _ = write_report(root, vcd=vcd)
+    assert f"the network answers class {int(np.argmax(golden))}" in html_path.read_text()
