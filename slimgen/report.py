@@ -469,8 +469,8 @@ def _build(root, config, s, vcd_note, vcd_path):
         try:
             png, n, answer = fig_waveform(vcd_path)
             B.append(("img", "waveform", png,
-                      f"The top-level streams during one inference ({n} clock cycles){answer}: "
-                      f"pixels go in while 'in valid' and 'in ready' are both high; the "
+                      f"The top-level streams during one inference ({n} clock cycles){answer}. "
+                      f"Pixels go in while 'in valid' and 'in ready' are both high; the "
                       f"class and its logit come out in the cycle where 'out valid' and "
                       f"'out ready' are. Bus values are shown only in cycles where their stream "
                       f"is valid. The full waveform is {vcd_path.name} in the run folder "

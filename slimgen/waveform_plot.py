@@ -17,6 +17,14 @@ import numpy as np
 __all__ = ["Trace", "Waveform", "VCDError", "write_vcd", "read_vcd", "plot_waveform"]
 
 _IDLE = "idle"  # a bus value outside its valid cycles
+
+
+class _Beat:
+    """A bus value in one valid cycle: never equal to the next, so each beat is a segment."""
+
+    def __init__(self, value):
+        self.value = value
+
 _TIMESCALES = {"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1.0, "ps": 1e-3, "fs": 1e-6}
 
 
@@ -211,7 +219,7 @@ def plot_waveform(wave, path=None, *, signals, windows=None, title=None, width_i
     for name, _, _, valid in signals:
         vals = wave.cycles(name)
         if valid is not None:
-            vals = [v if q else _IDLE for v, q in zip(vals, wave.cycles(valid))]
+            vals = [_Beat(v) if q else _IDLE for v, q in zip(vals, wave.cycles(valid))]
         values[name] = vals
     windows = windows or [(0, n - 1, None)]
     rows = len(signals)
@@ -278,8 +286,9 @@ def _draw_bus(ax, vals, c0, y, width, fmt, px_per_cycle):
         e = min(0.25, (x1 - x0) / 4)
         xs = [x0, x0 + e, x1 - e, x1, x1 - e, x0 + e, x0]
         ys = [mid, hi, hi, mid, lo, lo, mid]
-        face = "#f4c7c3" if v is None else "#e8eef7"
+        face = "#f4c7c3" if getattr(v, "value", v) is None else "#e8eef7"
         ax.fill(xs, ys, facecolor=face, edgecolor="#1f5fa8", lw=1.0)
+        v = v.value if isinstance(v, _Beat) else v
         text = _label(v, width, fmt)
         if (x1 - x0) * px_per_cycle >= 7 * len(text) + 6:
             ax.text((x0 + x1) / 2, mid, text, ha="center", va="center", fontsize=8,
