@@ -88,12 +88,69 @@ def simulate(layer, x, **kw):
     }
 
 
+def polynomial_units():
+    """``(name, structured unit, flat units)``: the residue tree, the CRT tree and the folded
+    2-D input transform of F(4×4,3×3) CRT, each against the flat matrix with and without
+    sub-expression sharing."""
+    from amaranth.hdl import signed, unsigned
+
+    from slimgen.hw.polynomial import CrtUnit, FoldedTransform2D, FoldUnit
+    from slimgen.hw.transform import Transform2D
+    from slimgen.sw.winograd import integer_form, winograd_1d
+
+    mods = "x-1,x+1,x^2+1,x^4+1,x^8+1".split(",")
+    BT = integer_form(winograd_1d(4, 3, "crt")).BT.matrix
+    return [
+        ("residues of 16 mod x±1,x²+1,x⁴+1,x⁸+1",
+         lambda: FoldUnit(mods, 16, in_shape=signed(8)),
+         lambda s: FoldUnit(mods, 16, in_shape=signed(8), structured=False, share=s)),
+        ("CRT from x±1,x²+1,x⁴+1,x⁸+1",
+         lambda: CrtUnit(mods, in_shape=signed(8)),
+         lambda s: CrtUnit(mods, in_shape=signed(8), structured=False, share=s)),
+        ("F(4x4,3x3) CRT: Bᵀ d B",
+         lambda: FoldedTransform2D(winograd_2d(4, 3, "crt"), in_shape=unsigned(8)),
+         lambda s: Transform2D(BT, BT, in_shape=unsigned(8), share=s)),
+    ]
+
+
+def polynomial_table(args):
+    """Structured against flat: adders, and out-of-context synthesis on each board."""
+    from slimgen.hw.polynomial import live_adders
+    rows = []
+    for name, structured, flat in polynomial_units():
+        for form, make in (("structured", structured), ("flat, shared", lambda: flat(True)),
+                           ("flat, unshared", lambda: flat(False))):
+            unit = make()
+            r = {"unit": name, "form": form, "adders": live_adders(unit.net, unit.outputs),
+                 "out_bits": unit.out_bits}
+            if not args.no_synth:
+                from slimgen.boards.unit_synth import synth_unit
+                for board in args.boards.split(","):
+                    tag = f"{name}_{form}".replace(" ", "_").replace(",", "")
+                    rep = synth_unit(make(), board, Path(args.build) / "poly" / tag / board)
+                    r[board] = {"lc": rep.logic_cells, "wrapper_ffs": rep.wrapper_ffs,
+                                "fmax": rep.fmax_mhz and round(rep.fmax_mhz, 1)}
+            rows.append(r)
+            line = f"{name:<40} {form:<15} adders {r['adders']:>4}"
+            for b in ([] if args.no_synth else args.boards.split(",")):
+                line += f"  | {b}: LC {r[b]['lc']} (wrapper FFs {r[b]['wrapper_ffs']}) " \
+                        f"fmax {r[b]['fmax']}"
+            print(line, flush=True)
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-synth", action="store_true")
     ap.add_argument("--boards", default="ice40up5k,ecp5-85f")
     ap.add_argument("--build", default="build/conv_hw")
+    ap.add_argument("--part", choices=["conv", "poly", "all"], default="all",
+                    help="the engines table, the polynomial-unit table, or both")
     args = ap.parse_args(argv)
+    poly = polynomial_table(args) if args.part in ("poly", "all") else None
+    if args.part == "poly":
+        print(json.dumps({"bench": "conv_hw", "polynomial": poly}))
+        return
     rng = np.random.default_rng(0)
     layer = random_conv_layer(rng, CIN, COUT, 3)
     x = rng.integers(0, 256, (CIN, SIZE, SIZE))
@@ -130,7 +187,7 @@ def main(argv=None):
     }
     print("goals:", goals)
     print(json.dumps({"bench": "conv_hw", "layer": {"c_in": CIN, "c_out": COUT, "size": SIZE},
-                      "rows": rows, "goals": goals}))
+                      "rows": rows, "polynomial": poly, "goals": goals}))
 
 
 def _row(r, args):
