@@ -95,23 +95,25 @@ def _parser():
     sub = p.add_subparsers(dest="command", required=True)
     flow = sub.add_parser("flow", help="run every stage: " + ", ".join(STAGES))
     _add_run_options(flow)
-    flow.add_argument("--skip-build", action="store_true", help="stop after verify")
+    flow.add_argument("--skip-build", action="store_true", help="no bitstream (verify, then "
+                                                                "the report)")
     for stage in STAGES:
         if stage != "compress":  # `slimgen compress` works on artifacts (compress_cli)
             _add_run_options(sub.add_parser(stage, help=f"run the {stage} stage"))
     summary = sub.add_parser("summary", help="print a run's summary.json as a table")
     summary.add_argument("--run", default="runs/default")
     summary.add_argument("--json", action="store_true")
-    from slimgen import compress_cli, wino_cli
+    from slimgen import compress_cli, host_cli, wino_cli
     wino_cli.add_parser(sub)
     compress_cli.add_parser(sub)
+    host_cli.add_parser(sub)
     return p
 
 
 def main(argv=None):
     args = _parser().parse_args(argv)
     try:
-        if args.command in ("wino", "compress"):
+        if args.command in ("wino", "compress", "classify"):
             return args.func(args)
         if args.command == "summary":
             s = Run(args.run).summary()
@@ -119,7 +121,7 @@ def main(argv=None):
             return 0
         run = Run(args.run, _config(args, args.run), progress=not args.quiet)
         if args.command == "flow":
-            stages = STAGES[:-1] if args.skip_build else STAGES
+            stages = tuple(st for st in STAGES if not (args.skip_build and st == "build"))
             summary = run_flow(run, stages)
         else:
             run_stage(run, args.command)

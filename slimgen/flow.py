@@ -30,7 +30,7 @@ from slimgen.sw.data import load_dataset
 
 __all__ = ["RunConfig", "Run", "STAGES", "run_stage", "run_flow", "FlowError"]
 
-STAGES = ("train", "compress", "quantize", "generate", "verify", "build")
+STAGES = ("train", "compress", "quantize", "generate", "verify", "build", "report")
 
 # The settings each stage's output depends on (beyond its inputs from earlier stages).
 STAGE_SETTINGS = {
@@ -40,11 +40,12 @@ STAGE_SETTINGS = {
     "generate": ("lanes", "engine", "layout"),
     "verify": ("sim",),
     "build": ("board",),
+    "report": (),
 }
 STAGE_OUTPUTS = {
     "train": ("float.npz",), "compress": ("compressed.npz",), "quantize": ("model.npz",),
     "generate": ("network.v",),
-    "verify": (), "build": (),
+    "verify": ("waveform.vcd",), "build": (), "report": ("report.html", "report.md"),
 }
 
 
@@ -207,10 +208,11 @@ class Run:
                 s.update({k: v for k, v in figures.items() if not k.startswith("_")})
         if "float_accuracy" in s and s.get("method", "none") == "none":
             s["compressed_accuracy"] = s["float_accuracy"]
-        if s.get("cycles_between_inferences") and s.get("target_mhz"):
-            s["inferences_per_second"] = round(s["target_mhz"] * 1e6
-                                               / s["cycles_between_inferences"], 1)
-            s["latency_us"] = round(s["cycles_per_inference"] / s["target_mhz"], 2)
+        if s.get("cycles_between_inferences"):
+            from slimgen.boards.build import get_board
+            mhz = s.get("target_mhz") or get_board(self.config.board).clock_hz / 1e6
+            s["inferences_per_second"] = round(mhz * 1e6 / s["cycles_between_inferences"], 1)
+            s["latency_us"] = round(s["cycles_per_inference"] / mhz, 2)
         return s
 
 
@@ -341,8 +343,29 @@ def stage_build(run):
     return figures
 
 
+def stage_report(run):
+    """``report.html`` (one self-contained page) and ``report.md``, with a waveform of one
+    inference recorded on the run's simulator when verify has run."""
+    from slimgen.report import write_report
+    vcd = None
+    if run.path("network.v").exists() and run.path("model.npz").exists() \
+            and not run.path("waveform.vcd").exists():
+        from slimgen.sim.waveform import record_inference_vcd
+        int_model = _load_int_model(run)
+        x_q, _ = run.test_inputs(int_model)
+        try:
+            vcd = record_inference_vcd(run.path("network.v"), int_model, x_q[0],
+                                       run.path("waveform.vcd"), sim=run.config.sim,
+                                       log_file=run.path("sim").resolve() / "waveform.log")
+        except Exception as e:  # the report notes a missing waveform; the run is still good
+            run.log(f"report: no waveform ({e})")
+    html, md = write_report(run.root, vcd=vcd, record_waveform=False)
+    return {"report_html": str(html), "report_md": str(md)}
+
+
 _STAGE_FUNCS = {"train": stage_train, "compress": stage_compress, "quantize": stage_quantize,
-                "generate": stage_generate, "verify": stage_verify, "build": stage_build}
+                "generate": stage_generate, "verify": stage_verify, "build": stage_build,
+                "report": stage_report}
 
 
 def run_stage(run, stage):
@@ -357,7 +380,7 @@ def run_stage(run, stage):
 
 
 def run_flow(run, stages=STAGES):
-    """Run the stages in order; returns the summary."""
+    """Run the stages in order; returns the summary. A failing build still leaves a report."""
     for stage in stages:
         run_stage(run, stage)
     return run.summary()

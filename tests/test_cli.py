@@ -72,7 +72,7 @@ def test_changed_settings_invalidate_later_stages(tmp_path, capsys):
     assert not (run / "float.npz").exists() and not (run / "quantize.json").exists()
     err = capsys.readouterr().err
     assert "settings ['epochs'] changed: outputs of train, compress, quantize, generate, " \
-           "verify, build removed; rerun them" in err
-    assert "settings ['lanes'] changed: outputs of generate, verify, build removed" in err
+           "verify, build, report removed; rerun them" in err
+    assert "settings ['lanes'] changed: outputs of generate, verify, build, report removed" in err
     summary = json.loads((run / "summary.json").read_text())
     assert "float_accuracy" not in summary
