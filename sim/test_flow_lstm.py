@@ -1,25 +1,35 @@
-"""The LSTM through ``slimgen flow`` to verify: every digits test image through the generated
-Verilog of the LSTM classifier, bit-exact against the integer golden model."""
+"""The gate-pruned LSTM through ``slimgen flow`` up to verification: every image of the digits
+test split through the generated Verilog of the LSTM classifier, bit-exact against the integer
+golden model."""
 
+import functools
 import json
 
 import pytest
 
 from slimgen.cli import main
 
+from .testing import require_simulator
+
 
 @pytest.mark.sim
 @pytest.mark.slow
-def test_flow_lstm_to_verify(tmp_path):
-    from slimgen.sim.runner import default_simulator
-    from slimgen.sim.testing import require_simulator
-    require_simulator(default_simulator())
-    run = tmp_path / "lstm"
-    assert main(["flow", "--model", "lstm", "--run", str(run), "--epochs", "4", "--lanes", "8",
-                 "--skip-build", "--quiet"]) == 0
+def test_flow_lstm_every_test_image(tmp_path, monkeypatch):
+    require_simulator("icarus")
+    # A short method 2 (the flow has no setting for its rounds and epochs): same code path.
+    from slimgen.sw.compress import lstm_gate_prune
+    monkeypatch.setattr(lstm_gate_prune, "GatePruneConfig",
+                        functools.partial(lstm_gate_prune.GatePruneConfig, steps=1,
+                                          finetune_epochs=2))
+    run = tmp_path / "run"
+    rc = main(["flow", "--model", "lstm", "--method", "lstm_gates", "--epochs", "4",
+               "--lanes", "8", "--run", str(run), "--skip-build", "--quiet"])
+    assert rc == 0
     s = json.loads((run / "summary.json").read_text())
-    assert s["model"] == "lstm" and s["images_verified"] == 360
-    assert s["hw_bit_exact"] is True and s["hw_accuracy"] == s["int_accuracy"]
+    assert s["model"] == "lstm" and s["images_verified"] == 360 and s["hw_bit_exact"]
+    assert s["hw_accuracy"] == s["int_accuracy"]
     assert [e["name"] for e in s["layers"]] == ["gates_ifo", "gate_c", "head"]
-    assert s["multipliers"] == 8 + 1    # the gates' lanes and the head's
-    assert s["cycles_per_inference"] > 0
+    ifo, c, head = s["layers"]
+    assert ifo["engine"].startswith("sparse") and ifo["sparsity"] >= 0.85
+    assert c["engine"] == "dense" and ifo["lanes"] + c["lanes"] == 8
+    assert s["multipliers"] == 8 + 1 and s["cycles_per_inference"] > 0
