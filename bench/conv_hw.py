@@ -19,6 +19,7 @@ F(2×2,3×3) with fewer DSPs than direct at equal throughput. Prints a table, th
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -126,7 +127,7 @@ def polynomial_table(args):
             if not args.no_synth:
                 from slimgen.boards.unit_synth import synth_unit
                 for board in args.boards.split(","):
-                    tag = f"{name}_{form}".replace(" ", "_").replace(",", "")
+                    tag = re.sub(r"[^A-Za-z0-9]+", "_", f"{name}_{form}")
                     rep = synth_unit(make(), board, Path(args.build) / "poly" / tag / board)
                     r[board] = {"lc": rep.logic_cells, "wrapper_ffs": rep.wrapper_ffs,
                                 "fmax": rep.fmax_mhz and round(rep.fmax_mhz, 1)}

@@ -99,11 +99,13 @@ class UnitReport:
 
 def _ports(component):
     """``[(verilog_name, width, is_input)]`` of a component's signature, plus nothing else."""
+    from amaranth.hdl import Value
     from amaranth.lib import wiring
     out = []
     for path, member, value in component.signature.flatten(component):
         name = "__".join(str(p) for p in path)
-        out.append((name, len(value), member.flow == wiring.In))
+        # Value.cast: len() of an array-layout View counts elements, not bits.
+        out.append((name, len(Value.cast(value)), member.flow == wiring.In))
     return out
 
 

@@ -128,3 +128,11 @@ def test_messages():
         FoldedTransform(3, in_shape=unsigned(8))
     with pytest.raises(TypeError, match=r"^Algorithm must be a Winograd2D, not 3$"):
         FoldedTransform2D(3, in_shape=unsigned(8))
+
+
+def test_out_of_context_ports_count_bits():
+    """The synthesis wrapper must drive every bit of an array payload, not one per element."""
+    from slimgen.boards.unit_synth import _ports
+    ports = dict((name, width) for name, width, _ in
+                 _ports(FoldUnit(["x-1", "x+1"], 4, in_shape=signed(8))))
+    assert ports["i__payload"] == 32 and ports["o__payload"] == 2 * 10
