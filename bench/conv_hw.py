@@ -14,7 +14,8 @@ engine at the same (or the nearest lower) throughput, on one random layer (Cin �
 Goals: multiplications per output equal to the algorithm's count; busy ≥ 90% in steady state;
 F(2×2,3×3) with fewer DSPs than direct at equal throughput. Prints a table, then one JSON line.
 
-    python bench/conv_hw.py [--no-synth] [--boards ice40up5k,ecp5-85f] [--build build/conv_hw]
+    python bench/conv_hw.py [--no-synth] [--quick] [--part conv|poly|all]
+                            [--boards ice40up5k,ecp5-85f] [--build build/conv_hw]
 """
 
 import argparse
@@ -128,7 +129,8 @@ def polynomial_table(args):
                 from slimgen.boards.unit_synth import synth_unit
                 for board in args.boards.split(","):
                     tag = re.sub(r"[^A-Za-z0-9]+", "_", f"{name}_{form}")
-                    rep = synth_unit(make(), board, Path(args.build) / "poly" / tag / board)
+                    rep = synth_unit(make(), board, Path(args.build) / "poly" / tag / board,
+                                     reuse=args.quick)
                     r[board] = {"lc": rep.logic_cells, "wrapper_ffs": rep.wrapper_ffs,
                                 "fmax": rep.fmax_mhz and round(rep.fmax_mhz, 1)}
             rows.append(r)
@@ -140,11 +142,37 @@ def polynomial_table(args):
     return rows
 
 
+UP5K_DSPS = 8
+
+
+def synthesize(layer, kw, board, build, args, done):
+    """Out-of-context figures of one design on one board (``done``: designs already built in
+    this run, so the direct engine shared by two rows is built once)."""
+    from slimgen.boards.unit_synth import synth_unit
+    key = (kw["algorithm"] and kw["algorithm"].name, kw["lanes"], board)
+    if key in done:
+        return done[key]
+    if args.quick and board == "ice40up5k" and kw["lanes"] > UP5K_DSPS:
+        # one DSP per lane: cannot fit; quick runs skip the (long) build
+        q = {"lc": None, "dsp": kw["lanes"], "bram": None, "fmax": None, "fits": False,
+             "skipped": f"{kw['lanes']} multipliers > {UP5K_DSPS} DSPs"}
+    else:
+        rep = synth_unit(ConvLayer(layer, height=SIZE, width=SIZE, **kw), board, build,
+                         reuse=args.quick)
+        q = {"lc": rep.logic_cells, "dsp": rep.dsps, "bram": rep.brams,
+             "fmax": rep.fmax_mhz and round(rep.fmax_mhz, 1), "fits": rep.fits}
+    done[key] = q
+    return q
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-synth", action="store_true")
     ap.add_argument("--boards", default="ice40up5k,ecp5-85f")
     ap.add_argument("--build", default="build/conv_hw")
+    ap.add_argument("--quick", action="store_true",
+                    help="reuse earlier builds whose Verilog is unchanged, and skip iCE40 builds "
+                         "of designs with more multipliers than the UP5K has DSPs")
     ap.add_argument("--part", choices=["conv", "poly", "all"], default="all",
                     help="the engines table, the polynomial-unit table, or both")
     args = ap.parse_args(argv)
@@ -155,7 +183,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     layer = random_conv_layer(rng, CIN, COUT, 3)
     x = rng.integers(0, 256, (CIN, SIZE, SIZE))
-    rows = []
+    rows, done = [], {}
     for name, make, lanes, d_lanes in CASES:
         alg = make()
         theory = alg.alpha / (alg.m[0] * alg.m[1])
@@ -167,13 +195,9 @@ def main(argv=None):
             r.update(design=kind, theory=th, throughput=dut.lanes / th,
                      sim_seconds=round(time.monotonic() - t0, 1))
             if not args.no_synth:
-                from slimgen.boards.unit_synth import synth_unit
                 for board in args.boards.split(","):
-                    rep = synth_unit(ConvLayer(layer, height=SIZE, width=SIZE, **kw), board,
-                                     Path(args.build) / kind.replace(" ", "_") / board)
-                    r[board] = {"lc": rep.logic_cells, "dsp": rep.dsps, "bram": rep.brams,
-                                "fmax": rep.fmax_mhz and round(rep.fmax_mhz, 1),
-                                "fits": rep.fits}
+                    r[board] = synthesize(layer, kw, board, Path(args.build) /
+                                          kind.replace(" ", "_") / board, args, done)
             rows.append(r)
             print(_row(r, args), flush=True)
     w = {r["design"]: r for r in rows}
@@ -199,7 +223,8 @@ def _row(r, args):
         for b in args.boards.split(","):
             q = r[b]
             s += (f"  | {b}: LC {q['lc']} DSP {q['dsp']} BRAM {q['bram']} "
-                  f"fmax {q['fmax']} {'' if q['fits'] else '(does not fit)'}")
+                  f"fmax {q['fmax']} {'' if q['fits'] else '(does not fit)'}"
+                  f"{' ' + q['skipped'] if q.get('skipped') else ''}")
     return s
 
 

