@@ -1,0 +1,30 @@
+"""The CNN through the whole flow up to verification: every image of the digits test split
+through the generated Verilog of the compressed CNN on the simulator, bit-exact."""
+
+import json
+
+import pytest
+
+from slimgen.cli import main
+
+from .testing import require_simulator
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_flow_cnn_every_test_image(tmp_path, monkeypatch):
+    require_simulator("icarus")
+    # A short compression (the flow has no setting for its epochs): few epochs, same code path.
+    from slimgen import compress_cli
+    monkeypatch.setattr(compress_cli, "_epochs", lambda args: {"epochs": 4, "finetune_epochs": 4})
+    run = tmp_path / "run"
+    rc = main(["flow", "--model", "cnn", "--method", "balanced", "--epochs", "8",
+               "--run", str(run), "--skip-build", "--quiet"])
+    assert rc == 0
+    s = json.loads((run / "summary.json").read_text())
+    assert s["model"] == "cnn" and s["images_verified"] == 360 and s["hw_bit_exact"]
+    assert s["hw_accuracy"] == s["int_accuracy"]
+    kinds = [e["kind"] for e in s["layers"]]
+    assert kinds == ["conv", "conv", "dense"]
+    assert s["layers"][1]["algorithm"] == "F(2×2, 3×3)" and s["layers"][1]["mults"] == 16.0
+    assert s["layers"][2]["engine"].startswith("sparse")
