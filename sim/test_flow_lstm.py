@@ -15,7 +15,7 @@ from .testing import require_simulator
 @pytest.mark.sim
 @pytest.mark.slow
 def test_flow_lstm_every_test_image(tmp_path, monkeypatch):
-    require_simulator("icarus")
+    require_simulator("verilator")  # the LSTM kind verifies on Verilator: Icarus is too slow
     # A short method 2 (the flow has no setting for its rounds and epochs): same code path.
     from slimgen.sw.compress import lstm_gate_prune
     monkeypatch.setattr(lstm_gate_prune, "GatePruneConfig",
@@ -24,6 +24,7 @@ def test_flow_lstm_every_test_image(tmp_path, monkeypatch):
     run = tmp_path / "run"
     rc = main(["flow", "--model", "lstm", "--method", "lstm_gates", "--epochs", "4",
                "--lanes", "8", "--run", str(run), "--skip-build", "--quiet"])
+    assert json.loads((run / "config.json").read_text())["sim"] == "verilator"
     assert rc == 0
     s = json.loads((run / "summary.json").read_text())
     assert s["model"] == "lstm" and s["images_verified"] == 360 and s["hw_bit_exact"]

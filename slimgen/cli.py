@@ -17,7 +17,8 @@ SUMMARY_KEYS = (
     "float_accuracy", "compressed_accuracy", "int_accuracy", "hw_accuracy", "images_verified", "hw_bit_exact",
     "board", "lc_used", "lc_total", "dsp_used", "dsp_total", "bram_used", "bram_total",
     "fmax_mhz", "target_mhz", "cycles_per_inference", "cycles_between_inferences",
-    "inferences_per_second", "latency_us", "bitstream",
+    "inferences_per_second", "latency_us", "cycles_lower_bound", "latency_over_bound",
+    "bitstream",
 )
 
 
@@ -28,6 +29,9 @@ def _add_run_options(p):
     p.add_argument("--data", help="'digits' (built in) or a path to an .npz with x and y")
     p.add_argument("--sizes", help="MLP layer sizes, e.g. 64,32,10")
     p.add_argument("--epochs", type=int)
+    p.add_argument("--hidden", type=int, help="LSTM hidden units (default 32)")
+    p.add_argument("--weight-bits", dest="weight_bits", type=int,
+                   help="weight bits (default 8; 10 for the LSTM)")
     p.add_argument("--lanes", type=int, help="MAC lanes per layer in hardware (and groups of "
                                              "balanced sparsity)")
     p.add_argument("--method", help="compression: none (default), self_prune, joint, balanced, "
@@ -35,7 +39,8 @@ def _add_run_options(p):
     p.add_argument("--sparsity", type=float, help="target fraction of zero weights")
     p.add_argument("--bits", type=float, help="joint: target average weight bits")
     p.add_argument("--engine", choices=("auto", "dense", "sparse"),
-                   help="hardware engine of the dense layers (auto: sparse when pruned)")
+                   help="hardware engine of the MLP's dense layers (auto: sparse when pruned; "
+                        "the LSTM always runs W_i, W_f, W_o sparse and W_c dense)")
     p.add_argument("--layout", choices=("rows", "banks"), help="sparse layout and balanced groups")
     p.add_argument("--board", help="icebreaker (default) or ulx3s-85f")
     p.add_argument("--sim", choices=("icarus", "verilator"), help="simulator for verify")
@@ -45,15 +50,21 @@ def _add_run_options(p):
 def _config(args, run_root):
     from pathlib import Path
     stored_path = Path(run_root) / "config.json"
-    base = RunConfig()
+    base = None
     if stored_path.exists():
         try:
             base = RunConfig.from_dict(json.loads(stored_path.read_text()))
         except (ValueError, TypeError) as e:
             raise FlowError(f"{stored_path} is not a valid run configuration: {e}") from None
+    model = getattr(args, "model", None)
+    if base is None or (model is not None and model != base.model):
+        # A new run, or a new model kind: start from that kind's defaults.
+        from slimgen.models import get_model_kind
+        kind_defaults = getattr(get_model_kind(model or "mlp"), "DEFAULTS", {})
+        base = RunConfig(**{**kind_defaults, "model": model or "mlp"})
     changes = {}
-    for key in ("model", "seed", "data", "epochs", "lanes", "board", "sim", "method", "sparsity", "bits",
-                "engine", "layout"):
+    for key in ("model", "seed", "data", "epochs", "hidden", "weight_bits", "lanes", "board",
+                "sim", "method", "sparsity", "bits", "engine", "layout"):
         v = getattr(args, key, None)
         if v is not None:
             changes[key] = v

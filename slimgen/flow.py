@@ -34,7 +34,7 @@ STAGES = ("train", "compress", "quantize", "generate", "verify", "build", "repor
 
 # The settings each stage's output depends on (beyond its inputs from earlier stages).
 STAGE_SETTINGS = {
-    "train": ("model", "data", "sizes", "seed", "epochs", "batch_size", "lr"),
+    "train": ("model", "data", "sizes", "hidden", "seed", "epochs", "batch_size", "lr"),
     "compress": ("method", "sparsity", "bits", "layout"),  # + lanes for balanced groups
     "quantize": ("weight_bits", "act_bits"),
     "generate": ("lanes", "engine", "layout"),
@@ -59,6 +59,7 @@ class RunConfig:
     model: str = "mlp"         # mlp, cnn or lstm (slimgen.models)
     data: str = "digits"
     sizes: tuple = (64, 32, 10)  # MLP layer sizes
+    hidden: int = 32           # LSTM hidden units
     seed: int = 0
     epochs: int = 100
     batch_size: int = 8
@@ -213,6 +214,8 @@ class Run:
             mhz = s.get("target_mhz") or get_board(self.config.board).clock_hz / 1e6
             s["inferences_per_second"] = round(mhz * 1e6 / s["cycles_between_inferences"], 1)
             s["latency_us"] = round(s["cycles_per_inference"] / mhz, 2)
+        if s.get("cycles_per_inference") and s.get("cycles_lower_bound"):
+            s["latency_over_bound"] = round(s["cycles_per_inference"] / s["cycles_lower_bound"], 3)
         return s
 
 
@@ -296,9 +299,16 @@ def stage_generate(run):
     text = to_verilog(net, "network")
     write_bytes_atomic(run.path("network.v"), text.encode())
     layers = run.kind.layer_entries(net)
-    return {"lanes": [e["lanes"] for e in layers], "multipliers": sum(e["lanes"] for e in layers),
+    multipliers = sum(e["lanes"] for e in layers)
+    mults = sum(e.get("mults_per_inference", e["nonzeros"]) for e in layers)
+    estimate = getattr(run.kind, "cycles_estimate", None)
+    return {"lanes": [e["lanes"] for e in layers], "multipliers": multipliers,
             "verilog_lines": text.count("\n"), "engines": [e["engine"] for e in layers],
-            "layers": layers, "cycles_estimate": sum(e["cycles"] for e in layers)}
+            "layers": layers, "mults_per_inference": int(mults),
+            # every multiplier busy on a useful product every cycle: the latency floor
+            "cycles_lower_bound": int(-(-mults // multipliers)),
+            "cycles_estimate": int(estimate(net)) if estimate
+            else sum(e["cycles"] for e in layers)}
 
 
 def stage_verify(run):

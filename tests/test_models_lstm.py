@@ -60,8 +60,13 @@ def test_network_and_entries(int_model):
     entries = lstm_kind.layer_entries(net)
     assert [e["name"] for e in entries] == ["gates_ifo", "gate_c", "head"]
     keys = {"name", "kind", "engine", "shape", "weight_bits", "sparsity", "nonzeros",
-            "nonzeros_per_group", "lanes", "mults_direct", "mults", "cycles"}
+            "nonzeros_per_group", "lanes", "mults_direct", "mults", "cycles",
+            "mults_per_inference"}
     assert all(set(e) == keys for e in entries)
+    assert [e["mults_per_inference"] for e in entries] == [
+        8 * entries[0]["nonzeros"], 8 * entries[1]["nonzeros"], entries[2]["nonzeros"]]
+    assert lstm_kind.cycles_estimate(net) == net.cell.cycles_per_sequence + \
+        net.head.cycles_per_vector
     ifo, c, head = entries
     W = int_model.lstm.W
     assert ifo["shape"] == [18, 14] and c["shape"] == [6, 14] and head["shape"] == [10, 6]

@@ -73,6 +73,12 @@ def make_network(int_model, config):
                           head_lanes=HEAD_LANES, layout=config.layout)
 
 
+#: Settings an LSTM run starts from unless given: 10-bit weights (8 bits cost 2 points after
+#: gate pruning), Verilator (an inference is about 5,000 cycles; Icarus is too slow for 360),
+#: and the ULX3S (the cell's element-wise multipliers alone overflow the iCE40UP5K's 8 DSPs).
+DEFAULTS = {"weight_bits": 10, "sim": "verilator", "board": "ulx3s-85f"}
+
+
 def _entry(name, kind, engine, W, weight_bits, layout, cycles):
     n_out, n_in = W.shape
     return {
@@ -89,7 +95,7 @@ def layer_entries(net):
     core; both run at once, ``steps`` times) and the head (once). ``cycles`` are the lanes'
     stream cycles; the cell adds its loads and the element-wise pipeline per step."""
     cell, T = net.cell, net.model.steps
-    return [
+    entries = [
         _entry("gates_ifo", "lstm gates", f"sparse {cell.ifo_layout.layout}", cell.ifo.W,
                cell.ifo.weight_bits, cell.ifo_layout, T * cell.ifo_layout.stream_cycles),
         _entry("gate_c", "lstm gate", "dense", cell.cg.W, cell.cg.weight_bits, cell.c_layout,
@@ -97,3 +103,11 @@ def layer_entries(net):
         _entry("head", "dense", "dense", net.head.layer.W, net.head.layer.weight_bits,
                net.head.sparse_layout, net.head.sparse_layout.stream_cycles),
     ]
+    for e, uses in zip(entries, (T, T, 1)):  # the gates run at every step, the head once
+        e["mults_per_inference"] = e["nonzeros"] * uses
+    return entries
+
+
+def cycles_estimate(net):
+    """The cell's cycles per sequence (its two gate cores run at once) plus the head's."""
+    return int(net.cell.cycles_per_sequence + net.head.cycles_per_vector)
