@@ -42,7 +42,6 @@ import numpy as np
 from .masked_train import (Compressed, FitConfig, get_param, layer_sparsity, sparsity,
                            train_compressed, weight_keys)
 from .self_prune import SelfPruneConfig, SelfPruneTransform
-from .threshold import h_grads
 
 __all__ = ["LAYOUTS", "BalancedConfig", "BalancedTransform", "as_rows", "from_rows",
            "group_counts", "balance_masks", "balanced_prune", "check_groups", "permute_hidden"]
@@ -132,14 +131,14 @@ class BalancedTransform(SelfPruneTransform):
         self.lam_b, self.lr_b = float(lam_balance), float(lr_balance)
         self._variance = 0.0
 
-    def variance_terms(self, raw):
+    def variance_terms(self, raw, hg=None):
         """``(Σ V_l, {key: (dV/dh in the row view)})`` from the soft counts."""
+        hg = self.h_grads(raw) if hg is None else hg
         total, dVdh = 0.0, {}
         G = self.groups
         for key, w in raw.items():
-            t = self.thresholds[key]
             kind = self.kinds[key]
-            hr = as_rows(h_grads(w, t.alpha, t.beta)[0], kind)           # (n_out, n_in)
+            hr = as_rows(hg[key][0], kind)                                # (n_out, n_in)
             n_out, n_in = hr.shape
             n = group_counts(hr, G, self.layout)
             if self.layout == "rows":
@@ -155,15 +154,16 @@ class BalancedTransform(SelfPruneTransform):
                 dVdh[key] = (2.0 * dev / (G * n_out * c))[:, np.arange(n_in) % G]
         return total, dVdh
 
-    def penalty(self, raw):
-        value, grads = super().penalty(raw)
-        var, dVdh = self.variance_terms(raw)
+    def penalty(self, raw, hg=None):
+        hg = self.h_grads(raw) if hg is None else hg
+        value, grads = super().penalty(raw, hg)
+        var, dVdh = self.variance_terms(raw, hg)
         self._variance = var
         if self.lam_b == 0:
             return value, grads
         for key, w in raw.items():
             t = self.thresholds[key]
-            _, dw, da, db = h_grads(w, t.alpha, t.beta)
+            _, dw, da, db = hg[key]
             dPdh = self.lam_b * from_rows(dVdh[key], w.shape, self.kinds[key])
             grads[key] = grads.get(key, 0.0) + dPdh * dw
             t.grads["alpha"] += np.sum(dPdh * da)

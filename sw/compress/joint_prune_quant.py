@@ -176,8 +176,8 @@ class JointTransform(SelfPruneTransform):
         return sum(self.frac[k] * float(np.dot(_softmax(t), self.bits))
                    for k, t in self.theta.items())
 
-    def penalty(self, raw):
-        value, grads = super().penalty(raw)
+    def penalty(self, raw, hg=None):
+        value, grads = super().penalty(raw, hg)
         for k, t in self.theta.items():
             pi = _softmax(t)
             e = float(np.dot(pi, self.bits))

@@ -133,15 +133,22 @@ class SelfPruneTransform:
         t.grads["beta"] += np.sum(dLdw_eff * db)
         return dLdw_eff * dw
 
-    def penalty(self, raw):
-        """``(λ/N) Σ h`` and its gradients; ``(value, {key: dP/dW})``."""
+    def h_grads(self, raw):
+        """``{key: (h, ∂h/∂w, ∂h/∂α, ∂h/∂β)}`` of the raw weights, for the penalties."""
+        return {k: h_grads(w, self.thresholds[k].alpha, self.thresholds[k].beta)
+                for k, w in raw.items()}
+
+    def penalty(self, raw, hg=None):
+        """``(λ/N) Σ h`` and its gradients; ``(value, {key: dP/dW})``. ``hg``: the result of
+        :meth:`h_grads` when a subclass has it already."""
         if self.lam == 0:
             return 0.0, {}
+        hg = self.h_grads(raw) if hg is None else hg
         c = self.lam / self.n_total
         value, grads = 0.0, {}
         for key, w in raw.items():
             t = self.thresholds[key]
-            hw, dw, da, db = h_grads(w, t.alpha, t.beta)
+            hw, dw, da, db = hg[key]
             value += c * float(hw.sum())
             grads[key] = c * dw
             t.grads["alpha"] += c * da.sum()
