@@ -18,7 +18,7 @@ def test_flow_cnn_every_test_image(tmp_path, monkeypatch):
     from slimgen import compress_cli
     monkeypatch.setattr(compress_cli, "_epochs", lambda args: {"epochs": 4, "finetune_epochs": 4})
     run = tmp_path / "run"
-    rc = main(["flow", "--model", "cnn", "--method", "balanced", "--epochs", "8",
+    rc = main(["flow", "--model", "cnn", "--method", "balanced", "--epochs", "8", "--board", "icebreaker",
                "--run", str(run), "--skip-build", "--quiet"])
     assert rc == 0
     s = json.loads((run / "summary.json").read_text())
@@ -28,3 +28,4 @@ def test_flow_cnn_every_test_image(tmp_path, monkeypatch):
     assert kinds == ["conv", "conv", "dense"]
     assert s["layers"][1]["algorithm"] == "F(2×2, 3×3)" and s["layers"][1]["mults"] == 16.0
     assert s["layers"][2]["engine"].startswith("sparse")
+    assert s["cycles_lower_bound"] == -(-s["mults_per_inference"] // s["multipliers"])

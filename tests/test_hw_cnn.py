@@ -50,3 +50,18 @@ def test_messages():
         CNN(model, conv_algorithms="F23")
     with pytest.raises(ValueError, match="Engines must be one of dense, sparse"):
         CNN(model, engines="fast")
+
+
+def test_layer_entries_and_bounds():
+    from slimgen.flow import RunConfig
+    from slimgen.models import cnn
+    model = random_int_cnn(np.random.default_rng(5), (1, 8, 8), (4, 8), pool=2, n_classes=10,
+                           density=0.25)
+    net = cnn.make_network(model, RunConfig(model="cnn", method="balanced"))
+    e = cnn.layer_entries(net)
+    assert [x["lanes"] for x in e] == [2, 16, 4]                 # conv0 as slow as conv1
+    assert [x["cycles"] for x in e[:2]] == [512, 512]
+    assert (e[1]["mults_direct"], e[1]["mults"]) == (36, 16.0)    # 4 channels · 9 → 4 · 16/4
+    assert [x["mults_per_inference"] for x in e] == [1024, 8192, int((model.dense[0].W != 0).sum())]
+    assert cnn.cycles_lower_bound(e) == -(-sum(x["mults_per_inference"] for x in e) // 22)
+    assert 512 + e[2]["cycles"] < cnn.cycles_estimate(net) < sum(x["cycles"] for x in e)

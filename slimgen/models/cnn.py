@@ -24,11 +24,14 @@ from slimgen.sw.quant import QuantConfig
 
 from .mlp import dense_entry
 
-__all__ = ["VIEW", "CHANNELS", "float_spec", "quantize", "save_int", "load_int", "make_network",
-           "layer_entries", "conv_plan", "cycles_lower_bound"]
+__all__ = ["VIEW", "CHANNELS", "DEFAULTS", "float_spec", "quantize", "save_int", "load_int", "make_network",
+           "layer_entries", "conv_plan", "cycles_estimate", "cycles_lower_bound"]
 
 VIEW = "image"
 CHANNELS = (4, 8)
+# The two F(2×2,3×3) convolution units alone need about twice the UP5K's logic cells and 22 of
+# its 8 DSP blocks (see ``conv_plan``), so the CNN's default board is the ULX3S.
+DEFAULTS = {"board": "ulx3s-85f"}
 
 
 def float_spec(config):
@@ -98,17 +101,34 @@ def layer_entries(net):
             "sparsity": float((W == 0).mean()), "nonzeros": int((W != 0).sum()),
             "nonzeros_per_group": None, "lanes": int(hw.lanes),
             "mults_direct": int(taps), "mults": float(per_out),
-            "mults_total": int(round(per_out * outputs)), "cycles": int(conv_cycles(hw)),
+            "mults_per_inference": int(round(per_out * outputs)), "cycles": int(conv_cycles(hw)),
         })
     for k, (layer, engine) in enumerate(zip(net.qmodel.dense, net.engines)):
         e = dense_entry(f"dense{k}", layer.W, layer.weight_bits, engine)
         sparse = hasattr(engine, "sparse_layout")
-        e["mults_total"] = int((layer.W != 0).sum()) if sparse else int(layer.W.size)
+        e["mults_per_inference"] = int((layer.W != 0).sum()) if sparse else int(layer.W.size)
         entries.append(e)
     return entries
+
+
+def cycles_estimate(net):
+    """Cycles of one inference alone through the layer pipeline: each convolution but the last
+    only until it has the rows the next one's first band reads, the last one whole, then the
+    dense engines."""
+    est = 0
+    for conv, nxt in zip(net.convs, net.convs[1:]):
+        rows = nxt.n_win - nxt.layer.padding                 # input rows of nxt's first band
+        est += conv_cycles_part(conv, min(conv.bands, -(-rows // conv.m)))
+    est += conv_cycles_part(net.convs[-1], net.convs[-1].bands)
+    return int(est + sum(e.cycles_per_vector for e in net.engines))
+
+
+def conv_cycles_part(conv, bands):
+    from slimgen.hw.cnn import conv_cycles
+    return conv_cycles(conv) * bands // conv.bands
 
 
 def cycles_lower_bound(entries):
     """Cycles per inference if every multiplier did a useful product every cycle: the
     multiplications after Winograd and sparsity over the multipliers in use."""
-    return math.ceil(sum(e["mults_total"] for e in entries) / sum(e["lanes"] for e in entries))
+    return math.ceil(sum(e["mults_per_inference"] for e in entries) / sum(e["lanes"] for e in entries))
