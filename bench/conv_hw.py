@@ -199,8 +199,9 @@ def main(argv=None):
                      sim_seconds=round(time.monotonic() - t0, 1))
             if not args.no_synth:
                 for board in args.boards.split(","):
+                    folder = kind if alg is kw["algorithm"] else f"direct_{kw['lanes']}lanes"
                     r[board] = synthesize(layer, kw, board, Path(args.build) /
-                                          kind.replace(" ", "_") / board, args, done)
+                                          folder.replace(" ", "_") / board, args, done)
             rows.append(r)
             print(_row(r, args), flush=True)
     w = {r["design"]: r for r in rows}
