@@ -153,6 +153,8 @@ class Run:
     def _invalidate(self, old, new):
         """Remove the outputs of the first stage whose settings changed and of all after it,
         so that no summary mixes results of different settings."""
+        # A setting missing from an older config.json had its default then.
+        old = {**RunConfig().to_dict(), **old}
         changed = {k for k in new if old.get(k) != new[k]}
         for i, stage in enumerate(STAGES):
             settings = set(STAGE_SETTINGS[stage])
