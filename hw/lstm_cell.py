@@ -110,7 +110,6 @@ class LstmCell(wiring.Component):
         lstm, fmt = self.lstm, self.fmt
         H, n_in, T = lstm.n_hidden, lstm.n_in, self.steps
         A, F = fmt.table_bits, fmt.gate_frac
-        act = signed(fmt.act_bits)
 
         m.submodules.ifo = S = SparseMacCore(self.ifo_layout, self.ifo.b, in_bits=fmt.act_bits,
                                              in_signed=True, acc_bits=self.ifo.acc_bits)

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slimgen.sw.artifact import (load_float_model, load_quantized_model, save_float_model,
-                                 save_quantized_model, write_bytes_atomic)
+from slimgen.sw.artifact import load_float_model, save_float_model, write_bytes_atomic
 from slimgen.sw.data import load_dataset
 
 __all__ = ["RunConfig", "Run", "STAGES", "run_stage", "run_flow", "FlowError"]

@@ -17,7 +17,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from .matrices import correlation_matrices
-from .moduli import (Modulus, as_points, check_moduli, crt_moduli, default_points, parse_moduli,
+from .moduli import (as_points, check_moduli, crt_moduli, default_points, parse_moduli,
                      point_sequence, toom_cook_moduli)
 
 __all__ = ["Winograd1D", "winograd_1d", "check_size", "format_matrix"]
