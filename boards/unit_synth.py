@@ -194,7 +194,8 @@ def synth_unit(component, board="ice40up5k", build_dir="build/unit", *, name="un
         nextpnr placement seed (same seed, same result).
     reuse : bool
         Read the figures of an earlier build in ``build_dir`` instead of building again when
-        its ``unit.v`` and wrapper equal this component's and its nextpnr report exists.
+        its ``unit.v`` and wrapper equal this component's and nextpnr left its report (or, for
+        a design that did not fit, its utilisation in the log).
 
     Raises
     ------
@@ -219,10 +220,12 @@ def synth_unit(component, board="ice40up5k", build_dir="build/unit", *, name="un
     wrapper = wrapper_verilog(ports, has_rst=has_rst, unit=name)
     wrapper_ffs = 31 + sum(w for _, w, _ in ports) + 1 + int(has_rst)
     report = build / "report.json"
-    if reuse and report.exists() and all(
-            (build / f).exists() and (build / f).read_text() == text
-            for f, text in (("unit.v", verilog), ("ooc_top.v", wrapper))):
+    same = all((build / f).exists() and (build / f).read_text() == text
+               for f, text in (("unit.v", verilog), ("ooc_top.v", wrapper)))
+    if reuse and same and report.exists():
         rc = 0
+    elif reuse and same and log.exists() and _LOG_UTIL.search(log.read_text()):
+        rc = 1          # an earlier build that did not fit: its log holds the counts
     else:
         rc = _build(b, build, log, name, verilog, wrapper, seed)
     util, fmax = {}, None
