@@ -15,7 +15,9 @@ def float_spec(config):
 
 
 def quantize(model, data, config, compression):
-    qc = QuantConfig(weight_bits=config.weight_bits, act_bits=config.act_bits)
+    # Joint pruning and quantization chose the activation width too.
+    act_bits = compression.get("act_bits") or config.act_bits
+    qc = QuantConfig(weight_bits=config.weight_bits, act_bits=int(act_bits))
     return quantize_mlp(model, data.part("train")[0], input_scale=1.0 / data.pixel_max,
                         config=qc, layer_weight_bits=compression.get("layer_weight_bits"))
 
@@ -45,17 +47,22 @@ def dense_entry(name, W, weight_bits, engine):
     P = engine.lanes
     if hasattr(engine, "sparse_layout"):
         L = engine.sparse_layout
-        per_lane = [int(v) for v in L.lane_lengths]
-        engine_name = f"sparse {getattr(L, 'layout', '')}".strip()
-    else:  # dense engine: lane p owns rows p, p + P, ...
-        per_lane = [int((W[p::P] != 0).sum()) for p in range(P)]
+        lane_cycles = [int(v) for v in L.lane_lengths]  # non-zeros, plus a word per empty row
+        engine_name = f"sparse {L.layout}"
+    else:
+        lane_cycles = None
         engine_name = "dense"
+    if engine_name == "sparse banks":  # lane p owns inputs p, p + P, ...
+        per_lane = [int((W[:, p::P] != 0).sum()) for p in range(P)]
+    else:                              # lane p owns outputs (rows) p, p + P, ...
+        per_lane = [int((W[p::P] != 0).sum()) for p in range(P)]
     n_out, n_in = W.shape
     return {
         "name": name, "kind": "dense", "engine": engine_name,
         "shape": [int(n_out), int(n_in)], "weight_bits": int(weight_bits),
         "sparsity": float((W == 0).mean()), "nonzeros": int((W != 0).sum()),
         "nonzeros_per_group": per_lane, "lanes": int(P),
+        **({"lane_cycles": lane_cycles} if lane_cycles is not None else {}),
         "mults_direct": int(n_in), "mults": float((W != 0).sum() / n_out),
         "cycles": int(engine.cycles_per_vector),
     }
