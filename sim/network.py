@@ -10,7 +10,7 @@ from slimgen.sw.golden import argmax_first
 
 from .runner import run_bench
 
-__all__ = ["NetworkVerification", "verify_network"]
+__all__ = ["NetworkVerification", "verify_network", "prepare_bench"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,6 +33,16 @@ class NetworkVerification:
         return len(self.logits)
 
 
+def prepare_bench(build_dir, qmodel, x_q):
+    """The bench's folder (made), the inputs as int64 (n, n_inputs), and the golden logits."""
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    x_q = np.asarray(x_q, dtype=np.int64)
+    if x_q.ndim != 2 or x_q.shape[1] != qmodel.n_inputs:
+        raise ValueError(f"Inputs must have shape (n, {qmodel.n_inputs}), not {x_q.shape}")
+    return build_dir, x_q, qmodel(x_q)
+
+
 def verify_network(verilog_path, qmodel, x_q, *, build_dir, sim=None, toplevel="network",
                    log_file=None):
     """Run every row of ``x_q`` (n, n_inputs) through the Verilog network at ``verilog_path``.
@@ -44,12 +54,7 @@ def verify_network(verilog_path, qmodel, x_q, *, build_dir, sim=None, toplevel="
     from slimgen.hw.network import result_layout
     from .runner import default_simulator
     sim = sim or default_simulator()
-    build_dir = Path(build_dir)
-    build_dir.mkdir(parents=True, exist_ok=True)
-    x_q = np.asarray(x_q, dtype=np.int64)
-    if x_q.ndim != 2 or x_q.shape[1] != qmodel.n_inputs:
-        raise ValueError(f"Inputs must have shape (n, {qmodel.n_inputs}), not {x_q.shape}")
-    expected = qmodel(x_q)
+    build_dir, x_q, expected = prepare_bench(build_dir, qmodel, x_q)
     layout = result_layout(qmodel.n_classes, qmodel.logit_bits)
     data_path, out_path = build_dir / "bench_data.npz", build_dir / "bench_out.npz"
     import io

@@ -49,13 +49,9 @@ def verify_uart_bridge(qmodel, x_q, *, divisor, build_dir, lanes=4, timeout_byte
     quick. ``testcase`` picks one cocotb test of the bench (all by default). Raises
     :class:`slimgen.sim.runner.BenchFailed` when an image's reply differs from the golden model.
     """
+    from .network import prepare_bench
     sim = sim or default_simulator()
-    build_dir = Path(build_dir)
-    build_dir.mkdir(parents=True, exist_ok=True)
-    x_q = np.asarray(x_q, dtype=np.int64)
-    if x_q.ndim != 2 or x_q.shape[1] != qmodel.n_inputs:
-        raise ValueError(f"Inputs must have shape (n, {qmodel.n_inputs}), not {x_q.shape}")
-    expected = qmodel(x_q)
+    build_dir, x_q, expected = prepare_bench(build_dir, qmodel, x_q)
     verilog = write_bridge_verilog(build_dir / "uart_bridge.v", qmodel, divisor=divisor,
                                    lanes=lanes, timeout_bytes=timeout_bytes)
     data_path, out_path = build_dir / "bench_data.npz", build_dir / "bench_out.npz"

@@ -32,7 +32,7 @@ import numpy as np
 
 from .conv_golden import QuantConv, output_size, quantize_conv
 from .golden import accumulator_bits, requantize
-from .quant import QuantConfig, QuantDense, _multiplier_shift
+from .quant import QuantConfig, QuantDense, multiplier_shift
 from .winograd import correlate_direct
 
 __all__ = ["IntCNN", "quantize_cnn", "flatten_permutation", "maxpool_int", "conv_forward_batch",
@@ -251,7 +251,7 @@ def quantize_cnn(model, x_calib, input_scale, config=QuantConfig(), layer_weight
             break
         peak = float(np.percentile(a, config.calibration_percentile)) or 1.0
         s_y = peak / amax
-        M, shift = _multiplier_shift(s_x * s_w / s_y, config.multiplier_bits)
+        M, shift = multiplier_shift(s_x * s_w / s_y, config.multiplier_bits)
         qdense.append(QuantDense(Wq, bq, M, shift, True, True, in_bits, config.act_bits, wb,
                                  acc_bits, s_x, s_w, s_y))
         s_x, in_bits = s_y, config.act_bits

@@ -32,6 +32,7 @@ import numpy as np
 
 from .golden import argmax_first, requantize, round_half_up_shift
 from .sparse_golden import SparseLayer
+from .quant import multiplier_shift
 
 __all__ = ["LstmFormat", "IntLSTM", "IntLSTMClassifier", "GATES", "sigmoid_table",
            "tanh_table", "lstm_forward_int", "quantize_lstm_classifier", "prune_gates_qstd",
@@ -228,16 +229,6 @@ class IntLSTMClassifier:
         return argmax_first(self(x_q))
 
 
-def _multiplier_shift(ratio, multiplier_bits):
-    """M, s with ``M / 2^s ≈ ratio``, M in [2^(mb−2), 2^(mb−1)], s ≥ 1."""
-    if not ratio > 0:
-        raise ValueError(f"Requantization ratio must be positive, not {ratio}")
-    shift = multiplier_bits - 2 - int(np.floor(np.log2(ratio)))
-    if shift < 1:
-        raise ValueError(f"Requantization ratio {ratio} is too large for a right shift")
-    return int(round(ratio * 2 ** shift)), shift
-
-
 def quantize_lstm_classifier(model, *, steps=8, input_scale=1.0 / 16, fmt=LstmFormat()):
     """A trained float ``Sequential([LSTM, Dense])`` → :class:`IntLSTMClassifier`, with no
     calibration data needed (every scale is fixed by the format):
@@ -268,7 +259,7 @@ def quantize_lstm_classifier(model, *, steps=8, input_scale=1.0 / 16, fmt=LstmFo
         W[g] = np.clip(np.rint(K / s_g), -qmax, qmax).astype(np.int64)
         b[g] = np.rint(lstm.params[f"b_{g}"] / s_g).astype(np.int64)
         frac = fmt.tanh_frac if g == "c" else fmt.sigmoid_frac
-        M[g], S[g] = _multiplier_shift(s_g * 2.0 ** frac, fmt.multiplier_bits)
+        M[g], S[g] = multiplier_shift(s_g * 2.0 ** frac, fmt.multiplier_bits)
     qmax = (1 << (fmt.head_weight_bits - 1)) - 1
     Wd, bd = dense.params["W"], dense.params["b"]                          # (H, C), (C,)
     s_d = float(np.abs(Wd).max()) / qmax or 1.0
@@ -312,5 +303,5 @@ def random_int_lstm(rng, n_in, n_hidden, *, density=0.3, fmt=LstmFormat(), sprea
         b[g] = rng.integers(-qmax * 16, qmax * 16 + 1, H).astype(np.int64)
         # Typical |z|: weights ~ qmax/2 times activations ~ 2^(act_bits−2) over the non-zeros.
         typical = max(1.0, qmax / 2 * 2 ** (fmt.act_bits - 2) * np.sqrt(max(1, np.count_nonzero(w) / H)))
-        M[g], S[g] = _multiplier_shift(spread * 16 / typical, fmt.multiplier_bits)
+        M[g], S[g] = multiplier_shift(spread * 16 / typical, fmt.multiplier_bits)
     return IntLSTM(fmt, W, b, M, S)

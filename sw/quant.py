@@ -21,7 +21,7 @@ from .golden import accumulator_bits, forward_int
 from .nn.layers import Dense, ReLU
 
 __all__ = ["QuantConfig", "QuantDense", "QuantizedModel", "quantize_mlp", "quantize_inputs",
-           "random_dense_layer"]
+           "random_dense_layer", "multiplier_shift"]
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def quantize_inputs(x, input_scale, input_bits):
     return np.clip(np.rint(np.asarray(x) / input_scale), 0, (1 << input_bits) - 1).astype(np.int64)
 
 
-def _multiplier_shift(ratio, multiplier_bits):
+def multiplier_shift(ratio, multiplier_bits):
     """M, s with ``M / 2^s ≈ ratio`` and M in [2^(mb−2), 2^(mb−1)], s ≥ 1."""
     if not ratio > 0:
         raise ValueError(f"Requantization ratio must be positive, not {ratio}")
@@ -171,7 +171,7 @@ def quantize_mlp(model, x_calib, *, input_scale, config=QuantConfig(), layer_wei
             break
         peak = float(np.percentile(a, config.calibration_percentile)) or 1.0
         s_y = peak / amax
-        M, shift = _multiplier_shift(s_x * s_w / s_y, config.multiplier_bits)
+        M, shift = multiplier_shift(s_x * s_w / s_y, config.multiplier_bits)
         layers.append(QuantDense(W_q, b_q, M, shift, True, True, in_bits, config.act_bits,
                                  weight_bits, acc_bits, s_x, s_w, s_y))
         s_x, in_bits = s_y, config.act_bits
@@ -204,6 +204,6 @@ def random_dense_layer(rng, n_in, n_out, *, weight_bits=8, in_bits=8, out_bits=8
     # Map about a quarter of the accumulator range onto the output range, so that outputs
     # cover zero, the middle and saturation.
     ratio = ((1 << out_bits) - 1) / (1 << max(acc_bits - 3, 1))
-    M, shift = _multiplier_shift(ratio, 16)
+    M, shift = multiplier_shift(ratio, 16)
     return QuantDense(W, b, M, shift, True, True, in_bits, out_bits, weight_bits, acc_bits,
                       1.0, 1.0, 1.0 / ratio)
