@@ -31,16 +31,14 @@ def _frames(rng, n, c, h, w):
 
 
 BOTH = ["F2x2_3x3", "F4x4_3x3_crt"]   # on both simulators; the rest on the default one
+CASES = [(name, sim) for name in ALGORITHMS
+         for sim in (["icarus", "verilator"] if name in BOTH else [None])]
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("sim", ["icarus", "verilator", None])
-@pytest.mark.parametrize("name", list(ALGORITHMS))
+@pytest.mark.parametrize("name,sim", CASES)
 def test_conv_layer_equals_direct_correlation(name, sim, tmp_path):
     """Raw accumulators (bias included) of a random layer, edge tiles (7×9 input, padding 1)."""
-    if (sim is None) == (name in BOTH):
-        pytest.skip("covered by the explicit simulators" if sim is None
-                    else "runs on the default simulator only (keeps CI short)")
     sim = sim or default_simulator()
     require_simulator(sim)
     rng = np.random.default_rng(len(name))
