@@ -158,15 +158,13 @@ def test_recorded_waveform_of_a_network(tmp_path):
     """One inference through the Verilog of a tiny MLP on the simulator, drawn in the report."""
     from slimgen.hw.network import Network
     from slimgen.hw.verilog import to_verilog
-    from slimgen.sim.runner import SimulatorNotFound, check_simulator, default_simulator
+    from slimgen.sim.runner import default_simulator
+    from slimgen.sim.testing import require_simulator
     from slimgen.sim.waveform import record_inference_vcd
     from slimgen.sw.nn import build_model, mlp_spec
     from slimgen.sw.quant import quantize_mlp
     sim = default_simulator()
-    try:
-        check_simulator(sim)
-    except SimulatorNotFound as e:
-        pytest.skip(str(e))
+    require_simulator(sim)  # skips locally without it; fails in CI
     model = build_model(mlp_spec((64, 8, 10)), np.random.default_rng(0))
     q = quantize_mlp(model, np.random.default_rng(1).random((50, 64)), input_scale=1 / 16)
     verilog = tmp_path / "network.v"
