@@ -52,7 +52,7 @@ from __future__ import annotations
 from fractions import Fraction
 from itertools import combinations
 
-from amaranth.hdl import Module, signed
+from amaranth.hdl import signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
@@ -243,15 +243,6 @@ class _NetworkUnit(_Pipelined):
     def adders(self) -> int:
         """Adders, subtracters and negations that reach an output (wiring shifts excluded)."""
         return live_adders(self.net, self.outputs)
-
-    @property
-    def latency(self) -> int:
-        return self.stages
-
-    def elaborate(self, platform):
-        m = Module()
-        self._build(m, self.net, self.outputs)
-        return m
 
 
 class FoldUnit(_NetworkUnit):

@@ -225,7 +225,22 @@ def _element_range(shape):
 
 
 class _Pipelined(wiring.Component):
-    """Shared body: stream in, stream out, a network with ``stages`` registers."""
+    """Shared body: stream in, stream out, the nodes ``self.outputs`` of the network
+    ``self.net`` with ``self.stages`` registers."""
+
+    @property
+    def adders(self) -> int:
+        """Additions, subtractions and negations (wiring shifts excluded)."""
+        return sum(op is not None and op[0] != "shl" for op in self.net.ops)
+
+    @property
+    def latency(self) -> int:
+        return self.stages
+
+    def elaborate(self, platform):
+        m = Module()
+        self._build(m, self.net, self.outputs)
+        return m
 
     def _build(self, m, net, outputs):
         k = self.stages
@@ -295,18 +310,6 @@ class TransformUnit(_Pipelined):
             "o": Out(stream.Signature(data.ArrayLayout(signed(self.out_bits), n_out))),
         })
 
-    @property
-    def adders(self) -> int:
-        return sum(op is not None and op[0] != "shl" for op in self.net.ops)
-
-    @property
-    def latency(self) -> int:
-        return self.stages
-
-    def elaborate(self, platform):
-        m = Module()
-        self._build(m, self.net, self.outputs)
-        return m
 
 
 class Transform2D(_Pipelined):
@@ -353,15 +356,3 @@ class Transform2D(_Pipelined):
             "o": Out(stream.Signature(data.ArrayLayout(signed(self.out_bits), ar * ac))),
         })
 
-    @property
-    def adders(self) -> int:
-        return sum(op is not None and op[0] != "shl" for op in self.net.ops)
-
-    @property
-    def latency(self) -> int:
-        return self.stages
-
-    def elaborate(self, platform):
-        m = Module()
-        self._build(m, self.net, self.outputs)
-        return m
