@@ -300,7 +300,10 @@ def stage_generate(run):
     text = to_verilog(net, "network")
     write_bytes_atomic(run.path("network.v"), text.encode())
     layers = run.kind.layer_entries(net)
-    multipliers = sum(e["lanes"] for e in layers)
+    # A kind whose layers share one multiplier array says how many multipliers it has in all;
+    # otherwise every layer has its own lanes.
+    count = getattr(run.kind, "multipliers", None)
+    multipliers = int(count(net)) if count else sum(e["lanes"] for e in layers)
     mults = sum(e.get("mults_per_inference", e["nonzeros"]) for e in layers)
     estimate = getattr(run.kind, "cycles_estimate", None)
     return {"lanes": [e["lanes"] for e in layers], "multipliers": multipliers,
