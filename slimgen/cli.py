@@ -38,13 +38,39 @@ def _add_run_options(p):
                                     "sign, magnitude")
     p.add_argument("--sparsity", type=float, help="target fraction of zero weights")
     p.add_argument("--bits", type=float, help="joint: target average weight bits")
+    p.add_argument("--compress-epochs", dest="compress_epochs", type=int,
+                   help="epochs of the compression phase (default: the method's)")
+    p.add_argument("--finetune-epochs", dest="finetune_epochs", type=int,
+                   help="epochs of masked fine-tuning after compression (default: the method's)")
     p.add_argument("--engine", choices=("auto", "dense", "sparse"),
                    help="hardware engine of the MLP's dense layers (auto: sparse when pruned; "
                         "the LSTM always runs W_i, W_f, W_o sparse and W_c dense)")
     p.add_argument("--layout", choices=("rows", "banks"), help="sparse layout and balanced groups")
     p.add_argument("--board", help="icebreaker (default) or ulx3s-85f")
     p.add_argument("--sim", choices=("icarus", "verilator"), help="simulator for verify")
+    p.add_argument("--config", dest="config_file",
+                   help="a JSON file of run settings (the keys of config.json); options given "
+                        "on the command line override it")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _config_file(path):
+    """The settings of a ``--config`` JSON file, checked against :class:`RunConfig`."""
+    from pathlib import Path
+    try:
+        d = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise FlowError(f"--config {path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise FlowError(f"--config {path} is not a JSON file of run settings ({e})") from None
+    if not isinstance(d, dict):
+        raise FlowError(f"--config {path} must hold one JSON object of settings, e.g. "
+                        f'{{"model": "cnn", "lanes": 4}}, not a {type(d).__name__}')
+    try:
+        RunConfig.from_dict({**RunConfig().to_dict(), **d})
+    except (ValueError, TypeError) as e:
+        raise FlowError(f"--config {path}: {e}") from None
+    return d
 
 
 def _config(args, run_root):
@@ -56,15 +82,17 @@ def _config(args, run_root):
             base = RunConfig.from_dict(json.loads(stored_path.read_text()))
         except (ValueError, TypeError) as e:
             raise FlowError(f"{stored_path} is not a valid run configuration: {e}") from None
-    model = getattr(args, "model", None)
+    from_file = _config_file(args.config_file) if getattr(args, "config_file", None) else {}
+    model = getattr(args, "model", None) or from_file.get("model")
     if base is None or (model is not None and model != base.model):
         # A new run, or a new model kind: start from that kind's defaults.
         from slimgen.models import get_model_kind
         kind_defaults = getattr(get_model_kind(model or "mlp"), "DEFAULTS", {})
         base = RunConfig(**{**kind_defaults, "model": model or "mlp"})
-    changes = {}
+    changes = dict(from_file)
     for key in ("model", "seed", "data", "epochs", "hidden", "weight_bits", "lanes", "board",
-                "sim", "method", "sparsity", "bits", "engine", "layout"):
+                "sim", "method", "sparsity", "bits", "engine", "layout", "compress_epochs",
+                "finetune_epochs"):
         v = getattr(args, key, None)
         if v is not None:
             changes[key] = v
@@ -108,6 +136,9 @@ def _parser():
     _add_run_options(flow)
     flow.add_argument("--skip-build", action="store_true", help="no bitstream (verify, then "
                                                                 "the report)")
+    flow.add_argument("--from", dest="rerun_from", choices=STAGES,
+                      help="run this stage and every later one again (by default a stage "
+                           "already done with the current settings is kept)")
     for stage in STAGES:
         if stage != "compress":  # `slimgen compress` works on artifacts (compress_cli)
             _add_run_options(sub.add_parser(stage, help=f"run the {stage} stage"))
@@ -133,7 +164,7 @@ def main(argv=None):
         run = Run(args.run, _config(args, args.run), progress=not args.quiet)
         if args.command == "flow":
             stages = tuple(st for st in STAGES if not (args.skip_build and st == "build"))
-            summary = run_flow(run, stages)
+            summary = run_flow(run, stages, rerun_from=args.rerun_from)
         else:
             run_stage(run, args.command)
             summary = run.summary()

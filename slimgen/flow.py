@@ -34,13 +34,16 @@ STAGES = ("train", "compress", "quantize", "generate", "verify", "build", "repor
 # The settings each stage's output depends on (beyond its inputs from earlier stages).
 STAGE_SETTINGS = {
     "train": ("model", "data", "sizes", "hidden", "seed", "epochs", "batch_size", "lr"),
-    "compress": ("method", "sparsity", "bits", "layout"),  # + lanes for balanced groups
+    "compress": ("method", "sparsity", "bits", "layout", "compress_epochs",
+                 "finetune_epochs"),  # + lanes for balanced groups
     "quantize": ("weight_bits", "act_bits"),
     "generate": ("lanes", "engine", "layout"),
     "verify": ("sim",),
     "build": ("board",),
     "report": (),
 }
+# The stages whose outputs the later stages read (verify, build and report read only these).
+FEEDS_LATER_STAGES = ("train", "compress", "quantize", "generate")
 STAGE_OUTPUTS = {
     "train": ("float.npz",), "compress": ("compressed.npz",), "quantize": ("model.npz",),
     "generate": ("network.v",),
@@ -68,6 +71,8 @@ class RunConfig:
     method: str = "none"       # compression: none or a method of slimgen.compress_cli
     sparsity: float = 0.9      # target fraction of zero weights (pruning methods)
     bits: float = 4.0          # target average weight bits (joint)
+    compress_epochs: int | None = None   # epochs of the compression phase (None: the method's)
+    finetune_epochs: int | None = None   # epochs of masked fine-tuning after it (None: the method's)
     lanes: int = 4             # MAC lanes per layer (and groups of balanced sparsity)
     engine: str = "auto"       # dense, sparse, or auto: sparse for pruned models
     layout: str = "rows"       # sparse engines and balanced groups: rows or banks
@@ -94,6 +99,11 @@ class RunConfig:
                              f"not {self.model!r}")
         if not 0.0 <= self.sparsity < 1.0:
             raise ValueError(f"sparsity must be in [0, 1), not {self.sparsity!r}")
+        for name, least in (("compress_epochs", 1), ("finetune_epochs", 0)):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < least):
+                raise ValueError(f"{name} must be an integer ≥ {least} or null (the method's "
+                                 f"default), not {v!r}")
         if self.engine not in ("auto", "dense", "sparse"):
             raise ValueError(f"engine must be 'auto', 'dense' or 'sparse', not {self.engine!r}")
         if self.layout not in ("rows", "banks"):
@@ -162,14 +172,17 @@ class Run:
             if stage == "compress" and new.get("method") == old.get("method") == "none":
                 settings = set()       # nothing compressed: nothing to invalidate
             if changed & settings:
-                for later in STAGES[i:]:
-                    for name in STAGE_OUTPUTS[later] + (f"{later}.json",):
-                        if self.path(name).exists():
-                            self.path(name).unlink()
-                _write_json(self.path("summary.json"), self.summary())
+                self.forget(STAGES[i:])
                 self.log(f"settings {sorted(changed)} changed: outputs of "
                          f"{', '.join(STAGES[i:])} removed; rerun them")
                 break
+
+    def forget(self, stages):
+        """Remove the outputs and figures of ``stages`` (stale once an earlier stage changed)."""
+        for stage in stages:
+            for name in STAGE_OUTPUTS[stage] + (f"{stage}.json",):
+                self.path(name).unlink(missing_ok=True)
+        _write_json(self.path("summary.json"), self.summary())
 
     def path(self, name):
         return self.root / name
@@ -177,6 +190,9 @@ class Run:
     def need(self, name, stage):
         p = self.path(name)
         if not p.exists():
+            if stage == "compress":   # `slimgen compress` is the artifact tool
+                raise FlowError(f"{p} does not exist: run 'slimgen flow --run {self.root}' "
+                                f"(it runs the compress stage)")
             raise FlowError(f"{p} does not exist: run 'slimgen {stage} --run {self.root}' first "
                             f"(or 'slimgen flow')")
         return p
@@ -248,7 +264,11 @@ def stage_compress(run):
     compress_cli.add_parser(parser.add_subparsers())
     args = parser.parse_args(["compress", "--method", c.method, "--sparsity", str(c.sparsity),
                               "--bits", str(c.bits), "--groups", str(c.lanes),
-                              "--layout", c.layout, "--seed", str(c.seed)])
+                              "--layout", c.layout, "--seed", str(c.seed)]
+                             + (["--epochs", str(c.compress_epochs)]
+                                if c.compress_epochs is not None else [])
+                             + (["--finetune-epochs", str(c.finetune_epochs)]
+                                if c.finetune_epochs is not None else []))
     result = compress_cli.compress(model, data, args, progress=run.progress)
     info = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in result.info.items()}
     x, y = data.part("test")
@@ -326,7 +346,7 @@ def stage_verify(run):
         r = verify_network(verilog, qmodel, x_q, build_dir=run.path("sim"), sim=run.config.sim,
                            log_file=run.path("sim").resolve() / "verify.log")
     except BenchFailed as e:
-        run.record("verify", {"hw_bit_exact": False, "images_verified": 0})
+        run.record("verify", {"hw_bit_exact": False, "images_verified": 0, "_failed": True})
         raise FlowError(f"Hardware differs from the golden model: {e}") from None
     return {
         "hw_accuracy": float(np.mean(r.cls == y)),
@@ -390,11 +410,30 @@ def run_stage(run, stage):
     t = time.monotonic()
     figures = _STAGE_FUNCS[stage](run)
     figures[f"{stage}_seconds"] = round(time.monotonic() - t, 2)
+    if stage in FEEDS_LATER_STAGES:
+        # what the later stages made came from the previous output of this one
+        run.forget(STAGES[STAGES.index(stage) + 1:])
     return run.record(stage, figures)
 
 
-def run_flow(run, stages=STAGES):
-    """Run the stages in order; returns the summary. A failing build still leaves a report."""
+def stage_done(run, stage):
+    """Whether ``stage`` has run with the run's current settings: its ``<stage>.json`` exists
+    (a changed setting removes it, see :meth:`Run.__init__`) and does not record a failure."""
+    figures = _read_json(run.path(f"{stage}.json"))
+    return figures is not None and not figures.get("_failed")
+
+
+def run_flow(run, stages=STAGES, *, rerun_from=None):
+    """Run the stages in order and return the summary. A stage already done with the current
+    settings is kept (so a second ``slimgen flow`` after changing only, say, the board
+    rebuilds only what depends on it), except the report, which is always rewritten;
+    ``rerun_from`` names a stage to run again with every stage after it."""
+    if rerun_from is not None and rerun_from not in STAGES:
+        raise ValueError(f"--from must be one of {', '.join(STAGES)}, not {rerun_from!r}")
+    rerun = set(STAGES[STAGES.index(rerun_from):]) if rerun_from else set()
     for stage in stages:
+        if stage != "report" and stage not in rerun and stage_done(run, stage):
+            run.log(f"== {stage} == done with these settings, kept (--from {stage} reruns it)")
+            continue
         run_stage(run, stage)
     return run.summary()

@@ -76,3 +76,98 @@ def test_changed_settings_invalidate_later_stages(tmp_path, capsys):
     assert "settings ['lanes'] changed: outputs of generate, verify, build, report removed" in err
     summary = json.loads((run / "summary.json").read_text())
     assert "float_accuracy" not in summary
+
+
+def test_config_file_sets_and_command_line_overrides(tmp_path, capsys):
+    run, cfg = tmp_path / "r", tmp_path / "settings.json"
+    cfg.write_text(json.dumps({"epochs": 2, "lanes": 2, "compress_epochs": 3,
+                               "finetune_epochs": 0}))
+    assert main(["train", "--run", str(run), "--config", str(cfg), "--lanes", "8", "--quiet"]) == 0
+    stored = json.loads((run / "config.json").read_text())
+    assert (stored["epochs"], stored["lanes"]) == (2, 8)
+    assert (stored["compress_epochs"], stored["finetune_epochs"]) == (3, 0)
+
+
+@pytest.mark.parametrize("text, message", [
+    (None, "no such file"),
+    ("{not json", "is not a JSON file of run settings"),
+    ("[1, 2]", 'must hold one JSON object of settings, e.g. {"model": "cnn", "lanes": 4}, '
+               "not a list"),
+    ('{"colour": "red"}', "Unknown run settings ['colour']"),
+    ('{"compress_epochs": 0}', "compress_epochs must be an integer ≥ 1 or null (the method's "
+                               "default), not 0"),
+])
+def test_bad_config_file_is_refused_and_nothing_written(tmp_path, capsys, text, message):
+    run, cfg = tmp_path / "r", tmp_path / "settings.json"
+    if text is not None:
+        cfg.write_text(text)
+    assert main(["train", "--run", str(run), "--config", str(cfg), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"--config {cfg}" in err and message in err
+    assert not (run / "float.npz").exists()
+
+
+def _run(root, **settings):
+    from slimgen.flow import Run, RunConfig
+    logs = []
+    return Run(root, RunConfig(**settings), progress=False, log=logs.append), logs
+
+
+def test_compression_epochs_invalidate_compress_not_train(tmp_path):
+    from slimgen.flow import run_flow
+    settings = dict(epochs=2, method="magnitude", compress_epochs=1, finetune_epochs=1)
+    run, _ = _run(tmp_path / "r", **settings)
+    run_flow(run, ("train", "compress", "quantize"))
+    trained = (tmp_path / "r" / "float.npz").stat().st_mtime_ns
+    run, logs = _run(tmp_path / "r", **{**settings, "finetune_epochs": 2})
+    assert "settings ['finetune_epochs'] changed: outputs of compress, quantize, generate, " \
+           "verify, build, report removed; rerun them" in logs
+    assert not (tmp_path / "r" / "compressed.npz").exists()
+    run_flow(run, ("train", "compress", "quantize"))
+    assert (tmp_path / "r" / "float.npz").stat().st_mtime_ns == trained
+    assert "== train == done with these settings, kept (--from train reruns it)" in logs
+    assert "== compress ==" in logs and "== quantize ==" in logs
+
+
+def test_flow_keeps_done_stages_and_reruns_from_a_stage(tmp_path):
+    from slimgen.flow import run_flow
+    run, logs = _run(tmp_path / "r", epochs=2)
+    run_flow(run, ("train", "compress", "quantize"))
+    quantized = (tmp_path / "r" / "quantize.json").read_text()
+    logs.clear()
+    run_flow(run, ("train", "compress", "quantize"))
+    assert [m for m in logs if m.startswith("== ")] == [
+        f"== {st} == done with these settings, kept (--from {st} reruns it)"
+        for st in ("train", "compress", "quantize")]
+    logs.clear()
+    run_flow(run, ("train", "compress", "quantize"), rerun_from="compress")
+    assert [m for m in logs if m.startswith("== ")] == [
+        "== train == done with these settings, kept (--from train reruns it)",
+        "== compress ==", "== quantize =="]
+    # same seed, same bits: the rerun quantizes to the same figures
+    rerun = json.loads((tmp_path / "r" / "quantize.json").read_text())
+    first = json.loads(quantized)
+    assert {k: v for k, v in rerun.items() if not k.endswith("_seconds")} == \
+           {k: v for k, v in first.items() if not k.endswith("_seconds")}
+    with pytest.raises(ValueError, match="--from must be one of train, compress"):
+        run_flow(run, rerun_from="synthesis")
+
+
+def test_rerunning_a_stage_drops_the_figures_of_later_ones(tmp_path):
+    from slimgen.flow import run_stage
+    run, _ = _run(tmp_path / "r", epochs=2)
+    for stage in ("train", "compress", "quantize"):
+        run_stage(run, stage)
+    run_stage(run, "train")
+    assert not (tmp_path / "r" / "quantize.json").exists()
+    assert not (tmp_path / "r" / "model.npz").exists()
+    assert "int_accuracy" not in run.summary()
+
+
+def test_missing_compression_names_the_command_that_makes_it(tmp_path, capsys):
+    run = tmp_path / "r"
+    assert main(["train", "--run", str(run), "--epochs", "1", "--method", "magnitude",
+                 "--quiet"]) == 0
+    assert main(["quantize", "--run", str(run), "--quiet"]) == 1
+    assert f"{run}/compressed.npz does not exist: run 'slimgen flow --run {run}' (it runs the " \
+           f"compress stage)" in capsys.readouterr().err
