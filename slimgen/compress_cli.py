@@ -8,7 +8,8 @@
 
 The output is a float artifact (pruned weights exactly 0) whose manifest carries
 ``compression = {"method", "sparsity", "layer_weight_bits", "groups", "layout", ...}``; the
-quantize stage passes ``layer_weight_bits`` to ``quantize_mlp``.
+quantize stage passes ``layer_weight_bits`` (one per convolution and dense layer) to the MLP's
+and the CNN's quantizer.
 """
 
 from __future__ import annotations
@@ -108,13 +109,14 @@ def run(args) -> int:
         before = evaluate(model, x, y)
         res = compress(model, data, args, progress=not args.quiet)
         after = evaluate(model, x, y)
-        n_dense = sum(1 for layer in model.layers if layer.kind == "dense")
+        # one width per convolution and dense layer, in order (what the MLP and CNN quantizers take)
+        n_weighted = sum(1 for layer in model.layers if layer.kind in ("conv2d", "dense"))
         info = dict(res.info)
         info.setdefault("layer_weight_bits", None)
         info.setdefault("groups", None)
         info.setdefault("layout", None)
-        if info["layer_weight_bits"] is not None and len(info["layer_weight_bits"]) != n_dense:
-            info["layer_weight_bits"] = None  # only MLPs go through quantize_mlp
+        if info["layer_weight_bits"] is not None and len(info["layer_weight_bits"]) != n_weighted:
+            info["layer_weight_bits"] = None  # e.g. an LSTM's gate matrices: no quantizer takes them
         info.update(float_accuracy_before=before, float_accuracy_after=after)
         save_float_model(args.out, model, dataset=manifest["dataset"],
                          split_seed=manifest["split_seed"],

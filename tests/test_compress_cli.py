@@ -53,3 +53,16 @@ def test_compress_missing_input(tmp_path, capsys):
     rc = _main(["compress", "--in", str(tmp_path / "none.npz"), "--method", "self_prune"])
     assert rc == 1
     assert capsys.readouterr().err.startswith("slimgen compress: error: Model file ")
+
+
+def test_joint_keeps_one_width_per_conv_and_dense_layer_of_a_cnn(tmp_path, capsys):
+    from slimgen.sw.nn import cnn_spec
+    path, out = tmp_path / "cnn.npz", tmp_path / "c.npz"
+    save_float_model(path, build_model(cnn_spec(channels=(2, 4)), np.random.default_rng(0)),
+                     dataset="digits", split_seed=0)
+    assert _main(["compress", "--in", str(path), "--out", str(out), "--method", "joint",
+                  "--bits", "4", "--sparsity", "0.5", "--epochs", "1", "--quiet", "--json"]) == 0
+    bits = json.loads(capsys.readouterr().out)["layer_weight_bits"]
+    manifest, _ = load_artifact(out, "float")
+    assert manifest["compression"]["layer_weight_bits"] == bits
+    assert len(bits) == 3 and all(b in (2, 3, 4, 6, 8) for b in bits)  # conv, conv, dense
