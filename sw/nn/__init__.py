@@ -12,10 +12,11 @@ from .schedule import lr_factor
 from .model import (Sequential, build_model, mlp_spec, cnn_spec, deep_cnn_spec, lstm_spec,
                     LAYER_TYPES)
 from .train import TrainConfig, train, evaluate, predict
+from .augment import random_shift
 
 __all__ = [
     "Layer", "Dense", "ReLU", "Flatten", "Conv2d", "MaxPool2d", "AvgPool2d", "LSTM", "BatchNorm",
     "fold_batchnorm", "softmax_cross_entropy", "SGD", "Adam", "make_optimizer", "lr_factor",
     "Sequential", "build_model", "mlp_spec", "cnn_spec", "deep_cnn_spec", "lstm_spec",
-    "LAYER_TYPES", "TrainConfig", "train", "evaluate", "predict",
+    "LAYER_TYPES", "TrainConfig", "train", "evaluate", "predict", "random_shift",
 ]

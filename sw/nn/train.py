@@ -15,11 +15,13 @@ from dataclasses import dataclass, asdict
 
 import numpy as np
 
-from .loss import softmax_cross_entropy
+from .augment import random_shift
+from .loss import log_softmax, softmax_cross_entropy
 from .optim import OPTIMIZERS, make_optimizer
 from .schedule import SCHEDULES, lr_factor
 
-__all__ = ["TrainConfig", "train", "evaluate", "predict", "ProgressBar", "clip_gradients"]
+__all__ = ["TrainConfig", "train", "evaluate", "predict", "ProgressBar", "clip_gradients",
+           "smoothed_cross_entropy"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,10 @@ class TrainConfig:
     :data:`~slimgen.sw.nn.schedule.SCHEDULES` over all steps, after ``warmup_epochs`` of linear
     warm-up; ``patience`` > 0 stops when validation accuracy has not improved for that many
     epochs (0: never stop early); ``grad_clip`` > 0 scales the gradients down to that global norm.
+    ``augment_shift`` > 0 translates every training sample by a random whole-pixel (dy, dx) in
+    ``{−s, …, s}²`` each time it is drawn (:func:`~slimgen.sw.nn.augment.random_shift`, from its
+    own generator seeded by ``seed``, so the shuffling is the same with and without it);
+    ``label_smoothing`` ε trains on the targets ``(1 − ε)·onehot + ε/k``. Both default to off.
     """
     epochs: int = 100
     batch_size: int = 8
@@ -43,13 +49,15 @@ class TrainConfig:
     warmup_epochs: int = 0
     patience: int = 0
     grad_clip: float = 0.0
+    augment_shift: int = 0
+    label_smoothing: float = 0.0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ValueError(f"{name} must be a positive integer, not {v!r}")
-        for name in ("warmup_epochs", "patience"):
+        for name in ("warmup_epochs", "patience", "augment_shift"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"{name} must be a non-negative integer, not {v!r}")
@@ -67,6 +75,8 @@ class TrainConfig:
                              f"not {self.schedule!r}")
         if not self.grad_clip >= 0:
             raise ValueError(f"grad_clip must be non-negative, not {self.grad_clip!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), not {self.label_smoothing!r}")
 
     def to_dict(self):
         return asdict(self)
@@ -109,6 +119,22 @@ def evaluate(model, x, y):
     return float(np.mean(np.argmax(predict(model, x), axis=1) == y))
 
 
+def smoothed_cross_entropy(z, y, eps):
+    """Cross-entropy against smoothed targets ``q = (1 − ε)·onehot(y) + ε/k``:
+    ``L = −(1/n) Σ_i Σ_j q_ij log softmax(z_i)_j``, ``dLdz = (softmax(z) − q) / n``.
+
+    Shapes: z (n, k) float logits, y (n,) int labels; returns (float, (n, k)). ε = 0 is
+    :func:`~slimgen.sw.nn.loss.softmax_cross_entropy`.
+    """
+    if not eps:
+        return softmax_cross_entropy(z, y)
+    n, k = z.shape
+    q = np.full((n, k), eps / k)
+    q[np.arange(n), y] += 1.0 - eps
+    logp = log_softmax(z)
+    return float(-np.sum(q * logp) / n), (np.exp(logp) - q) / n
+
+
 def clip_gradients(model, max_norm):
     """Scale all gradients by one factor so that their global L2 norm is at most ``max_norm``;
     returns the norm before clipping."""
@@ -131,6 +157,7 @@ def train(model, data, config=TrainConfig(), *, progress=True, regularizers=()):
     x, y = data.part("train")
     xv, yv = data.part("val")
     rng = np.random.default_rng(config.seed)
+    aug_rng = np.random.default_rng([config.seed, 1])  # its own stream: shuffling unchanged
     opt = make_optimizer(config.optimizer, config.lr, weight_decay=config.weight_decay,
                          momentum=config.momentum, nesterov=config.nesterov)
     steps_per_epoch = -(-len(x) // config.batch_size)
@@ -147,8 +174,11 @@ def train(model, data, config=TrainConfig(), *, progress=True, regularizers=()):
             correct = 0
             for i in range(0, len(x), config.batch_size):
                 idx = order[i:i + config.batch_size]
-                logits = model.forward(x[idx], train=True)
-                loss, dLdz = softmax_cross_entropy(logits, y[idx])
+                xb = x[idx]
+                if config.augment_shift:
+                    xb = random_shift(xb, aug_rng, config.augment_shift)
+                logits = model.forward(xb, train=True)
+                loss, dLdz = smoothed_cross_entropy(logits, y[idx], config.label_smoothing)
                 model.backward(dLdz)
                 if config.grad_clip:
                     clip_gradients(model, config.grad_clip)
