@@ -3,12 +3,17 @@
 ``y[n, o, i, j] = b[o] + Σ_{c, u, v} W[o, c, u, v] · x_p[n, c, i·s + u, j·s + v]``
 
 where ``x_p`` is ``x`` zero-padded by ``p`` on each side and ``s`` is the stride. The layer uses
-im2col: every receptive field becomes one row of a matrix, and the convolution one matrix product.
-:func:`conv2d_loop` beside it is the plain loop version the tests compare against.
+im2col: every receptive field becomes one column of a matrix, and the convolution one matrix
+product. :func:`conv2d_loop` beside it is the plain loop version the tests compare against.
+
+Memory order. The columns are laid out channel-major, ``(c·k·k, n·oh·ow)``, so that building
+them copies runs of whole image rows and the product ``W X`` comes out as (c_out, n, oh, ow).
+The layer returns that as an (n, c_out, oh, ow) *view* (strides of a (c, n, h, w) array): the
+values and shape are those of NCHW, and the next layers (ReLU, pooling, the next convolution)
+work on it without a transposing copy.
 """
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .layers import Layer, check_positive_int
 
@@ -20,36 +25,57 @@ def conv_output_size(size, kernel, stride, padding):
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def im2col(x, kh, kw, stride, padding):
-    """Receptive fields as rows.
+def _pad_cn(x, padding):
+    """x (n, c, h, w) → a new C-contiguous (c, n, h + 2p, w + 2p) array, zero border."""
+    n, c, h, w = x.shape
+    p = padding
+    xp = np.empty((c, n, h + 2 * p, w + 2 * p), dtype=x.dtype)
+    if p:
+        xp[:, :, :p] = 0
+        xp[:, :, h + p:] = 0
+        xp[:, :, p:h + p, :p] = 0
+        xp[:, :, p:h + p, w + p:] = 0
+    xp[:, :, p:h + p, p:w + p] = x.transpose(1, 0, 2, 3)
+    return xp
 
-    Shapes: x (n, c, h, w) → cols (n·oh·ow, c·kh·kw), rows in (n, i, j) order, columns in
-    (c, u, v) order, the same order as ``W.reshape(c_out, −1)``.
+
+def _windows(xp, kh, kw, stride, oh, ow):
+    """The receptive fields of a C-contiguous xp (c, n, h', w') as a strided view
+    (c, kh, kw, n, oh, ow), without copying."""
+    c, n = xp.shape[:2]
+    sc, sn, sh, sw = xp.strides
+    return np.ndarray((c, kh, kw, n, oh, ow), xp.dtype, xp,
+                      strides=(sc, sh, sw, sn, stride * sh, stride * sw))
+
+
+def im2col(x, kh, kw, stride, padding):
+    """Receptive fields as columns.
+
+    Shapes: x (n, c, h, w) → cols (c·kh·kw, n·oh·ow), rows in (c, u, v) order (the order of
+    ``W.reshape(c_out, −1)``), columns in (n, i, j) order:
+    ``cols[(c, u, v), (n, i, j)] = x_p[n, c, i·s + u, j·s + v]``.
     """
-    if padding:
-        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    win = sliding_window_view(x, (kh, kw), axis=(2, 3))  # (n, c, h', w', kh, kw)
-    win = win[:, :, ::stride, ::stride]                   # (n, c, oh, ow, kh, kw)
-    n, c, oh, ow = win.shape[:4]
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
+    n, c, h, w = x.shape
+    oh, ow = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
+    win = _windows(_pad_cn(x, padding), kh, kw, stride, oh, ow)  # (c, kh, kw, n, oh, ow)
+    return win.reshape(c * kh * kw, n * oh * ow)                 # one copy
 
 
 def col2im(cols, x_shape, kh, kw, stride, padding):
-    """Adjoint of :func:`im2col`: sums every row back onto the pixels it was taken from.
+    """Adjoint of :func:`im2col`: sums every column back onto the pixels it was taken from.
 
-    Shapes: cols (n·oh·ow, c·kh·kw) → (n, c, h, w).
+    Shapes: cols (c·kh·kw, n·oh·ow) → (n, c, h, w) (a view of a (c, n, h, w) array).
+    One strided addition per kernel offset (u, v), kh·kw in all.
     """
     n, c, h, w = x_shape
-    oh = conv_output_size(h, kh, stride, padding)
-    ow = conv_output_size(w, kw, stride, padding)
-    cols = cols.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)  # (n, c, kh, kw, oh, ow)
-    xp = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
+    p, s = padding, stride
+    oh, ow = conv_output_size(h, kh, s, p), conv_output_size(w, kw, s, p)
+    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    xp = np.zeros((c, n, h + 2 * p, w + 2 * p), dtype=cols.dtype)
     for u in range(kh):
         for v in range(kw):
-            xp[:, :, u:u + stride * oh:stride, v:v + stride * ow:stride] += cols[:, :, u, v]
-    if padding:
-        return xp[:, :, padding:padding + h, padding:padding + w]
-    return xp
+            xp[:, :, u:u + s * oh:s, v:v + s * ow:s] += cols[:, u, v]
+    return xp[:, :, p:p + h, p:p + w].transpose(1, 0, 2, 3)
 
 
 def conv2d_loop(x, W, b, stride=1, padding=0):
@@ -74,8 +100,8 @@ class Conv2d(Layer):
     """Convolution layer with ``c_in`` input and ``c_out`` output channels (see module docstring).
 
     Shapes: x (n, c_in, h, w), W (c_out, c_in, k, k), b (c_out,), y (n, c_out, oh, ow).
-    Backward, with ``X = im2col(x)`` (n·oh·ow, c_in·k·k) and ``G = dLdy`` as (n·oh·ow, c_out):
-    ``dLdW = Gᵀ X``, ``dLdb = Σ G``, ``dLdx = col2im(G W)``.
+    Backward, with ``X = im2col(x)`` (c_in·k·k, n·oh·ow) and ``G = dLdy`` as (c_out, n·oh·ow):
+    ``dLdW = G Xᵀ``, ``dLdb = Σ G``, ``dLdx = col2im(Wᵀ G)``.
     Initialisation: He-uniform with fan-in ``c_in·k·k``, b = 0.
     """
 
@@ -105,19 +131,22 @@ class Conv2d(Layer):
         oh, ow = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
         if oh <= 0 or ow <= 0:
             raise ValueError(f"Conv2d kernel {k} with padding {p} does not fit input {h}×{w}")
-        X = im2col(x, k, k, s, p)                              # (n·oh·ow, c_in·k·k)
-        Wm = self.params["W"].reshape(self.c_out, -1)          # (c_out, c_in·k·k)
-        y = X @ Wm.T + self.params["b"]                        # (n·oh·ow, c_out)
+        win = _windows(_pad_cn(x, p), k, k, s, oh, ow)              # (c_in, k, k, n, oh, ow)
+        X = win.reshape(self.c_in * k * k, n * oh * ow)              # (c_in·k·k, n·oh·ow)
+        Wm = self.params["W"].reshape(self.c_out, -1)                # (c_out, c_in·k·k)
+        Y = Wm @ X                                                   # (c_out, n·oh·ow)
+        Y += self.params["b"][:, None]
         if train:
             self._X, self._x_shape = X, x.shape
-        return y.reshape(n, oh, ow, self.c_out).transpose(0, 3, 1, 2)
+        return Y.reshape(self.c_out, n, oh, ow).transpose(1, 0, 2, 3)
 
     def backward(self, dLdy):
         n, _, oh, ow = dLdy.shape
-        G = dLdy.transpose(0, 2, 3, 1).reshape(n * oh * ow, self.c_out)  # (n·oh·ow, c_out)
-        self.grads["W"] = (G.T @ self._X).reshape(self.params["W"].shape)
-        self.grads["b"] = G.sum(axis=0)
-        dX = G @ self.params["W"].reshape(self.c_out, -1)               # (n·oh·ow, c_in·k·k)
+        G = dLdy.transpose(1, 0, 2, 3).reshape(self.c_out, n * oh * ow)  # (c_out, n·oh·ow)
+        Wm = self.params["W"].reshape(self.c_out, -1)
+        self.grads["W"] = (G @ self._X.T).reshape(self.params["W"].shape)
+        self.grads["b"] = G.sum(axis=1)
+        dX = Wm.T @ G                                                    # (c_in·k·k, n·oh·ow)
         k = self.kernel
         return col2im(dX, self._x_shape, k, k, self.stride, self.padding)
 

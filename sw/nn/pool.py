@@ -47,26 +47,45 @@ class MaxPool2d(_Pool2d):
 
     Backward routes ``dLdy`` to the first maximum of each window (row-major order), zero elsewhere.
     Shapes: x (n, c, h, w) → y (n, c, ⌊h/k⌋, ⌊w/k⌋).
+
+    Computed over the k² strided slices ``x[:, :, u::k, v::k]`` (one element of every window
+    each), so the work is k² element-wise operations whatever the memory order of x; the output
+    and the input gradient keep x's memory order.
     """
 
     kind = "maxpool2d"
 
     def forward(self, x, train=False):
-        win = self._windows(x)                                          # (n, c, oh, k, ow, k)
-        n, c, oh, k, ow, _ = win.shape
-        flat = win.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, oh, ow, k * k)
-        arg = flat.argmax(axis=-1)                                      # (n, c, oh, ow)
+        self._windows(x)                                                # checks the shape
+        n, c, h, w = x.shape
+        k = self.kernel
+        oh, ow = h // k, w // k
+        parts = [x[:, :, u:oh * k:k, v:ow * k:k] for u in range(k) for v in range(k)]
+        y = parts[0].copy(order="K")                                    # (n, c, oh, ow)
+        for part in parts[1:]:
+            np.maximum(y, part, out=y)
         if train:
-            self._arg, self._shape = arg, x.shape
-        return np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+            # hits[m]: window element m (row-major) is the first maximum of its window
+            hits, taken = [], None
+            for part in parts:
+                hit = part == y
+                if taken is None:
+                    taken = hit.copy()
+                else:
+                    hit = np.greater(hit, taken)                        # hit and not yet taken
+                    taken |= hit
+                hits.append(hit)
+            self._hits, self._x_ref = hits, x
+        return y
 
     def backward(self, dLdy):
-        n, c, oh, ow = dLdy.shape
         k = self.kernel
-        d = np.zeros((n, c, oh, ow, k * k), dtype=dLdy.dtype)
-        np.put_along_axis(d, self._arg[..., None], dLdy[..., None], axis=-1)
-        d = d.reshape(n, c, oh, ow, k, k).transpose(0, 1, 2, 4, 3, 5).reshape(n, c, oh * k, ow * k)
-        return self._uncrop(d, self._shape)
+        oh, ow = dLdy.shape[2:]
+        dx = np.zeros_like(self._x_ref)                                 # x's shape and order
+        for m, hit in enumerate(self._hits):
+            u, v = divmod(m, k)
+            np.multiply(dLdy, hit, out=dx[:, :, u:oh * k:k, v:ow * k:k])
+        return dx
 
 
 class AvgPool2d(_Pool2d):
