@@ -1,104 +1,149 @@
-"""CNN top: convolution layers, a max-pool, dense (or balanced-sparse) engines and an argmax,
-chained by streams, with the ports of :class:`slimgen.hw.network.Network`::
+"""CNN top on one shared multiplier array: every convolution on an F(m×m, r×r) Winograd
+datapath and the dense classifier as a balanced-sparse MAC array, on the same ``P`` lanes.
 
-    i ─> ConvLayer 0 ─> … ─> ConvLayer L−1 ─> MaxPool ─> engine 0 ─> … ─> Argmax ─> o
+The layers of one image run one after the other on the same multipliers, so latency is
+``Σ work / P``, the bound of the multipliers in use (layer pipelines with lanes of their own
+reach ``Σ work_l / P_l`` instead, far above it unless one layer dominates)::
 
-``i`` takes the ``H·W·C`` input codes of one image in raster order, channel fastest
-(``(y, x, c)``); every stage keeps that order, which is the order the first dense layer's
-columns are stored in (:mod:`slimgen.sw.cnn_quant`). ``o`` gives one transfer per image,
-``{cls, logits}``. Each convolution runs on a Winograd engine (any F(m×m, r×r) of
-:mod:`slimgen.sw.winograd`) or on the direct engine; each dense layer on a
-:class:`slimgen.hw.dense.DenseEngine` or a :class:`slimgen.hw.sparse_mac.SparseMacArray`.
+    i ─> act banks ─> input transform ─> V (2 tiles) ─┐
+         ▲                                            ├─> P lanes ─> output transform ─> requant
+         └────────────── next layer's input ──────────┘   (U, V)      (incremental)        │
+    features (P copies) <─ max-pool (one m×m tile = one pool window) <─────────────────────┘
+    features ─> P lanes (entries of the balanced-sparse rows layout) ─> logits ─> argmax ─> o
+
+Convolution ``l`` (``Cin → Cout``, zero padding ``p``), for every output tile ``(ty, tx)``:
+
+1. *Input transform*, one V row per ``N`` cycles: the window's column ``v`` (``N`` pixels, one
+   per activation bank: input row ``y`` lives in bank ``y mod N``) gives
+   ``z = Σ_u BT[a, u]·d[u, v]`` and ``V[a, b] += BT[b, v]·z``; row ``a`` of ``V = BT d B`` for
+   channel ``c`` goes to lanes ``(a mod R)·α + b`` at address ``(a div R)·Cin + c`` of one of
+   two tile buffers (``P = R·α``).
+2. *Products*: for ``k < Cout``, step ``s < S = α/R``, ``c < Cin``: lane ``(r, b)`` multiplies
+   ``U[k, c, s·R + r, b]`` (``U = G g Gᵀ``, offline, in the lane's block RAM) by its ``V`` and
+   accumulates over ``c``: every cycle every lane does one useful product. A ``k`` takes
+   ``max(S·Cin, m²)`` cycles (the output path handles one value per cycle).
+3. *Output transform*, incremental: each step's ``R`` rows of ``M[k]`` give
+   ``t = M[a, :] A`` and ``Y += AT[:, a] ⊗ t``; after the last step ``Y = AT M A``, the exact
+   scale removal of :func:`slimgen.sw.conv_golden.remove_scale` (arithmetic modulo
+   ``2^(w+k)``), bias, requantization and ReLU, one value per cycle, into the next layer's
+   activation banks, or (last convolution) a running max over the tile, which is the
+   max-pool window when the pool equals the tile ``m``.
+
+Dense layer (:func:`slimgen.sw.sparse_layout.build_layout`, ``"rows"``): lane ``p`` streams its
+words ``{value, run, last}`` from the same block RAM as its ``U``, reads the feature at the
+decoded column from its own copy of the features, and writes logit ``row·P + p`` at each
+``last``. Then the argmax (ties to the lowest index) and one result on ``o``.
+
+Streams as :class:`slimgen.hw.network.Network`: ``i`` the ``H·W·C`` input codes of one image
+in ``(y, x, c)`` order; ``o`` one ``{cls, logits}`` per image. The next image loads while the
+later layers of the current one run.
 """
 
-from amaranth.hdl import Module, unsigned
-from amaranth.lib import stream, wiring
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from slimgen.sw.cnn_quant import IntCNN
-from slimgen.sw.winograd import Winograd2D
+from slimgen.sw.conv_golden import scale_parts, transform_weights
+from slimgen.sw.golden import signed_bits
+from slimgen.sw.sparse_layout import build_layout
+from slimgen.sw.winograd import Winograd2D, csd_digits, integer_form, winograd_2d
 
-from .conv_layer import ConvLayer
-from .maxpool import MaxPool
-from .network import Argmax, Network, result_layout
+from .network import result_layout
+from .winograd_tile import const_mul, filter_range
 
-__all__ = ["CNN", "conv_cycles"]
+__all__ = ["CNN", "ENGINES"]
 
-
-def _per_layer(value, n, what, check):
-    values = [value] * n if not isinstance(value, (list, tuple)) else list(value)
-    if len(values) != n:
-        raise ValueError(f"Give one {what} or one per layer ({n}), not {len(values)}")
-    for v in values:
-        check(v)
-    return values
+ENGINES = ("sparse", "dense")
 
 
-def conv_cycles(conv):
-    """Cycles of one frame through ``conv`` (a :class:`ConvLayer`) in steady state: every window
-    (band, tile, input channel) takes one engine pass of ``Cout·S`` cycles, or the window
-    read of ``N + 2`` cycles when that is longer."""
-    eng = conv.engine
-    return conv.windows_per_frame * max(eng.pass_len, conv.n_win + 2)
+def _cmul(m, x, c, width, name):
+    """``c · x`` (signed ``width``, wrapping) for a constant ``c``: shifts for ±2^k."""
+    if c == 0:
+        return Const(0, signed(width))
+    k = abs(c).bit_length() - 1
+    if abs(c) == 1 << k:
+        out = Signal(signed(width), name=name)
+        m.d.comb += out.eq((x << k) if c > 0 else -(x << k))
+        return out
+    return const_mul(m, x, c, width, name)
+
+
+def _select_mul(m, x, coeffs, index, width, name):
+    """``coeffs[index] · x`` for constant ``coeffs``: one product per distinct coefficient."""
+    products = {c: _cmul(m, x, c, width, f"{name}_x{c}".replace("-", "m"))
+                for c in sorted(set(coeffs)) if c}
+    out = Signal(signed(width), name=name)
+    if len(set(coeffs)) == 1:
+        m.d.comb += out.eq(products.get(coeffs[0], 0))
+    else:
+        m.d.comb += out.eq(Array(products.get(c, Const(0, signed(width))) for c in coeffs)[index])
+    return out
 
 
 class CNN(wiring.Component):
-    """A whole integer CNN in hardware.
+    """A whole integer CNN on one shared array of ``lanes`` multipliers.
 
     Parameters
     ----------
     int_cnn : IntCNN
-    conv_algorithms : Winograd2D, None, or a sequence of them
-        Per convolution (or one for all): the Winograd algorithm, or ``None`` for the direct
-        engine.
-    conv_lanes : int, None, or a sequence of them
-        Multipliers per convolution (``None``: the engine's default, α² or r²).
-    lanes : int or sequence of int
-        MAC lanes per dense layer; each is capped at the layer's outputs (rows) or inputs
-        (banks).
-    engines : str or sequence of str
-        Per dense layer: ``"dense"`` or ``"sparse"``.
+        Convolutions (all ``r × r``, requantizing with ReLU), one max-pool of window ``m``
+        (the algorithm's output tile) and one dense layer.
+    algorithm : Winograd2D or None
+        F(m×m, r×r) for every convolution (default F(2×2, 3×3)).
+    lanes : int
+        Multipliers ``P``: a multiple of ``α`` that divides ``α²``.
+    engine : str
+        The dense layer's weight stream: ``"sparse"`` (non-zeros with run-length indices) or
+        ``"dense"`` (every weight).
     layout : str
-        Layout of the sparse engines: ``"rows"`` or ``"banks"``.
+        Lane groups of the dense layer: ``"rows"`` (the only one this array takes).
     """
 
-    def __init__(self, int_cnn, *, conv_algorithms=None, conv_lanes=None, lanes=4,
-                 engines="dense", layout="rows"):
+    def __init__(self, int_cnn, *, algorithm=None, lanes=4, engine="sparse", layout="rows"):
         if not isinstance(int_cnn, IntCNN):
             raise TypeError(f"Model must be an IntCNN, not {int_cnn!r}")
-
-        def check_alg(a):
-            if a is not None and not isinstance(a, Winograd2D):
-                raise TypeError(f"Convolution algorithm must be a Winograd2D or None, not {a!r}")
-
-        def check_lanes(p):
-            if p is not None and (not isinstance(p, int) or isinstance(p, bool) or p < 1):
-                raise ValueError(f"Convolution lanes must be positive integers or None, "
-                                 f"not {p!r}")
-
-        n_conv = len(int_cnn.convs)
-        algs = _per_layer(conv_algorithms, n_conv, "convolution algorithm", check_alg)
-        clanes = _per_layer(conv_lanes, n_conv, "convolution lane count", check_lanes)
-        self.qmodel = int_cnn
+        r = int_cnn.convs[0].kernel
+        algorithm = winograd_2d(2, r) if algorithm is None else algorithm
+        if not isinstance(algorithm, Winograd2D):
+            raise TypeError(f"Algorithm must be a Winograd2D or None, not {algorithm!r}")
+        form = integer_form(algorithm)
+        F = form.rows
+        if (F.r, form.cols.r) != (r, r) or form.rows.BT.matrix != form.cols.BT.matrix:
+            raise ValueError(f"Algorithm must be a square F(m×m, {r}×{r}), not {algorithm.name}")
+        if any(c.kernel != r for c in int_cnn.convs):
+            raise ValueError(f"Every convolution must have the same kernel, not "
+                             f"{[c.kernel for c in int_cnn.convs]}")
+        al = F.alpha
+        if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes % al \
+                or (al * al) % lanes:
+            raise ValueError(f"Lane count must be a multiple of α = {al} that divides "
+                             f"α² = {al * al}, not {lanes!r}")
+        if engine not in ENGINES:
+            raise ValueError(f"Engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        if layout != "rows":
+            raise ValueError(f"The shared array takes the 'rows' layout, not {layout!r}")
+        if len(int_cnn.dense) != 1:
+            raise ValueError(f"The shared array takes one dense layer, not {len(int_cnn.dense)}")
+        if int_cnn.pool != F.m:
+            raise ValueError(f"The max-pool window must equal the output tile m = {F.m}, "
+                             f"not {int_cnn.pool}")
+        self.qmodel, self.algorithm, self.form = int_cnn, algorithm, form
+        self.lanes, self.engine, self.layout = lanes, engine, layout
+        self.alpha, self.n_win, self.m = al, F.N, F.m
+        self.rows_per_step = lanes // al
+        self.steps = al // self.rows_per_step
         shapes = int_cnn.feature_shapes
-        self.convs = [ConvLayer(conv, height=h, width=w, algorithm=a, lanes=p)
-                      for conv, (_, h, w), a, p in zip(int_cnn.convs, shapes, algs, clanes)]
-        c, h, w = shapes[-2]
-        self.pool = MaxPool(height=h, width=w, channels=c, kernel=int_cnn.pool,
-                            bits=int_cnn.convs[-1].out_bits) if int_cnn.pool > 1 else None
-        n_dense = len(int_cnn.dense)
-        dlanes = [lanes] * n_dense if isinstance(lanes, int) else list(lanes)
-        if len(dlanes) != n_dense:
-            raise ValueError(f"Give one lane count or one per dense layer ({n_dense}), "
-                             f"not {len(dlanes)}")
-        kinds = [engines] * n_dense if isinstance(engines, str) else list(engines)
-        if len(kinds) != n_dense or any(e not in Network.ENGINES for e in kinds):
-            raise ValueError(f"Engines must be one of {', '.join(Network.ENGINES)} or one per "
-                             f"dense layer ({n_dense}), not {engines!r}")
-        self.engine_kinds = kinds
-        self.engines = [Network._engine(layer, p, kind, layout)
-                        for layer, p, kind in zip(int_cnn.dense, dlanes, kinds)]
-        self.lanes = [conv.lanes for conv in self.convs] + [e.lanes for e in self.engines]
+        self.layer_shapes = []          # (Cin, H, W, Cout, Oh, Ow, tiles_h, tiles_w)
+        for conv, (c, h, w), (k, oh, ow) in zip(int_cnn.convs, shapes, shapes[1:]):
+            self.layer_shapes.append((c, h, w, k, oh, ow, -(-oh // F.m), -(-ow // F.m)))
+        d = int_cnn.dense[0]
+        # lanes beyond the layer's outputs have no rows of the dense layer
+        self.sparse_layout = build_layout(d.W, lanes=min(lanes, d.n_out), layout="rows",
+                                          weight_bits=d.weight_bits, dense=engine == "dense")
         super().__init__({
             "i": In(stream.Signature(unsigned(int_cnn.input_bits))),
             "o": Out(stream.Signature(result_layout(int_cnn.n_classes, int_cnn.logit_bits))),
@@ -106,31 +151,516 @@ class CNN(wiring.Component):
 
     @property
     def multipliers(self):
-        """Multipliers of the convolution engines and MAC lanes of the dense engines."""
-        return sum(self.lanes)
+        """Multipliers of the shared array (every layer runs on them)."""
+        return self.lanes
+
+    def inner_cycles(self, layer):
+        """Cycles per output channel and tile of convolution ``layer``: ``max(S·Cin, m²)``."""
+        return max(self.steps * self.layer_shapes[layer][0], self.m * self.m)
+
+    def conv_cycles(self, layer):
+        """Cycles of convolution ``layer``'s products: tiles × Cout × :meth:`inner_cycles`."""
+        cin, _, _, cout, _, _, th, tw = self.layer_shapes[layer]
+        return th * tw * cout * self.inner_cycles(layer)
+
+    def transform_cycles(self, layer):
+        """Cycles of the input transform of one tile (``Cin`` windows of ``α·N`` cycles)."""
+        return self.layer_shapes[layer][0] * self.alpha * self.n_win
 
     @property
-    def cycles_per_vector(self):
-        """Cycles per image of each layer (convolutions, then dense layers) in steady state."""
-        return [conv_cycles(c) for c in self.convs] + [e.cycles_per_vector for e in self.engines]
+    def dense_cycles(self):
+        """Cycles of the dense layer's weight stream (its longest lane)."""
+        return self.sparse_layout.stream_cycles
+
+    def cycles_estimate(self):
+        """Cycles from an image's first input to its result, one image in flight: the load,
+        each convolution (first tile's transform, then its products, then the pipeline), the
+        dense stream and the argmax."""
+        pipe = 6          # issue, memory, product, accumulate, requantize, write
+        total = self.qmodel.n_inputs + 1
+        for layer in range(len(self.layer_shapes)):
+            total += self.transform_cycles(layer) + 2 + self.conv_cycles(layer) + pipe
+        return total + self.dense_cycles + 5 + self.qmodel.n_classes + 1
+
+    # ---- the memories' contents ----
+
+    def _region_bases(self):
+        N, bases, base = self.n_win, [], 0
+        for cin, h, w, *_ in self.layer_shapes:
+            bases.append(base)
+            base += -(-h // N) * w * cin
+        return bases, base
+
+    def _lane_words(self):
+        """Per lane: ``U`` of every convolution in (k, s, c) order, then its dense words;
+        with the base address of each convolution and of the dense stream."""
+        P, al, R, S = self.lanes, self.alpha, self.rows_per_step, self.steps
+        words = [[] for _ in range(P)]
+        ubases = []
+        for conv in self.qmodel.convs:
+            ubases.append(len(words[0]))
+            U = transform_weights(conv.W, self.algorithm)          # (Cout, Cin, α, α)
+            for k in range(conv.c_out):
+                for s in range(S):
+                    for c in range(conv.c_in):
+                        for lane in range(P):
+                            words[lane].append(int(U[k, c, s * R + lane // al, lane % al]))
+        dbase = len(words[0])
+        for lane, stream_words in enumerate(self.sparse_layout.words):
+            words[lane] += list(stream_words)
+        return words, ubases, dbase
 
     def elaborate(self, platform):
         m = Module()
-        stages = []
-        for k, conv in enumerate(self.convs):
-            m.submodules[f"conv{k}"] = conv
-            stages.append(conv)
-        if self.pool is not None:
-            m.submodules.pool = self.pool
-            stages.append(self.pool)
-        for k, engine in enumerate(self.engines):
-            m.submodules[f"dense{k}"] = engine
-            stages.append(engine)
-        m.submodules.argmax = argmax = Argmax(n_classes=self.qmodel.n_classes,
-                                              logit_bits=self.qmodel.logit_bits)
-        stages.append(argmax)
-        wiring.connect(m, wiring.flipped(self.i), stages[0].i)
-        for a, b in zip(stages, stages[1:]):
-            wiring.connect(m, a.o, b.i)
-        wiring.connect(m, argmax.o, wiring.flipped(self.o))
+        q, F = self.qmodel, self.form.rows
+        P, al, N, mt, R, S = self.lanes, self.alpha, self.n_win, self.m, self.rows_per_step, \
+            self.steps
+        BT, AT = F.BT.matrix, F.AT.matrix
+        L = len(q.convs)
+        shp = self.layer_shapes
+        act_bits = max([q.input_bits] + [c.out_bits for c in q.convs])
+        xmax = (1 << max(c.in_bits for c in q.convs)) - 1
+        zmax = xmax * max(sum(abs(v) for v in row) for row in BT)
+        vmax = zmax * max(sum(abs(v) for v in row) for row in BT)
+        z_bits, v_bits = signed_bits(-zmax, zmax), signed_bits(-vmax, vmax)
+        y_bits = max(signed_bits(*filter_range(c.W, c.in_bits)) for c in q.convs)
+        sp, sk, sq = scale_parts(self.form.scale)
+        acc_w = y_bits + sk                      # the transform domain, modulo 2^acc_w
+        words, ubases, dbase = self._lane_words()
+        U_all = [w for lane in words for w in lane[:dbase]]
+        u_bits = signed_bits(min(U_all), max(U_all))
+        lay, dl = self.sparse_layout, q.dense[0]
+        word_bits = max(u_bits, lay.word_bits)
+        logit_bits = q.logit_bits
+        lane_w = max(acc_w, logit_bits)
+        bases, act_depth = self._region_bases()
+        VB = S * max(s[0] for s in shp)
+        n_feat = dl.n_in
+
+        # ---- memories ----
+        act_w, act_r = [], []
+        for b in range(N):
+            mem = memory.Memory(shape=unsigned(act_bits), depth=act_depth, init=[])
+            m.submodules[f"act{b}"] = mem
+            act_w.append(mem.write_port())
+            act_r.append(mem.read_port())
+        v_w, v_r, w_r, f_w, f_r = [], [], [], [], []
+        for lane in range(P):
+            vm = memory.Memory(shape=signed(v_bits), depth=2 * VB, init=[])
+            wm = memory.Memory(shape=unsigned(word_bits), depth=len(words[lane]),
+                               init=[w & ((1 << word_bits) - 1) for w in words[lane]])
+            fm = memory.Memory(shape=unsigned(act_bits), depth=n_feat, init=[])
+            m.submodules[f"v{lane}"], m.submodules[f"w{lane}"] = vm, wm
+            m.submodules[f"f{lane}"] = fm
+            v_w.append(vm.write_port())
+            v_r.append(vm.read_port())
+            w_r.append(wm.read_port())
+            f_w.append(fm.write_port())
+            f_r.append(fm.read_port())
+
+        def by_layer(values):
+            return Array(Const(int(v), range(max(max(values), 0) + 1)) for v in values)
+
+        layer = Signal(range(L))
+        cin_l = by_layer([s[0] for s in shp])[layer]
+        cout_l = by_layer([s[3] for s in shp])[layer]
+        th_l = by_layer([s[6] for s in shp])[layer]
+        tw_l = by_layer([s[7] for s in shp])[layer]
+        inner_l = by_layer([self.inner_cycles(j) for j in range(L)])[layer]
+        sc_l = by_layer([S * s[0] for s in shp])[layer]
+        ubase_l = by_layer(ubases)[layer]
+
+        # ---- sequencing ----
+        IDLE, CONV, WAIT, DENSE, ARGMAX = range(5)
+        state = Signal(range(5))
+        start = Signal()                 # pulse: a convolution begins
+        layer_done = Signal()            # pulse: its last output is written
+        dense_done, in_full, release_in = Signal(), Signal(), Signal()
+        argmax_done = Signal()
+        with m.Switch(state):
+            with m.Case(IDLE):
+                with m.If(in_full):
+                    m.d.sync += [state.eq(CONV), layer.eq(0), start.eq(1)]
+            with m.Case(CONV):
+                with m.If(layer_done):
+                    with m.If(layer == L - 1):
+                        m.d.sync += state.eq(WAIT)
+                    with m.Else():
+                        m.d.sync += [layer.eq(layer + 1), start.eq(1)]
+            with m.Case(WAIT):
+                with m.If(~self.o.valid):
+                    m.d.sync += state.eq(DENSE)
+            with m.Case(DENSE):
+                with m.If(dense_done):
+                    m.d.sync += state.eq(ARGMAX)
+            with m.Case(ARGMAX):
+                with m.If(argmax_done):
+                    m.d.sync += state.eq(IDLE)
+        with m.If(start):
+            m.d.sync += start.eq(0)
+
+        # ---- input loader: region 0 of the activation banks ----
+        c0, h0, w0 = q.in_shape
+        in_y = Signal(range(h0))
+        in_pos = Signal(range(w0 * c0))
+        out_wr = Signal()                # an output of a convolution is written this cycle
+        out_bank, out_addr, out_data = Signal(range(N)), Signal(range(act_depth)), \
+            Signal(act_bits)
+        in_bank = by_layer([y % N for y in range(h0)])[in_y]
+        in_row = by_layer([(y // N) * w0 * c0 for y in range(h0)])[in_y]
+        m.d.comb += self.i.ready.eq(~in_full & ~out_wr)
+        in_take = self.i.valid & self.i.ready
+        with m.If(in_take):
+            m.d.sync += in_pos.eq(in_pos + 1)
+            with m.If(in_pos == w0 * c0 - 1):
+                m.d.sync += [in_pos.eq(0), in_y.eq(in_y + 1)]
+                with m.If(in_y == h0 - 1):
+                    m.d.sync += [in_y.eq(0), in_full.eq(1)]
+        with m.If(release_in):
+            m.d.sync += in_full.eq(0)
+        for b in range(N):
+            m.d.comb += [
+                act_w[b].en.eq((out_wr & (out_bank == b)) | (in_take & (in_bank == b))),
+                act_w[b].addr.eq(Mux(out_wr, out_addr, in_row + in_pos)),
+                act_w[b].data.eq(Mux(out_wr, out_data, self.i.payload)),
+            ]
+
+        # ---- input transform ----
+        vfull = Signal(2)
+        t_busy, t_buf = Signal(), Signal()
+        t_ty, t_tx, t_x0 = Signal(range(max(s[6] for s in shp))), \
+            Signal(range(max(s[7] for s in shp))), Signal(range(max(s[7] for s in shp) * mt + 1))
+        t_c, t_a, t_v = Signal(range(max(s[0] for s in shp))), Signal(range(al)), Signal(range(N))
+        t_issue = Signal()
+        m.d.comb += t_issue.eq(t_busy & ~vfull.bit_select(t_buf, 1))
+        th_max = max(s[6] for s in shp)
+        xi_n = max(s[7] for s in shp) * mt + N
+        raddr, rbank, rok, xcol, xok = [], [], [], [], []
+        for (cin, h, w, cout, oh, ow, th, tw), base in zip(shp, bases):
+            p = q.convs[len(raddr)].padding
+            ra, rb, ro = [], [], []
+            for ty in range(th_max):
+                y0 = ty * mt - p
+                ys = [y0 + u for u in range(N)]
+                ok = [int(0 <= y < h) for y in ys]
+                row = [base + (y // N) * w * cin if o else 0 for y, o in zip(ys, ok)]
+                ra.append([row[(b - y0) % N] for b in range(N)])
+                rb.append([y % N for y in ys])
+                ro.append(ok)
+            raddr.append(ra), rbank.append(rb), rok.append(ro)
+            xs = [xi - p for xi in range(xi_n)]
+            xcol.append([x * cin if 0 <= x < w else 0 for x in xs])
+            xok.append([int(0 <= x < w) for x in xs])
+        xi = Signal(range(xi_n))
+        m.d.comb += xi.eq(t_x0 + t_v)
+        ra_sel = Array(Array(Array(Const(v, range(act_depth + 1)) for v in bank_row)
+                             for bank_row in ra) for ra in raddr)[layer][t_ty]
+        xc_sel = Array(Array(Const(v, range(act_depth + 1)) for v in xc) for xc in xcol)[layer][xi]
+        for b in range(N):
+            m.d.comb += [act_r[b].addr.eq(ra_sel[b] + xc_sel + t_c), act_r[b].en.eq(1)]
+        t1 = {name: Signal(range(n), name=f"t1_{name}") for name, n in (
+            ("a", al), ("v", N), ("c", max(s[0] for s in shp)), ("ty", th_max))}
+        t1_valid, t1_buf, t1_xok, t1_last = Signal(), Signal(), Signal(), Signal()
+        last_win = (t_c == cin_l - 1) & (t_a == al - 1) & (t_v == N - 1)
+        last_tile = (t_tx == tw_l - 1) & (t_ty == th_l - 1)
+        m.d.sync += [t1_valid.eq(t_issue), t1_buf.eq(t_buf), t1_last.eq(t_issue & last_win),
+                     t1_xok.eq(Array(Array(xo) for xo in xok)[layer][xi]),
+                     t1["a"].eq(t_a), t1["v"].eq(t_v), t1["c"].eq(t_c), t1["ty"].eq(t_ty)]
+        with m.If(start):
+            m.d.sync += [t_busy.eq(1), t_buf.eq(0), t_ty.eq(0), t_tx.eq(0), t_x0.eq(0),
+                         t_c.eq(0), t_a.eq(0), t_v.eq(0), vfull.eq(0)]
+        with m.If(t_issue):
+            m.d.sync += t_v.eq(t_v + 1)
+            with m.If(t_v == N - 1):
+                m.d.sync += [t_v.eq(0), t_a.eq(t_a + 1)]
+                with m.If(t_a == al - 1):
+                    m.d.sync += [t_a.eq(0), t_c.eq(t_c + 1)]
+                    with m.If(t_c == cin_l - 1):
+                        m.d.sync += [t_c.eq(0), t_buf.eq(~t_buf), t_tx.eq(t_tx + 1),
+                                     t_x0.eq(t_x0 + mt)]
+                        with m.If(t_tx == tw_l - 1):
+                            m.d.sync += [t_tx.eq(0), t_x0.eq(0), t_ty.eq(t_ty + 1)]
+                            with m.If(t_ty == th_l - 1):
+                                m.d.sync += t_busy.eq(0)
+        m.d.comb += release_in.eq(t_issue & last_win & last_tile & (layer == 0))
+        # Stage 1: the window column → z → V row accumulators → V memories.
+        rows_ok = Array(Array(Array(Const(v, 1) for v in r) for r in ro) for ro in rok)[layer]
+        banks_u = Array(Array(Array(Const(v, range(N)) for v in r) for r in rb)
+                        for rb in rbank)[layer]
+        datas = Array(r.data for r in act_r)
+        d = []
+        for u in range(N):
+            du = Signal(signed(act_bits + 1), name=f"d{u}")
+            m.d.comb += du.eq(Mux(t1_xok & rows_ok[t1["ty"]][u], datas[banks_u[t1["ty"]][u]], 0))
+            d.append(du)
+        z = Signal(signed(z_bits))
+        m.d.comb += z.eq(sum(_select_mul(m, d[u], [BT[a][u] for a in range(al)], t1["a"],
+                                         z_bits, f"zt{u}") for u in range(N)))
+        vrow = []
+        for b in range(al):
+            acc = Signal(signed(v_bits), name=f"vacc{b}")
+            term = _select_mul(m, z, [BT[b][v] for v in range(N)], t1["v"], v_bits, f"vt{b}")
+            total = Signal(signed(v_bits), name=f"vrow{b}")
+            m.d.comb += total.eq(Mux(t1["v"] == 0, 0, acc) + term)
+            with m.If(t1_valid):
+                m.d.sync += acc.eq(total)
+            vrow.append(total)
+        step_addr = Array(Array(Const((a // R) * cin, range(VB + 1)) for a in range(al))
+                          for cin, *_ in shp)[layer][t1["a"]]
+        for lane in range(P):
+            rr, b = lane // al, lane % al
+            m.d.comb += [v_w[lane].addr.eq(Mux(t1_buf, VB, 0) + step_addr + t1["c"]),
+                         v_w[lane].data.eq(vrow[b]),
+                         v_w[lane].en.eq(t1_valid & (t1["v"] == N - 1)
+                                         & (t1["a"] % R == rr if R > 1 else 1))]
+        with m.If(t1_last):
+            m.d.sync += vfull.bit_select(t1_buf, 1).eq(1)
+
+        # ---- products (convolution) ----
+        p_busy, p_buf = Signal(), Signal()
+        p_k = Signal(range(max(s[3] for s in shp)))
+        p_n = Signal(range(max(self.inner_cycles(j) for j in range(L))))
+        p_s, p_c = Signal(range(S)), Signal(range(max(s[0] for s in shp)))
+        p_ua = Signal(range(len(words[0]) + 1))
+        p_ty, p_tx = Signal.like(t_ty), Signal.like(t_tx)
+        p_go = Signal()
+        m.d.comb += p_go.eq(p_busy & vfull.bit_select(p_buf, 1))
+        p_valid = p_go & (p_n < sc_l)
+        with m.If(start):
+            m.d.sync += [p_busy.eq(1), p_buf.eq(0), p_k.eq(0), p_n.eq(0), p_s.eq(0), p_c.eq(0),
+                         p_ua.eq(0), p_ty.eq(0), p_tx.eq(0)]
+        last_k = p_k == cout_l - 1
+        p_last_tile = (p_tx == tw_l - 1) & (p_ty == th_l - 1)
+        with m.If(p_go):
+            m.d.sync += p_n.eq(p_n + 1)
+            with m.If(p_valid):
+                m.d.sync += [p_ua.eq(p_ua + 1), p_c.eq(p_c + 1)]
+                with m.If(p_c == cin_l - 1):
+                    m.d.sync += [p_c.eq(0), p_s.eq(p_s + 1)]
+            with m.If(p_n == inner_l - 1):
+                m.d.sync += [p_n.eq(0), p_s.eq(0), p_c.eq(0), p_k.eq(p_k + 1)]
+                with m.If(last_k):
+                    m.d.sync += [p_k.eq(0), p_ua.eq(0), p_buf.eq(~p_buf),
+                                 vfull.bit_select(p_buf, 1).eq(0), p_tx.eq(p_tx + 1)]
+                    with m.If(p_tx == tw_l - 1):
+                        m.d.sync += [p_tx.eq(0), p_ty.eq(p_ty + 1)]
+                        with m.If(p_ty == th_l - 1):
+                            m.d.sync += p_busy.eq(0)
+        # tags of a product through issue → memory → product → accumulate
+        tag = {"valid": p_valid, "first": p_c == 0, "last": p_c == cin_l - 1, "s": p_s,
+               "k": p_k, "ty": p_ty, "tx": p_tx,
+               "final": last_k & p_last_tile & (p_s == S - 1) & (p_c == cin_l - 1)}
+        stages = [tag]
+        for j in range(2):
+            nxt = {}
+            for name, sig in stages[-1].items():
+                reg = Signal.like(sig, name=f"c{j + 1}_{name}") if isinstance(sig, Signal) \
+                    else Signal(sig.shape(), name=f"c{j + 1}_{name}")
+                m.d.sync += reg.eq(sig)
+                nxt[name] = reg
+            stages.append(nxt)
+        c1, c2 = stages[1], stages[2]
+
+        # ---- dense stream ----
+        dense = Signal()
+        m.d.comb += dense.eq(state == DENSE)
+        d_e = Signal(range(lay.stream_cycles + 1))
+        d_go = dense & (d_e < lay.stream_cycles)
+        with m.If(state == WAIT):
+            m.d.sync += d_e.eq(0)
+        with m.If(d_go):
+            m.d.sync += d_e.eq(d_e + 1)
+        for lane in range(P):
+            m.d.comb += [w_r[lane].addr.eq(Mux(dense, dbase + d_e, ubase_l + p_ua)),
+                         w_r[lane].en.eq(1),
+                         v_r[lane].addr.eq(Mux(p_buf, VB, 0) + p_n), v_r[lane].en.eq(1)]
+
+        # ---- lanes ----
+        vb, ib = lay.value_bits, lay.index_bits
+        rows_per_lane, Pd = lay.rows_per_lane, lay.lanes
+        prod_bits = max(u_bits + v_bits, vb + act_bits + 1)
+        lane_m = []                     # M values of the current step (conv), per lane
+        dtail = []                      # per lane (valid, last, row) at the accumulate stage
+        for lane in range(P):
+            # dense stage 1: decode the word, read the feature
+            word = w_r[lane].data
+            value = word[:vb].as_signed()
+            run = word[vb:vb + ib] if ib else Const(0, 1)
+            last = word[vb + ib]
+            in_lane = Signal(name=f"d1v{lane}")
+            n_words = len(lay.words[lane]) if lane < Pd else 0
+            m.d.sync += in_lane.eq(d_go & (d_e < n_words))
+            col, row_start = Signal(range(n_feat + 1), name=f"col{lane}"), \
+                Signal(init=1, name=f"rs{lane}")
+            new_col = Signal(range(n_feat + 2), name=f"ncol{lane}")
+            m.d.comb += new_col.eq(Mux(row_start, 0, col + 1) + run)
+            m.d.comb += [f_r[lane].addr.eq(new_col), f_r[lane].en.eq(1)]
+            with m.If(state == WAIT):
+                m.d.sync += row_start.eq(1)
+            with m.If(in_lane):
+                m.d.sync += [col.eq(new_col), row_start.eq(last)]
+            d2 = {"valid": Signal(name=f"d2v{lane}"), "first": Signal(name=f"d2f{lane}"),
+                  "last": Signal(name=f"d2l{lane}"), "value": Signal(signed(vb), name=f"d2x{lane}")}
+            m.d.sync += [d2["valid"].eq(in_lane), d2["first"].eq(row_start), d2["last"].eq(last),
+                         d2["value"].eq(value)]
+            # multiplier operands: conv at stage 1, dense at stage 2
+            op_a = Signal(signed(max(u_bits, vb)), name=f"opa{lane}")
+            op_b = Signal(signed(max(v_bits, act_bits + 1)), name=f"opb{lane}")
+            m.d.comb += [op_a.eq(Mux(dense, d2["value"], w_r[lane].data[:u_bits].as_signed())),
+                         op_b.eq(Mux(dense, Cat(f_r[lane].data, 0).as_signed(),
+                                     v_r[lane].data))]
+            prod = Signal(signed(prod_bits), name=f"prod{lane}")
+            pv, pf, pl = (Signal(name=f"p{x}{lane}") for x in "vfl")
+            m.d.sync += [prod.eq(op_a * op_b),
+                         pv.eq(Mux(dense, d2["valid"], c1["valid"])),
+                         pf.eq(Mux(dense, d2["first"], c1["first"])),
+                         pl.eq(Mux(dense, d2["last"], c1["last"]))]
+            acc = Signal(signed(lane_w), name=f"acc{lane}")
+            total = Signal(signed(lane_w), name=f"sum{lane}")
+            m.d.comb += total.eq(Mux(pf, 0, acc) + prod)
+            with m.If(pv):
+                m.d.sync += acc.eq(total)
+            lane_m.append(total)
+            dtail.append((pv & pl, Signal(range(rows_per_lane + 1), name=f"row{lane}"), total))
+
+        # ---- logits and argmax ----
+        logits = self.o.payload.logits
+        for lane, (done, row, total) in enumerate(dtail):
+            with m.If(state == WAIT):
+                m.d.sync += row.eq(0)
+            with m.If(dense & done):
+                m.d.sync += row.eq(row + 1)
+                for k in range(rows_per_lane):
+                    o = k * Pd + lane
+                    if o < dl.n_out:
+                        with m.If(row == k):
+                            m.d.sync += logits[o].eq(total + int(dl.b[o]))
+        d_tail = Signal(range(8))
+        with m.If(state == WAIT):
+            m.d.sync += d_tail.eq(0)
+        with m.If(dense & ~d_go):
+            m.d.sync += d_tail.eq(d_tail + 1)
+        m.d.comb += dense_done.eq(dense & (d_tail == 4))
+        a_idx = Signal(range(q.n_classes))
+        best = Signal(signed(logit_bits))
+        with m.If(state == ARGMAX):
+            cur = logits[a_idx]
+            with m.If((a_idx == 0) | (cur > best)):
+                m.d.sync += [best.eq(cur), self.o.payload.cls.eq(a_idx)]
+            m.d.sync += a_idx.eq(a_idx + 1)
+            with m.If(a_idx == q.n_classes - 1):
+                m.d.sync += [a_idx.eq(0), self.o.valid.eq(1)]
+        m.d.comb += argmax_done.eq((state == ARGMAX) & (a_idx == q.n_classes - 1))
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+        # ---- output transform (incremental over the steps) ----
+        mvals = [lane_m[lane][:acc_w].as_signed() for lane in range(P)]
+        conv_last = ~dense & c2["valid"] & c2["last"]
+        ts = []                         # ts[r][j] = Σ_b AT[j][b] · M[r, b]
+        for rr in range(R):
+            row = []
+            for j in range(mt):
+                t = Signal(signed(acc_w), name=f"t{rr}_{j}")
+                m.d.comb += t.eq(sum(_cmul(m, mvals[rr * al + b], AT[j][b], acc_w,
+                                           f"ta{rr}_{j}_{b}")
+                                     for b in range(al) if AT[j][b]))
+                row.append(t)
+            ts.append(row)
+        yfin = []
+        for i in range(mt):
+            for j in range(mt):
+                acc = Signal(signed(acc_w), name=f"y{i}{j}")
+                term = sum(_select_mul(m, ts[rr][j], [AT[i][s * R + rr] for s in range(S)],
+                                       c2["s"], acc_w, f"ys{i}{j}_{rr}") for rr in range(R))
+                total = Signal(signed(acc_w), name=f"yt{i}{j}")
+                m.d.comb += total.eq(Mux(c2["s"] == 0, 0, acc) + term)
+                with m.If(conv_last):
+                    m.d.sync += acc.eq(total)
+                yfin.append(total)
+        hold = [Signal(signed(acc_w), name=f"hold{j}") for j in range(mt * mt)]
+        h_k, h_ty, h_tx, h_final = Signal.like(p_k), Signal.like(p_ty), Signal.like(p_tx), \
+            Signal()
+        ser_busy, ser_n = Signal(), Signal(range(mt * mt))
+        with m.If(conv_last & (c2["s"] == S - 1)):
+            m.d.sync += [h.eq(y) for h, y in zip(hold, yfin)]
+            m.d.sync += [h_k.eq(c2["k"]), h_ty.eq(c2["ty"]), h_tx.eq(c2["tx"]),
+                         h_final.eq(c2["final"]), ser_busy.eq(1), ser_n.eq(0)]
+        with m.Elif(ser_busy):
+            m.d.sync += ser_n.eq(ser_n + 1)
+            with m.If(ser_n == mt * mt - 1):
+                m.d.sync += ser_busy.eq(0)
+
+        # ---- scale removal, bias, requantization (one value per cycle) ----
+        pval = Array(hold)[ser_n]
+        t0 = _cmul(m, pval, sp, acc_w, "sc_p")
+        tk = Signal(signed(y_bits), name="sc_k")
+        m.d.comb += tk.eq(t0 >> sk)
+        y = _cmul(m, tk, pow(sq, -1, 1 << y_bits), y_bits, "sc_q") if sq != 1 else tk
+        bias_bits = max(signed_bits(int(c.b.min()), int(c.b.max())) for c in q.convs)
+        biased = Signal(signed(max(y_bits, bias_bits) + 1))
+        bias = Array(Array(Const(int(v), signed(bias_bits)) for v in c.b) for c in q.convs)
+        m.d.comb += biased.eq(y + bias[layer][h_k])
+        outs = []
+        for j, conv in enumerate(q.convs):
+            product = 0
+            for pos, sign in csd_digits(conv.multiplier):
+                product = product + (biased << pos) if sign > 0 else product - (biased << pos)
+            scaled = Signal(signed(biased.shape().width + conv.multiplier.bit_length() + 2),
+                            name=f"rq{j}")
+            m.d.comb += scaled.eq((product + (1 << (conv.shift - 1))) >> conv.shift)
+            amax = (1 << conv.out_bits) - 1
+            outs.append(Mux(scaled < 0, 0, Mux(scaled > amax, amax, scaled)))
+        rq = Signal(act_bits)
+        m.d.comb += rq.eq(Array(outs)[layer] if L > 1 else outs[0])
+        # ---- write: the next layer's banks, or the max-pool into the features ----
+        r_val, r_v, r_n, r_final = Signal(act_bits), Signal(), Signal.like(ser_n), Signal()
+        r_k, r_ty, r_tx = Signal.like(h_k), Signal.like(h_ty), Signal.like(h_tx)
+        m.d.sync += [r_val.eq(rq), r_v.eq(ser_busy), r_n.eq(ser_n), r_k.eq(h_k),
+                     r_ty.eq(h_ty), r_tx.eq(h_tx), r_final.eq(h_final)]
+        n_tab = [(n // mt, n % mt) for n in range(mt * mt)]
+        oy = Signal(range(th_max * mt))
+        ox = Signal(range(max(s[7] for s in shp) * mt))
+        tw_max = max(s[7] for s in shp)
+        m.d.comb += [oy.eq(Array(Array(Const(ty * mt + i, range(th_max * mt)) for i, _ in n_tab)
+                                 for ty in range(th_max))[r_ty][r_n]),
+                     ox.eq(Array(Array(Const(tx * mt + j, range(tw_max * mt)) for _, j in n_tab)
+                                 for tx in range(tw_max))[r_tx][r_n])]
+        last_conv = layer == L - 1
+        if L > 1:
+            nb, nrow, nx, inside = [], [], [], []
+            for j in range(L):
+                cin, h, w, cout, oh, ow, th, tw = shp[j]
+                nxt = j + 1 if j + 1 < L else j
+                base = bases[nxt]
+                nb.append([y % N for y in range(th_max * mt)])
+                nrow.append([base + (y // N) * ow * cout if y < oh else 0
+                             for y in range(th_max * mt)])
+                nx.append([x * cout for x in range(max(s[7] for s in shp) * mt)])
+                inside.append((oh, ow))
+            m.d.comb += [
+                out_bank.eq(Array(Array(Const(v, range(N)) for v in t) for t in nb)[layer][oy]),
+                out_addr.eq(Array(Array(Const(v, range(act_depth + 1)) for v in t)
+                                  for t in nrow)[layer][oy]
+                            + Array(Array(Const(v, range(act_depth + 1)) for v in t)
+                                    for t in nx)[layer][ox] + r_k),
+                out_data.eq(r_val),
+                out_wr.eq(r_v & ~last_conv
+                          & (oy < by_layer([o[0] for o in inside])[layer])
+                          & (ox < by_layer([o[1] for o in inside])[layer])),
+            ]
+        pmax = Signal(act_bits)
+        pool_v = Mux((r_n == 0) | (r_val > pmax), r_val, pmax)
+        m.d.sync += pmax.eq(pool_v)
+        hp, wp = q.feature_shapes[-1][1:]
+        cl = q.convs[-1].c_out
+        f_addr = Signal(range(n_feat + 1))
+        m.d.comb += f_addr.eq(Array(Array(Const((ty * wp + tx) * cl if ty < hp and tx < wp else 0,
+                                                range(n_feat + 1)) for tx in range(tw_max))
+                                    for ty in range(th_max))[r_ty][r_tx] + r_k)
+        f_en = r_v & last_conv & (r_n == mt * mt - 1) & (r_ty < hp) & (r_tx < wp)
+        for lane in range(P):
+            m.d.comb += [f_w[lane].addr.eq(f_addr), f_w[lane].data.eq(pool_v),
+                         f_w[lane].en.eq(f_en)]
+        m.d.comb += layer_done.eq(r_v & r_final & (r_n == mt * mt - 1))
         return m

@@ -260,15 +260,19 @@ def quantize_cnn(model, x_calib, input_scale, config=QuantConfig(), layer_weight
 
 
 def random_int_cnn(rng, in_shape=(1, 6, 6), channels=(2, 3), pool=2, n_classes=3, *,
-                   weight_bits=6, act_bits=8, density=1.0):
-    """A small random :class:`IntCNN` for hardware tests (outputs cover zero to saturation)."""
+                   weight_bits=6, act_bits=8, density=1.0, conv_bias=True):
+    """A small random :class:`IntCNN` for hardware tests (outputs cover zero to saturation).
+
+    ``conv_bias=False``: convolutions without bias, so that most activations of every layer
+    lie between zero and saturation.
+    """
     from .conv_golden import random_conv_layer
     from .quant import random_dense_layer
     c, h, w = in_shape
     convs = []
     for k in channels:
         convs.append(random_conv_layer(rng, c, k, weight_bits=weight_bits, in_bits=act_bits,
-                                       out_bits=act_bits))
+                                       out_bits=act_bits, bias=conv_bias))
         c = k
     d = random_dense_layer(rng, c * (h // pool) * (w // pool), n_classes,
                            weight_bits=weight_bits, in_bits=act_bits, requant=False,
