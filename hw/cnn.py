@@ -172,14 +172,23 @@ class CNN(wiring.Component):
         """Cycles of the dense layer's weight stream (its longest lane)."""
         return self.sparse_layout.stream_cycles
 
+    def layer_cycles(self, layer):
+        """Cycles of convolution ``layer``: the first tile's input transform, then every tile
+        at the pace of the slower of its transform and its products, the last tile's products."""
+        cin, _, _, cout, _, _, th, tw = self.layer_shapes[layer]
+        tr, pr = self.transform_cycles(layer), cout * self.inner_cycles(layer)
+        return tr + (th * tw - 1) * max(tr, pr) + pr
+
     def cycles_estimate(self):
         """Cycles from an image's first input to its result, one image in flight: the load,
-        each convolution (first tile's transform, then its products, then the pipeline), the
-        dense stream and the argmax."""
-        pipe = 6          # issue, memory, product, accumulate, requantize, write
+        each convolution (:meth:`layer_cycles` and its pipeline), the dense stream and the
+        argmax."""
+        # start, V ready, issue → memory → product → accumulate, the last tile's m² outputs,
+        # their write
+        pipe = 8 + self.m * self.m
         total = self.qmodel.n_inputs + 1
         for layer in range(len(self.layer_shapes)):
-            total += self.transform_cycles(layer) + 2 + self.conv_cycles(layer) + pipe
+            total += self.layer_cycles(layer) + pipe
         return total + self.dense_cycles + 5 + self.qmodel.n_classes + 1
 
     # ---- the memories' contents ----

@@ -1,4 +1,5 @@
-"""The CNN top on Amaranth's simulator: a tiny random CNN against the integer golden model."""
+"""The CNN on one shared multiplier array, on Amaranth's simulator: small random CNNs against
+the integer golden model, bit for bit, and its cycle count against its estimate."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,12 @@ from hw_sim import run_stream
 from slimgen.hw.cnn import CNN
 from slimgen.sw.cnn_quant import random_int_cnn
 from slimgen.sw.golden import argmax_first
-from slimgen.sw.winograd import winograd_2d
+
+
+def _model(seed, in_shape, channels, n_classes=5):
+    # no convolution bias: activations of every layer lie between zero and saturation
+    return random_int_cnn(np.random.default_rng(seed), in_shape, channels, pool=2,
+                          n_classes=n_classes, density=0.5, conv_bias=False)
 
 
 def _check(dut, model, x_q):
@@ -19,49 +25,58 @@ def _check(dut, model, x_q):
     return cycles
 
 
-@pytest.mark.parametrize("algs, engines", [
-    ((None, winograd_2d(2, 3)), "sparse"),     # direct first layer, F(2×2,3×3) second
-    (winograd_2d(2, 3), "dense"),
+@pytest.mark.parametrize("in_shape, channels, lanes, engine", [
+    ((1, 6, 6), (2, 3), 4, "sparse"),       # R = 1 row of M per step, four steps
+    ((2, 5, 5), (3, 2), 8, "dense"),        # two rows per step; edge tiles cropped
+    ((1, 6, 6), (2, 2, 3), 16, "sparse"),   # three convolutions; every element in one step
 ])
-def test_tiny_cnn_matches_golden(algs, engines):
-    rng = np.random.default_rng(3)
-    model = random_int_cnn(rng, (1, 6, 6), (2, 3), pool=2, n_classes=3, density=0.5)
-    x_q = rng.integers(0, 256, (2, model.n_inputs))
-    dut = CNN(model, conv_algorithms=algs, lanes=2, engines=engines)
-    _check(dut, model, x_q)
+def test_matches_golden(in_shape, channels, lanes, engine):
+    model = _model(3, in_shape, channels)
+    x_q = np.random.default_rng(4).integers(0, 256, (2, model.n_inputs))
+    feats = model.features(x_q)
+    assert 0 < (feats > 0).mean() < 1 and (feats < 255).any()     # lively, not all clipped
+    _check(CNN(model, lanes=lanes, engine=engine), model, x_q)
 
 
-def test_two_input_channels_no_pool_counts():
-    rng = np.random.default_rng(4)
-    model = random_int_cnn(rng, (2, 4, 4), (2,), pool=1, n_classes=2)
-    dut = CNN(model, conv_algorithms=winograd_2d(2, 3), conv_lanes=4, lanes=1)
-    assert dut.pool is None and dut.lanes == [4, 1] and dut.multipliers == 5
-    _check(dut, model, rng.integers(0, 256, (1, model.n_inputs)))
+def test_latency_close_to_estimate():
+    model = _model(5, (1, 8, 8), (4, 8), n_classes=10)
+    dut = CNN(model, lanes=4)
+    x_q = np.random.default_rng(6).integers(0, 256, (1, model.n_inputs))
+    cycles = _check(dut, model, x_q)
+    assert abs(cycles - dut.cycles_estimate()) <= 8
+    assert dut.multipliers == 4 and dut.inner_cycles(1) == 16 and dut.conv_cycles(1) == 2048
 
 
 def test_messages():
-    model = random_int_cnn(np.random.default_rng(0), (1, 4, 4), (2,), pool=2, n_classes=2)
+    model = _model(0, (1, 4, 4), (2,))
     with pytest.raises(TypeError, match="Model must be an IntCNN, not 3"):
         CNN(3)
-    with pytest.raises(ValueError, match=r"Give one convolution algorithm or one per layer \(1\), "
-                                         r"not 2"):
-        CNN(model, conv_algorithms=[None, None])
-    with pytest.raises(TypeError, match="Convolution algorithm must be a Winograd2D or None"):
-        CNN(model, conv_algorithms="F23")
-    with pytest.raises(ValueError, match="Engines must be one of dense, sparse"):
-        CNN(model, engines="fast")
+    with pytest.raises(TypeError, match="Algorithm must be a Winograd2D or None, not 'F23'"):
+        CNN(model, algorithm="F23")
+    with pytest.raises(ValueError, match="Lane count must be a multiple of α = 4 that divides "
+                                         "α² = 16, not 6"):
+        CNN(model, lanes=6)
+    with pytest.raises(ValueError, match="Engine must be one of sparse, dense, not 'fast'"):
+        CNN(model, engine="fast")
+    with pytest.raises(ValueError, match="The shared array takes the 'rows' layout, not 'banks'"):
+        CNN(model, layout="banks")
+    odd = random_int_cnn(np.random.default_rng(0), (1, 6, 6), (2,), pool=3, n_classes=2)
+    with pytest.raises(ValueError, match="The max-pool window must equal the output tile "
+                                         "m = 2, not 3"):
+        CNN(odd)
 
 
 def test_layer_entries_and_bounds():
     from slimgen.flow import RunConfig
     from slimgen.models import cnn
-    model = random_int_cnn(np.random.default_rng(5), (1, 8, 8), (4, 8), pool=2, n_classes=10,
-                           density=0.25)
+    model = _model(5, (1, 8, 8), (4, 8), n_classes=10)
     net = cnn.make_network(model, RunConfig(model="cnn", method="balanced"))
     e = cnn.layer_entries(net)
-    assert [x["lanes"] for x in e] == [2, 16, 4]                 # conv0 as slow as conv1
-    assert [x["cycles"] for x in e[:2]] == [512, 512]
+    assert cnn.multipliers(net) == 4 and [x["lanes"] for x in e] == [4, 4, 4]
     assert (e[1]["mults_direct"], e[1]["mults"]) == (36, 16.0)    # 4 channels · 9 → 4 · 16/4
-    assert [x["mults_per_inference"] for x in e] == [1024, 8192, int((model.dense[0].W != 0).sum())]
-    assert cnn.cycles_lower_bound(e) == -(-sum(x["mults_per_inference"] for x in e) // 22)
-    assert 512 + e[2]["cycles"] < cnn.cycles_estimate(net) < sum(x["cycles"] for x in e)
+    nnz = int((model.dense[0].W != 0).sum())
+    assert [x["mults_per_inference"] for x in e] == [1024, 8192, nnz]
+    assert e[2]["engine"] == "sparse rows, shared array" and sum(e[2]["nonzeros_per_group"]) == nnz
+    assert [x["cycles"] for x in e[:2]] == [16 + 16 * 16, 64 + 16 * 128]
+    bound = -(-(1024 + 8192 + nnz) // 4)
+    assert bound < cnn.cycles_estimate(net) < 1.25 * bound

@@ -1,37 +1,27 @@
-"""The CNN model kind: convolutions on the Winograd engine, a max-pool, the dense classifier on
-the (balanced-)sparse array; the digits' image view.
+"""The CNN model kind: convolutions on the Winograd datapath and the dense classifier as a
+balanced-sparse MAC array, all on one shared array of multipliers; the digits' image view.
 
 The hardware CNN (:data:`CHANNELS`) is smaller than :func:`slimgen.sw.nn.cnn_spec`'s default
-(8, 16): conv3x3 1→4 → conv3x3 4→8 → max-pool 2 → dense 128→10. The default (8, 16) needs four
-times the multiplications in its second layer and twice the line buffers and transform-domain
-memories for about the same accuracy on the 8×8 digits; neither fits the iCEBreaker (a single
-F(2×2,3×3) convolution unit takes about 85% of the UP5K's logic cells, see the report of the
-CNN flow), and the smaller one keeps the ULX3S build and the cocotb run of all test images short.
+(8, 16): conv3x3 1→4 → conv3x3 4→8 → max-pool 2 → dense 128→10, about the same accuracy on the
+8×8 digits with a quarter of the second layer's multiplications.
 
-Default engines (:func:`conv_plan`): F(2×2,3×3) for every convolution (16 multiplications per
-2×2 output tile and input channel instead of 36), the lanes chosen so that each convolution
-takes about as many cycles per image as the busiest one (the layers run as a pipeline, so the
-slowest one sets the rate): α² = 16 lanes for the widest layer, fewer for the 1-channel first
-layer, which has a quarter of the work per output channel-pair.
+Engine (:class:`slimgen.hw.cnn.CNN`): F(2×2,3×3) for every convolution (16 multiplications per
+2×2 output tile and input channel instead of 36) and the dense layer's non-zeros, all on the
+same ``--lanes`` multipliers (default 4, one DSP block each), one layer after the other. The
+latency is then close to its bound, the multiplications over the multipliers: separate
+multipliers per layer would each idle while the other layers run.
 """
-
-import math
 
 from slimgen.sw.cnn_artifact import load_int_cnn, save_int_cnn
 from slimgen.sw.cnn_quant import quantize_cnn
 from slimgen.sw.nn import cnn_spec
 from slimgen.sw.quant import QuantConfig
 
-from .mlp import dense_entry
-
-__all__ = ["VIEW", "CHANNELS", "DEFAULTS", "float_spec", "quantize", "save_int", "load_int", "make_network",
-           "layer_entries", "conv_plan", "cycles_estimate", "cycles_lower_bound"]
+__all__ = ["VIEW", "CHANNELS", "float_spec", "quantize", "save_int", "load_int", "make_network",
+           "layer_entries", "multipliers", "cycles_estimate"]
 
 VIEW = "image"
 CHANNELS = (4, 8)
-# The two F(2×2,3×3) convolution units alone need about twice the UP5K's logic cells and 22 of
-# its 8 DSP blocks (see ``conv_plan``), so the CNN's default board is the ULX3S.
-DEFAULTS = {"board": "ulx3s-85f"}
 
 
 def float_spec(config):
@@ -56,79 +46,55 @@ def load_int(path):
     return load_int_cnn(path)[0]
 
 
-def conv_plan(int_model, max_lanes=16):
-    """``(algorithms, lanes)`` per convolution: F(2×2,3×3) each, the widest layer (most
-    input·output channel pairs) with ``max_lanes`` (≤ α² = 16) and the others with the fewest
-    lanes that keep them at most as slow as it."""
-    from slimgen.sw.winograd import winograd_2d
-    alg = winograd_2d(2, 3)
-    alpha2 = alg.alpha
-    work = [c.c_in * c.c_out for c in int_model.convs]
-    top = max(work)
-    steps_top = math.ceil(alpha2 / min(max_lanes, alpha2))
-    lanes = []
-    for w in work:
-        # cycles ∝ w · ⌈α²/P⌉ (pass of Cout·S per input channel); match top · steps_top.
-        budget = max(1, (top * steps_top) // w)
-        lanes.append(min(alpha2, math.ceil(alpha2 / min(budget, alpha2))))
-    return [alg] * len(work), lanes
-
-
 def make_network(int_model, config):
     from slimgen.hw.cnn import CNN
-    algs, lanes = conv_plan(int_model)
-    return CNN(int_model, conv_algorithms=algs, conv_lanes=lanes, lanes=config.lanes,
-               engines=config.engines, layout=config.layout)
+    return CNN(int_model, lanes=config.lanes, engine=config.engines, layout=config.layout)
+
+
+def multipliers(net):
+    """Every layer runs on the same lanes: the multipliers in use are the lanes, once."""
+    return net.multipliers
 
 
 def layer_entries(net):
-    from slimgen.hw.cnn import conv_cycles
     entries = []
-    for k, (conv, hw) in enumerate(zip(net.qmodel.convs, net.convs)):
+    alg = net.algorithm
+    (m, _), alpha2 = alg.m, alg.alpha
+    for k, conv in enumerate(net.qmodel.convs):
         W = conv.W
-        alg = hw.algorithm
-        taps = conv.c_in * conv.kernel ** 2
-        if alg is None:
-            engine, per_out = "direct", taps
-        else:
-            (m, _), alpha2 = alg.m, alg.alpha
-            engine, per_out = f"winograd {alg.name}", conv.c_in * alpha2 / (m * m)
-        outputs = conv.c_out * hw.out_h * hw.out_w
+        cin, _, _, cout, oh, ow, th, tw = net.layer_shapes[k]
+        per_out = conv.c_in * alpha2 / (m * m)
         entries.append({
-            "name": f"conv{k}", "kind": "conv", "engine": engine,
-            "algorithm": alg.name if alg is not None else "direct",
+            "name": f"conv{k}", "kind": "conv", "engine": f"winograd {alg.name}, shared array",
+            "algorithm": alg.name,
             "shape": [int(v) for v in W.shape], "weight_bits": int(conv.weight_bits),
             "sparsity": float((W == 0).mean()), "nonzeros": int((W != 0).sum()),
-            "nonzeros_per_group": None, "lanes": int(hw.lanes),
-            "mults_direct": int(taps), "mults": float(per_out),
-            "mults_per_inference": int(round(per_out * outputs)), "cycles": int(conv_cycles(hw)),
+            "nonzeros_per_group": None, "lanes": int(net.lanes),
+            "mults_direct": int(conv.c_in * conv.kernel ** 2), "mults": float(per_out),
+            # products the lanes do: α² per tile, input and output channel (edge tiles whole)
+            "mults_per_inference": int(th * tw * cin * cout * alpha2),
+            "cycles": int(net.transform_cycles(k) + net.conv_cycles(k)),
         })
-    for k, (layer, engine) in enumerate(zip(net.qmodel.dense, net.engines)):
-        e = dense_entry(f"dense{k}", layer.W, layer.weight_bits, engine)
-        sparse = hasattr(engine, "sparse_layout")
-        e["mults_per_inference"] = int((layer.W != 0).sum()) if sparse else int(layer.W.size)
-        entries.append(e)
+    layer = net.qmodel.dense[0]
+    W, lay = layer.W, net.sparse_layout
+    P = lay.lanes
+    n_out, n_in = W.shape
+    sparse = net.engine == "sparse"
+    entries.append({
+        "name": "dense0", "kind": "dense",
+        "engine": f"{'sparse' if sparse else 'dense'} rows, shared array",
+        "shape": [int(n_out), int(n_in)], "weight_bits": int(layer.weight_bits),
+        "sparsity": float((W == 0).mean()), "nonzeros": int((W != 0).sum()),
+        "nonzeros_per_group": [int((W[p::P] != 0).sum()) for p in range(P)],
+        "lane_cycles": [int(v) for v in lay.lane_lengths], "lanes": int(P),
+        "mults_direct": int(n_in), "mults": float((W != 0).sum() / n_out),
+        "mults_per_inference": int((W != 0).sum()) if sparse else int(W.size),
+        "cycles": int(net.dense_cycles),
+    })
     return entries
 
 
 def cycles_estimate(net):
-    """Cycles of one inference alone through the layer pipeline: each convolution but the last
-    only until it has the rows the next one's first band reads, the last one whole, then the
-    dense engines."""
-    est = 0
-    for conv, nxt in zip(net.convs, net.convs[1:]):
-        rows = nxt.n_win - nxt.layer.padding                 # input rows of nxt's first band
-        est += conv_cycles_part(conv, min(conv.bands, -(-rows // conv.m)))
-    est += conv_cycles_part(net.convs[-1], net.convs[-1].bands)
-    return int(est + sum(e.cycles_per_vector for e in net.engines))
+    """Cycles of one inference alone, from its first input to its result."""
+    return net.cycles_estimate()
 
-
-def conv_cycles_part(conv, bands):
-    from slimgen.hw.cnn import conv_cycles
-    return conv_cycles(conv) * bands // conv.bands
-
-
-def cycles_lower_bound(entries):
-    """Cycles per inference if every multiplier did a useful product every cycle: the
-    multiplications after Winograd and sparsity over the multipliers in use."""
-    return math.ceil(sum(e["mults_per_inference"] for e in entries) / sum(e["lanes"] for e in entries))
