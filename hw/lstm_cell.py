@@ -20,9 +20,10 @@ writes h = c = 0 back instead (and h_T to the output buffer), so the next sequen
 zero state with no extra cycles; memories start at zero after configuration. (A reset in the
 middle of a sequence does not clear them.)
 
-:class:`LstmClassifier` chains the cell, the dense head (a :class:`SparseMacArray` with signed
-inputs whose outputs are the logits) and :class:`slimgen.hw.network.Argmax`, with the ports of
-:class:`slimgen.hw.network.Network`.
+:class:`LstmCell` is the cell alone on two :class:`SparseMacCore` (gates after gates, then the
+element-wise step): simple, and slow. The classifier, :class:`LstmClassifier`, runs on
+:class:`slimgen.hw.lstm_engine.LstmEngine` instead, whose lanes compute the gates neuron by
+neuron with the element-wise step overlapped, and the head too.
 """
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
@@ -32,8 +33,9 @@ from amaranth.lib.wiring import In, Out
 from slimgen.sw.lstm_golden import IntLSTM, IntLSTMClassifier, sigmoid_table, tanh_table
 from slimgen.sw.sparse_layout import build_layout
 
+from .lstm_engine import LstmEngine
 from .network import Argmax, result_layout
-from .sparse_mac import SparseMacArray, SparseMacCore
+from .sparse_mac import SparseMacCore
 
 __all__ = ["LstmCell", "LstmClassifier"]
 
@@ -229,15 +231,15 @@ class LstmCell(wiring.Component):
 
 
 class LstmClassifier(wiring.Component):
-    """An :class:`IntLSTMClassifier` in hardware: LSTM cell, dense head, argmax.
+    """An :class:`IntLSTMClassifier` in hardware: :class:`slimgen.hw.lstm_engine.LstmEngine`
+    (gates, element-wise step and head on shared lanes), then
+    :class:`slimgen.hw.network.Argmax`, with the ports of :class:`slimgen.hw.network.Network`.
 
     Parameters
     ----------
     model : IntLSTMClassifier
-    gate_lanes, c_lanes, layout, index_bits :
-        Of the cell (see :class:`LstmCell`).
-    head_lanes : int
-        Lanes of the head (dense layout, capped at the class count).
+    lanes : int
+        Multiply lanes of the engine (shared by the gate products and the head).
 
     Attributes
     ----------
@@ -247,15 +249,11 @@ class LstmClassifier(wiring.Component):
         One transfer per sample: the class and all logits.
     """
 
-    def __init__(self, model, *, gate_lanes=4, c_lanes=4, head_lanes=2, layout="rows",
-                 index_bits=None):
+    def __init__(self, model, *, lanes=4):
         if not isinstance(model, IntLSTMClassifier):
             raise TypeError(f"Model must be an IntLSTMClassifier, not {model!r}")
         self.model = model
-        self.cell = LstmCell(model.lstm, steps=model.steps, gate_lanes=gate_lanes,
-                             c_lanes=c_lanes, layout=layout, index_bits=index_bits)
-        self.head = SparseMacArray(model.head, lanes=min(head_lanes, model.n_classes),
-                                   layout="rows", dense=True)
+        self.engine = LstmEngine(model, lanes=lanes)
         super().__init__({
             "i": In(stream.Signature(unsigned(model.input_bits))),
             "o": Out(stream.Signature(result_layout(model.n_classes, model.logit_bits))),
@@ -263,12 +261,10 @@ class LstmClassifier(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.cell = self.cell
-        m.submodules.head = self.head
+        m.submodules.engine = self.engine
         m.submodules.argmax = argmax = Argmax(n_classes=self.model.n_classes,
                                               logit_bits=self.model.logit_bits)
-        wiring.connect(m, wiring.flipped(self.i), self.cell.i)
-        wiring.connect(m, self.cell.o, self.head.i)
-        wiring.connect(m, self.head.o, argmax.i)
+        wiring.connect(m, wiring.flipped(self.i), self.engine.i)
+        wiring.connect(m, self.engine.o, argmax.i)
         wiring.connect(m, argmax.o, wiring.flipped(self.o))
         return m

@@ -5,10 +5,10 @@ Trained in float (:func:`slimgen.sw.nn.lstm_spec`), optionally gate-pruned (meth
 model :class:`slimgen.sw.lstm_golden.IntLSTMClassifier` and built as
 :class:`slimgen.hw.lstm_cell.LstmClassifier`.
 
-Hardware lanes: the run's ``lanes`` are the MAC lanes of the gate products, split between the
-sparse core of W_i, W_f, W_o and the dense core of W_c in proportion to their work (both
-run at once, so equal work per lane makes neither wait); the head has :data:`HEAD_LANES`, as it
-works once per sequence against the gates' ``steps`` times.
+Hardware (:class:`slimgen.hw.lstm_engine.LstmEngine`): the run's ``lanes`` are multiply lanes
+shared by all four gates and the head; each lane computes whole hidden units (all four gate
+rows, one multiply per non-zero weight), and one time-multiplexed element-wise unit overlaps
+the lanes.
 """
 
 import numpy as np
@@ -17,12 +17,11 @@ from slimgen.sw.lstm_artifact import load_int_lstm, save_int_lstm
 from slimgen.sw.lstm_golden import LstmFormat, quantize_lstm_classifier
 from slimgen.sw.nn import lstm_spec
 
-__all__ = ["VIEW", "N_HIDDEN", "HEAD_LANES", "float_spec", "quantize", "save_int", "load_int",
-           "lane_split", "make_network", "layer_entries"]
+__all__ = ["VIEW", "N_HIDDEN", "float_spec", "quantize", "save_int", "load_int",
+           "make_network", "multipliers", "layer_entries", "cycles_estimate"]
 
 VIEW = "sequence"
 N_HIDDEN = 32     # hidden units unless the run configures ``hidden``
-HEAD_LANES = 1
 STEPS, N_IN, N_CLASSES = 8, 8, 10   # the digits: 8 rows of 8 pixels, 10 classes
 
 
@@ -52,62 +51,68 @@ def load_int(path):
     return load_int_lstm(path)[0]
 
 
-def lane_split(lstm, lanes):
-    """``(gate_lanes, c_lanes)``: ``lanes`` (≥ 2) shared by the W_i, W_f, W_o core and the W_c
-    core in proportion to their work per step (non-zeros of W_i, W_f, W_o; all of W_c, which
-    the dense core streams whole); each gets at least one (and W_c at most H)."""
-    if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 2:
-        raise ValueError(f"The LSTM needs at least 2 lanes (one for W_i, W_f, W_o and one for "
-                         f"W_c), not {lanes!r}")
-    nnz_ifo = sum(int(np.count_nonzero(lstm.W[g])) for g in "ifo")
-    nnz_c = int(lstm.W["c"].size)
-    c_lanes = round(lanes * nnz_c / max(1, nnz_ifo + nnz_c))
-    c_lanes = min(max(1, c_lanes), lanes - 1, lstm.n_hidden)
-    return lanes - c_lanes, c_lanes
-
-
 def make_network(int_model, config):
+    """The classifier on ``config.lanes`` lanes (at most the hidden units)."""
     from slimgen.hw.lstm_cell import LstmClassifier
-    gate_lanes, c_lanes = lane_split(int_model.lstm, config.lanes)
-    return LstmClassifier(int_model, gate_lanes=gate_lanes, c_lanes=c_lanes,
-                          head_lanes=HEAD_LANES, layout=config.layout)
+    return LstmClassifier(int_model, lanes=min(config.lanes, int_model.lstm.n_hidden))
+
+
+def multipliers(net):
+    """The gate products and the head run on the same lanes: the multipliers of the matrix
+    products are the lanes, once. (The element-wise unit's one multiplier, which scales the
+    accumulators onto the tables and forms f·c, i·g and o·tanh c, is counted as the MLP's
+    requantization multipliers are: not at all.)"""
+    return net.engine.multipliers
 
 
 #: Settings an LSTM run starts from unless given: 10-bit weights (8 bits cost 2 points after
-#: gate pruning), Verilator (an inference is about 5,000 cycles; Icarus is too slow for 360),
-#: and the ULX3S (the cell's element-wise multipliers alone overflow the iCE40UP5K's 8 DSPs).
+#: gate pruning), Verilator (an inference is thousands of cycles; Icarus is too slow for 360),
+#: and the ULX3S.
 DEFAULTS = {"weight_bits": 10, "sim": "verilator", "board": "ulx3s-85f"}
 
 
-def _entry(name, kind, engine, W, weight_bits, layout, cycles):
+def _entry(name, kind, W, weight_bits, per_lane, lanes, cycles, uses):
     n_out, n_in = W.shape
+    nnz = int((W != 0).sum())
     return {
-        "name": name, "kind": kind, "engine": engine,
+        "name": name, "kind": kind, "engine": "sparse, shared lanes",
         "shape": [int(n_out), int(n_in)], "weight_bits": int(weight_bits),
-        "sparsity": float((W == 0).mean()), "nonzeros": int((W != 0).sum()),
-        "nonzeros_per_group": [int(v) for v in layout.lane_lengths], "lanes": int(layout.lanes),
-        "mults_direct": int(n_in), "mults": float((W != 0).sum() / n_out), "cycles": int(cycles),
+        "sparsity": float((W == 0).mean()), "nonzeros": nnz,
+        "nonzeros_per_group": [int(v) for v in per_lane], "lanes": int(lanes),
+        "mults_direct": int(n_in), "mults": float(nnz / n_out), "cycles": int(cycles),
+        "mults_per_inference": nnz * uses,
     }
 
 
 def layer_entries(net):
-    """Per-inference entries: the W_i, W_f, W_o products (sparse core), the W_c product (dense
-    core; both run at once, ``steps`` times) and the head (once). ``cycles`` are the lanes'
-    stream cycles; the cell adds its loads and the element-wise pipeline per step."""
-    cell, T = net.cell, net.model.steps
-    entries = [
-        _entry("gates_ifo", "lstm gates", f"sparse {cell.ifo_layout.layout}", cell.ifo.W,
-               cell.ifo.weight_bits, cell.ifo_layout, T * cell.ifo_layout.stream_cycles),
-        _entry("gate_c", "lstm gate", "dense", cell.cg.W, cell.cg.weight_bits, cell.c_layout,
-               T * cell.c_layout.stream_cycles),
-        _entry("head", "dense", "dense", net.head.layer.W, net.head.layer.weight_bits,
-               net.head.sparse_layout, net.head.sparse_layout.stream_cycles),
+    """Per-inference entries: the W_i, W_f, W_o products, the W_c product (both ``steps``
+    times) and the head (once), all on the same lanes. ``nonzeros_per_group``: each lane's
+    non-zero weights of that matrix; ``cycles``: the busiest lane's words for it (a row
+    without non-zeros costs one) per inference."""
+    from slimgen.hw.lstm_schedule import GATE_ORDER
+    eng, model = net.engine, net.model
+    sched, lstm, T = eng.schedule, model.lstm, model.steps
+    P = eng.lanes
+    ifo = np.concatenate([lstm.W[g] for g in "ifo"])
+    per_lane = {g: [int(sum(np.count_nonzero(lstm.W[g][j]) for j in sched.neurons[p]))
+                    for p in range(P)] for g in GATE_ORDER}
+    words = {g: [sum(max(1, int(np.count_nonzero(lstm.W[g][j]))) for j in sched.neurons[p])
+                 for p in range(P)] for g in GATE_ORDER}
+    ifo_lane = [sum(per_lane[g][p] for g in "ifo") for p in range(P)]
+    ifo_words = [sum(words[g][p] for g in "ifo") for p in range(P)]
+    head_lane = [int(np.count_nonzero(model.head.W[:, [int(j) for j in range(lstm.n_hidden)
+                                                       if sched.rank[j] in sched.head_cols[p]]]))
+                 for p in range(P)]
+    return [
+        _entry("gates_ifo", "lstm gates", ifo, lstm.fmt.weight_bits, ifo_lane, P,
+               T * max(ifo_words), T),
+        _entry("gate_c", "lstm gate", lstm.W["c"], lstm.fmt.c_weight_bits, per_lane["c"], P,
+               T * max(words["c"]), T),
+        _entry("head", "dense", model.head.W, model.head.weight_bits, head_lane, P,
+               max(sched.head_words), 1),
     ]
-    for e, uses in zip(entries, (T, T, 1)):  # the gates run at every step, the head once
-        e["mults_per_inference"] = e["nonzeros"] * uses
-    return entries
 
 
 def cycles_estimate(net):
-    """The cell's cycles per sequence (its two gate cores run at once) plus the head's."""
-    return int(net.cell.cycles_per_sequence + net.head.cycles_per_vector)
+    """Cycles per inference if no lane waited beyond the EW's last neuron per step."""
+    return int(net.engine.cycles_estimate)

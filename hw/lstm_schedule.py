@@ -1,0 +1,142 @@
+"""The static schedule of :class:`slimgen.hw.lstm_engine.LstmEngine`: which lane computes which
+hidden unit, in which order, and the word streams its lanes read. Pure Python and NumPy.
+
+The engine's P lanes each own a set of hidden units (neurons). Per step, lane p streams, neuron
+by neuron, the four gate rows of each of its neurons (c first, then i, f, o), one multiply per
+non-zero weight: pruned weights cost no cycle; a row with no non-zero weight costs one (a
+filler word of weight 0). After the last step the lanes stream the head: lane p holds a block
+of the hidden units' columns of every logit row; the logits are the sums over the lanes.
+
+Words (``value_bits + col_bits + 1`` bits, LSB first): the weight (signed), the column and
+``last`` (last word of a row). Columns ``0 .. n_in−1`` are the step's inputs x_t; column
+``n_in + r`` is the hidden unit of *rank* r: the element-wise unit processes the neurons of a
+step in one fixed order (ranks 0 .. H−1, the order in which the lanes complete them when none
+waits), and writes h_t in that order. Every row reads its x columns first, then its h columns
+by rank, so the next step's rows start on the h values that are ready first.
+
+Shapes: ``words[p]`` list of int (step words, then head words); ``step_words[p]``,
+``head_words[p]`` their counts; ``items`` (H,) of ``(lane, slot)`` in rank order;
+``rank`` (H,) the rank of every neuron.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from slimgen.sw.lstm_golden import IntLSTMClassifier
+
+__all__ = ["LstmSchedule", "build_schedule", "GATE_ORDER"]
+
+GATE_ORDER = ("c", "i", "f", "o")   # rows of a neuron, in stream order
+
+
+@dataclass(frozen=True, eq=False)
+class LstmSchedule:
+    """The lanes' word streams and the element-wise order (see the module docstring)."""
+    lanes: int
+    n_in: int
+    n_hidden: int
+    n_classes: int
+    value_bits: int
+    col_bits: int
+    neurons: tuple        # neurons[p]: the lane's neurons in stream order
+    rank: tuple           # rank[j]
+    items: tuple          # items[r] = (lane, slot) of the neuron of rank r
+    words: tuple          # words[p]: step words then head words, encoded
+    step_words: tuple
+    head_words: tuple
+    head_cols: tuple      # head_cols[p]: ranks of the lane's head columns
+
+    @property
+    def word_bits(self):
+        return self.value_bits + self.col_bits + 1
+
+    @property
+    def slots(self):
+        """Rows of results per step and lane, in groups of four (one per gate)."""
+        return max(len(n) for n in self.neurons)
+
+    def decode(self, word):
+        """``(value, col, last)`` of an encoded word."""
+        vb, cb = self.value_bits, self.col_bits
+        value = word & ((1 << vb) - 1)
+        value -= (value >> (vb - 1)) << vb
+        return value, (word >> vb) & ((1 << cb) - 1), (word >> (vb + cb)) & 1
+
+    def lane_cycles(self, steps):
+        """Issue cycles of every lane per sequence, with no waiting."""
+        return [steps * s + h for s, h in zip(self.step_words, self.head_words)]
+
+
+def _row(*parts):
+    """(value, col) pairs of the non-zero weights of ``(weights, cols)`` parts in order, or one
+    filler (weight 0 on column 0) when there are none."""
+    pairs = [(int(w), int(c)) for weights, cols in parts for w, c in zip(weights, cols) if w]
+    return pairs or [(0, 0)]
+
+
+def build_schedule(model, lanes):
+    """The :class:`LstmSchedule` of an :class:`IntLSTMClassifier` on ``lanes`` lanes."""
+    if not isinstance(model, IntLSTMClassifier):
+        raise TypeError(f"Model must be an IntLSTMClassifier, not {model!r}")
+    lstm, head = model.lstm, model.head
+    H, n_in, C = lstm.n_hidden, lstm.n_in, model.n_classes
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= H:
+        raise ValueError(f"Lane count must be an integer from 1 to the hidden units ({H}), "
+                         f"not {lanes!r}")
+    P = lanes
+    nnz = {g: np.count_nonzero(lstm.W[g], axis=1) for g in GATE_ORDER}
+    work = [sum(max(1, int(nnz[g][j])) for g in GATE_ORDER) for j in range(H)]
+
+    # Neurons to lanes: longest first onto the least loaded lane (ties: lowest lane, neuron).
+    load, neurons = [0] * P, [[] for _ in range(P)]
+    for j in sorted(range(H), key=lambda j: (-work[j], j)):
+        p = min(range(P), key=lambda p: (load[p], p))
+        neurons[p].append(j)
+        load[p] += work[j]
+
+    # Ranks: the order in which the lanes complete their neurons when none waits.
+    done = []
+    for p in range(P):
+        t = 0
+        for k, j in enumerate(neurons[p]):
+            t += work[j]
+            done.append((t, p, k, j))
+    done.sort()
+    items = tuple((p, k) for _, p, k, _ in done)
+    rank = np.empty(H, dtype=np.int64)
+    for r, (_, _, _, j) in enumerate(done):
+        rank[j] = r
+    by_rank = np.argsort(rank)            # neuron of every rank
+
+    x_cols = np.arange(n_in)
+    h_cols = n_in + np.arange(H)          # rank order
+    value_bits = max(lstm.fmt.weight_bits, lstm.fmt.c_weight_bits, head.weight_bits)
+    col_bits = max(1, (n_in + H - 1).bit_length())
+
+    def encode(value, col, last):
+        return (value & ((1 << value_bits) - 1)) | (col << value_bits) | \
+            (int(last) << (value_bits + col_bits))
+
+    def emit(out, pairs):
+        for n, (w, c) in enumerate(pairs):
+            out.append(encode(w, c, n == len(pairs) - 1))
+
+    words, step_words, head_words, head_cols = [], [], [], []
+    bounds = np.linspace(0, H, P + 1).round().astype(int)
+    for p in range(P):
+        out = []
+        for j in neurons[p]:
+            for g in GATE_ORDER:
+                W = lstm.W[g][j]
+                emit(out, _row((W[:n_in], x_cols), (W[n_in:][by_rank], h_cols)))
+        step_words.append(len(out))
+        cols = np.arange(bounds[p], bounds[p + 1])           # ranks of the lane's block
+        head_cols.append(tuple(int(r) for r in cols))
+        for c in range(C):
+            emit(out, _row((head.W[c][by_rank[cols]], n_in + cols)))
+        head_words.append(len(out) - step_words[-1])
+        words.append(tuple(out))
+    return LstmSchedule(P, n_in, H, C, value_bits, col_bits, tuple(tuple(n) for n in neurons),
+                        tuple(int(r) for r in rank), items, tuple(words), tuple(step_words),
+                        tuple(head_words), tuple(head_cols))
