@@ -141,14 +141,22 @@ class Conv2d(Layer):
         return Y.reshape(self.c_out, n, oh, ow).transpose(1, 0, 2, 3)
 
     def backward(self, dLdy):
+        return self._backward(dLdy, True)
+
+    def backward_params(self, dLdy):
+        """:meth:`backward` without the input gradient (for a model's first layer)."""
+        self._backward(dLdy, False)
+
+    def _backward(self, dLdy, input_grad):
         n, _, oh, ow = dLdy.shape
         G = dLdy.transpose(1, 0, 2, 3).reshape(self.c_out, n * oh * ow)  # (c_out, n·oh·ow)
-        Wm = self.params["W"].reshape(self.c_out, -1)
+        Wm = self.params["W"].reshape(self.c_out, -1)                    # (c_out, c_in·k·k)
         self.grads["W"] = (G @ self._X.T).reshape(self.params["W"].shape)
         self.grads["b"] = G.sum(axis=1)
-        dX = Wm.T @ G                                                    # (c_in·k·k, n·oh·ow)
-        k = self.kernel
-        return col2im(dX, self._x_shape, k, k, self.stride, self.padding)
+        if input_grad:
+            k = self.kernel
+            return col2im(Wm.T @ G, self._x_shape, k, k, self.stride, self.padding)
+        return None
 
     def spec(self):
         return {"type": self.kind, "c_in": self.c_in, "c_out": self.c_out, "kernel": self.kernel,

@@ -4,6 +4,8 @@ Every layer follows one protocol:
 
 - ``forward(x, train=False) -> y`` caches what backward needs when ``train`` is true;
 - ``backward(dLdy) -> dLdx`` fills ``grads`` (same keys and shapes as ``params``);
+- ``backward_params(dLdy)`` fills ``grads`` only, for a model's first layer, whose input gradient
+  training never uses (layers with parameters skip that product);
 - ``params`` / ``grads``: dicts of float64 arrays (empty for layers without parameters);
 - ``buffers``: dict of arrays that are state but not trained (BatchNorm's running statistics);
 - ``spec()``: the plain dict that :func:`slimgen.sw.nn.model.build_model` rebuilds it from.
@@ -36,6 +38,9 @@ class Layer:
 
     def backward(self, dLdy):
         return dLdy
+
+    def backward_params(self, dLdy):
+        self.backward(dLdy)
 
     def spec(self):
         return {"type": self.kind}
@@ -76,10 +81,12 @@ class Dense(Layer):
         return x @ self.params["W"] + self.params["b"]
 
     def backward(self, dLdy):
-        x = self._x
-        self.grads["W"] = x.T @ dLdy        # (n_in, n) @ (n, n_out)
-        self.grads["b"] = dLdy.sum(axis=0)  # (n_out,)
+        self.backward_params(dLdy)
         return dLdy @ self.params["W"].T    # (n, n_in)
+
+    def backward_params(self, dLdy):
+        self.grads["W"] = self._x.T @ dLdy  # (n_in, n) @ (n, n_out)
+        self.grads["b"] = dLdy.sum(axis=0)  # (n_out,)
 
     def spec(self):
         return {"type": self.kind, "n_in": self.n_in, "n_out": self.n_out}

@@ -87,59 +87,85 @@ class LSTM(Layer):
         n, T, _ = x.shape
         H = self.n_hidden
         W, U, b = self._joined("W"), self._joined("U"), self._joined("b")  # (n_in,4H) (H,4H) (4H,)
-        XW = (x.reshape(n * T, -1) @ W + b).reshape(n, T, 4 * H)             # all steps at once
-        hs = np.zeros((n, T + 1, H))       # hs[:, t] = h_{t−1}; hs[:, 0] = h_0 = 0
-        cs = np.zeros((n, T + 1, H))
-        acts = np.empty((n, T, 4 * H))     # i, f, o after σ; g after tanh
-        tanh_c = np.empty((n, T, H))
+        # Time-major arrays, so every step works on contiguous (n, ·) blocks.
+        xt = x.transpose(1, 0, 2).reshape(T * n, -1)                         # (T·n, n_in)
+        XW = (xt @ W + b).reshape(T, n, 4 * H)                               # all steps at once
+        hs = np.empty((T + 1, n, H))       # hs[t] = h_{t−1}; hs[0] = h_0 = 0
+        cs = np.empty((T + 1, n, H))
+        hs[0] = 0.0
+        cs[0] = 0.0
+        acts = XW                          # overwritten step by step: i, f, o after σ; g after tanh
+        tanh_c = np.empty((T, n, H))
         for t in range(T):
-            z = XW[:, t] + hs[:, t] @ U                                      # (n, 4H)
-            a = acts[:, t]
-            a[:, :3 * H] = sigmoid(z[:, :3 * H])
-            a[:, 3 * H:] = np.tanh(z[:, 3 * H:])
+            a = acts[t]
+            a += hs[t] @ U                                                   # z, (n, 4H)
+            ifo = a[:, :3 * H]
+            ifo *= 0.5                                                       # σ(z) = (1 + tanh(z/2))/2
+            np.tanh(a, out=a)
+            ifo += 1.0
+            ifo *= 0.5
             i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-            cs[:, t + 1] = f * cs[:, t] + i * g
-            tanh_c[:, t] = np.tanh(cs[:, t + 1])
-            hs[:, t + 1] = o * tanh_c[:, t]
+            c = cs[t + 1]
+            np.multiply(f, cs[t], out=c)
+            c += i * g
+            np.tanh(c, out=tanh_c[t])
+            np.multiply(o, tanh_c[t], out=hs[t + 1])
         if train:
-            self._cache = (x, hs, cs, acts, tanh_c, U, W)
-        return hs[:, 1:].copy() if self.return_sequences else hs[:, T].copy()
+            self._cache = (xt, hs, cs, acts, tanh_c, U, W, x.shape)
+        return hs[1:].transpose(1, 0, 2).copy() if self.return_sequences else hs[T].copy()
 
     def backward(self, dLdy):
-        x, hs, cs, acts, tanh_c, U, W = self._cache
-        n, T, _ = x.shape
-        H = self.n_hidden
-        if self.return_sequences:
-            dh_out = dLdy                                   # (n, T, H)
-        else:
-            dh_out = np.zeros((n, T, H))
-            dh_out[:, -1] = dLdy
-        dZ = np.empty((n, T, 4 * H))                        # gradient at the gate pre-activations
+        return self._backward(dLdy, True)
+
+    def backward_params(self, dLdy):
+        """:meth:`backward` without the input gradient (for a model's first layer)."""
+        self._backward(dLdy, False)
+
+    def _backward(self, dLdy, input_grad):
+        xt, hs, cs, acts, tanh_c, U, W, x_shape = self._cache
+        T, n, H = tanh_c.shape
+        # Factors that do not depend on the incoming gradient, for all steps at once:
+        # σ' = σ(1 − σ) for i, f, o and tanh' = 1 − g² for g; ∂h/∂c = o (1 − tanh² c).
+        D = np.empty((T, n, 4 * H))
+        s = acts[:, :, :3 * H]
+        np.subtract(1.0, s, out=D[:, :, :3 * H])
+        D[:, :, :3 * H] *= s
+        g = acts[:, :, 3 * H:]
+        np.multiply(g, g, out=D[:, :, 3 * H:])
+        np.subtract(1.0, D[:, :, 3 * H:], out=D[:, :, 3 * H:])
+        dhdc = 1.0 - tanh_c * tanh_c
+        dhdc *= acts[:, :, 2 * H:3 * H]
+        dZ = np.empty((T, n, 4 * H))                        # gradient at the gate pre-activations
         dh = np.zeros((n, H))                               # from step t+1 through U
         dc = np.zeros((n, H))                               # from step t+1 through f
         for t in reversed(range(T)):
-            a = acts[:, t]
-            i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-            dh = dh + dh_out[:, t]
-            tc = tanh_c[:, t]
-            dc = dc + dh * o * (1 - tc * tc)
-            dz = dZ[:, t]
-            dz[:, :H] = dc * g * i * (1 - i)                   # input gate
-            dz[:, H:2 * H] = dc * cs[:, t] * f * (1 - f)       # forget gate
-            dz[:, 2 * H:3 * H] = dh * tc * o * (1 - o)         # output gate
-            dz[:, 3 * H:] = dc * i * (1 - g * g)               # cell candidate
-            dc = dc * f
+            a = acts[t]
+            i, f, g = a[:, :H], a[:, H:2 * H], a[:, 3 * H:]
+            if self.return_sequences:
+                dh += dLdy[:, t]
+            elif t == T - 1:
+                dh += dLdy
+            dc += dh * dhdc[t]
+            dz = dZ[t]
+            np.multiply(dc, g, out=dz[:, :H])                  # input gate
+            np.multiply(dc, cs[t], out=dz[:, H:2 * H])         # forget gate
+            np.multiply(dh, tanh_c[t], out=dz[:, 2 * H:3 * H])  # output gate
+            np.multiply(dc, i, out=dz[:, 3 * H:])              # cell candidate
+            dz *= D[t]
+            dc *= f
             dh = dz @ U.T
-        dZ2 = dZ.reshape(n * T, 4 * H)
-        dW = x.reshape(n * T, -1).T @ dZ2                       # (n_in, 4H)
-        dU = hs[:, :T].reshape(n * T, H).T @ dZ2                # (H, 4H)
+        dZ2 = dZ.reshape(T * n, 4 * H)
+        dW = xt.T @ dZ2                                     # (n_in, 4H)
+        dU = hs[:T].reshape(T * n, H).T @ dZ2               # (H, 4H)
         db = dZ2.sum(axis=0)
-        for k, g in enumerate(GATES):
+        for k, gate in enumerate(GATES):
             sl = slice(k * H, (k + 1) * H)
-            self.grads[f"W_{g}"] = dW[:, sl]
-            self.grads[f"U_{g}"] = dU[:, sl]
-            self.grads[f"b_{g}"] = db[sl]
-        return (dZ2 @ W.T).reshape(x.shape)
+            self.grads[f"W_{gate}"] = dW[:, sl]
+            self.grads[f"U_{gate}"] = dU[:, sl]
+            self.grads[f"b_{gate}"] = db[sl]
+        if not input_grad:
+            return None
+        return (dZ2 @ W.T).reshape(T, n, -1).transpose(1, 0, 2)      # (n, T, n_in)
 
     def spec(self):
         return {"type": self.kind, "n_in": self.n_in, "n_hidden": self.n_hidden,

@@ -44,11 +44,17 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, dLdy):
+    def backward(self, dLdy, *, input_grad=True):
+        """Fill every layer's ``grads`` from ``dLdy`` at the output; return ``dLdx`` at the input,
+        or None with ``input_grad=False``, which spares the first layer that product (training
+        needs only the parameters' gradients)."""
         hooks = self.hooks
         for i in reversed(range(len(self.layers))):
             for h in hooks:
                 dLdy = h.before_backward(i, dLdy)
+            if i == 0 and not input_grad:
+                self.layers[0].backward_params(dLdy)
+                return None
             dLdy = self.layers[i].backward(dLdy)
         return dLdy
 
