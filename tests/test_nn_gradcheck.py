@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from slimgen.sw.nn import (AvgPool2d, BatchNorm, Conv2d, Dense, Flatten, LSTM, MaxPool2d, ReLU,
-                           softmax_cross_entropy)
+                           build_model, cnn_spec, deep_cnn_spec, lstm_spec, softmax_cross_entropy)
 from slimgen.sw.nn.gradcheck import layer_gradients, max_rel_error, numerical_grad
 
 TOL = 1e-6
@@ -67,3 +67,30 @@ def test_softmax_cross_entropy_is_stable_for_large_logits():
     loss, dLdz = softmax_cross_entropy(np.array([[1000.0, 0.0], [0.0, -1000.0]]), np.array([0, 1]))
     assert np.isfinite(loss) and np.all(np.isfinite(dLdz))
     assert loss == pytest.approx(500.0)
+
+
+@pytest.mark.parametrize("spec,shape", [
+    (cnn_spec((1, 5, 4), channels=(2, 3)), (2, 1, 5, 4)),                  # crop in the pooling
+    (cnn_spec((2, 4, 4), channels=(2,), kernel=3, pool=2), (3, 2, 4, 4)),
+    (deep_cnn_spec((1, 4, 4), depth=3, width=2), (2, 1, 4, 4)),
+    (lstm_spec(n_in=3, n_hidden=4, n_classes=3), (2, 5, 3)),
+])
+def test_model_gradients_through_the_layer_chain(spec, shape):
+    # Layers hand each other arrays in their own memory order (a convolution's output is a
+    # channel-major view): the whole chain, loss included, against finite differences.
+    rng = np.random.default_rng(3)
+    model = build_model(spec, rng)
+    for _, p, _ in model.named_parameters():
+        p += 0.1 * rng.normal(size=p.shape)
+    x = rng.normal(size=shape)
+    y = rng.integers(0, model.layers[-1].n_out, len(x))
+
+    def loss():
+        return softmax_cross_entropy(model.forward(x, train=True), y)[0]
+
+    _, dLdz = softmax_cross_entropy(model.forward(x, train=True), y)
+    dx = model.backward(dLdz)
+    grads = {key: g.copy() for key, _, g in model.named_parameters()}
+    assert max_rel_error(dx, numerical_grad(loss, x)) < TOL
+    for key, p, _ in model.named_parameters():
+        assert max_rel_error(grads[key], numerical_grad(loss, p)) < TOL, key

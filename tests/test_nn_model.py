@@ -82,3 +82,22 @@ def test_hooks_see_outputs_and_add_gradients():
     np.testing.assert_allclose(model.layers[0].grads["W"], np.full((3, 2), 4.0))
     model.remove_hook(probe)
     assert model.hooks == []
+
+
+@pytest.mark.parametrize("spec,shape", [
+    (cnn_spec(), (4, 1, 8, 8)), (deep_cnn_spec(depth=4, batchnorm=True), (4, 1, 8, 8)),
+    (lstm_spec(), (4, 8, 8)), (mlp_spec(), (4, 64)),
+    ([{"type": "relu"}] + mlp_spec((64, 10)), (4, 64)),        # first layer without parameters
+])
+def test_backward_without_the_input_gradient_gives_the_same_parameter_gradients(spec, shape):
+    rng = np.random.default_rng(4)
+    x, G = rng.normal(size=shape), rng.normal(size=(shape[0], 10))
+    model = build_model(spec, np.random.default_rng(0))
+    model.forward(x, train=True)
+    dx = model.backward(G)
+    assert dx.shape == shape
+    full = {key: g.copy() for key, _, g in model.named_parameters()}
+    model.forward(x, train=True)
+    assert model.backward(G, input_grad=False) is None
+    for key, _, g in model.named_parameters():
+        np.testing.assert_array_equal(g, full[key], err_msg=str(key))
