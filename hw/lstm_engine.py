@@ -127,10 +127,12 @@ class LstmEngine(wiring.Component):
 
     @property
     def cycles_estimate(self):
-        """Cycles per sample if no lane ever waited: the busiest lane's words, the lane
-        pipeline, the last neuron's EW latency per step and the logits' read-out."""
-        T = self.model.steps
-        return max(self.schedule.lane_cycles(T)) + T * (EW_DEPTH + EW_II) + \
+        """Modelled cycles per sample: per step, the busiest lane's words or the EW's H
+        neurons (whichever is longer), plus the EW latency of the last neuron (and a phase
+        wait); then the busiest lane's head words and the logits' read-out."""
+        sched, T = self.schedule, self.model.steps
+        step = max(max(sched.step_words), sched.n_hidden * EW_II)
+        return T * (step + EW_DEPTH + EW_II) + max(sched.head_words) + \
             self.model.n_classes + 8
 
     def elaborate(self, platform):

@@ -1,13 +1,137 @@
 # amaranth: UnusedElaboratable=no
-"""The LSTM cell on Amaranth's simulator, against the integer golden model."""
+"""The LSTM cell and the LSTM classifier's engine on Amaranth's simulator, against the integer
+golden model; the engine's schedule and constants against the weights they come from."""
 
 import numpy as np
 import pytest
 
 from slimgen.hw.lstm_cell import LstmCell, LstmClassifier
-from slimgen.sw.lstm_golden import LstmFormat, lstm_forward_int, random_int_lstm
+from slimgen.hw.lstm_engine import LstmEngine, gate_constants
+from slimgen.hw.lstm_schedule import GATE_ORDER, build_schedule
+from slimgen.sw.golden import requantize
+from slimgen.sw.lstm_golden import (IntLSTMClassifier, LstmFormat, lstm_forward_int,
+                                    random_int_lstm)
+from slimgen.sw.sparse_golden import SparseLayer
 
 from hw_sim import run_stream
+
+
+def random_classifier(rng, n_in, n_hidden, n_classes, *, steps, fmt=LstmFormat(), spread=8,
+                      density=0.3):
+    """A random :class:`IntLSTMClassifier` whose tables are used over their whole range."""
+    lstm = random_int_lstm(rng, n_in, n_hidden, fmt=fmt, spread=spread, density=density)
+    qmax = (1 << (fmt.head_weight_bits - 1)) - 1
+    W = rng.integers(-qmax, qmax + 1, (n_classes, n_hidden)) * (rng.random((n_classes,
+                                                                             n_hidden)) < 0.8)
+    head = SparseLayer(W, rng.integers(-50 * qmax, 50 * qmax, n_classes), in_bits=fmt.h_bits,
+                       in_signed=True, weight_bits=fmt.head_weight_bits, requant=False)
+    return IntLSTMClassifier(lstm, head, steps=steps)
+
+
+def _logits(raw, n_classes, logit_bits):
+    cls_bits = max(1, (n_classes - 1).bit_length())
+    out = []
+    for v in raw:
+        row = [(v >> (cls_bits + k * logit_bits)) & ((1 << logit_bits) - 1)
+               for k in range(n_classes)]
+        out.append([x - (1 << logit_bits) if x >> (logit_bits - 1) else x for x in row])
+    return np.array(out, dtype=np.int64)
+
+
+SMALL = LstmFormat(gate_frac=6, tanh_frac=6, c_bits=9, h_frac=5, table_bits=7, weight_bits=4,
+                   c_weight_bits=3, head_weight_bits=5, in_bits=4)
+
+
+@pytest.mark.parametrize("fmt,lanes,density", [
+    (LstmFormat(), 3, 0.3),
+    (LstmFormat(), 1, 0.1),
+    (SMALL, 4, 0.2),
+    (SMALL, 9, 0.05),     # one neuron per lane; many empty rows (fillers)
+])
+def test_classifier_random_weights(fmt, lanes, density):
+    """Three sequences back to back through the classifier: logits and class exact."""
+    rng = np.random.default_rng(lanes)
+    model = random_classifier(rng, 5, 9, 4, steps=4, fmt=fmt, density=density)
+    X = rng.integers(0, 1 << fmt.in_bits, (3, 4 * 5))
+    dut = LstmClassifier(model, lanes=lanes)
+    raw, cycles = run_stream(dut, X.ravel(), 3, raw=True)
+    logits = _logits(raw, 4, model.logit_bits)
+    np.testing.assert_array_equal(logits, model(X))
+    assert [v & 3 for v in raw] == list(np.argmax(model(X), axis=1))
+    # No sequence takes more than the modelled cycles (plus the input and the argmax).
+    assert cycles <= 3 * (dut.engine.cycles_estimate + 4 * 5 + 4), cycles
+
+
+def test_engine_errors():
+    model = random_classifier(np.random.default_rng(0), 2, 3, 2, steps=2)
+    with pytest.raises(TypeError, match=r"^Model must be an IntLSTMClassifier, not 1$"):
+        LstmEngine(1)
+    with pytest.raises(ValueError, match=r"^Lane count must be an integer from 1 to the hidden "
+                                         r"units \(3\), not 4$"):
+        LstmEngine(model, lanes=4)
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 5, 9])
+def test_schedule_recomposes_the_weights(lanes):
+    """Every lane's rows, decoded, are its neurons' gate rows (h columns by rank) and its block
+    of the head's columns; every neuron is on exactly one lane; ranks follow the lanes."""
+    model = random_classifier(np.random.default_rng(7), 5, 9, 4, steps=3, density=0.1)
+    lstm, head = model.lstm, model.head
+    s = build_schedule(model, lanes)
+    n_in, H = 5, 9
+    by_rank = np.argsort(s.rank)
+    assert sorted(j for n in s.neurons for j in n) == list(range(H))
+    assert sorted(s.rank) == list(range(H))
+    assert sorted(s.items) == sorted((p, k) for p in range(lanes)
+                                     for k in range(len(s.neurons[p])))
+    assert sorted(r for c in s.head_cols for r in c) == list(range(H))
+    for p in range(lanes):
+        rows, cur = [], []
+        for w in s.words[p]:
+            value, col, last = s.decode(w)
+            cur.append((value, col))
+            if last:
+                rows.append(cur)
+                cur = []
+        assert not cur and len(s.words[p]) == s.step_words[p] + s.head_words[p]
+        expected = [np.concatenate([lstm.W[g][j][:n_in], lstm.W[g][j][n_in:][by_rank]])
+                    for j in s.neurons[p] for g in GATE_ORDER]
+        cols = np.array(s.head_cols[p])
+        for c in range(4):
+            e = np.zeros(n_in + H, dtype=np.int64)
+            e[n_in + cols] = head.W[c][by_rank[cols]]
+            expected.append(e)
+        assert len(rows) == len(expected)
+        for row, e in zip(rows, expected):
+            got = np.zeros(n_in + H, dtype=np.int64)
+            for value, col in row:
+                got[col] += value
+            np.testing.assert_array_equal(got, e)
+            # Zeros cost nothing: one word per non-zero, or one filler for an empty row.
+            assert len(row) == max(1, np.count_nonzero(e))
+        # h columns of a row come by rank, after the x columns.
+        for row in rows:
+            cols_h = [c for _, c in row if c >= n_in]
+            assert cols_h == sorted(cols_h)
+
+
+def test_gate_constants_keep_the_index():
+    """Clipping z to [z_lo, z_hi] and the reduced M, s give the golden table index for
+    every z (checked over a range well beyond both ends)."""
+    lstm = random_int_lstm(np.random.default_rng(3), 4, 6, spread=8)
+    for g in GATE_ORDER:
+        M, s, lo, hi = gate_constants(lstm, g)
+        assert M % 2 == 1 or s == 1
+        z = np.arange(4 * lo - 100, 4 * hi + 100)
+        ref = requantize(z, lstm.multiplier[g], lstm.shift[g], relu=False,
+                         out_bits=lstm.fmt.table_bits)
+        mine = np.clip((np.clip(z, lo, hi) * M + (1 << (s - 1))) >> s,
+                       -(1 << (lstm.fmt.table_bits - 1)), (1 << (lstm.fmt.table_bits - 1)) - 1)
+        np.testing.assert_array_equal(mine, ref)
+        assert ref[z == lo][0] == -(1 << (lstm.fmt.table_bits - 1)) and \
+            ref[z == lo + 1][0] > ref[z == lo][0]
+        assert ref[z == hi][0] == (1 << (lstm.fmt.table_bits - 1)) - 1 and \
+            ref[z == hi - 1][0] < ref[z == hi][0]
 
 
 @pytest.mark.parametrize("fmt,layout,lanes", [
