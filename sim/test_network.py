@@ -1,9 +1,11 @@
 """Launch the network bench: every image of the digits test split through the generated Verilog
-of a trained, quantized MLP, on Icarus and on Verilator; logits must equal the golden model's."""
+of a trained, quantized MLP (one engine per layer, and every layer folded onto one array), on
+Icarus and on Verilator; logits must equal the golden model's."""
 
 import numpy as np
 import pytest
 
+from slimgen.hw.folded_mlp import FoldedMlp
 from slimgen.hw.network import Network
 from slimgen.hw.verilog import to_verilog
 from slimgen.sim.network import verify_network
@@ -12,7 +14,8 @@ from slimgen.sw.artifact import write_bytes_atomic
 from slimgen.sw.data import load_digits
 from slimgen.sw.golden import argmax_first
 from slimgen.sw.nn import TrainConfig, build_model, mlp_spec, train
-from slimgen.sw.quant import QuantDense, QuantizedModel, quantize_inputs, quantize_mlp
+from slimgen.sw.quant import (QuantDense, QuantizedModel, quantize_inputs, quantize_mlp,
+                              random_dense_layer)
 
 from .testing import require_simulator
 
@@ -27,20 +30,41 @@ def digits_model():
     return qmodel, quantize_inputs(x, qmodel.input_scale, qmodel.input_bits), y
 
 
+NETWORKS = {"per-layer": lambda q: Network(q, lanes=4), "folded": lambda q: FoldedMlp(q, lanes=8)}
+
+
 @pytest.mark.sim
 @pytest.mark.slow
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
-def test_network_every_test_image(sim, digits_model, tmp_path):
+@pytest.mark.parametrize("kind", NETWORKS)
+def test_network_every_test_image(sim, kind, digits_model, tmp_path):
     require_simulator(sim)
     qmodel, x_q, y = digits_model
     assert len(x_q) == 360
     verilog = tmp_path / "network.v"
-    write_bytes_atomic(verilog, to_verilog(Network(qmodel, lanes=4), "network").encode())
+    write_bytes_atomic(verilog, to_verilog(NETWORKS[kind](qmodel), "network").encode())
     r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim)
     assert r.n == 360 and r.bit_exact
     np.testing.assert_array_equal(r.logits, qmodel(x_q))
     assert np.mean(r.cls == y) == np.mean(argmax_first(qmodel(x_q)) == y)
     assert 0 < r.latency < 2000 and 0 < r.interval <= r.latency
+
+
+@pytest.mark.sim
+def test_folded_network_on_a_random_three_layer_model(tmp_path):
+    """Random weights and inputs through three layers (both activation buffers in turn)."""
+    from slimgen.sim.runner import default_simulator
+    sim = default_simulator()
+    require_simulator(sim)
+    rng = np.random.default_rng(11)
+    qmodel = QuantizedModel((random_dense_layer(rng, 20, 12), random_dense_layer(rng, 12, 9),
+                             random_dense_layer(rng, 9, 5, requant=False)), 1.0, 8)
+    x_q = rng.integers(0, 256, (40, 20))
+    verilog = tmp_path / "network.v"
+    write_bytes_atomic(verilog, to_verilog(FoldedMlp(qmodel, lanes=5), "network").encode())
+    r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim)
+    assert r.n == 40 and r.bit_exact
+    np.testing.assert_array_equal(r.logits, qmodel(x_q))
 
 
 @pytest.mark.sim

@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from slimgen.flow import STAGES, FlowError, Run, RunConfig, run_flow, run_stage
+from slimgen.flow import ENGINES, STAGES, FlowError, Run, RunConfig, run_flow, run_stage
 
 __all__ = ["main"]
 
@@ -42,8 +42,9 @@ def _add_run_options(p):
                    help="epochs of the compression phase (default: the method's)")
     p.add_argument("--finetune-epochs", dest="finetune_epochs", type=int,
                    help="epochs of masked fine-tuning after compression (default: the method's)")
-    p.add_argument("--engine", choices=("auto", "dense", "sparse"),
-                   help="hardware engine of the MLP's dense layers (auto: sparse when pruned; "
+    p.add_argument("--engine", choices=ENGINES,
+                   help="hardware engine of the MLP's dense layers (folded: every layer on one "
+                        "array of lanes × layers lanes; auto: sparse when pruned, else folded; "
                         "the LSTM always runs W_i, W_f, W_o sparse and W_c dense)")
     p.add_argument("--layout", choices=("rows", "banks"), help="sparse layout and balanced groups")
     p.add_argument("--board", help="icebreaker (default) or ulx3s-85f")

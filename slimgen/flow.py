@@ -42,6 +42,7 @@ STAGE_SETTINGS = {
     "build": ("board",),
     "report": (),
 }
+ENGINES = ("auto", "dense", "sparse", "folded")
 # The stages whose outputs the later stages read (verify, build and report read only these).
 FEEDS_LATER_STAGES = ("train", "compress", "quantize", "generate")
 STAGE_OUTPUTS = {
@@ -74,7 +75,7 @@ class RunConfig:
     compress_epochs: int | None = None   # epochs of the compression phase (None: the method's)
     finetune_epochs: int | None = None   # epochs of masked fine-tuning after it (None: the method's)
     lanes: int = 4             # MAC lanes per layer (and groups of balanced sparsity)
-    engine: str = "auto"       # dense, sparse, or auto: sparse for pruned models
+    engine: str = "auto"       # dense, sparse, folded, or auto (see ``engines``)
     layout: str = "rows"       # sparse engines and balanced groups: rows or banks
     board: str = "icebreaker"
     sim: str = "icarus"
@@ -104,17 +105,24 @@ class RunConfig:
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < least):
                 raise ValueError(f"{name} must be an integer ≥ {least} or null (the method's "
                                  f"default), not {v!r}")
-        if self.engine not in ("auto", "dense", "sparse"):
-            raise ValueError(f"engine must be 'auto', 'dense' or 'sparse', not {self.engine!r}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+        if self.engine == "folded" and self.model != "mlp":
+            raise ValueError(f"engine 'folded' (every layer on one array) is for --model mlp, "
+                             f"not {self.model!r}")
         if self.layout not in ("rows", "banks"):
             raise ValueError(f"layout must be 'rows' or 'banks', not {self.layout!r}")
 
     @property
     def engines(self):
-        """The engine of every layer: sparse ones for pruned models unless told otherwise."""
+        """The engine of every layer unless told otherwise: sparse ones for pruned models; for
+        a dense MLP every layer on one shared array (the multipliers of one engine per layer,
+        never idle while another layer runs); dense for the dense layers of other models."""
         if self.engine != "auto":
             return self.engine
-        return "dense" if self.method == "none" else "sparse"
+        if self.method != "none":
+            return "sparse"
+        return "folded" if self.model == "mlp" else "dense"
 
     def to_dict(self):
         d = asdict(self)

@@ -1,11 +1,13 @@
-"""The MLP model kind: Dense/ReLU layers on the digits' vector view; dense or sparse engines."""
+"""The MLP model kind: Dense/ReLU layers on the digits' vector view; one engine per layer
+(dense or sparse, :class:`slimgen.hw.network.Network`) or every layer on one shared array
+(folded, :class:`slimgen.hw.folded_mlp.FoldedMlp`)."""
 
 from slimgen.sw.artifact import load_quantized_model, save_quantized_model
 from slimgen.sw.nn import mlp_spec
 from slimgen.sw.quant import QuantConfig, quantize_mlp
 
 __all__ = ["VIEW", "float_spec", "quantize", "save_int", "load_int", "make_network",
-           "layer_entries"]
+           "layer_entries", "multipliers"]
 
 VIEW = "vector"
 
@@ -31,20 +33,35 @@ def load_int(path):
 
 
 def make_network(int_model, config):
+    if config.engines == "folded":
+        # the multipliers of one engine per layer, shared by all layers
+        from slimgen.hw.folded_mlp import FoldedMlp
+        widest = max(layer.n_out for layer in int_model.layers)
+        return FoldedMlp(int_model, lanes=min(config.lanes * len(int_model.layers), widest))
     from slimgen.hw.network import Network
     return Network(int_model, lanes=config.lanes, engines=config.engines, layout=config.layout)
 
 
+def multipliers(net):
+    """MAC lanes in the whole network (shared by every layer when folded)."""
+    return net.multipliers
+
+
 def layer_entries(net):
+    if not hasattr(net, "engines"):   # folded: every layer on the same lanes
+        return [{**dense_entry(f"layer{k}", layer.W, layer.weight_bits, None, lanes=net.lanes,
+                               cycles=c), "engine": "folded dense"}
+                for k, (layer, c) in enumerate(zip(net.qmodel.layers, net.layer_cycles))]
     entries = []
     for k, (layer, engine) in enumerate(zip(net.qmodel.layers, net.engines)):
         entries.append(dense_entry(f"layer{k}", layer.W, layer.weight_bits, engine))
     return entries
 
 
-def dense_entry(name, W, weight_bits, engine):
-    """The per-layer entry of a dense or sparse engine computing ``W`` (n_out, n_in)."""
-    P = engine.lanes
+def dense_entry(name, W, weight_bits, engine, *, lanes=None, cycles=None):
+    """The per-layer entry of a dense or sparse engine computing ``W`` (n_out, n_in); without
+    an engine, of ``lanes`` dense lanes busy for ``cycles``."""
+    P = engine.lanes if engine is not None else lanes
     if hasattr(engine, "sparse_layout"):
         L = engine.sparse_layout
         lane_cycles = [int(v) for v in L.lane_lengths]  # non-zeros, plus a word per empty row
@@ -64,5 +81,5 @@ def dense_entry(name, W, weight_bits, engine):
         "nonzeros_per_group": per_lane, "lanes": int(P),
         **({"lane_cycles": lane_cycles} if lane_cycles is not None else {}),
         "mults_direct": int(n_in), "mults": float((W != 0).sum() / n_out),
-        "cycles": int(engine.cycles_per_vector),
+        "cycles": int(engine.cycles_per_vector if engine is not None else cycles),
     }

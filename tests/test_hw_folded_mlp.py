@@ -1,0 +1,77 @@
+"""FoldedMlp (every layer on one shared array) against the golden model, on Amaranth's simulator."""
+
+import numpy as np
+import pytest
+
+from slimgen.hw.folded_mlp import FoldedMlp
+from slimgen.sw.golden import argmax_first
+from slimgen.sw.quant import QuantizedModel, random_dense_layer
+
+from hw_sim import run_stream
+
+
+def _model(rng, sizes, **kw):
+    layers = [random_dense_layer(rng, a, b, requant=k < len(sizes) - 2, **kw)
+              for k, (a, b) in enumerate(zip(sizes, sizes[1:]))]
+    return QuantizedModel(tuple(layers), 1.0, 8)
+
+
+def _check(q, lanes, x):
+    dut = FoldedMlp(q, lanes=lanes)
+    out, cycles = run_stream(dut, x.reshape(-1), len(x))
+    expected = q(x)
+    for k, payload in enumerate(out):
+        assert [int(v) for v in payload.logits] == expected[k].tolist(), f"sample {k}"
+        assert int(payload.cls) == argmax_first(expected[k:k + 1])[0]
+    return dut, cycles
+
+
+@pytest.mark.parametrize("sizes, lanes", [
+    ((10, 6, 4), 3),          # groups that do not divide the layers
+    ((12, 8, 5, 3), 4),       # three layers: both activation buffers, back and forth
+    ((9, 7, 2), 7),           # one group per layer, a last layer narrower than the lanes
+    ((5, 1, 2), 1),           # one lane, a one-neuron hidden layer
+    ((3, 9, 2), 8),           # a layer shorter than the bank: groups wait for the serializer
+    ((1, 4, 2), 2),           # one input: every group's first product is also its last
+])
+def test_folded_mlp_matches_golden_on_random_models(sizes, lanes):
+    rng = np.random.default_rng(sum(sizes) + lanes)
+    q = _model(rng, sizes)
+    _check(q, lanes, rng.integers(0, 256, (5, sizes[0])))
+
+
+@pytest.mark.parametrize("extreme", ["max", "min"])
+def test_folded_mlp_bit_growth_extremes(extreme):
+    rng = np.random.default_rng(3)
+    q = _model(rng, (16, 8, 4), extreme=extreme)
+    _check(q, 4, np.array([[255] * 16, [0] * 16, list(range(0, 256, 16))]))
+
+
+def test_folded_mlp_on_the_digits_mlp_meets_its_cycle_estimate():
+    from slimgen.sw.data import load_digits
+    from slimgen.sw.nn import TrainConfig, build_model, mlp_spec, train
+    from slimgen.sw.quant import QuantConfig, quantize_inputs, quantize_mlp
+    data = load_digits(seed=0)
+    model = build_model(mlp_spec((64, 32, 10)), np.random.default_rng(0))
+    train(model, data, TrainConfig(epochs=2, seed=0), progress=False)
+    q = quantize_mlp(model, data.part("train")[0], input_scale=1 / data.pixel_max,
+                     config=QuantConfig())
+    x = quantize_inputs(data.part("test")[0][:3], q.input_scale, q.input_bits)
+    dut, cycles = _check(q, 8, x)
+    # three samples back to back; the estimate is one sample's latency
+    assert cycles <= 3 * dut.cycles_per_vector + 8
+    bound = (64 * 32 + 32 * 10) / 8
+    assert dut.cycles_per_vector / bound < 1.25
+
+
+def test_folded_mlp_refuses_bad_lanes_and_layers():
+    rng = np.random.default_rng(0)
+    q = _model(rng, (6, 4, 3))
+    with pytest.raises(ValueError, match=r"^Lane count must be an integer from 1 to the "
+                                         r"widest layer's 4 outputs, not 5$"):
+        FoldedMlp(q, lanes=5)
+    bad = QuantizedModel((q.layers[0], random_dense_layer(rng, 4, 3, requant=True)), 1.0, 8)
+    with pytest.raises(ValueError, match="The last layer must give its accumulators"):
+        FoldedMlp(bad, lanes=2)
+    with pytest.raises(TypeError, match="Model must be a QuantizedModel"):
+        FoldedMlp(q.layers, lanes=2)
