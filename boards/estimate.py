@@ -3,9 +3,13 @@
 Synthesis and place-and-route take a minute or more; counting what will need hard blocks takes
 milliseconds and catches the usual misfit (too many lanes) at once:
 
-- multipliers: every ``a * b`` of two non-constant operands in yosys' Verilog becomes one DSP
-  block (``synth_ice40 -dsp`` maps each onto an SB_MAC16, ``synth_ecp5`` onto an 18×18
-  multiplier) — an estimate: an operand wider than the block's takes more than one;
+- multipliers: every ``a * b`` of two non-constant operands in yosys' Verilog becomes DSP
+  blocks as yosys' ``mul2dsp`` splits it (:data:`DSP_SHAPES`): each operand into slices of the
+  block's width from the bottom, a slice narrower than the minimum left to logic, and a
+  partial product narrower than the minimum result width too (measured with YoWASP yosys:
+  iCE40 16×16 and 17×16 one SB_MAC16, 18×16 and 19×17 two, 18×18 and 20×18 three; ECP5 19×17
+  one MULT18X18D, 20×18 two). An operand whose width the Verilog does not declare counts as
+  one slice;
 - block RAM: every memory (``reg [w-1:0] name [d-1:0]``) of at least :data:`MIN_BRAM_BITS` bits,
   in the block shape that needs the fewest blocks; smaller memories go to logic.
 
@@ -17,7 +21,8 @@ import math
 import re
 from dataclasses import dataclass
 
-__all__ = ["Estimate", "estimate_resources", "check_estimate", "BLOCK_SHAPES", "MIN_BRAM_BITS"]
+__all__ = ["Estimate", "estimate_resources", "check_estimate", "multiplier_blocks",
+           "BLOCK_SHAPES", "DSP_SHAPES", "MIN_BRAM_BITS"]
 
 #: Block RAM shapes (depth, width) per device family.
 BLOCK_SHAPES = {
@@ -26,9 +31,15 @@ BLOCK_SHAPES = {
 }
 MIN_BRAM_BITS = 2048
 
+#: DSP block per family: (max operand width, min operand width, min product width).
+DSP_SHAPES = {"ice40": (16, 2, 11), "ecp5": (18, 2, 0)}
+
 _MEMORY = re.compile(r"^\s*reg\s*(?:\[(\d+):0\])?\s*(\\?\S+)\s*\[(\d+):0\]\s*;", re.MULTILINE)
 _MULTIPLY = re.compile(r"^\s*assign\s+\S+\s*=\s*(.+?)\s\*\s(.+?);\s*$", re.MULTILINE)
 _CONSTANT = re.compile(r"^\$?(signed|unsigned)?\(?\s*\d+'[shdbo]*[0-9a-fA-F_xz]+\s*\)?$")
+_DECLARATION = re.compile(r"^\s*(?:wire|reg|input|output)\s+(?:signed\s+)?(?:\[(\d+):0\]\s*)?"
+                          r"(\\?[^\s\[;=]+)\s*(?:=[^;]*)?;", re.MULTILINE)
+_SIZED = re.compile(r"^(\d+)'[shdbo]*[0-9a-fA-F_xz]+$")
 
 
 @dataclass(frozen=True)
@@ -46,14 +57,44 @@ def _blocks(depth, width, family):
     return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in BLOCK_SHAPES[family])
 
 
+def _width(operand, widths):
+    """Bits of a multiply operand (``$signed(x)``, ``x``, ``{ 1'h0, x }``), or None."""
+    text = operand.strip()
+    for wrap in ("$signed(", "$unsigned("):
+        if text.startswith(wrap) and text.endswith(")"):
+            text = text[len(wrap):-1].strip()
+    if text.startswith("{") and text.endswith("}"):
+        parts = [_width(part, widths) for part in text[1:-1].split(",")]
+        return None if None in parts else sum(parts)
+    sized = _SIZED.match(text)
+    if sized:
+        return int(sized.group(1))
+    return widths.get(text)
+
+
+def _slices(width, family):
+    top, low, _ = DSP_SHAPES[family]
+    if width is None:
+        return [top]
+    return [top] * (width // top) + ([width % top] if width % top >= low else [])
+
+
+def multiplier_blocks(a_width, b_width, family):
+    """DSP blocks of one ``a_width × b_width`` multiply (None: a width not known)."""
+    _, _, y_min = DSP_SHAPES[family]
+    return sum(1 for a in _slices(a_width, family) for b in _slices(b_width, family)
+               if a + b >= y_min)
+
+
 def estimate_resources(verilog, family):
     """The :class:`Estimate` of a Verilog text for ``family`` (``"ice40"`` or ``"ecp5"``)."""
     if family not in BLOCK_SHAPES:
         raise ValueError(f"Family must be one of {', '.join(BLOCK_SHAPES)}, not {family!r}")
+    widths = {name.strip(): int(msb or 0) + 1 for msb, name in _DECLARATION.findall(verilog)}
     dsp = 0
     for a, b in _MULTIPLY.findall(verilog):
         if not (_CONSTANT.match(a.strip()) or _CONSTANT.match(b.strip())):
-            dsp += 1
+            dsp += multiplier_blocks(_width(a, widths), _width(b, widths), family)
     memories = []
     for msb, name, last in _MEMORY.findall(verilog):
         width, depth = int(msb or 0) + 1, int(last) + 1

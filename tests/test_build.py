@@ -130,6 +130,26 @@ def test_estimate_counts_multipliers_and_memories():
         check_estimate(estimate_resources(many, "ice40"), board)
 
 
+def test_estimate_counts_dsp_blocks_by_operand_width():
+    """Multiplies wider than a DSP block take several, as yosys' mul2dsp splits them (the
+    counts measured with YoWASP yosys, synth_ice40 -dsp and synth_ecp5)."""
+    from slimgen.boards.estimate import estimate_resources, multiplier_blocks
+    measured = {(16, 16): (1, 1), (17, 16): (1, 1), (18, 16): (2, 1), (19, 17): (2, 1),
+                (18, 18): (3, 1), (20, 18): (3, 2), (8, 10): (1, 1), (9, 13): (1, 1)}
+    for (a, b), blocks in measured.items():
+        assert (multiplier_blocks(a, b, "ice40"), multiplier_blocks(a, b, "ecp5")) == blocks
+    verilog = """
+  reg signed [17:0] p = 18'h00000;
+  wire [17:0] q;
+  reg [14:0] r = 15'h0000;
+  wire [7:0] \\$9 ;
+  assign \\$4  = $signed(p) * $signed(q);
+  assign \\$5  = $signed(\\$9 ) * $signed({ 1'h0, r });
+"""
+    assert estimate_resources(verilog, "ice40").dsp == 3 + 1
+    assert estimate_resources(verilog, "ecp5").dsp == 1 + 1
+
+
 def test_slow_design_fails_with_numbers():
     with pytest.raises(TimingNotMet) as e:
         check(ice40_report(fmax=10.5))
