@@ -6,11 +6,13 @@ where ``x_p`` is ``x`` zero-padded by ``p`` on each side and ``s`` is the stride
 im2col: every receptive field becomes one column of a matrix, and the convolution one matrix
 product. :func:`conv2d_loop` beside it is the plain loop version the tests compare against.
 
-Memory order. The columns are laid out channel-major, ``(c·k·k, n·oh·ow)``, so that building
-them copies runs of whole image rows and the product ``W X`` comes out as (c_out, n, oh, ow).
-The layer returns that as an (n, c_out, oh, ow) *view* (strides of a (c, n, h, w) array): the
-values and shape are those of NCHW, and the next layers (ReLU, pooling, the next convolution)
-work on it without a transposing copy.
+Memory order. Inside the layer the batch index is the fastest-moving one: the padded input is
+stored as (c, h', w', n), the columns as ``(c·k·k, oh·ow·n)``, and the product ``W X`` comes out
+as (c_out, oh, ow, n). With small images and a batch, every copy and addition then runs over
+whole runs of ``ow·n`` neighbouring numbers rather than single image rows. The layer returns
+its output as an (n, c_out, oh, ow) *view* of that array: the values and shape are those of
+NCHW, and the next layers (ReLU, pooling, the next convolution) keep that memory order without
+a transposing copy.
 """
 
 import numpy as np
@@ -25,57 +27,57 @@ def conv_output_size(size, kernel, stride, padding):
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def _pad_cn(x, padding):
-    """x (n, c, h, w) → a new C-contiguous (c, n, h + 2p, w + 2p) array, zero border."""
+def _pad(x, padding):
+    """x (n, c, h, w) → a new C-contiguous (c, h + 2p, w + 2p, n) array, zero border."""
     n, c, h, w = x.shape
     p = padding
-    xp = np.empty((c, n, h + 2 * p, w + 2 * p), dtype=x.dtype)
+    xp = np.empty((c, h + 2 * p, w + 2 * p, n), dtype=x.dtype)
     if p:
-        xp[:, :, :p] = 0
-        xp[:, :, h + p:] = 0
-        xp[:, :, p:h + p, :p] = 0
-        xp[:, :, p:h + p, w + p:] = 0
-    xp[:, :, p:h + p, p:w + p] = x.transpose(1, 0, 2, 3)
+        xp[:, :p] = 0
+        xp[:, h + p:] = 0
+        xp[:, p:h + p, :p] = 0
+        xp[:, p:h + p, w + p:] = 0
+    xp[:, p:h + p, p:w + p] = x.transpose(1, 2, 3, 0)
     return xp
 
 
 def _windows(xp, kh, kw, stride, oh, ow):
-    """The receptive fields of a C-contiguous xp (c, n, h', w') as a strided view
-    (c, kh, kw, n, oh, ow), without copying."""
-    c, n = xp.shape[:2]
-    sc, sn, sh, sw = xp.strides
-    return np.ndarray((c, kh, kw, n, oh, ow), xp.dtype, xp,
-                      strides=(sc, sh, sw, sn, stride * sh, stride * sw))
+    """The receptive fields of a C-contiguous xp (c, h', w', n) as a strided view
+    (c, kh, kw, oh, ow, n), without copying."""
+    c, n = xp.shape[0], xp.shape[3]
+    sc, sh, sw, sn = xp.strides
+    return np.ndarray((c, kh, kw, oh, ow, n), xp.dtype, xp,
+                      strides=(sc, sh, sw, stride * sh, stride * sw, sn))
 
 
 def im2col(x, kh, kw, stride, padding):
     """Receptive fields as columns.
 
-    Shapes: x (n, c, h, w) → cols (c·kh·kw, n·oh·ow), rows in (c, u, v) order (the order of
-    ``W.reshape(c_out, −1)``), columns in (n, i, j) order:
-    ``cols[(c, u, v), (n, i, j)] = x_p[n, c, i·s + u, j·s + v]``.
+    Shapes: x (n, c, h, w) → cols (c·kh·kw, oh·ow·n), rows in (c, u, v) order (the order of
+    ``W.reshape(c_out, −1)``), columns in (i, j, n) order:
+    ``cols[(c, u, v), (i, j, n)] = x_p[n, c, i·s + u, j·s + v]``.
     """
     n, c, h, w = x.shape
     oh, ow = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
-    win = _windows(_pad_cn(x, padding), kh, kw, stride, oh, ow)  # (c, kh, kw, n, oh, ow)
-    return win.reshape(c * kh * kw, n * oh * ow)                 # one copy
+    win = _windows(_pad(x, padding), kh, kw, stride, oh, ow)     # (c, kh, kw, oh, ow, n)
+    return win.reshape(c * kh * kw, oh * ow * n)                 # one copy
 
 
 def col2im(cols, x_shape, kh, kw, stride, padding):
     """Adjoint of :func:`im2col`: sums every column back onto the pixels it was taken from.
 
-    Shapes: cols (c·kh·kw, n·oh·ow) → (n, c, h, w) (a view of a (c, n, h, w) array).
+    Shapes: cols (c·kh·kw, oh·ow·n) → (n, c, h, w) (a view of a (c, h, w, n) array).
     One strided addition per kernel offset (u, v), kh·kw in all.
     """
     n, c, h, w = x_shape
     p, s = padding, stride
     oh, ow = conv_output_size(h, kh, s, p), conv_output_size(w, kw, s, p)
-    cols = cols.reshape(c, kh, kw, n, oh, ow)
-    xp = np.zeros((c, n, h + 2 * p, w + 2 * p), dtype=cols.dtype)
+    cols = cols.reshape(c, kh, kw, oh, ow, n)
+    xp = np.zeros((c, h + 2 * p, w + 2 * p, n), dtype=cols.dtype)
     for u in range(kh):
         for v in range(kw):
-            xp[:, :, u:u + s * oh:s, v:v + s * ow:s] += cols[:, u, v]
-    return xp[:, :, p:p + h, p:p + w].transpose(1, 0, 2, 3)
+            xp[:, u:u + s * oh:s, v:v + s * ow:s] += cols[:, u, v]
+    return xp[:, p:p + h, p:p + w].transpose(3, 0, 1, 2)
 
 
 def conv2d_loop(x, W, b, stride=1, padding=0):
@@ -100,7 +102,7 @@ class Conv2d(Layer):
     """Convolution layer with ``c_in`` input and ``c_out`` output channels (see module docstring).
 
     Shapes: x (n, c_in, h, w), W (c_out, c_in, k, k), b (c_out,), y (n, c_out, oh, ow).
-    Backward, with ``X = im2col(x)`` (c_in·k·k, n·oh·ow) and ``G = dLdy`` as (c_out, n·oh·ow):
+    Backward, with ``X = im2col(x)`` (c_in·k·k, oh·ow·n) and ``G = dLdy`` as (c_out, oh·ow·n):
     ``dLdW = G Xᵀ``, ``dLdb = Σ G``, ``dLdx = col2im(Wᵀ G)``.
     Initialisation: He-uniform with fan-in ``c_in·k·k``, b = 0.
     """
@@ -131,14 +133,14 @@ class Conv2d(Layer):
         oh, ow = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
         if oh <= 0 or ow <= 0:
             raise ValueError(f"Conv2d kernel {k} with padding {p} does not fit input {h}×{w}")
-        win = _windows(_pad_cn(x, p), k, k, s, oh, ow)              # (c_in, k, k, n, oh, ow)
-        X = win.reshape(self.c_in * k * k, n * oh * ow)              # (c_in·k·k, n·oh·ow)
+        win = _windows(_pad(x, p), k, k, s, oh, ow)                  # (c_in, k, k, oh, ow, n)
+        X = win.reshape(self.c_in * k * k, oh * ow * n)              # (c_in·k·k, oh·ow·n)
         Wm = self.params["W"].reshape(self.c_out, -1)                # (c_out, c_in·k·k)
-        Y = Wm @ X                                                   # (c_out, n·oh·ow)
+        Y = Wm @ X                                                   # (c_out, oh·ow·n)
         Y += self.params["b"][:, None]
         if train:
             self._X, self._x_shape = X, x.shape
-        return Y.reshape(self.c_out, n, oh, ow).transpose(1, 0, 2, 3)
+        return Y.reshape(self.c_out, oh, ow, n).transpose(3, 0, 1, 2)
 
     def backward(self, dLdy):
         return self._backward(dLdy, True)
@@ -149,7 +151,7 @@ class Conv2d(Layer):
 
     def _backward(self, dLdy, input_grad):
         n, _, oh, ow = dLdy.shape
-        G = dLdy.transpose(1, 0, 2, 3).reshape(self.c_out, n * oh * ow)  # (c_out, n·oh·ow)
+        G = dLdy.transpose(1, 2, 3, 0).reshape(self.c_out, oh * ow * n)  # (c_out, oh·ow·n)
         Wm = self.params["W"].reshape(self.c_out, -1)                    # (c_out, c_in·k·k)
         self.grads["W"] = (G @ self._X.T).reshape(self.params["W"].shape)
         self.grads["b"] = G.sum(axis=1)

@@ -70,7 +70,7 @@ class MaxPool2d(_Pool2d):
             for part in parts:
                 hit = part == y
                 if taken is None:
-                    taken = hit.copy()
+                    taken = hit.copy(order="K")
                 else:
                     hit = np.greater(hit, taken)                        # hit and not yet taken
                     taken |= hit
@@ -82,9 +82,11 @@ class MaxPool2d(_Pool2d):
         k = self.kernel
         oh, ow = dLdy.shape[2:]
         dx = np.zeros_like(self._x_ref)                                 # x's shape and order
+        d = np.empty_like(self._hits[0], dtype=dLdy.dtype)              # y's memory order,
+        d[...] = dLdy                                                   # one copy if different
         for m, hit in enumerate(self._hits):
             u, v = divmod(m, k)
-            np.multiply(dLdy, hit, out=dx[:, :, u:oh * k:k, v:ow * k:k])
+            np.multiply(d, hit, out=dx[:, :, u:oh * k:k, v:ow * k:k])
         return dx
 
 
