@@ -153,7 +153,7 @@ class Conv2d(Layer):
         n, _, oh, ow = dLdy.shape
         G = dLdy.transpose(1, 2, 3, 0).reshape(self.c_out, oh * ow * n)  # (c_out, oh·ow·n)
         Wm = self.params["W"].reshape(self.c_out, -1)                    # (c_out, c_in·k·k)
-        self.grads["W"] = (G @ self._X.T).reshape(self.params["W"].shape)
+        self.grads["W"] = (self._X @ G.T).T.reshape(self.params["W"].shape)     # (G Xᵀ)
         self.grads["b"] = G.sum(axis=1)
         if input_grad:
             k = self.kernel
