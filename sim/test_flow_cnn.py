@@ -28,4 +28,7 @@ def test_flow_cnn_every_test_image(tmp_path, monkeypatch):
     assert kinds == ["conv", "conv", "dense"]
     assert s["layers"][1]["algorithm"] == "F(2×2, 3×3)" and s["layers"][1]["mults"] == 16.0
     assert s["layers"][2]["engine"].startswith("sparse")
+    # every layer on the same lanes: the bound counts them once, and latency stays near it
+    assert s["multipliers"] == 4 and s["lanes"] == [4, 4, 4]
     assert s["cycles_lower_bound"] == -(-s["mults_per_inference"] // s["multipliers"])
+    assert s["latency_over_bound"] <= 1.25

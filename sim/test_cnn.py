@@ -1,0 +1,36 @@
+"""Launch the network bench on the CNN of one shared multiplier array: a random CNN of the
+digits' shape (8×8, 1→4→8 channels, max-pool, sparse dense 128→10) with random and extreme
+images through its Verilog on Icarus and on Verilator; logits must equal the golden model's.
+The digits themselves go through it in :mod:`test_flow_cnn`."""
+
+import numpy as np
+import pytest
+
+from slimgen.hw.cnn import CNN
+from slimgen.hw.verilog import to_verilog
+from slimgen.sim.network import verify_network
+from slimgen.sw.artifact import write_bytes_atomic
+from slimgen.sw.cnn_quant import random_int_cnn
+
+from .testing import require_simulator
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_random_cnn_bit_exact(sim, tmp_path):
+    require_simulator(sim)
+    rng = np.random.default_rng(21)
+    qmodel = random_int_cnn(rng, (1, 8, 8), (4, 8), pool=2, n_classes=10, density=0.2,
+                            conv_bias=False)
+    x_q = np.concatenate([rng.integers(0, 256, (6, qmodel.n_inputs)),
+                          np.zeros((1, qmodel.n_inputs), dtype=np.int64),
+                          np.full((1, qmodel.n_inputs), 255)])
+    net = CNN(qmodel, lanes=4)
+    verilog = tmp_path / "network.v"
+    write_bytes_atomic(verilog, to_verilog(net, "network").encode())
+    r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim)
+    assert r.n == len(x_q) and r.bit_exact
+    np.testing.assert_array_equal(r.logits, qmodel(x_q))
+    assert abs(r.latency - net.cycles_estimate()) <= 8
+    assert 0 < r.interval <= r.latency
