@@ -2,12 +2,15 @@
 and 64 (forward, loss, backward and an Adam step per batch), and the same architectures in
 PyTorch (CPU) if it is importable, with the ratio.
 
-    python bench/train_speed.py [--quick] [--threads 2] [--seconds 3]
+    python bench/train_speed.py [--quick] [--threads 1] [--seconds 3] [--rounds 5]
 
-Each cell trains for about ``--seconds`` (at least a few steps) on the digits training split after
-a warm-up; slimgen runs in float64 (its only dtype), PyTorch in its default float32. Goal
-(issue 3): within 2× of PyTorch's time, and faster at batch 1. Prints a table and a final JSON
-line.
+Each cell trains for about ``--seconds`` per side (at least a few steps) on the digits training
+split after a warm-up; slimgen runs in float64 (its only dtype), PyTorch in its default float32,
+both with ``--threads`` BLAS / PyTorch threads. The two sides take turns, ``--rounds`` times per
+cell, so that a busy machine slows both alike. Neither side computes the gradient with respect
+to the input batch (PyTorch's input does not require it; slimgen's ``backward(...,
+input_grad=False)``), as in training. Goal (issue 3): within 2× of PyTorch's time, and faster at
+batch 1. Prints a table and a final JSON line.
 """
 
 import argparse
@@ -20,8 +23,9 @@ import time
 def _parse(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="about 0.5 s per cell")
-    ap.add_argument("--threads", type=int, default=2, help="BLAS / PyTorch threads")
-    ap.add_argument("--seconds", type=float, default=3.0, help="time per cell")
+    ap.add_argument("--threads", type=int, default=1, help="BLAS / PyTorch threads")
+    ap.add_argument("--seconds", type=float, default=3.0, help="time per cell and side")
+    ap.add_argument("--rounds", type=int, default=5, help="turns per cell and side")
     ap.add_argument("--batches", default="1,8,64")
     ap.add_argument("--no-torch", action="store_true")
     return ap.parse_args(argv)
@@ -40,20 +44,32 @@ MODELS = {"mlp": ("vector", mlp_spec((64, 32, 10))), "cnn": ("image", cnn_spec()
           "lstm": ("sequence", lstm_spec(n_hidden=32))}
 
 
-def _timed(step, n_train, batch, seconds):
-    """Samples per second of ``step(i)`` (i: batch start), after a warm-up of 3 steps."""
-    for i in range(3):
-        step((i * batch) % n_train)
-    steps, t0 = 0, time.perf_counter()
-    while True:
-        step((steps * batch) % max(n_train - batch, 1))
-        steps += 1
-        elapsed = time.perf_counter() - t0
-        if elapsed >= seconds and steps >= 5:
-            return steps * batch / elapsed
+class _Timer:
+    """Samples per second of ``step(i)`` (i: batch start), timed in rounds after 3 warm-up steps."""
+
+    def __init__(self, step, n_train, batch):
+        self.step, self.n_train, self.batch = step, n_train, batch
+        self.steps, self.elapsed = 0, 0.0
+        for i in range(3):
+            step((i * batch) % n_train)
+
+    def run(self, seconds, min_steps=2):
+        steps, t0 = 0, time.perf_counter()
+        while True:
+            self.step(((self.steps + steps) * self.batch) % max(self.n_train - self.batch, 1))
+            steps += 1
+            elapsed = time.perf_counter() - t0
+            if elapsed >= seconds and steps >= min_steps:
+                self.steps += steps
+                self.elapsed += elapsed
+                return
+
+    @property
+    def samples_per_s(self):
+        return self.steps * self.batch / self.elapsed
 
 
-def slimgen_speed(name, batch, seconds):
+def slimgen_timer(name, batch):
     view, spec = MODELS[name]
     x, y = load_digits(view=view, seed=0).part("train")
     model = build_model(spec, np.random.default_rng(0))
@@ -62,10 +78,10 @@ def slimgen_speed(name, batch, seconds):
     def step(i):
         logits = model.forward(x[i:i + batch], train=True)
         _, dLdz = softmax_cross_entropy(logits, y[i:i + batch])
-        model.backward(dLdz)
+        model.backward(dLdz, input_grad=False)
         opt.step(model)
 
-    return _timed(step, len(x), batch, seconds)
+    return _Timer(step, len(x), batch)
 
 
 def torch_model(torch, name):
@@ -89,7 +105,7 @@ def torch_model(torch, name):
     return LSTMClassifier()
 
 
-def torch_speed(torch, name, batch, seconds):
+def torch_timer(torch, name, batch):
     view, _ = MODELS[name]
     x, y = load_digits(view=view, seed=0).part("train")
     x, y = torch.tensor(x, dtype=torch.float32), torch.tensor(y)
@@ -103,12 +119,22 @@ def torch_speed(torch, name, batch, seconds):
         loss_fn(model(x[i:i + batch]), y[i:i + batch]).backward()
         opt.step()
 
-    return _timed(step, len(x), batch, seconds)
+    return _Timer(step, len(x), batch)
+
+
+def measure(torch, name, batch, seconds, rounds):
+    """Samples per second of slimgen and of PyTorch (None without it), taking turns."""
+    timers = [slimgen_timer(name, batch)] + ([torch_timer(torch, name, batch)] if torch else [])
+    for _ in range(rounds):
+        for t in timers:
+            t.run(seconds / rounds, min_steps=max(1, 5 // rounds))
+    return timers[0].samples_per_s, timers[1].samples_per_s if torch else None
 
 
 def main():
     a = ARGS
     seconds = 0.5 if a.quick else a.seconds
+    rounds = max(1, a.rounds)
     batches = [int(b) for b in a.batches.split(",")]
     torch = None
     if not a.no_torch:
@@ -123,8 +149,7 @@ def main():
     rows = []
     for name in MODELS:
         for b in batches:
-            ours = slimgen_speed(name, b, seconds)
-            theirs = torch_speed(torch, name, b, seconds) if torch else None
+            ours, theirs = measure(torch, name, b, seconds, rounds)
             ratio = theirs / ours if theirs else None  # our time / their time
             goal = None if ratio is None else (ratio < 1 if b == 1 else ratio <= 2)
             rows.append({"model": name, "batch": b, "slimgen_samples_per_s": ours,
@@ -134,6 +159,7 @@ def main():
                      + ("met" if goal else "missed") + (" (<1x)" if b == 1 else " (≤2x)")
                      if theirs else f"{'-':>10} {'-':>10}"))
     print(json.dumps({"bench": "train_speed", "threads": a.threads, "seconds_per_cell": seconds,
+                      "rounds": rounds,
                       "torch": torch.__version__ if torch else None, "rows": rows}))
 
 
