@@ -238,7 +238,10 @@ def _build(root, config, s, vcd_note, vcd_path):
             table.append(["cycles between inferences (streamed)",
                           _num(s["cycles_between_inferences"])])
         if s.get("cycles_lower_bound"):
-            table.append(["lower bound from the multipliers in use", _num(s["cycles_lower_bound"])])
+            table.append(["lower bound: multiplications over the multipliers in use",
+                          _num(s["cycles_lower_bound"])])
+        if s.get("latency_over_bound"):
+            table.append(["latency over the lower bound", f"{s['latency_over_bound']:.2f}×"])
         if ips:
             table.append([f"inferences per second at {s.get('target_mhz', 0):g} MHz", _num(ips)])
             if s.get("fmax_mhz") and s.get("target_mhz"):

@@ -19,7 +19,7 @@ CNN_SUMMARY = {
     "lc_used": 4100, "lc_total": 5280, "dsp_used": 8, "dsp_total": 8, "bram_used": 22,
     "bram_total": 30, "fmax_mhz": 17.3, "target_mhz": 12.0, "cycles_per_inference": 2400,
     "cycles_between_inferences": 2100, "inferences_per_second": 5714.3,
-    "bitstream": "build/slimgen.bin",
+    "cycles_lower_bound": 1920, "latency_over_bound": 1.25, "bitstream": "build/slimgen.bin",
     "layers": [
         {"name": "conv1", "kind": "conv", "engine": "winograd F(2×2,3×3)", "shape": [4, 1, 3, 3],
          "weight_bits": 6, "sparsity": 0.0, "lanes": 4, "mults_direct": 9, "mults": 4,
@@ -79,6 +79,8 @@ def test_cnn_report_has_every_section(tmp_path):
         assert phrase in text, phrase
     md = md_path.read_text()
     assert "![waveform](report/waveform.png)" in md and "| conv1 | conv |" in md
+    assert "| lower bound: multiplications over the multipliers in use | 1,920 |" in md
+    assert "| latency over the lower bound | 1.25× |" in md
     assert (root / "waveform.vcd").exists()
 
 
