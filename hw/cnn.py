@@ -20,8 +20,9 @@ Convolution ``l`` (``Cin → Cout``, zero padding ``p``), for every output tile 
    two tile buffers (``P = R·α``).
 2. *Products*: for ``k < Cout``, step ``s < S = α/R``, ``c < Cin``: lane ``(r, b)`` multiplies
    ``U[k, c, s·R + r, b]`` (``U = G g Gᵀ``, offline, in the lane's block RAM) by its ``V`` and
-   accumulates over ``c``: every cycle every lane does one useful product. A ``k`` takes
-   ``max(S·Cin, m²)`` cycles (the output path handles one value per cycle).
+   accumulates over ``c``: every cycle every lane does one product. Only the channels ``c``
+   whose filter ``W[k, c]`` is not all zero take part (pruned filters cost no cycle), so a
+   ``k`` takes ``max(S·n_k, m²)`` cycles (the output path handles one value per cycle).
 3. *Output transform*, incremental: each step's ``R`` rows of ``M[k]`` give
    ``t = M[a, :] A`` and ``Y += AT[:, a] ⊗ t``; after the last step ``Y = AT M A``, the exact
    scale removal of :func:`slimgen.sw.conv_golden.remove_scale` (arithmetic modulo
@@ -140,6 +141,10 @@ class CNN(wiring.Component):
         self.layer_shapes = []          # (Cin, H, W, Cout, Oh, Ow, tiles_h, tiles_w)
         for conv, (c, h, w), (k, oh, ow) in zip(int_cnn.convs, shapes, shapes[1:]):
             self.layer_shapes.append((c, h, w, k, oh, ow, -(-oh // F.m), -(-ow // F.m)))
+        # per convolution and output channel: the input channels whose filter is not all zero
+        # (the products of the others are skipped); an all-zero output channel keeps one
+        self.filters = [[[c for c in range(conv.c_in) if np.any(conv.W[k, c])] or [0]
+                         for k in range(conv.c_out)] for conv in int_cnn.convs]
         d = int_cnn.dense[0]
         # lanes beyond the layer's outputs have no rows of the dense layer
         self.sparse_layout = build_layout(d.W, lanes=min(lanes, d.n_out), layout="rows",
@@ -154,14 +159,19 @@ class CNN(wiring.Component):
         """Multipliers of the shared array (every layer runs on them)."""
         return self.lanes
 
-    def inner_cycles(self, layer):
-        """Cycles per output channel and tile of convolution ``layer``: ``max(S·Cin, m²)``."""
-        return max(self.steps * self.layer_shapes[layer][0], self.m * self.m)
+    def inner_cycles(self, layer, k):
+        """Cycles of output channel ``k`` of convolution ``layer`` per tile:
+        ``max(S·n_k, m²)``, ``n_k`` its input channels with a non-zero filter (at least one)."""
+        return max(self.steps * len(self.filters[layer][k]), self.m * self.m)
+
+    def tile_cycles(self, layer):
+        """Cycles of the products of one tile of convolution ``layer``."""
+        return sum(self.inner_cycles(layer, k) for k in range(self.layer_shapes[layer][3]))
 
     def conv_cycles(self, layer):
-        """Cycles of convolution ``layer``'s products: tiles × Cout × :meth:`inner_cycles`."""
-        cin, _, _, cout, _, _, th, tw = self.layer_shapes[layer]
-        return th * tw * cout * self.inner_cycles(layer)
+        """Cycles of convolution ``layer``'s products: tiles × :meth:`tile_cycles`."""
+        _, _, _, _, _, _, th, tw = self.layer_shapes[layer]
+        return th * tw * self.tile_cycles(layer)
 
     def transform_cycles(self, layer):
         """Cycles of the input transform of one tile (``Cin`` windows of ``α·N`` cycles)."""
@@ -175,8 +185,8 @@ class CNN(wiring.Component):
     def layer_cycles(self, layer):
         """Cycles of convolution ``layer``: the first tile's input transform, then every tile
         at the pace of the slower of its transform and its products, the last tile's products."""
-        cin, _, _, cout, _, _, th, tw = self.layer_shapes[layer]
-        tr, pr = self.transform_cycles(layer), cout * self.inner_cycles(layer)
+        th, tw = self.layer_shapes[layer][6:]
+        tr, pr = self.transform_cycles(layer), self.tile_cycles(layer)
         return tr + (th * tw - 1) * max(tr, pr) + pr
 
     def cycles_estimate(self):
@@ -201,17 +211,18 @@ class CNN(wiring.Component):
         return bases, base
 
     def _lane_words(self):
-        """Per lane: ``U`` of every convolution in (k, s, c) order, then its dense words;
+        """Per lane: ``U`` of every convolution in (k, s, c) order (the channels of
+        :attr:`filters`), then its dense words;
         with the base address of each convolution and of the dense stream."""
         P, al, R, S = self.lanes, self.alpha, self.rows_per_step, self.steps
         words = [[] for _ in range(P)]
         ubases = []
-        for conv in self.qmodel.convs:
+        for conv, filters in zip(self.qmodel.convs, self.filters):
             ubases.append(len(words[0]))
             U = transform_weights(conv.W, self.algorithm)          # (Cout, Cin, α, α)
             for k in range(conv.c_out):
                 for s in range(S):
-                    for c in range(conv.c_in):
+                    for c in filters[k]:
                         for lane in range(P):
                             words[lane].append(int(U[k, c, s * R + lane // al, lane % al]))
         dbase = len(words[0])
@@ -275,8 +286,6 @@ class CNN(wiring.Component):
         cout_l = by_layer([s[3] for s in shp])[layer]
         th_l = by_layer([s[6] for s in shp])[layer]
         tw_l = by_layer([s[7] for s in shp])[layer]
-        inner_l = by_layer([self.inner_cycles(j) for j in range(L)])[layer]
-        sc_l = by_layer([S * s[0] for s in shp])[layer]
         ubase_l = by_layer(ubases)[layer]
 
         # ---- sequencing ----
@@ -428,13 +437,30 @@ class CNN(wiring.Component):
         # ---- products (convolution) ----
         p_busy, p_buf = Signal(), Signal()
         p_k = Signal(range(max(s[3] for s in shp)))
-        p_n = Signal(range(max(self.inner_cycles(j) for j in range(L))))
-        p_s, p_c = Signal(range(S)), Signal(range(max(s[0] for s in shp)))
+        c_max = max(s[0] for s in shp)
+        p_n = Signal(range(max(self.inner_cycles(j, k) for j in range(L)
+                               for k in range(shp[j][3]))))
+        p_s, p_c = Signal(range(S)), Signal(range(c_max))       # p_c: index into the filters
+        k_max = max(s[3] for s in shp)
+
+        def by_channel(f):
+            vals = [[f(j, k) if k < shp[j][3] else 0 for k in range(k_max)] for j in range(L)]
+            top = max(max(v) for v in vals)
+            return Array(Array(Const(v, range(top + 1)) for v in row) for row in vals)[layer][p_k]
+        n_k = by_channel(lambda j, k: len(self.filters[j][k]))
+        inner_k = by_channel(self.inner_cycles)
+        sc_k = by_channel(lambda j, k: S * len(self.filters[j][k]))
+        chans = [[self.filters[j][k] if k < shp[j][3] else [] for k in range(k_max)]
+                 for j in range(L)]
+        p_ch = Array(Array(Array(Const(c, range(c_max)) for c in cs + [0] * (c_max - len(cs)))
+                           for cs in row) for row in chans)[layer][p_k][p_c]
+        p_sc = Array(Array(Const(s * shp[j][0], range(VB)) for s in range(S))
+                     for j in range(L))[layer][p_s]
         p_ua = Signal(range(len(words[0]) + 1))
         p_ty, p_tx = Signal.like(t_ty), Signal.like(t_tx)
         p_go = Signal()
         m.d.comb += p_go.eq(p_busy & vfull.bit_select(p_buf, 1))
-        p_valid = p_go & (p_n < sc_l)
+        p_valid = p_go & (p_n < sc_k)
         with m.If(start):
             m.d.sync += [p_busy.eq(1), p_buf.eq(0), p_k.eq(0), p_n.eq(0), p_s.eq(0), p_c.eq(0),
                          p_ua.eq(0), p_ty.eq(0), p_tx.eq(0)]
@@ -444,9 +470,9 @@ class CNN(wiring.Component):
             m.d.sync += p_n.eq(p_n + 1)
             with m.If(p_valid):
                 m.d.sync += [p_ua.eq(p_ua + 1), p_c.eq(p_c + 1)]
-                with m.If(p_c == cin_l - 1):
+                with m.If(p_c == n_k - 1):
                     m.d.sync += [p_c.eq(0), p_s.eq(p_s + 1)]
-            with m.If(p_n == inner_l - 1):
+            with m.If(p_n == inner_k - 1):
                 m.d.sync += [p_n.eq(0), p_s.eq(0), p_c.eq(0), p_k.eq(p_k + 1)]
                 with m.If(last_k):
                     m.d.sync += [p_k.eq(0), p_ua.eq(0), p_buf.eq(~p_buf),
@@ -456,9 +482,9 @@ class CNN(wiring.Component):
                         with m.If(p_ty == th_l - 1):
                             m.d.sync += p_busy.eq(0)
         # tags of a product through issue → memory → product → accumulate
-        tag = {"valid": p_valid, "first": p_c == 0, "last": p_c == cin_l - 1, "s": p_s,
+        tag = {"valid": p_valid, "first": p_c == 0, "last": p_c == n_k - 1, "s": p_s,
                "k": p_k, "ty": p_ty, "tx": p_tx,
-               "final": last_k & p_last_tile & (p_s == S - 1) & (p_c == cin_l - 1)}
+               "final": last_k & p_last_tile & (p_s == S - 1) & (p_c == n_k - 1)}
         stages = [tag]
         for j in range(2):
             nxt = {}
@@ -482,7 +508,7 @@ class CNN(wiring.Component):
         for lane in range(P):
             m.d.comb += [w_r[lane].addr.eq(Mux(dense, dbase + d_e, ubase_l + p_ua)),
                          w_r[lane].en.eq(1),
-                         v_r[lane].addr.eq(Mux(p_buf, VB, 0) + p_n), v_r[lane].en.eq(1)]
+                         v_r[lane].addr.eq(Mux(p_buf, VB, 0) + p_sc + p_ch), v_r[lane].en.eq(1)]
 
         # ---- lanes ----
         vb, ib = lay.value_bits, lay.index_bits

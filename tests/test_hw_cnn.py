@@ -1,6 +1,8 @@
 """The CNN on one shared multiplier array, on Amaranth's simulator: small random CNNs against
 the integer golden model, bit for bit, and its cycle count against its estimate."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,19 @@ def _model(seed, in_shape, channels, n_classes=5):
     # no convolution bias: activations of every layer lie between zero and saturation
     return random_int_cnn(np.random.default_rng(seed), in_shape, channels, pool=2,
                           n_classes=n_classes, density=0.5, conv_bias=False)
+
+
+def _prune_filters(model, rng, fraction):
+    """``model`` with about ``fraction`` of its convolution filters ``W[k, c]`` set to zero,
+    and every filter of output channel 0 of the last convolution (its outputs: bias only)."""
+    convs = []
+    for j, conv in enumerate(model.convs):
+        W = conv.W.copy()
+        W[rng.random(W.shape[:2]) < fraction] = 0
+        if j == len(model.convs) - 1:
+            W[0] = 0
+        convs.append(replace(conv, W=W))
+    return replace(model, convs=tuple(convs))
 
 
 def _check(dut, model, x_q):
@@ -38,13 +53,22 @@ def test_matches_golden(in_shape, channels, lanes, engine):
     _check(CNN(model, lanes=lanes, engine=engine), model, x_q)
 
 
+@pytest.mark.parametrize("lanes", [4, 8])
+def test_pruned_filters_skipped(lanes):
+    model = _prune_filters(_model(7, (1, 6, 6), (3, 4)), np.random.default_rng(8), 0.5)
+    dut = CNN(model, lanes=lanes)
+    assert dut.filters[1][0] == [0] and sum(map(len, dut.filters[1])) < 12
+    x_q = np.random.default_rng(9).integers(0, 256, (2, model.n_inputs))
+    _check(dut, model, x_q)
+
+
 def test_latency_close_to_estimate():
     model = _model(5, (1, 8, 8), (4, 8), n_classes=10)
     dut = CNN(model, lanes=4)
     x_q = np.random.default_rng(6).integers(0, 256, (1, model.n_inputs))
     cycles = _check(dut, model, x_q)
     assert abs(cycles - dut.cycles_estimate()) <= 8
-    assert dut.multipliers == 4 and dut.inner_cycles(1) == 16 and dut.conv_cycles(1) == 2048
+    assert dut.multipliers == 4 and dut.inner_cycles(1, 0) == 16 and dut.conv_cycles(1) == 2048
 
 
 def test_messages():
@@ -74,9 +98,18 @@ def test_layer_entries_and_bounds():
     e = cnn.layer_entries(net)
     assert cnn.multipliers(net) == 4 and [x["lanes"] for x in e] == [4, 4, 4]
     assert (e[1]["mults_direct"], e[1]["mults"]) == (36, 16.0)    # 4 channels · 9 → 4 · 16/4
+    assert [x["nonzero_filters"] for x in e[:2]] == [4, 32]
     nnz = int((model.dense[0].W != 0).sum())
     assert [x["mults_per_inference"] for x in e] == [1024, 8192, nnz]
     assert e[2]["engine"] == "sparse rows, shared array" and sum(e[2]["nonzeros_per_group"]) == nnz
     assert [x["cycles"] for x in e[:2]] == [16 + 16 * 16, 64 + 16 * 128]
     bound = -(-(1024 + 8192 + nnz) // 4)
     assert bound < cnn.cycles_estimate(net) < 1.25 * bound
+    pruned = cnn.make_network(_prune_filters(model, np.random.default_rng(1), 0.5),
+                              RunConfig(model="cnn", method="balanced"))
+    e = cnn.layer_entries(pruned)
+    W = pruned.qmodel.convs[1].W
+    filters = int(np.any(W != 0, axis=(2, 3)).sum())
+    assert e[1]["nonzero_filters"] == filters < sum(map(len, pruned.filters[1])) < 32
+    assert e[1]["mults_per_inference"] == 16 * 16 * filters
+    assert e[1]["cycles"] == 64 + 16 * pruned.tile_cycles(1) < 64 + 16 * 128

@@ -7,10 +7,13 @@ The hardware CNN (:data:`CHANNELS`) is smaller than :func:`slimgen.sw.nn.cnn_spe
 
 Engine (:class:`slimgen.hw.cnn.CNN`): F(2×2,3×3) for every convolution (16 multiplications per
 2×2 output tile and input channel instead of 36) and the dense layer's non-zeros, all on the
-same ``--lanes`` multipliers (default 4, one DSP block each), one layer after the other. The
+same ``--lanes`` multipliers (default 4, one DSP block each), one layer after the other;
+convolution filters pruned to zero cost no products. The
 latency is then close to its bound, the multiplications over the multipliers: separate
 multipliers per layer would each idle while the other layers run.
 """
+
+import numpy as np
 
 from slimgen.sw.cnn_artifact import load_int_cnn, save_int_cnn
 from slimgen.sw.cnn_quant import quantize_cnn
@@ -59,20 +62,22 @@ def multipliers(net):
 def layer_entries(net):
     entries = []
     alg = net.algorithm
-    (m, _), alpha2 = alg.m, alg.alpha
+    alpha2 = alg.alpha
     for k, conv in enumerate(net.qmodel.convs):
         W = conv.W
         cin, _, _, cout, oh, ow, th, tw = net.layer_shapes[k]
-        per_out = conv.c_in * alpha2 / (m * m)
+        # products with a non-zero filter W[k, c]: α² per tile (edge tiles whole); the
+        # engine skips the others
+        filters = int(np.any(W != 0, axis=(2, 3)).sum())
+        mults = th * tw * filters * alpha2
         entries.append({
             "name": f"conv{k}", "kind": "conv", "engine": f"winograd {alg.name}, shared array",
             "algorithm": alg.name,
             "shape": [int(v) for v in W.shape], "weight_bits": int(conv.weight_bits),
             "sparsity": float((W == 0).mean()), "nonzeros": int((W != 0).sum()),
-            "nonzeros_per_group": None, "lanes": int(net.lanes),
-            "mults_direct": int(conv.c_in * conv.kernel ** 2), "mults": float(per_out),
-            # products the lanes do: α² per tile, input and output channel (edge tiles whole)
-            "mults_per_inference": int(th * tw * cin * cout * alpha2),
+            "nonzero_filters": filters, "nonzeros_per_group": None, "lanes": int(net.lanes),
+            "mults_direct": int(conv.c_in * conv.kernel ** 2),
+            "mults": float(mults / (cout * oh * ow)), "mults_per_inference": int(mults),
             "cycles": int(net.transform_cycles(k) + net.conv_cycles(k)),
         })
     layer = net.qmodel.dense[0]
