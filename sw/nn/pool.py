@@ -18,17 +18,23 @@ class _Pool2d(Layer):
         check_positive_int(f"{type(self).__name__} kernel", kernel)
         self.kernel = int(kernel)
 
-    def _windows(self, x):
-        """(n, c, h, w) → (n, c, oh, k, ow, k), a view of the cropped input."""
+    def _output_size(self, x):
+        """(oh, ow) = (⌊h/k⌋, ⌊w/k⌋) for x (n, c, h, w), checking the shape."""
         if x.ndim != 4:
             raise ValueError(f"{type(self).__name__} expects input of shape (n, c, h, w), "
                              f"got {x.shape}")
-        n, c, h, w = x.shape
+        h, w = x.shape[2:]
         k = self.kernel
         oh, ow = h // k, w // k
         if oh == 0 or ow == 0:
             raise ValueError(f"{type(self).__name__} kernel {k} is larger than the input {h}×{w}")
-        return x[:, :, :oh * k, :ow * k].reshape(n, c, oh, k, ow, k)
+        return oh, ow
+
+    def _windows(self, x):
+        """(n, c, h, w) → (n, c, oh, k, ow, k), a view of the cropped input."""
+        oh, ow = self._output_size(x)
+        k = self.kernel
+        return x[:, :, :oh * k, :ow * k].reshape(*x.shape[:2], oh, k, ow, k)
 
     def _uncrop(self, d, shape):
         """Place the window-shaped gradient d (n, c, oh·k, ow·k) into zeros of ``shape``."""
@@ -56,10 +62,8 @@ class MaxPool2d(_Pool2d):
     kind = "maxpool2d"
 
     def forward(self, x, train=False):
-        self._windows(x)                                                # checks the shape
-        n, c, h, w = x.shape
+        oh, ow = self._output_size(x)
         k = self.kernel
-        oh, ow = h // k, w // k
         parts = [x[:, :, u:oh * k:k, v:ow * k:k] for u in range(k) for v in range(k)]
         y = parts[0].copy(order="K")                                    # (n, c, oh, ow)
         for part in parts[1:]:
