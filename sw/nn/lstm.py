@@ -11,7 +11,10 @@ For each step t, with x_t (n, n_in) and h_0 = c_0 = 0:
 The four gates keep separate matrices (``W_i, W_f, W_o, W_c`` of shape (n_in, n_hidden),
 ``U_*`` (n_hidden, n_hidden), ``b_*`` (n_hidden,)) so that compression methods can treat each
 gate on its own (DESIGN.md, method 2). The forward pass joins them into one (n_in, 4·n_hidden)
-matrix in gate order i, f, o, c, so each step is one matrix product for the whole batch.
+matrix in gate order i, f, o, c, so each step is one matrix product for the whole batch, and
+one ``tanh`` for all four gates, since ``σ(z) = (1 + tanh(z/2)) / 2``. The arrays are kept
+time-major, (T, n, ·), so every step reads and writes contiguous blocks; backward computes the
+gate derivatives (``σ' = σ(1 − σ)``, ``tanh' = 1 − g²``) for all steps at once before its loop.
 :func:`lstm_loop` is the per-sample, per-gate reference the tests compare against.
 """
 
