@@ -1,6 +1,7 @@
-"""Launch the LSTM classifier bench: every image of the digits test split, as 8 steps of 8-pixel
-rows, through the generated Verilog of a trained LSTM with pruned i, f, o gates (sparse array)
-and a dense c gate, on Icarus and Verilator; logits must equal the golden model's."""
+"""Launch the LSTM classifier bench (:mod:`slimgen.sim.network_tb`): every image of the digits
+test split, as 8 steps of 8-pixel rows, through the generated Verilog of a trained LSTM with
+pruned i, f, o gates on :class:`slimgen.hw.lstm_engine.LstmEngine`, and random classifiers on
+random inputs, on Icarus and Verilator; logits must equal the golden model's."""
 
 import numpy as np
 import pytest
@@ -12,7 +13,8 @@ from slimgen.sim.runner import BenchFailed, default_simulator
 from slimgen.sw.artifact import write_bytes_atomic
 from slimgen.sw.data import load_digits
 from slimgen.sw.golden import argmax_first
-from slimgen.sw.lstm_golden import prune_gates_qstd, quantize_lstm_classifier
+from slimgen.sw.lstm_golden import (LstmFormat, prune_gates_qstd, quantize_lstm_classifier,
+                                    random_int_lstm_classifier)
 from slimgen.sw.nn import TrainConfig, build_model, lstm_spec, train
 from slimgen.sw.quant import quantize_inputs
 
@@ -43,7 +45,7 @@ def test_lstm_every_test_image(sim, digits_lstm, tmp_path):
     require_simulator(sim)
     qmodel, x_q, y = digits_lstm
     assert len(x_q) == 360
-    top = LstmClassifier(qmodel, gate_lanes=4, c_lanes=4)
+    top = LstmClassifier(qmodel, lanes=4)
     verilog = tmp_path / "lstm.v"
     write_bytes_atomic(verilog, to_verilog(top, "lstm").encode())
     r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim,
@@ -51,9 +53,35 @@ def test_lstm_every_test_image(sim, digits_lstm, tmp_path):
     assert r.n == 360 and r.bit_exact
     np.testing.assert_array_equal(r.logits, qmodel(x_q))
     assert np.mean(r.cls == y) == np.mean(argmax_first(qmodel(x_q)) == y) > 0.85
-    # Streamed back to back, a sample takes the cell's modelled cycles per sequence.
-    assert abs(r.interval - top.cell.cycles_per_sequence) <= 2, (r.interval,
-                                                                 top.cell.cycles_per_sequence)
+    # A sample takes at most the modelled cycles, and within 1.25× of the multipliers' bound:
+    # every non-zero weight's multiply, steps times, plus the head's, over the 4 lanes.
+    lstm = qmodel.lstm
+    mults = 8 * sum(int(np.count_nonzero(lstm.W[g])) for g in "ifoc") + \
+        int(np.count_nonzero(qmodel.head.W))
+    assert r.latency <= top.engine.cycles_estimate, (r.latency, top.engine.cycles_estimate)
+    assert r.latency <= 1.25 * mults / 4, (r.latency, mults / 4)
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+@pytest.mark.parametrize("lanes,fmt", [
+    (3, LstmFormat()),
+    (7, LstmFormat(gate_frac=6, tanh_frac=6, c_bits=9, h_frac=5, table_bits=7, weight_bits=4,
+                   c_weight_bits=3, head_weight_bits=5, in_bits=4)),
+])
+def test_lstm_random_classifier(sim, lanes, fmt, tmp_path):
+    """Random weights over the tables' whole range (c and h saturate), random inputs."""
+    require_simulator(sim)
+    rng = np.random.default_rng(lanes)
+    qmodel = random_int_lstm_classifier(rng, 6, 7, 5, steps=5, fmt=fmt, density=0.2)
+    x_q = rng.integers(0, 1 << fmt.in_bits, (12, 5 * 6))
+    verilog = tmp_path / "lstm.v"
+    write_bytes_atomic(verilog, to_verilog(LstmClassifier(qmodel, lanes=lanes),
+                                           "lstm").encode())
+    r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim,
+                       toplevel="lstm", log_file=tmp_path / "sim.log")
+    assert r.n == 12 and r.bit_exact
+    np.testing.assert_array_equal(r.logits, qmodel(x_q))
 
 
 @pytest.mark.sim

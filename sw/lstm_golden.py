@@ -22,8 +22,8 @@ Number formats (:class:`LstmFormat`; F = ``gate_frac``, A = ``table_bits``):
   inputs and no requantization: its accumulators are the logits.
 
 ``round_half_up(v, s) = (v + 2^(s−1)) >> s``; ``sat`` clips to the signed range of the width.
-The hardware (:mod:`slimgen.hw.lstm_cell`) computes these very integers; the tables are built
-here once and stored in its ROMs.
+The hardware (:mod:`slimgen.hw.lstm_engine`, :mod:`slimgen.hw.lstm_cell`) computes these very
+integers; the tables are built here once and stored in its ROMs.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -36,7 +36,7 @@ from .quant import multiplier_shift
 
 __all__ = ["LstmFormat", "IntLSTM", "IntLSTMClassifier", "GATES", "sigmoid_table",
            "tanh_table", "lstm_forward_int", "quantize_lstm_classifier", "prune_gates_qstd",
-           "random_int_lstm"]
+           "random_int_lstm", "random_int_lstm_classifier"]
 
 GATES = ("i", "f", "o", "c")
 
@@ -305,3 +305,16 @@ def random_int_lstm(rng, n_in, n_hidden, *, density=0.3, fmt=LstmFormat(), sprea
         typical = max(1.0, qmax / 2 * 2 ** (fmt.act_bits - 2) * np.sqrt(max(1, np.count_nonzero(w) / H)))
         M[g], S[g] = multiplier_shift(spread * 16 / typical, fmt.multiplier_bits)
     return IntLSTM(fmt, W, b, M, S)
+
+
+def random_int_lstm_classifier(rng, n_in, n_hidden, n_classes, *, steps, density=0.3,
+                               fmt=LstmFormat(), spread=8.0):
+    """A random :class:`IntLSTMClassifier` for tests: :func:`random_int_lstm` (tables used over
+    their whole range) and a head with about a fifth of its weights zero."""
+    qmax = (1 << (fmt.head_weight_bits - 1)) - 1
+    lstm = random_int_lstm(rng, n_in, n_hidden, density=density, fmt=fmt, spread=spread)
+    W = rng.integers(-qmax, qmax + 1, (n_classes, n_hidden)) * \
+        (rng.random((n_classes, n_hidden)) < 0.8)
+    head = SparseLayer(W, rng.integers(-50 * qmax, 50 * qmax, n_classes), in_bits=fmt.h_bits,
+                       in_signed=True, weight_bits=fmt.head_weight_bits, requant=False)
+    return IntLSTMClassifier(lstm, head, steps=steps)

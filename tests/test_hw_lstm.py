@@ -9,23 +9,16 @@ from slimgen.hw.lstm_cell import LstmCell, LstmClassifier
 from slimgen.hw.lstm_engine import LstmEngine, gate_constants
 from slimgen.hw.lstm_schedule import GATE_ORDER, build_schedule
 from slimgen.sw.golden import requantize
-from slimgen.sw.lstm_golden import (IntLSTMClassifier, LstmFormat, lstm_forward_int,
-                                    random_int_lstm)
-from slimgen.sw.sparse_golden import SparseLayer
+from slimgen.sw.lstm_golden import (LstmFormat, lstm_forward_int, random_int_lstm,
+                                    random_int_lstm_classifier)
 
 from hw_sim import run_stream
 
 
-def random_classifier(rng, n_in, n_hidden, n_classes, *, steps, fmt=LstmFormat(), spread=8,
+def random_classifier(rng, n_in, n_hidden, n_classes, *, steps, fmt=LstmFormat(),
                       density=0.3):
-    """A random :class:`IntLSTMClassifier` whose tables are used over their whole range."""
-    lstm = random_int_lstm(rng, n_in, n_hidden, fmt=fmt, spread=spread, density=density)
-    qmax = (1 << (fmt.head_weight_bits - 1)) - 1
-    W = rng.integers(-qmax, qmax + 1, (n_classes, n_hidden)) * (rng.random((n_classes,
-                                                                             n_hidden)) < 0.8)
-    head = SparseLayer(W, rng.integers(-50 * qmax, 50 * qmax, n_classes), in_bits=fmt.h_bits,
-                       in_signed=True, weight_bits=fmt.head_weight_bits, requant=False)
-    return IntLSTMClassifier(lstm, head, steps=steps)
+    return random_int_lstm_classifier(rng, n_in, n_hidden, n_classes, steps=steps, fmt=fmt,
+                                      density=density)
 
 
 def _logits(raw, n_classes, logit_bits):
