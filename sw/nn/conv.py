@@ -133,8 +133,7 @@ class Conv2d(Layer):
         oh, ow = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
         if oh <= 0 or ow <= 0:
             raise ValueError(f"Conv2d kernel {k} with padding {p} does not fit input {h}×{w}")
-        win = _windows(_pad(x, p), k, k, s, oh, ow)                  # (c_in, k, k, oh, ow, n)
-        X = win.reshape(self.c_in * k * k, oh * ow * n)              # (c_in·k·k, oh·ow·n)
+        X = im2col(x, k, k, s, p)                                    # (c_in·k·k, oh·ow·n)
         Wm = self.params["W"].reshape(self.c_out, -1)                # (c_out, c_in·k·k)
         Y = Wm @ X                                                   # (c_out, oh·ow·n)
         Y += self.params["b"][:, None]
