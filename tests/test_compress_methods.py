@@ -5,12 +5,14 @@ import numpy as np
 import pytest
 
 from slimgen.sw.compress.balanced import (BalancedConfig, as_rows, balance_masks,
-                                          balanced_prune, group_counts)
+                                          balanced_prune, group_counts, lane_assignment,
+                                          permute_hidden, reallocate, wasted)
 from slimgen.sw.compress.joint_prune_quant import JointConfig, joint_prune_quantize
 from slimgen.sw.compress.lstm_gate_prune import GatePruneConfig, lstm_gate_prune
 from slimgen.sw.compress.magnitude import (MagnitudeConfig, magnitude_masks, magnitude_prune,
                                            quantize_dequantize)
-from slimgen.sw.compress.masked_train import FitConfig, sparsity, train_compressed, weight_keys
+from slimgen.sw.compress.masked_train import (FitConfig, distill_loss, sparsity,
+                                              train_compressed, weight_keys)
 from slimgen.sw.compress.self_prune import SelfPruneConfig, self_prune
 from slimgen.sw.compress.sign_sparsify import (SignSparsifyConfig, sample_delta, sign_shrink,
                                                sign_sparsify)
@@ -76,6 +78,64 @@ def test_balance_masks_exact(layout, groups):
             assert all(len(set(row)) == 1 for row in c.tolist())
     last = as_rows(masks[keys[-1]], "dense")
     assert np.all(last.sum(axis=1) >= (groups if layout == "banks" else 1))
+
+
+def test_lane_assignment_evens_the_lanes():
+    counts = np.array([9, 9, 9, 9, 1, 1, 1, 1])                 # natural order: lanes 10 and 10
+    order = lane_assignment(counts, 2)
+    assert sorted(order.tolist()) == list(range(8))
+    lanes = [counts[order[g::2]].sum() for g in range(2)]
+    assert lanes == [20, 20]
+    counts = np.array([5, 5, 0, 0, 0, 0])                       # both big rows in lane 0 before
+    order = lane_assignment(counts, 2)
+    assert [counts[order[g::2]].sum() for g in range(2)] == [5, 5]
+
+
+@pytest.mark.parametrize("layout", ["rows", "banks"])
+@pytest.mark.parametrize("groups", [4, 8])
+def test_reallocate_exact_and_less_waste(layout, groups):
+    """Permuted and re-budgeted masks stay exactly balanced, keep the budget's total (within
+    one slice), and waste fewer weights on dead neurons than the first round."""
+    m = _mlp(sizes=(64, 64, 10))
+    rng = np.random.default_rng(groups)
+    keys = weight_keys(m)
+    scores = {k: rng.random(m.layers[k[0]].params[k[1]].shape) for k in keys}
+    budget = {keys[0]: scores[keys[0]] > 0.995, keys[1]: scores[keys[1]] > 0.6}
+    kinds = {k: "dense" for k in keys}
+    first, _ = balance_masks(scores, budget, kinds, groups, layout, protect=keys[-1:],
+                             permute=True)
+    masks, perms = reallocate(scores, budget, kinds, groups, layout, protect=keys[-1:])
+    for k in keys:
+        c = group_counts(as_rows(masks[k], "dense").astype(float), groups, layout)
+        assert (len(set(c.tolist())) == 1 if layout == "rows"
+                else all(len(set(row)) == 1 for row in c.tolist()))
+    n = sum(int(b.sum()) for b in budget.values())
+    assert abs(sum(int(x.sum()) for x in masks.values()) - n) <= groups
+    assert sum(wasted(masks, kinds).values()) < sum(wasted(first, kinds).values())
+    assert sorted(perms[keys[0]].tolist()) == list(range(64))
+
+
+def test_permute_hidden_keeps_the_function(digits):
+    m = _mlp(sizes=(64, 16, 10))
+    x = digits.part("test")[0]
+    before = m.forward(x)
+    keys = weight_keys(m)
+    permute_hidden(m, keys, {keys[0]: np.random.default_rng(1).permutation(16)})
+    assert np.allclose(m.forward(x), before)
+
+
+def test_distill_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    z, t, y = rng.normal(size=(5, 4)), rng.normal(size=(5, 4)), rng.integers(0, 4, 5)
+    _, g = distill_loss(z, y, t, 0.7, 3.0)
+    eps, num = 1e-6, np.zeros_like(z)
+    for idx in np.ndindex(z.shape):
+        zp, zm = z.copy(), z.copy()
+        zp[idx] += eps
+        zm[idx] -= eps
+        num[idx] = (distill_loss(zp, y, t, 0.7, 3.0)[0] - distill_loss(zm, y, t, 0.7, 3.0)[0]) \
+            / (2 * eps)
+    assert np.allclose(g, num, atol=1e-7)
 
 
 @pytest.mark.parametrize("layout", ["rows", "banks"])
@@ -171,6 +231,7 @@ def test_same_seed_same_bits(digits):
     (lambda: GatePruneConfig(q=2.0), "Give exactly one of q and target_sparsity"),
     (lambda: MagnitudeConfig(scope="net"), "scope must be 'layer' or 'global', not 'net'"),
     (lambda: FitConfig(epochs=0), "epochs must be a positive integer, not 0"),
+    (lambda: FitConfig(distill=1.5), "distill must be in [0, 1], not 1.5"),
     (lambda: quantize_dequantize(np.ones(3), 1), "bits must be an integer from 2 to 16, not 1"),
 ])
 def test_bad_options(make, message):

@@ -44,7 +44,8 @@ from .masked_train import (Compressed, FitConfig, get_param, layer_sparsity, spa
 from .self_prune import SelfPruneConfig, SelfPruneTransform
 
 __all__ = ["LAYOUTS", "BalancedConfig", "BalancedTransform", "as_rows", "from_rows",
-           "group_counts", "balance_masks", "balanced_prune", "check_groups", "permute_hidden"]
+           "group_counts", "balance_masks", "balanced_prune", "check_groups", "permute_hidden",
+           "lane_assignment", "reallocate", "wasted"]
 
 LAYOUTS = ("rows", "banks")
 
@@ -179,19 +180,40 @@ class BalancedTransform(SelfPruneTransform):
                 "count_variance": self._variance}
 
 
-def balance_masks(scores, budget_masks, kinds, groups, layout, *, protect=(), permute=False):
+def lane_assignment(counts, groups):
+    """A reordering of the rows (output neurons) that evens out the row-group counts (R):
+    rows by ``counts`` (n_out,), largest first, each to the lane with the smallest total that
+    still has a free position (lane g's positions are ``o ≡ g mod G``); returns ``order``,
+    ``order[position] = row``."""
+    n_out = len(counts)
+    slots = [list(range(g, n_out, groups)) for g in range(groups)]
+    total = np.zeros(groups)
+    order = np.empty(n_out, dtype=int)
+    for row in np.argsort(-np.asarray(counts), kind="stable"):
+        free = [g for g in range(groups) if slots[g]]
+        g = min(free, key=lambda g: (total[g], g))
+        order[slots[g].pop(0)] = row
+        total[g] += counts[row]
+    return order
+
+
+def balance_masks(scores, budget_masks, kinds, groups, layout, *, protect=(), permute=False,
+                  budgets=None):
     """Exactly balanced masks (see the module docstring).
 
     ``scores`` and ``budget_masks`` per key in the weights' own shape; the budget masks say
-    how many weights each layer (rows) or row (banks) keeps. Every row of the arrays in
-    ``protect`` (the classifier: a class without weights is lost) keeps at least one weight
-    (rows) or one per bank (banks); rows of hidden layers may go empty (a dead neuron).
-    With ``permute`` (banks only) the hidden neurons between consecutive dense arrays are
-    reordered; returns ``(masks, perms)`` then, ``perms[key]`` the new order of that array's
-    output neurons (apply it with :func:`permute_hidden`), else just the masks.
+    how many weights each layer (rows) or row (banks) keeps (``budgets``, per key, overrides
+    a layer's total). Every row of the arrays in ``protect`` (the classifier: a class
+    without weights is lost) keeps at least one weight (rows) or one per bank (banks); rows
+    of hidden layers may go empty (a dead neuron). With ``permute`` the hidden neurons
+    between consecutive dense arrays are reordered (banks: by their kept counts, most first;
+    rows: so that the lanes' counts in the budget are even, :func:`lane_assignment`);
+    returns ``(masks, perms)`` then, ``perms[key]`` the new order of that array's output
+    neurons (apply it with :func:`permute_hidden`), else just the masks.
     """
     out, dead, perms, order = {}, None, {}, None
-    for key, s in scores.items():
+    keys = list(scores)
+    for n, (key, s) in enumerate(scores.items()):
         if order is not None and kinds[key] == "dense" and s.shape[0] == len(order):
             s = s[order]                                   # inputs follow the previous order
             budget_masks = {**budget_masks, key: budget_masks[key][order]}
@@ -204,14 +226,21 @@ def balance_masks(scores, budget_masks, kinds, groups, layout, *, protect=(), pe
             # below every live input
             sr = np.where(dead[None, :], sr - (sr.max() + 1.0), sr)
         kept = as_rows(budget_masks[key], kind)
+        total = int(kept.sum()) if budgets is None or key not in budgets else int(budgets[key])
         n_out, n_in = sr.shape
+        hidden = (kind == "dense" and key not in protect and n + 1 < len(keys)
+                  and kinds[keys[n + 1]] == "dense")
+        if permute and layout == "rows" and hidden:
+            order = lane_assignment(kept.sum(axis=1), groups)
+            perms[key] = order
+            sr, kept = sr[order], kept[order]
         check_groups(groups, layout, n_out, n_in, f"Layer {key[0]}")
         m = np.zeros((n_out, n_in), dtype=bool)
         if layout == "rows":
             lanes = [np.flatnonzero(np.arange(n_out) % groups == g) for g in range(groups)]
             cap = min(len(rows) for rows in lanes) * n_in
             floor = max(len(r) for r in lanes) if keep_rows else 1
-            K = min(max(int(round(kept.sum() / groups)), floor), cap)
+            K = min(max(int(round(total / groups)), floor), cap)
             for rows in lanes:
                 sub = sr[rows]                                            # (rows in lane, n_in)
                 pick = np.zeros(sub.shape, dtype=bool)
@@ -228,7 +257,7 @@ def balance_masks(scores, budget_masks, kinds, groups, layout, *, protect=(), pe
             # k-th best weight in every bank, worth v[o, k] = Σ_g S[o, k, g] (decreasing in k).
             S = np.stack([-np.sort(-sr[:, b], axis=1)[:, :cap] for b in banks], axis=2)
             v = S.sum(axis=2)                                             # (n_out, cap)
-            n_slices = min(max(int(round(kept.sum() / groups)), n_out if keep_rows else 0),
+            n_slices = min(max(int(round(total / groups)), n_out if keep_rows else 0),
                            n_out * cap)
             take = np.zeros((n_out, cap), dtype=bool)
             if keep_rows:
@@ -239,7 +268,7 @@ def balance_masks(scores, budget_masks, kinds, groups, layout, *, protect=(), pe
                 K = int(take[o].sum())                                    # a prefix of slices
                 for cols in banks:
                     m[o, cols[np.argsort(-sr[o, cols], kind="stable")[:K]]] = True
-        if permute and layout == "banks" and kind == "dense" and key not in protect:
+        if permute and layout == "banks" and hidden:
             order = np.argsort(-m.sum(axis=1), kind="stable")
             perms[key] = order
             m = m[order]
@@ -248,6 +277,45 @@ def balance_masks(scores, budget_masks, kinds, groups, layout, *, protect=(), pe
     if permute:
         return out, perms
     return out
+
+
+def wasted(masks, kinds):
+    """``{key: n}``: kept weights of each dense array whose input neuron the previous dense
+    array left without weights (it feeds only its bias, a constant)."""
+    keys, out = list(masks), {}
+    for a, b in zip(keys, keys[1:]):
+        if kinds[a] == kinds[b] == "dense":
+            dead = ~masks[a].any(axis=0)                                  # (n_in of b,)
+            out[b] = int(masks[b][dead].sum())
+    return out
+
+
+def reallocate(scores, budget_masks, kinds, groups, layout, *, protect=(), rounds=10):
+    """:func:`balance_masks` with ``permute``, and the layers' budgets moved (R): weights a
+    layer would keep on dead inputs go to the layer before it, which then feeds more live
+    neurons, until none is wasted or ``rounds`` are done. The total stays within ``groups``
+    of the budget masks' (a row of the classifier keeps at least one weight, one per bank).
+    Returns ``(masks, perms)`` of the round with the fewest wasted weights."""
+    keys = list(scores)
+    n_target = sum(int(budget_masks[k].sum()) for k in keys)
+    budgets = {k: int(budget_masks[k].sum()) for k in keys}
+    best = None
+    for _ in range(rounds):
+        masks, perms = balance_masks(scores, budget_masks, kinds, groups, layout,
+                                     protect=protect, permute=True, budgets=budgets)
+        waste = wasted(masks, kinds)
+        total = sum(int(m.sum()) for m in masks.values())
+        rank = (total > n_target + groups, sum(waste.values()), total)
+        if best is None or rank < best[0]:
+            best = (rank, masks, perms)
+        if not any(waste.values()) and total <= n_target + groups:
+            break
+        for a, b in zip(keys, keys[1:]):
+            if b in waste:
+                budgets[b] -= waste[b]
+                budgets[a] += waste[b]
+        budgets[keys[0]] -= max(0, total - n_target)
+    return best[1], best[2]
 
 
 def permute_hidden(model, keys, perms):
@@ -287,8 +355,8 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
                                label=f"balance-{config.layout}")
     raw = {k: get_param(model, k) for k in keys}
     budget = tr.hard_masks(raw, p.target_sparsity)
-    masks, perms = balance_masks(tr.scores(raw), budget, kinds, config.groups, config.layout,
-                                 protect=keys[-1:], permute=True)
+    masks, perms = reallocate(tr.scores(raw), budget, kinds, config.groups, config.layout,
+                              protect=keys[-1:])
     permute_hidden(model, keys, perms)
     for k, m in masks.items():
         raw[k][...] *= m

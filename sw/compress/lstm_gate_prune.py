@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .masked_train import (Compressed, FitConfig, get_param, layer_sparsity, sparsity,
-                           train_compressed)
+                           teacher_logits, train_compressed)
 
 __all__ = ["GatePruneConfig", "gate_keys", "gate_masks", "lstm_gate_prune", "PRUNABLE_GATES"]
 
@@ -95,8 +95,10 @@ def gate_masks(arrays, *, q=None, target_sparsity=None):
 
 def lstm_gate_prune(model, data, config=GatePruneConfig(), *, fit=FitConfig(), progress=False):
     """Prune the chosen gates of a trained LSTM model and retrain with the masks held, in place
-    (method 2); returns a :class:`~.Compressed`. The std is that of the trained dense gate."""
+    (method 2); returns a :class:`~.Compressed`. The std is that of the trained dense gate;
+    with ``fit.distill`` the dense model as it comes in is the teacher of every retraining."""
     keys = gate_keys(model, config.gates, config.matrices)
+    teacher = teacher_logits(model, data) if fit.distill else None
     dense = {k: get_param(model, k).copy() for k in keys}
     stds = {k: float(np.std(w)) for k, w in dense.items()}
     masks, history = {k: np.ones(w.shape, dtype=bool) for k, w in dense.items()}, []
@@ -113,7 +115,7 @@ def lstm_gate_prune(model, data, config=GatePruneConfig(), *, fit=FitConfig(), p
         if config.finetune_epochs:
             ft = fit.replace(epochs=config.finetune_epochs, keep_best=True, seed=fit.seed + step)
             history += train_compressed(model, data, ft, masks=masks, progress=progress,
-                                        label=f"gate-prune {step}")
+                                        label=f"gate-prune {step}", teacher=teacher)
     info = {"method": "lstm_gate_prune", "sparsity": sparsity(model, keys),
             "layers": layer_sparsity(model, keys),
             "thresholds": {f"{i}.{n}": float(config.q * s) if config.q is not None else None

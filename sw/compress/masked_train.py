@@ -14,6 +14,13 @@ and per-step callbacks.
   of each epoch (``epoch_end(state) -> dict``): gradual magnitude pruning updates the masks there,
   sign-directed sparsification shrinks the weights there.
 
+With ``distill`` = a > 0 the loss takes a soft-target term from a teacher (knowledge
+distillation; the teacher is the dense model the method started from, its logits ``t`` on the
+training inputs given as ``teacher``), at temperature T:
+
+``L = (1 − a) · CE(z, y) + a · T² · CE(softmax(t/T), softmax(z/T))``,
+``dL/dz = [(1 − a)(softmax(z) − onehot(y)) + a · T (softmax(z/T) − softmax(t/T))] / n``.
+
 Weight arrays are the matrices of Dense and Conv2d (``W``) and of LSTM (``W_*``, ``U_*``); biases
 are never pruned. Keys are ``(layer_index, name)`` as in ``Sequential.named_parameters``.
 """
@@ -22,14 +29,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from slimgen.sw.nn.loss import softmax_cross_entropy
+from slimgen.sw.nn.loss import log_softmax, softmax, softmax_cross_entropy
 from slimgen.sw.nn.optim import OPTIMIZERS, make_optimizer
 from slimgen.sw.nn.schedule import SCHEDULES, lr_factor
 from slimgen.sw.nn.train import ProgressBar, evaluate
 
 __all__ = ["FitConfig", "TrainState", "train_compressed", "weight_keys", "get_param",
            "sparsity", "layer_sparsity", "apply_masks", "masks_from_zeros", "count_weights",
-           "Compressed"]
+           "Compressed", "distill_loss", "teacher_logits"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,8 @@ class FitConfig:
 
     ``lr`` for the weights and biases, ``lr_threshold`` for the transform's own parameters;
     ``keep_best`` restores the epoch with the best validation accuracy (only without a
-    transform: a phase that changes the sparsity keeps its last epoch).
+    transform: a phase that changes the sparsity keeps its last epoch); ``distill`` the weight
+    a of the soft-target term and ``temperature`` its T (see the module docstring).
     """
     epochs: int = 30
     batch_size: int = 32
@@ -49,6 +57,8 @@ class FitConfig:
     schedule: str = "constant"
     seed: int = 0
     keep_best: bool = False
+    distill: float = 0.0
+    temperature: float = 4.0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -58,6 +68,10 @@ class FitConfig:
         for name in ("lr", "lr_threshold"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
+        if not 0 <= self.distill <= 1:
+            raise ValueError(f"distill must be in [0, 1], not {self.distill!r}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, not {self.temperature!r}")
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be non-negative, not {self.weight_decay!r}")
         if self.optimizer not in OPTIMIZERS:
@@ -123,6 +137,23 @@ def masks_from_zeros(model, keys=None):
     return {k: get_param(model, k) != 0 for k in keys}
 
 
+def distill_loss(z, y, t, a, T):
+    """The loss of the module docstring and ``dL/dz``; z, t (n, k) logits, y (n,) labels."""
+    loss, dLdz = softmax_cross_entropy(z, y)
+    if a == 0:
+        return loss, dLdz
+    n = len(z)
+    pt = softmax(t / T)
+    soft = -float(np.sum(pt * log_softmax(z / T))) / n
+    return ((1 - a) * loss + a * T * T * soft,
+            (1 - a) * dLdz + a * T * (softmax(z / T) - pt) / n)
+
+
+def teacher_logits(model, data):
+    """The model's logits on ``data.part("train")``: the teacher of a later phase."""
+    return model.forward(data.part("train")[0], train=False)
+
+
 class TrainState:
     """What callbacks see: the model, its raw weights, the masks, the step and epoch counters."""
 
@@ -156,17 +187,23 @@ def _set_effective(model, raw, transform):
 
 
 def train_compressed(model, data, config=FitConfig(), *, transform=None, masks=None,
-                     callbacks=(), progress=False, label="compress"):
+                     callbacks=(), progress=False, label="compress", teacher=None):
     """Train ``model`` on ``data.part("train")`` with a transform, masks and callbacks (see the
     module docstring). Returns the history, a list of per-epoch dicts.
 
     With a transform the model's weight arrays hold the raw weights afterwards (the caller
     turns them into hard ones); masks are applied before the first step. Shuffling, and every
     random draw a callback makes through ``state.rng``, come from ``config.seed``.
+    ``teacher``: logits (n_train, k) for ``config.distill``; default: the model's own at entry.
     """
     x, y = data.part("train")
     xv, yv = data.part("val")
     masks = dict(masks or {})
+    if config.distill and teacher is None:
+        teacher = model.forward(x, train=False)
+    if teacher is not None and np.shape(teacher)[0] != len(x):
+        raise ValueError(f"teacher must hold logits for the {len(x)} training inputs, "
+                         f"not {np.shape(teacher)[0]}")
     rng = np.random.default_rng(config.seed)
     opt = make_optimizer(config.optimizer, config.lr, weight_decay=config.weight_decay)
     opt_t = make_optimizer("adam", config.lr_threshold)
@@ -193,7 +230,11 @@ def train_compressed(model, data, config=FitConfig(), *, transform=None, masks=N
                     transform.zero_grad()
                     _set_effective(model, raw, transform)
                 logits = model.forward(x[idx], train=True)
-                loss, dLdz = softmax_cross_entropy(logits, y[idx])
+                if config.distill:
+                    loss, dLdz = distill_loss(logits, y[idx], teacher[idx], config.distill,
+                                              config.temperature)
+                else:
+                    loss, dLdz = softmax_cross_entropy(logits, y[idx])
                 model.backward(dLdz)
                 if transform is not None:
                     for key in keys:

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .masked_train import (Compressed, FitConfig, apply_masks, get_param, layer_sparsity,
-                           sparsity, train_compressed, weight_keys)
+                           sparsity, teacher_logits, train_compressed, weight_keys)
 from .threshold import Threshold, gated_grads, h_grads
 
 __all__ = ["SelfPruneConfig", "SelfPruneTransform", "self_prune", "keep_top_scores"]
@@ -211,8 +211,11 @@ def self_prune(model, data, config=SelfPruneConfig(), *, fit=FitConfig(), finetu
     """Self-prune a trained ``model`` in place (method 6); returns a :class:`~.Compressed`.
 
     ``fit`` trains with the soft mask for ``config.epochs``; ``finetune`` (default: ``fit``
-    with ``keep_best``) retrains the hard-masked model for ``config.finetune_epochs``.
+    with ``keep_best``) retrains the hard-masked model for ``config.finetune_epochs``. With
+    ``distill`` in either, the teacher is the model as it comes in (the dense one).
     """
+    teacher = teacher_logits(model, data) if fit.distill or (finetune and finetune.distill) \
+        else None
     fit = fit.replace(epochs=config.epochs, keep_best=False)
     steps = fit.epochs * -(-len(data.part("train")[1]) // fit.batch_size)
     tr = SelfPruneTransform(model, keys, lam=config.lam, target_sparsity=config.target_sparsity,
@@ -221,7 +224,7 @@ def self_prune(model, data, config=SelfPruneConfig(), *, fit=FitConfig(), finetu
                             alpha_min_ratio=config.alpha_min_ratio,
                             total_steps=steps)
     history = train_compressed(model, data, fit, transform=tr, progress=progress,
-                               label="self-prune")
+                               label="self-prune", teacher=teacher)
     raw = {k: get_param(model, k) for k in tr.keys}
     masks = tr.hard_masks(raw, config.target_sparsity)
     apply_masks(model, masks)
@@ -229,7 +232,7 @@ def self_prune(model, data, config=SelfPruneConfig(), *, fit=FitConfig(), finetu
         ft = (finetune or fit).replace(epochs=config.finetune_epochs, keep_best=True,
                                        seed=fit.seed + 1)
         history += train_compressed(model, data, ft, masks=masks, progress=progress,
-                                    label="fine-tune")
+                                    label="fine-tune", teacher=teacher)
     info = {"method": "self_prune", "sparsity": sparsity(model), "layers": layer_sparsity(model),
             "beta": {f"{i}.{n}": t.beta for (i, n), t in tr.thresholds.items()},
             "alpha": {f"{i}.{n}": t.alpha for (i, n), t in tr.thresholds.items()},
