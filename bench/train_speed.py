@@ -3,14 +3,17 @@ and 64 (forward, loss, backward and an Adam step per batch), and the same archit
 PyTorch (CPU) if it is importable, with the ratio.
 
     python bench/train_speed.py [--quick] [--threads 1] [--seconds 3] [--rounds 5]
+                                [--dtype float64|float32]
 
 Each cell trains for about ``--seconds`` per side (at least a few steps) on the digits training
-split after a warm-up; slimgen runs in float64 (its only dtype), PyTorch in its default float32,
-both with ``--threads`` BLAS / PyTorch threads. The two sides take turns, ``--rounds`` times per
-cell, so that a busy machine slows both alike. Neither side computes the gradient with respect
-to the input batch (PyTorch's input does not require it; slimgen's ``backward(...,
-input_grad=False)``), as in training. Goal (issue 3): within 2× of PyTorch's time, and faster at
-batch 1. Prints a table and a final JSON line.
+split after a warm-up; slimgen runs in float64 (what its trainer feeds the layers; with
+``--dtype float32`` the batches are float32 and the layers compute in float32, parameters and
+Adam staying float64), PyTorch in its default float32, both with ``--threads`` BLAS / PyTorch
+threads. The two sides take turns, ``--rounds`` times per cell, so that a busy machine slows
+both alike. Neither side computes the gradient with respect to the input batch (PyTorch's
+input does not require it; slimgen's ``backward(..., input_grad=False)``), as in training.
+Goal (issue 3): within 2× of PyTorch's time, and faster at batch 1. Prints a table and a final
+JSON line.
 """
 
 import argparse
@@ -27,6 +30,8 @@ def _parse(argv):
     ap.add_argument("--seconds", type=float, default=3.0, help="time per cell and side")
     ap.add_argument("--rounds", type=int, default=5, help="turns per cell and side")
     ap.add_argument("--batches", default="1,8,64")
+    ap.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                    help="slimgen's compute dtype (the dtype of the batches it is fed)")
     ap.add_argument("--no-torch", action="store_true")
     return ap.parse_args(argv)
 
@@ -69,9 +74,10 @@ class _Timer:
         return self.steps * self.batch / self.elapsed
 
 
-def slimgen_timer(name, batch):
+def slimgen_timer(name, batch, dtype):
     view, spec = MODELS[name]
     x, y = load_digits(view=view, seed=0).part("train")
+    x = x.astype(dtype)
     model = build_model(spec, np.random.default_rng(0))
     opt = Adam(1e-3)
 
@@ -122,9 +128,11 @@ def torch_timer(torch, name, batch):
     return _Timer(step, len(x), batch)
 
 
-def measure(torch, name, batch, seconds, rounds):
+def measure(torch, name, batch, seconds, rounds, dtype):
     """Samples per second of slimgen and of PyTorch (None without it), taking turns."""
-    timers = [slimgen_timer(name, batch)] + ([torch_timer(torch, name, batch)] if torch else [])
+    timers = [slimgen_timer(name, batch, dtype)]
+    if torch:
+        timers.append(torch_timer(torch, name, batch))
     for _ in range(rounds):
         for t in timers:
             t.run(seconds / rounds, min_steps=max(1, 5 // rounds))
@@ -143,13 +151,13 @@ def main():
             torch.set_num_threads(a.threads)
         except ImportError:
             torch = None
-    print(f"threads {a.threads}; slimgen float64"
+    print(f"threads {a.threads}; slimgen {a.dtype}"
           + (f"; PyTorch {torch.__version__} float32" if torch else "; PyTorch not importable"))
     print(f"{'model':5} {'batch':>5} {'slimgen/s':>10} {'torch/s':>10} {'time ratio':>10}  goal")
     rows = []
     for name in MODELS:
         for b in batches:
-            ours, theirs = measure(torch, name, b, seconds, rounds)
+            ours, theirs = measure(torch, name, b, seconds, rounds, a.dtype)
             ratio = theirs / ours if theirs else None  # our time / their time
             goal = None if ratio is None else (ratio < 1 if b == 1 else ratio <= 2)
             rows.append({"model": name, "batch": b, "slimgen_samples_per_s": ours,
@@ -159,7 +167,7 @@ def main():
                      + ("met" if goal else "missed") + (" (<1x)" if b == 1 else " (≤2x)")
                      if theirs else f"{'-':>10} {'-':>10}"))
     print(json.dumps({"bench": "train_speed", "threads": a.threads, "seconds_per_cell": seconds,
-                      "rounds": rounds,
+                      "rounds": rounds, "slimgen_dtype": a.dtype,
                       "torch": torch.__version__ if torch else None, "rows": rows}))
 
 

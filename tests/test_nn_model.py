@@ -101,3 +101,28 @@ def test_backward_without_the_input_gradient_gives_the_same_parameter_gradients(
     assert model.backward(G, input_grad=False) is None
     for key, _, g in model.named_parameters():
         np.testing.assert_array_equal(g, full[key], err_msg=str(key))
+
+
+@pytest.mark.parametrize("spec,shape", [
+    (cnn_spec(), (5, 1, 8, 8)), (deep_cnn_spec(depth=4), (5, 1, 8, 8)),
+    (lstm_spec(), (5, 8, 8)), (mlp_spec(), (5, 64)),
+    ([{"type": "conv2d", "c_in": 2, "c_out": 3, "kernel": 3, "stride": 2, "padding": 1},
+      {"type": "avgpool2d", "kernel": 2}, {"type": "flatten"},
+      {"type": "dense", "n_in": 12, "n_out": 10}], (5, 2, 7, 8)),
+])
+def test_float32_input_computes_in_float32_and_agrees_with_float64(spec, shape):
+    rng = np.random.default_rng(5)
+    x, G = rng.uniform(size=shape), rng.normal(size=(shape[0], 10))
+    model = build_model(spec, np.random.default_rng(0))
+    y64 = model.forward(x, train=True)
+    dx64 = model.backward(G)
+    g64 = {key: g.copy() for key, _, g in model.named_parameters()}
+    y32 = model.forward(x.astype(np.float32), train=True)
+    dx32 = model.backward(G.astype(np.float32))
+    assert y32.dtype == dx32.dtype == np.float32
+    np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-5 * np.abs(y64).max())
+    np.testing.assert_allclose(dx32, dx64, rtol=1e-4, atol=1e-5 * np.abs(dx64).max())
+    for key, p, g in model.named_parameters():
+        assert p.dtype == g.dtype == np.float64, key      # parameters and gradients stay float64
+        np.testing.assert_allclose(g, g64[key], rtol=1e-4, atol=1e-5 * np.abs(g64[key]).max(),
+                                   err_msg=str(key))

@@ -17,7 +17,7 @@ a transposing copy.
 
 import numpy as np
 
-from .layers import Layer, check_positive_int
+from .layers import Layer, check_positive_int, compute_dtype
 
 __all__ = ["Conv2d", "conv2d_loop", "im2col", "col2im", "conv_output_size"]
 
@@ -133,10 +133,11 @@ class Conv2d(Layer):
         oh, ow = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
         if oh <= 0 or ow <= 0:
             raise ValueError(f"Conv2d kernel {k} with padding {p} does not fit input {h}×{w}")
-        X = im2col(x, k, k, s, p)                                    # (c_in·k·k, oh·ow·n)
-        Wm = self.params["W"].reshape(self.c_out, -1)                # (c_out, c_in·k·k)
+        dt = compute_dtype(x)
+        X = im2col(x.astype(dt, copy=False), k, k, s, p)             # (c_in·k·k, oh·ow·n)
+        Wm = self.params["W"].reshape(self.c_out, -1).astype(dt, copy=False)  # (c_out, c_in·k²)
         Y = Wm @ X                                                   # (c_out, oh·ow·n)
-        Y += self.params["b"][:, None]
+        Y += self.params["b"].astype(dt, copy=False)[:, None]
         if train:
             self._X, self._x_shape = X, x.shape
         return Y.reshape(self.c_out, oh, ow, n).transpose(3, 0, 1, 2)
@@ -150,12 +151,14 @@ class Conv2d(Layer):
 
     def _backward(self, dLdy, input_grad):
         n, _, oh, ow = dLdy.shape
+        X, W = self._X, self.params["W"]
         G = dLdy.transpose(1, 2, 3, 0).reshape(self.c_out, oh * ow * n)  # (c_out, oh·ow·n)
-        Wm = self.params["W"].reshape(self.c_out, -1)                    # (c_out, c_in·k·k)
-        self.grads["W"] = (self._X @ G.T).T.reshape(self.params["W"].shape)     # (G Xᵀ)
-        self.grads["b"] = G.sum(axis=1)
+        G = G.astype(X.dtype, copy=False)
+        self.grads["W"] = (X @ G.T).T.reshape(W.shape).astype(W.dtype, copy=False)  # G Xᵀ
+        self.grads["b"] = G.sum(axis=1).astype(self.params["b"].dtype, copy=False)
         if input_grad:
             k = self.kernel
+            Wm = W.reshape(self.c_out, -1).astype(X.dtype, copy=False)    # (c_out, c_in·k·k)
             return col2im(Wm.T @ G, self._x_shape, k, k, self.stride, self.padding)
         return None
 

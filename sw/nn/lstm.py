@@ -20,7 +20,7 @@ gate derivatives (``σ' = σ(1 − σ)``, ``tanh' = 1 − g²``) for all steps a
 
 import numpy as np
 
-from .layers import Layer, check_positive_int
+from .layers import Layer, check_positive_int, compute_dtype
 
 __all__ = ["LSTM", "lstm_loop", "GATES", "sigmoid"]
 
@@ -81,29 +81,30 @@ class LSTM(Layer):
             self.params[f"b_{g}"] = np.full(H, 1.0 if g == "f" else 0.0)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
-    def _joined(self, prefix):
-        return np.concatenate([self.params[f"{prefix}_{g}"] for g in GATES], axis=-1)
+    def _joined(self, prefix, dtype):
+        return np.concatenate([self.params[f"{prefix}_{g}"] for g in GATES], axis=-1, dtype=dtype)
 
     def forward(self, x, train=False):
         if x.ndim != 3 or x.shape[2] != self.n_in:
             raise ValueError(f"LSTM expects input of shape (n, steps, {self.n_in}), got {x.shape}")
         n, T, _ = x.shape
         H = self.n_hidden
-        W, U, b = self._joined("W"), self._joined("U"), self._joined("b")  # (n_in,4H) (H,4H) (4H,)
+        dt = compute_dtype(x)
+        W, U, b = (self._joined(m, dt) for m in "WUb")                      # (n_in,4H) (H,4H) (4H,)
         # Time-major arrays, so every step works on contiguous (n, ·) blocks.
-        xt = x.transpose(1, 0, 2).reshape(T * n, -1)                         # (T·n, n_in)
+        xt = x.transpose(1, 0, 2).reshape(T * n, -1).astype(dt, copy=False)  # (T·n, n_in)
         XW = (xt @ W + b).reshape(T, n, 4 * H)                               # all steps at once
-        hs = np.empty((T + 1, n, H))       # hs[t] = h_{t−1}; hs[0] = h_0 = 0
-        cs = np.empty((T + 1, n, H))
+        hs = np.empty((T + 1, n, H), dtype=dt)  # hs[t] = h_{t−1}; hs[0] = h_0 = 0
+        cs = np.empty((T + 1, n, H), dtype=dt)
         hs[0] = 0.0
         cs[0] = 0.0
         acts = XW                          # overwritten step by step: i, f, o after σ; g after tanh
-        tanh_c = np.empty((T, n, H))
+        tanh_c = np.empty((T, n, H), dtype=dt)
         for t in range(T):
             a = acts[t]
             a += hs[t] @ U                                                   # z, (n, 4H)
             ifo = a[:, :3 * H]
-            ifo *= 0.5                                                       # σ(z) = (1 + tanh(z/2))/2
+            ifo *= 0.5                                                  # σ(z) = (1 + tanh(z/2))/2
             np.tanh(a, out=a)
             ifo += 1.0
             ifo *= 0.5
@@ -127,9 +128,11 @@ class LSTM(Layer):
     def _backward(self, dLdy, input_grad):
         xt, hs, cs, acts, tanh_c, U, W, x_shape = self._cache
         T, n, H = tanh_c.shape
+        dt = tanh_c.dtype
+        dLdy = dLdy.astype(dt, copy=False)
         # Factors that do not depend on the incoming gradient, for all steps at once:
         # σ' = σ(1 − σ) for i, f, o and tanh' = 1 − g² for g; ∂h/∂c = o (1 − tanh² c).
-        D = np.empty((T, n, 4 * H))
+        D = np.empty((T, n, 4 * H), dtype=dt)
         s = acts[:, :, :3 * H]
         np.subtract(1.0, s, out=D[:, :, :3 * H])
         D[:, :, :3 * H] *= s
@@ -138,9 +141,9 @@ class LSTM(Layer):
         np.subtract(1.0, D[:, :, 3 * H:], out=D[:, :, 3 * H:])
         dhdc = 1.0 - tanh_c * tanh_c
         dhdc *= acts[:, :, 2 * H:3 * H]
-        dZ = np.empty((T, n, 4 * H))                        # gradient at the gate pre-activations
-        dh = np.zeros((n, H))                               # from step t+1 through U
-        dc = np.zeros((n, H))                               # from step t+1 through f
+        dZ = np.empty((T, n, 4 * H), dtype=dt)              # gradient at the gate pre-activations
+        dh = np.zeros((n, H), dtype=dt)                     # from step t+1 through U
+        dc = np.zeros((n, H), dtype=dt)                     # from step t+1 through f
         for t in reversed(range(T)):
             a = acts[t]
             i, f, g = a[:, :H], a[:, H:2 * H], a[:, 3 * H:]
@@ -161,6 +164,7 @@ class LSTM(Layer):
         dW = xt.T @ dZ2                                     # (n_in, 4H)
         dU = hs[:T].reshape(T * n, H).T @ dZ2               # (H, 4H)
         db = dZ2.sum(axis=0)
+        dW, dU, db = (d.astype(self.params["W_i"].dtype, copy=False) for d in (dW, dU, db))
         for k, gate in enumerate(GATES):
             sl = slice(k * H, (k + 1) * H)
             self.grads[f"W_{gate}"] = dW[:, sl]
