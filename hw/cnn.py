@@ -51,38 +51,16 @@ from slimgen.sw.cnn_quant import IntCNN
 from slimgen.sw.conv_golden import scale_parts, transform_weights
 from slimgen.sw.golden import signed_bits
 from slimgen.sw.sparse_layout import build_layout
-from slimgen.sw.winograd import Winograd2D, csd_digits, integer_form, winograd_2d
+from slimgen.sw.winograd import Winograd2D, integer_form, winograd_2d
 
+from .cnn_datapath import (const_times, input_transform_row, output_transform, requantizer,
+                           window_tables)
 from .network import result_layout
-from .winograd_tile import const_mul, filter_range
+from .winograd_tile import filter_range
 
 __all__ = ["CNN", "ENGINES"]
 
 ENGINES = ("sparse", "dense")
-
-
-def _cmul(m, x, c, width, name):
-    """``c · x`` (signed ``width``, wrapping) for a constant ``c``: shifts for ±2^k."""
-    if c == 0:
-        return Const(0, signed(width))
-    k = abs(c).bit_length() - 1
-    if abs(c) == 1 << k:
-        out = Signal(signed(width), name=name)
-        m.d.comb += out.eq((x << k) if c > 0 else -(x << k))
-        return out
-    return const_mul(m, x, c, width, name)
-
-
-def _select_mul(m, x, coeffs, index, width, name):
-    """``coeffs[index] · x`` for constant ``coeffs``: one product per distinct coefficient."""
-    products = {c: _cmul(m, x, c, width, f"{name}_x{c}".replace("-", "m"))
-                for c in sorted(set(coeffs)) if c}
-    out = Signal(signed(width), name=name)
-    if len(set(coeffs)) == 1:
-        m.d.comb += out.eq(products.get(coeffs[0], 0))
-    else:
-        m.d.comb += out.eq(Array(products.get(c, Const(0, signed(width))) for c in coeffs)[index])
-    return out
 
 
 class CNN(wiring.Component):
@@ -353,22 +331,10 @@ class CNN(wiring.Component):
         m.d.comb += t_issue.eq(t_busy & ~vfull.bit_select(t_buf, 1))
         th_max = max(s[6] for s in shp)
         xi_n = max(s[7] for s in shp) * mt + N
-        raddr, rbank, rok, xcol, xok = [], [], [], [], []
-        for (cin, h, w, cout, oh, ow, th, tw), base in zip(shp, bases):
-            p = q.convs[len(raddr)].padding
-            ra, rb, ro = [], [], []
-            for ty in range(th_max):
-                y0 = ty * mt - p
-                ys = [y0 + u for u in range(N)]
-                ok = [int(0 <= y < h) for y in ys]
-                row = [base + (y // N) * w * cin if o else 0 for y, o in zip(ys, ok)]
-                ra.append([row[(b - y0) % N] for b in range(N)])
-                rb.append([y % N for y in ys])
-                ro.append(ok)
-            raddr.append(ra), rbank.append(rb), rok.append(ro)
-            xs = [xi - p for xi in range(xi_n)]
-            xcol.append([x * cin if 0 <= x < w else 0 for x in xs])
-            xok.append([int(0 <= x < w) for x in xs])
+        tabs = window_tables([(c, h, w, conv.padding, base) for (c, h, w, *_), conv, base
+                              in zip(shp, q.convs, bases)],
+                             tile=mt, window=N, tiles_h=th_max, tiles_w=max(s[7] for s in shp))
+        raddr, rbank, rok, xcol, xok = (tabs[k] for k in ("raddr", "rbank", "rok", "xcol", "xok"))
         xi = Signal(range(xi_n))
         m.d.comb += xi.eq(t_x0 + t_v)
         ra_sel = Array(Array(Array(Const(v, range(act_depth + 1)) for v in bank_row)
@@ -411,18 +377,7 @@ class CNN(wiring.Component):
             du = Signal(signed(act_bits + 1), name=f"d{u}")
             m.d.comb += du.eq(Mux(t1_xok & rows_ok[t1["ty"]][u], datas[banks_u[t1["ty"]][u]], 0))
             d.append(du)
-        z = Signal(signed(z_bits))
-        m.d.comb += z.eq(sum(_select_mul(m, d[u], [BT[a][u] for a in range(al)], t1["a"],
-                                         z_bits, f"zt{u}") for u in range(N)))
-        vrow = []
-        for b in range(al):
-            acc = Signal(signed(v_bits), name=f"vacc{b}")
-            term = _select_mul(m, z, [BT[b][v] for v in range(N)], t1["v"], v_bits, f"vt{b}")
-            total = Signal(signed(v_bits), name=f"vrow{b}")
-            m.d.comb += total.eq(Mux(t1["v"] == 0, 0, acc) + term)
-            with m.If(t1_valid):
-                m.d.sync += acc.eq(total)
-            vrow.append(total)
+        vrow = input_transform_row(m, d, t1["a"], t1["v"], t1_valid, BT, z_bits, v_bits)
         step_addr = Array(Array(Const((a // R) * cin, range(VB + 1)) for a in range(al))
                           for cin, *_ in shp)[layer][t1["a"]]
         for lane in range(P):
@@ -592,27 +547,7 @@ class CNN(wiring.Component):
         # ---- output transform (incremental over the steps) ----
         mvals = [lane_m[lane][:acc_w].as_signed() for lane in range(P)]
         conv_last = ~dense & c2["valid"] & c2["last"]
-        ts = []                         # ts[r][j] = Σ_b AT[j][b] · M[r, b]
-        for rr in range(R):
-            row = []
-            for j in range(mt):
-                t = Signal(signed(acc_w), name=f"t{rr}_{j}")
-                m.d.comb += t.eq(sum(_cmul(m, mvals[rr * al + b], AT[j][b], acc_w,
-                                           f"ta{rr}_{j}_{b}")
-                                     for b in range(al) if AT[j][b]))
-                row.append(t)
-            ts.append(row)
-        yfin = []
-        for i in range(mt):
-            for j in range(mt):
-                acc = Signal(signed(acc_w), name=f"y{i}{j}")
-                term = sum(_select_mul(m, ts[rr][j], [AT[i][s * R + rr] for s in range(S)],
-                                       c2["s"], acc_w, f"ys{i}{j}_{rr}") for rr in range(R))
-                total = Signal(signed(acc_w), name=f"yt{i}{j}")
-                m.d.comb += total.eq(Mux(c2["s"] == 0, 0, acc) + term)
-                with m.If(conv_last):
-                    m.d.sync += acc.eq(total)
-                yfin.append(total)
+        yfin = output_transform(m, mvals, c2["s"], conv_last, AT, R, acc_w)
         hold = [Signal(signed(acc_w), name=f"hold{j}") for j in range(mt * mt)]
         h_k, h_ty, h_tx, h_final = Signal.like(p_k), Signal.like(p_ty), Signal.like(p_tx), \
             Signal()
@@ -628,24 +563,16 @@ class CNN(wiring.Component):
 
         # ---- scale removal, bias, requantization (one value per cycle) ----
         pval = Array(hold)[ser_n]
-        t0 = _cmul(m, pval, sp, acc_w, "sc_p")
+        t0 = const_times(m, pval, sp, acc_w, "sc_p")
         tk = Signal(signed(y_bits), name="sc_k")
         m.d.comb += tk.eq(t0 >> sk)
-        y = _cmul(m, tk, pow(sq, -1, 1 << y_bits), y_bits, "sc_q") if sq != 1 else tk
+        y = const_times(m, tk, pow(sq, -1, 1 << y_bits), y_bits, "sc_q") if sq != 1 else tk
         bias_bits = max(signed_bits(int(c.b.min()), int(c.b.max())) for c in q.convs)
         biased = Signal(signed(max(y_bits, bias_bits) + 1))
         bias = Array(Array(Const(int(v), signed(bias_bits)) for v in c.b) for c in q.convs)
         m.d.comb += biased.eq(y + bias[layer][h_k])
-        outs = []
-        for j, conv in enumerate(q.convs):
-            product = 0
-            for pos, sign in csd_digits(conv.multiplier):
-                product = product + (biased << pos) if sign > 0 else product - (biased << pos)
-            scaled = Signal(signed(biased.shape().width + conv.multiplier.bit_length() + 2),
-                            name=f"rq{j}")
-            m.d.comb += scaled.eq((product + (1 << (conv.shift - 1))) >> conv.shift)
-            amax = (1 << conv.out_bits) - 1
-            outs.append(Mux(scaled < 0, 0, Mux(scaled > amax, amax, scaled)))
+        outs = [requantizer(m, biased, c.multiplier, c.shift, c.out_bits, f"rq{j}")
+                for j, c in enumerate(q.convs)]
         rq = Signal(act_bits)
         m.d.comb += rq.eq(Array(outs)[layer] if L > 1 else outs[0])
         # ---- write: the next layer's banks, or the max-pool into the features ----
