@@ -126,3 +126,12 @@ def test_float32_input_computes_in_float32_and_agrees_with_float64(spec, shape):
         assert p.dtype == g.dtype == np.float64, key      # parameters and gradients stay float64
         np.testing.assert_allclose(g, g64[key], rtol=1e-4, atol=1e-5 * np.abs(g64[key]).max(),
                                    err_msg=str(key))
+
+
+def test_integer_input_computes_in_float64():
+    model = build_model(cnn_spec(), np.random.default_rng(0))
+    x = np.random.default_rng(6).integers(0, 17, size=(2, 1, 8, 8))
+    for dtype in (np.uint8, np.int64):
+        y = model.forward(x.astype(dtype))
+        assert y.dtype == np.float64
+        np.testing.assert_array_equal(y, model.forward(x.astype(np.float64)))

@@ -25,10 +25,13 @@ def check_positive_int(name, v):
         raise ValueError(f"{name} must be a positive integer, not {v!r}")
 
 
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
 def compute_dtype(x):
-    """The floating dtype a layer computes in for input x: float32 for float32 (or narrower)
-    input, float64 for float64 and integer input."""
-    return np.result_type(x.dtype, np.float32)
+    """The dtype a layer computes in for input x: float32 for float32 input, float64 for any
+    other (float64, integers, ...)."""
+    return _F32 if x.dtype == _F32 else _F64
 
 
 class Layer:
