@@ -11,7 +11,10 @@ milliseconds and catches the usual misfit (too many lanes) at once:
   one MULT18X18D, 20×18 two). An operand whose width the Verilog does not declare counts as
   one slice;
 - block RAM: every memory (``reg [w-1:0] name [d-1:0]``) of at least :data:`MIN_BRAM_BITS` bits,
-  in the block shape that needs the fewest blocks; smaller memories go to logic.
+  in the block shape that needs the fewest blocks; smaller memories go to logic, except on
+  iCE40, which has no distributed RAM: there yosys puts a memory of
+  :data:`MIN_ICE40_RAM_BITS` bits or more into a block RAM too (measured on the LSTM engine:
+  a 32×13 RAM and a 128×14 ROM went into one each, a 10×21 ROM into logic).
 
 The estimate is a lower bound in spirit (logic cells are not estimated at all); the tools'
 reports remain the final word after synthesis.
@@ -22,7 +25,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["Estimate", "estimate_resources", "check_estimate", "multiplier_blocks",
-           "BLOCK_SHAPES", "DSP_SHAPES", "MIN_BRAM_BITS"]
+           "BLOCK_SHAPES", "DSP_SHAPES", "MIN_BRAM_BITS", "MIN_ICE40_RAM_BITS"]
 
 #: Block RAM shapes (depth, width) per device family.
 BLOCK_SHAPES = {
@@ -30,6 +33,7 @@ BLOCK_SHAPES = {
     "ecp5": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)),
 }
 MIN_BRAM_BITS = 2048
+MIN_ICE40_RAM_BITS = 256
 
 #: DSP block per family: (max operand width, min operand width, min product width).
 DSP_SHAPES = {"ice40": (16, 2, 11), "ecp5": (18, 2, 0)}
@@ -98,7 +102,8 @@ def estimate_resources(verilog, family):
     memories = []
     for msb, name, last in _MEMORY.findall(verilog):
         width, depth = int(msb or 0) + 1, int(last) + 1
-        blocks = _blocks(depth, width, family) if width * depth >= MIN_BRAM_BITS else 0
+        least = MIN_ICE40_RAM_BITS if family == "ice40" else MIN_BRAM_BITS
+        blocks = _blocks(depth, width, family) if width * depth >= least else 0
         memories.append((name, depth, width, blocks))
     return Estimate(dsp, sum(m[3] for m in memories), tuple(memories))
 

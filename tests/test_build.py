@@ -150,6 +150,18 @@ def test_estimate_counts_dsp_blocks_by_operand_width():
     assert estimate_resources(verilog, "ecp5").dsp == 1 + 1
 
 
+def test_estimate_small_memories_take_block_rams_on_ice40():
+    """No distributed RAM on iCE40: a few hundred bits take a block RAM there, not on ECP5."""
+    from slimgen.boards.estimate import estimate_resources
+    verilog = """
+  reg [12:0] c [31:0];
+  reg [20:0] head_bias [9:0];
+"""
+    assert estimate_resources(verilog, "ice40").memories == (("c", 32, 13, 1),
+                                                             ("head_bias", 10, 21, 0))
+    assert estimate_resources(verilog, "ecp5").bram == 0
+
+
 def test_slow_design_fails_with_numbers():
     with pytest.raises(TimingNotMet) as e:
         check(ice40_report(fmax=10.5))
