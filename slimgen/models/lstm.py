@@ -67,7 +67,7 @@ def multipliers(net):
 
 #: Settings an LSTM run starts from unless given: 10-bit weights (8 bits cost 2 points after
 #: gate pruning), Verilator (an inference is thousands of cycles; Icarus is too slow for 360),
-#: and the ULX3S.
+#: and the ULX3S (the iCEBreaker fits too at 4 lanes: --board icebreaker).
 DEFAULTS = {"weight_bits": 10, "sim": "verilator", "board": "ulx3s-85f"}
 
 
