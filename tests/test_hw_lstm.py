@@ -55,6 +55,44 @@ def test_classifier_random_weights(fmt, lanes, density):
     assert cycles <= 3 * (dut.engine.cycles_estimate + 4 * 5 + 4), cycles
 
 
+def test_classifier_with_gaps_and_backpressure():
+    """Inputs with idle cycles between them and a consumer that is often not ready: the lanes
+    wait for their inputs, the logits wait for the consumer, and nothing is lost."""
+    from amaranth.hdl import Value
+    from amaranth.sim import Simulator
+    rng = np.random.default_rng(11)
+    model = random_classifier(rng, 4, 6, 3, steps=3, density=0.3)
+    X = rng.integers(0, 32, (3, 3 * 4))
+    dut = LstmClassifier(model, lanes=2)
+    out = []
+
+    async def driver(ctx):
+        for x in X.ravel():
+            for _ in range(int(rng.integers(0, 4))):
+                await ctx.tick()
+            ctx.set(dut.i.payload, int(x))
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+            ctx.set(dut.i.valid, 0)
+
+    async def monitor(ctx):
+        for _ in range(20_000):
+            ready = int(rng.random() < 0.2)
+            ctx.set(dut.o.ready, ready)
+            valid, payload = (await ctx.tick().sample(dut.o.valid, Value.cast(dut.o.payload)))[-2:]
+            if valid and ready:
+                out.append(payload)
+                if len(out) == len(X):
+                    return
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(driver)
+    sim.add_testbench(monitor)
+    sim.run()
+    np.testing.assert_array_equal(_logits(out, 3, model.logit_bits), model(X))
+
+
 def test_engine_errors():
     model = random_classifier(np.random.default_rng(0), 2, 3, 2, steps=2)
     with pytest.raises(TypeError, match=r"^Model must be an IntLSTMClassifier, not 1$"):
