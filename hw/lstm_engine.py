@@ -109,7 +109,7 @@ class LstmEngine(wiring.Component):
         if not isinstance(model, IntLSTMClassifier):
             raise TypeError(f"Model must be an IntLSTMClassifier, not {model!r}")
         self.model = model
-        self.schedule = sched = build_schedule(model, lanes)
+        self.schedule = build_schedule(model, lanes)
         self.lanes = lanes
         lstm, fmt = model.lstm, model.lstm.fmt
         rows = [lstm.W[g][j] for g in GATE_ORDER for j in range(lstm.n_hidden)]
