@@ -48,7 +48,9 @@ def test_network_and_entries(int_model):
     Fragment.get(net, None)   # elaborates
     assert net.engine.lanes == lstm_kind.multipliers(net) == 5
     # More lanes than hidden units: one neuron per lane.
-    assert lstm_kind.make_network(int_model, RunConfig(model="lstm", lanes=9)).engine.lanes == 6
+    wide = lstm_kind.make_network(int_model, RunConfig(model="lstm", lanes=9))
+    Fragment.get(wide, None)
+    assert wide.engine.lanes == 6
     entries = lstm_kind.layer_entries(net)
     assert [e["name"] for e in entries] == ["gates_ifo", "gate_c", "head"]
     keys = {"name", "kind", "engine", "shape", "weight_bits", "sparsity", "nonzeros",
