@@ -256,15 +256,15 @@ class CNN(wiring.Component):
             f_w.append(fm.write_port())
             f_r.append(fm.read_port())
 
-        def by_layer(values):
+        def table(values):
             return Array(Const(int(v), range(max(max(values), 0) + 1)) for v in values)
 
         layer = Signal(range(L))
-        cin_l = by_layer([s[0] for s in shp])[layer]
-        cout_l = by_layer([s[3] for s in shp])[layer]
-        th_l = by_layer([s[6] for s in shp])[layer]
-        tw_l = by_layer([s[7] for s in shp])[layer]
-        ubase_l = by_layer(ubases)[layer]
+        cin_l = table([s[0] for s in shp])[layer]
+        cout_l = table([s[3] for s in shp])[layer]
+        th_l = table([s[6] for s in shp])[layer]
+        tw_l = table([s[7] for s in shp])[layer]
+        ubase_l = table(ubases)[layer]
 
         # ---- sequencing ----
         IDLE, CONV, WAIT, DENSE, ARGMAX = range(5)
@@ -302,8 +302,8 @@ class CNN(wiring.Component):
         out_wr = Signal()                # an output of a convolution is written this cycle
         out_bank, out_addr, out_data = Signal(range(N)), Signal(range(act_depth)), \
             Signal(act_bits)
-        in_bank = by_layer([y % N for y in range(h0)])[in_y]
-        in_row = by_layer([(y // N) * w0 * c0 for y in range(h0)])[in_y]
+        in_bank = table([y % N for y in range(h0)])[in_y]
+        in_row = table([(y // N) * w0 * c0 for y in range(h0)])[in_y]
         m.d.comb += self.i.ready.eq(~in_full & ~out_wr)
         in_take = self.i.valid & self.i.ready
         with m.If(in_take):
@@ -608,8 +608,8 @@ class CNN(wiring.Component):
                                     for t in nx)[layer][ox] + r_k),
                 out_data.eq(r_val),
                 out_wr.eq(r_v & ~last_conv
-                          & (oy < by_layer([o[0] for o in inside])[layer])
-                          & (ox < by_layer([o[1] for o in inside])[layer])),
+                          & (oy < table([o[0] for o in inside])[layer])
+                          & (ox < table([o[1] for o in inside])[layer])),
             ]
         pmax = Signal(act_bits)
         pool_v = Mux((r_n == 0) | (r_val > pmax), r_val, pmax)
