@@ -7,7 +7,7 @@ import pytest
 from slimgen.sw.compress.balanced import (BalancedConfig, as_rows, balance_masks,
                                           balanced_prune, group_counts, lane_assignment,
                                           permute_hidden, reallocate, wasted)
-from slimgen.sw.compress.joint_prune_quant import JointConfig, joint_prune_quantize
+from slimgen.sw.compress.joint_prune_quant import FixedQuant, JointConfig, joint_prune_quantize
 from slimgen.sw.compress.lstm_gate_prune import GatePruneConfig, lstm_gate_prune
 from slimgen.sw.compress.magnitude import (MagnitudeConfig, magnitude_masks, magnitude_prune,
                                            quantize_dequantize)
@@ -41,6 +41,18 @@ def test_masks_held_at_zero_during_retraining(digits):
     for k, mask in masks.items():
         w = m.layers[k[0]].params[k[1]]
         assert np.all(w[~mask] == 0) and np.all(w[mask] != 0)
+
+
+def test_keep_best_with_a_transform_restores_the_best_raw_weights(digits):
+    from slimgen.sw.nn import evaluate
+    m = _mlp()
+    keys = weight_keys(m)
+    masks = magnitude_masks({k: m.layers[k[0]].params[k[1]] for k in keys}, 0.8)
+    fq = FixedQuant(keys, [3, 3], masks)
+    h = train_compressed(m, digits, FIT.replace(epochs=6, lr=3e-2, keep_best=True), transform=fq)
+    for k in keys:
+        m.layers[k[0]].params[k[1]][...] = fq.forward(k, m.layers[k[0]].params[k[1]])
+    assert evaluate(m, *digits.part("val")) == max(r["val_acc"] for r in h)
 
 
 def test_gradual_magnitude_reaches_exact_sparsity(digits):

@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .masked_train import (Compressed, FitConfig, get_param, layer_sparsity, sparsity,
-                           train_compressed, weight_keys)
+                           teacher_logits, train_compressed, weight_keys)
 from .self_prune import SelfPruneConfig, SelfPruneTransform
 
 __all__ = ["LAYOUTS", "BalancedConfig", "BalancedTransform", "as_rows", "from_rows",
@@ -336,7 +336,9 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
                    keys=None, progress=False):
     """Train with the balance term and prune to exactly balanced groups, in place (method 5);
     returns a :class:`~.Compressed` whose ``info`` names the groups, the layout and the
-    per-layer counts."""
+    per-layer counts. With ``distill`` the model as it comes in is the teacher."""
+    teacher = teacher_logits(model, data) if fit.distill or (finetune and finetune.distill) \
+        else None
     p = config.prune
     keys = list(weight_keys(model) if keys is None else keys)
     kinds = {k: model.layers[k[0]].kind for k in keys}
@@ -352,7 +354,7 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
                            ramp=p.ramp, beta_init=p.beta_init, alpha_init=p.alpha_init,
                            alpha_min_ratio=p.alpha_min_ratio, total_steps=steps)
     history = train_compressed(model, data, fit, transform=tr, progress=progress,
-                               label=f"balance-{config.layout}")
+                               label=f"balance-{config.layout}", teacher=teacher)
     raw = {k: get_param(model, k) for k in keys}
     budget = tr.hard_masks(raw, p.target_sparsity)
     masks, perms = reallocate(tr.scores(raw), budget, kinds, config.groups, config.layout,
@@ -363,7 +365,7 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
     if p.finetune_epochs:
         ft = (finetune or fit).replace(epochs=p.finetune_epochs, keep_best=True, seed=fit.seed + 1)
         history += train_compressed(model, data, ft, masks=masks, progress=progress,
-                                    label="fine-tune")
+                                    label="fine-tune", teacher=teacher)
     counts = {f"{i}.{n}": group_counts(as_rows(masks[(i, n)], kinds[(i, n)]).astype(float),
                                        config.groups, config.layout).astype(int).tolist()
               for i, n in keys}

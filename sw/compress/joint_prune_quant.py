@@ -36,7 +36,7 @@ import numpy as np
 
 from .magnitude import quantize_dequantize
 from .masked_train import (Compressed, FitConfig, count_weights, get_param, layer_sparsity,
-                           sparsity, train_compressed, weight_keys)
+                           sparsity, teacher_logits, train_compressed, weight_keys)
 from .self_prune import SelfPruneConfig, SelfPruneTransform
 from .threshold import gated_grads
 
@@ -289,13 +289,15 @@ def joint_prune_quantize(model, data, config=JointConfig(), *, fit=FitConfig(), 
     """Joint pruning and quantization of a trained model, in place (method 3); returns a
     :class:`~.Compressed` whose info carries ``layer_weight_bits`` (one per weight array, in
     layer order) and ``act_bits``."""
+    teacher = teacher_logits(model, data) if fit.distill or (finetune and finetune.distill) \
+        else None
     p = config.prune
     keys = list(weight_keys(model) if keys is None else keys)
     fit = fit.replace(epochs=p.epochs, keep_best=False)
     steps = fit.epochs * -(-len(data.part("train")[1]) // fit.batch_size)
     tr = JointTransform(model, keys, config, steps)
     history = train_compressed(model, data, fit, transform=tr, progress=progress,
-                               label="joint")
+                               label="joint", teacher=teacher)
     raw = {k: get_param(model, k) for k in keys}
     masks = tr.hard_masks(raw, p.target_sparsity)
     bits = tr.chosen_bits()
@@ -304,10 +306,10 @@ def joint_prune_quantize(model, data, config=JointConfig(), *, fit=FitConfig(), 
     for k in keys:
         raw[k][...] *= masks[k]
     if p.finetune_epochs:
-        ft = (finetune or fit).replace(epochs=p.finetune_epochs, keep_best=False,
+        ft = (finetune or fit).replace(epochs=p.finetune_epochs, keep_best=True,
                                        seed=fit.seed + 1)
         history += train_compressed(model, data, ft, transform=fq, progress=progress,
-                                    label="fine-tune")
+                                    label="fine-tune", teacher=teacher)
     for k in keys:
         raw[k][...] = fq.forward(k, raw[k])
     n = count_weights(model, keys)

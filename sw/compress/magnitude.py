@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .masked_train import (Compressed, FitConfig, get_param, layer_sparsity, sparsity,
-                           train_compressed, weight_keys)
+                           teacher_logits, train_compressed, weight_keys)
 
 __all__ = ["MagnitudeConfig", "GradualPruning", "magnitude_masks", "magnitude_prune",
            "quantize_dequantize", "fake_quantize_weights", "SCOPES"]
@@ -113,6 +113,8 @@ class GradualPruning:
 def magnitude_prune(model, data, config=MagnitudeConfig(), *, fit=FitConfig(), finetune=None,
                     keys=None, progress=False):
     """Gradual magnitude pruning with retraining, in place; returns a :class:`~.Compressed`."""
+    teacher = teacher_logits(model, data) if fit.distill or (finetune and finetune.distill) \
+        else None
     keys = list(weight_keys(model) if keys is None else keys)
     steps = config.epochs * -(-len(data.part("train")[1]) // fit.batch_size)
     cb = GradualPruning(keys, config.target_sparsity, scope=config.scope,
@@ -122,7 +124,7 @@ def magnitude_prune(model, data, config=MagnitudeConfig(), *, fit=FitConfig(), f
     # the callback's last step is at the target; recomputing the masks from the magnitudes
     # gives the same set (pruned weights are exactly 0) as a plain dict for the fine-tuning
     history = train_compressed(model, data, fit, masks=masks, callbacks=[cb], progress=progress,
-                               label="magnitude")
+                               label="magnitude", teacher=teacher)
     arrays = {k: get_param(model, k) for k in keys}
     masks = magnitude_masks(arrays, config.target_sparsity, config.scope)
     for k, m in masks.items():
@@ -131,7 +133,7 @@ def magnitude_prune(model, data, config=MagnitudeConfig(), *, fit=FitConfig(), f
         ft = (finetune or fit).replace(epochs=config.finetune_epochs, keep_best=True,
                                        seed=fit.seed + 1)
         history += train_compressed(model, data, ft, masks=masks, progress=progress,
-                                    label="fine-tune")
+                                    label="fine-tune", teacher=teacher)
     info = {"method": f"magnitude_{config.scope}", "sparsity": sparsity(model, keys),
             "layers": layer_sparsity(model, keys), "config": config.to_dict()}
     return Compressed(model, masks, info, history)

@@ -44,8 +44,8 @@ class FitConfig:
     """Hyper-parameters of one training phase; validated where built.
 
     ``lr`` for the weights and biases, ``lr_threshold`` for the transform's own parameters;
-    ``keep_best`` restores the epoch with the best validation accuracy (only without a
-    transform: a phase that changes the sparsity keeps its last epoch); ``distill`` the weight
+    ``keep_best`` restores the epoch with the best validation accuracy (with a transform, its
+    raw weights; a phase that changes the sparsity should keep its last epoch); ``distill`` the weight
     a of the soft-target term and ``temperature`` its T (see the module docstring).
     """
     epochs: int = 30
@@ -277,8 +277,10 @@ def train_compressed(model, data, config=FitConfig(), *, transform=None, masks=N
             if transform is None:
                 record["sparsity"] = sparsity(model)
             history.append(record)
-            if config.keep_best and transform is None and val_acc >= best[0]:
-                best = (val_acc, model.state())
+            if config.keep_best and val_acc >= best[0]:
+                st = model.state()
+                st.update({f"{i}.{n}": w.copy() for (i, n), w in raw.items()})  # raw, not W_eff
+                best = (val_acc, st)
             bar.update(loss=record["loss"], val_acc=val_acc)
     finally:
         if transform is not None:

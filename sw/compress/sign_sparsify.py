@@ -27,7 +27,7 @@ import numpy as np
 
 from .magnitude import magnitude_masks
 from .masked_train import (Compressed, FitConfig, get_param, layer_sparsity, sparsity,
-                           train_compressed, weight_keys)
+                           teacher_logits, train_compressed, weight_keys)
 
 __all__ = ["SignSparsifyConfig", "SignSparsifier", "sign_shrink", "sample_delta",
            "DISTRIBUTIONS", "sign_sparsify"]
@@ -122,12 +122,14 @@ def sign_sparsify(model, data, config=SignSparsifyConfig(), *, fit=FitConfig(), 
                   keys=None, progress=False):
     """Train ``model`` with sign-directed sparsification, in place (method 4), then mask the
     zeros and fine-tune; returns a :class:`~.Compressed`."""
+    teacher = teacher_logits(model, data) if fit.distill or (finetune and finetune.distill) \
+        else None
     keys = list(weight_keys(model) if keys is None else keys)
     steps = config.epochs * -(-len(data.part("train")[1]) // fit.batch_size)
     cb = SignSparsifier(keys, config, int(config.ramp * steps))
     fit = fit.replace(epochs=config.epochs, keep_best=False)
     history = train_compressed(model, data, fit, callbacks=[cb], progress=progress,
-                               label="sign-sparsify")
+                               label="sign-sparsify", teacher=teacher)
     arrays = {k: get_param(model, k) for k in keys}
     masks = {k: w != 0 for k, w in arrays.items()}
     if config.target_sparsity is not None:
@@ -140,7 +142,7 @@ def sign_sparsify(model, data, config=SignSparsifyConfig(), *, fit=FitConfig(), 
         ft = (finetune or fit).replace(epochs=config.finetune_epochs, keep_best=True,
                                        seed=fit.seed + 1)
         history += train_compressed(model, data, ft, masks=masks, progress=progress,
-                                    label="fine-tune")
+                                    label="fine-tune", teacher=teacher)
     info = {"method": "sign_sparsify", "sparsity": sparsity(model, keys),
             "layers": layer_sparsity(model, keys), "final_scale": cb.scale,
             "zero_fraction_after_training": zeros_before_finetune, "config": config.to_dict()}
