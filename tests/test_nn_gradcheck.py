@@ -77,7 +77,8 @@ def test_softmax_cross_entropy_is_stable_for_large_logits():
 ])
 def test_model_gradients_through_the_layer_chain(spec, shape):
     # Layers hand each other arrays in their own memory order (a convolution's output is a
-    # channel-major view): the whole chain, loss included, against finite differences.
+    # view with the batch index fastest): the whole chain, loss included, against finite
+    # differences.
     rng = np.random.default_rng(3)
     model = build_model(spec, rng)
     for _, p, _ in model.named_parameters():
