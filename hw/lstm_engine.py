@@ -32,6 +32,10 @@ phase), 17 stages; offsets from the issue cycle τ::
 Operand writes fall on τ+1..6 and τ+14, pairwise different modulo 7: neurons issued 7k cycles
 apart never want the multiplier, the table or the result read port in the same cycle.
 
+The EW paces a step at 7 cycles per hidden unit at least: once the busiest lane has fewer
+than 7·H words per step, more lanes no longer help (the 32-unit digits LSTM, 13,312 multiplies
+per inference: 4 lanes 3,430 cycles, 1.03× the lanes' bound; 8 lanes 2,106, 1.27×).
+
 One sequence is in flight at a time: the next one's inputs are taken once the logits of this
 one have gone out.
 """
