@@ -42,91 +42,32 @@ later layers of the current one run.
 
 from __future__ import annotations
 
-import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.cnn_quant import IntCNN
-from slimgen.sw.conv_golden import scale_parts, transform_weights
+from slimgen.sw.conv_golden import scale_parts
 from slimgen.sw.golden import signed_bits
-from slimgen.sw.sparse_layout import build_layout
-from slimgen.sw.winograd import Winograd2D, integer_form, winograd_2d
 
 from .cnn_datapath import (const_times, input_transform_row, output_transform, requantizer,
                            window_tables)
+from .cnn_schedule import CNNSchedule
 from .network import result_layout
 from .winograd_tile import filter_range
 
-__all__ = ["CNN", "ENGINES"]
-
-ENGINES = ("sparse", "dense")
+__all__ = ["CNN"]
 
 
 class CNN(wiring.Component):
     """A whole integer CNN on one shared array of ``lanes`` multipliers.
 
-    Parameters
-    ----------
-    int_cnn : IntCNN
-        Convolutions (all ``r × r``, requantizing with ReLU), one max-pool of window ``m``
-        (the algorithm's output tile) and one dense layer.
-    algorithm : Winograd2D or None
-        F(m×m, r×r) for every convolution (default F(2×2, 3×3)).
-    lanes : int
-        Multipliers ``P``: a multiple of ``α`` that divides ``α²``.
-    engine : str
-        The dense layer's weight stream: ``"sparse"`` (non-zeros with run-length indices) or
-        ``"dense"`` (every weight).
-    layout : str
-        Lane groups of the dense layer: ``"rows"`` (the only one this array takes).
+    Parameters are those of :class:`slimgen.hw.cnn_schedule.CNNSchedule` (checked there);
+    ``schedule`` holds its shapes, memory contents and cycle counts.
     """
 
     def __init__(self, int_cnn, *, algorithm=None, lanes=4, engine="sparse", layout="rows"):
-        if not isinstance(int_cnn, IntCNN):
-            raise TypeError(f"Model must be an IntCNN, not {int_cnn!r}")
-        r = int_cnn.convs[0].kernel
-        algorithm = winograd_2d(2, r) if algorithm is None else algorithm
-        if not isinstance(algorithm, Winograd2D):
-            raise TypeError(f"Algorithm must be a Winograd2D or None, not {algorithm!r}")
-        form = integer_form(algorithm)
-        F = form.rows
-        if (F.r, form.cols.r) != (r, r) or form.rows.BT.matrix != form.cols.BT.matrix:
-            raise ValueError(f"Algorithm must be a square F(m×m, {r}×{r}), not {algorithm.name}")
-        if any(c.kernel != r for c in int_cnn.convs):
-            raise ValueError(f"Every convolution must have the same kernel, not "
-                             f"{[c.kernel for c in int_cnn.convs]}")
-        al = F.alpha
-        if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes % al \
-                or (al * al) % lanes:
-            raise ValueError(f"Lane count must be a multiple of α = {al} that divides "
-                             f"α² = {al * al}, not {lanes!r}")
-        if engine not in ENGINES:
-            raise ValueError(f"Engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-        if layout != "rows":
-            raise ValueError(f"The shared array takes the 'rows' layout, not {layout!r}")
-        if len(int_cnn.dense) != 1:
-            raise ValueError(f"The shared array takes one dense layer, not {len(int_cnn.dense)}")
-        if int_cnn.pool != F.m:
-            raise ValueError(f"The max-pool window must equal the output tile m = {F.m}, "
-                             f"not {int_cnn.pool}")
-        self.qmodel, self.algorithm, self.form = int_cnn, algorithm, form
-        self.lanes, self.engine, self.layout = lanes, engine, layout
-        self.alpha, self.n_win, self.m = al, F.N, F.m
-        self.rows_per_step = lanes // al
-        self.steps = al // self.rows_per_step
-        shapes = int_cnn.feature_shapes
-        self.layer_shapes = []          # (Cin, H, W, Cout, Oh, Ow, tiles_h, tiles_w)
-        for conv, (c, h, w), (k, oh, ow) in zip(int_cnn.convs, shapes, shapes[1:]):
-            self.layer_shapes.append((c, h, w, k, oh, ow, -(-oh // F.m), -(-ow // F.m)))
-        # per convolution and output channel: the input channels whose filter is not all zero
-        # (the products of the others are skipped); an all-zero output channel keeps one
-        self.filters = [[[c for c in range(conv.c_in) if np.any(conv.W[k, c])] or [0]
-                         for k in range(conv.c_out)] for conv in int_cnn.convs]
-        d = int_cnn.dense[0]
-        # lanes beyond the layer's outputs have no rows of the dense layer
-        self.sparse_layout = build_layout(d.W, lanes=min(lanes, d.n_out), layout="rows",
-                                          weight_bits=d.weight_bits, dense=engine == "dense")
+        self.schedule = CNNSchedule(int_cnn, algorithm=algorithm, lanes=lanes, engine=engine,
+                                    layout=layout)
         super().__init__({
             "i": In(stream.Signature(unsigned(int_cnn.input_bits))),
             "o": Out(stream.Signature(result_layout(int_cnn.n_classes, int_cnn.logit_bits))),
@@ -135,103 +76,33 @@ class CNN(wiring.Component):
     @property
     def multipliers(self):
         """Multipliers of the shared array (every layer runs on them)."""
-        return self.lanes
-
-    def inner_cycles(self, layer, k):
-        """Cycles of output channel ``k`` of convolution ``layer`` per tile:
-        ``max(S·n_k, m²)``, ``n_k`` its input channels with a non-zero filter (at least one)."""
-        return max(self.steps * len(self.filters[layer][k]), self.m * self.m)
-
-    def tile_cycles(self, layer):
-        """Cycles of the products of one tile of convolution ``layer``."""
-        return sum(self.inner_cycles(layer, k) for k in range(self.layer_shapes[layer][3]))
-
-    def conv_cycles(self, layer):
-        """Cycles of convolution ``layer``'s products: tiles × :meth:`tile_cycles`."""
-        _, _, _, _, _, _, th, tw = self.layer_shapes[layer]
-        return th * tw * self.tile_cycles(layer)
-
-    def transform_cycles(self, layer):
-        """Cycles of the input transform of one tile (``Cin`` windows of ``α·N`` cycles)."""
-        return self.layer_shapes[layer][0] * self.alpha * self.n_win
-
-    @property
-    def dense_cycles(self):
-        """Cycles of the dense layer's weight stream (its longest lane)."""
-        return self.sparse_layout.stream_cycles
-
-    def layer_cycles(self, layer):
-        """Cycles of convolution ``layer``: the first tile's input transform, then every tile
-        at the pace of the slower of its transform and its products, the last tile's products."""
-        th, tw = self.layer_shapes[layer][6:]
-        tr, pr = self.transform_cycles(layer), self.tile_cycles(layer)
-        return tr + (th * tw - 1) * max(tr, pr) + pr
-
-    def cycles_estimate(self):
-        """Cycles from an image's first input to its result, one image in flight: the load,
-        each convolution (:meth:`layer_cycles` and its pipeline), the dense stream and the
-        argmax."""
-        # start, V ready, issue → memory → product → accumulate, the last tile's m² outputs,
-        # their write
-        pipe = 8 + self.m * self.m
-        total = self.qmodel.n_inputs + 1
-        for layer in range(len(self.layer_shapes)):
-            total += self.layer_cycles(layer) + pipe
-        return total + self.dense_cycles + 5 + self.qmodel.n_classes + 1
-
-    # ---- the memories' contents ----
-
-    def _region_bases(self):
-        N, bases, base = self.n_win, [], 0
-        for cin, h, w, *_ in self.layer_shapes:
-            bases.append(base)
-            base += -(-h // N) * w * cin
-        return bases, base
-
-    def _lane_words(self):
-        """Per lane: ``U`` of every convolution in (k, s, c) order (the channels of
-        :attr:`filters`), then its dense words;
-        with the base address of each convolution and of the dense stream."""
-        P, al, R, S = self.lanes, self.alpha, self.rows_per_step, self.steps
-        words = [[] for _ in range(P)]
-        ubases = []
-        for conv, filters in zip(self.qmodel.convs, self.filters):
-            ubases.append(len(words[0]))
-            U = transform_weights(conv.W, self.algorithm)          # (Cout, Cin, α, α)
-            for k in range(conv.c_out):
-                for s in range(S):
-                    for c in filters[k]:
-                        for lane in range(P):
-                            words[lane].append(int(U[k, c, s * R + lane // al, lane % al]))
-        dbase = len(words[0])
-        for lane, stream_words in enumerate(self.sparse_layout.words):
-            words[lane] += list(stream_words)
-        return words, ubases, dbase
+        return self.schedule.lanes
 
     def elaborate(self, platform):
         m = Module()
-        q, F = self.qmodel, self.form.rows
-        P, al, N, mt, R, S = self.lanes, self.alpha, self.n_win, self.m, self.rows_per_step, \
-            self.steps
+        sch = self.schedule
+        q, F = sch.qmodel, sch.form.rows
+        P, al, N, mt, R, S = sch.lanes, sch.alpha, sch.n_win, sch.m, sch.rows_per_step, \
+            sch.steps
         BT, AT = F.BT.matrix, F.AT.matrix
         L = len(q.convs)
-        shp = self.layer_shapes
+        shp = sch.layer_shapes
         act_bits = max([q.input_bits] + [c.out_bits for c in q.convs])
         xmax = (1 << max(c.in_bits for c in q.convs)) - 1
         zmax = xmax * max(sum(abs(v) for v in row) for row in BT)
         vmax = zmax * max(sum(abs(v) for v in row) for row in BT)
         z_bits, v_bits = signed_bits(-zmax, zmax), signed_bits(-vmax, vmax)
         y_bits = max(signed_bits(*filter_range(c.W, c.in_bits)) for c in q.convs)
-        sp, sk, sq = scale_parts(self.form.scale)
+        sp, sk, sq = scale_parts(sch.form.scale)
         acc_w = y_bits + sk                      # the transform domain, modulo 2^acc_w
-        words, ubases, dbase = self._lane_words()
+        words, ubases, dbase = sch.lane_words()
         U_all = [w for lane in words for w in lane[:dbase]]
         u_bits = signed_bits(min(U_all), max(U_all))
-        lay, dl = self.sparse_layout, q.dense[0]
+        lay, dl = sch.sparse_layout, q.dense[0]
         word_bits = max(u_bits, lay.word_bits)
         logit_bits = q.logit_bits
         lane_w = max(acc_w, logit_bits)
-        bases, act_depth = self._region_bases()
+        bases, act_depth = sch.region_bases()
         VB = S * max(s[0] for s in shp)
         n_feat = dl.n_in
 
@@ -393,7 +264,7 @@ class CNN(wiring.Component):
         p_busy, p_buf = Signal(), Signal()
         p_k = Signal(range(max(s[3] for s in shp)))
         c_max = max(s[0] for s in shp)
-        p_n = Signal(range(max(self.inner_cycles(j, k) for j in range(L)
+        p_n = Signal(range(max(sch.inner_cycles(j, k) for j in range(L)
                                for k in range(shp[j][3]))))
         p_s, p_c = Signal(range(S)), Signal(range(c_max))       # p_c: index into the filters
         k_max = max(s[3] for s in shp)
@@ -402,10 +273,10 @@ class CNN(wiring.Component):
             vals = [[f(j, k) if k < shp[j][3] else 0 for k in range(k_max)] for j in range(L)]
             top = max(max(v) for v in vals)
             return Array(Array(Const(v, range(top + 1)) for v in row) for row in vals)[layer][p_k]
-        n_k = by_channel(lambda j, k: len(self.filters[j][k]))
-        inner_k = by_channel(self.inner_cycles)
-        sc_k = by_channel(lambda j, k: S * len(self.filters[j][k]))
-        chans = [[self.filters[j][k] if k < shp[j][3] else [] for k in range(k_max)]
+        n_k = by_channel(lambda j, k: len(sch.filters[j][k]))
+        inner_k = by_channel(sch.inner_cycles)
+        sc_k = by_channel(lambda j, k: S * len(sch.filters[j][k]))
+        chans = [[sch.filters[j][k] if k < shp[j][3] else [] for k in range(k_max)]
                  for j in range(L)]
         p_ch = Array(Array(Array(Const(c, range(c_max)) for c in cs + [0] * (c_max - len(cs)))
                            for cs in row) for row in chans)[layer][p_k][p_c]

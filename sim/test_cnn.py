@@ -32,5 +32,5 @@ def test_random_cnn_bit_exact(sim, tmp_path):
     r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim)
     assert r.n == len(x_q) and r.bit_exact
     np.testing.assert_array_equal(r.logits, qmodel(x_q))
-    assert abs(r.latency - net.cycles_estimate()) <= 8
+    assert abs(r.latency - net.schedule.cycles_estimate()) <= 8
     assert 0 < r.interval <= r.latency

@@ -57,7 +57,7 @@ def test_matches_golden(in_shape, channels, lanes, engine):
 def test_pruned_filters_skipped(lanes):
     model = _prune_filters(_model(7, (1, 6, 6), (3, 4)), np.random.default_rng(8), 0.5)
     dut = CNN(model, lanes=lanes)
-    assert dut.filters[1][0] == [0] and sum(map(len, dut.filters[1])) < 12
+    assert dut.schedule.filters[1][0] == [0] and sum(map(len, dut.schedule.filters[1])) < 12
     x_q = np.random.default_rng(9).integers(0, 256, (2, model.n_inputs))
     _check(dut, model, x_q)
 
@@ -67,8 +67,8 @@ def test_latency_close_to_estimate():
     dut = CNN(model, lanes=4)
     x_q = np.random.default_rng(6).integers(0, 256, (1, model.n_inputs))
     cycles = _check(dut, model, x_q)
-    assert abs(cycles - dut.cycles_estimate()) <= 8
-    assert dut.multipliers == 4 and dut.inner_cycles(1, 0) == 16 and dut.conv_cycles(1) == 2048
+    assert abs(cycles - dut.schedule.cycles_estimate()) <= 8
+    assert dut.multipliers == 4 and dut.schedule.inner_cycles(1, 0) == 16 and dut.schedule.conv_cycles(1) == 2048
 
 
 def test_messages():
@@ -108,8 +108,8 @@ def test_layer_entries_and_bounds():
     pruned = cnn.make_network(_prune_filters(model, np.random.default_rng(1), 0.5),
                               RunConfig(model="cnn", method="balanced"))
     e = cnn.layer_entries(pruned)
-    W = pruned.qmodel.convs[1].W
+    W = pruned.schedule.qmodel.convs[1].W
     filters = int(np.any(W != 0, axis=(2, 3)).sum())
-    assert e[1]["nonzero_filters"] == filters < sum(map(len, pruned.filters[1])) < 32
+    assert e[1]["nonzero_filters"] == filters < sum(map(len, pruned.schedule.filters[1])) < 32
     assert e[1]["mults_per_inference"] == 16 * 16 * filters
-    assert e[1]["cycles"] == 64 + 16 * pruned.tile_cycles(1) < 64 + 16 * 128
+    assert e[1]["cycles"] == 64 + 16 * pruned.schedule.tile_cycles(1) < 64 + 16 * 128

@@ -61,11 +61,12 @@ def multipliers(net):
 
 def layer_entries(net):
     entries = []
-    alg = net.algorithm
+    sch = net.schedule
+    alg = sch.algorithm
     alpha2 = alg.alpha
-    for k, conv in enumerate(net.qmodel.convs):
+    for k, conv in enumerate(sch.qmodel.convs):
         W = conv.W
-        cin, _, _, cout, oh, ow, th, tw = net.layer_shapes[k]
+        cin, _, _, cout, oh, ow, th, tw = sch.layer_shapes[k]
         # products with a non-zero filter W[k, c]: α² per tile (edge tiles whole); the
         # engine skips the others
         filters = int(np.any(W != 0, axis=(2, 3)).sum())
@@ -75,16 +76,16 @@ def layer_entries(net):
             "algorithm": alg.name,
             "shape": [int(v) for v in W.shape], "weight_bits": int(conv.weight_bits),
             "sparsity": float((W == 0).mean()), "nonzeros": int((W != 0).sum()),
-            "nonzero_filters": filters, "nonzeros_per_group": None, "lanes": int(net.lanes),
+            "nonzero_filters": filters, "nonzeros_per_group": None, "lanes": int(sch.lanes),
             "mults_direct": int(conv.c_in * conv.kernel ** 2),
             "mults": float(mults / (cout * oh * ow)), "mults_per_inference": int(mults),
-            "cycles": int(net.transform_cycles(k) + net.conv_cycles(k)),
+            "cycles": int(sch.transform_cycles(k) + sch.conv_cycles(k)),
         })
-    layer = net.qmodel.dense[0]
-    W, lay = layer.W, net.sparse_layout
+    layer = sch.qmodel.dense[0]
+    W, lay = layer.W, sch.sparse_layout
     P = lay.lanes
     n_out, n_in = W.shape
-    sparse = net.engine == "sparse"
+    sparse = sch.engine == "sparse"
     entries.append({
         "name": "dense0", "kind": "dense",
         "engine": f"{'sparse' if sparse else 'dense'} rows, shared array",
@@ -94,12 +95,12 @@ def layer_entries(net):
         "lane_cycles": [int(v) for v in lay.lane_lengths], "lanes": int(P),
         "mults_direct": int(n_in), "mults": float((W != 0).sum() / n_out),
         "mults_per_inference": int((W != 0).sum()) if sparse else int(W.size),
-        "cycles": int(net.dense_cycles),
+        "cycles": int(sch.dense_cycles),
     })
     return entries
 
 
 def cycles_estimate(net):
     """Cycles of one inference alone, from its first input to its result."""
-    return net.cycles_estimate()
+    return net.schedule.cycles_estimate()
 

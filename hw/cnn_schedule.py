@@ -1,0 +1,173 @@
+"""The schedule of the shared-array CNN (:class:`slimgen.hw.cnn.CNN`): shapes, the filters it
+skips, what each lane's block RAM holds, and its cycle counts, in plain Python (no Amaranth:
+the flow's estimates and the tests read it without elaborating).
+
+One ``P``-lane array runs every layer of an image in turn (see :mod:`slimgen.hw.cnn` for the
+datapath). Per convolution ``l`` and tile: the input transform takes ``Cin·α·N`` cycles, the
+products ``Σ_k max(S·n_k, m²)`` (``S = α²/P`` steps, ``n_k`` the input channels whose filter
+``W[k, c]`` is not all zero), and the two overlap tile by tile. The dense layer takes its longest
+lane's stream of the balanced-sparse ``"rows"`` layout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from slimgen.sw.cnn_quant import IntCNN
+from slimgen.sw.conv_golden import transform_weights
+from slimgen.sw.sparse_layout import build_layout
+from slimgen.sw.winograd import Winograd2D, integer_form, winograd_2d
+
+__all__ = ["CNNSchedule", "ENGINES"]
+
+ENGINES = ("sparse", "dense")
+
+
+class CNNSchedule:
+    """The static schedule of an :class:`IntCNN` on ``lanes`` shared multipliers.
+
+    Parameters
+    ----------
+    int_cnn : IntCNN
+        Convolutions (all ``r × r``, requantizing with ReLU), one max-pool of window ``m``
+        (the algorithm's output tile) and one dense layer.
+    algorithm : Winograd2D or None
+        F(m×m, r×r) for every convolution (default F(2×2, 3×3)).
+    lanes : int
+        Multipliers ``P``: a multiple of ``α`` that divides ``α²``.
+    engine : str
+        The dense layer's weight stream: ``"sparse"`` (non-zeros with run-length indices) or
+        ``"dense"`` (every weight).
+    layout : str
+        Lane groups of the dense layer: ``"rows"`` (the only one the array takes).
+
+    Attributes
+    ----------
+    layer_shapes : list of tuple
+        Per convolution ``(Cin, H, W, Cout, Oh, Ow, tiles_h, tiles_w)``.
+    filters : list of list of list of int
+        ``filters[l][k]``: the input channels of output channel ``k`` whose filter is not all
+        zero (the products of the others are skipped); an all-zero output channel keeps ``[0]``.
+    sparse_layout : SparseLayout
+        The dense layer's lane streams (lanes beyond its outputs have none).
+    """
+
+    def __init__(self, int_cnn, *, algorithm=None, lanes=4, engine="sparse", layout="rows"):
+        if not isinstance(int_cnn, IntCNN):
+            raise TypeError(f"Model must be an IntCNN, not {int_cnn!r}")
+        r = int_cnn.convs[0].kernel
+        algorithm = winograd_2d(2, r) if algorithm is None else algorithm
+        if not isinstance(algorithm, Winograd2D):
+            raise TypeError(f"Algorithm must be a Winograd2D or None, not {algorithm!r}")
+        form = integer_form(algorithm)
+        F = form.rows
+        if (F.r, form.cols.r) != (r, r) or form.rows.BT.matrix != form.cols.BT.matrix:
+            raise ValueError(f"Algorithm must be a square F(m×m, {r}×{r}), not {algorithm.name}")
+        if any(c.kernel != r for c in int_cnn.convs):
+            raise ValueError(f"Every convolution must have the same kernel, not "
+                             f"{[c.kernel for c in int_cnn.convs]}")
+        al = F.alpha
+        if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes % al \
+                or (al * al) % lanes:
+            raise ValueError(f"Lane count must be a multiple of α = {al} that divides "
+                             f"α² = {al * al}, not {lanes!r}")
+        if engine not in ENGINES:
+            raise ValueError(f"Engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        if layout != "rows":
+            raise ValueError(f"The shared array takes the 'rows' layout, not {layout!r}")
+        if len(int_cnn.dense) != 1:
+            raise ValueError(f"The shared array takes one dense layer, not {len(int_cnn.dense)}")
+        if int_cnn.pool != F.m:
+            raise ValueError(f"The max-pool window must equal the output tile m = {F.m}, "
+                             f"not {int_cnn.pool}")
+        self.qmodel, self.algorithm, self.form = int_cnn, algorithm, form
+        self.lanes, self.engine, self.layout = lanes, engine, layout
+        self.alpha, self.n_win, self.m = al, F.N, F.m
+        self.rows_per_step = lanes // al
+        self.steps = al // self.rows_per_step
+        shapes = int_cnn.feature_shapes
+        self.layer_shapes = []          # (Cin, H, W, Cout, Oh, Ow, tiles_h, tiles_w)
+        for conv, (c, h, w), (k, oh, ow) in zip(int_cnn.convs, shapes, shapes[1:]):
+            self.layer_shapes.append((c, h, w, k, oh, ow, -(-oh // F.m), -(-ow // F.m)))
+        self.filters = [[[c for c in range(conv.c_in) if np.any(conv.W[k, c])] or [0]
+                         for k in range(conv.c_out)] for conv in int_cnn.convs]
+        d = int_cnn.dense[0]
+        # lanes beyond the layer's outputs have no rows of the dense layer
+        self.sparse_layout = build_layout(d.W, lanes=min(lanes, d.n_out), layout="rows",
+                                          weight_bits=d.weight_bits, dense=engine == "dense")
+    @property
+    def multipliers(self):
+        """Multipliers of the shared array (every layer runs on them)."""
+        return self.lanes
+
+    def inner_cycles(self, layer, k):
+        """Cycles of output channel ``k`` of convolution ``layer`` per tile:
+        ``max(S·n_k, m²)``, ``n_k`` its input channels with a non-zero filter (at least one)."""
+        return max(self.steps * len(self.filters[layer][k]), self.m * self.m)
+
+    def tile_cycles(self, layer):
+        """Cycles of the products of one tile of convolution ``layer``."""
+        return sum(self.inner_cycles(layer, k) for k in range(self.layer_shapes[layer][3]))
+
+    def conv_cycles(self, layer):
+        """Cycles of convolution ``layer``'s products: tiles × :meth:`tile_cycles`."""
+        _, _, _, _, _, _, th, tw = self.layer_shapes[layer]
+        return th * tw * self.tile_cycles(layer)
+
+    def transform_cycles(self, layer):
+        """Cycles of the input transform of one tile (``Cin`` windows of ``α·N`` cycles)."""
+        return self.layer_shapes[layer][0] * self.alpha * self.n_win
+
+    @property
+    def dense_cycles(self):
+        """Cycles of the dense layer's weight stream (its longest lane)."""
+        return self.sparse_layout.stream_cycles
+
+    def layer_cycles(self, layer):
+        """Cycles of convolution ``layer``: the first tile's input transform, then every tile
+        at the pace of the slower of its transform and its products, the last tile's products."""
+        th, tw = self.layer_shapes[layer][6:]
+        tr, pr = self.transform_cycles(layer), self.tile_cycles(layer)
+        return tr + (th * tw - 1) * max(tr, pr) + pr
+
+    def cycles_estimate(self):
+        """Cycles from an image's first input to its result, one image in flight: the load,
+        each convolution (:meth:`layer_cycles` and its pipeline), the dense stream and the
+        argmax."""
+        # start, V ready, issue → memory → product → accumulate, the last tile's m² outputs,
+        # their write
+        pipe = 8 + self.m * self.m
+        total = self.qmodel.n_inputs + 1
+        for layer in range(len(self.layer_shapes)):
+            total += self.layer_cycles(layer) + pipe
+        return total + self.dense_cycles + 5 + self.qmodel.n_classes + 1
+
+    def region_bases(self):
+        """Base address of each convolution's input in the activation banks (input row ``y``
+        in bank ``y mod N`` at ``base + (y div N)·W·Cin``), and the banks' depth."""
+        N, bases, base = self.n_win, [], 0
+        for cin, h, w, *_ in self.layer_shapes:
+            bases.append(base)
+            base += -(-h // N) * w * cin
+        return bases, base
+
+    def lane_words(self):
+        """Per lane: ``U`` of every convolution in (k, s, c) order (the channels of
+        :attr:`filters`), then its dense words;
+        with the base address of each convolution and of the dense stream."""
+        P, al, R, S = self.lanes, self.alpha, self.rows_per_step, self.steps
+        words = [[] for _ in range(P)]
+        ubases = []
+        for conv, filters in zip(self.qmodel.convs, self.filters):
+            ubases.append(len(words[0]))
+            U = transform_weights(conv.W, self.algorithm)          # (Cout, Cin, α, α)
+            for k in range(conv.c_out):
+                for s in range(S):
+                    for c in filters[k]:
+                        for lane in range(P):
+                            words[lane].append(int(U[k, c, s * R + lane // al, lane % al]))
+        dbase = len(words[0])
+        for lane, stream_words in enumerate(self.sparse_layout.words):
+            words[lane] += list(stream_words)
+        return words, ubases, dbase
+
