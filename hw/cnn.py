@@ -38,6 +38,12 @@ decoded column from its own copy of the features, and writes logit ``row·P + p`
 Streams as :class:`slimgen.hw.network.Network`: ``i`` the ``H·W·C`` input codes of one image
 in ``(y, x, c)`` order; ``o`` one ``{cls, logits}`` per image. The next image loads while the
 later layers of the current one run.
+
+Pace. The lanes are busy every cycle as long as each tile's products take at least as long as
+its input transform (``Cin·α·N`` cycles) and every ``k`` has ``S·n_k ≥ m²``. With F(2×2,3×3)
+that holds for ``P = α = 4`` (the digits CNN: 1,870 cycles against a bound of 1,621); with
+``P = 8`` the transform and the output path set the pace (about 1,460 cycles, 1.8× its bound):
+more lanes would need a transform of several rows per cycle and more requantizers.
 """
 
 from __future__ import annotations
