@@ -29,10 +29,14 @@ weights; banks: the layer keeps ``round(kept / G)`` "slices", slice k of row o b
 best weight in every bank, chosen greedily by their summed scores over all rows (so row o keeps ``K_o``
 per bank, a multiple of G in all; in the last layer at least one per bank; a hidden neuron may
 go empty). Inputs from a neuron the previous dense layer left empty rank below every live one.
-With banks the hidden neurons between two dense layers are also reordered (R), which changes
-nothing the network computes: by their kept counts, most first, so that the live neurons fall
-evenly into the next layer's banks (position p lies in bank p mod G). Then the kept weights
-are fine-tuned with the mask held.
+The hidden neurons between two dense layers are also reordered (R), which changes nothing the
+network computes: with banks by their kept counts, most first, so that the live neurons fall
+evenly into the next layer's banks (position p lies in bank p mod G); with rows so that every
+lane's count in the budget is about the same (largest rows first, each to the lightest lane),
+and the exact balance then costs few weights. Weights a layer would keep on the inputs of dead
+neurons are moved to the layer before (R, :func:`reallocate`): at high sparsity the budget
+mask can leave a layer with fewer live inputs than the next layer's rows must take. Then the
+kept weights are fine-tuned with the mask held.
 """
 
 from dataclasses import asdict, dataclass
