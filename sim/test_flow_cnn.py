@@ -13,16 +13,19 @@ from .testing import require_simulator
 @pytest.mark.sim
 @pytest.mark.slow
 def test_flow_cnn_every_test_image(tmp_path, monkeypatch):
-    require_simulator("icarus")
+    # Verilator: 360 images of about 1,900 cycles, twice (alone, then streamed), in under a
+    # minute; Icarus takes minutes (it runs the same network on random images in test_cnn)
+    require_simulator("verilator")
     # A short compression (the flow has no setting for its epochs): few epochs, same code path.
     from slimgen import compress_cli
     monkeypatch.setattr(compress_cli, "_epochs", lambda args: {"epochs": 4, "finetune_epochs": 4})
     run = tmp_path / "run"
     rc = main(["flow", "--model", "cnn", "--method", "balanced", "--epochs", "8", "--board", "icebreaker",
-               "--run", str(run), "--skip-build", "--quiet"])
+               "--sim", "verilator", "--run", str(run), "--skip-build", "--quiet"])
     assert rc == 0
     s = json.loads((run / "summary.json").read_text())
     assert s["model"] == "cnn" and s["images_verified"] == 360 and s["hw_bit_exact"]
+    assert s["simulator"] == "verilator"
     assert s["hw_accuracy"] == s["int_accuracy"]
     kinds = [e["kind"] for e in s["layers"]]
     assert kinds == ["conv", "conv", "dense"]
