@@ -20,18 +20,20 @@ def test_flow_cnn_every_test_image(tmp_path, monkeypatch):
     from slimgen import compress_cli
     monkeypatch.setattr(compress_cli, "_epochs", lambda args: {"epochs": 4, "finetune_epochs": 4})
     run = tmp_path / "run"
-    rc = main(["flow", "--model", "cnn", "--method", "balanced", "--epochs", "8", "--board", "icebreaker",
-               "--sim", "verilator", "--run", str(run), "--skip-build", "--quiet"])
+    # the kind's defaults: balanced compression, the iCEBreaker, Verilator
+    rc = main(["flow", "--model", "cnn", "--epochs", "8", "--run", str(run), "--skip-build",
+               "--quiet"])
     assert rc == 0
     s = json.loads((run / "summary.json").read_text())
     assert s["model"] == "cnn" and s["images_verified"] == 360 and s["hw_bit_exact"]
-    assert s["simulator"] == "verilator"
+    assert (s["method"], s["board"], s["simulator"]) == ("balanced", "icebreaker", "verilator")
     assert s["hw_accuracy"] == s["int_accuracy"]
     kinds = [e["kind"] for e in s["layers"]]
     assert kinds == ["conv", "conv", "dense"]
     conv1 = s["layers"][1]
     # α² = 16 products per 2×2 output tile and non-zero filter: 4 per output and filter
-    assert conv1["algorithm"] == "F(2×2, 3×3)" and conv1["mults"] == 4 * conv1["nonzero_filters"] / 8
+    assert conv1["algorithm"] == "F(2×2, 3×3)"
+    assert conv1["mults"] == 4 * conv1["nonzero_filters"] / 8
     assert s["layers"][2]["engine"].startswith("sparse")
     # every layer on the same lanes: the bound counts them once, and latency stays near it
     assert s["multipliers"] == 4 and s["lanes"] == [4, 4, 4]

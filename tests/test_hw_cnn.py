@@ -68,7 +68,8 @@ def test_latency_close_to_estimate():
     x_q = np.random.default_rng(6).integers(0, 256, (1, model.n_inputs))
     cycles = _check(dut, model, x_q)
     assert abs(cycles - dut.schedule.cycles_estimate()) <= 8
-    assert dut.multipliers == 4 and dut.schedule.inner_cycles(1, 0) == 16 and dut.schedule.conv_cycles(1) == 2048
+    sch = dut.schedule
+    assert dut.multipliers == 4 and sch.inner_cycles(1, 0) == 16 and sch.conv_cycles(1) == 2048
 
 
 def test_messages():

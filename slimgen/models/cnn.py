@@ -20,11 +20,15 @@ from slimgen.sw.cnn_quant import quantize_cnn
 from slimgen.sw.nn import cnn_spec
 from slimgen.sw.quant import QuantConfig
 
-__all__ = ["VIEW", "CHANNELS", "float_spec", "quantize", "save_int", "load_int", "make_network",
-           "layer_entries", "multipliers", "cycles_estimate"]
+__all__ = ["VIEW", "CHANNELS", "DEFAULTS", "float_spec", "quantize", "save_int", "load_int",
+           "make_network", "layer_entries", "multipliers", "cycles_estimate"]
 
 VIEW = "image"
 CHANNELS = (4, 8)
+# The default: the compressed digits CNN (balanced sparsity, groups = lanes) on the
+# iCEBreaker (the flow's default board), verified on Verilator (every test image in under a
+# minute; Icarus takes several).
+DEFAULTS = {"method": "balanced", "sim": "verilator"}
 
 
 def float_spec(config):
