@@ -9,9 +9,10 @@ show anything: every variant reaches 98-99 %).
 
 Hyper-parameters are tuned on the validation split only: for every batch size and variant, the
 learning rate (1e-3, 3e-3, 1e-2; Adam, cosine schedule) and for method 1 the initial multiplier λ0
-(0.003, 0.03) are picked by the validation accuracy of seed 0 (the figures are printed under
-"tuning" and kept in the JSON); then 5 seeds train with the pick and the test accuracy is reported
-(mean ± standard deviation). The grid reached only 3e-3 before. Exploring method 1 at batch 8
+(0.003, 0.03) are picked by the mean validation accuracy of seeds 0 and 1 (``--tune-seeds``; the
+figures are printed under "tuning" and kept in the JSON; one seed alone picked noisily: its 144
+validation samples are mostly 97-100 % right); then 5 seeds train with the pick and the test
+accuracy is reported (mean ± standard deviation). The grid reached only 3e-3 before. Exploring method 1 at batch 8
 on validation (mean of seeds 0 and 1, 4 epochs): λ0 0.03 at lr 1e-3 / 3e-3 / 1e-2 gave 91.3 /
 97.9 / 99.7 %; larger multipliers (λ0 0.3, or η_λ 0.01 instead of 1e-4) held the activations
 closer to the targets and wrecked accuracy (54-72 %); a fixed λ (η_λ 0) 98.3 %; a trainable v
@@ -112,6 +113,8 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--small", action="store_true", help="also the small digits CNN")
+    ap.add_argument("--tune-seeds", type=int, default=2,
+                    help="seeds 0..n-1 whose mean validation accuracy picks the grid point")
     ap.add_argument("--batches", default=",".join(map(str, BATCHES)),
                     help="batch sizes to run (the goals need 64 beside 1, 2, 4 or 8)")
     ap.add_argument("--where", default="pre", choices=("pre", "post"),
@@ -119,6 +122,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     models = ["deep"] + (["small"] if a.small else [])
     batches = (4, 64) if a.quick else tuple(int(b) for b in a.batches.split(","))
+    if a.tune_seeds < 1:
+        ap.error(f"--tune-seeds must be at least 1, not {a.tune_seeds}")
     if any(b not in BATCHES for b in batches):
         ap.error(f"batch sizes must be among {BATCHES}, not {a.batches}")
     seeds = range(2 if a.quick else a.seeds)
@@ -140,19 +145,20 @@ def main(argv=None):
     if a.quick:
         picks = {c: (LR_GRID[0], LAMBDA_GRID[0] if c[1] == "method1" else None) for c in cells}
     else:
-        tune_jobs = [(m, v, b, 0, lr, lam, a.where, epochs(m, b))
-                     for (m, v, b) in cells for lr, lam in grid(v)]
+        points = [(m, v, b, lr, lam) for (m, v, b) in cells for lr, lam in grid(v)]
+        tune_jobs = [(m, v, b, s, lr, lam, a.where, epochs(m, b))
+                     for (m, v, b, lr, lam) in points for s in range(a.tune_seeds)]
         results = pmap(tune_jobs)
-        print("tuning (validation accuracy %, seed 0):")
-        for job, r in zip(tune_jobs, results):
-            key = job[:3]
-            lam = "" if job[5] is None else f" λ0 {job[5]:g}"
-            print(f"  {job[0]} batch {job[2]:2d} {job[1]:9} lr {job[4]:g}{lam}: "
-                  f"val {100 * r['val']:.2f}")
-            tuning.append({"model": job[0], "variant": job[1], "batch": job[2], "lr": job[4],
-                           "lambda0": job[5], "val": r["val"]})
-            if key not in picks or r["val"] > picks[key][2]:
-                picks[key] = (job[4], job[5], r["val"])
+        print(f"tuning (validation accuracy %, mean of seeds 0..{a.tune_seeds - 1}):")
+        for k, (m, v, b, lr, lam) in enumerate(points):
+            vals = [r["val"] for r in results[k * a.tune_seeds:(k + 1) * a.tune_seeds]]
+            val = float(np.mean(vals))
+            print(f"  {m} batch {b:2d} {v:9} lr {lr:g}{'' if lam is None else f' λ0 {lam:g}'}: "
+                  f"val {100 * val:.2f}")
+            tuning.append({"model": m, "variant": v, "batch": b, "lr": lr, "lambda0": lam,
+                           "val": val, "vals": vals})
+            if (m, v, b) not in picks or val > picks[(m, v, b)][2]:
+                picks[(m, v, b)] = (lr, lam, val)
     # 2. final runs with the picks
     final_jobs = [(m, v, b, s, picks[(m, v, b)][0], picks[(m, v, b)][1], a.where, epochs(m, b))
                   for (m, v, b) in cells for s in seeds]
