@@ -1,4 +1,4 @@
-"""The LSTM classifier's datapath: P lanes that compute the gate products neuron by neuron, one
+"""The LSTM classifier's datapath: P lanes that compute the gate products neuron by neuron, a
 time-multiplexed element-wise unit, and the head on the same lanes. Bit-exact with
 :class:`slimgen.sw.lstm_golden.IntLSTMClassifier`.
 
@@ -19,22 +19,24 @@ Lane pipeline (every lane on its own)::
     D  acc ← (first ? 0 : acc) + product; a row's last word writes acc to the result memory
        (two step buffers of 4 rows per slot, and the head's rows)
 
-EW: one multiplier, a new neuron every :data:`EW_II` = 7 cycles at most (issued on a fixed
-phase), 17 stages; offsets from the issue cycle τ::
+EW: two multipliers (z·M, and the cell's three products), a new neuron every :data:`EW_II` = 5
+cycles at most (issued on a fixed phase), 16 stages; offsets from the issue cycle τ::
 
     τ+g        read z_g (g = c, i, f, o) from the lane's results; its bias from the bias ROM
     τ+g+1      z = sat into the table's range (exact: the index saturates there anyway) → × M_g
     τ+g+3      u = sat_A(round(z·M_g >> s_g)); table read (tanh for c, sigmoid for i, f, o)
     τ+5, τ+6   i · g, f · c_{t−1} (c memory read at τ+5; 0 at step 0)
-    τ+8        c_t = sat(round((f·c + i·g) >> F));  τ+9: c memory write, tanh table read
-    τ+14       o · tanh(c_t);  τ+16: h_t = sat(round(... >> 2F − h_frac)) into the lanes
+    τ+8        c_t = sat(round((f·c + i·g) >> F));  τ+9: c memory write
+    τ+12       tanh table read of c_t;  τ+13: o · tanh(c_t)
+    τ+15       h_t = sat(round(o·tanh(c_t) >> 2F − h_frac)) into the lanes
 
-Operand writes fall on τ+1..6 and τ+14, pairwise different modulo 7: neurons issued 7k cycles
-apart never want the multiplier, the table or the result read port in the same cycle.
+Pairwise different modulo 5: the result reads (τ+0..3), the z·M operand writes (τ+1..4), the
+other multiplier's (τ+5, 6, 13) and the table reads (τ+3..6, 12): neurons issued 5k cycles
+apart never want the same port or multiplier in the same cycle.
 
-The EW paces a step at 7 cycles per hidden unit at least: once the busiest lane has fewer
-than 7·H words per step, more lanes no longer help (the 32-unit digits LSTM, 13,312 multiplies
-per inference: 4 lanes 3,430 cycles, 1.03× the lanes' bound; 8 lanes 2,106, 1.27×).
+The EW paces a step at 5 cycles per hidden unit at least: once the busiest lane has fewer
+than 5·H words per step, more lanes no longer help (the 32-unit digits LSTM, 13,312 multiplies
+per inference: 4 lanes 3,379 cycles, 1.02× the lanes' bound; 8 lanes 1,818, 1.09×).
 
 One sequence is in flight at a time: the next one's inputs are taken once the logits of this
 one have gone out.
@@ -51,8 +53,8 @@ from .lstm_schedule import GATE_ORDER, build_schedule
 
 __all__ = ["LstmEngine", "EW_II", "EW_DEPTH", "gate_constants"]
 
-EW_II = 7        # cycles between neurons in the element-wise unit
-EW_DEPTH = 17    # its stages (issue to h write)
+EW_II = 5        # cycles between neurons in the element-wise unit
+EW_DEPTH = 16    # its stages (issue to h write)
 
 
 def _round_shift(value, shift):
@@ -126,7 +128,7 @@ class LstmEngine(wiring.Component):
 
     @property
     def multipliers(self):
-        """Multipliers of the matrix products (the lanes); the EW has one more."""
+        """Multipliers of the matrix products (the lanes); the EW has two more."""
         return self.lanes
 
     @property
@@ -178,7 +180,7 @@ class LstmEngine(wiring.Component):
         for chain in (v, ix, pp, kk, pr, s0):
             for d in range(1, len(chain)):
                 m.d.sync += chain[d].eq(chain[d - 1])
-        hw_en = v[16]                    # h write this cycle
+        hw_en = v[15]                    # h write this cycle
 
         # ---- lanes ---------------------------------------------------------------------
         n_words = [len(w) for w in sched.words]
@@ -202,7 +204,7 @@ class LstmEngine(wiring.Component):
             r_wr, r_rd = rmem.write_port(), rmem.read_port(transparent_for=())
 
             # Activation writes: h from the EW, else an input.
-            m.d.comb += [a_wr.addr.eq(Mux(hw_en, X + Mux(pr[16], H, 0) + ix[16], x_cnt)),
+            m.d.comb += [a_wr.addr.eq(Mux(hw_en, X + Mux(pr[15], H, 0) + ix[15], x_cnt)),
                          a_wr.data.eq(Mux(hw_en, h_data, self.i.payload)),
                          a_wr.en.eq(hw_en | (self.i.valid & self.i.ready))]
 
@@ -294,8 +296,8 @@ class LstmEngine(wiring.Component):
         # ---- element-wise unit ---------------------------------------------------------
         consts = [gate_constants(lstm, g) for g in GATE_ORDER]
         z_bits = max(signed_bits(c[2], c[3]) for c in consts)
-        a_bits = max(z_bits, fmt.c_bits, F + 2)
-        b_bits = max(max(c[0] for c in consts).bit_length(), F + 1)
+        a_bits = z_bits
+        b_bits = max(c[0] for c in consts).bit_length()
         bias = [int(lstm.b[g][j]) for j in by_rank for g in GATE_ORDER]
         bias_bits = signed_bits(min(bias + [0]), max(bias + [0]))
         m.submodules.bias = bias_mem = memory.Memory(shape=signed(bias_bits), depth=4 * H,
@@ -328,30 +330,34 @@ class LstmEngine(wiring.Component):
         ix_rd = Mux(v[0], ix[0], Mux(v[1], ix[1], Mux(v[2], ix[2], ix[3])))
         m.d.comb += [b_rd.addr.eq(Cat(g_rd, ix_rd)), b_rd.en.eq(1)]
 
-        # Multiplier operands (one write per cycle), product, and the product's uses.
+        # Multipliers: z·M (operands ma, mb; product mp) and the cell's products (mc, md; mq).
         ma = Signal(signed(a_bits))
         mb = Signal(unsigned(b_bits))
         mp = Signal(signed(a_bits + b_bits + 1))
         m.d.sync += mp.eq(ma * mb)
+        mc = Signal(signed(max(fmt.c_bits, F + 2)))
+        md = Signal(unsigned(F + 1))
+        mq = Signal(signed(len(mc) + len(md) + 1))
+        m.d.sync += mq.eq(mc * md)
         z_lane = Array(lane_data)[Mux(v[1], pp[1], Mux(v[2], pp[2], Mux(v[3], pp[3], pp[4])))]
         z = Signal(signed(max(self.part_bits, bias_bits) + 1))
         m.d.comb += z.eq(z_lane + b_rd.data)
-        gval, o_reg, t_reg = (Signal(signed(F + 2), name="gval"), Signal(unsigned(F + 1)),
-                              Signal(signed(F + 2), name="t_reg"))
+        gval = Signal(signed(F + 2))
+        o_a, o_b = Signal(unsigned(F + 1)), Signal(unsigned(F + 1))
         ig_reg = Signal(signed(2 * F + 4))
         c_new = Signal(signed(fmt.c_bits))
         for g, (M, _, z_lo, z_hi) in enumerate(consts):
             with m.If(v[g + 1]):
                 m.d.sync += [ma.eq(Mux(z < z_lo, z_lo, Mux(z > z_hi, z_hi, z))), mb.eq(M)]
         with m.If(v[5]):
-            m.d.sync += [ma.eq(gval), mb.eq(t_rd.data)]
+            m.d.sync += [mc.eq(gval), md.eq(t_rd.data)]
         c_prev = Mux(s0[6], 0, c_rd.data)
         with m.If(v[6]):
-            m.d.sync += [ma.eq(c_prev), mb.eq(t_rd.data)]
-        with m.If(v[14]):
-            m.d.sync += [ma.eq(t_reg), mb.eq(o_reg)]
+            m.d.sync += [mc.eq(c_prev), md.eq(t_rd.data)]
+        with m.If(v[13]):
+            m.d.sync += [mc.eq(t_rd.data), md.eq(o_b)]
 
-        # τ+g+3: table index of z_g; τ+9: of c_t.
+        # τ+g+3: table index of z_g; τ+12: of c_t.
         flip = 1 << (A - 1)
         u = [_sat(m, _round_shift(mp, s_g), A, f"u_{g}") for g, (_, s_g, _, _) in
              zip(GATE_ORDER, consts)]
@@ -365,15 +371,15 @@ class LstmEngine(wiring.Component):
         with m.If(v[4]):
             m.d.sync += gval.eq(t_rd.data)
         with m.If(v[7]):
-            m.d.sync += [o_reg.eq(t_rd.data), ig_reg.eq(mp)]
-        c_sum = _sat(m, _round_shift(ig_reg + mp, F), fmt.c_bits, "c_sum")
+            m.d.sync += [o_a.eq(t_rd.data), ig_reg.eq(mq)]
+        with m.If(v[11]):
+            m.d.sync += o_b.eq(o_a)      # before the next neuron's o arrives
+        c_sum = _sat(m, _round_shift(ig_reg + mq, F), fmt.c_bits, "c_sum")
         with m.If(v[8]):
             m.d.sync += c_new.eq(c_sum)
-        with m.If(v[10]):
-            m.d.sync += t_reg.eq(t_rd.data)
         m.d.comb += [c_rd.addr.eq(ix[5]), c_rd.en.eq(1),
                      c_wr.addr.eq(ix[9]), c_wr.data.eq(c_new), c_wr.en.eq(v[9])]
-        m.d.comb += h_data.eq(_sat(m, _round_shift(mp, 2 * F - fmt.h_frac), fmt.h_bits, "h"))
+        m.d.comb += h_data.eq(_sat(m, _round_shift(mq, 2 * F - fmt.h_frac), fmt.h_bits, "h"))
         with m.If(hw_en):
             m.d.sync += n_w.eq(n_w + 1)
 

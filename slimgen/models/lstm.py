@@ -7,8 +7,8 @@ model :class:`slimgen.sw.lstm_golden.IntLSTMClassifier` and built as
 
 Hardware (:class:`slimgen.hw.lstm_engine.LstmEngine`): the run's ``lanes`` are multiply lanes
 shared by all four gates and the head; each lane computes whole hidden units (all four gate
-rows, one multiply per non-zero weight), and one time-multiplexed element-wise unit overlaps
-the lanes.
+rows, one multiply per non-zero weight), and a time-multiplexed element-wise unit (two
+multipliers) overlaps the lanes.
 """
 
 import numpy as np
@@ -59,8 +59,8 @@ def make_network(int_model, config):
 
 def multipliers(net):
     """The gate products and the head run on the same lanes: the multipliers of the matrix
-    products are the lanes, once. (The element-wise unit's one multiplier, which scales the
-    accumulators onto the tables and forms f·c, i·g and o·tanh c, is counted as the MLP's
+    products are the lanes, once. (The element-wise unit's two multipliers, which scale the
+    accumulators onto the tables and form f·c, i·g and o·tanh c, are counted as the MLP's
     requantization multipliers are: not at all.)"""
     return net.engine.multipliers
 
