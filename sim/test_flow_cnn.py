@@ -12,17 +12,15 @@ from .testing import require_simulator
 
 @pytest.mark.sim
 @pytest.mark.slow
-def test_flow_cnn_every_test_image(tmp_path, monkeypatch):
+def test_flow_cnn_every_test_image(tmp_path):
     # Verilator: 360 images of about 1,900 cycles, twice (alone, then streamed), in under a
     # minute; Icarus takes minutes (it runs the same network on random images in test_cnn)
     require_simulator("verilator")
-    # A short compression (the flow has no setting for its epochs): few epochs, same code path.
-    from slimgen import compress_cli
-    monkeypatch.setattr(compress_cli, "_epochs", lambda args: {"epochs": 4, "finetune_epochs": 4})
     run = tmp_path / "run"
-    # the kind's defaults: balanced compression, the iCEBreaker, Verilator
-    rc = main(["flow", "--model", "cnn", "--epochs", "8", "--run", str(run), "--skip-build",
-               "--quiet"])
+    # the kind's defaults: balanced compression, the iCEBreaker, Verilator; a short training
+    # and compression (same code path)
+    rc = main(["flow", "--model", "cnn", "--epochs", "8", "--compress-epochs", "4",
+               "--finetune-epochs", "4", "--run", str(run), "--skip-build", "--quiet"])
     assert rc == 0
     s = json.loads((run / "summary.json").read_text())
     assert s["model"] == "cnn" and s["images_verified"] == 360 and s["hw_bit_exact"]
