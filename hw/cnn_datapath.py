@@ -54,14 +54,20 @@ def input_transform_row(m, d, a, v, en, BT, z_bits, v_bits):
                                       f"zt{u}") for u in range(N)))
     row = []
     for b in range(al):
-        acc = Signal(signed(v_bits), name=f"vacc{b}")
         term = select_times(m, z, [BT[b][c] for c in range(N)], v, v_bits, f"vt{b}")
-        total = Signal(signed(v_bits), name=f"vrow{b}")
-        m.d.comb += total.eq(Mux(v == 0, 0, acc) + term)
-        with m.If(en):
-            m.d.sync += acc.eq(total)
-        row.append(total)
+        row.append(running_sum(m, term, v == 0, en, v_bits, f"vacc{b}", f"vrow{b}"))
     return row
+
+
+def running_sum(m, term, first, en, width, acc_name, total_name):
+    """``acc + term`` (``term`` alone when ``first``), kept in ``acc`` on ``en``; returns the
+    sum including this step's term."""
+    acc = Signal(signed(width), name=acc_name)
+    total = Signal(signed(width), name=total_name)
+    m.d.comb += total.eq(Mux(first, 0, acc) + term)
+    with m.If(en):
+        m.d.sync += acc.eq(total)
+    return total
 
 
 def output_transform(m, M, s, en, AT, rows, width):
@@ -83,14 +89,9 @@ def output_transform(m, M, s, en, AT, rows, width):
     Y = []
     for i in range(mt):
         for j in range(mt):
-            acc = Signal(signed(width), name=f"y{i}{j}")
             term = sum(select_times(m, ts[r][j], [AT[i][k * rows + r] for k in range(S)], s,
                                     width, f"ys{i}{j}_{r}") for r in range(rows))
-            total = Signal(signed(width), name=f"yt{i}{j}")
-            m.d.comb += total.eq(Mux(s == 0, 0, acc) + term)
-            with m.If(en):
-                m.d.sync += acc.eq(total)
-            Y.append(total)
+            Y.append(running_sum(m, term, s == 0, en, width, f"y{i}{j}", f"yt{i}{j}"))
     return Y
 
 
