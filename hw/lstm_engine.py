@@ -51,10 +51,12 @@ from slimgen.sw.lstm_golden import IntLSTMClassifier, sigmoid_table, tanh_table
 
 from .lstm_schedule import GATE_ORDER, build_schedule
 
-__all__ = ["LstmEngine", "EW_II", "EW_DEPTH", "gate_constants"]
+__all__ = ["LstmEngine", "EW_II", "EW_DEPTH", "EW_MULTIPLIERS", "EW_PRODUCTS", "gate_constants"]
 
 EW_II = 5        # cycles between neurons in the element-wise unit
 EW_DEPTH = 16    # its stages (issue to h write)
+EW_MULTIPLIERS = 2        # z·M, and the cell's products
+EW_PRODUCTS = 4 + 3       # per neuron and step: z_g·M_g for 4 gates; i·g, f·c, o·tanh(c)
 
 
 def _round_shift(value, shift):

@@ -32,8 +32,10 @@ def _add_run_options(p):
     p.add_argument("--hidden", type=int, help="LSTM hidden units (default 32)")
     p.add_argument("--weight-bits", dest="weight_bits", type=int,
                    help="weight bits (default 8; 10 for the LSTM)")
-    p.add_argument("--lanes", type=int, help="MAC lanes per layer in hardware (and groups of "
-                                             "balanced sparsity)")
+    p.add_argument("--lanes", type=int, help="MAC lanes in hardware: per layer for the MLP's "
+                                             "dense and sparse engines, shared by every layer "
+                                             "for the CNN and the LSTM (and groups of balanced "
+                                             "sparsity)")
     p.add_argument("--method", help="compression: none (default), self_prune, joint, balanced, "
                                     "sign, magnitude")
     p.add_argument("--sparsity", type=float, help="target fraction of zero weights")
@@ -45,7 +47,8 @@ def _add_run_options(p):
     p.add_argument("--engine", choices=ENGINES,
                    help="hardware engine of the MLP's dense layers (folded: every layer on one "
                         "array of lanes × layers lanes; auto: sparse when pruned, else folded; "
-                        "the LSTM always runs W_i, W_f, W_o sparse and W_c dense)")
+                        "the LSTM runs its four gates and head on shared lanes that skip "
+                        "zero weights)")
     p.add_argument("--layout", choices=("rows", "banks"), help="sparse layout and balanced groups")
     p.add_argument("--board", help="icebreaker (default) or ulx3s-85f")
     p.add_argument("--sim", choices=("icarus", "verilator"), help="simulator for verify")
@@ -124,9 +127,12 @@ def format_summary(summary):
                      f"{'mults/out':>9} {'lanes':>5} {'cycles':>6}  non-zeros per lane")
         for e in layers:
             shape = "x".join(str(d) for d in e["shape"])
-            lines.append(f"{e['name']:<8} {e['engine']:<12} {shape:>8} {e['weight_bits']:>4} "
-                         f"{e['sparsity']:>8.3f} {e['mults']:>9.1f} {e['lanes']:>5} "
-                         f"{e['cycles']:>6}  {e['nonzeros_per_group']}")
+            bits = "-" if e.get("weight_bits") is None else e["weight_bits"]
+            sparsity = "-" if e.get("sparsity") is None else f"{e['sparsity']:.3f}"
+            groups = e.get("nonzeros_per_group") or "-"
+            lines.append(f"{e['name']:<8} {e['engine']:<12} {shape:>8} {bits:>4} "
+                         f"{sparsity:>8} {e['mults']:>9.1f} {e['lanes']:>5} "
+                         f"{e['cycles']:>6}  {groups}")
     return "\n".join(lines)
 
 

@@ -46,17 +46,21 @@ def test_quantize_save_load(tmp_path, int_model, data):
 def test_network_and_entries(int_model):
     net = lstm_kind.make_network(int_model, RunConfig(model="lstm", lanes=5))
     Fragment.get(net, None)   # elaborates
-    assert net.engine.lanes == lstm_kind.multipliers(net) == 5
+    # the lanes and the element-wise unit's two multipliers
+    assert net.engine.lanes == 5 and lstm_kind.multipliers(net) == 5 + 2
     # More lanes than hidden units: one neuron per lane.
     wide = lstm_kind.make_network(int_model, RunConfig(model="lstm", lanes=9))
     Fragment.get(wide, None)
     assert wide.engine.lanes == 6
     entries = lstm_kind.layer_entries(net)
-    assert [e["name"] for e in entries] == ["gates_ifo", "gate_c", "head"]
+    assert [e["name"] for e in entries] == ["gates_ifo", "gate_c", "head", "elementwise"]
     keys = {"name", "kind", "engine", "shape", "weight_bits", "sparsity", "nonzeros",
             "nonzeros_per_group", "lanes", "mults_direct", "mults", "cycles",
             "mults_per_inference"}
     assert all(set(e) == keys for e in entries)
+    # per hidden unit and step: z·M for the 4 gates, then i·g, f·c and o·tanh(c)
+    ew = entries.pop()
+    assert (ew["lanes"], ew["mults_per_inference"]) == (2, 8 * 6 * 7)
     assert [e["mults_per_inference"] for e in entries] == [
         8 * entries[0]["nonzeros"], 8 * entries[1]["nonzeros"], entries[2]["nonzeros"]]
     assert lstm_kind.cycles_estimate(net) == net.engine.cycles_estimate
