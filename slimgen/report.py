@@ -191,7 +191,7 @@ def _build(root, config, s, vcd_note, vcd_path):
             lanes = r.get("lanes")
             table.append([r.get("name", ""), r.get("kind", ""), r.get("engine", ""),
                           "×".join(str(v) for v in r["shape"]) if r.get("shape") else "",
-                          r.get("weight_bits", ""),
+                          "" if r.get("weight_bits") is None else r["weight_bits"],
                           _pct(r["sparsity"]) if r.get("sparsity") is not None else "", nz,
                           "" if lanes is None else lanes, mults,
                           _num(r["cycles"]) if r.get("cycles") else ""])

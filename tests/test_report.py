@@ -182,3 +182,15 @@ def test_recorded_waveform_of_a_network(tmp_path):
     root = _run(tmp_path, {"cycles_per_inference": out})
     html_path, _ = write_report(root, vcd=vcd)
     assert f"the network answers class {int(np.argmax(golden))}" in html_path.read_text()
+
+
+def test_layer_without_weights_shows_blank_bits(tmp_path):
+    """The LSTM's element-wise unit has multipliers but no weights: no "None" in its row."""
+    layer = {"name": "elementwise", "kind": "lstm cell", "engine": "time-multiplexed",
+             "shape": [32, 7], "weight_bits": None, "sparsity": None, "nonzeros": None,
+             "nonzeros_per_group": None, "lanes": 2, "mults_direct": 7, "mults": 7.0,
+             "cycles": 1280}
+    root = _run(tmp_path, {"model": "lstm", "layers": [layer]})
+    _, md_path = write_report(root, record_waveform=False)
+    row = next(line for line in md_path.read_text().splitlines() if "| elementwise |" in line)
+    assert "None" not in row and "| 2 | 7 → 7 | 1,280 |" in row
