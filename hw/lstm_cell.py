@@ -33,7 +33,7 @@ from amaranth.lib.wiring import In, Out
 from slimgen.sw.lstm_golden import IntLSTM, IntLSTMClassifier, sigmoid_table, tanh_table
 from slimgen.sw.sparse_layout import build_layout
 
-from .lstm_engine import LstmEngine
+from .lstm_engine import LstmEngine, _round_shift, _sat
 from .network import Argmax, result_layout
 from .sparse_mac import SparseMacCore
 
@@ -42,17 +42,6 @@ __all__ = ["LstmCell", "LstmClassifier"]
 EW_II = 3       # cycles between hidden units in the element-wise pipeline
 EW_DEPTH = 7    # its stages
 
-
-def _sat(m, value, bits, name):
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    s = Signal(signed(bits), name=name)
-    m.d.comb += s.eq(Mux(value < lo, lo, Mux(value > hi, hi, value)))
-    return s
-
-
-def _round_shift(value, shift):
-    """``(value + 2^(shift−1)) >> shift`` (shift ≥ 1), or value (shift 0)."""
-    return (value + (1 << (shift - 1))) >> shift if shift else value
 
 
 class LstmCell(wiring.Component):
