@@ -236,8 +236,8 @@ def fit_knobs(board):
     larger = [b for b in BOARDS.values()
               if b.totals.get("dsp", 0) > board.totals.get("dsp", 0)]
     knobs = " Knobs: fewer MAC lanes (--lanes N) need fewer DSP blocks, block RAMs and logic " \
-            "cells; a pruned model (--method balanced --sparsity 0.9) on the sparse engines " \
-            "stores and multiplies only its non-zero weights"
+            "cells; pruning (--method balanced, lstm_gates for the LSTM) or pruning more " \
+            "(a higher --sparsity) leaves fewer weights to store and multiply"
     if larger:
         knobs += f"; a larger board (--board {larger[0].name}: {larger[0].description})"
     return knobs + "."

@@ -99,10 +99,10 @@ def test_too_large_design_fails_with_numbers():
     assert str(e.value) == (
         "The design does not fit the iCEBreaker, Lattice iCE40UP5K, 12 MHz: logic cells: 6100 "
         "used, 5280 available (116%); DSP blocks: 10 used, 8 available (125%). Knobs: fewer MAC "
-        "lanes (--lanes N) need fewer DSP blocks, block RAMs and logic cells; a pruned model "
-        "(--method balanced --sparsity 0.9) on the sparse engines stores and multiplies only its "
-        "non-zero weights; a larger board (--board ulx3s-85f: ULX3S, Lattice ECP5 LFE5U-85F, "
-        "25 MHz). (nextpnr log: /b/slimgen.tim)")
+        "lanes (--lanes N) need fewer DSP blocks, block RAMs and logic cells; pruning (--method "
+        "balanced, lstm_gates for the LSTM) or pruning more (a higher --sparsity) leaves fewer "
+        "weights to store and multiply; a larger board (--board ulx3s-85f: ULX3S, Lattice ECP5 "
+        "LFE5U-85F, 25 MHz). (nextpnr log: /b/slimgen.tim)")
     assert e.value.over == {"logic cells": (6100, 5280), "DSP blocks": (10, 8)}
 
 
