@@ -20,6 +20,14 @@ clipped to ``lambda_max``), and a trainable target variance descends,
 a single value (a dense layer at batch size 1) are left out: one value has no statistics. Nothing of this exists at
 inference: the model has no normalization layer, so nothing needs folding.
 
+Running estimates (``momentum`` ρ > 0, off by default): at small batches the batch statistics
+are noisy, so the penalty and the multiplier ascent can use exponential moving averages instead,
+``μ̂ = ρ·μ̂_prev + (1 − ρ)·μ``, ``σ̂² = ρ·σ̂²_prev + (1 − ρ)·σ²`` (the previous estimates are
+constants; the first batch starts them at its own statistics), so
+``P = Σ λ1 μ̂² + Σ λ2 (σ̂² − v)²`` and the gradient only flows through this batch's share:
+``∂P/∂a = (1 − ρ) (2 λ1 μ̂ + 4 λ2 (σ̂² − v) (a − μ)) / m``. The estimates move on in ``step()``.
+With ρ = 0 this is the plain batch penalty above.
+
 Which activations: ``where="pre"`` (the default) constrains the outputs of every Dense, Conv2d and
 LSTM layer except the last (the classifier's logits), i.e. the inputs of the nonlinearities, where
 BatchNorm would sit; ``where="post"`` constrains the outputs of every ReLU instead (which cannot
@@ -41,7 +49,8 @@ class LagrangianNormConfig:
     """Hyper-parameters of method 1 (see the module docstring for the formulas).
 
     ``lambda_init`` starts both multipliers; ``lr_lambda`` is η_λ; ``target_var`` the initial
-    (or fixed) v; ``trainable_var`` lets v descend with step ``lr_var``.
+    (or fixed) v; ``trainable_var`` lets v descend with step ``lr_var``; ``momentum`` is ρ of the
+    running estimates of μ and σ² (0: the batch's own statistics).
     """
     where: str = "pre"
     target_var: float = 1.0
@@ -51,6 +60,7 @@ class LagrangianNormConfig:
     lambda_max: float = 1.0
     lr_var: float = 1e-3
     min_var: float = 1e-2
+    momentum: float = 0.0
 
     def __post_init__(self):
         if self.where not in WHERE:
@@ -61,6 +71,8 @@ class LagrangianNormConfig:
         for name in ("lambda_init", "lr_lambda", "lr_var"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be non-negative, not {getattr(self, name)!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), not {self.momentum!r}")
         if self.lambda_init > self.lambda_max:
             raise ValueError(f"lambda_init ({self.lambda_init}) must not exceed lambda_max "
                              f"({self.lambda_max})")
@@ -126,6 +138,7 @@ class LagrangianNorm:
         self.model = None
         self.layers = []
         self.lam1, self.lam2, self.var = {}, {}, {}
+        self.run_mean, self.run_var = {}, {}  # running estimates (momentum > 0), per layer
         self._last = {}
         self._epoch = []
 
@@ -153,28 +166,35 @@ class LagrangianNorm:
     def after_forward(self, i, a, train):
         if not train or i not in self._targets:
             return
-        mu, var, m, _ = channel_stats(a)
+        mu_b, var_b, m, _ = channel_stats(a)
         if i not in self.lam1:
-            self._init_channel(i, len(mu))
-        self._last[i] = (a, mu, var, m)
+            self._init_channel(i, len(mu_b))
+        rho = self.config.momentum
+        if rho > 0 and i in self.run_mean:   # μ̂, σ̂²: the previous estimates are constants
+            mu = rho * self.run_mean[i] + (1 - rho) * mu_b
+            var = rho * self.run_var[i] + (1 - rho) * var_b
+        else:
+            mu, var = mu_b, var_b
+        self._last[i] = (a, mu_b, mu, var, m)
 
     def before_backward(self, i, dLdy):
         last = self._last.get(i)
         if last is None:
             return dLdy
-        a, mu, var, m = last
+        a, mu_b, mu, var, m = last
         if m < 2:  # one value per channel (dense layer, batch 1): no statistics to constrain
             return dLdy
         nd = a.ndim
-        k1 = 2 * self.lam1[i] * mu / m                    # (c,)
-        k2 = 4 * self.lam2[i] * (var - self.var[i]) / m   # (c,)
-        return dLdy + _per_channel(k1 - k2 * mu, nd) + _per_channel(k2, nd) * a
+        share = 1 - self.config.momentum if i in self.run_mean else 1.0  # ∂μ̂/∂μ = ∂σ̂²/∂σ²
+        k1 = share * 2 * self.lam1[i] * mu / m                    # (c,)
+        k2 = share * 4 * self.lam2[i] * (var - self.var[i]) / m   # (c,)
+        return dLdy + _per_channel(k1 - k2 * mu_b, nd) + _per_channel(k2, nd) * a
 
     # -- regularizer protocol used by the trainer -------------------------------------------
     def penalty(self):
         """``Σ λ1 μ² + λ2 (σ² − v)²`` of the last training forward pass."""
         total = 0.0
-        for i, (_, mu, var, m) in self._last.items():
+        for i, (_, _, mu, var, m) in self._last.items():
             if m >= 2:
                 total += float(np.sum(self.lam1[i] * mu * mu))
                 total += float(np.sum(self.lam2[i] * (var - self.var[i]) ** 2))
@@ -183,9 +203,11 @@ class LagrangianNorm:
     def step(self):
         """Multipliers ascend, a trainable target variance descends; uses the last batch."""
         cfg = self.config
-        for i, (_, mu, var, m) in self._last.items():
+        for i, (_, mu_b, mu, var, m) in self._last.items():
             if m < 2:
                 continue
+            if cfg.momentum > 0:  # the estimates move on: this batch's μ̂, σ̂² become μ̂_prev
+                self.run_mean[i], self.run_var[i] = mu, var
             self.lam1[i] = np.minimum(self.lam1[i] + cfg.lr_lambda * mu * mu, cfg.lambda_max)
             gap = var - self.var[i]
             if cfg.trainable_var:
