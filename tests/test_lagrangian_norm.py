@@ -50,6 +50,69 @@ def test_penalty_gradient_matches_finite_differences(spec, shape, where):
         assert max_rel_error(analytic[key], num) < 1e-6, key
 
 
+@pytest.mark.parametrize("spec,shape", _MODELS)
+def test_running_penalty_gradient_matches_finite_differences(spec, shape):
+    # momentum ρ: the penalty uses μ̂ = ρ μ̂_prev + (1 − ρ) μ (and σ̂² alike), μ̂_prev a constant
+    rng = np.random.default_rng(3)
+    model = build_model(spec, rng)
+    ln = LagrangianNorm(LagrangianNormConfig(target_var=0.5, momentum=0.7)).attach(model)
+    x0 = rng.uniform(size=shape)            # an earlier batch starts the running estimates
+    model.forward(x0, train=True)
+    ln.step()
+    assert ln.run_mean
+    for i in list(ln.lam1):
+        ln.lam1[i] = rng.uniform(0.5, 2, ln.lam1[i].shape)
+        ln.lam2[i] = rng.uniform(0.5, 2, ln.lam2[i].shape)
+        ln.run_mean[i] = rng.normal(size=ln.run_mean[i].shape)   # far from this batch's μ, σ²
+        ln.run_var[i] = rng.uniform(0.1, 3, ln.run_var[i].shape)
+    x = rng.uniform(size=shape)
+    y = rng.integers(0, spec[-1]["n_out"], size=shape[0])
+    _, dLdz = softmax_cross_entropy(model.forward(x, train=True), y)
+    model.backward(dLdz)
+    analytic = {k: g.copy() for k, _, g in model.named_parameters()}
+    ln._last = {}
+    for key, p, _ in model.named_parameters():
+        num = numerical_grad(lambda: _total_loss(model, ln, x, y), p)
+        assert max_rel_error(analytic[key], num) < 1e-6, key
+
+
+def test_running_estimates_value_and_ascent():
+    rng = np.random.default_rng(4)
+    model = build_model(mlp_spec((4, 3, 2)), rng)
+    cfg = LagrangianNormConfig(lambda_init=0.1, lr_lambda=0.5, lambda_max=1e6, momentum=0.9)
+    ln = LagrangianNorm(cfg).attach(model)
+    x1, x2 = 3 + rng.normal(size=(8, 4)), rng.normal(size=(8, 4))
+    mu1, var1, _, _ = channel_stats(model.layers[0].forward(x1))
+    mu2, var2, _, _ = channel_stats(model.layers[0].forward(x2))
+    model.forward(x1, train=True)   # the first batch starts the estimates at its own statistics
+    assert ln.penalty() == pytest.approx(0.1 * np.sum(mu1 ** 2) + 0.1 * np.sum((var1 - 1) ** 2))
+    ln.step()
+    np.testing.assert_allclose(ln.run_mean[0], mu1)
+    lam1, lam2 = ln.lam1[0].copy(), ln.lam2[0].copy()
+    model.forward(x2, train=True)
+    mu, var = 0.9 * mu1 + 0.1 * mu2, 0.9 * var1 + 0.1 * var2
+    assert ln.penalty() == pytest.approx(np.sum(lam1 * mu ** 2) + np.sum(lam2 * (var - 1) ** 2))
+    ln.step()                       # the multipliers ascend on the running estimates
+    np.testing.assert_allclose(ln.lam1[0], lam1 + 0.5 * mu ** 2)
+    np.testing.assert_allclose(ln.lam2[0], lam2 + 0.5 * (var - 1) ** 2)
+    np.testing.assert_allclose(ln.run_var[0], var)
+
+
+def test_running_estimates_train_deterministically():
+    data = load_digits(view="image", seed=0)
+
+    def once():
+        model = build_model(cnn_spec(channels=(4,)), np.random.default_rng(5))
+        ln = LagrangianNorm(LagrangianNormConfig(lambda_init=0.05, momentum=0.9))
+        train(model, data, TrainConfig(epochs=1, batch_size=8, lr=1e-3, seed=5),
+              progress=False, regularizers=[ln])
+        return [p.copy() for _, p, _ in model.named_parameters()], ln.run_var
+
+    (p1, v1), (p2, v2) = once(), once()
+    assert all(np.array_equal(a, b) for a, b in zip(p1, p2))
+    assert all(np.array_equal(v1[i], v2[i]) for i in v1) and v1
+
+
 def test_penalty_value_is_the_formula():
     rng = np.random.default_rng(1)
     model = build_model(cnn_spec(in_shape=(1, 4, 4), channels=(3,)), rng)
@@ -112,6 +175,8 @@ def test_dense_batch_of_one_is_left_alone():
     ({"target_var": 0.0}, "target_var must be positive, not 0.0"),
     ({"lr_lambda": -1.0}, "lr_lambda must be non-negative, not -1.0"),
     ({"lambda_init": 20.0}, "lambda_init (20.0) must not exceed lambda_max (1.0)"),
+    ({"momentum": 1.0}, "momentum must be in [0, 1), not 1.0"),
+    ({"momentum": -0.1}, "momentum must be in [0, 1), not -0.1"),
 ])
 def test_config_errors(kwargs, message):
     with pytest.raises(ValueError) as e:
@@ -120,7 +185,7 @@ def test_config_errors(kwargs, message):
 
 
 def test_config_round_trip():
-    cfg = LagrangianNormConfig(where="post", trainable_var=True)
+    cfg = LagrangianNormConfig(where="post", trainable_var=True, momentum=0.9)
     assert LagrangianNormConfig.from_dict(cfg.to_dict()) == cfg
 
 
