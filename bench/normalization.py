@@ -83,13 +83,13 @@ def relu_input_stats(model, x, batch):
 
 
 def run(job):
-    model_name, variant, batch, seed, lr, lam, where, epochs, momentum = job
+    model_name, variant, batch, seed, lr, lam, where, epochs, momentum, running = job
     data = load_digits(view="image", seed=0)
     model = build_model(spec_for(model_name, variant), np.random.default_rng(seed))
     regs = []
     if variant == "method1":
         regs = [LagrangianNorm(LagrangianNormConfig(where=where, lambda_init=lam,
-                                                         momentum=momentum))]
+                                                         momentum=momentum, running=running))]
     t = time.perf_counter()
     hist = train(model, data, TrainConfig(epochs=epochs, batch_size=batch, lr=lr,
                                           schedule="cosine", seed=seed),
@@ -123,6 +123,9 @@ def main(argv=None):
                     help="method 1 constrains the ReLU inputs (pre) or outputs (post)")
     ap.add_argument("--momentum", type=float, default=0.0,
                     help="method 1: ρ of the running estimates of μ and σ² (0: batch statistics)")
+    ap.add_argument("--running", default="both", choices=("both", "ascent"),
+                    help="method 1 with --momentum: running estimates in the penalty and the "
+                         "multipliers' ascent, or in the ascent only")
     a = ap.parse_args(argv)
     models = ["deep"] + (["small"] if a.small else [])
     batches = (4, 64) if a.quick else tuple(int(b) for b in a.batches.split(","))
@@ -150,7 +153,8 @@ def main(argv=None):
         picks = {c: (LR_GRID[0], LAMBDA_GRID[0] if c[1] == "method1" else None) for c in cells}
     else:
         points = [(m, v, b, lr, lam) for (m, v, b) in cells for lr, lam in grid(v)]
-        tune_jobs = [(m, v, b, s, lr, lam, a.where, epochs(m, b), a.momentum)
+        tune_jobs = [(m, v, b, s, lr, lam, a.where, epochs(m, b), a.momentum,
+                      a.running)
                      for (m, v, b, lr, lam) in points for s in range(a.tune_seeds)]
         results = pmap(tune_jobs)
         print(f"tuning (validation accuracy %, mean of seeds 0..{a.tune_seeds - 1}):")
@@ -165,7 +169,7 @@ def main(argv=None):
                 picks[(m, v, b)] = (lr, lam, val)
     # 2. final runs with the picks
     final_jobs = [(m, v, b, s, picks[(m, v, b)][0], picks[(m, v, b)][1], a.where, epochs(m, b),
-                   a.momentum)
+                   a.momentum, a.running)
                   for (m, v, b) in cells for s in seeds]
     results = pmap(final_jobs)
     table = {}

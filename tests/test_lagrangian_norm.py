@@ -50,12 +50,15 @@ def test_penalty_gradient_matches_finite_differences(spec, shape, where):
         assert max_rel_error(analytic[key], num) < 1e-6, key
 
 
-@pytest.mark.parametrize("spec,shape", _MODELS)
-def test_running_penalty_gradient_matches_finite_differences(spec, shape):
+@pytest.mark.parametrize("spec,shape,running", [
+    (spec, shape, running) for spec, shape in _MODELS for running in ("both", "ascent")])
+def test_running_penalty_gradient_matches_finite_differences(spec, shape, running):
     # momentum ρ: the penalty uses μ̂ = ρ μ̂_prev + (1 − ρ) μ (and σ̂² alike), μ̂_prev a constant
+    # (running="both"), or the batch's μ, σ² with the estimates kept for the ascent ("ascent")
     rng = np.random.default_rng(3)
     model = build_model(spec, rng)
-    ln = LagrangianNorm(LagrangianNormConfig(target_var=0.5, momentum=0.7)).attach(model)
+    ln = LagrangianNorm(LagrangianNormConfig(target_var=0.5, momentum=0.7,
+                                             running=running)).attach(model)
     x0 = rng.uniform(size=shape)            # an earlier batch starts the running estimates
     model.forward(x0, train=True)
     ln.step()
@@ -96,6 +99,70 @@ def test_running_estimates_value_and_ascent():
     np.testing.assert_allclose(ln.lam1[0], lam1 + 0.5 * mu ** 2)
     np.testing.assert_allclose(ln.lam2[0], lam2 + 0.5 * (var - 1) ** 2)
     np.testing.assert_allclose(ln.run_var[0], var)
+
+
+def test_running_estimates_in_the_ascent_only():
+    rng = np.random.default_rng(6)
+    model = build_model(mlp_spec((4, 3, 2)), rng)
+    cfg = LagrangianNormConfig(lambda_init=0.1, lr_lambda=0.5, lambda_max=1e6, momentum=0.9,
+                               running="ascent")
+    ln = LagrangianNorm(cfg).attach(model)
+    x1, x2 = 3 + rng.normal(size=(8, 4)), rng.normal(size=(8, 4))
+    mu1, var1, _, _ = channel_stats(model.layers[0].forward(x1))
+    mu2, var2, _, _ = channel_stats(model.layers[0].forward(x2))
+    model.forward(x1, train=True)
+    ln.step()
+    lam1, lam2 = ln.lam1[0].copy(), ln.lam2[0].copy()
+    model.forward(x2, train=True)   # the penalty: this batch's own statistics
+    assert ln.penalty() == pytest.approx(np.sum(lam1 * mu2 ** 2) + np.sum(lam2 * (var2 - 1) ** 2))
+    ln.step()                       # the ascent: the running estimates
+    mu, var = 0.9 * mu1 + 0.1 * mu2, 0.9 * var1 + 0.1 * var2
+    np.testing.assert_allclose(ln.lam1[0], lam1 + 0.5 * mu ** 2)
+    np.testing.assert_allclose(ln.lam2[0], lam2 + 0.5 * (var - 1) ** 2)
+
+
+@pytest.mark.parametrize("kwargs", [{"terms": "var"}, {"terms": "mean"}, {"warmup": 4}])
+def test_terms_and_warmup_gradient_matches_finite_differences(kwargs):
+    spec, shape = _MODELS[0]
+    rng = np.random.default_rng(7)
+    model = build_model(spec, rng)
+    ln = LagrangianNorm(LagrangianNormConfig(target_var=0.5, lambda_init=0.5, lambda_max=2,
+                                             **kwargs)).attach(model)
+    for _ in range(3):              # warmup 4: the ramp stands at 3/4
+        model.forward(rng.uniform(size=shape), train=True)
+        ln.step()
+    x = rng.uniform(size=shape)
+    y = rng.integers(0, spec[-1]["n_out"], size=shape[0])
+    _, dLdz = softmax_cross_entropy(model.forward(x, train=True), y)
+    model.backward(dLdz)
+    analytic = {k: g.copy() for k, _, g in model.named_parameters()}
+    ln._last = {}
+    for key, p, _ in model.named_parameters():
+        num = numerical_grad(lambda: _total_loss(model, ln, x, y), p)
+        assert max_rel_error(analytic[key], num) < 1e-6, key
+
+
+def test_terms_keep_one_multiplier_at_zero_and_warmup_ramps():
+    rng = np.random.default_rng(8)
+    x = 3 + rng.normal(size=(8, 4))
+    for terms, zero in (("var", "lam1"), ("mean", "lam2")):
+        model = build_model(mlp_spec((4, 3, 2)), np.random.default_rng(0))
+        ln = LagrangianNorm(LagrangianNormConfig(terms=terms, lr_lambda=0.5)).attach(model)
+        model.forward(x, train=True)
+        mu, var, _, _ = channel_stats(model.layers[0].forward(x))
+        kept = (mu ** 2).sum() if terms == "mean" else ((var - 1) ** 2).sum()
+        assert ln.penalty() == pytest.approx(0.01 * kept)
+        ln.step()
+        assert np.all(getattr(ln, zero)[0] == 0)
+    model = build_model(mlp_spec((4, 3, 2)), np.random.default_rng(0))
+    ln = LagrangianNorm(LagrangianNormConfig(warmup=2, lr_lambda=0)).attach(model)
+    values = []
+    for _ in range(4):
+        model.forward(x, train=True)
+        values.append(ln.penalty())
+        ln.step()
+    assert values[0] == 0 and values[1] == pytest.approx(values[2] / 2) and values[2] == values[3]
+    assert values[2] > 0
 
 
 def test_running_estimates_train_deterministically():
@@ -177,6 +244,10 @@ def test_dense_batch_of_one_is_left_alone():
     ({"lambda_init": 20.0}, "lambda_init (20.0) must not exceed lambda_max (1.0)"),
     ({"momentum": 1.0}, "momentum must be in [0, 1), not 1.0"),
     ({"momentum": -0.1}, "momentum must be in [0, 1), not -0.1"),
+    ({"running": "penalty"}, "running must be 'both' or 'ascent', not 'penalty'"),
+    ({"terms": "std"}, "terms must be 'both', 'mean' or 'var', not 'std'"),
+    ({"warmup": -1}, "warmup must be a non-negative integer, not -1"),
+    ({"warmup": 2.5}, "warmup must be a non-negative integer, not 2.5"),
 ])
 def test_config_errors(kwargs, message):
     with pytest.raises(ValueError) as e:
@@ -185,7 +256,8 @@ def test_config_errors(kwargs, message):
 
 
 def test_config_round_trip():
-    cfg = LagrangianNormConfig(where="post", trainable_var=True, momentum=0.9)
+    cfg = LagrangianNormConfig(where="post", trainable_var=True, momentum=0.9,
+                               running="ascent", terms="var", warmup=10)
     assert LagrangianNormConfig.from_dict(cfg.to_dict()) == cfg
 
 

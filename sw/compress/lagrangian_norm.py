@@ -26,7 +26,15 @@ are noisy, so the penalty and the multiplier ascent can use exponential moving a
 constants; the first batch starts them at its own statistics), so
 ``P = Σ λ1 μ̂² + Σ λ2 (σ̂² − v)²`` and the gradient only flows through this batch's share:
 ``∂P/∂a = (1 − ρ) (2 λ1 μ̂ + 4 λ2 (σ̂² − v) (a − μ)) / m``. The estimates move on in ``step()``.
-With ρ = 0 this is the plain batch penalty above.
+With ρ = 0 this is the plain batch penalty above. ``running="ascent"`` keeps the batch's own
+statistics in the penalty (and its gradient) and uses the running estimates only for the
+multipliers' ascent, whose batch version also grows with the noise of the statistics
+(``E[μ²] = μ_true² + Var(μ)``).
+
+Two more options, off by default: ``terms="var"`` (or ``"mean"``) keeps only one of the two
+penalty terms (the other multiplier stays at 0); ``warmup`` > 0 scales the whole penalty by
+``min(1, t / warmup)`` after t optimizer steps (a ramp from 0), leaving the multipliers' ascent
+as it is.
 
 Which activations: ``where="pre"`` (the default) constrains the outputs of every Dense, Conv2d and
 LSTM layer except the last (the classifier's logits), i.e. the inputs of the nonlinearities, where
@@ -41,6 +49,8 @@ import numpy as np
 __all__ = ["LagrangianNormConfig", "LagrangianNorm", "constrained_layers", "channel_stats"]
 
 WHERE = ("pre", "post")
+TERMS = ("both", "mean", "var")  # which penalty terms
+RUNNING = ("both", "ascent")  # where the running estimates go: penalty and ascent, or ascent
 _LINEAR = ("dense", "conv2d", "lstm")
 
 
@@ -50,7 +60,9 @@ class LagrangianNormConfig:
 
     ``lambda_init`` starts both multipliers; ``lr_lambda`` is η_λ; ``target_var`` the initial
     (or fixed) v; ``trainable_var`` lets v descend with step ``lr_var``; ``momentum`` is ρ of the
-    running estimates of μ and σ² (0: the batch's own statistics).
+    running estimates of μ and σ² (0: the batch's own statistics), used in the penalty and the
+    ascent (``running="both"``) or in the ascent only (``"ascent"``); ``terms`` keeps both penalty
+    terms or one; ``warmup`` is the length in steps of the penalty's ramp from 0 (0: none).
     """
     where: str = "pre"
     target_var: float = 1.0
@@ -61,6 +73,9 @@ class LagrangianNormConfig:
     lr_var: float = 1e-3
     min_var: float = 1e-2
     momentum: float = 0.0
+    running: str = "both"
+    terms: str = "both"
+    warmup: int = 0
 
     def __post_init__(self):
         if self.where not in WHERE:
@@ -73,6 +88,12 @@ class LagrangianNormConfig:
                 raise ValueError(f"{name} must be non-negative, not {getattr(self, name)!r}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), not {self.momentum!r}")
+        if self.running not in RUNNING:
+            raise ValueError(f"running must be 'both' or 'ascent', not {self.running!r}")
+        if self.terms not in TERMS:
+            raise ValueError(f"terms must be 'both', 'mean' or 'var', not {self.terms!r}")
+        if not (isinstance(self.warmup, int) and self.warmup >= 0):
+            raise ValueError(f"warmup must be a non-negative integer, not {self.warmup!r}")
         if self.lambda_init > self.lambda_max:
             raise ValueError(f"lambda_init ({self.lambda_init}) must not exceed lambda_max "
                              f"({self.lambda_max})")
@@ -135,6 +156,8 @@ class LagrangianNorm:
         if not isinstance(config, LagrangianNormConfig):
             raise TypeError(f"config must be a LagrangianNormConfig, not {type(config).__name__}")
         self.config = config
+        self._running_penalty = config.momentum > 0 and config.running == "both"
+        self._steps = 0
         self.model = None
         self.layers = []
         self.lam1, self.lam2, self.var = {}, {}, {}
@@ -158,8 +181,8 @@ class LagrangianNorm:
 
     def _init_channel(self, i, c):
         cfg = self.config
-        self.lam1[i] = np.full(c, cfg.lambda_init)
-        self.lam2[i] = np.full(c, cfg.lambda_init)
+        self.lam1[i] = np.full(c, cfg.lambda_init if cfg.terms != "var" else 0.0)
+        self.lam2[i] = np.full(c, cfg.lambda_init if cfg.terms != "mean" else 0.0)
         self.var[i] = np.full(c, cfg.target_var)
 
     # -- hooks called by Sequential ---------------------------------------------------------
@@ -171,21 +194,27 @@ class LagrangianNorm:
             self._init_channel(i, len(mu_b))
         rho = self.config.momentum
         if rho > 0 and i in self.run_mean:   # μ̂, σ̂²: the previous estimates are constants
-            mu = rho * self.run_mean[i] + (1 - rho) * mu_b
-            var = rho * self.run_var[i] + (1 - rho) * var_b
+            mu_r = rho * self.run_mean[i] + (1 - rho) * mu_b
+            var_r = rho * self.run_var[i] + (1 - rho) * var_b
+        else:
+            mu_r, var_r = mu_b, var_b
+        if self._running_penalty:
+            mu, var = mu_r, var_r
         else:
             mu, var = mu_b, var_b
-        self._last[i] = (a, mu_b, mu, var, m)
+        self._last[i] = (a, mu_b, mu, var, m, mu_r, var_r)
 
     def before_backward(self, i, dLdy):
         last = self._last.get(i)
         if last is None:
             return dLdy
-        a, mu_b, mu, var, m = last
+        a, mu_b, mu, var, m, _, _ = last
         if m < 2:  # one value per channel (dense layer, batch 1): no statistics to constrain
             return dLdy
         nd = a.ndim
-        share = 1 - self.config.momentum if i in self.run_mean else 1.0  # ∂μ̂/∂μ = ∂σ̂²/∂σ²
+        share = self._ramp()  # times ∂μ̂/∂μ = ∂σ̂²/∂σ²
+        if self._running_penalty and i in self.run_mean:
+            share *= 1 - self.config.momentum
         k1 = share * 2 * self.lam1[i] * mu / m                    # (c,)
         k2 = share * 4 * self.lam2[i] * (var - self.var[i]) / m   # (c,)
         return dLdy + _per_channel(k1 - k2 * mu_b, nd) + _per_channel(k2, nd) * a
@@ -194,28 +223,37 @@ class LagrangianNorm:
     def penalty(self):
         """``Σ λ1 μ² + λ2 (σ² − v)²`` of the last training forward pass."""
         total = 0.0
-        for i, (_, _, mu, var, m) in self._last.items():
+        for i, (_, _, mu, var, m, _, _) in self._last.items():
             if m >= 2:
                 total += float(np.sum(self.lam1[i] * mu * mu))
                 total += float(np.sum(self.lam2[i] * (var - self.var[i]) ** 2))
-        return total
+        return self._ramp() * total
+
+    def _ramp(self):
+        w = self.config.warmup
+        return 1.0 if self._steps >= w else self._steps / w
 
     def step(self):
         """Multipliers ascend, a trainable target variance descends; uses the last batch."""
         cfg = self.config
-        for i, (_, mu_b, mu, var, m) in self._last.items():
+        for i, (_, _, mu_p, var_p, m, mu, var) in self._last.items():
             if m < 2:
                 continue
             if cfg.momentum > 0:  # the estimates move on: this batch's μ̂, σ̂² become μ̂_prev
                 self.run_mean[i], self.run_var[i] = mu, var
-            self.lam1[i] = np.minimum(self.lam1[i] + cfg.lr_lambda * mu * mu, cfg.lambda_max)
-            gap = var - self.var[i]
-            if cfg.trainable_var:
-                dPdv = -2 * self.lam2[i] * gap
+            if cfg.terms != "var":
+                self.lam1[i] = np.minimum(self.lam1[i] + cfg.lr_lambda * mu * mu,
+                                          cfg.lambda_max)
+            gap = var - self.var[i]   # ascent: on the running estimates when momentum > 0
+            if cfg.trainable_var:     # v descends on the penalty as it stands
+                dPdv = -2 * self.lam2[i] * (var_p - self.var[i])
                 self.var[i] = np.maximum(self.var[i] - cfg.lr_var * dPdv, cfg.min_var)
-            self.lam2[i] = np.minimum(self.lam2[i] + cfg.lr_lambda * gap * gap, cfg.lambda_max)
+            if cfg.terms != "mean":
+                self.lam2[i] = np.minimum(self.lam2[i] + cfg.lr_lambda * gap * gap,
+                                          cfg.lambda_max)
             self._epoch.append((float(np.mean(np.abs(mu))), float(np.mean(var))))
         self._last = {}
+        self._steps += 1
 
     def epoch_end(self):
         """Figures for the training history: the mean |μ| and σ² the constrained activations
