@@ -239,7 +239,7 @@ class LagrangianNorm:
         for i, (_, _, mu_p, var_p, m, mu, var) in self._last.items():
             if m < 2:
                 continue
-            if cfg.momentum > 0:  # the estimates move on: this batch's μ̂, σ̂² become μ̂_prev
+            if cfg.momentum > 0:  # the estimates move on: this batch's μ̂, σ̂² become the prev
                 self.run_mean[i], self.run_var[i] = mu, var
             if cfg.terms != "var":
                 self.lam1[i] = np.minimum(self.lam1[i] + cfg.lr_lambda * mu * mu,
@@ -251,7 +251,7 @@ class LagrangianNorm:
             if cfg.terms != "mean":
                 self.lam2[i] = np.minimum(self.lam2[i] + cfg.lr_lambda * gap * gap,
                                           cfg.lambda_max)
-            self._epoch.append((float(np.mean(np.abs(mu))), float(np.mean(var))))
+            self._epoch.append((float(np.mean(np.abs(mu_p))), float(np.mean(var_p))))
         self._last = {}
         self._steps += 1
 
