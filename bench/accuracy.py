@@ -15,9 +15,10 @@ fold).
 Selection criterion, for every model: the **lowest mean validation cross-entropy** (log-loss
 against the plain labels, :func:`log_loss`, of the best-epoch weights) over the 720 held-out
 samples. Accuracy on the folds saturates for the leading candidates (99.3-99.9 %, one to five
-errors in 720), so it no longer tells them apart; cross-entropy keeps ranking. Its known bias: label smoothing caps a
-model's confidence by design, so smoothed candidates score a far higher cross-entropy (0.13-0.29
-against 0.01-0.11 measured) whatever their accuracy, and this criterion never picks them.
+errors in 720), so it no longer tells them apart; cross-entropy keeps ranking. Its known bias:
+label smoothing caps a model's confidence by design, so smoothed candidates score a far higher
+cross-entropy (0.13-0.29 against 0.01-0.11 measured) whatever their accuracy, and this criterion
+never picks them.
 
 Measured (``--tune``, 5 folds, ``python bench/accuracy.py --tune``; val log-loss mean, val %
 mean, last-epoch val %), in the order the rounds ran:
