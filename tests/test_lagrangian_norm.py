@@ -19,6 +19,18 @@ def _total_loss(model, ln, x, y):
     return value
 
 
+def _check_gradients(model, ln, x, y):
+    """The backward pass with the penalty's gradients against finite differences of the loss
+    plus the penalty, for every parameter."""
+    _, dLdz = softmax_cross_entropy(model.forward(x, train=True), y)
+    model.backward(dLdz)
+    analytic = {k: g.copy() for k, _, g in model.named_parameters()}
+    ln._last = {}
+    for key, p, _ in model.named_parameters():
+        num = numerical_grad(lambda: _total_loss(model, ln, x, y), p)
+        assert max_rel_error(analytic[key], num) < 1e-6, key
+
+
 _MODELS = [
     (cnn_spec(in_shape=(1, 4, 4), channels=(2, 3)), (3, 1, 4, 4)),
     (cnn_spec(in_shape=(1, 4, 4), channels=(2, 3)), (1, 1, 4, 4)),   # batch 1: spatial stats
@@ -41,13 +53,7 @@ def test_penalty_gradient_matches_finite_differences(spec, shape, where):
     for i in list(ln.lam1):  # distinct multipliers per channel
         ln.lam1[i] = rng.uniform(0.5, 2, ln.lam1[i].shape)
         ln.lam2[i] = rng.uniform(0.5, 2, ln.lam2[i].shape)
-    _, dLdz = softmax_cross_entropy(model.forward(x, train=True), y)
-    model.backward(dLdz)
-    analytic = {k: g.copy() for k, _, g in model.named_parameters()}
-    ln._last = {}
-    for key, p, _ in model.named_parameters():
-        num = numerical_grad(lambda: _total_loss(model, ln, x, y), p)
-        assert max_rel_error(analytic[key], num) < 1e-6, key
+    _check_gradients(model, ln, x, y)
 
 
 @pytest.mark.parametrize("spec,shape,running", [
@@ -70,13 +76,7 @@ def test_running_penalty_gradient_matches_finite_differences(spec, shape, runnin
         ln.run_var[i] = rng.uniform(0.1, 3, ln.run_var[i].shape)
     x = rng.uniform(size=shape)
     y = rng.integers(0, spec[-1]["n_out"], size=shape[0])
-    _, dLdz = softmax_cross_entropy(model.forward(x, train=True), y)
-    model.backward(dLdz)
-    analytic = {k: g.copy() for k, _, g in model.named_parameters()}
-    ln._last = {}
-    for key, p, _ in model.named_parameters():
-        num = numerical_grad(lambda: _total_loss(model, ln, x, y), p)
-        assert max_rel_error(analytic[key], num) < 1e-6, key
+    _check_gradients(model, ln, x, y)
 
 
 def test_running_estimates_value_and_ascent():
@@ -133,13 +133,7 @@ def test_terms_and_warmup_gradient_matches_finite_differences(kwargs):
         ln.step()
     x = rng.uniform(size=shape)
     y = rng.integers(0, spec[-1]["n_out"], size=shape[0])
-    _, dLdz = softmax_cross_entropy(model.forward(x, train=True), y)
-    model.backward(dLdz)
-    analytic = {k: g.copy() for k, _, g in model.named_parameters()}
-    ln._last = {}
-    for key, p, _ in model.named_parameters():
-        num = numerical_grad(lambda: _total_loss(model, ln, x, y), p)
-        assert max_rel_error(analytic[key], num) < 1e-6, key
+    _check_gradients(model, ln, x, y)
 
 
 def test_terms_keep_one_multiplier_at_zero_and_warmup_ramps():
