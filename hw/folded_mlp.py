@@ -90,6 +90,11 @@ class FoldedMlp(wiring.Component):
         """Cycles from the first input to the result with an always-ready consumer (about)."""
         return sum(self.layer_cycles)
 
+    @property
+    def weight_depth(self):
+        """Words in each lane's weight memory: Σ_l G_l · n_in_l."""
+        return sum(layer.n_in * G for layer, G in zip(self.qmodel.layers, self.groups))
+
     def lane_weights(self, p):
         """Lane p's weight memory: for every layer and group g, W[g·P + p, :] (zeros past n_out)."""
         words = []
@@ -125,7 +130,7 @@ class FoldedMlp(wiring.Component):
             wr.append(buf.write_port())
         w_rd = []
         for p in range(P):
-            mem = memory.Memory(shape=signed(w_bits), depth=len(self.lane_weights(0)),
+            mem = memory.Memory(shape=signed(w_bits), depth=self.weight_depth,
                                 init=self.lane_weights(p))
             m.submodules[f"w{p}"] = mem
             w_rd.append(mem.read_port())
@@ -139,7 +144,7 @@ class FoldedMlp(wiring.Component):
         group = Signal(range(max(self.groups)))
         flat_group = Signal(range(n_groups))
         idx = Signal(range(depth))
-        w_addr = Signal(range(len(self.lane_weights(0)) + 1))
+        w_addr = Signal(range(self.weight_depth + 1))
         last_in = Array(Const(layer.n_in - 1, range(depth)) for layer in layers)[layer_i]
         last_group = Array(Const(G - 1, range(max(self.groups))) for G in self.groups)[layer_i]
         from_stream = (layer_i == 0) & (group == 0)   # the first pass takes x as it arrives

@@ -53,17 +53,22 @@ def _num(v):
 
 # ---------------------------------------------------------------------------------- the facts
 
-def _history(root):
-    """The per-epoch training history from ``float.npz``'s manifest, or []."""
-    path = root / "float.npz"
+def _artifact(path, kind):
+    """``(manifest, arrays)`` of the artifact at ``path``, or None when it is missing or
+    unreadable (the report draws what it can)."""
     if not path.exists():
-        return []
+        return None
     from slimgen.sw.artifact import ArtifactError, load_artifact
     try:
-        manifest, _ = load_artifact(path, "float")
+        return load_artifact(path, kind)
     except ArtifactError:
-        return []
-    return manifest.get("history") or []
+        return None
+
+
+def _history(root):
+    """The per-epoch training history from ``float.npz``'s manifest, or []."""
+    loaded = _artifact(root / "float.npz", "float")
+    return (loaded[0].get("history") or []) if loaded else []
 
 
 def layer_rows(root, summary):
@@ -71,14 +76,10 @@ def layer_rows(root, summary):
     integer MLP in ``model.npz`` (dense engines: every weight is multiplied, zeros too)."""
     if summary.get("layers"):
         return [dict(layer) for layer in summary["layers"]]
-    path = root / "model.npz"
-    if not path.exists():
+    loaded = _artifact(root / "model.npz", "int")
+    if not loaded:
         return []
-    from slimgen.sw.artifact import ArtifactError, load_artifact
-    try:
-        manifest, arrays = load_artifact(path, "int")
-    except ArtifactError:
-        return []
+    manifest, arrays = loaded
     lanes = summary.get("lanes")
     rows = []
     for i, meta in enumerate(manifest.get("layers", [])):

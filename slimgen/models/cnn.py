@@ -40,7 +40,7 @@ def quantize(model, data, config, compression):
     n_layers = sum(layer.kind in ("conv2d", "dense") for layer in model.layers)
     bits = compression.get("layer_weight_bits")
     if bits is not None and len(bits) != n_layers:
-        bits = None      # per dense layer only (the compress CLI's MLP convention): not usable
+        bits = None      # not one width per conv and dense layer (e.g. an older artifact)
     return quantize_cnn(model, data.part("train")[0], 1.0 / data.pixel_max, qc,
                         layer_weight_bits=bits)
 
