@@ -24,7 +24,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core per job; jobs run
 
 import numpy as np  # noqa: E402
 
-from slimgen.sw.compress.balanced import BalancedConfig, balanced_prune  # noqa: E402
+from compression_balanced import run_balanced  # noqa: E402
+
 from slimgen.sw.compress.joint_prune_quant import JointConfig, joint_prune_quantize  # noqa: E402
 from slimgen.sw.compress.lstm_gate_prune import (GatePruneConfig, gate_keys,  # noqa: E402
                                                  lstm_gate_prune)
@@ -53,9 +54,6 @@ SIGN_FIT = FitConfig(lr=0.1, batch_size=32, optimizer="sgd")    # sign-directed:
 SIGN_FT = FitConfig(lr=1e-3, batch_size=32, schedule="cosine")  # ... then 120 epochs, cosine
 LSTM_FIT = FitConfig(lr=3e-3, batch_size=32)                    # LSTM retraining
 SP = {}                                                         # SelfPruneConfig defaults
-BANKS = dict(lam_balance=0.1, lr_balance=1.0)                   # input banks: a light term
-BAL_FT = FitConfig(lr=1e-3, batch_size=32)                      # balanced: longer fine-tuning
-BANK_FT = FitConfig(lr=3e-3, batch_size=32, schedule="cosine")  # banks: and a cosine schedule
 
 
 def _sp(target, quick, **kw):
@@ -103,8 +101,8 @@ def run_seed(args):
         data, dense = _dense("mlp", seed, quick)
         state = dense.state()
         fresh = lambda: (dense.load_state(state), dense)[1]  # noqa: E731
-    if "mlp" in parts:
         add("mlp", "dense", 0.0, dense, data)
+    if "mlp" in parts:
         levels = (0.9, 0.95) if quick else (0.9, 0.95, 0.97)
         for t in levels:
             r = self_prune(fresh(), data, _sp(t, quick), fit=FIT.replace(seed=seed), finetune=FT)
@@ -138,20 +136,8 @@ def run_seed(args):
                               finetune=SIGN_FT)
             add("mlp", f"sign_{dist}", 0.9, r.model, data)
     if "mlp_balanced" in parts:
-        for layout in ("rows", "banks"):
-            for groups in (4, 8):
-                for t in ((0.95,) if quick else (0.9, 0.95)):
-                    prune = _sp(t, quick, **({} if quick else {"finetune_epochs": 150}))
-                    bc = BalancedConfig(groups=groups, layout=layout, prune=prune,
-                                        **(BANKS if layout == "banks" else {}))
-                    r = balanced_prune(fresh(), data, bc, fit=FIT.replace(seed=seed),
-                                       finetune=BANK_FT if layout == "banks" else BAL_FT)
-                    counts = r.info["group_counts"]
-                    exact = all(len(set(v)) == 1 if layout == "rows"
-                                else all(len(set(row)) == 1 for row in v)
-                                for v in counts.values())
-                    add("mlp", f"balanced_{layout}_{groups}", t, r.model, data,
-                        extra={"exact_balance": bool(exact)})
+        run_balanced(seed, quick, data, fresh, add, fit=FIT.replace(seed=seed),
+                     prune=lambda t, **kw: _sp(t, quick, **kw))
     if "cnn" in parts:
         data, dense = _dense("cnn", seed, quick)
         state = dense.state()
@@ -345,7 +331,12 @@ def main(argv=None):
             results = pool.map(run_seed, jobs, chunksize=1)
     else:
         results = [run_seed(j) for j in jobs]
-    rows = [r for rs in results for r in rs]
+    rows, seen = [], set()
+    for r in (r for rs in results for r in rs):   # mlp and mlp_balanced each train the dense
+        key = (r["model"], r["seed"], r["method"], r["target"])
+        if r["method"] != "dense" or key not in seen:
+            rows.append(r)
+            seen.add(key)
     summary = summarize(rows)
     print(f"{'model':5} {'method':24} {'target':>6} {'zero %':>7} {'test %':>14} {'lost':>6} "
           f"{'extra'}")

@@ -1,0 +1,36 @@
+"""The balanced-sparsity part of ``bench/compression.py`` (method 5, MLP 64-64-10): both
+layouts, 4 and 8 groups, 90 % and 95 % zero, with the settings chosen for them on validation.
+
+Kept apart so that the balanced settings have one home; run it through
+``python bench/compression.py --parts mlp_balanced``.
+"""
+
+from slimgen.sw.compress.balanced import BalancedConfig, balanced_prune
+from slimgen.sw.compress.masked_train import FitConfig
+
+__all__ = ["run_balanced"]
+
+BANKS = dict(lam_balance=0.1, lr_balance=1.0)                   # input banks: a light term
+BAL_FT = FitConfig(lr=1e-3, batch_size=32)                      # balanced: longer fine-tuning
+BANK_FT = FitConfig(lr=3e-3, batch_size=32, schedule="cosine")  # banks: and a cosine schedule
+
+
+def run_balanced(seed, quick, data, fresh, add, *, fit, prune):
+    """Every balanced configuration on one seed; results go through ``add`` as in the bench.
+
+    ``fresh()`` gives the dense model reloaded, ``prune(target, **overrides)`` the
+    self-pruning configuration the bench uses at that target."""
+    for layout in ("rows", "banks"):
+        for groups in (4, 8):
+            for t in ((0.95,) if quick else (0.9, 0.95)):
+                sp = prune(t, **({} if quick else {"finetune_epochs": 150}))
+                bc = BalancedConfig(groups=groups, layout=layout, prune=sp,
+                                    **(BANKS if layout == "banks" else {}))
+                r = balanced_prune(fresh(), data, bc, fit=fit,
+                                   finetune=BANK_FT if layout == "banks" else BAL_FT)
+                counts = r.info["group_counts"]
+                exact = all(len(set(v)) == 1 if layout == "rows"
+                            else all(len(set(row)) == 1 for row in v)
+                            for v in counts.values())
+                add("mlp", f"balanced_{layout}_{groups}", t, r.model, data,
+                    extra={"exact_balance": bool(exact)})
