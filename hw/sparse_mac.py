@@ -72,8 +72,9 @@ class SparseMacCore(wiring.Component):
     Attributes
     ----------
     wr_addr, wr_data, wr_en : In
-        Write one activation (column ``wr_addr``) into every lane that holds that column.
-        Only while not ``busy``.
+        Write one activation (input ``wr_addr``, in the natural order) into every lane that
+        holds it (banks with an input order: lane ``pos[i] mod P`` at ``pos[i] div P``, through
+        a constant ROM). Only while not ``busy``.
     start : In(1)
         Start a run over the activations written so far.
     busy : Out(1)
@@ -130,9 +131,18 @@ class SparseMacCore(wiring.Component):
             with m.If(t == T - 1):
                 m.d.sync += running.eq(0)
 
-        # Broadcast write of activations: rows → every lane at the column; banks → lane i mod P.
-        if L.layout == "banks":
+        # Broadcast write of activations: rows → every lane at the column; banks → lane i mod P
+        # at i div P, or with an input order lane pos[i] mod P at pos[i] div P (a constant ROM).
+        if L.layout == "banks" and L.order is None:
             wq, wr = _divmod_const(m, self.wr_addr, P, L.n_in, "wr")
+        elif L.layout == "banks":
+            pos = L.positions
+            wq = Signal(range(max(2, L.cols_per_lane)), name="wr_q")
+            wr = Signal(range(max(2, P)), name="wr_r")
+            m.d.comb += [
+                wq.eq(Array(Const(int(q) // P, wq.shape()) for q in pos)[self.wr_addr]),
+                wr.eq(Array(Const(int(q) % P, wr.shape()) for q in pos)[self.wr_addr]),
+            ]
 
         # Read-back address: rows → lane o mod P at o div P; banks → every lane at o.
         if L.layout == "rows":
@@ -231,6 +241,9 @@ class SparseMacArray(wiring.Component):
         Width of the relative index (None: no filler entries).
     dense : bool
         Store every weight with implicit indices (the dense engine built from the same lanes).
+    order : sequence of int or None
+        Input order of the banks layout (:mod:`slimgen.sw.sparse_layout`); the inputs still
+        arrive on ``i`` in their natural order.
 
     Attributes
     ----------
@@ -245,13 +258,14 @@ class SparseMacArray(wiring.Component):
     next vector loads.
     """
 
-    def __init__(self, layer, *, lanes=4, layout="rows", index_bits=None, dense=False):
+    def __init__(self, layer, *, lanes=4, layout="rows", index_bits=None, dense=False,
+                 order=None):
         if not isinstance(layer, SparseLayer):
             raise TypeError(f"Layer must be a SparseLayer, not {layer!r}")
         self.layer = layer
         self.sparse_layout = build_layout(layer.W, lanes=lanes, layout=layout,
                                           weight_bits=layer.weight_bits, index_bits=index_bits,
-                                          dense=dense)
+                                          dense=dense, order=order)
         self.lanes = lanes
         self.acc_bits = layer.acc_bits
         act = signed(layer.in_bits) if layer.in_signed else unsigned(layer.in_bits)

@@ -1,7 +1,8 @@
 """Launch the sparse MAC array bench: random sparse layers (balanced and magnitude-pruned, both
 layouts, every weight width from 2 to 8 bits, empty and fully dense rows, narrow relative indices
-with fillers, the dense layout, signed and unsigned inputs, requantized and raw outputs), all in
-one Verilog top, on Icarus and Verilator."""
+with fillers, the dense layout, signed and unsigned inputs, requantized and raw outputs, input
+orders of the banks layout: random ones, and the dealt order of a 64-64 layer on real digits),
+all in one Verilog top, on Icarus and Verilator."""
 
 import io
 
@@ -31,13 +32,36 @@ CASES = [
     (8, "rows", 4, "dense", dict(n_in=12, n_out=9, dense=True, extreme="max", requant=False)),
     (8, "banks", 4, "magnitude", dict(n_in=20, n_out=6, extreme="min", requant=False)),
     (8, "rows", 5, "magnitude", dict(n_in=32, n_out=13, index_bits=2, in_signed=True)),
+    # input orders (banks): a random permutation, balanced in its own banks; one with narrow
+    # indices and 3 lanes; the 8×8 digits' pixels dealt by importance, on real images
+    (4, "banks", 4, "balanced", dict(n_in=24, n_out=10, order="random")),
+    (6, "banks", 3, "magnitude", dict(n_in=22, n_out=9, order="random", index_bits=1,
+                                      in_signed=True, requant=False)),
+    (8, "banks", 8, "balanced", dict(n_in=64, n_out=16, order="digits")),
 ]
 
 
-def _mask(rng, kind, n_out, n_in, lanes, layout):
+def _digits(n):
+    """The first n digits images as 8-bit input codes (pixels 0..16 → 0..240)."""
+    from slimgen.sw.data import load_digits
+    x = load_digits(view="vector").x[:n]
+    return np.rint(x * 240).astype(np.int64)
+
+
+def _order(rng, kind, n_in, lanes):
+    if kind is None:
+        return None
+    if kind == "random":
+        return rng.permutation(n_in)
+    # "digits": every lane gets its share of the informative pixels (method 5's dealt order)
+    from slimgen.sw.compress.balanced import deal_inputs
+    return deal_inputs(_digits(200).std(axis=0) + 1e-3 * rng.random(n_in), lanes)
+
+
+def _mask(rng, kind, n_out, n_in, lanes, layout, order=None):
     scores = rng.normal(size=(n_out, n_in))
     if kind == "balanced":
-        return balanced_mask(scores, lanes=lanes, layout=layout, density=0.3)
+        return balanced_mask(scores, lanes=lanes, layout=layout, density=0.3, order=order)
     if kind == "magnitude":
         return magnitude_mask(scores, nnz=int(0.3 * n_out * n_in))
     mask = magnitude_mask(scores, nnz=int(0.3 * n_out * n_in))
@@ -57,13 +81,17 @@ def make_cases(seed=0):
         opts = dict(opts)
         n_in, n_out = opts.pop("n_in"), opts.pop("n_out")
         index_bits, dense = opts.pop("index_bits", None), opts.pop("dense", False)
-        mask = _mask(rng, kind, n_out, n_in, lanes, layout)
+        kind_order = opts.pop("order", None)
+        order = _order(rng, kind_order, n_in, lanes)
+        mask = _mask(rng, kind, n_out, n_in, lanes, layout, order)
         layer = random_sparse_layer(rng, mask, weight_bits=wb, **opts)
         array = SparseMacArray(layer, lanes=lanes, layout=layout, index_bits=index_bits,
-                               dense=dense)
+                               dense=dense, order=order)
         lo, hi = input_range(layer.in_bits, layer.in_signed)
         x = np.concatenate([rng.integers(lo, hi + 1, (5, n_in)), np.full((1, n_in), hi),
                             np.full((1, n_in), lo), np.zeros((1, n_in), dtype=np.int64)])
+        if kind_order == "digits":
+            x = np.concatenate([_digits(24), x])
         out.append((array, x, layer(x)))
     return out
 

@@ -9,6 +9,14 @@ Groups (one per lane p of P; DESIGN.md method 5 and Hardware):
   local column c is ``i = c·P + p``, and it holds only that bank of the inputs. For every row o
   it streams its part of the row and leaves a partial sum; an adder tree joins the P partials.
 
+  An *input order* (banks only) places the inputs at other positions: ``order`` is a
+  permutation of ``range(n_in)``, and lane p's local column c holds input ``i = order[c·P + p]``;
+  with ``pos`` its inverse (``order[pos[i]] = i``), input i goes to lane ``pos[i] mod P`` at
+  local column ``pos[i] div P``. Everything below (runs, streams) is in the lanes' local
+  columns. The weights are the same matrix W over inputs in their natural order; only where each
+  input is stored changes, so a trained balance can choose which inputs share a bank. The
+  identity (the default, stored as ``order = None``) is the plain layout.
+
 Stream of one lane. For each of its rows in order, the non-zero weights of the row (within the
 lane's columns) in increasing column order, one word per entry::
 
@@ -35,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["LAYOUTS", "SparseLayout", "build_layout", "lane_of", "balanced_mask",
-           "magnitude_mask", "lane_partials", "layout_accumulate"]
+           "magnitude_mask", "lane_partials", "layout_accumulate", "check_order"]
 
 LAYOUTS = ("rows", "banks")
 
@@ -50,12 +58,50 @@ def _check_lanes(lanes):
         raise TypeError(f"Lane count must be a positive integer, not {lanes!r}")
 
 
-def lane_of(shape, lanes, layout):
-    """Lane index of every weight, (n_out, n_in) int64: ``o mod P`` (rows) or ``i mod P`` (banks)."""
+def check_order(order, n_in):
+    """An input order as a tuple of ints, or None for the identity (also when ``order`` is None).
+
+    Raises ``ValueError`` unless ``order`` is a permutation of ``range(n_in)``.
+    """
+    if order is None:
+        return None
+    try:
+        a = np.asarray(order)
+    except (TypeError, ValueError):
+        a = None
+    if a is None or a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
+        raise ValueError(f"Input order must be a sequence of integers (a permutation of "
+                         f"range({n_in})), not {order!r}")
+    if len(a) != n_in:
+        raise ValueError(f"Input order must have {n_in} entries (a permutation of "
+                         f"range({n_in})), not {len(a)}")
+    if not np.array_equal(np.sort(a), np.arange(n_in)):
+        bad = sorted(set(int(x) for x in a if not 0 <= x < n_in))
+        missing = sorted(set(range(n_in)) - set(int(x) for x in a))
+        raise ValueError(f"Input order must be a permutation of range({n_in}); "
+                         f"missing {missing}" + (f", out of range {bad}" if bad else ""))
+    if np.array_equal(a, np.arange(n_in)):
+        return None
+    return tuple(int(x) for x in a)
+
+
+def _positions(order, n_in):
+    """``pos`` (n_in,) int64 with ``order[pos[i]] = i`` (the identity without an order)."""
+    pos = np.arange(n_in)
+    if order is not None:
+        pos[np.asarray(order)] = np.arange(n_in)
+    return pos
+
+
+def lane_of(shape, lanes, layout, order=None):
+    """Lane index of every weight, (n_out, n_in) int64: ``o mod P`` (rows) or ``pos[i] mod P``
+    (banks, ``pos`` the inverse of the input ``order``; without one ``i mod P``)."""
     _check_layout(layout)
     n_out, n_in = shape
     o, i = np.indices((n_out, n_in))
-    return (o if layout == "rows" else i) % lanes
+    if layout == "rows":
+        return o % lanes
+    return _positions(check_order(order, n_in), n_in)[i] % lanes
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +121,9 @@ class SparseLayout:
         Non-zero weights, filler entries and dummy entries over all lanes (dense: zeros stored
         count as dummies).
     dense : bool
+    order : tuple of int or None
+        Input order (banks): lane p's local column c holds input ``order[c·P + p]``; None is
+        the identity.
     """
     lanes: int
     layout: str
@@ -87,6 +136,19 @@ class SparseLayout:
     fillers: int
     dummies: int
     dense: bool = False
+    order: tuple = None
+
+    def __post_init__(self):
+        order = check_order(self.order, self.n_in)
+        if order is not None and self.layout != "banks":
+            raise ValueError(f"An input order applies to the banks layout, not {self.layout!r}")
+        object.__setattr__(self, "order", order)
+
+    @property
+    def positions(self):
+        """``pos`` (n_in,): input i lies at position ``pos[i]``, lane ``pos[i] mod P``, local
+        column ``pos[i] div P`` (banks; the identity without an order)."""
+        return _positions(self.order, self.n_in)
 
     @property
     def word_bits(self):
@@ -142,6 +204,8 @@ class SparseLayout:
                 value, run, last = self.fields(word)
                 col += run + 1
                 o, i = (row * P + p, col) if self.layout == "rows" else (row, col * P + p)
+                if self.order is not None:
+                    i = self.order[i]
                 if value:
                     W[o, i] = value
                 if last:
@@ -152,12 +216,14 @@ class SparseLayout:
         d = {k: getattr(self, k) for k in ("lanes", "layout", "n_out", "n_in", "value_bits",
                                            "index_bits", "nnz", "fillers", "dummies", "dense")}
         d["words"] = [list(w) for w in self.words]
+        d["order"] = None if self.order is None else list(self.order)
         return d
 
     @classmethod
     def from_dict(cls, d):
         d = dict(d)
         d["words"] = tuple(tuple(int(x) for x in w) for w in d["words"])
+        d["order"] = d.get("order")
         return cls(**d)
 
 
@@ -174,11 +240,14 @@ def _lane_cells(W, lanes, layout):
     return cells
 
 
-def build_layout(W, *, lanes, layout="rows", weight_bits=8, index_bits=None, dense=False):
+def build_layout(W, *, lanes, layout="rows", weight_bits=8, index_bits=None, dense=False,
+                 order=None):
     """The :class:`SparseLayout` of an integer weight matrix W (n_out, n_in).
 
     ``index_bits``: width of the run field; ``None`` picks the narrowest with no filler.
     ``dense``: store every weight with implicit indices (``index_bits`` must then be None or 0).
+    ``order``: input order of the banks layout (a permutation of ``range(n_in)``: lane p's local
+    column c holds input ``order[c·P + p]``); None or the identity for the plain layout.
     """
     _check_layout(layout)
     _check_lanes(lanes)
@@ -189,6 +258,9 @@ def build_layout(W, *, lanes, layout="rows", weight_bits=8, index_bits=None, den
         raise TypeError(f"W must be an integer array, not {W.dtype}")
     W = W.astype(np.int64)
     n_out, n_in = W.shape
+    order = check_order(order, n_in)
+    if order is not None and layout != "banks":
+        raise ValueError(f"An input order applies to the banks layout, not {layout!r}")
     extent = n_out if layout == "rows" else n_in
     if lanes > extent:
         raise ValueError(f"Lane count must be at most the layer's {extent} "
@@ -197,7 +269,7 @@ def build_layout(W, *, lanes, layout="rows", weight_bits=8, index_bits=None, den
     if np.abs(W).max() > qmax:
         raise ValueError(f"Weights must lie in [−{qmax}, {qmax}] for {weight_bits} bits, "
                          f"found {int(np.abs(W).max())}")
-    subs = _lane_cells(W, lanes, layout)
+    subs = _lane_cells(W if order is None else W[:, list(order)], lanes, layout)
     if dense:
         if index_bits not in (None, 0):
             raise ValueError(f"A dense layout has no index field; index_bits must be None or 0, "
@@ -245,7 +317,7 @@ def build_layout(W, *, lanes, layout="rows", weight_bits=8, index_bits=None, den
                 prev = int(c)
         words.append(tuple(stream))
     return SparseLayout(lanes, layout, n_out, n_in, vb, ib, tuple(words),
-                        int(np.count_nonzero(W)), fillers, dummies, bool(dense))
+                        int(np.count_nonzero(W)), fillers, dummies, bool(dense), order)
 
 
 def lane_partials(layout, v):
@@ -259,7 +331,10 @@ def lane_partials(layout, v):
     P = layout.lanes
     out = np.zeros((P, layout.rows_per_lane), dtype=np.int64)
     for p, stream in enumerate(layout.words):
-        local = v if layout.layout == "rows" else v[p::P]
+        if layout.layout == "rows":
+            local = v
+        else:
+            local = (v if layout.order is None else v[list(layout.order)])[p::P]
         row, pos, acc = 0, 0, 0
         for word in stream:
             value, run, last = layout.fields(word)
@@ -282,12 +357,13 @@ def layout_accumulate(layout, b, v):
     return b + part.sum(axis=0)
 
 
-def balanced_mask(W, *, lanes, layout, density):
+def balanced_mask(W, *, lanes, layout, density, order=None):
     """Keep the largest-magnitude weights so that every lane gets the same non-zero count.
 
     Rows layout: the top ``k = round(density · n_in)`` of every row (equal rows, so equal lanes
     when P divides n_out). Banks layout: the top ``round(density · bank width)`` of every row's
-    part in every bank. (A stand-in for method 5's trained balance: same groups, hard top-k.)
+    part in every bank (the banks of the input ``order``, if given). (A stand-in for method 5's
+    trained balance: same groups, hard top-k.)
     Returns a boolean mask (n_out, n_in).
     """
     _check_layout(layout)
@@ -298,13 +374,15 @@ def balanced_mask(W, *, lanes, layout, density):
         idx = np.argsort(-W, axis=1, kind="stable")[:, :k]
         np.put_along_axis(mask, idx, True, axis=1)
         return mask
+    pos = _positions(check_order(order, W.shape[1]), W.shape[1])
     for p in range(lanes):
-        sub = W[:, p::lanes]
+        cols = np.flatnonzero(pos % lanes == p)
+        sub = W[:, cols]
         k = max(1, int(round(density * sub.shape[1])))
         idx = np.argsort(-sub, axis=1, kind="stable")[:, :k]
         m = np.zeros(sub.shape, dtype=bool)
         np.put_along_axis(m, idx, True, axis=1)
-        mask[:, p::lanes] = m
+        mask[:, cols] = m
     return mask
 
 

@@ -21,18 +21,27 @@ def _signed(values, shape):
     return np.where(v >> (w - 1), v - (1 << w), v)
 
 
-@pytest.mark.parametrize("layout", ["rows", "banks"])
-@pytest.mark.parametrize("lanes,kind,index_bits", [(4, "balanced", None), (3, "magnitude", 1),
-                                                   (2, "magnitude", None)])
-def test_core_sums_and_run_cycles(layout, lanes, kind, index_bits):
+CORE_CASES = [(layout, lanes, kind, index_bits, False) for layout in ("rows", "banks")
+              for lanes, kind, index_bits in [(4, "balanced", None), (3, "magnitude", 1),
+                                              (2, "magnitude", None)]]
+# banks with an input order (input i in lane pos[i] mod P at pos[i] div P)
+CORE_CASES += [("banks", 4, "balanced", None, True), ("banks", 3, "magnitude", 1, True)]
+
+
+@pytest.mark.parametrize("layout,lanes,kind,index_bits,ordered", CORE_CASES)
+def test_core_sums_and_run_cycles(layout, lanes, kind, index_bits, ordered):
     """Write a vector, start, count busy cycles, read every row back with a stalling reader."""
     rng = np.random.default_rng(lanes)
+    order = rng.permutation(16) if ordered else None
     scores = rng.normal(size=(10, 16))
-    mask = (balanced_mask(scores, lanes=lanes, layout=layout, density=0.3) if kind == "balanced"
-            else magnitude_mask(scores, nnz=45))
+    mask = (balanced_mask(scores, lanes=lanes, layout=layout, density=0.3, order=order)
+            if kind == "balanced" else magnitude_mask(scores, nnz=45))
     mask[3] = False
     layer = random_sparse_layer(rng, mask, weight_bits=5, in_signed=True, requant=False)
-    lay = build_layout(layer.W, lanes=lanes, layout=layout, weight_bits=5, index_bits=index_bits)
+    lay = build_layout(layer.W, lanes=lanes, layout=layout, weight_bits=5, index_bits=index_bits,
+                       order=order)
+    if ordered and kind == "balanced":
+        assert lay.dummies == lanes and len(set(lay.lane_lengths)) == 1   # row 3: a dummy each
     core = SparseMacCore(lay, layer.b, in_bits=8, in_signed=True, acc_bits=layer.acc_bits)
     vectors = [rng.integers(-128, 128, 16), np.full(16, -128), rng.integers(-128, 128, 16)]
     busy_cycles, rows = [], []
@@ -94,6 +103,28 @@ def test_array_layer(layout, weight_bits, requant, relu, signed_in, dense):
     out, _ = run_stream(dut, X.ravel(), X.shape[0] * 9)
     out = _signed(out, dut.o.payload.shape()).reshape(X.shape[0], 9)
     np.testing.assert_array_equal(out, layer(X))
+
+
+@pytest.mark.parametrize("lanes", [3, 4])
+def test_array_input_order(lanes):
+    """Banks with an input order: the stream still carries the inputs in their natural order,
+    and the Verilog differs from the plain layout's only when the order is not the identity."""
+    from slimgen.hw.verilog import to_verilog
+    rng = np.random.default_rng(lanes)
+    order = rng.permutation(12)
+    mask = balanced_mask(rng.normal(size=(9, 12)), lanes=lanes, layout="banks", density=0.5,
+                         order=order)
+    layer = random_sparse_layer(rng, mask, weight_bits=4)
+    dut = SparseMacArray(layer, lanes=lanes, layout="banks", order=order)
+    assert dut.sparse_layout.order == tuple(order)
+    X = np.concatenate([rng.integers(0, 256, (3, 12)), np.full((1, 12), 255)])
+    out, _ = run_stream(dut, X.ravel(), X.shape[0] * 9)
+    np.testing.assert_array_equal(np.array(out).reshape(X.shape[0], 9), layer(X))
+    plain = to_verilog(SparseMacArray(layer, lanes=lanes, layout="banks"), "top")
+    same = to_verilog(SparseMacArray(layer, lanes=lanes, layout="banks", order=range(12)), "top")
+    assert same == plain
+    assert to_verilog(SparseMacArray(layer, lanes=lanes, layout="banks", order=order),
+                      "top") != plain
 
 
 @pytest.mark.parametrize("n_out,n_in", [(8, 32), (24, 10)])
