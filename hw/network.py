@@ -71,7 +71,9 @@ class Network(wiring.Component):
         cycle per non-zero weight of the busiest lane).
     layout : str
         Layout of the sparse engines: ``"rows"`` (lanes own output neurons) or ``"banks"``
-        (lanes own input banks).
+        (lanes own input banks). With banks, a sparse first layer stores its inputs in
+        ``qmodel.input_order`` (the inputs still arrive in their natural order); other layers
+        and layouts have no use for it.
     """
 
     ENGINES = ("dense", "sparse")
@@ -89,8 +91,9 @@ class Network(wiring.Component):
                              f"({n}), not {engines!r}")
         self.qmodel = qmodel
         self.engine_kinds = engines
-        self.engines = [self._engine(layer, p, kind, layout)
-                        for layer, p, kind in zip(qmodel.layers, lanes, engines)]
+        orders = [qmodel.input_order] + [None] * (n - 1)
+        self.engines = [self._engine(layer, p, kind, layout, order)
+                        for layer, p, kind, order in zip(qmodel.layers, lanes, engines, orders)]
         self.lanes = [e.lanes for e in self.engines]
         super().__init__({
             "i": In(stream.Signature(unsigned(qmodel.input_bits))),
@@ -98,14 +101,14 @@ class Network(wiring.Component):
         })
 
     @staticmethod
-    def _engine(layer, lanes, kind, layout):
+    def _engine(layer, lanes, kind, layout, order=None):
         if kind == "dense":
             return DenseEngine(layer, lanes=min(lanes, layer.n_out))
         from slimgen.sw.sparse_golden import SparseLayer
         from .sparse_mac import SparseMacArray
         cap = layer.n_out if layout == "rows" else layer.n_in
         return SparseMacArray(SparseLayer.from_quant_dense(layer), lanes=min(lanes, cap),
-                              layout=layout)
+                              layout=layout, order=order if layout == "banks" else None)
 
     @property
     def cycles_per_vector(self):

@@ -3,13 +3,16 @@
     slimgen compress --in runs/default/float.npz --out runs/default/compressed.npz
                      --method self_prune|joint|balanced|sign|lstm_gates|magnitude
                      [--sparsity 0.9] [--bits 4] [--groups 4 --layout rows|banks]
+                     [--input-order natural|dealt|tiled]
                      [--distribution halfnormal --scale 1e-3] [--gates ifo | --q 2.0]
                      [--scope layer|global] [--epochs N] [--finetune-epochs N] [--seed S]
 
 The output is a float artifact (pruned weights exactly 0) whose manifest carries
-``compression = {"method", "sparsity", "layer_weight_bits", "groups", "layout", ...}``; the
-quantize stage passes ``layer_weight_bits`` (one per convolution and dense layer) to the MLP's
-and the CNN's quantizer.
+``compression = {"method", "sparsity", "layer_weight_bits", "groups", "layout", "input_order",
+...}``; the quantize stage passes ``layer_weight_bits`` (one per convolution and dense layer) to
+the MLP's and the CNN's quantizer, and the MLP's ``input_order`` (balanced sparsity with input
+banks: where the first layer's inputs sit in the banks; None for the natural order) to its
+integer model, which gives it to the hardware.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ def add_parser(subparsers):
     p.add_argument("--bits", type=float, default=4.0, help="joint: target average weight bits")
     p.add_argument("--groups", type=int, default=4, help="balanced: lanes (groups)")
     p.add_argument("--layout", default="rows", help="balanced: rows or banks")
+    p.add_argument("--input-order", default=None, choices=("natural", "dealt", "tiled"),
+                   help="balanced, banks: how the first layer's inputs are placed in the banks "
+                        "(default: the method's)")
     p.add_argument("--distribution", default="halfnormal", help="sign: Δ distribution")
     p.add_argument("--scale", type=float, default=1e-3, help="sign: starting scale of Δ")
     p.add_argument("--gates", default="ifo", help="lstm_gates: gates to prune (subset of ifo)")
@@ -76,7 +82,9 @@ def compress(model, data, args, progress=False):
                                     fit=fit, progress=progress)
     if args.method == "balanced":
         from slimgen.sw.compress.balanced import BalancedConfig, balanced_prune
-        cfg = BalancedConfig(groups=args.groups, layout=args.layout, prune=sp)
+        order = getattr(args, "input_order", None)
+        cfg = BalancedConfig(groups=args.groups, layout=args.layout, prune=sp,
+                             **({"input_order": order} if order else {}))
         return balanced_prune(model, data, cfg, fit=fit, finetune=ft, progress=progress)
     if args.method == "sign":
         from slimgen.sw.compress.sign_sparsify import SignSparsifyConfig, sign_sparsify
@@ -115,6 +123,7 @@ def run(args) -> int:
         info.setdefault("layer_weight_bits", None)
         info.setdefault("groups", None)
         info.setdefault("layout", None)
+        info.setdefault("input_order", None)
         if info["layer_weight_bits"] is not None and len(info["layer_weight_bits"]) != n_weighted:
             info["layer_weight_bits"] = None  # e.g. an LSTM's gate matrices: no quantizer takes them
         info.update(float_accuracy_before=before, float_accuracy_after=after)

@@ -8,6 +8,9 @@ Format (``FORMAT`` = "slimgen-artifact", ``VERSION`` = 1): a NumPy ``.npz`` (zip
   shape, dtype and SHA-256 of every array;
 - the arrays, named ``layer<i>.<name>``.
 
+An integer artifact may carry ``input_order`` (a permutation of the first layer's inputs: where
+each input sits in the banks of a sparse MAC array); without it the order is the natural one.
+
 Files are written whole: to a temporary file in the same folder, then renamed over the target.
 Loading checks everything and raises :class:`ArtifactError` naming what is wrong.
 """
@@ -18,6 +21,7 @@ import json
 import os
 import tempfile
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +149,8 @@ def save_quantized_model(path, qmodel, *, dataset, split_seed, extra=None):
         "layers": [dict(layer.meta(), type="dense") for layer in qmodel.layers],
         **(extra or {}),
     }
+    if qmodel.input_order is not None:
+        manifest["input_order"] = list(qmodel.input_order)
     arrays = {}
     for i, layer in enumerate(qmodel.layers):
         arrays[f"layer{i}.W"] = layer.W.astype(np.int64)
@@ -168,4 +174,9 @@ def load_quantized_model(path):
                                 QuantConfig.from_dict(manifest["quant_config"]))
     except (KeyError, ValueError, TypeError) as e:
         raise ArtifactError(f"Model file {path}: its layers are inconsistent: {e}") from None
+    # the banks' input order (balanced sparsity); a file without one keeps the natural order
+    try:
+        qmodel = replace(qmodel, input_order=manifest.get("input_order"))
+    except ValueError as e:
+        raise ArtifactError(f"Model file {path}: {e}") from None
     return qmodel, manifest

@@ -84,11 +84,23 @@ class QuantDense:
 
 @dataclass(frozen=True, eq=False)
 class QuantizedModel:
-    """An integer MLP: the layers and how float inputs map to integer codes."""
+    """An integer MLP: the layers and how float inputs map to integer codes.
+
+    ``input_order``: where the first layer's inputs sit in the input banks of a sparse MAC
+    array (:mod:`slimgen.sw.sparse_layout`, ``order[position] = input``), as balanced sparsity
+    chose it; None for the natural order. It changes no number the model computes.
+    """
     layers: tuple
     input_scale: float      # real value of one input code
     input_bits: int
     config: QuantConfig = field(default_factory=QuantConfig)
+    input_order: tuple = None
+
+    def __post_init__(self):
+        if self.input_order is not None:
+            from .sparse_layout import check_order
+            object.__setattr__(self, "input_order",
+                               check_order(self.input_order, self.layers[0].n_in))
 
     @property
     def n_inputs(self):

@@ -2,6 +2,8 @@
 (dense or sparse, :class:`slimgen.hw.network.Network`) or every layer on one shared array
 (folded, :class:`slimgen.hw.folded_mlp.FoldedMlp`)."""
 
+from dataclasses import replace
+
 from slimgen.sw.artifact import load_quantized_model, save_quantized_model
 from slimgen.sw.nn import mlp_spec
 from slimgen.sw.quant import QuantConfig, quantize_mlp
@@ -20,8 +22,16 @@ def quantize(model, data, config, compression):
     # Joint pruning and quantization chose the activation width too.
     act_bits = compression.get("act_bits") or config.act_bits
     qc = QuantConfig(weight_bits=config.weight_bits, act_bits=int(act_bits))
-    return quantize_mlp(model, data.part("train")[0], input_scale=1.0 / data.pixel_max,
-                        config=qc, layer_weight_bits=compression.get("layer_weight_bits"))
+    q = quantize_mlp(model, data.part("train")[0], input_scale=1.0 / data.pixel_max,
+                     config=qc, layer_weight_bits=compression.get("layer_weight_bits"))
+    # Balanced sparsity with input banks chose where the pixels sit in the banks.
+    order = compression.get("input_order")
+    if order is None:
+        return q
+    try:
+        return replace(q, input_order=order)
+    except ValueError as e:
+        raise ValueError(f"The compressed model's input order is unusable: {e}") from None
 
 
 def save_int(path, int_model, *, dataset, split_seed):
@@ -69,8 +79,9 @@ def dense_entry(name, W, weight_bits, engine, *, lanes=None, cycles=None):
     else:
         lane_cycles = None
         engine_name = "dense"
-    if engine_name == "sparse banks":  # lane p owns inputs p, p + P, ...
-        per_lane = [int((W[:, p::P] != 0).sum()) for p in range(P)]
+    if engine_name == "sparse banks":  # lane p owns the inputs at positions p, p + P, ...
+        lane = L.positions % P
+        per_lane = [int((W[:, lane == p] != 0).sum()) for p in range(P)]
     else:                              # lane p owns outputs (rows) p, p + P, ...
         per_lane = [int((W[p::P] != 0).sum()) for p in range(P)]
     n_out, n_in = W.shape

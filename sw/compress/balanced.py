@@ -9,7 +9,13 @@ lanes, in one of two layouts:
   number of non-zeros per lane over the whole layer;
 - ``"banks"`` (input banks): lane g owns the inputs ``i ≡ g (mod G)`` of every row; the counts
   ``n[o, g] = Σ_{i ≡ g} h(M[o, i])`` must be equal across the banks within each row (rows may
-  differ: a row costs that many cycles on all lanes at once).
+  differ: a row costs that many cycles on all lanes at once). The first layer's inputs (the
+  pixels, in a fixed order on the wire) may take an *input order* (R): input i sits at position
+  ``pos[i]`` and lies in bank ``pos[i] mod G`` (``order[pos[i]] = i``; the hardware writes
+  input i to lane ``pos[i] mod P`` at address ``pos[i] div P``). In the natural order a bank of
+  the 8×8 digits is one or two pixel columns, nearly blank at the edges; :func:`deal_inputs`
+  deals the pixels to the banks by importance (rms input × weight norm of the dense model,
+  :func:`input_importance`) so that every bank holds its share of the informative ones.
 
 Weights are used as ``w · h(w)`` with the learnable threshold of method 6 (its soft-L0 term and
 target ramp included), and the loss gets a Lagrange term on the variance of the soft counts,
@@ -49,9 +55,11 @@ from .self_prune import SelfPruneConfig, SelfPruneTransform
 
 __all__ = ["LAYOUTS", "BalancedConfig", "BalancedTransform", "as_rows", "from_rows",
            "group_counts", "balance_masks", "balanced_prune", "check_groups", "permute_hidden",
-           "lane_assignment", "reallocate", "wasted"]
+           "lane_assignment", "reallocate", "wasted", "bank_of", "deal_inputs", "input_importance",
+           "INPUT_ORDERS"]
 
 LAYOUTS = ("rows", "banks")
+INPUT_ORDERS = ("natural", "dealt", "tiled")
 
 
 def as_rows(w, kind):
@@ -82,26 +90,81 @@ def check_groups(groups, layout, n_out, n_in, where="layer"):
                          f"every bank must hold at least one")
 
 
-def group_counts(rows, groups, layout):
+def bank_of(n_in, groups, order=None):
+    """The bank of every input, (n_in,): ``pos[i] mod G``, ``pos`` the inverse of the input
+    ``order`` (``order[pos[i]] = i``; position q lies in bank ``q mod G``); without an order
+    ``i mod G``."""
+    if order is None:
+        return np.arange(n_in) % groups
+    pos = np.empty(n_in, dtype=np.int64)
+    pos[np.asarray(order)] = np.arange(n_in)
+    return pos % groups
+
+
+def group_counts(rows, groups, layout, banks=None):
     """Counts of a (n_out, n_in) array of 0/1 (or soft h) values: (G,) for rows, (n_out, G)
-    for banks."""
+    for banks (``banks`` (n_in,): the bank of every input, default ``i mod G``)."""
     n_out, n_in = rows.shape
     if layout == "rows":
         return np.bincount(np.arange(n_out) % groups, weights=rows.sum(axis=1), minlength=groups)
-    onehot = (np.arange(n_in)[:, None] % groups == np.arange(groups)[None, :]).astype(float)
+    banks = np.arange(n_in) % groups if banks is None else np.asarray(banks)
+    onehot = (banks[:, None] == np.arange(groups)[None, :]).astype(float)     # (n_in, G)
     return rows @ onehot                                                       # (n_out, G)
+
+
+def deal_inputs(importance, groups):
+    """An input order that deals the inputs to the banks like cards (R): by ``importance``
+    (n_in,), largest first, to the positions ``0, 1, …, G−1`` then ``2G−1, …, G`` (back
+    again), and so on, so that every bank gets the same number of the informative inputs and
+    about the same total importance. Returns ``order`` (n_in,), ``order[position] = input``;
+    input i then lies in bank ``pos[i] mod G`` (:func:`bank_of`)."""
+    n_in = len(importance)
+    seq = []
+    for c in range(-(-n_in // groups)):
+        lanes = range(groups) if c % 2 == 0 else range(groups - 1, -1, -1)
+        seq.extend(c * groups + p for p in lanes if c * groups + p < n_in)
+    order = np.empty(n_in, dtype=np.int64)
+    order[np.array(seq)] = np.argsort(-np.asarray(importance, dtype=float), kind="stable")
+    return order
+
+
+def tile_inputs(n_in, groups):
+    """An input order for square images (R): the G banks tile the image in an ``a × b`` block
+    (``a · b = G``, ``a ≤ b`` as square as G allows), pixel (r, c) of a ``side × side`` image
+    in bank ``(r mod a) · b + (c mod b)``, so that every bank is an evenly spread sub-grid and
+    any ``a × b`` patch holds one pixel of every bank. Returns ``order`` (n_in,), or None when
+    the inputs are not a square image that the block divides."""
+    side = int(round(np.sqrt(n_in)))
+    a = max(d for d in range(1, int(np.sqrt(groups)) + 1) if groups % d == 0)
+    b = groups // a
+    if side * side != n_in or side % a or side % b:
+        return None
+    r, c = np.divmod(np.arange(n_in), side)
+    bank = (r % a) * b + (c % b)
+    order = np.empty(n_in, dtype=np.int64)
+    for g in range(groups):
+        order[g::groups] = np.flatnonzero(bank == g)        # raster order within the bank
+    return order
+
+
+def input_importance(w, x):
+    """``rms(x_i) · ‖M[:, i]‖``, (n_in,): how much input i can move the first layer (R), from
+    its weights ``w`` (Dense, (n_in, n_out)) and the training inputs ``x`` (n, n_in)."""
+    return np.sqrt(np.mean(np.asarray(x, dtype=float) ** 2, axis=0)) * np.linalg.norm(w, axis=1)
 
 
 @dataclass(frozen=True)
 class BalancedConfig:
     """Method 5: ``groups`` lanes in ``layout`` ("rows" or "banks"); ``lam_balance`` the start
     of λ_b and ``lr_balance`` η_b; ``prune`` the self-pruning settings (target sparsity, ramp,
-    thresholds, epochs)."""
+    thresholds, epochs); ``input_order`` (banks, a dense first layer): ``"natural"`` (input i
+    in bank ``i mod G``) or ``"dealt"`` (:func:`deal_inputs`)."""
     groups: int = 4
     layout: str = "rows"
     lam_balance: float = 1.0
     lr_balance: float = 10.0
     prune: SelfPruneConfig = SelfPruneConfig()
+    input_order: str = "natural"
 
     def __post_init__(self):
         if self.layout not in LAYOUTS:
@@ -112,6 +175,9 @@ class BalancedConfig:
         for name in ("lam_balance", "lr_balance"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be non-negative, not {getattr(self, name)!r}")
+        if self.input_order not in INPUT_ORDERS:
+            raise ValueError(f"input_order must be 'natural' or 'dealt', not "
+                             f"{self.input_order!r}")
         if not isinstance(self.prune, SelfPruneConfig):
             raise TypeError(f"prune must be a SelfPruneConfig, not {type(self.prune).__name__}")
 
@@ -125,9 +191,10 @@ class BalancedTransform(SelfPruneTransform):
     """Method 6's transform plus the Lagrange term on the group-count variance."""
 
     def __init__(self, model, keys, *, groups, layout, lam_balance=1.0, lr_balance=10.0,
-                 **kwargs):
+                 input_banks=None, **kwargs):
         super().__init__(model, keys, **kwargs)
         self.groups, self.layout = groups, layout
+        self.input_banks = dict(input_banks or {})
         self.kinds = {k: model.layers[k[0]].kind for k in self.keys}
         for k in self.keys:
             w = get_param(model, k)
@@ -145,7 +212,8 @@ class BalancedTransform(SelfPruneTransform):
             kind = self.kinds[key]
             hr = as_rows(hg[key][0], kind)                                # (n_out, n_in)
             n_out, n_in = hr.shape
-            n = group_counts(hr, G, self.layout)
+            bank = self.input_banks.get(key)
+            n = group_counts(hr, G, self.layout, bank)
             if self.layout == "rows":
                 c = (n_out * n_in / G) ** 2
                 dev = n - n.mean()                                        # (G,)
@@ -156,7 +224,8 @@ class BalancedTransform(SelfPruneTransform):
                 c = (n_in / G) ** 2
                 dev = n - n.mean(axis=1, keepdims=True)                   # (n_out, G)
                 total += float(np.mean(dev ** 2)) / c
-                dVdh[key] = (2.0 * dev / (G * n_out * c))[:, np.arange(n_in) % G]
+                bank = np.arange(n_in) % G if bank is None else bank
+                dVdh[key] = (2.0 * dev / (G * n_out * c))[:, bank]
         return total, dVdh
 
     def penalty(self, raw, hg=None):
@@ -202,7 +271,7 @@ def lane_assignment(counts, groups):
 
 
 def balance_masks(scores, budget_masks, kinds, groups, layout, *, protect=(), permute=False,
-                  budgets=None):
+                  budgets=None, input_banks=None):
     """Exactly balanced masks (see the module docstring).
 
     ``scores`` and ``budget_masks`` per key in the weights' own shape; the budget masks say
@@ -213,8 +282,10 @@ def balance_masks(scores, budget_masks, kinds, groups, layout, *, protect=(), pe
     between consecutive dense arrays are reordered (banks: by their kept counts, most first;
     rows: so that the lanes' counts in the budget are even, :func:`lane_assignment`);
     returns ``(masks, perms)`` then, ``perms[key]`` the new order of that array's output
-    neurons (apply it with :func:`permute_hidden`), else just the masks.
+    neurons (apply it with :func:`permute_hidden`), else just the masks. ``input_banks``
+    (banks): per key, the bank of every input (default ``i mod G``).
     """
+    input_banks = input_banks or {}
     out, dead, perms, order = {}, None, {}, None
     keys = list(scores)
     for n, (key, s) in enumerate(scores.items()):
@@ -255,7 +326,9 @@ def balance_masks(scores, budget_masks, kinds, groups, layout, *, protect=(), pe
                 pick.ravel()[extra] = True
                 m[rows] = pick
         else:
-            banks = [np.flatnonzero(np.arange(n_in) % groups == g) for g in range(groups)]
+            bank = input_banks.get(key)
+            bank = np.arange(n_in) % groups if bank is None else np.asarray(bank)
+            banks = [np.flatnonzero(bank == g) for g in range(groups)]
             cap = min(len(b) for b in banks)
             # S[o, k, g]: the k-th best score of bank g in row o; a "slice" k of row o is its
             # k-th best weight in every bank, worth v[o, k] = Σ_g S[o, k, g] (decreasing in k).
@@ -294,7 +367,8 @@ def wasted(masks, kinds):
     return out
 
 
-def reallocate(scores, budget_masks, kinds, groups, layout, *, protect=(), rounds=10):
+def reallocate(scores, budget_masks, kinds, groups, layout, *, protect=(), rounds=10,
+               input_banks=None):
     """:func:`balance_masks` with ``permute``, and the layers' budgets moved (R): weights a
     layer would keep on dead inputs go to the layer before it, which then feeds more live
     neurons, until none is wasted or ``rounds`` are done. The total stays within ``groups``
@@ -306,7 +380,8 @@ def reallocate(scores, budget_masks, kinds, groups, layout, *, protect=(), round
     best = None
     for _ in range(rounds):
         masks, perms = balance_masks(scores, budget_masks, kinds, groups, layout,
-                                     protect=protect, permute=True, budgets=budgets)
+                                     protect=protect, permute=True, budgets=budgets,
+                                     input_banks=input_banks)
         waste = wasted(masks, kinds)
         total = sum(int(m.sum()) for m in masks.values())
         rank = (total > n_target + groups, sum(waste.values()), total)
@@ -339,8 +414,11 @@ def permute_hidden(model, keys, perms):
 def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), finetune=None,
                    keys=None, progress=False):
     """Train with the balance term and prune to exactly balanced groups, in place (method 5);
-    returns a :class:`~.Compressed` whose ``info`` names the groups, the layout and the
-    per-layer counts. With ``distill`` the model as it comes in is the teacher."""
+    returns a :class:`~.Compressed` whose ``info`` names the groups, the layout, the
+    per-layer counts and ``input_order``: with banks and ``config.input_order == "dealt"``
+    the order of the first (dense) layer's inputs (``order[position] = input``, position q
+    in bank ``q mod G``; the hardware must store the layer in this order), else None (input
+    i in bank ``i mod G``). With ``distill`` the model as it comes in is the teacher."""
     teacher = teacher_logits(model, data) if fit.distill or (finetune and finetune.distill) \
         else None
     p = config.prune
@@ -350,9 +428,19 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
         if kinds[k] not in ("dense", "conv2d"):
             raise ValueError(f"Balanced sparsity handles dense and conv2d layers, not layer "
                              f"{k[0]} ({kinds[k]})")
+    order, input_banks = None, {}
+    first = keys[0]
+    if config.layout == "banks" and config.input_order != "natural" and kinds[first] == "dense":
+        w = get_param(model, first)                                       # (n_in, n_out)
+        if config.input_order == "tiled":
+            order = tile_inputs(w.shape[0], config.groups)
+        if order is None:
+            order = deal_inputs(input_importance(w, data.part("train")[0]), config.groups)
+        input_banks[first] = bank_of(w.shape[0], config.groups, order)
     fit = fit.replace(epochs=p.epochs, keep_best=False)
     steps = fit.epochs * -(-len(data.part("train")[1]) // fit.batch_size)
     tr = BalancedTransform(model, keys, groups=config.groups, layout=config.layout,
+                           input_banks=input_banks,
                            lam_balance=config.lam_balance, lr_balance=config.lr_balance,
                            lam=p.lam, target_sparsity=p.target_sparsity, lr_lambda=p.lr_lambda,
                            ramp=p.ramp, beta_init=p.beta_init, alpha_init=p.alpha_init,
@@ -362,7 +450,7 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
     raw = {k: get_param(model, k) for k in keys}
     budget = tr.hard_masks(raw, p.target_sparsity)
     masks, perms = reallocate(tr.scores(raw), budget, kinds, config.groups, config.layout,
-                              protect=keys[-1:])
+                              protect=keys[-1:], input_banks=input_banks)
     permute_hidden(model, keys, perms)
     for k, m in masks.items():
         raw[k][...] *= m
@@ -371,9 +459,11 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
         history += train_compressed(model, data, ft, masks=masks, progress=progress,
                                     label="fine-tune", teacher=teacher)
     counts = {f"{i}.{n}": group_counts(as_rows(masks[(i, n)], kinds[(i, n)]).astype(float),
-                                       config.groups, config.layout).astype(int).tolist()
+                                       config.groups, config.layout,
+                                       input_banks.get((i, n))).astype(int).tolist()
               for i, n in keys}
     info = {"method": "balanced", "groups": config.groups, "layout": config.layout,
             "sparsity": sparsity(model, keys), "layers": layer_sparsity(model, keys),
-            "group_counts": counts, "config": config.to_dict()}
+            "group_counts": counts, "config": config.to_dict(),
+            "input_order": None if order is None else [int(i) for i in order]}
     return Compressed(model, masks, info, history)
