@@ -113,3 +113,37 @@ def test_save_artifact_never_leaves_half_a_file(tmp_path, monkeypatch):
         save_artifact(path, "int", {}, {"x": np.arange(5)})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["a.npz"]
+
+
+def test_input_order_round_trip_and_bad_orders(tmp_path, qmodel):
+    """The banks' input order rides on the integer artifact; a file without one keeps the
+    natural order; a wrong-length or non-permutation order is a clear error."""
+    from dataclasses import replace
+    order = (3, 0, 7, 1, 6, 2, 5, 4)
+    path = tmp_path / "q.npz"
+    save_quantized_model(path, replace(qmodel, input_order=order), dataset="digits",
+                         split_seed=0)
+    back, manifest = load_quantized_model(path)
+    assert back.input_order == order and manifest["input_order"] == list(order)
+
+    save_quantized_model(tmp_path / "plain.npz", qmodel, dataset="digits", split_seed=0)
+    back, manifest = load_quantized_model(tmp_path / "plain.npz")
+    assert back.input_order is None and "input_order" not in manifest
+
+    _rewrite(path, tmp_path / "short.npz",
+             change_manifest=lambda m: m.update(input_order=list(order[:-1])))
+    with pytest.raises(ArtifactError, match=r"short.npz: Input order must have 8 entries \(a "
+                                            r"permutation of range\(8\)\), not 7$"):
+        load_quantized_model(tmp_path / "short.npz")
+    _rewrite(path, tmp_path / "twice.npz",
+             change_manifest=lambda m: m.update(input_order=[3, 0, 7, 1, 6, 2, 5, 3]))
+    with pytest.raises(ArtifactError, match=r"twice.npz: Input order must be a permutation of "
+                                            r"range\(8\); missing \[4\]$"):
+        load_quantized_model(tmp_path / "twice.npz")
+    _rewrite(path, tmp_path / "wide.npz",
+             change_manifest=lambda m: m.update(input_order=[3, 0, 9, 1, 6, 2, 5, 4]))
+    with pytest.raises(ArtifactError, match=r"missing \[7\], out of range \[9\]$"):
+        load_quantized_model(tmp_path / "wide.npz")
+    _rewrite(path, tmp_path / "text.npz", change_manifest=lambda m: m.update(input_order="ab"))
+    with pytest.raises(ArtifactError, match=r"Input order must be a sequence of integers"):
+        load_quantized_model(tmp_path / "text.npz")
