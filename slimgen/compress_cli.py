@@ -41,7 +41,7 @@ def add_parser(subparsers):
     p.add_argument("--layout", default="rows", help="balanced: rows or banks")
     p.add_argument("--input-order", default=None, choices=("natural", "dealt", "tiled"),
                    help="balanced, banks: how the first layer's inputs are placed in the banks "
-                        "(default: the method's)")
+                        "(default: tiled)")
     p.add_argument("--distribution", default="halfnormal", help="sign: Δ distribution")
     p.add_argument("--scale", type=float, default=1e-3, help="sign: starting scale of Δ")
     p.add_argument("--gates", default="ifo", help="lstm_gates: gates to prune (subset of ifo)")
@@ -82,9 +82,10 @@ def compress(model, data, args, progress=False):
                                     fit=fit, progress=progress)
     if args.method == "balanced":
         from slimgen.sw.compress.balanced import BalancedConfig, balanced_prune
-        order = getattr(args, "input_order", None)
-        cfg = BalancedConfig(groups=args.groups, layout=args.layout, prune=sp,
-                             **({"input_order": order} if order else {}))
+        # input banks: the pixels tiled over the banks unless told otherwise (rows: no order)
+        order = getattr(args, "input_order", None) or ("tiled" if args.layout == "banks"
+                                                       else "natural")
+        cfg = BalancedConfig(groups=args.groups, layout=args.layout, prune=sp, input_order=order)
         return balanced_prune(model, data, cfg, fit=fit, finetune=ft, progress=progress)
     if args.method == "sign":
         from slimgen.sw.compress.sign_sparsify import SignSparsifyConfig, sign_sparsify

@@ -59,7 +59,7 @@ __all__ = ["LAYOUTS", "BalancedConfig", "BalancedTransform", "as_rows", "from_ro
            "INPUT_ORDERS"]
 
 LAYOUTS = ("rows", "banks")
-INPUT_ORDERS = ("natural", "dealt", "tiled")
+INPUT_ORDERS = ("natural", "dealt", "tiled", "learned")
 
 
 def as_rows(w, kind):
@@ -145,6 +145,51 @@ def tile_inputs(n_in, groups):
     for g in range(groups):
         order[g::groups] = np.flatnonzero(bank == g)        # raster order within the bank
     return order
+
+
+def order_of_banks(bank, groups):
+    """The input order whose banks are ``bank`` (n_in,) (each bank's inputs in increasing order);
+    the banks must have the sizes of positions ``q mod G``."""
+    n_in = len(bank)
+    order = np.empty(n_in, dtype=np.int64)
+    for g in range(groups):
+        members = np.flatnonzero(bank == g)
+        assert len(members) == len(range(g, n_in, groups)), "bank sizes differ from the layout's"
+        order[g::groups] = members
+    return order
+
+
+def learn_order(rows_mask, groups, start):
+    """An input order under which a mask (n_out, n_in) of the first layer is as nearly balanced
+    over the banks as a permutation can make it (R).
+
+    With ``n[o, g]`` row o's count in bank g, ``Σ_o Σ_g n[o, g]² = Σ_g Σ_{i, j ∈ g} C[i, j]``,
+    ``C = Mᵀ M`` the inputs' co-occurrence in rows: inputs often kept by the same rows should
+    lie in different banks. From the order ``start``, swap the pair of inputs in different
+    banks that lowers it most, until no swap does (the row totals are fixed, so this is the
+    banks' count variance of :class:`BalancedTransform`). Returns the order (n_in,).
+    """
+    M = np.asarray(rows_mask, dtype=float)
+    C = M.T @ M                                                           # (n_in, n_in)
+    np.fill_diagonal(C, 0.0)
+    n_in = C.shape[0]
+    bank = bank_of(n_in, groups, start)
+    onehot = (bank[:, None] == np.arange(groups)[None, :]).astype(float)  # (n_in, G)
+    S = C @ onehot                                                        # S[i, g] = Σ_{k∈g} C[i, k]
+    for _ in range(n_in * n_in):
+        own = S[np.arange(n_in), bank]                                    # (n_in,)
+        Sx = S[:, bank]                                                   # Sx[i, j] = S[i, bank[j]]
+        # moving i to j's bank and j to i's: the change of Σ_g Σ_{i,j∈g} C / 2
+        D = Sx - own[:, None] + Sx.T - own[None, :] - 2.0 * C
+        D[bank[:, None] == bank[None, :]] = 0.0
+        i, j = np.unravel_index(np.argmin(D), D.shape)
+        if D[i, j] > -1e-9:
+            break
+        a, b = bank[i], bank[j]
+        S[:, a] += C[:, j] - C[:, i]
+        S[:, b] += C[:, i] - C[:, j]
+        bank[i], bank[j] = b, a
+    return order_of_banks(bank, groups)
 
 
 def input_importance(w, x):
@@ -432,13 +477,29 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
     first = keys[0]
     if config.layout == "banks" and config.input_order != "natural" and kinds[first] == "dense":
         w = get_param(model, first)                                       # (n_in, n_out)
-        if config.input_order == "tiled":
+        if config.input_order != "dealt":
             order = tile_inputs(w.shape[0], config.groups)
         if order is None:
             order = deal_inputs(input_importance(w, data.part("train")[0]), config.groups)
-        input_banks[first] = bank_of(w.shape[0], config.groups, order)
     fit = fit.replace(epochs=p.epochs, keep_best=False)
     steps = fit.epochs * -(-len(data.part("train")[1]) // fit.batch_size)
+    if order is not None and config.input_order == "learned":
+        # self-pruning alone on a copy (no balance term): the order that balances its mask best
+        from slimgen.sw.nn import build_model
+        trial = build_model(model.spec())
+        trial.load_state(model.state())
+        tr0 = BalancedTransform(trial, keys, groups=config.groups, layout=config.layout,
+                                lam_balance=0.0, lr_balance=0.0, lam=p.lam,
+                                target_sparsity=p.target_sparsity, lr_lambda=p.lr_lambda,
+                                ramp=p.ramp, beta_init=p.beta_init, alpha_init=p.alpha_init,
+                                alpha_min_ratio=p.alpha_min_ratio, total_steps=steps)
+        train_compressed(trial, data, fit, transform=tr0, progress=progress,
+                         label="order", teacher=teacher)
+        raw0 = {k: get_param(trial, k) for k in keys}
+        m0 = tr0.hard_masks(raw0, p.target_sparsity)[first]
+        order = learn_order(as_rows(m0, "dense"), config.groups, order)
+    if order is not None:
+        input_banks[first] = bank_of(len(order), config.groups, order)
     tr = BalancedTransform(model, keys, groups=config.groups, layout=config.layout,
                            input_banks=input_banks,
                            lam_balance=config.lam_balance, lr_balance=config.lr_balance,
