@@ -13,9 +13,14 @@ lanes, in one of two layouts:
   pixels, in a fixed order on the wire) may take an *input order* (R): input i sits at position
   ``pos[i]`` and lies in bank ``pos[i] mod G`` (``order[pos[i]] = i``; the hardware writes
   input i to lane ``pos[i] mod P`` at address ``pos[i] div P``). In the natural order a bank of
-  the 8×8 digits is one or two pixel columns, nearly blank at the edges; :func:`deal_inputs`
-  deals the pixels to the banks by importance (rms input × weight norm of the dense model,
-  :func:`input_importance`) so that every bank holds its share of the informative ones.
+  the 8×8 digits is one or two pixel columns, nearly blank at the edges. ``"dealt"``
+  (:func:`deal_inputs`) deals the pixels to the banks by importance (rms input × weight norm
+  of the dense model, :func:`input_importance`) so that every bank holds its share of the
+  informative ones; ``"tiled"`` (:func:`tile_inputs`) makes every bank an evenly spread
+  sub-grid of the image (any 2×2 patch holds all 4 banks), so that a neuron's nearby pixels
+  fall in different banks; ``"learned"`` first self-prunes a copy without the balance term and
+  then, from the tiled order, swaps inputs between banks until its first-layer mask is as
+  nearly balanced as a permutation allows (:func:`learn_order`), and trains under that order.
 
 Weights are used as ``w · h(w)`` with the learnable threshold of method 6 (its soft-L0 term and
 target ramp included), and the loss gets a Lagrange term on the variance of the soft counts,
@@ -203,7 +208,7 @@ class BalancedConfig:
     """Method 5: ``groups`` lanes in ``layout`` ("rows" or "banks"); ``lam_balance`` the start
     of λ_b and ``lr_balance`` η_b; ``prune`` the self-pruning settings (target sparsity, ramp,
     thresholds, epochs); ``input_order`` (banks, a dense first layer): ``"natural"`` (input i
-    in bank ``i mod G``) or ``"dealt"`` (:func:`deal_inputs`)."""
+    in bank ``i mod G``), ``"dealt"``, ``"tiled"`` or ``"learned"`` (module docstring)."""
     groups: int = 4
     layout: str = "rows"
     lam_balance: float = 1.0
@@ -221,8 +226,8 @@ class BalancedConfig:
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be non-negative, not {getattr(self, name)!r}")
         if self.input_order not in INPUT_ORDERS:
-            raise ValueError(f"input_order must be 'natural' or 'dealt', not "
-                             f"{self.input_order!r}")
+            raise ValueError(f"input_order must be one of {', '.join(map(repr, INPUT_ORDERS))}, "
+                             f"not {self.input_order!r}")
         if not isinstance(self.prune, SelfPruneConfig):
             raise TypeError(f"prune must be a SelfPruneConfig, not {type(self.prune).__name__}")
 
@@ -460,8 +465,8 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
                    keys=None, progress=False):
     """Train with the balance term and prune to exactly balanced groups, in place (method 5);
     returns a :class:`~.Compressed` whose ``info`` names the groups, the layout, the
-    per-layer counts and ``input_order``: with banks and ``config.input_order == "dealt"``
-    the order of the first (dense) layer's inputs (``order[position] = input``, position q
+    per-layer counts and ``input_order``: with banks and an ``input_order`` other than
+    ``"natural"``, the order of the first (dense) layer's inputs (``order[position] = input``, position q
     in bank ``q mod G``; the hardware must store the layer in this order), else None (input
     i in bank ``i mod G``). With ``distill`` the model as it comes in is the teacher."""
     teacher = teacher_logits(model, data) if fit.distill or (finetune and finetune.distill) \
