@@ -20,7 +20,10 @@ steps like gradual pruning's cubic schedule,
 At the end the hard mask keeps ``|w| ≥ β`` of each array. With ``target_sparsity`` the count is
 made exact (R): every weight scores ``|w| / β_layer`` (its distance from its own layer's learned
 edge) and the ``round((1 − target) · N)`` best over the network are kept, which is the same as
-scaling all learned β by one common factor. Then the kept weights (``w``, not ``w·h``: the
+scaling all learned β by one common factor. With ``live`` (R) the count goes to weights that
+can matter: a hidden neuron between two dense arrays that keeps no outgoing weight makes its
+incoming ones useless; they are excluded and the freed budget goes to the next best scores,
+until no kept weight is on a dead neuron. Then the kept weights (``w``, not ``w·h``: the
 soft gate is gone) are fine-tuned with the pruned ones held at zero.
 """
 
@@ -32,7 +35,10 @@ from .masked_train import (Compressed, FitConfig, apply_masks, get_param, layer_
                            sparsity, teacher_logits, train_compressed, weight_keys)
 from .threshold import Threshold, gated_grads, h_grads
 
-__all__ = ["SelfPruneConfig", "SelfPruneTransform", "self_prune", "keep_top_scores"]
+__all__ = ["SelfPruneConfig", "SelfPruneTransform", "self_prune", "keep_top_scores",
+           "keep_live_scores", "dense_pairs", "dead_weights"]
+
+_PER_FEATURE = ("relu", "identity", "batchnorm")  # layers that keep a dead neuron dead
 
 
 def _check_fraction(name, v, *, allow_none=False):
@@ -50,7 +56,8 @@ class SelfPruneConfig:
     ``lam``); ``lam`` the initial λ; ``lr_lambda`` η_λ; ``beta_init`` and ``alpha_init`` as
     fractions of each array's standard deviation; ``alpha_min_ratio`` the floor of α/β;
     ``epochs`` of training with the soft mask and
-    ``finetune_epochs`` with the hard mask held.
+    ``finetune_epochs`` with the hard mask held; ``live`` moves the final count off dead
+    neurons (see the module docstring).
     """
     target_sparsity: float | None = 0.9
     lam: float = 0.0
@@ -61,6 +68,7 @@ class SelfPruneConfig:
     alpha_min_ratio: float = 0.2
     epochs: int = 200
     finetune_epochs: int = 80
+    live: bool = False
 
     def __post_init__(self):
         _check_fraction("target_sparsity", self.target_sparsity, allow_none=True)
@@ -179,11 +187,14 @@ class SelfPruneTransform:
         """``|w| / β`` per key: ≥ 1 where the soft mask keeps the weight."""
         return {k: np.abs(w) / self.thresholds[k].beta for k, w in raw.items()}
 
-    def hard_masks(self, raw, target_sparsity=None):
-        """``|w| ≥ β`` per key, or with a target the best ``|w|/β`` over the network."""
+    def hard_masks(self, raw, target_sparsity=None, pairs=()):
+        """``|w| ≥ β`` per key, or with a target the best ``|w|/β`` over the network (with
+        ``pairs`` of :func:`dense_pairs`, the best on live neurons: :func:`keep_live_scores`)."""
         scores = self.scores(raw)
         if target_sparsity is None:
             return {k: s >= 1.0 for k, s in scores.items()}
+        if pairs:
+            return keep_live_scores(scores, target_sparsity, pairs)
         return keep_top_scores(scores, target_sparsity)
 
 
@@ -206,6 +217,51 @@ def keep_top_scores(scores, target_sparsity):
     return masks
 
 
+def dense_pairs(model, keys):
+    """``[(a, b)]``: consecutive dense weight keys with only per-feature layers (ReLU, identity,
+    batch norm) between them, so that a's output neurons are b's inputs."""
+    pairs = []
+    for a, b in zip(keys, keys[1:]):
+        la, lb = model.layers[a[0]], model.layers[b[0]]
+        between = {model.layers[i].kind for i in range(a[0] + 1, b[0])}
+        if (la.kind == lb.kind == "dense" and a[1] == b[1] == "W" and between <= set(_PER_FEATURE)
+                and la.params["W"].shape[1] == lb.params["W"].shape[0]):
+            pairs.append((a, b))
+    return pairs
+
+
+def dead_weights(masks, pairs):
+    """``{key: bool array}``: kept weights on dead neurons of ``pairs`` (W is (n_in, n_out)):
+    into a neuron that keeps no outgoing weight, and out of one that keeps no incoming one."""
+    dead = {k: np.zeros(m.shape, dtype=bool) for k, m in masks.items()}
+    for a, b in pairs:
+        dead[a] |= masks[a] & ~masks[b].any(axis=1)[None, :]
+        dead[b] |= masks[b] & ~masks[a].any(axis=0)[:, None]
+    return dead
+
+
+def keep_live_scores(scores, target_sparsity, pairs, rounds=20):
+    """:func:`keep_top_scores` on live neurons (R): every input weight of a neuron that keeps
+    no output weight is excluded and the next best scores take its place, until no kept weight
+    is on a dead neuron (:func:`dead_weights`, both sides); else, after ``rounds``, the masks of
+    the round with the fewest (never more than the plain top scores; the count is exact). A
+    neuron with outputs and no inputs keeps them (a constant, that the next bias can absorb).
+    """
+    excluded = {k: np.zeros(s.shape, dtype=bool) for k, s in scores.items()}
+    best = None
+    for _ in range(rounds):
+        masks = keep_top_scores({k: np.where(excluded[k], -np.inf, s)
+                                 for k, s in scores.items()}, target_sparsity)
+        n_dead = sum(int(d.sum()) for d in dead_weights(masks, pairs).values())
+        if best is None or n_dead < best[0]:
+            best = (n_dead, masks)
+        if n_dead == 0:
+            break
+        for a, b in pairs:                      # every input of a neuron without outputs
+            excluded[a] |= ~masks[b].any(axis=1)[None, :]
+    return best[1]
+
+
 def self_prune(model, data, config=SelfPruneConfig(), *, fit=FitConfig(), finetune=None,
                keys=None, progress=False):
     """Self-prune a trained ``model`` in place (method 6); returns a :class:`~.Compressed`.
@@ -226,7 +282,8 @@ def self_prune(model, data, config=SelfPruneConfig(), *, fit=FitConfig(), finetu
     history = train_compressed(model, data, fit, transform=tr, progress=progress,
                                label="self-prune", teacher=teacher)
     raw = {k: get_param(model, k) for k in tr.keys}
-    masks = tr.hard_masks(raw, config.target_sparsity)
+    masks = tr.hard_masks(raw, config.target_sparsity,
+                          dense_pairs(model, tr.keys) if config.live else ())
     apply_masks(model, masks)
     if config.finetune_epochs:
         ft = (finetune or fit).replace(epochs=config.finetune_epochs, keep_best=True,
