@@ -251,7 +251,7 @@ def test_config_errors(kwargs, message):
 
 def test_config_round_trip():
     cfg = LagrangianNormConfig(where="post", trainable_var=True, momentum=0.9,
-                               running="ascent", terms="var", warmup=10)
+                               running="ascent", terms="var", warmup=10, project=True)
     assert LagrangianNormConfig.from_dict(cfg.to_dict()) == cfg
 
 
@@ -266,3 +266,43 @@ def test_trains_at_batch_size_one_and_leaves_no_layer_behind():
     assert evaluate(model, *data.part("test")) > 0.75
     assert hist[0]["penalty"] > 0 and np.isfinite(hist[0]["ln_var"])
     assert np.all(ln.lam2[0] >= 0.05)
+
+
+@pytest.mark.parametrize("spec,shape", _MODELS)
+def test_projection_leaves_the_statistics_unmoved_and_keeps_the_penalty(spec, shape):
+    # project=True: per channel, g − mean(g) − (Σ g·(a − μ) / Σ (a − μ)²)·(a − μ), then the
+    # penalty's gradient is added unchanged
+    rng = np.random.default_rng(9)
+    model = build_model(spec, rng)
+    plain = LagrangianNorm(LagrangianNormConfig(target_var=0.5)).attach(model)
+    proj = LagrangianNorm(LagrangianNormConfig(target_var=0.5, project=True)).attach(model)
+    model.forward(rng.uniform(size=shape), train=True)
+    for i in plain.layers:
+        a = plain._last[i][0]
+        _, _, m, axes = channel_stats(a)
+        if m < 2:
+            continue
+        for ln in (plain, proj):
+            ln.lam1[i] = np.linspace(0.5, 2, len(ln.lam1[i]))
+            ln.lam2[i] = np.linspace(2, 0.5, len(ln.lam2[i]))
+        g = rng.normal(size=a.shape)
+        pen = plain.before_backward(i, np.zeros_like(a))          # the penalty's gradient alone
+        np.testing.assert_allclose(proj.before_backward(i, np.zeros_like(a)), pen)
+        gp = proj.before_backward(i, g) - pen                      # the projected loss gradient
+        ac = a - a.mean(axis=axes, keepdims=True)
+        np.testing.assert_allclose(gp.sum(axis=axes), 0, atol=1e-10)
+        np.testing.assert_allclose(np.sum(gp * ac, axis=axes), 0, atol=1e-10)
+        # g − gp lies in the span of 1 and a − μ, per channel: the least-squares fit of g on them
+        r = g - gp
+        for c in range(a.shape[1] if a.ndim != 3 else a.shape[-1]):
+            sel = (slice(None), c) if a.ndim != 3 else (slice(None), slice(None), c)
+            basis = np.stack([np.ones(ac[sel].size), ac[sel].ravel()], axis=1)
+            fit, *_ = np.linalg.lstsq(basis, g[sel].ravel(), rcond=None)
+            np.testing.assert_allclose(r[sel].ravel(), basis @ fit, atol=1e-10)
+
+
+def test_projection_is_off_by_default_and_checked():
+    assert LagrangianNormConfig().project is False
+    with pytest.raises(ValueError) as e:
+        LagrangianNormConfig(project=1)
+    assert str(e.value) == "project must be True or False, not 1"

@@ -36,6 +36,19 @@ penalty terms (the other multiplier stays at 0); ``warmup`` > 0 scales the whole
 ``min(1, t / warmup)`` after t optimizer steps (a ramp from 0), leaving the multipliers' ascent
 as it is.
 
+Projected loss gradient (``project=True``, off by default): the penalty only pulls the statistics
+back after the loss gradient has moved them. With ``project``, the loss gradient g arriving at a
+constrained activation is first projected, per channel, onto the directions that leave μ and σ²
+unchanged to first order, and the penalty's gradient is added after:
+
+``g ← g − mean(g) − (Σ g (a − μ) / Σ (a − μ)²) · (a − μ)``
+
+(R: the least-squares multipliers ν = −(J Jᵀ)⁻¹ J g of the linearised constraints μ = 0 and
+σ² = v, whose gradients 1/m and 2 (a − μ)/m are orthogonal; the same projection as BatchNorm's
+backward pass, without its forward normalization). Descent then runs along the constraint surface
+and the penalty keeps the activations on it. This is no longer the gradient of one scalar, so it
+is checked by its defining properties, not by finite differences.
+
 Which activations: ``where="pre"`` (the default) constrains the outputs of every Dense, Conv2d and
 LSTM layer except the last (the classifier's logits), i.e. the inputs of the nonlinearities, where
 BatchNorm would sit; ``where="post"`` constrains the outputs of every ReLU instead (which cannot
@@ -62,7 +75,8 @@ class LagrangianNormConfig:
     (or fixed) v; ``trainable_var`` lets v descend with step ``lr_var``; ``momentum`` is ρ of the
     running estimates of μ and σ² (0: the batch's own statistics), used in the penalty and the
     ascent (``running="both"``) or in the ascent only (``"ascent"``); ``terms`` keeps both penalty
-    terms or one; ``warmup`` is the length in steps of the penalty's ramp from 0 (0: none).
+    terms or one; ``warmup`` is the length in steps of the penalty's ramp from 0 (0: none);
+    ``project`` projects the loss gradient onto the constraint surface (module docstring).
     """
     where: str = "pre"
     target_var: float = 1.0
@@ -76,6 +90,7 @@ class LagrangianNormConfig:
     running: str = "both"
     terms: str = "both"
     warmup: int = 0
+    project: bool = False
 
     def __post_init__(self):
         if self.where not in WHERE:
@@ -92,6 +107,8 @@ class LagrangianNormConfig:
             raise ValueError(f"running must be 'both' or 'ascent', not {self.running!r}")
         if self.terms not in TERMS:
             raise ValueError(f"terms must be 'both', 'mean' or 'var', not {self.terms!r}")
+        if not isinstance(self.project, bool):
+            raise ValueError(f"project must be True or False, not {self.project!r}")
         if not (isinstance(self.warmup, int) and self.warmup >= 0):
             raise ValueError(f"warmup must be a non-negative integer, not {self.warmup!r}")
         if self.lambda_init > self.lambda_max:
@@ -217,6 +234,13 @@ class LagrangianNorm:
             share *= 1 - self.config.momentum
         k1 = share * 2 * self.lam1[i] * mu / m                    # (c,)
         k2 = share * 4 * self.lam2[i] * (var - self.var[i]) / m   # (c,)
+        if self.config.project:  # g − mean(g) − (Σ g·(a − μ) / Σ (a − μ)²)·(a − μ), per channel
+            axes = channel_stats(a)[3]
+            ac = a - _per_channel(mu_b, nd)                           # a − μ
+            ss = np.sum(ac * ac, axis=axes)                           # (c,)
+            coef = np.sum(dLdy * ac, axis=axes) / np.where(ss > 0, ss, 1.0)
+            dLdy = (dLdy - _per_channel(dLdy.mean(axis=axes), nd)
+                    - _per_channel(coef, nd) * ac)
         return dLdy + _per_channel(k1 - k2 * mu_b, nd) + _per_channel(k2, nd) * a
 
     # -- regularizer protocol used by the trainer -------------------------------------------
