@@ -8,7 +8,8 @@ from slimgen.sw.compress.lagrangian_norm import (LagrangianNorm, LagrangianNormC
                                                  channel_stats, constrained_layers)
 from slimgen.sw.data import load_digits
 from slimgen.sw.nn import (TrainConfig, build_model, cnn_spec, deep_cnn_spec, evaluate,
-                           lstm_spec, mlp_spec, softmax_cross_entropy, train)
+                           insert_channel_affine, lstm_spec, mlp_spec, softmax_cross_entropy,
+                           train)
 from slimgen.sw.nn.gradcheck import max_rel_error, numerical_grad
 
 
@@ -306,3 +307,18 @@ def test_projection_is_off_by_default_and_checked():
     with pytest.raises(ValueError) as e:
         LagrangianNormConfig(project=1)
     assert str(e.value) == "project must be True or False, not 1"
+
+
+def test_penalty_gradient_with_a_channel_affine_after_each_constrained_layer():
+    # the penalty acts on the conv outputs, γ and β after them are free (folded at inference)
+    rng = np.random.default_rng(10)
+    base = build_model(cnn_spec(in_shape=(1, 4, 4), channels=(2, 3)), rng)
+    model = insert_channel_affine(base, constrained_layers(base))
+    for layer in model.layers:
+        if layer.kind == "affine":
+            layer.params["gamma"][:] = rng.uniform(0.5, 2, layer.n_channels)
+            layer.params["beta"][:] = rng.normal(size=layer.n_channels)
+    ln = LagrangianNorm(LagrangianNormConfig(target_var=0.5, lambda_init=0.5)).attach(model)
+    assert [model.layers[i].kind for i in ln.layers] == ["conv2d", "conv2d"]
+    x = rng.uniform(size=(3, 1, 4, 4))
+    _check_gradients(model, ln, x, rng.integers(0, 10, size=3))

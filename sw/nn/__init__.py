@@ -6,6 +6,7 @@ from .conv import Conv2d
 from .pool import MaxPool2d, AvgPool2d
 from .lstm import LSTM
 from .batchnorm import BatchNorm, fold_batchnorm
+from .affine import ChannelAffine, fold_channel_affine, insert_channel_affine
 from .loss import softmax_cross_entropy
 from .optim import SGD, Adam, make_optimizer
 from .schedule import lr_factor
@@ -16,7 +17,8 @@ from .augment import random_shift
 
 __all__ = [
     "Layer", "Dense", "ReLU", "Flatten", "Conv2d", "MaxPool2d", "AvgPool2d", "LSTM", "BatchNorm",
-    "fold_batchnorm", "softmax_cross_entropy", "SGD", "Adam", "make_optimizer", "lr_factor",
+    "fold_batchnorm", "ChannelAffine", "fold_channel_affine", "insert_channel_affine",
+    "softmax_cross_entropy", "SGD", "Adam", "make_optimizer", "lr_factor",
     "Sequential", "build_model", "mlp_spec", "cnn_spec", "deep_cnn_spec", "lstm_spec",
     "LAYER_TYPES", "TrainConfig", "train", "evaluate", "predict", "random_shift",
 ]
