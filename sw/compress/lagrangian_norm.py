@@ -49,6 +49,13 @@ backward pass, without its forward normalization). Descent then runs along the c
 and the penalty keeps the activations on it. This is no longer the gradient of one scalar, so it
 is checked by its defining properties, not by finite differences.
 
+Free scale and shift: the penalty pins every constrained channel to mean 0 and variance v, which
+BatchNorm's γ and β do not. :func:`slimgen.sw.nn.affine.insert_channel_affine` puts a per-channel
+γ, β after each constrained layer (trained with the weights, untouched by the penalty, which acts
+on the layer's own output) and :func:`~slimgen.sw.nn.affine.fold_channel_affine` folds them into
+that layer after training, so that nothing of method 1 remains at inference either
+(bench/normalization.py does both).
+
 Which activations: ``where="pre"`` (the default) constrains the outputs of every Dense, Conv2d and
 LSTM layer except the last (the classifier's logits), i.e. the inputs of the nonlinearities, where
 BatchNorm would sit; ``where="post"`` constrains the outputs of every ReLU instead (which cannot
