@@ -179,6 +179,36 @@ def test_sign_sparsify_runs_to_target(digits):
     assert r.info["sparsity"] >= 0.8 - 1e-3
 
 
+def test_sign_average_mask_keeps_the_largest_mean_magnitudes(digits):
+    """With ``average`` the mask keeps exactly round((1 − target) · N) weights, the largest mean
+    |w| over the final steps (a weight that hovers near zero loses to a steady one), and holds
+    them through fine-tuning."""
+    from slimgen.sw.compress import sign_sparsify as ss
+    seen = []
+
+    class Spy(ss.SignSparsifier):
+        def after_step(self, state):
+            super().after_step(state)
+            if self.average_from is not None and state.step >= self.average_from:
+                seen.append({k: np.abs(ss.get_param(state.model, k)).copy() for k in self.keys})
+
+    cfg = SignSparsifyConfig(target_sparsity=0.8, epochs=3, finetune_epochs=1, lr_scale=0.2,
+                             average=0.5)
+    orig, ss.SignSparsifier = ss.SignSparsifier, Spy
+    try:
+        r = sign_sparsify(_mlp(), digits, cfg, fit=FIT.replace(optimizer="sgd", lr=0.02))
+    finally:
+        ss.SignSparsifier = orig
+    n = sum(m.size for m in r.masks.values())
+    assert sum(int(m.sum()) for m in r.masks.values()) == round(0.2 * n)
+    assert len(seen) == round(0.5 * 3 * -(-len(digits.part("train")[1]) // 64))
+    mean = {k: sum(s[k] for s in seen) / len(seen) for k in r.masks}
+    assert all(np.array_equal(m, want) for m, want in
+               zip(r.masks.values(), magnitude_masks(mean, 0.8, "global").values()))
+    for k, m in r.masks.items():
+        assert np.all(r.model.layers[k[0]].params[k[1]][~m] == 0)
+
+
 def test_joint_golden_weights_are_exact(digits):
     """The artifact weights are on the chosen grid: quantize_mlp recovers them exactly."""
     cfg = JointConfig(target_bits=4.0, prune=SP)
@@ -235,6 +265,10 @@ def test_same_seed_same_bits(digits):
     (lambda: SignSparsifyConfig(distribution="gamma"),
      "distribution must be one of halfnormal, uniform, exponential, not 'gamma'"),
     (lambda: SignSparsifyConfig(scale=0), "scale must be positive, not 0"),
+    (lambda: SignSparsifyConfig(average=1.5), "average must be in [0, 1], not 1.5"),
+    (lambda: SignSparsifyConfig(average=0.1, target_sparsity=None),
+     "average needs a target_sparsity"),
+    (lambda: SelfPruneConfig(live=1), "live must be True or False, not 1"),
     (lambda: JointConfig(bits=(1, 4)), "bits must be distinct integers from 2 to 16, not (1, 4)"),
     (lambda: JointConfig(target_bits=9),
      "target_bits must lie between the smallest and largest candidate width (2..8), not 9"),

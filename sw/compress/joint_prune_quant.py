@@ -37,7 +37,7 @@ import numpy as np
 from .magnitude import quantize_dequantize
 from .masked_train import (Compressed, FitConfig, count_weights, get_param, layer_sparsity,
                            sparsity, teacher_logits, train_compressed, weight_keys)
-from .self_prune import SelfPruneConfig, SelfPruneTransform
+from .self_prune import SelfPruneConfig, SelfPruneTransform, dense_pairs
 from .threshold import gated_grads
 
 __all__ = ["JointConfig", "JointTransform", "FixedQuant", "joint_prune_quantize",
@@ -299,7 +299,8 @@ def joint_prune_quantize(model, data, config=JointConfig(), *, fit=FitConfig(), 
     history = train_compressed(model, data, fit, transform=tr, progress=progress,
                                label="joint", teacher=teacher)
     raw = {k: get_param(model, k) for k in keys}
-    masks = tr.hard_masks(raw, p.target_sparsity)
+    masks = tr.hard_masks(raw, p.target_sparsity,
+                          dense_pairs(model, keys) if p.live else ())  # prune.live: see self_prune
     bits = tr.chosen_bits()
     act = max(tr.chosen_act_bits(), default=8)
     fq = FixedQuant(keys, bits, masks)

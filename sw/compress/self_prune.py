@@ -72,6 +72,8 @@ class SelfPruneConfig:
 
     def __post_init__(self):
         _check_fraction("target_sparsity", self.target_sparsity, allow_none=True)
+        if not isinstance(self.live, bool):
+            raise ValueError(f"live must be True or False, not {self.live!r}")
         for name in ("lam", "lr_lambda", "alpha_min_ratio"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be non-negative, not {getattr(self, name)!r}")

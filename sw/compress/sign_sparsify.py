@@ -18,7 +18,11 @@ Given ``target_sparsity``, the scale follows it (R): after every step
 ``s*(t) = s_f · (1 − (1 − min(1, t / (ramp · T)))³)`` that ramps up like gradual pruning.
 At the end the zero weights are masked (if more than ``1 − target`` of the weights are
 non-zero, the smallest of them too, so the sparsity is at least the target) and the others are
-fine-tuned with the masks held.
+fine-tuned with the masks held. With ``average`` = a > 0 (R) the mask is chosen from the mean
+``|w|`` over the last a of the steps instead of the last step's weights (the stochastic
+shrinkage leaves the zero set of any one step noisy: weights near the edge hit zero and regrow):
+the ``round((1 − target) · N)`` largest means over the network are kept, exactly, and the
+others set to zero; a kept weight that sits at zero then regrows by fine-tuning.
 """
 
 from dataclasses import asdict, dataclass
@@ -57,7 +61,8 @@ def sign_shrink(w, delta):
 class SignSparsifyConfig:
     """Hyper-parameters of method 4 (see the module docstring). ``scale`` is the distribution's
     starting scale; ``lr_scale`` η (0 keeps the scale fixed); ``target_sparsity`` None to run
-    with a fixed scale."""
+    with a fixed scale; ``average`` the final fraction of the steps whose mean ``|w|`` chooses
+    the mask (0: the last step's zeros)."""
     distribution: str = "halfnormal"
     scale: float = 2e-3
     target_sparsity: float | None = 0.9
@@ -65,8 +70,13 @@ class SignSparsifyConfig:
     ramp: float = 0.6
     epochs: int = 200
     finetune_epochs: int = 80
+    average: float = 0.0
 
     def __post_init__(self):
+        if not 0 <= self.average <= 1:
+            raise ValueError(f"average must be in [0, 1], not {self.average!r}")
+        if self.average and self.target_sparsity is None:
+            raise ValueError("average needs a target_sparsity")
         if self.distribution not in DISTRIBUTIONS:
             raise ValueError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}, "
                              f"not {self.distribution!r}")
@@ -93,10 +103,12 @@ class SignSparsifyConfig:
 class SignSparsifier:
     """The callback: after every optimizer step, shrink every weight against its sign."""
 
-    def __init__(self, keys, config, ramp_steps):
+    def __init__(self, keys, config, ramp_steps, average_from=None):
         self.keys, self.config = list(keys), config
         self.scale, self.ramp_steps = float(config.scale), max(1, ramp_steps)
         self.zero_fraction = 0.0
+        self.average_from = average_from          # the first step of the mean |w|, or None
+        self.sum_abs, self.n_avg = {}, 0
 
     def target_at(self, step):
         s_f = self.config.target_sparsity
@@ -109,6 +121,11 @@ class SignSparsifier:
             sign_shrink(w, sample_delta(state.rng, self.config.distribution, self.scale, w.shape))
             zeros += int(np.sum(w == 0))
             total += w.size
+        if self.average_from is not None and state.step >= self.average_from:
+            for k in self.keys:
+                a = np.abs(get_param(state.model, k))
+                self.sum_abs[k] = self.sum_abs[k] + a if k in self.sum_abs else a.copy()
+            self.n_avg += 1
         self.zero_fraction = zeros / total
         if self.config.target_sparsity is not None and self.config.lr_scale:
             err = self.target_at(state.step + 1) - self.zero_fraction
@@ -126,13 +143,17 @@ def sign_sparsify(model, data, config=SignSparsifyConfig(), *, fit=FitConfig(), 
         else None
     keys = list(weight_keys(model) if keys is None else keys)
     steps = config.epochs * -(-len(data.part("train")[1]) // fit.batch_size)
-    cb = SignSparsifier(keys, config, int(config.ramp * steps))
+    cb = SignSparsifier(keys, config, int(config.ramp * steps),
+                        steps - max(1, round(config.average * steps)) if config.average else None)
     fit = fit.replace(epochs=config.epochs, keep_best=False)
     history = train_compressed(model, data, fit, callbacks=[cb], progress=progress,
                                label="sign-sparsify", teacher=teacher)
     arrays = {k: get_param(model, k) for k in keys}
     masks = {k: w != 0 for k, w in arrays.items()}
-    if config.target_sparsity is not None:
+    if cb.n_avg:
+        masks = magnitude_masks({k: cb.sum_abs[k] / cb.n_avg for k in keys},
+                                config.target_sparsity, "global")
+    elif config.target_sparsity is not None:
         top = magnitude_masks(arrays, config.target_sparsity, "global")
         masks = {k: masks[k] & top[k] for k in keys}
     for k, m in masks.items():
