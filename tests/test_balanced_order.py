@@ -120,11 +120,13 @@ def test_tiled_order_spreads_every_bank_over_the_image(groups, block):
 
 # -- balanced sparsity under the order ----------------------------------------------------------
 
-@pytest.mark.parametrize("input_order", ["dealt", "tiled", "learned"])
-def test_balanced_prune_is_exact_in_its_own_banks(digits, input_order):
+@pytest.mark.parametrize("input_order,stages", [("dealt", ()), ("tiled", ()), ("learned", ()),
+                                                ("tiled", (0.5, 0.8))])
+def test_balanced_prune_is_exact_in_its_own_banks(digits, input_order, stages):
     def run():
         m = build_model(mlp_spec((64, 16, 10)), np.random.default_rng(0))
-        cfg = BalancedConfig(groups=4, layout="banks", prune=SP, input_order=input_order)
+        cfg = BalancedConfig(groups=4, layout="banks", prune=SP, input_order=input_order,
+                             stages=stages, stage_epochs=1)
         return balanced_prune(m, digits, cfg, fit=FIT)
     r = run()
     order = r.info["input_order"]
@@ -153,6 +155,12 @@ def test_natural_order_and_rows_return_no_order(digits):
     with pytest.raises(ValueError, match=r"^input_order must be one of 'natural', 'dealt', "
                                          r"'tiled', 'learned', not 'x'$"):
         BalancedConfig(input_order="x")
+    with pytest.raises(ValueError, match=r"^stages must be increasing sparsities below the "
+                                         r"target 0.9, not \(0.8, 0.5\)$"):
+        BalancedConfig(prune=SP, stages=(0.8, 0.5))
+    with pytest.raises(ValueError, match=r"^stages must be increasing sparsities below the "
+                                         r"target 0.9, not \[0.95\]$"):
+        BalancedConfig(prune=SP, stages=[0.95])
 
 
 # -- carried through quantize to the hardware ---------------------------------------------------

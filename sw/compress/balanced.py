@@ -208,13 +208,17 @@ class BalancedConfig:
     """Method 5: ``groups`` lanes in ``layout`` ("rows" or "banks"); ``lam_balance`` the start
     of λ_b and ``lr_balance`` η_b; ``prune`` the self-pruning settings (target sparsity, ramp,
     thresholds, epochs); ``input_order`` (banks, a dense first layer): ``"natural"`` (input i
-    in bank ``i mod G``), ``"dealt"``, ``"tiled"`` or ``"learned"`` (module docstring)."""
+    in bank ``i mod G``), ``"dealt"``, ``"tiled"`` or ``"learned"`` (module docstring);
+    ``stages``: sparsities of exactly balanced hard prunes before the target's, each
+    fine-tuned for ``stage_epochs`` (gradual, R)."""
     groups: int = 4
     layout: str = "rows"
     lam_balance: float = 1.0
     lr_balance: float = 10.0
     prune: SelfPruneConfig = SelfPruneConfig()
     input_order: str = "natural"
+    stages: tuple = ()
+    stage_epochs: int = 30
 
     def __post_init__(self):
         if self.layout not in LAYOUTS:
@@ -230,6 +234,12 @@ class BalancedConfig:
                              f"not {self.input_order!r}")
         if not isinstance(self.prune, SelfPruneConfig):
             raise TypeError(f"prune must be a SelfPruneConfig, not {type(self.prune).__name__}")
+        top = 1.0 if self.prune.target_sparsity is None else self.prune.target_sparsity
+        st = tuple(self.stages)
+        if any(not 0 <= x < top for x in st) or list(st) != sorted(st):
+            raise ValueError(f"stages must be increasing sparsities below the target {top}, "
+                             f"not {self.stages!r}")
+        object.__setattr__(self, "stages", st)
 
     def to_dict(self):
         d = asdict(self)
@@ -513,17 +523,21 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
                            alpha_min_ratio=p.alpha_min_ratio, total_steps=steps)
     history = train_compressed(model, data, fit, transform=tr, progress=progress,
                                label=f"balance-{config.layout}", teacher=teacher)
-    raw = {k: get_param(model, k) for k in keys}
-    budget = tr.hard_masks(raw, p.target_sparsity)
-    masks, perms = reallocate(tr.scores(raw), budget, kinds, config.groups, config.layout,
-                              protect=keys[-1:], input_banks=input_banks)
-    permute_hidden(model, keys, perms)
-    for k, m in masks.items():
-        raw[k][...] *= m
-    if p.finetune_epochs:
-        ft = (finetune or fit).replace(epochs=p.finetune_epochs, keep_best=True, seed=fit.seed + 1)
-        history += train_compressed(model, data, ft, masks=masks, progress=progress,
-                                    label="fine-tune", teacher=teacher)
+    # hard prune to exact balance, through the intermediate sparsities first (if any)
+    targets = [*config.stages, p.target_sparsity]
+    for n, target in enumerate(targets):
+        raw = {k: get_param(model, k) for k in keys}
+        budget = tr.hard_masks(raw, target)
+        masks, perms = reallocate(tr.scores(raw), budget, kinds, config.groups, config.layout,
+                                  protect=keys[-1:], input_banks=input_banks)
+        permute_hidden(model, keys, perms)
+        for k, m in masks.items():
+            raw[k][...] *= m
+        epochs = p.finetune_epochs if n == len(targets) - 1 else config.stage_epochs
+        if epochs:
+            ft = (finetune or fit).replace(epochs=epochs, keep_best=True, seed=fit.seed + 1 + n)
+            history += train_compressed(model, data, ft, masks=masks, progress=progress,
+                                        label="fine-tune", teacher=teacher)
     counts = {f"{i}.{n}": group_counts(as_rows(masks[(i, n)], kinds[(i, n)]).astype(float),
                                        config.groups, config.layout,
                                        input_banks.get((i, n))).astype(int).tolist()
