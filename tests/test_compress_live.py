@@ -58,3 +58,38 @@ def test_live_equals_top_when_nothing_is_dead():
         top, live = keep_top_scores(scores, t), keep_live_scores(scores, t, pairs)
         assert not any(d.any() for d in dead_weights(top, pairs).values())
         assert all(np.array_equal(top[k], live[k]) for k in scores)
+
+
+def test_average_ranks_by_the_mean_score_over_the_final_steps():
+    """``average``: the mask keeps exactly the target count, the best mean |w|/β over the final
+    fraction of the steps (here on live neurons too), and the pruned weights stay zero."""
+    from slimgen.sw.compress import self_prune as sp
+    from slimgen.sw.compress.masked_train import FitConfig
+    from slimgen.sw.data import load_digits
+    data = load_digits(view="vector", seed=0)
+    seen = []
+
+    class Spy(sp._MeanScores):
+        def after_step(self, state):
+            n = self.n
+            super().after_step(state)
+            if self.n > n:
+                seen.append(self.tr.scores(state.raw))
+
+    orig, sp._MeanScores = sp._MeanScores, Spy
+    try:
+        m = build_model(mlp_spec((64, 16, 10)), np.random.default_rng(0))
+        cfg = sp.SelfPruneConfig(target_sparsity=0.9, epochs=3, finetune_epochs=1, average=0.4,
+                                 live=True)
+        r = sp.self_prune(m, data, cfg, fit=FitConfig(epochs=2, batch_size=64))
+    finally:
+        sp._MeanScores = orig
+    steps = 3 * -(-len(data.part("train")[1]) // 64)
+    assert len(seen) == round(0.4 * steps)
+    mean = {k: sum(s[k] for s in seen) / len(seen) for k in r.masks}
+    want = keep_live_scores(mean, 0.9, dense_pairs(m, weight_keys(m)))
+    assert all(np.array_equal(r.masks[k], want[k]) for k in r.masks)
+    n = sum(w.size for w in r.masks.values())
+    assert sum(int(w.sum()) for w in r.masks.values()) == round(0.1 * n)
+    for k, mask in r.masks.items():
+        assert np.all(m.layers[k[0]].params[k[1]][~mask] == 0)

@@ -269,6 +269,7 @@ def test_same_seed_same_bits(digits):
     (lambda: SignSparsifyConfig(average=0.1, target_sparsity=None),
      "average needs a target_sparsity"),
     (lambda: SelfPruneConfig(live=1), "live must be True or False, not 1"),
+    (lambda: SelfPruneConfig(average=-0.1), "average must be in [0, 1], not -0.1"),
     (lambda: JointConfig(bits=(1, 4)), "bits must be distinct integers from 2 to 16, not (1, 4)"),
     (lambda: JointConfig(target_bits=9),
      "target_bits must lie between the smallest and largest candidate width (2..8), not 9"),

@@ -57,7 +57,8 @@ class SelfPruneConfig:
     fractions of each array's standard deviation; ``alpha_min_ratio`` the floor of α/β;
     ``epochs`` of training with the soft mask and
     ``finetune_epochs`` with the hard mask held; ``live`` moves the final count off dead
-    neurons (see the module docstring).
+    neurons (see the module docstring); ``average`` > 0 ranks the weights by their mean score
+    ``|w|/β`` over that final fraction of the steps instead of the last step's.
     """
     target_sparsity: float | None = 0.9
     lam: float = 0.0
@@ -69,11 +70,14 @@ class SelfPruneConfig:
     epochs: int = 200
     finetune_epochs: int = 80
     live: bool = False
+    average: float = 0.0
 
     def __post_init__(self):
         _check_fraction("target_sparsity", self.target_sparsity, allow_none=True)
         if not isinstance(self.live, bool):
             raise ValueError(f"live must be True or False, not {self.live!r}")
+        if not 0 <= self.average <= 1:
+            raise ValueError(f"average must be in [0, 1], not {self.average!r}")
         for name in ("lam", "lr_lambda", "alpha_min_ratio"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be non-negative, not {getattr(self, name)!r}")
@@ -264,6 +268,19 @@ def keep_live_scores(scores, target_sparsity, pairs, rounds=20):
     return best[1]
 
 
+class _MeanScores:
+    """The callback of ``average``: the sum of the scores ``|w|/β`` from step ``start`` on."""
+
+    def __init__(self, transform, start):
+        self.tr, self.start, self.sums, self.n = transform, start, {}, 0
+
+    def after_step(self, state):
+        if state.step >= self.start:
+            for k, sc in self.tr.scores(state.raw).items():
+                self.sums[k] = self.sums[k] + sc if k in self.sums else sc
+            self.n += 1
+
+
 def self_prune(model, data, config=SelfPruneConfig(), *, fit=FitConfig(), finetune=None,
                keys=None, progress=False):
     """Self-prune a trained ``model`` in place (method 6); returns a :class:`~.Compressed`.
@@ -281,11 +298,18 @@ def self_prune(model, data, config=SelfPruneConfig(), *, fit=FitConfig(), finetu
                             beta_init=config.beta_init, alpha_init=config.alpha_init,
                             alpha_min_ratio=config.alpha_min_ratio,
                             total_steps=steps)
+    avg = _MeanScores(tr, steps - max(1, round(config.average * steps))) \
+        if config.average and config.target_sparsity is not None else None
     history = train_compressed(model, data, fit, transform=tr, progress=progress,
-                               label="self-prune", teacher=teacher)
+                               label="self-prune", teacher=teacher, callbacks=[avg] if avg else ())
     raw = {k: get_param(model, k) for k in tr.keys}
-    masks = tr.hard_masks(raw, config.target_sparsity,
-                          dense_pairs(model, tr.keys) if config.live else ())
+    pairs = dense_pairs(model, tr.keys) if config.live else ()
+    if avg is not None:
+        mean = {k: s / avg.n for k, s in avg.sums.items()}
+        masks = keep_live_scores(mean, config.target_sparsity, pairs) if pairs \
+            else keep_top_scores(mean, config.target_sparsity)
+    else:
+        masks = tr.hard_masks(raw, config.target_sparsity, pairs)
     apply_masks(model, masks)
     if config.finetune_epochs:
         ft = (finetune or fit).replace(epochs=config.finetune_epochs, keep_best=True,
