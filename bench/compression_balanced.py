@@ -10,9 +10,14 @@ from slimgen.sw.compress.masked_train import FitConfig
 
 __all__ = ["run_balanced"]
 
-BANKS = dict(lam_balance=0.1, lr_balance=1.0)                   # input banks: a light term
-BAL_FT = FitConfig(lr=1e-3, batch_size=32)                      # balanced: longer fine-tuning
-BANK_FT = FitConfig(lr=3e-3, batch_size=32, schedule="cosine")  # banks: and a cosine schedule
+# Input banks: a light term, and the pixels tiled over the banks (sw/compress/balanced.py).
+# Chosen on validation (5 seeds, G = 4 and 8, 90 % and 95 %): of the input orders natural,
+# dealt, tiled and learned, tiled had the best mean validation accuracy and cross-entropy
+# (learned, measured on fewer seeds, was no better than tiled and costs a second training).
+BANKS = dict(lam_balance=0.1, lr_balance=1.0, input_order="tiled")
+# Fine-tuning of both layouts: cosine schedule from 3e-3, distilled from the dense model (half
+# soft targets); distillation lowered the validation cross-entropy in every configuration.
+BAL_FT = FitConfig(lr=3e-3, batch_size=32, schedule="cosine", distill=0.5)
 
 
 def run_balanced(seed, quick, data, fresh, add, *, fit, prune):
@@ -26,8 +31,7 @@ def run_balanced(seed, quick, data, fresh, add, *, fit, prune):
                 sp = prune(t, **({} if quick else {"finetune_epochs": 150}))
                 bc = BalancedConfig(groups=groups, layout=layout, prune=sp,
                                     **(BANKS if layout == "banks" else {}))
-                r = balanced_prune(fresh(), data, bc, fit=fit,
-                                   finetune=BANK_FT if layout == "banks" else BAL_FT)
+                r = balanced_prune(fresh(), data, bc, fit=fit, finetune=BAL_FT)
                 counts = r.info["group_counts"]
                 exact = all(len(set(v)) == 1 if layout == "rows"
                             else all(len(set(row)) == 1 for row in v)
