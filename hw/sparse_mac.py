@@ -1,8 +1,8 @@
 """Balanced-sparse MAC array: P lanes, each streaming (index, value) pairs from its own block RAM.
 
 Computes one :class:`slimgen.sw.sparse_golden.SparseLayer` exactly, with the weights in the
-compressed layout of :mod:`slimgen.sw.sparse_layout` (read that module for the word format and
-the two layouts, ``"rows"`` and ``"banks"``).
+compressed layout of :mod:`slimgen.sw.sparse_layout` (read that module for the word format,
+the two layouts, ``"rows"`` and ``"banks"``, and the banks' input order).
 
 :class:`SparseMacCore` is the array itself, with plain control ports, so that the LSTM cell can
 drive it; :class:`SparseMacArray` wraps it as a network layer with the stream ports of
