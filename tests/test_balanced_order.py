@@ -10,7 +10,7 @@ import pytest
 from amaranth.hdl import Fragment
 
 from slimgen.sw.compress.balanced import (BalancedConfig, as_rows, bank_of, balanced_prune,
-                                          deal_inputs, group_counts, learn_order, tile_inputs)
+                                          deal_inputs, group_counts, tile_inputs)
 from slimgen.sw.compress.masked_train import FitConfig, weight_keys
 from slimgen.sw.compress.self_prune import SelfPruneConfig
 from slimgen.sw.data import load_digits
@@ -120,13 +120,11 @@ def test_tiled_order_spreads_every_bank_over_the_image(groups, block):
 
 # -- balanced sparsity under the order ----------------------------------------------------------
 
-@pytest.mark.parametrize("input_order,stages", [("dealt", ()), ("tiled", ()), ("learned", ()),
-                                                ("tiled", (0.5, 0.8))])
-def test_balanced_prune_is_exact_in_its_own_banks(digits, input_order, stages):
+@pytest.mark.parametrize("input_order", ["dealt", "tiled"])
+def test_balanced_prune_is_exact_in_its_own_banks(digits, input_order):
     def run():
         m = build_model(mlp_spec((64, 16, 10)), np.random.default_rng(0))
-        cfg = BalancedConfig(groups=4, layout="banks", prune=SP, input_order=input_order,
-                             stages=stages, stage_epochs=1)
+        cfg = BalancedConfig(groups=4, layout="banks", prune=SP, input_order=input_order)
         return balanced_prune(m, digits, cfg, fit=FIT)
     r = run()
     order = r.info["input_order"]
@@ -153,14 +151,8 @@ def test_natural_order_and_rows_return_no_order(digits):
     cfg = BalancedConfig(groups=4, layout="rows", prune=SP, input_order="dealt")
     assert balanced_prune(m, digits, cfg, fit=FIT).info["input_order"] is None
     with pytest.raises(ValueError, match=r"^input_order must be one of 'natural', 'dealt', "
-                                         r"'tiled', 'learned', not 'x'$"):
+                                         r"'tiled', not 'x'$"):
         BalancedConfig(input_order="x")
-    with pytest.raises(ValueError, match=r"^stages must be increasing sparsities below the "
-                                         r"target 0.9, not \(0.8, 0.5\)$"):
-        BalancedConfig(prune=SP, stages=(0.8, 0.5))
-    with pytest.raises(ValueError, match=r"^stages must be increasing sparsities below the "
-                                         r"target 0.9, not \[0.95\]$"):
-        BalancedConfig(prune=SP, stages=[0.95])
 
 
 # -- carried through quantize to the hardware ---------------------------------------------------
@@ -205,27 +197,3 @@ def test_network_banks_store_the_first_layer_in_order(lanes):
     with pytest.raises(ValueError, match=r"^Input order must have 12 entries"):
         replace(q, input_order=order[:-1])
 
-
-def test_learned_order_balances_a_mask_better():
-    """The swaps never leave the count variance above the start's, and find a perfect split
-    when one exists (two inputs always kept together end up in different banks)."""
-    rng = np.random.default_rng(0)
-    M = rng.random((40, 16)) < 0.3
-    start = rng.permutation(16)
-    learned = learn_order(M, 4, start)
-    assert sorted(learned.tolist()) == list(range(16))
-    assert cost_of(M, 4, learned) < cost_of(M, 4, start)
-    pairs = np.zeros((8, 8), dtype=bool)          # rows that keep inputs 2k and 2k+1 only
-    for k in range(4):
-        pairs[k, 2 * k:2 * k + 2] = True
-    pairs[4:, :] = True
-    order = learn_order(pairs, 2, np.arange(8))   # start: 2k and 2k+1 in different banks
-    assert cost_of(pairs, 2, order) == 0
-    order = learn_order(pairs, 2, np.array([0, 2, 1, 3, 4, 6, 5, 7]))   # start: together
-    assert cost_of(pairs, 2, order) == 0
-
-
-def cost_of(M, groups, order):
-    """``Σ_o Σ_g (n[o, g] − n̄[o])²`` of a mask under an order."""
-    n = group_counts(M.astype(float), groups, "banks", bank_of(M.shape[1], groups, order))
-    return float(((n - n.mean(axis=1, keepdims=True)) ** 2).sum())

@@ -18,9 +18,7 @@ lanes, in one of two layouts:
   of the dense model, :func:`input_importance`) so that every bank holds its share of the
   informative ones; ``"tiled"`` (:func:`tile_inputs`) makes every bank an evenly spread
   sub-grid of the image (any 2×2 patch holds all 4 banks), so that a neuron's nearby pixels
-  fall in different banks; ``"learned"`` first self-prunes a copy without the balance term and
-  then, from the tiled order, swaps inputs between banks until its first-layer mask is as
-  nearly balanced as a permutation allows (:func:`learn_order`), and trains under that order.
+  fall in different banks (dealt when the inputs are not a square image the block divides).
 
 Weights are used as ``w · h(w)`` with the learnable threshold of method 6 (its soft-L0 term and
 target ramp included), and the loss gets a Lagrange term on the variance of the soft counts,
@@ -60,11 +58,11 @@ from .self_prune import SelfPruneConfig, SelfPruneTransform
 
 __all__ = ["LAYOUTS", "BalancedConfig", "BalancedTransform", "as_rows", "from_rows",
            "group_counts", "balance_masks", "balanced_prune", "check_groups", "permute_hidden",
-           "lane_assignment", "reallocate", "wasted", "bank_of", "deal_inputs", "input_importance",
-           "INPUT_ORDERS"]
+           "lane_assignment", "reallocate", "wasted", "bank_of", "deal_inputs", "tile_inputs",
+           "input_importance", "INPUT_ORDERS"]
 
 LAYOUTS = ("rows", "banks")
-INPUT_ORDERS = ("natural", "dealt", "tiled", "learned")
+INPUT_ORDERS = ("natural", "dealt", "tiled")
 
 
 def as_rows(w, kind):
@@ -152,51 +150,6 @@ def tile_inputs(n_in, groups):
     return order
 
 
-def order_of_banks(bank, groups):
-    """The input order whose banks are ``bank`` (n_in,) (each bank's inputs in increasing order);
-    the banks must have the sizes of positions ``q mod G``."""
-    n_in = len(bank)
-    order = np.empty(n_in, dtype=np.int64)
-    for g in range(groups):
-        members = np.flatnonzero(bank == g)
-        assert len(members) == len(range(g, n_in, groups)), "bank sizes differ from the layout's"
-        order[g::groups] = members
-    return order
-
-
-def learn_order(rows_mask, groups, start):
-    """An input order under which a mask (n_out, n_in) of the first layer is as nearly balanced
-    over the banks as a permutation can make it (R).
-
-    With ``n[o, g]`` row o's count in bank g, ``Σ_o Σ_g n[o, g]² = Σ_g Σ_{i, j ∈ g} C[i, j]``,
-    ``C = Mᵀ M`` the inputs' co-occurrence in rows: inputs often kept by the same rows should
-    lie in different banks. From the order ``start``, swap the pair of inputs in different
-    banks that lowers it most, until no swap does (the row totals are fixed, so this is the
-    banks' count variance of :class:`BalancedTransform`). Returns the order (n_in,).
-    """
-    M = np.asarray(rows_mask, dtype=float)
-    C = M.T @ M                                                           # (n_in, n_in)
-    np.fill_diagonal(C, 0.0)
-    n_in = C.shape[0]
-    bank = bank_of(n_in, groups, start)
-    onehot = (bank[:, None] == np.arange(groups)[None, :]).astype(float)  # (n_in, G)
-    S = C @ onehot                                                        # S[i, g] = Σ_{k∈g} C[i, k]
-    for _ in range(n_in * n_in):
-        own = S[np.arange(n_in), bank]                                    # (n_in,)
-        Sx = S[:, bank]                                                   # Sx[i, j] = S[i, bank[j]]
-        # moving i to j's bank and j to i's: the change of Σ_g Σ_{i,j∈g} C / 2
-        D = Sx - own[:, None] + Sx.T - own[None, :] - 2.0 * C
-        D[bank[:, None] == bank[None, :]] = 0.0
-        i, j = np.unravel_index(np.argmin(D), D.shape)
-        if D[i, j] > -1e-9:
-            break
-        a, b = bank[i], bank[j]
-        S[:, a] += C[:, j] - C[:, i]
-        S[:, b] += C[:, i] - C[:, j]
-        bank[i], bank[j] = b, a
-    return order_of_banks(bank, groups)
-
-
 def input_importance(w, x):
     """``rms(x_i) · ‖M[:, i]‖``, (n_in,): how much input i can move the first layer (R), from
     its weights ``w`` (Dense, (n_in, n_out)) and the training inputs ``x`` (n, n_in)."""
@@ -208,17 +161,14 @@ class BalancedConfig:
     """Method 5: ``groups`` lanes in ``layout`` ("rows" or "banks"); ``lam_balance`` the start
     of λ_b and ``lr_balance`` η_b; ``prune`` the self-pruning settings (target sparsity, ramp,
     thresholds, epochs); ``input_order`` (banks, a dense first layer): ``"natural"`` (input i
-    in bank ``i mod G``), ``"dealt"``, ``"tiled"`` or ``"learned"`` (module docstring);
-    ``stages``: sparsities of exactly balanced hard prunes before the target's, each
-    fine-tuned for ``stage_epochs`` (gradual, R)."""
+    in bank ``i mod G``), ``"dealt"`` or ``"tiled"`` (module docstring);
+"""
     groups: int = 4
     layout: str = "rows"
     lam_balance: float = 1.0
     lr_balance: float = 10.0
     prune: SelfPruneConfig = SelfPruneConfig()
     input_order: str = "natural"
-    stages: tuple = ()
-    stage_epochs: int = 30
 
     def __post_init__(self):
         if self.layout not in LAYOUTS:
@@ -234,12 +184,6 @@ class BalancedConfig:
                              f"not {self.input_order!r}")
         if not isinstance(self.prune, SelfPruneConfig):
             raise TypeError(f"prune must be a SelfPruneConfig, not {type(self.prune).__name__}")
-        top = 1.0 if self.prune.target_sparsity is None else self.prune.target_sparsity
-        st = tuple(self.stages)
-        if any(not 0 <= x < top for x in st) or list(st) != sorted(st):
-            raise ValueError(f"stages must be increasing sparsities below the target {top}, "
-                             f"not {self.stages!r}")
-        object.__setattr__(self, "stages", st)
 
     def to_dict(self):
         d = asdict(self)
@@ -476,9 +420,10 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
     """Train with the balance term and prune to exactly balanced groups, in place (method 5);
     returns a :class:`~.Compressed` whose ``info`` names the groups, the layout, the
     per-layer counts and ``input_order``: with banks and an ``input_order`` other than
-    ``"natural"``, the order of the first (dense) layer's inputs (``order[position] = input``, position q
-    in bank ``q mod G``; the hardware must store the layer in this order), else None (input
-    i in bank ``i mod G``). With ``distill`` the model as it comes in is the teacher."""
+    ``"natural"``, the order of the first (dense) layer's inputs (``order[position] = input``,
+    position q in bank ``q mod G``; the hardware must store the layer in this order), else
+    None (input i in bank ``i mod G``). With ``distill`` the model as it comes in is the
+    teacher."""
     teacher = teacher_logits(model, data) if fit.distill or (finetune and finetune.distill) \
         else None
     p = config.prune
@@ -496,25 +441,9 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
             order = tile_inputs(w.shape[0], config.groups)
         if order is None:
             order = deal_inputs(input_importance(w, data.part("train")[0]), config.groups)
+        input_banks[first] = bank_of(len(order), config.groups, order)
     fit = fit.replace(epochs=p.epochs, keep_best=False)
     steps = fit.epochs * -(-len(data.part("train")[1]) // fit.batch_size)
-    if order is not None and config.input_order == "learned":
-        # self-pruning alone on a copy (no balance term): the order that balances its mask best
-        from slimgen.sw.nn import build_model
-        trial = build_model(model.spec())
-        trial.load_state(model.state())
-        tr0 = BalancedTransform(trial, keys, groups=config.groups, layout=config.layout,
-                                lam_balance=0.0, lr_balance=0.0, lam=p.lam,
-                                target_sparsity=p.target_sparsity, lr_lambda=p.lr_lambda,
-                                ramp=p.ramp, beta_init=p.beta_init, alpha_init=p.alpha_init,
-                                alpha_min_ratio=p.alpha_min_ratio, total_steps=steps)
-        train_compressed(trial, data, fit, transform=tr0, progress=progress,
-                         label="order", teacher=teacher)
-        raw0 = {k: get_param(trial, k) for k in keys}
-        m0 = tr0.hard_masks(raw0, p.target_sparsity)[first]
-        order = learn_order(as_rows(m0, "dense"), config.groups, order)
-    if order is not None:
-        input_banks[first] = bank_of(len(order), config.groups, order)
     tr = BalancedTransform(model, keys, groups=config.groups, layout=config.layout,
                            input_banks=input_banks,
                            lam_balance=config.lam_balance, lr_balance=config.lr_balance,
@@ -523,21 +452,17 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
                            alpha_min_ratio=p.alpha_min_ratio, total_steps=steps)
     history = train_compressed(model, data, fit, transform=tr, progress=progress,
                                label=f"balance-{config.layout}", teacher=teacher)
-    # hard prune to exact balance, through the intermediate sparsities first (if any)
-    targets = [*config.stages, p.target_sparsity]
-    for n, target in enumerate(targets):
-        raw = {k: get_param(model, k) for k in keys}
-        budget = tr.hard_masks(raw, target)
-        masks, perms = reallocate(tr.scores(raw), budget, kinds, config.groups, config.layout,
-                                  protect=keys[-1:], input_banks=input_banks)
-        permute_hidden(model, keys, perms)
-        for k, m in masks.items():
-            raw[k][...] *= m
-        epochs = p.finetune_epochs if n == len(targets) - 1 else config.stage_epochs
-        if epochs:
-            ft = (finetune or fit).replace(epochs=epochs, keep_best=True, seed=fit.seed + 1 + n)
-            history += train_compressed(model, data, ft, masks=masks, progress=progress,
-                                        label="fine-tune", teacher=teacher)
+    raw = {k: get_param(model, k) for k in keys}
+    budget = tr.hard_masks(raw, p.target_sparsity)
+    masks, perms = reallocate(tr.scores(raw), budget, kinds, config.groups, config.layout,
+                              protect=keys[-1:], input_banks=input_banks)
+    permute_hidden(model, keys, perms)
+    for k, m in masks.items():
+        raw[k][...] *= m
+    if p.finetune_epochs:
+        ft = (finetune or fit).replace(epochs=p.finetune_epochs, keep_best=True, seed=fit.seed + 1)
+        history += train_compressed(model, data, ft, masks=masks, progress=progress,
+                                    label="fine-tune", teacher=teacher)
     counts = {f"{i}.{n}": group_counts(as_rows(masks[(i, n)], kinds[(i, n)]).astype(float),
                                        config.groups, config.layout,
                                        input_banks.get((i, n))).astype(int).tolist()
