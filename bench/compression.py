@@ -48,6 +48,9 @@ below follows the validation column):
 - self-prune, batch size (95 % with 160 epochs 0.0959, 97 % with live 0.1319, seeds 0-4): soft
   phase 16 (0.1090 / 0.1517) or 64 (0.0952 / 0.1486), fine-tuning 16 (0.1026 / 0.1323) or 64
   (0.0983 / 0.1342): no gain.
+- self-prune on the same bases: threshold learning rate 2e-2 (0.1210 / 0.1672), α start 0.15 σ
+  (0.1130 / 0.1427), β start 0.2 σ (0.1211 / 0.1230; at 97 % over seeds 0-9 0.1258 against
+  0.1289, −0.0031 ± 0.0108: noise): not kept.
 """
 
 import argparse
