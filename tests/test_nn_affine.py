@@ -55,7 +55,8 @@ def test_errors():
     model = build_model(cnn_spec(channels=(2,)))
     with pytest.raises(ValueError) as e:
         insert_channel_affine(model, [1])
-    assert str(e.value) == "ChannelAffine can follow only dense or conv2d layers, not layer 1 (relu)"
+    assert str(e.value) == ("ChannelAffine can follow only dense or conv2d layers, "
+                            "not layer 1 (relu)")
     with pytest.raises(ValueError) as e:
         ChannelAffine(0)
     assert str(e.value) == "ChannelAffine n_channels must be a positive integer, not 0"

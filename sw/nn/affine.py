@@ -4,7 +4,8 @@ It is BatchNorm's γ and β without the normalization: method 1 (Lagrangian norm
 :mod:`slimgen.sw.compress.lagrangian_norm`) constrains the statistics of a convolution's output
 by penalty terms, and a ChannelAffine after it gives the network back the free scale and shift
 per channel that BatchNorm has. :func:`insert_channel_affine` puts one after chosen layers of a
-model; for inference, :func:`fold_channel_affine` merges it into the convolution (``W' = γ·W`` per output channel, ``b' = γ·b + β``), so no layer remains.
+model; for inference, :func:`fold_channel_affine` merges it into the convolution (``W' = γ·W``
+per output channel, ``b' = γ·b + β``), so no layer remains.
 
 Shapes: x (n, c) or (n, c, h, w); γ, β (c,). Backward: ``dLdx = γ·g``, ``dLdγ = Σ g·x``,
 ``dLdβ = Σ g`` with ``g = dLdy``, sums over all axes but the channel's.
