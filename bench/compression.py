@@ -60,10 +60,10 @@ one test image per seed; the validation gains above did not show on these five s
 split); sign-directed half-normal / uniform / exponential 0.94 / 0.78 / 0.94 (all met; were
 0.94 / 1.06 / 1.17); joint 92 %/3.88 bits 0.67 and 90 %/3.00 bits 1.17 (were 1.00 and 1.39),
 integer golden minus fake-quant +0.17 / +0.06; LSTM 95 % 0.50 against the control (unchanged,
-on the limit); CNN self-prune 90 % 0.72. The LSTM's gate pruning loses to layer-wise magnitude
-pruning with about as much retraining at 80 %, 90 % and 99 % (−0.72, −0.50, −1.33 points; wins at
-95 % and 97 %): selective gate pruning is a threshold rule, magnitude pruning here ramps
-gradually over the same epochs.
+on the limit); CNN self-prune 90 % 0.72. The LSTM's gate pruning loses to layer-wise
+magnitude pruning with about as much retraining at 80 %, 90 % and 99 % (−0.72, −0.50, −1.33
+points; wins at 95 % and 97 %): selective gate pruning is a threshold rule, magnitude pruning
+here ramps gradually over the same epochs.
 """
 
 import argparse
