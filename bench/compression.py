@@ -3,8 +3,9 @@ quantization) on the digits, mean over seeds.
 
 Seed s initialises and trains the dense model and seeds every compression run; the split is
 the data set's seed-0 split. Hyper-parameters were chosen on the validation split only (first
-round: mean over seeds 0-4; a change was kept when it lowered the validation loss of accuracy by at least
-0.25 points, two validation images per seed: smaller differences are noise at 144 images).
+round: mean over seeds 0-4; a change was kept when it lowered the validation loss of accuracy
+by at least 0.25 points, two validation images per seed: smaller differences are noise at 144
+images).
 Accuracy "lost" is the dense float model's test accuracy minus the compressed model's (for
 joint pruning and quantization: minus the integer golden model's), in points.
 
@@ -42,9 +43,9 @@ below follows the validation column):
   0.0989) or 0.15 (0.0900 / 0.1031), ramp 0.8 (0.0943 / 0.1014), SGD at 0.05 (0.1042 / 0.0992),
   fine-tuning at 3e-4 (0.1113 / 0.1191).
 - joint, fine-tuning 160 epochs instead of 80: 92 %/4 bits 0.0986 → 0.0788 (−0.0198 ± 0.0069,
-  4 of 5 seeds, one equal), 90 %/3 bits 0.0877 → 0.0608 (−0.0270 ± 0.0040, 5 of 5): kept. ``live`` with 80
-  epochs 0.0866, 0.0868, with 160 epochs 0.0796, 0.0604: no gain over 160 epochs alone, not
-  kept.
+  4 of 5 seeds, one equal), 90 %/3 bits 0.0877 → 0.0608 (−0.0270 ± 0.0040, 5 of 5): kept.
+  ``live`` with 80 epochs 0.0866, 0.0868, with 160 epochs 0.0796, 0.0604: no gain over 160
+  epochs alone, not kept.
 - self-prune, batch size (95 % with 160 epochs 0.0959, 97 % with live 0.1319, seeds 0-4): soft
   phase 16 (0.1090 / 0.1517) or 64 (0.0952 / 0.1486), fine-tuning 16 (0.1026 / 0.1323) or 64
   (0.0983 / 0.1342): no gain.
