@@ -13,6 +13,7 @@ Shapes: x (n, c) or (n, c, h, w); γ, β (c,). Backward: ``dLdx = γ·g``, ``dLd
 
 import numpy as np
 
+from .batchnorm import fold_scale_shift
 from .conv import Conv2d
 from .layers import Dense, Layer, check_positive_int
 
@@ -92,32 +93,4 @@ def fold_channel_affine(model):
     scales and shifts: ``W' = W·γ`` per output channel, ``b' = γ·b + β``. The input model is not
     changed.
     """
-    from .model import build_model  # model imports this module
-
-    layers = model.layers
-    if layers and isinstance(layers[0], ChannelAffine):
-        raise ValueError("ChannelAffine at layer 0 follows no layer; it cannot be folded")
-    spec, state = [], {}
-    for i, layer in enumerate(layers):
-        if isinstance(layer, ChannelAffine):
-            continue
-        params = {k: v.copy() for k, v in layer.params.items()}
-        nxt = layers[i + 1] if i + 1 < len(layers) else None
-        if isinstance(nxt, ChannelAffine):
-            if not isinstance(layer, (Dense, Conv2d)):
-                raise ValueError(f"ChannelAffine at layer {i + 1} follows a {layer.kind} layer; "
-                                 f"only one after dense or conv2d can be folded")
-            s, t = nxt.scale_shift()
-            if isinstance(layer, Dense):
-                params["W"] = params["W"] * s[None, :]                # (n_in, n_out)
-            else:
-                params["W"] = params["W"] * s[:, None, None, None]    # (c_out, c_in, k, k)
-            params["b"] = s * params["b"] + t
-        for k, v in params.items():
-            state[f"{len(spec)}.{k}"] = v
-        for k, v in getattr(layer, "buffers", {}).items():
-            state[f"{len(spec)}.{k}"] = v.copy()
-        spec.append(layer.spec())
-    folded = build_model(spec)
-    folded.load_state(state)
-    return folded
+    return fold_scale_shift(model, ChannelAffine)

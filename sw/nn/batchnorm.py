@@ -16,7 +16,7 @@ import numpy as np
 from .conv import Conv2d
 from .layers import Dense, Layer, check_positive_int
 
-__all__ = ["BatchNorm", "fold_batchnorm"]
+__all__ = ["BatchNorm", "fold_batchnorm", "fold_scale_shift"]
 
 
 def _axes(x):
@@ -101,22 +101,30 @@ def fold_batchnorm(model):
     ``y = s·x + t`` is folded into that layer: ``W' = W·s`` per output channel,
     ``b' = s·b + t``. The input model is not changed.
     """
+    return fold_scale_shift(model, BatchNorm)
+
+
+def fold_scale_shift(model, cls):
+    """A new model without the layers of type ``cls`` (each with ``scale_shift() -> (s, t)``,
+    the per-channel map ``y = s·x + t``), every one folded into the Dense or Conv2d layer it
+    directly follows: ``W' = W·s`` per output channel, ``b' = s·b + t``. The input model is not
+    changed."""
     from .model import Sequential, build_model  # model imports this module
 
+    name = cls.__name__
     layers = model.layers
-    if layers and isinstance(layers[0], BatchNorm):
-        raise ValueError("BatchNorm at layer 0 follows no layer; it cannot be folded")
+    if layers and isinstance(layers[0], cls):
+        raise ValueError(f"{name} at layer 0 follows no layer; it cannot be folded")
     spec, state = [], {}
     for i, layer in enumerate(layers):
-        if isinstance(layer, BatchNorm):
+        if isinstance(layer, cls):
             continue
-        entry = layer.spec()
         params = {k: v.copy() for k, v in layer.params.items()}
         nxt = layers[i + 1] if i + 1 < len(layers) else None
-        if isinstance(nxt, BatchNorm):
+        if isinstance(nxt, cls):
             if not isinstance(layer, (Dense, Conv2d)):
-                raise ValueError(f"BatchNorm at layer {i + 1} follows a {layer.kind} layer; "
-                                 f"only BatchNorm after dense or conv2d can be folded")
+                raise ValueError(f"{name} at layer {i + 1} follows a {layer.kind} layer; "
+                                 f"only {name} after dense or conv2d can be folded")
             s, t = nxt.scale_shift()
             if isinstance(layer, Dense):
                 params["W"] = params["W"] * s[None, :]      # (n_in, n_out)
@@ -127,7 +135,7 @@ def fold_batchnorm(model):
             state[f"{len(spec)}.{k}"] = v
         for k, v in getattr(layer, "buffers", {}).items():
             state[f"{len(spec)}.{k}"] = v.copy()
-        spec.append(entry)
+        spec.append(layer.spec())
     folded = build_model(spec)
     folded.load_state(state)
     assert isinstance(folded, Sequential)
