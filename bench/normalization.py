@@ -162,7 +162,8 @@ from dataclasses import replace  # noqa: E402
 import numpy as np  # noqa: E402
 
 from slimgen.sw.compress.lagrangian_norm import (LagrangianNorm,  # noqa: E402
-                                                 LagrangianNormConfig, constrained_layers)
+                                                 LagrangianNormConfig, constrained_layers,
+                                                 data_init)
 from slimgen.sw.data import Split, load_digits  # noqa: E402
 from slimgen.sw.nn import (TrainConfig, build_model, cnn_spec, deep_cnn_spec,  # noqa: E402
                            evaluate, fold_channel_affine, insert_channel_affine, predict, train)
@@ -177,6 +178,7 @@ LR_GRID = (1e-3, 3e-3, 1e-2)
 # and without γ, β), so its grid leaves it out: 30 fewer tuning runs, the same picks
 M1_LR_GRID = (3e-3, 1e-2)
 LAMBDA_GRID = (0.003, 0.03)
+DATA_INIT_N = 256  # training inputs seen by method 1's data-dependent init (--data-init)
 
 
 def spec_for(model, variant):
@@ -226,7 +228,7 @@ def run(job):
     """One training run. ``tune``: on validation fold ``seed`` (seed k on fold k), returning
     validation figures only; else on the seed-0 split, returning test figures too."""
     (model_name, variant, batch, seed, lr, lam, where, epochs, momentum, running, affine,
-     project, tune) = job
+     project, tune, dinit) = job
     data = load_digits(view="image", seed=0)
     if tune:
         data = fold(data, seed)
@@ -238,6 +240,8 @@ def run(job):
                                                     project=project))]
         if affine:  # γ, β after every constrained layer: the penalty acts on its output
             model = insert_channel_affine(model, constrained_layers(model, "pre"))
+        if dinit:  # each constrained layer's output at mean 0, variance 1 on 256 training inputs
+            data_init(model, data.part("train")[0][:DATA_INIT_N], where)
     t = time.perf_counter()
     hist = train(model, data, TrainConfig(epochs=epochs, batch_size=batch, lr=lr,
                                           schedule="cosine", seed=seed),
@@ -287,6 +291,10 @@ def main(argv=None):
                          "(folded into it for inference); --no-affine: the plain penalty")
     ap.add_argument("--project", action="store_true",
                     help="method 1 projects the loss gradient onto the constraint surface")
+    ap.add_argument("--data-init", action=argparse.BooleanOptionalAction, default=False,
+                    help="method 1 starts from a data-dependent initialisation (data_init: each "
+                         "constrained layer's output at mean 0, variance 1 on 256 training "
+                         "inputs)")
     a = ap.parse_args(argv)
     models = ["deep"] + (["small"] if a.small else [])
     batches = (4, 64) if a.quick else tuple(int(b) for b in a.batches.split(","))
@@ -315,7 +323,7 @@ def main(argv=None):
     else:
         points = [(m, v, b, lr, lam) for (m, v, b) in cells for lr, lam in grid(v)]
         tune_jobs = [(m, v, b, k, lr, lam, a.where, epochs(m, b), a.momentum, a.running,
-                      a.affine, a.project, True)
+                      a.affine, a.project, True, a.data_init)
                      for (m, v, b, lr, lam) in points for k in range(a.folds)]
         results = pmap(tune_jobs)
         print(f"tuning (validation cross-entropy and accuracy %, mean of folds "
@@ -333,7 +341,7 @@ def main(argv=None):
                 picks[(m, v, b)] = (lr, lam, ce)
     # 2. final runs with the picks
     final_jobs = [(m, v, b, s, picks[(m, v, b)][0], picks[(m, v, b)][1], a.where, epochs(m, b),
-                   a.momentum, a.running, a.affine, a.project, False)
+                   a.momentum, a.running, a.affine, a.project, False, a.data_init)
                   for (m, v, b) in cells for s in seeds]
     results = pmap(final_jobs)
     table = {}
@@ -344,7 +352,8 @@ def main(argv=None):
         print(f"\n{m} CNN ({'8 conv layers' if m == 'deep' else 'conv 8, conv 16, pool'}), "
               f"method 1 on ReLU {'inputs' if a.where == 'pre' else 'outputs'}"
               f"{', with γ, β after each conv (folded)' if a.affine else ''}"
-              f"{', projected loss gradient' if a.project else ''}")
+              f"{', projected loss gradient' if a.project else ''}"
+              f"{', data-dependent init' if a.data_init else ''}")
         print(f"{'batch':>5} {'epochs':>6} {'variant':10} {'lr':>7} {'λ0':>6} {'test %':>14} "
               f"{'val ce':>6} "
               f"{'act. |mean|':>11} {'act. var':>9} {'train |μ|':>9} {'train σ²':>8}")
@@ -373,6 +382,7 @@ def main(argv=None):
     print(f"total {seconds:.0f} s")
     print(json.dumps({"bench": "normalization", "quick": a.quick, "seeds": len(seeds),
                       "where": a.where, "affine": a.affine, "project": a.project,
+                      "data_init": a.data_init,
                       "folds": a.folds, "seconds": seconds, "tuning": tuning, "rows": rows,
                       "goals": goals}))
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from slimgen.sw.compress.lagrangian_norm import (LagrangianNorm, LagrangianNormConfig,
-                                                 channel_stats, constrained_layers)
+                                                 channel_stats, constrained_layers, data_init)
 from slimgen.sw.data import load_digits
 from slimgen.sw.nn import (TrainConfig, build_model, cnn_spec, deep_cnn_spec, evaluate,
                            insert_channel_affine, lstm_spec, mlp_spec, softmax_cross_entropy,
@@ -322,3 +322,73 @@ def test_penalty_gradient_with_a_channel_affine_after_each_constrained_layer():
     assert [model.layers[i].kind for i in ln.layers] == ["conv2d", "conv2d"]
     x = rng.uniform(size=(3, 1, 4, 4))
     _check_gradients(model, ln, x, rng.integers(0, 10, size=3))
+
+
+@pytest.mark.parametrize("spec,shape,target", [
+    (deep_cnn_spec(depth=4, width=5), (40, 1, 8, 8), 1.0),
+    (mlp_spec((5, 7, 6, 3)), (50, 5), 2.0),
+])
+def test_data_init_sets_each_constrained_output(spec, shape, target):
+    """After data_init every constrained layer's output has, on the batch it saw, mean 0 and
+    variance ``target_var`` per channel (the layers before it already set); before, it had not."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(0.5, 2.0, shape)
+    model = build_model(spec, np.random.default_rng(4))
+    layers = constrained_layers(model, "pre")
+
+    def stats():
+        out, a = [], x
+        for i, layer in enumerate(model.layers):
+            a = layer.forward(a)
+            if i in layers:
+                mu, var, _, _ = channel_stats(a)
+                out.append((mu, var))
+        return out
+
+    before = stats()
+    assert max(np.max(np.abs(v - target)) for _, v in before) > 0.1
+    assert data_init(model, x, target_var=target) is model
+    for mu, var in stats():
+        np.testing.assert_allclose(mu, 0.0, atol=1e-9)
+        np.testing.assert_allclose(var, target, rtol=1e-9)
+    # the last layer (the logits) is not touched: same weights as a fresh build of the seed
+    fresh = build_model(spec, np.random.default_rng(4))
+    np.testing.assert_array_equal(model.layers[-1].params["W"], fresh.layers[-1].params["W"])
+
+
+def test_data_init_with_channel_affine_and_dead_channel():
+    """With γ, β after each conv (the bench's layout) the convs are set and γ, β stay 1, 0; a
+    channel that is constant on the batch is only shifted, not scaled by a huge factor; the
+    result is deterministic."""
+    x = np.random.default_rng(0).normal(size=(16, 1, 8, 8))
+    models = []
+    for _ in range(2):
+        m = build_model(deep_cnn_spec(depth=3, width=4), np.random.default_rng(1))
+        m.layers[0].params["W"][2] = 0.0   # channel 2 of the first conv: constant (its bias)
+        m = insert_channel_affine(m, constrained_layers(m, "pre"))
+        data_init(m, x)
+        models.append(m)
+    a, b = models
+    for la, lb in zip(a.layers, b.layers):
+        for k in la.params:
+            np.testing.assert_array_equal(la.params[k], lb.params[k])
+    conv0 = a.layers[0]
+    assert np.all(conv0.params["W"][2] == 0.0) and conv0.params["b"][2] == pytest.approx(0.0)
+    mu, var, _, _ = channel_stats(conv0.forward(x))
+    np.testing.assert_allclose(np.delete(var, 2), 1.0, rtol=1e-9)
+    for layer in a.layers:
+        if layer.kind == "affine":
+            np.testing.assert_array_equal(layer.params["gamma"], 1.0)
+            np.testing.assert_array_equal(layer.params["beta"], 0.0)
+
+
+def test_data_init_refuses():
+    model = build_model(cnn_spec(in_shape=(1, 4, 4), channels=(2, 3)), np.random.default_rng(0))
+    x = np.zeros((2, 1, 4, 4))
+    with pytest.raises(ValueError, match="where"):
+        data_init(model, x, where="post")
+    with pytest.raises(ValueError, match="target_var"):
+        data_init(model, x, target_var=0.0)
+    with pytest.raises(ValueError, match="lstm"):
+        data_init(build_model(lstm_spec(n_in=3, n_hidden=4, n_classes=2),
+                              np.random.default_rng(0)), np.zeros((2, 2, 3)))

@@ -56,6 +56,15 @@ on the layer's own output) and :func:`~slimgen.sw.nn.affine.fold_channel_affine`
 that layer after training, so that nothing of method 1 remains at inference either
 (bench/normalization.py does both).
 
+Data-dependent initialisation (:func:`data_init`, off unless called): the penalty starts far from
+satisfied when the initial weights give the constrained activations means and variances other
+than 0 and v, and its pull then competes with the loss from the first step. ``data_init`` sets
+each constrained Dense or Conv2d layer, first to last, so that its output has mean 0 and
+variance v per channel on a given batch of training inputs (LSUV-style, per channel with the
+shift): ``W ← s·W``, ``b ← s·(b − μ)`` with ``s = sqrt(v / σ²)``, μ and σ² the layer's output
+statistics with the layers before it already set. The network computes the same family of
+functions, only its starting point moves; the penalty is then zero on that batch at step 0.
+
 Which activations: ``where="pre"`` (the default) constrains the outputs of every Dense, Conv2d and
 LSTM layer except the last (the classifier's logits), i.e. the inputs of the nonlinearities, where
 BatchNorm would sit; ``where="post"`` constrains the outputs of every ReLU instead (which cannot
@@ -66,7 +75,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["LagrangianNormConfig", "LagrangianNorm", "constrained_layers", "channel_stats"]
+__all__ = ["LagrangianNormConfig", "LagrangianNorm", "constrained_layers", "channel_stats",
+           "data_init"]
 
 WHERE = ("pre", "post")
 TERMS = ("both", "mean", "var")  # which penalty terms
@@ -159,6 +169,36 @@ def channel_stats(a):
     mu = a.mean(axis=axes)
     var = a.var(axis=axes)
     return mu, var, m, axes
+
+
+def data_init(model, x, where="pre", target_var=1.0, eps=1e-8):
+    """Data-dependent initialisation (module docstring): rescale and shift every constrained
+    Dense or Conv2d layer of ``model`` in place, first to last, so that its output has mean 0 and
+    variance ``target_var`` per channel on the inputs ``x`` (inference-mode forward passes).
+    Channels whose variance is below ``eps`` (dead or constant) are only shifted. ``where="post"``
+    constrains ReLU outputs, which this cannot set; it is refused. Returns ``model``."""
+    if where != "pre":
+        raise ValueError(f"data_init sets the layers' outputs (where='pre'), not {where!r}")
+    if not target_var > 0:
+        raise ValueError(f"target_var must be positive, not {target_var!r}")
+    for i in constrained_layers(model, where):
+        layer = model.layers[i]
+        if layer.kind not in ("dense", "conv2d"):
+            raise ValueError(f"data_init sets dense and conv2d layers, not layer {i} "
+                             f"({layer.kind})")
+        a = x
+        for j in range(i + 1):
+            a = model.layers[j].forward(a)
+        mu, var, _, _ = channel_stats(a)
+        s = np.where(var > eps, np.sqrt(target_var / np.maximum(var, eps)), 1.0)
+        W = layer.params["W"]
+        if layer.kind == "dense":       # (n_in, n_out)
+            layer.params["W"] = (W * s[None, :]).astype(W.dtype, copy=False)
+        else:                           # (c_out, c_in, k, k)
+            layer.params["W"] = (W * s[:, None, None, None]).astype(W.dtype, copy=False)
+        b = layer.params["b"]
+        layer.params["b"] = (s * (b - mu)).astype(b.dtype, copy=False)
+    return model
 
 
 def _per_channel(v, ndim):
