@@ -261,10 +261,13 @@ def run(job):
             "train_var": hist[-1].get("ln_var", float("nan"))}
 
 
-def grid(variant):
+def grid(variant, data_init="off"):
+    """Grid points ``(lr, λ0, data init)``; ``data_init`` "tune" makes method 1's data-dependent
+    initialisation a grid axis (off first, so a tie keeps it off)."""
     if variant == "method1":
-        return [(lr, lam) for lr in M1_LR_GRID for lam in LAMBDA_GRID]
-    return [(lr, None) for lr in LR_GRID]
+        inits = {"off": (False,), "on": (True,), "tune": (False, True)}[data_init]
+        return [(lr, lam, d) for d in inits for lr in M1_LR_GRID for lam in LAMBDA_GRID]
+    return [(lr, None, False) for lr in LR_GRID]
 
 
 def main(argv=None):
@@ -291,10 +294,10 @@ def main(argv=None):
                          "(folded into it for inference); --no-affine: the plain penalty")
     ap.add_argument("--project", action="store_true",
                     help="method 1 projects the loss gradient onto the constraint surface")
-    ap.add_argument("--data-init", action=argparse.BooleanOptionalAction, default=False,
+    ap.add_argument("--data-init", default="off", choices=("off", "on", "tune"),
                     help="method 1 starts from a data-dependent initialisation (data_init: each "
                          "constrained layer's output at mean 0, variance 1 on 256 training "
-                         "inputs)")
+                         "inputs): never, always, or as a grid axis picked on validation")
     a = ap.parse_args(argv)
     models = ["deep"] + (["small"] if a.small else [])
     batches = (4, 64) if a.quick else tuple(int(b) for b in a.batches.split(","))
@@ -319,29 +322,32 @@ def main(argv=None):
     cells = [(m, v, b) for m in models for b in batches for v in VARIANTS]
     picks, tuning = {}, []
     if a.quick:
-        picks = {c: (LR_GRID[0], LAMBDA_GRID[0] if c[1] == "method1" else None) for c in cells}
+        picks = {c: (LR_GRID[0], LAMBDA_GRID[0] if c[1] == "method1" else None, None,
+                     a.data_init == "on" and c[1] == "method1") for c in cells}
     else:
-        points = [(m, v, b, lr, lam) for (m, v, b) in cells for lr, lam in grid(v)]
+        points = [(m, v, b, lr, lam, d) for (m, v, b) in cells
+                  for lr, lam, d in grid(v, a.data_init)]
         tune_jobs = [(m, v, b, k, lr, lam, a.where, epochs(m, b), a.momentum, a.running,
-                      a.affine, a.project, True, a.data_init)
-                     for (m, v, b, lr, lam) in points for k in range(a.folds)]
+                      a.affine, a.project, True, d)
+                     for (m, v, b, lr, lam, d) in points for k in range(a.folds)]
         results = pmap(tune_jobs)
         print(f"tuning (validation cross-entropy and accuracy %, mean of folds "
               f"0..{a.folds - 1}; the lowest cross-entropy is picked):")
-        for k, (m, v, b, lr, lam) in enumerate(points):
+        for k, (m, v, b, lr, lam, d) in enumerate(points):
             rs = results[k * a.folds:(k + 1) * a.folds]
             ce = float(np.mean([r["val_ce"] for r in rs]))
             val = float(np.mean([r["val"] for r in rs]))
-            print(f"  {m} batch {b:2d} {v:9} lr {lr:g}{'' if lam is None else f' λ0 {lam:g}'}: "
-                  f"val ce {ce:.4f} acc {100 * val:.2f}")
+            print(f"  {m} batch {b:2d} {v:9} lr {lr:g}{'' if lam is None else f' λ0 {lam:g}'}"
+                  f"{' data init' if d else ''}: val ce {ce:.4f} acc {100 * val:.2f}")
             tuning.append({"model": m, "variant": v, "batch": b, "lr": lr, "lambda0": lam,
+                           "data_init": d,
                            "val_ce": ce, "val": val, "val_ces": [r["val_ce"] for r in rs],
                            "vals": [r["val"] for r in rs]})
             if (m, v, b) not in picks or ce < picks[(m, v, b)][2]:
-                picks[(m, v, b)] = (lr, lam, ce)
+                picks[(m, v, b)] = (lr, lam, ce, d)
     # 2. final runs with the picks
     final_jobs = [(m, v, b, s, picks[(m, v, b)][0], picks[(m, v, b)][1], a.where, epochs(m, b),
-                   a.momentum, a.running, a.affine, a.project, False, a.data_init)
+                   a.momentum, a.running, a.affine, a.project, False, picks[(m, v, b)][3])
                   for (m, v, b) in cells for s in seeds]
     results = pmap(final_jobs)
     table = {}
@@ -353,8 +359,8 @@ def main(argv=None):
               f"method 1 on ReLU {'inputs' if a.where == 'pre' else 'outputs'}"
               f"{', with γ, β after each conv (folded)' if a.affine else ''}"
               f"{', projected loss gradient' if a.project else ''}"
-              f"{', data-dependent init' if a.data_init else ''}")
-        print(f"{'batch':>5} {'epochs':>6} {'variant':10} {'lr':>7} {'λ0':>6} {'test %':>14} "
+              f"{'' if a.data_init == 'off' else f', data-dependent init {a.data_init}'}")
+        print(f"{'batch':>5} {'epochs':>6} {'variant':10} {'lr':>7} {'λ0':>6}  {'test %':>14} "
               f"{'val ce':>6} "
               f"{'act. |mean|':>11} {'act. var':>9} {'train |μ|':>9} {'train σ²':>8}")
         for b in batches:
@@ -363,6 +369,7 @@ def main(argv=None):
                 test = np.array([r["test"] for r in rs]) * 100
                 row = {"model": m, "batch": b, "variant": v, "epochs": epochs(m, b),
                        "lr": picks[(m, v, b)][0], "lambda0": picks[(m, v, b)][1],
+                       "data_init": picks[(m, v, b)][3],
                        "test_mean": test.mean(), "test_std": test.std(), "tests": test.tolist(),
                        "val_ce": float(np.mean([r["val_ce"] for r in rs])),
                        "act_abs_mean": float(np.mean([r["act_mean"] for r in rs])),
@@ -371,6 +378,7 @@ def main(argv=None):
                        "train_var": float(np.mean([r["train_var"] for r in rs]))}
                 rows.append(row)
                 lam = f"{row['lambda0']:6.3f}" if row["lambda0"] is not None else f"{'-':>6}"
+                lam += "*" if row["data_init"] else " "
                 print(f"{b:5d} {row['epochs']:6d} {v:10} {row['lr']:7.0e} {lam} "
                       f"{row['test_mean']:6.2f} ± {row['test_std']:5.2f} {row['val_ce']:6.3f} "
                       f"{row['act_abs_mean']:11.3f} {row['act_var']:9.3f} "
