@@ -12,7 +12,8 @@ validation parts (1,437 samples; the test part is never evaluated while choosing
 cut (seeded) into disjoint folds of 144; ``--folds`` (5) of them serve as validation, seed k on
 fold k, trained on the other 1,293. For every batch size and variant, the learning rate (1e-3,
 3e-3, 1e-2; Adam, cosine schedule; 3e-3 and 1e-2 for method 1, see ``M1_LR_GRID``) and for
-method 1 the initial multiplier λ0 (0.003, 0.03) are picked by the **lowest mean validation
+method 1 the initial multiplier λ0 (0.003, 0.03) and whether it starts from the data-dependent
+initialisation (``--data-init tune``, below) are picked by the **lowest mean validation
 cross-entropy** over the folds (the figures, with the accuracy, are printed under "tuning" and
 kept in the JSON); then 5 seeds train with the pick on the seed-0 split and the test accuracy is
 reported (mean ± standard deviation). Why: validation
