@@ -43,11 +43,27 @@ data-dependent initialisation; 518 s on a shared 2-core machine):
       8    95.11 ± 0.91 (3e-3)   97.94 ±  0.38 (1e-2)    97.61 ± 1.12 (1e-2 / .003*)
      64    91.33 ± 1.22 (3e-3)   97.78 ±  0.53 (1e-2)    93.72 ± 2.06 (1e-2 / .003)
 
-Goals: all met. Batch 1 and 2: method 1 beats BatchNorm and closes 0.70 and 0.81 of the gap by
+Goals: all met on seeds 0-4 (but see the confirmation below). Batch 1 and 2: method 1 beats BatchNorm and closes 0.70 and 0.81 of the gap by
 the judged reading (thresholds 95.75 and 94.92; 0.44 (missed) and 0.72 by the batch-64 relative
 one, 0.81 and 0.83 by the midpoint one); batch 4: 97.06 ≥ 97.44 − 0.54; batch 8: 97.61 ≥
 97.94 − 1.12 (and ≥ 97.94 − 0.38, BatchNorm's own spread). Method 1 at batch 64 (93.72) trails
 BatchNorm (97.78) for the reason given below (training speed in the budget).
+
+Confirmation on seeds no choice has seen (``--first-seed 5 --seeds 5``: the same tuning and
+picks, final runs with seeds 5-9 on the same split; run once, after every choice above; 805 s
+beside a CI run):
+
+    batch  none          BatchNorm      method 1 (γ, β)
+      1    92.94 ± 1.17  55.50 ± 9.24   96.22 ± 0.57
+      2    92.00 ± 0.90  92.17 ± 2.76   95.78 ± 0.57
+      4    93.94 ± 1.12  96.61 ± 0.89   97.17 ± 0.64
+      8    95.17 ± 1.00  97.94 ± 0.42   97.06 ± 0.72
+     64    90.33 ± 1.85  98.06 ± 0.46   93.78 ± 3.80
+
+Batch 1, 2 and 4 hold (batch 1 and 2 close 0.64 and 0.62 of the gap by the judged reading);
+**batch 8 misses** there (97.06 < 97.94 − 0.72 = 97.22, by 0.16). With seeds 0-4 method 1's batch-8
+runs split into 96.39, 96.39, 97.50, 98.89, 98.89: the goal at batch 8 is met on one set of seeds
+and missed on the next, so it is not reliably met.
 
 Data-dependent initialisation (``data_init`` in ``lagrangian_norm``; ``--data-init``). At
 initialisation the deep CNN's conv outputs shrink with depth (channel variance 0.30, 0.50, 0.30,
