@@ -52,6 +52,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..sparse_layout import lane_of
 from .masked_train import (Compressed, FitConfig, get_param, layer_sparsity, sparsity,
                            teacher_logits, train_compressed, weight_keys)
 from .self_prune import SelfPruneConfig, SelfPruneTransform
@@ -96,12 +97,8 @@ def check_groups(groups, layout, n_out, n_in, where="layer"):
 def bank_of(n_in, groups, order=None):
     """The bank of every input, (n_in,): ``pos[i] mod G``, ``pos`` the inverse of the input
     ``order`` (``order[pos[i]] = i``; position q lies in bank ``q mod G``); without an order
-    ``i mod G``."""
-    if order is None:
-        return np.arange(n_in) % groups
-    pos = np.empty(n_in, dtype=np.int64)
-    pos[np.asarray(order)] = np.arange(n_in)
-    return pos % groups
+    ``i mod G``. The lanes of :func:`slimgen.sw.sparse_layout.lane_of` in the banks layout."""
+    return lane_of((1, n_in), groups, "banks", order)[0]
 
 
 def group_counts(rows, groups, layout, banks=None):
@@ -110,7 +107,7 @@ def group_counts(rows, groups, layout, banks=None):
     n_out, n_in = rows.shape
     if layout == "rows":
         return np.bincount(np.arange(n_out) % groups, weights=rows.sum(axis=1), minlength=groups)
-    banks = np.arange(n_in) % groups if banks is None else np.asarray(banks)
+    banks = bank_of(n_in, groups) if banks is None else np.asarray(banks)
     onehot = (banks[:, None] == np.arange(groups)[None, :]).astype(float)     # (n_in, G)
     return rows @ onehot                                                       # (n_out, G)
 
@@ -228,7 +225,7 @@ class BalancedTransform(SelfPruneTransform):
                 c = (n_in / G) ** 2
                 dev = n - n.mean(axis=1, keepdims=True)                   # (n_out, G)
                 total += float(np.mean(dev ** 2)) / c
-                bank = np.arange(n_in) % G if bank is None else bank
+                bank = bank_of(n_in, G) if bank is None else bank
                 dVdh[key] = (2.0 * dev / (G * n_out * c))[:, bank]
         return total, dVdh
 
@@ -331,7 +328,7 @@ def balance_masks(scores, budget_masks, kinds, groups, layout, *, protect=(), pe
                 m[rows] = pick
         else:
             bank = input_banks.get(key)
-            bank = np.arange(n_in) % groups if bank is None else np.asarray(bank)
+            bank = bank_of(n_in, groups) if bank is None else np.asarray(bank)
             banks = [np.flatnonzero(bank == g) for g in range(groups)]
             cap = min(len(b) for b in banks)
             # S[o, k, g]: the k-th best score of bank g in row o; a "slice" k of row o is its

@@ -199,9 +199,7 @@ class SelfPruneTransform:
         scores = self.scores(raw)
         if target_sparsity is None:
             return {k: s >= 1.0 for k, s in scores.items()}
-        if pairs:
-            return keep_live_scores(scores, target_sparsity, pairs)
-        return keep_top_scores(scores, target_sparsity)
+        return _keep_scores(scores, target_sparsity, pairs)
 
 
 def _h(w, t):
@@ -221,6 +219,14 @@ def keep_top_scores(scores, target_sparsity):
         masks[k] = keep[start:start + s.size].reshape(s.shape)
         start += s.size
     return masks
+
+
+def _keep_scores(scores, target_sparsity, pairs):
+    """The exact-count masks: :func:`keep_live_scores` given ``pairs``, else
+    :func:`keep_top_scores`."""
+    if pairs:
+        return keep_live_scores(scores, target_sparsity, pairs)
+    return keep_top_scores(scores, target_sparsity)
 
 
 def dense_pairs(model, keys):
@@ -306,8 +312,7 @@ def self_prune(model, data, config=SelfPruneConfig(), *, fit=FitConfig(), finetu
     pairs = dense_pairs(model, tr.keys) if config.live else ()
     if avg is not None:
         mean = {k: s / avg.n for k, s in avg.sums.items()}
-        masks = keep_live_scores(mean, config.target_sparsity, pairs) if pairs \
-            else keep_top_scores(mean, config.target_sparsity)
+        masks = _keep_scores(mean, config.target_sparsity, pairs)
     else:
         masks = tr.hard_masks(raw, config.target_sparsity, pairs)
     apply_masks(model, masks)
