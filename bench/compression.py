@@ -77,6 +77,10 @@ validation ones, every choice follows validation):
 - balanced's soft phase distilled the same way (``ROWS_FIT`` in ``compression_balanced.py``):
   row groups −0.0145 ± 0.0043 over G = 4, 8 and 90 %, 95 % (16 of 20 seed-configurations
   lower): kept for rows; input banks −0.0083 ± 0.0119 (12 of 20): noise, not kept.
+- self-prune at 95 % / 97 % (base 0.0959 / 0.1319): a soft phase of 400 epochs instead of 200
+  (0.1655 / 0.1714), the target ramp over 0.8 or 0.4 of it instead of 0.6 (0.1105 / 0.1636 and
+  0.1236 / 0.1504): all worse, not kept. With this and the second round's trials, the 95 % and
+  97 % settings sit at a local optimum of what was tried, and both goals stay missed by 0.17.
 
 Full run of this round (``--seeds 5 --jobs 2``, 5 min 52 s wall, quiet machine): balanced rows
 G=4 at 90 / 95 % +0.22 / −0.06, G=8 at 90 / 95 % +0.28 / +0.56; banks G=4 +0.72 / +1.22, G=8
