@@ -38,6 +38,34 @@ def test_threshold_rejects_bad_values():
         Threshold(0.1, -1)
 
 
+def test_clamp_holds_alpha_between_its_floor_and_ceiling_of_beta():
+    t = Threshold(5.0, 2.0)                       # α far above β: h(0) = σ(−0.16) ≈ 0.46
+    t.clamp(0.2)
+    assert t.alpha == 5.0                         # no ceiling given: only the floor acts
+    t.clamp(0.2, 1.0)
+    assert t.alpha == 2.0 and t.beta == 2.0
+    assert h(0.0, t.alpha, t.beta) <= 1 / (1 + np.e) + 1e-12  # h(0) ≤ σ(−1)
+    t.params["alpha"][...] = 0.1
+    t.clamp(0.2, 1.0)
+    assert np.isclose(t.alpha, 0.4)               # the floor 0.2 β
+    t.params["alpha"][...] = 3.0
+    t.params["beta"][...] = -1.0                  # β below its floor: α follows the floored β
+    t.clamp(0.2, 1.0)
+    assert t.beta == 1e-6 and t.alpha == 1e-6
+
+
+@pytest.mark.parametrize("cap, expect", [(1.0, 0.3), (None, 0.9)])
+def test_self_prune_transform_applies_the_ceiling_after_every_step(cap, expect):
+    model = _model()
+    tr = SelfPruneTransform(model, alpha_max_ratio=cap)
+    raw = {k: model.layers[k[0]].params[k[1]] for k in tr.keys}
+    for t in tr.thresholds.values():
+        t.params["beta"][...] = 0.3
+        t.params["alpha"][...] = 0.9              # as if the loss had widened the edges
+    tr.after_step(raw)
+    assert all(np.isclose(t.alpha, expect) for t in tr.thresholds.values())
+
+
 def _check_penalty(tr, raw):
     """dP/dW, dP/dα, dP/dβ of a transform's penalty against finite differences."""
     tr.zero_grad()

@@ -77,14 +77,19 @@ class Threshold:
     def beta(self):
         return float(self.params["beta"])
 
-    def clamp(self, alpha_min_ratio=0.0):
+    def clamp(self, alpha_min_ratio=0.0, alpha_max_ratio=None):
         """After an optimizer step keep β ≥ a tiny positive floor and α ≥ that floor and
         ≥ ``alpha_min_ratio · β`` (R: the soft-L0 term alone drives α to 0 once most weights
-        sit in the band, where ``s = h(1−h)`` vanishes and with it every gradient of h)."""
+        sit in the band, where ``s = h(1−h)`` vanishes and with it every gradient of h), and
+        with ``alpha_max_ratio`` α ≤ ``alpha_max_ratio · β`` (R: the loss can widen the edges
+        until h lets the whole band through, ``h(0) = σ(−β²/α²)``; the network then computes
+        with weights the hard mask ``|w| ≥ β`` removes, and collapses when it is applied)."""
         b = self.params["beta"]
         np.maximum(b, _MIN, out=b)
-        np.maximum(self.params["alpha"], max(_MIN, alpha_min_ratio * float(b)),
-                   out=self.params["alpha"])
+        a = self.params["alpha"]
+        np.maximum(a, max(_MIN, alpha_min_ratio * float(b)), out=a)
+        if alpha_max_ratio is not None:
+            np.minimum(a, max(_MIN, alpha_max_ratio * float(b)), out=a)
 
     @classmethod
     def from_weights(cls, w, *, beta_fraction=0.5, alpha_fraction=0.25):
