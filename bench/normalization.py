@@ -67,7 +67,7 @@ seeds 0-4 (97.17 ≥ 97.61 − 0.72) and **missed** on 5-9 (97.22 < 98.00 − 0.
 it; **batch 1 missed** on both: method 1 beats BatchNorm by 23-24 points but does not close half of
 the gap (−0.05 and 0.20 of it): clipping with warm-up lets the plain CNN train at batch 1 (none
 93.72 → 95.06 on seeds 0-4), and method 1's pick (by cross-entropy, 0.126 against 0.258 without
-stable training) has the lower validation accuracy (96.67 % against 98.33 %). So with the
+stable training) has the lower validation accuracy (96.67 % against 97.78 %). So with the
 stronger, equal tuning of every variant the batch-1 win below does not hold, and batch 8 stays
 seed-dependent. The run without the axis follows (``--stable off``).
 
