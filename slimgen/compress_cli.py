@@ -72,11 +72,7 @@ def compress(model, data, args, progress=False):
     from slimgen.sw.compress.self_prune import SelfPruneConfig
     fit = FitConfig(lr=1e-3, lr_threshold=1e-2, batch_size=32, seed=args.seed)
     ft = FitConfig(lr=1e-3, batch_size=32, seed=args.seed)
-    # α ≤ β on convolutional models: without it the digits CNN's classifier can collapse at the
-    # hard mask (slimgen.sw.compress.self_prune's docstring)
-    conv = any(layer.kind == "conv2d" for layer in model.layers)
-    sp = SelfPruneConfig(target_sparsity=args.sparsity, lr_lambda=0.1,
-                         alpha_max_ratio=1.0 if conv else None, **_epochs(args))
+    sp = SelfPruneConfig(target_sparsity=args.sparsity, lr_lambda=0.1, **_epochs(args))
     if args.method == "self_prune":
         from slimgen.sw.compress.self_prune import self_prune
         return self_prune(model, data, sp, fit=fit, finetune=ft, progress=progress)

@@ -67,18 +67,3 @@ def test_joint_keeps_one_width_per_conv_and_dense_layer_of_a_cnn(tmp_path, capsy
     assert manifest["compression"]["layer_weight_bits"] == bits
     assert len(bits) == 3 and all(b in (2, 3, 4, 6, 8) for b in bits)  # conv, conv, dense
 
-
-def test_self_prune_holds_alpha_below_beta_on_convolutional_models_only(tmp_path, float_model,
-                                                                        capsys):
-    from slimgen.sw.nn import cnn_spec
-    cnn = tmp_path / "cnn.npz"
-    save_float_model(cnn, build_model(cnn_spec(channels=(2, 4)), np.random.default_rng(0)),
-                     dataset="digits", split_seed=0)
-    ceiling = {}
-    for name, path in (("cnn", cnn), ("mlp", float_model)):
-        out = tmp_path / f"{name}_c.npz"
-        assert _main(["compress", "--in", str(path), "--out", str(out), "--method",
-                      "self_prune", "--sparsity", "0.5", "--epochs", "1", "--finetune-epochs",
-                      "1", "--quiet"]) == 0
-        ceiling[name] = load_artifact(out, "float")[0]["compression"]["config"]["alpha_max_ratio"]
-    assert ceiling == {"cnn": 1.0, "mlp": None}
