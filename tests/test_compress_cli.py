@@ -66,4 +66,3 @@ def test_joint_keeps_one_width_per_conv_and_dense_layer_of_a_cnn(tmp_path, capsy
     manifest, _ = load_artifact(out, "float")
     assert manifest["compression"]["layer_weight_bits"] == bits
     assert len(bits) == 3 and all(b in (2, 3, 4, 6, 8) for b in bits)  # conv, conv, dense
-
