@@ -6,6 +6,7 @@
                      [--input-order natural|dealt|tiled]
                      [--distribution halfnormal --scale 1e-3] [--gates ifo | --q 2.0]
                      [--scope layer|global] [--epochs N] [--finetune-epochs N] [--seed S]
+                     [--alpha-max-ratio R]
 
 The output is a float artifact (pruned weights exactly 0) whose manifest carries
 ``compression = {"method", "sparsity", "layer_weight_bits", "groups", "layout", "input_order",
@@ -48,6 +49,10 @@ def add_parser(subparsers):
     p.add_argument("--q", type=float, default=None,
                    help="lstm_gates: quality factor (τ = q·std) instead of --sparsity")
     p.add_argument("--scope", default="global", help="magnitude: layer or global")
+    p.add_argument("--alpha-max-ratio", type=float, default=None,
+                   help="self_prune, joint, balanced: hold each threshold's α at most this times "
+                        "its β (default: no ceiling; 1.0 kept a digits CNN from collapsing at "
+                        "the hard mask, see slimgen.sw.compress.self_prune)")
     p.add_argument("--epochs", type=int, default=None, help="epochs of the compression phase")
     p.add_argument("--finetune-epochs", type=int, default=None, help="epochs of fine-tuning")
     p.add_argument("--seed", type=int, default=0)
@@ -72,7 +77,8 @@ def compress(model, data, args, progress=False):
     from slimgen.sw.compress.self_prune import SelfPruneConfig
     fit = FitConfig(lr=1e-3, lr_threshold=1e-2, batch_size=32, seed=args.seed)
     ft = FitConfig(lr=1e-3, batch_size=32, seed=args.seed)
-    sp = SelfPruneConfig(target_sparsity=args.sparsity, lr_lambda=0.1, **_epochs(args))
+    sp = SelfPruneConfig(target_sparsity=args.sparsity, lr_lambda=0.1,
+                         alpha_max_ratio=getattr(args, "alpha_max_ratio", None), **_epochs(args))
     if args.method == "self_prune":
         from slimgen.sw.compress.self_prune import self_prune
         return self_prune(model, data, sp, fit=fit, finetune=ft, progress=progress)

@@ -66,3 +66,19 @@ def test_joint_keeps_one_width_per_conv_and_dense_layer_of_a_cnn(tmp_path, capsy
     manifest, _ = load_artifact(out, "float")
     assert manifest["compression"]["layer_weight_bits"] == bits
     assert len(bits) == 3 and all(b in (2, 3, 4, 6, 8) for b in bits)  # conv, conv, dense
+
+
+def test_alpha_max_ratio_reaches_the_method_and_a_bad_one_is_refused(tmp_path, float_model,
+                                                                     capsys):
+    out = tmp_path / "c.npz"
+    base = ["compress", "--in", str(float_model), "--out", str(out), "--method", "self_prune",
+            "--sparsity", "0.5", "--epochs", "1", "--finetune-epochs", "1", "--quiet"]
+    assert _main(base + ["--alpha-max-ratio", "1.0"]) == 0
+    assert load_artifact(out, "float")[0]["compression"]["config"]["alpha_max_ratio"] == 1.0
+    out.unlink()
+    assert _main(base + ["--alpha-max-ratio", "0.1"]) == 1
+    assert capsys.readouterr().err == ("slimgen compress: error: alpha_max_ratio must be positive "
+                                       "and at least alpha_min_ratio (0.2), not 0.1\n")
+    assert not out.exists()                     # nothing written for a refused configuration
+    assert _main(base) == 0                     # the default: no ceiling
+    assert load_artifact(out, "float")[0]["compression"]["config"]["alpha_max_ratio"] is None
