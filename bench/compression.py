@@ -418,8 +418,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="few epochs, 2 seeds (a smoke run)")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--first-seed", type=int, default=0,
-                    help="run seeds first-seed .. first-seed+seeds-1 (a confirmation on seeds no "
-                         "choice used: the choices above used seeds 0-9 at most)")
+                    help="run seeds first-seed .. first-seed+seeds-1 (a confirmation on other "
+                         "seeds: the choices above used seeds 0-9, the CNN's α ceiling also 10-14)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes")
     ap.add_argument("--parts", default="mlp,mlp_balanced,cnn,lstm")
     ap.add_argument("--plot", default="compression.png", help="where to write the plot")
