@@ -36,9 +36,10 @@ The ceiling is off by default: on the digits MLP, α above β while the target r
 tuned settings rely on (with α ≤ β on every model the MLP's 95 % self-prune lost 1.83 points of
 test accuracy instead of 1.17; validation cross-entropy also rose, 0.0959 → 0.1145); by the end
 of the ramp the MLP's α is below β/2 anyway (self-prune at 95 % and 97 %, seeds 0-4), so a
-ceiling that starts there leaves those runs bit-identical, but it rescues the CNN only partly (91.9 % and 90.0 %). ``slimgen compress``
-does not set it: on the default CNN flow (balanced rows, 4 lanes, 90 %, seed 0) the ceiling cost
-2 points (test 95.56 → 93.61 %, validation 97.92 → 96.53 %).
+ceiling that starts there leaves those runs bit-identical, but it rescues the CNN only partly
+(91.9 % and 90.0 %). ``slimgen compress`` offers it (``--alpha-max-ratio``) but does not set it:
+on the default CNN flow (balanced rows, 4 lanes, 90 %, seed 0) the ceiling cost 2 points (test
+95.56 → 93.61 %, validation 97.92 → 96.53 %).
 """
 
 from dataclasses import asdict, dataclass
