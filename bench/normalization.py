@@ -261,6 +261,8 @@ LR_GRID = (1e-3, 3e-3, 1e-2)
 # and without γ, β), so its grid leaves it out: 30 fewer tuning runs, the same picks
 M1_LR_GRID = (3e-3, 1e-2)
 LAMBDA_GRID = (0.003, 0.03)
+# --momentum tune: method 1's ρ of the running estimates of μ and σ² (0: the batch's own)
+M1_MOMENTUM_GRID = (0.0, 0.9)
 DATA_INIT_N = 256  # training inputs seen by method 1's data-dependent init (--data-init)
 # --stable: the global gradient norm clipped at 1 and the learning rate warmed up linearly over
 # the first epoch (then the cosine schedule), for any variant
@@ -348,15 +350,31 @@ def run(job):
             "train_var": hist[-1].get("ln_var", float("nan"))}
 
 
-def grid(variant, data_init="off", stable="off"):
-    """Grid points ``(lr, λ0, data init, stable)``; ``data_init`` "tune" makes method 1's
+def grid(variant, data_init="off", stable="off", momentum=0.0):
+    """Grid points ``(lr, λ0, data init, stable, ρ)``; ``data_init`` "tune" makes method 1's
     data-dependent initialisation a grid axis, ``stable`` "tune" the gradient clipping with
-    warm-up of every variant (each off first, so a tie keeps it off)."""
+    warm-up of every variant, ``momentum`` "tune" method 1's running estimates (ρ from
+    ``M1_MOMENTUM_GRID``; a number fixes ρ); each off first, so a tie keeps it off. ρ is None
+    for the variants without method 1."""
     axis = {"off": (False,), "on": (True,), "tune": (False, True)}
     if variant == "method1":
-        return [(lr, lam, d, st) for st in axis[stable] for d in axis[data_init]
-                for lr in M1_LR_GRID for lam in LAMBDA_GRID]
-    return [(lr, None, False, st) for st in axis[stable] for lr in LR_GRID]
+        rhos = M1_MOMENTUM_GRID if momentum == "tune" else (float(momentum),)
+        return [(lr, lam, d, st, rho) for rho in rhos for st in axis[stable]
+                for d in axis[data_init] for lr in M1_LR_GRID for lam in LAMBDA_GRID]
+    return [(lr, None, False, st, None) for st in axis[stable] for lr in LR_GRID]
+
+
+def momentum_arg(text):
+    """``--momentum``: "tune" or a number ρ in [0, 1)."""
+    if text == "tune":
+        return text
+    try:
+        rho = float(text)
+    except ValueError:
+        rho = None
+    if rho is None or not 0 <= rho < 1:
+        raise argparse.ArgumentTypeError(f"must be 'tune' or a number in [0, 1), not {text!r}")
+    return rho
 
 
 def main(argv=None):
@@ -375,9 +393,10 @@ def main(argv=None):
                     help="batch sizes to run (the goals need 64 beside 1, 2, 4 or 8)")
     ap.add_argument("--where", default="pre", choices=("pre", "post"),
                     help="method 1 constrains the ReLU inputs (pre) or outputs (post)")
-    ap.add_argument("--momentum", type=float, default=0.0,
-                    help="method 1: ρ of the running estimates of μ and σ² "
-                         "(0: the batch's statistics)")
+    ap.add_argument("--momentum", type=momentum_arg, default="tune",
+                    help="method 1: ρ of the running estimates of μ and σ² (0: the batch's "
+                         "statistics), or 'tune': a grid axis over "
+                         f"{', '.join(map(str, M1_MOMENTUM_GRID))} picked on validation")
     ap.add_argument("--running", default="both", choices=("both", "ascent"),
                     help="method 1 with --momentum: running estimates in the penalty and the "
                          "multipliers' ascent, or in the ascent only")
@@ -427,40 +446,43 @@ def main(argv=None):
     picks, tuning = {}, []
     if a.quick:
         picks = {c: (LR_GRID[0], LAMBDA_GRID[0] if c[1] == "method1" else None, None,
-                     a.data_init == "on" and c[1] == "method1", a.stable == "on")
+                     a.data_init == "on" and c[1] == "method1", a.stable == "on",
+                     (0.0 if a.momentum == "tune" else a.momentum) if c[1] == "method1"
+                     else None)
                  for c in cells}
     else:
-        points = [(m, v, b, lr, lam, d, st) for (m, v, b) in cells
-                  for lr, lam, d, st in grid(v, a.data_init, a.stable)]
+        points = [(m, v, b, lr, lam, d, st, rho) for (m, v, b) in cells
+                  for lr, lam, d, st, rho in grid(v, a.data_init, a.stable, a.momentum)]
         if a.tuning:  # the folds' figures of an earlier run with the same settings
             try:
                 results = reuse_tuning(a.tuning, points, settings, a.folds)
             except (OSError, ValueError) as e:
                 ap.error(f"--tuning {a.tuning}: {e}")
         else:
-            tune_jobs = [(m, v, b, k, lr, lam, a.where, epochs(m, b), a.momentum, a.running,
+            tune_jobs = [(m, v, b, k, lr, lam, a.where, epochs(m, b), rho or 0.0, a.running,
                           a.affine, a.project, True, d, st)
-                         for (m, v, b, lr, lam, d, st) in points for k in range(a.folds)]
+                         for (m, v, b, lr, lam, d, st, rho) in points for k in range(a.folds)]
             results = pmap(tune_jobs)
         print(f"tuning (validation cross-entropy and accuracy %, mean of folds "
               f"0..{a.folds - 1}; the lowest cross-entropy is picked"
               f"{f'; from {a.tuning}' if a.tuning else ''}):")
-        for k, (m, v, b, lr, lam, d, st) in enumerate(points):
+        for k, (m, v, b, lr, lam, d, st, rho) in enumerate(points):
             rs = results[k * a.folds:(k + 1) * a.folds]
             ce = float(np.mean([r["val_ce"] for r in rs]))
             val = float(np.mean([r["val"] for r in rs]))
             print(f"  {m} batch {b:2d} {v:9} lr {lr:g}{'' if lam is None else f' λ0 {lam:g}'}"
-                  f"{' data init' if d else ''}{' stable' if st else ''}: "
-                  f"val ce {ce:.4f} acc {100 * val:.2f}")
+                  f"{' data init' if d else ''}{' stable' if st else ''}"
+                  f"{f' ρ {rho:g}' if rho else ''}: val ce {ce:.4f} acc {100 * val:.2f}")
             tuning.append({"model": m, "variant": v, "batch": b, "lr": lr, "lambda0": lam,
-                           "data_init": d, "stable": st,
+                           "data_init": d, "stable": st, "momentum": rho,
                            "val_ce": ce, "val": val, "val_ces": [r["val_ce"] for r in rs],
                            "vals": [r["val"] for r in rs]})
             if (m, v, b) not in picks or ce < picks[(m, v, b)][2]:
-                picks[(m, v, b)] = (lr, lam, ce, d, st)
+                picks[(m, v, b)] = (lr, lam, ce, d, st, rho)
     # 2. final runs with the picks
     final_jobs = [(m, v, b, s, picks[(m, v, b)][0], picks[(m, v, b)][1], a.where, epochs(m, b),
-                   a.momentum, a.running, a.affine, a.project, False, *picks[(m, v, b)][3:])
+                   picks[(m, v, b)][5] or 0.0, a.running, a.affine, a.project, False,
+                   *picks[(m, v, b)][3:5])
                   for (m, v, b) in cells for s in seeds]
     results = pmap(final_jobs)
     table = {}
@@ -472,7 +494,8 @@ def main(argv=None):
               f"method 1 on ReLU {'inputs' if a.where == 'pre' else 'outputs'}"
               f"{', with γ, β after each conv (folded)' if a.affine else ''}"
               f"{', projected loss gradient' if a.project else ''}"
-              f"{'' if a.data_init == 'off' else f', data-dependent init {a.data_init}'}")
+              f"{'' if a.data_init == 'off' else f', data-dependent init {a.data_init}'}"
+              f"{'' if a.momentum == 0 else f', running estimates ρ {a.momentum}'}")
         print(f"{'batch':>5} {'epochs':>6} {'variant':10} {'lr':>7} {'λ0':>6}   {'test %':>14} "
               f"{'val ce':>6} "
               f"{'act. |mean|':>11} {'act. var':>9} {'train |μ|':>9} {'train σ²':>8}")
@@ -483,6 +506,7 @@ def main(argv=None):
                 row = {"model": m, "batch": b, "variant": v, "epochs": epochs(m, b),
                        "lr": picks[(m, v, b)][0], "lambda0": picks[(m, v, b)][1],
                        "data_init": picks[(m, v, b)][3], "stable": picks[(m, v, b)][4],
+                       "momentum": picks[(m, v, b)][5],
                        "test_mean": test.mean(), "test_std": test.std(), "tests": test.tolist(),
                        "val_ce": float(np.mean([r["val_ce"] for r in rs])),
                        "act_abs_mean": float(np.mean([r["act_mean"] for r in rs])),
@@ -491,7 +515,8 @@ def main(argv=None):
                        "train_var": float(np.mean([r["train_var"] for r in rs]))}
                 rows.append(row)
                 lam = f"{row['lambda0']:6.3f}" if row["lambda0"] is not None else f"{'-':>6}"
-                lam += ("*" if row["data_init"] else " ") + ("s" if row["stable"] else " ")
+                lam += (("*" if row["data_init"] else " ") + ("s" if row["stable"] else " ")
+                        + ("r" if row["momentum"] else " "))
                 print(f"{b:5d} {row['epochs']:6d} {v:10} {row['lr']:7.0e} {lam} "
                       f"{row['test_mean']:6.2f} ± {row['test_std']:5.2f} {row['val_ce']:6.3f} "
                       f"{row['act_abs_mean']:11.3f} {row['act_var']:9.3f} "
@@ -527,15 +552,20 @@ def reuse_tuning(path, points, settings, folds):
         raise ValueError(f"was tuned with other settings: {', '.join(differ)}")
     if old["folds"] < folds:
         raise ValueError(f"has {old['folds']} folds, fewer than the {folds} asked for")
+    # entries older than the stable and momentum axes ran without clipping, and method 1's
+    # with the run's one ρ
     table = {(t["model"], t["variant"], t["batch"], t["lr"], t["lambda0"], t["data_init"],
-              t.get("stable", False)): t for t in old["tuning"]}
+              t.get("stable", False),
+              t.get("momentum", old["momentum"] if t["variant"] == "method1" else None)): t
+             for t in old["tuning"]}
     results = []
     for point in points:
         if point not in table:
-            m, v, b, lr, lam, d, st = point
+            m, v, b, lr, lam, d, st, rho = point
             raise ValueError(f"lacks the grid point {m} batch {b} {v} lr {lr:g}"
                              f"{'' if lam is None else f' λ0 {lam:g}'}"
-                             f"{' data init' if d else ''}{' stable' if st else ''}")
+                             f"{' data init' if d else ''}{' stable' if st else ''}"
+                             f"{f' ρ {rho:g}' if rho else ''}")
         t = table[point]
         results += [{"val_ce": c, "val": v} for c, v in zip(t["val_ces"][:folds],
                                                             t["vals"][:folds])]

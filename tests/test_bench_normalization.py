@@ -20,8 +20,8 @@ def norm():
 
 
 SETTINGS = {"where": "pre", "affine": True, "project": False, "momentum": 0.0, "running": "both"}
-POINTS = [("deep", "none", 8, 1e-3, None, False, False),
-          ("deep", "method1", 8, 1e-2, 0.003, True, True)]
+POINTS = [("deep", "none", 8, 1e-3, None, False, False, None),
+          ("deep", "method1", 8, 1e-2, 0.003, True, True, 0.0)]
 
 
 def _log(tmp_path, tuning, folds=3, **settings):
@@ -33,9 +33,9 @@ def _log(tmp_path, tuning, folds=3, **settings):
 
 
 def _entry(point, ces, accs):
-    m, v, b, lr, lam, d, st = point
+    m, v, b, lr, lam, d, st, rho = point
     return {"model": m, "variant": v, "batch": b, "lr": lr, "lambda0": lam, "data_init": d,
-            "stable": st, "val_ces": ces, "vals": accs}
+            "stable": st, "momentum": rho, "val_ces": ces, "vals": accs}
 
 
 def test_grid_offers_stable_training_to_every_variant_off_first(norm):
@@ -45,9 +45,23 @@ def test_grid_offers_stable_training_to_every_variant_off_first(norm):
         assert [p[3] for p in g] == [False] * len(norm.LR_GRID) + [True] * len(norm.LR_GRID)
     g = norm.grid("method1", "tune", "tune")
     assert len(g) == 2 * 2 * len(norm.M1_LR_GRID) * len(norm.LAMBDA_GRID)
-    assert g[0] == (norm.M1_LR_GRID[0], norm.LAMBDA_GRID[0], False, False)  # a tie keeps both off
+    # a tie keeps every axis off
+    assert g[0] == (norm.M1_LR_GRID[0], norm.LAMBDA_GRID[0], False, False, 0.0)
     assert {p[3] for p in norm.grid("method1", "tune", "off")} == {False}
     assert {p[3] for p in norm.grid("none", "off", "on")} == {True}
+
+
+def test_grid_offers_running_estimates_to_method1_only_off_first(norm):
+    g = norm.grid("method1", "tune", "tune", "tune")
+    n = 2 * 2 * len(norm.M1_LR_GRID) * len(norm.LAMBDA_GRID)
+    assert norm.M1_MOMENTUM_GRID[0] == 0.0 and len(norm.M1_MOMENTUM_GRID) >= 2
+    assert [p[4] for p in g] == [rho for rho in norm.M1_MOMENTUM_GRID for _ in range(n)]
+    assert {p[4] for p in norm.grid("method1", "off", "off", 0.5)} == {0.5}
+    assert {p[4] for p in norm.grid("none", "off", "off", "tune")} == {None}
+    assert norm.momentum_arg("tune") == "tune" and norm.momentum_arg("0.9") == 0.9
+    for bad in ("1", "-0.1", "fast"):
+        with pytest.raises(Exception, match="'tune' or a number in \\[0, 1\\)"):
+            norm.momentum_arg(bad)
 
 
 def test_reuse_tuning_returns_the_fold_figures_in_job_order(norm, tmp_path):
@@ -67,6 +81,9 @@ def test_reuse_tuning_refuses_other_settings_fewer_folds_and_missing_points(norm
     with pytest.raises(ValueError, match="lacks the grid point deep batch 8 method1 lr 0.01 "
                                          "λ0 0.003 data init stable"):
         norm.reuse_tuning(_log(tmp_path, entries[:1], folds=2), POINTS, SETTINGS, 2)
+    running = [*POINTS[:1], POINTS[1][:-1] + (0.9,)]
+    with pytest.raises(ValueError, match="λ0 0.003 data init stable ρ 0.9"):
+        norm.reuse_tuning(_log(tmp_path, entries, folds=2), running, SETTINGS, 2)
     other = tmp_path / "other.log"
     other.write_text('no json here\n{"bench": "compression"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match="not bench/normalization.py's"):
@@ -79,12 +96,13 @@ def test_reuse_tuning_refuses_other_settings_fewer_folds_and_missing_points(norm
 def test_reuse_tuning_reads_outputs_older_than_the_momentum_field_as_its_default(norm, tmp_path):
     path = tmp_path / "old.log"
     head = {k: v for k, v in SETTINGS.items() if k not in ("momentum", "running")}
-    entries = [_entry(p, [0.1], [0.9]) for p in POINTS]
+    points = [POINTS[0], POINTS[1][:6] + (False, 0.0)]  # unclipped; method 1 with the run's ρ
+    entries = [_entry(p, [0.1], [0.9]) for p in points]
     for e in entries:
-        del e["stable"]                     # before the stable axis: every point without it
+        del e["stable"], e["momentum"]      # before these axes: every point without them
     path.write_text(json.dumps({"bench": "normalization", **head, "folds": 1,
                                 "tuning": entries}) + "\n", encoding="utf-8")
-    got = norm.reuse_tuning(path, POINTS[:1], SETTINGS, 1)
-    assert got == [{"val_ce": 0.1, "val": 0.9}]
+    got = norm.reuse_tuning(path, points, SETTINGS, 1)
+    assert got == [{"val_ce": 0.1, "val": 0.9}] * 2
     with pytest.raises(ValueError, match="momentum 0.0 \\(now 0.5\\)"):
-        norm.reuse_tuning(path, POINTS[:1], {**SETTINGS, "momentum": 0.5}, 1)
+        norm.reuse_tuning(path, points, {**SETTINGS, "momentum": 0.5}, 1)
