@@ -96,6 +96,12 @@ ramp over 0.8 (+0.0163 ± 0.0187 / +0.0513 ± 0.0279), a soft-phase learning rat
 (+0.0070 ± 0.0237 / +0.0443 ± 0.0234) or 4e-3 (+0.0515 ± 0.0107 / +0.0051 ± 0.0175): none
 lower, none kept. With the third round's 400 epochs and ramps, the soft phase's length, ramp
 and learning rate have now been moved both ways from the settings in use.
+Input banks at 90 % (G = 4 / 8, base 0.0935 / 0.0786): a weaker balance term (λ_b 0.03, η_b
+0.3: −0.0212 ± 0.0237 / +0.0045 ± 0.0104), a faster one (η_b 3: −0.0134 ± 0.0229 / +0.0089 ±
+0.0104), and none at all (λ_b = η_b = 0, the balance made only by the hard prune, then the same
+fine-tuning: −0.0222 ± 0.0223 / −0.0045 ± 0.0035): all within noise, none kept. So on this MLP
+the Lagrange term does not measurably help input banks at 90 %: the exact hard balance with the
+distilled fine-tuning carries the result.
 
 Confirmation on seeds 10-14 (``--first-seed 10 --seeds 5 --jobs 2``, 6 min 1 s; no choice used
 these seeds; run after every choice above, the CNN ceiling included): self-prune 95 % 1.22
