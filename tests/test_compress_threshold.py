@@ -5,7 +5,7 @@ import pytest
 
 from slimgen.sw.compress.balanced import BalancedTransform
 from slimgen.sw.compress.joint_prune_quant import JointConfig, JointTransform
-from slimgen.sw.compress.self_prune import SelfPruneTransform
+from slimgen.sw.compress.self_prune import SelfPruneConfig, SelfPruneTransform
 from slimgen.sw.compress.threshold import Threshold, gated_grads, h, h_grads
 from slimgen.sw.nn import build_model, mlp_spec
 
@@ -166,3 +166,15 @@ def test_joint_bit_width_gradients():
         p0 = np.sum(G * tr.forward(key, raw[key]))
         th[j] += eps
         assert np.isclose(g[j], (p1 - p0) / (2 * eps), rtol=1e-4, atol=1e-9)
+
+
+def test_config_sets_every_threshold_argument_of_the_transform():
+    """Self-prune, joint and balanced build their transform from ``transform_kwargs``: it must
+    name every keyword of the transform but the step count, with the config's values."""
+    import inspect
+    params = inspect.signature(SelfPruneTransform.__init__).parameters
+    names = {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY} - {"total_steps"}
+    cfg = SelfPruneConfig(target_sparsity=0.8, lam=0.5, alpha_max_ratio=1.5)
+    kw = cfg.transform_kwargs()
+    assert set(kw) == names
+    assert all(kw[n] == getattr(cfg, n) for n in names)

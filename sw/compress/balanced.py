@@ -444,10 +444,7 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
     tr = BalancedTransform(model, keys, groups=config.groups, layout=config.layout,
                            input_banks=input_banks,
                            lam_balance=config.lam_balance, lr_balance=config.lr_balance,
-                           lam=p.lam, target_sparsity=p.target_sparsity, lr_lambda=p.lr_lambda,
-                           ramp=p.ramp, beta_init=p.beta_init, alpha_init=p.alpha_init,
-                           alpha_min_ratio=p.alpha_min_ratio,
-                           alpha_max_ratio=p.alpha_max_ratio, total_steps=steps)
+                           **p.transform_kwargs(), total_steps=steps)
     history = train_compressed(model, data, fit, transform=tr, progress=progress,
                                label=f"balance-{config.layout}", teacher=teacher)
     raw = {k: get_param(model, k) for k in keys}

@@ -98,10 +98,7 @@ class JointTransform(SelfPruneTransform):
 
     def __init__(self, model, keys, config, total_steps):
         p = config.prune
-        super().__init__(model, keys, lam=p.lam, target_sparsity=p.target_sparsity,
-                         lr_lambda=p.lr_lambda, ramp=p.ramp, beta_init=p.beta_init,
-                         alpha_init=p.alpha_init, alpha_min_ratio=p.alpha_min_ratio,
-                         alpha_max_ratio=p.alpha_max_ratio, total_steps=total_steps)
+        super().__init__(model, keys, **p.transform_kwargs(), total_steps=total_steps)
         self.config = config
         self.bits = np.array(config.bits, dtype=float)
         self.abits = np.array(config.act_bits, dtype=float)

@@ -118,6 +118,14 @@ class SelfPruneConfig:
     def to_dict(self):
         return asdict(self)
 
+    def transform_kwargs(self):
+        """The keyword arguments of :class:`SelfPruneTransform` that this configuration sets
+        (every method built on the threshold passes them on alike)."""
+        return dict(lam=self.lam, target_sparsity=self.target_sparsity,
+                    lr_lambda=self.lr_lambda, ramp=self.ramp, beta_init=self.beta_init,
+                    alpha_init=self.alpha_init, alpha_min_ratio=self.alpha_min_ratio,
+                    alpha_max_ratio=self.alpha_max_ratio)
+
 
 class SelfPruneTransform:
     """``W_eff = W · h(W)`` on every key, with the soft-L0 penalty (a transform for
@@ -323,11 +331,7 @@ def self_prune(model, data, config=SelfPruneConfig(), *, fit=FitConfig(), finetu
         else None
     fit = fit.replace(epochs=config.epochs, keep_best=False)
     steps = fit.epochs * -(-len(data.part("train")[1]) // fit.batch_size)
-    tr = SelfPruneTransform(model, keys, lam=config.lam, target_sparsity=config.target_sparsity,
-                            lr_lambda=config.lr_lambda, ramp=config.ramp,
-                            beta_init=config.beta_init, alpha_init=config.alpha_init,
-                            alpha_min_ratio=config.alpha_min_ratio,
-                            alpha_max_ratio=config.alpha_max_ratio, total_steps=steps)
+    tr = SelfPruneTransform(model, keys, **config.transform_kwargs(), total_steps=steps)
     avg = _MeanScores(tr, steps - max(1, round(config.average * steps))) \
         if config.average and config.target_sparsity is not None else None
     history = train_compressed(model, data, fit, transform=tr, progress=progress,
