@@ -10,14 +10,23 @@ The digits (``sklearn.datasets.load_digits``) are 1,797 real 8×8 images with pi
 Pixels are scaled to [0, 1] (``x / 16``). The split is stratified by class: ``test_fraction`` of
 every class goes to test (360 of 1,797 at 0.2), then ``val_fraction`` of each class's remainder
 to validation. The same seed always gives the same split.
+
+A user ``.npz`` is checked when loaded: finite pixels in [0, 1], one non-negative whole label
+per sample, enough samples for every part of the split (:func:`min_split_samples`); anything
+else is a ``ValueError`` naming the file, the array and the bad value. A data set with a single
+class is only warned about (logger ``slimgen.sw.data``).
 """
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Split", "Dataset", "load_digits", "load_npz", "load_dataset", "stratified_split"]
+__all__ = ["Split", "Dataset", "load_digits", "load_npz", "load_dataset", "stratified_split",
+           "min_split_samples"]
+
+log = logging.getLogger(__name__)
 
 VIEWS = ("vector", "image", "sequence")
 
@@ -58,16 +67,21 @@ def stratified_split(y, *, seed, test_fraction=0.2, val_fraction=0.1):
     ``ceil(n · test_fraction)`` samples go to test (360 of the 1,797 digits at 0.2), shared out
     over the classes in proportion to their sizes (largest remainder); then
     ``ceil(n_rest · val_fraction)`` of the rest to validation the same way; the others to train.
+
+    Every part gets at least one sample (validation none when ``val_fraction`` is 0); fewer
+    than :func:`min_split_samples` samples are a ``ValueError``.
     """
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), not {test_fraction}")
-    if not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
+    _check_fractions(test_fraction, val_fraction)
     y = np.asarray(y)
+    need = min_split_samples(test_fraction, val_fraction)
+    if len(y) < need:
+        raise ValueError(f"{len(y)} samples are too few for the "
+                         f"{_split_words(test_fraction, val_fraction)}: it needs at least {need}")
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(y, return_counts=True)
-    n_test = _allocate(counts, int(np.ceil(len(y) * test_fraction)))
-    n_val = _allocate(counts - n_test, int(np.ceil((len(y) - n_test.sum()) * val_fraction)))
+    _, total_val, total_test = _part_sizes(len(y), test_fraction, val_fraction)
+    n_test = _allocate(counts, total_test)
+    n_val = _allocate(counts - n_test, total_val)
     train, val, test = [], [], []
     for c, nt, nv in zip(classes, n_test, n_val):
         idx = np.flatnonzero(y == c)
@@ -76,6 +90,36 @@ def stratified_split(y, *, seed, test_fraction=0.2, val_fraction=0.1):
         val.append(idx[nt:nt + nv])
         train.append(idx[nt + nv:])
     return Split(*(np.sort(np.concatenate(p)).astype(np.int64) for p in (train, val, test)))
+
+
+def _check_fractions(test_fraction, val_fraction):
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), not {test_fraction}")
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
+
+
+def _split_words(test_fraction, val_fraction):
+    return (f"train/validation/test split (test fraction {test_fraction}, validation fraction "
+            f"{val_fraction})")
+
+
+def _part_sizes(n, test_fraction, val_fraction):
+    n_test = int(np.ceil(n * test_fraction))
+    n_val = int(np.ceil((n - n_test) * val_fraction))
+    return n - n_test - n_val, n_val, n_test
+
+
+def min_split_samples(test_fraction=0.2, val_fraction=0.1):
+    """The fewest samples for which :func:`stratified_split` leaves no part empty (3 at the
+    defaults: one each for train, validation and test)."""
+    _check_fractions(test_fraction, val_fraction)
+    n = 1
+    while True:
+        train, val, test = _part_sizes(n, test_fraction, val_fraction)
+        if train >= 1 and test >= 1 and (val >= 1 or val_fraction == 0):
+            return n
+        n += 1
 
 
 def _allocate(counts, total):
@@ -110,7 +154,11 @@ def load_digits(*, view="vector", seed=0, test_fraction=0.2, val_fraction=0.1):
 
 def load_npz(path, *, view="vector", seed=0, test_fraction=0.2, val_fraction=0.1):
     """A user data set from an ``.npz`` with ``x`` (n, side·side) or (n, side, side) in [0, 1]
-    and ``y`` (n,) integer labels."""
+    and ``y`` (n,) integer labels (whole-valued floats are taken as integers).
+
+    Raises ``ValueError`` naming the file, the array and the first bad value for anything that
+    cannot train a model (see the module docstring).
+    """
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -119,24 +167,73 @@ def load_npz(path, *, view="vector", seed=0, test_fraction=0.2, val_fraction=0.1
         raise FileNotFoundError(f"Data file {path} does not exist") from None
     except KeyError as e:
         raise ValueError(f"Data file {path} must hold arrays 'x' and 'y'; {e} is missing") from None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         raise ValueError(f"Data file {path} is not a readable .npz file: {e}") from None
-    if x.ndim not in (2, 3) or len(x) != len(y) or y.ndim != 1:
-        raise ValueError(f"Data file {path}: expected x of shape (n, features) or (n, h, w) and y "
-                         f"of shape (n,), got x {x.shape} and y {y.shape}")
-    x = x.reshape(len(x), -1).astype(np.float64)
+    except (TypeError, AttributeError):  # np.load gave one array: an .npy under an .npz name
+        raise ValueError(f"Data file {path} is a single .npy array, not an .npz holding arrays "
+                         f"'x' and 'y'") from None
+    x, y = _checked_xy(x, y, f"Data file {path}", test_fraction, val_fraction)
     side = int(round(np.sqrt(x.shape[1])))
     if view != "vector" and side * side != x.shape[1]:
         raise ValueError(f"Data file {path}: view {view!r} needs square images, "
                          f"but samples have {x.shape[1]} features")
-    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-        raise ValueError(f"Data file {path}: y must hold non-negative integer labels")
-    if x.min() < 0 or x.max() > 1:
-        raise ValueError(f"Data file {path}: x must be scaled to [0, 1], "
-                         f"found values in [{x.min()}, {x.max()}]")
-    y = y.astype(np.int64)
+    classes = np.unique(y)
+    if len(classes) == 1:
+        log.warning(f"Data file {path}: y holds one class only ({classes[0]}); a classifier "
+                    f"trained on it learns nothing")
     split = stratified_split(y, seed=seed, test_fraction=test_fraction, val_fraction=val_fraction)
     return Dataset(path.stem, _view(x, view, side), y, int(y.max()) + 1, split, seed, 255.0)
+
+
+def _first_bad(mask):
+    """The index (a tuple for several dimensions) of the first true entry of ``mask``."""
+    index = tuple(int(i) for i in np.unravel_index(np.argmax(mask), mask.shape))
+    return index[0] if len(index) == 1 else index
+
+
+def _checked_xy(x, y, where, test_fraction, val_fraction):
+    """``x`` (n, features) float64 and ``y`` (n,) int64 from a user's arrays, or a
+    ``ValueError`` starting with ``where`` that names the first problem."""
+    if x.ndim not in (2, 3) or 0 in x.shape[1:]:
+        raise ValueError(f"{where}: x must have shape (n, features) or (n, height, width), "
+                         f"not {x.shape}")
+    if y.ndim != 1:
+        raise ValueError(f"{where}: y must have shape (n,), one label per sample, not {y.shape}")
+    if len(x) != len(y):
+        raise ValueError(f"{where}: x has {len(x)} samples but y has {len(y)} labels; give one "
+                         f"label per sample")
+    need = min_split_samples(test_fraction, val_fraction)
+    if len(x) == 0:
+        raise ValueError(f"{where}: it holds no samples (x has shape {x.shape}); the split "
+                         f"needs at least {need}")
+    if len(x) < need:
+        raise ValueError(f"{where}: it holds {len(x)} samples, too few for the "
+                         f"{_split_words(test_fraction, val_fraction)}: it needs at least {need}")
+    if not (x.dtype == bool or np.issubdtype(x.dtype, np.integer)
+            or np.issubdtype(x.dtype, np.floating)):
+        raise ValueError(f"{where}: x must hold numbers, not values of type {x.dtype}")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        i = _first_bad(bad)
+        raise ValueError(f"{where}: x holds {x[i]} at index {i}; pixel values must be finite "
+                         f"numbers in [0, 1]")
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError(f"{where}: x must be scaled to [0, 1], found values in "
+                         f"[{x.min()}, {x.max()}] (divide by the largest pixel value, e.g. "
+                         f"x / 255)")
+    if np.issubdtype(y.dtype, np.integer):
+        bad = y < 0
+    elif np.issubdtype(y.dtype, np.floating):
+        bad = ~np.isfinite(y) | (y < 0)
+        bad[~bad] = y[~bad] != np.floor(y[~bad])
+    else:
+        raise ValueError(f"{where}: y must hold integer class labels, not values of type "
+                         f"{y.dtype}")
+    if bad.any():
+        i = _first_bad(bad)
+        raise ValueError(f"{where}: y holds {y[i]} at index {i}; labels must be non-negative "
+                         f"whole numbers (0, 1, 2, …)")
+    return x.reshape(len(x), -1).astype(np.float64), y.astype(np.int64)
 
 
 def load_dataset(name="digits", **kwargs):
