@@ -32,7 +32,8 @@ import numpy as np
 
 from .conv_golden import QuantConv, output_size, quantize_conv
 from .golden import accumulator_bits, requantize
-from .quant import QuantConfig, QuantDense, multiplier_shift
+from .quant import (QuantConfig, QuantDense, check_calibration, check_finite_weights, check_scale,
+                    multiplier_shift)
 from .winograd import correlate_direct
 
 __all__ = ["IntCNN", "quantize_cnn", "flatten_permutation", "maxpool_int", "conv_forward_batch",
@@ -208,6 +209,12 @@ def quantize_cnn(model, x_calib, input_scale, config=QuantConfig(), layer_weight
     ``config.weight_bits``.
     """
     convs, pool, dense = _split_float_cnn(model)
+    position = {id(layer): i for i, layer in enumerate(model.layers)}
+    for what, layers in (("convolution", convs), ("dense layer", dense)):
+        for j, layer in enumerate(layers):
+            check_finite_weights(f"{what} {j} (model layer {position[id(layer)]})",
+                                 **layer.params)
+    input_scale = check_scale("input_scale", input_scale)
     n_layers = len(convs) + len(dense)
     if layer_weight_bits is None:
         layer_weight_bits = [config.weight_bits] * n_layers
@@ -218,6 +225,7 @@ def quantize_cnn(model, x_calib, input_scale, config=QuantConfig(), layer_weight
     a = np.asarray(x_calib, dtype=np.float64)
     if a.ndim != 4:
         raise ValueError(f"Calibration images must have shape (n, C, H, W), not {a.shape}")
+    check_calibration(a)
     amax = (1 << config.act_bits) - 1
     s_x, in_bits = float(input_scale), config.act_bits
     qconvs = []

@@ -31,6 +31,7 @@ from fractions import Fraction
 import numpy as np
 
 from .golden import requantize, signed_bits
+from .quant import check_finite_weights, check_scale
 from .winograd import correlate_direct, integer_form
 
 __all__ = ["QuantConv", "random_conv_layer", "quantize_conv", "conv_accumulate", "conv_forward_int",
@@ -114,8 +115,8 @@ def correlation_range(c_in: int, kernel: int, in_bits: int, weight_bits: int) ->
 
 def _multiplier_shift(ratio: float, multiplier_bits: int = 16) -> tuple[int, int]:
     """``M, s`` with ``M / 2^s ≈ ratio``, ``M < 2^(multiplier_bits − 1)``, ``s ≥ 1``."""
-    if not ratio > 0:
-        raise ValueError(f"Requantization ratio must be positive, not {ratio}")
+    if not (np.isfinite(ratio) and ratio > 0):
+        raise ValueError(f"Requantization ratio must be a positive finite number, not {ratio}")
     s = 1
     while ratio * (1 << (s + 1)) < (1 << (multiplier_bits - 1)) and s < 48:
         s += 1
@@ -159,8 +160,10 @@ def quantize_conv(W, b, *, in_scale, out_scale, weight_bits=8, in_bits=8, out_bi
 
     Symmetric per-layer weight scale ``w_scale = max|W| / qmax``; bias in accumulator units
     ``round(b / (in_scale · w_scale))``; requantization ``M / 2^s ≈ in_scale · w_scale /
-    out_scale``.
+    out_scale``. Non-finite weights or scales are a ``ValueError``.
     """
+    check_finite_weights("the convolution", W=W, b=b)
+    in_scale, out_scale = check_scale("in_scale", in_scale), check_scale("out_scale", out_scale)
     W = np.asarray(W, dtype=np.float64)
     qmax = (1 << (weight_bits - 1)) - 1
     w_scale = float(np.abs(W).max()) / qmax or 1.0

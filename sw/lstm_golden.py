@@ -32,7 +32,7 @@ import numpy as np
 
 from .golden import argmax_first, requantize, round_half_up_shift
 from .sparse_golden import SparseLayer
-from .quant import multiplier_shift
+from .quant import check_finite_weights, check_scale, multiplier_shift
 
 __all__ = ["LstmFormat", "IntLSTM", "IntLSTMClassifier", "GATES", "sigmoid_table",
            "tanh_table", "lstm_forward_int", "quantize_lstm_classifier", "prune_gates_qstd",
@@ -248,6 +248,9 @@ def quantize_lstm_classifier(model, *, steps=8, input_scale=1.0 / 16, fmt=LstmFo
     lstm, dense = layers
     if lstm.return_sequences:
         raise ValueError("The LSTM must give its last hidden state (return_sequences=False)")
+    check_finite_weights("the LSTM (model layer 0)", **lstm.params)
+    check_finite_weights("the head (model layer 1)", **dense.params)
+    input_scale = check_scale("input_scale", input_scale)
     s_h = 2.0 ** -fmt.h_frac
     W, b, M, S = {}, {}, {}, {}
     for g in GATES:

@@ -11,6 +11,9 @@ For layer l with float weights W (n_in, n_out) and bias b:
   ``[2^(multiplier_bits−2), 2^(multiplier_bits−1)]``.
 
 The last layer is not requantized: its accumulators are the logits (scale ``s_x · s_w``).
+
+A non-finite weight, calibration input or scale is refused (:func:`check_finite_weights`,
+:func:`check_scale`): it would round to −2^63 and reach the hardware.
 """
 
 from dataclasses import dataclass, asdict, field
@@ -21,7 +24,8 @@ from .golden import accumulator_bits, forward_int
 from .nn.layers import Dense, ReLU
 
 __all__ = ["QuantConfig", "QuantDense", "QuantizedModel", "quantize_mlp", "quantize_inputs",
-           "random_dense_layer", "multiplier_shift"]
+           "random_dense_layer", "multiplier_shift", "check_finite_weights", "check_scale",
+           "first_index"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,42 @@ class QuantizedModel:
         return forward_int(self, x_q)
 
 
+def first_index(mask):
+    """Index of the first true entry of ``mask``: an int for a vector, else a tuple."""
+    index = tuple(int(i) for i in np.unravel_index(np.argmax(mask), np.shape(mask)))
+    return index[0] if len(index) == 1 else index
+
+
+def check_finite_weights(layer, **arrays):
+    """``ValueError`` naming ``layer``, the array and its first value that is not finite."""
+    for name, a in arrays.items():
+        a = np.asarray(a, dtype=np.float64)
+        bad = ~np.isfinite(a)
+        if bad.any():
+            i = first_index(bad)
+            raise ValueError(f"Cannot quantize {layer}: its {name} holds {a[i]} at index {i}; "
+                             f"float weights must be finite numbers; retrain the model")
+
+
+def check_calibration(x):
+    """``ValueError`` when the calibration inputs hold a value that is not finite."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        i = first_index(bad)
+        raise ValueError(f"Cannot quantize: the calibration inputs hold {x[i]} at index {i}; "
+                         f"they must be finite numbers")
+
+
+def check_scale(name, value):
+    """``value`` as a float, or ``ValueError`` unless it is positive and finite."""
+    number = not isinstance(value, bool) and isinstance(value, (int, float, np.integer,
+                                                                np.floating))
+    if not number or not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, not "
+                         f"{value if number else repr(value)}")
+    return float(value)
+
+
 def quantize_inputs(x, input_scale, input_bits):
     """Float inputs to integer codes: ``clip(round(x / input_scale), 0, 2^bits − 1)``."""
     return np.clip(np.rint(np.asarray(x) / input_scale), 0, (1 << input_bits) - 1).astype(np.int64)
@@ -125,8 +165,8 @@ def quantize_inputs(x, input_scale, input_bits):
 
 def multiplier_shift(ratio, multiplier_bits):
     """M, s with ``M / 2^s ≈ ratio`` and M in [2^(mb−2), 2^(mb−1)], s ≥ 1."""
-    if not ratio > 0:
-        raise ValueError(f"Requantization ratio must be positive, not {ratio}")
+    if not (np.isfinite(ratio) and ratio > 0):
+        raise ValueError(f"Requantization ratio must be a positive finite number, not {ratio}")
     shift = multiplier_bits - 2 - int(np.floor(np.log2(ratio)))
     if shift < 1:
         raise ValueError(f"Requantization ratio {ratio} is too large for a right shift; "
@@ -157,6 +197,10 @@ def quantize_mlp(model, x_calib, *, input_scale, config=QuantConfig(), layer_wei
             raise ValueError(f"Dense layer {j} is not followed by ReLU; hidden layers must be")
     if relu_after[-1]:
         raise ValueError("The last Dense layer must give logits, without a ReLU after it")
+    positions = [i for i, layer in enumerate(model.layers) if isinstance(layer, Dense)]
+    for j, (i, layer) in enumerate(zip(positions, dense)):
+        check_finite_weights(f"dense layer {j} (model layer {i})", **layer.params)
+    input_scale = check_scale("input_scale", input_scale)
 
     if layer_weight_bits is None:
         layer_weight_bits = [config.weight_bits] * len(dense)
@@ -167,6 +211,7 @@ def quantize_mlp(model, x_calib, *, input_scale, config=QuantConfig(), layer_wei
     amax = (1 << config.act_bits) - 1
     input_bits = config.act_bits
     s_x, in_bits, a = input_scale, input_bits, np.asarray(x_calib, dtype=np.float64)
+    check_calibration(a)
     layers = []
     for j, (layer, weight_bits) in enumerate(zip(dense, layer_weight_bits)):
         qmax_w = (1 << (weight_bits - 1)) - 1
