@@ -7,10 +7,20 @@ scale the way the digits were made: the fraction of ink in each of the 8×8 bloc
 rounded. Ink is the dark part of an image with a light background (as drawn on paper), else the
 light part (as the digits are stored); ``invert`` overrides the guess.
 
+Every model kind the flow builds (:data:`slimgen.models.MODEL_KINDS`: the MLP, the CNN, the
+LSTM) sits on the board behind the same UART bridge and takes the same request: the image's
+64 pixels in raster order (row by row; for the LSTM the 8 rows are its 8 steps of 8 pixels), each
+as the model's integer input code ``clip(round(pixel / 16 / input_scale), 0, 2^input_bits − 1)``
+(8 bits for the MLP and the CNN, 5 for the LSTM). A run folder's ``model.npz`` says which kind it
+holds (its artifact kind, :data:`ARTIFACT_KINDS`), and that kind's golden model gives the logits
+to compare with the board's.
+
 The port is a device path (``/dev/ttyUSB1``) or any pyserial URL (``socket://host:port``,
 ``loop://``), or an already open pyserial-like object (``write``, ``read`` with a timeout).
 """
 
+import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +28,13 @@ import numpy as np
 
 from slimgen.sw import uart_protocol as proto
 
-__all__ = ["HostError", "Model", "Classification", "SIDE", "PIXEL_MAX", "load_png", "to_digit",
-           "load_image", "load_model", "classify"]
+__all__ = ["HostError", "Model", "Classification", "SIDE", "PIXEL_MAX", "ARTIFACT_KINDS",
+           "load_png", "to_digit", "load_image", "load_model", "classify"]
 
 #: Images travel as SIDE × SIDE pixels on the digits' 0..PIXEL_MAX scale.
 SIDE, PIXEL_MAX = 8, 16
+#: The model kind (:mod:`slimgen.models`) of each integer artifact kind a run's model.npz holds.
+ARTIFACT_KINDS = {"int": "mlp", "int-cnn": "cnn", "int-lstm": "lstm"}
 
 
 class HostError(RuntimeError):
@@ -38,7 +50,8 @@ class Model:
     input_scale: float = 1.0 / PIXEL_MAX
     logit_bits: int = proto.MAX_LOGIT_BITS
     split_seed: int = 0
-    golden: object = None  # the QuantizedModel when a run folder gave one
+    golden: object = None  # the model kind's integer model when a run folder gave one
+    kind: str = "mlp"      # the model kind (slimgen.models)
 
     def codes(self, pixels):
         """0..16 pixels (64,) to the network's integer input codes."""
@@ -130,21 +143,48 @@ def load_image(image, *, split_seed=0, invert=None):
     return to_digit(load_png(text), invert=invert, name=f"Image {text}"), None
 
 
+def _peek_manifest(path):
+    """The manifest (dict) of the artifact at ``path``, unchecked, or ``{}`` when it cannot be
+    read (the artifact's loader then says what is wrong with the file)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            manifest = json.loads(f["manifest"].tobytes().decode())
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
 def load_model(run):
-    """The :class:`Model` of a run folder (its ``model.npz`` and split seed), or the built-in
-    digits MLP's interface when ``run`` is None."""
+    """The :class:`Model` of a run folder (its ``model.npz``, of any model kind, and its split
+    seed), or the built-in digits MLP's interface when ``run`` is None."""
     if run is None:
         return Model()
-    from slimgen.sw.artifact import load_quantized_model
+    from slimgen.models import get_model_kind
+    from slimgen.sw.artifact import ArtifactError, load_artifact
     path = Path(run) / "model.npz"
+    if not Path(run).is_dir():
+        raise FileNotFoundError(f"Run folder {run} does not exist (or is not a folder); give "
+                                f"the folder of a run that went through quantize, or leave out "
+                                f"--run")
     if not path.exists():
         raise FileNotFoundError(f"Run folder {run} has no model.npz: run 'slimgen flow --run "
                                 f"{run}' first, or leave out --run")
-    qmodel, manifest = load_quantized_model(path)
-    return Model(n_inputs=qmodel.n_inputs, n_classes=qmodel.n_classes,
-                 input_bits=qmodel.input_bits, input_scale=qmodel.input_scale,
-                 logit_bits=qmodel.logit_bits, split_seed=manifest.get("split_seed", 0),
-                 golden=qmodel)
+    manifest = _peek_manifest(path)
+    artifact_kind = manifest.get("kind")
+    if artifact_kind not in ARTIFACT_KINDS:
+        load_artifact(path, "int")  # raises the artifact's own complaint (damaged, other kind)
+        raise ArtifactError(f"Model file {path} holds a model of kind {artifact_kind!r}, "
+                            f"expected one of {', '.join(map(repr, ARTIFACT_KINDS))}")
+    name = ARTIFACT_KINDS[artifact_kind]
+    int_model = get_model_kind(name).load_int(path)  # checks the whole file
+    if int_model.logit_bits > proto.MAX_LOGIT_BITS:
+        raise ArtifactError(f"Model file {path}: its logits are {int_model.logit_bits} bits "
+                            f"wide, but the UART carries at most {proto.MAX_LOGIT_BITS}; no board "
+                            f"serves this model")
+    return Model(n_inputs=int_model.n_inputs, n_classes=int_model.n_classes,
+                 input_bits=int_model.input_bits, input_scale=int_model.input_scale,
+                 logit_bits=int_model.logit_bits, split_seed=manifest.get("split_seed", 0),
+                 golden=int_model, kind=name)
 
 
 class _CountingPort:

@@ -189,3 +189,57 @@ class _Closing:
 
     def close(self):
         pass
+
+
+@pytest.fixture(scope="module", params=["mlp", "cnn", "lstm"])
+def kind_run(request, tmp_path_factory):
+    """A run folder holding the model.npz of one model kind (an untrained float model quantized
+    the way the flow does it), and that integer model."""
+    from slimgen.flow import RunConfig
+    from slimgen.models import get_model_kind
+    from slimgen.sw.data import load_dataset
+    from slimgen.sw.nn import build_model
+    kind, config = get_model_kind(request.param), RunConfig(model=request.param)
+    data = load_dataset("digits", view=kind.VIEW, seed=0)
+    int_model = kind.quantize(build_model(kind.float_spec(config), np.random.default_rng(0)),
+                              data, config, {})
+    root = tmp_path_factory.mktemp(request.param)
+    kind.save_int(root / "model.npz", int_model, dataset="digits", split_seed=0)
+    return request.param, root, int_model
+
+
+def _board_of(int_model):
+    """A board that answers with ``int_model``'s logits for the codes it receives."""
+    def answer(req):
+        logits = int_model(proto.decode_request(req, int_model.n_inputs)[None])[0]
+        return proto.encode_reply(int(np.argmax(logits)), logits)
+    return answer
+
+
+def test_every_model_kind_is_classified(kind_run):
+    """The codes on the line are those the flow's verify stage ran through the hardware (the
+    digits' vector view, raster order, at the model's input scale and width), and the golden
+    model of every kind is the one in the run folder."""
+    from slimgen.sw.data import load_dataset
+    from slimgen.sw.quant import quantize_inputs
+    name, root, q = kind_run
+    x, y = load_dataset("digits", view="vector", seed=0).part("test")
+    board = FakeBoard(_board_of(q))
+    c = classify(board, "digits:4", run=root)
+    codes = quantize_inputs(x[4:5], q.input_scale, q.input_bits)[0]
+    assert board.requests == [proto.encode_request(codes, 64, q.input_bits)]
+    assert c.codes.tolist() == codes.tolist() and c.label == y[4]
+    assert c.golden_logits.tolist() == q(codes[None])[0].tolist() and c.matches_golden is True
+    wrong = q(codes[None])[0] + np.arange(10)
+    liar = FakeBoard(lambda req: proto.encode_reply(int(np.argmax(wrong)), wrong))
+    assert classify(liar, "digits:4", run=root).matches_golden is False
+
+
+def test_cli_classifies_every_model_kind(kind_run, capsys, monkeypatch):
+    import serial
+    name, root, q = kind_run
+    monkeypatch.setattr(serial, "serial_for_url", lambda *a, **k: _Closing(FakeBoard(_board_of(q))))
+    args = _cli(["classify", "--port", "/dev/ttyUSB1", "--run", str(root), "digits:4"])
+    assert args.func(args) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.splitlines()[-1] == "golden model: equal"
