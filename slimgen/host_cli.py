@@ -3,16 +3,73 @@
     slimgen classify --port /dev/ttyUSB1 [--run runs/NAME] [--baud 115200] [--timeout 2]
                      image.png | digits:<index>
 
-prints the class and the logits the board answered, and, with a run folder, whether they equal
-the golden model's. Exit status: 0 when the board answered (and agreed with the golden model),
-1 when the board's logits differ from the golden model's or the port or line failed, 2 for
-invalid arguments (a missing or wrongly shaped image, a bad index).
+prints the class and the logits the board answered, and, with a run folder (of any model kind:
+MLP, CNN or LSTM), whether they equal the golden model's. Exit status: 0 when the board answered
+(and agreed with the golden model), 1 when the board's logits differ from the golden model's, the
+port or line failed or the run's model file is unusable, 2 for invalid arguments (a bad baud
+rate, timeout or port name, a missing, unreadable or wrongly shaped image, a bad index, a run
+folder without a model); 141 when stdout was closed early (``| head``).
 """
 
+import argparse
 import json
+import math
+import os
 import sys
+from pathlib import Path
 
 __all__ = ["add_parser", "run"]
+
+#: Named in the message for a bad ``--baud``.
+STANDARD_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400)
+
+
+def _baud(text):
+    try:
+        baud = int(text)
+    except ValueError:
+        baud = 0
+    if baud <= 0:
+        rates = ", ".join(str(b) + (" (the rate slimgen's boards use)" if b == 115200 else "")
+                          for b in STANDARD_BAUDS[:-1])
+        raise argparse.ArgumentTypeError(f"must be a positive whole number of bits per second "
+                                         f"such as {rates} or {STANDARD_BAUDS[-1]}, not {text!r}")
+    return baud
+
+
+def _timeout(text):
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds such as 2, "
+                                         f"not {text!r}")
+    return seconds
+
+
+def _port(text):
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a serial port such as /dev/ttyUSB1, COM3 or "
+                                         f"socket://127.0.0.1:7000, not {text!r}")
+    return text
+
+
+def _image(text):
+    """``digits:<index>`` with a whole index ≥ 0 (its upper bound is the split's, checked when
+    the data is loaded), or an existing file (read when the command runs)."""
+    if text.startswith("digits:"):
+        index = text[len("digits:"):]
+        if not (index.isascii() and index.isdigit()):
+            raise argparse.ArgumentTypeError(f"must be a PNG file or digits:<index>, an index "
+                                             f"from 0 into the digits test split, not {text!r}")
+        return text
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"Image file {text} does not exist")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a PNG file")
+    return text
 
 
 def add_parser(subparsers):
@@ -21,16 +78,16 @@ def add_parser(subparsers):
         "classify", help="classify an image on a board over its UART",
         description="Send one image to a board running a slimgen network and print the class "
                     "and logits it answers.")
-    p.add_argument("image", help="a PNG (8×8 grayscale, or a larger square image) or "
+    p.add_argument("image", type=_image, help="a PNG (8×8 grayscale, or a larger square image) or "
                                  "digits:<index> (a sample of the digits test split)")
-    p.add_argument("--port", required=True,
+    p.add_argument("--port", required=True, type=_port,
                    help="serial port, e.g. /dev/ttyUSB1 (or a pyserial URL such as "
                         "socket://127.0.0.1:7000)")
     p.add_argument("--run", default=None,
                    help="run folder: its model.npz gives the golden logits to compare against "
                         "and the split seed of digits:<index>")
-    p.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
-    p.add_argument("--timeout", type=float, default=2.0,
+    p.add_argument("--baud", type=_baud, default=115200, help="baud rate (default 115200)")
+    p.add_argument("--timeout", type=_timeout, default=2.0,
                    help="seconds to wait for the reply (default 2)")
     ink = p.add_mutually_exclusive_group()
     ink.add_argument("--dark-ink", dest="invert", action="store_const", const=True,
@@ -40,6 +97,24 @@ def add_parser(subparsers):
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
     return p
+
+
+def write_stdout(text) -> bool:
+    """Write ``text`` to stdout; False when its reader has gone (``slimgen ... | head``), and
+    stdout then points at /dev/null so that Python's flush at exit stays quiet too."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return False
+    return True
+
+
+#: Exit status when stdout was closed early: the shell's for a process ended by SIGPIPE.
+EXIT_BROKEN_PIPE = 128 + 13
 
 
 def run(args) -> int:
@@ -55,19 +130,24 @@ def run(args) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"slimgen classify: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("slimgen classify: interrupted", file=sys.stderr)
+        return 128 + 2
     same = c.matches_golden
     if args.json:
         out = {"class": c.cls, "logits": c.logits.tolist(), "label": c.label,
                "golden_logits": None if c.golden_logits is None else c.golden_logits.tolist(),
                "matches_golden": same}
-        print(json.dumps(out))
+        text = json.dumps(out) + "\n"
     else:
         label = f" (true class {c.label})" if c.label is not None else ""
-        print(f"class {c.cls}{label}")
-        print("logits " + " ".join(str(v) for v in c.logits.tolist()))
+        text = f"class {c.cls}{label}\nlogits " + " ".join(str(v) for v in c.logits.tolist())
         if same is True:
-            print("golden model: equal")
+            text += "\ngolden model: equal"
         elif same is False:
-            print("golden model: DIFFERENT, golden logits "
-                  + " ".join(str(v) for v in c.golden_logits.tolist()))
+            text += "\ngolden model: DIFFERENT, golden logits " + \
+                " ".join(str(v) for v in c.golden_logits.tolist())
+        text += "\n"
+    if not write_stdout(text):
+        return EXIT_BROKEN_PIPE
     return 1 if same is False else 0

@@ -243,3 +243,115 @@ def test_cli_classifies_every_model_kind(kind_run, capsys, monkeypatch):
     assert args.func(args) == 0
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out.splitlines()[-1] == "golden model: equal"
+
+
+def _usage_error(argv, capsys):
+    """The last stderr line of an argparse usage error (exit status 2)."""
+    with pytest.raises(SystemExit) as e:
+        _cli(argv)
+    assert e.value.code == 2
+    return capsys.readouterr().err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--baud", "0", "argument --baud: must be a positive whole number of bits per second such as "
+                    "9600, 19200, 38400, 57600, 115200 (the rate slimgen's boards use) or "
+                    "230400, not '0'"),
+    ("--baud", "-5", "argument --baud: must be a positive whole number of bits per second such "
+                     "as 9600, 19200, 38400, 57600, 115200 (the rate slimgen's boards use) or "
+                     "230400, not '-5'"),
+    ("--baud", "9600.5", "argument --baud: must be a positive whole number of bits per second "
+                         "such as 9600, 19200, 38400, 57600, 115200 (the rate slimgen's boards "
+                         "use) or 230400, not '9600.5'"),
+    ("--timeout", "0", "argument --timeout: must be a positive number of seconds such as 2, "
+                       "not '0'"),
+    ("--timeout", "-1", "argument --timeout: must be a positive number of seconds such as 2, "
+                        "not '-1'"),
+    ("--timeout", "nan", "argument --timeout: must be a positive number of seconds such as 2, "
+                         "not 'nan'"),
+    ("--timeout", "inf", "argument --timeout: must be a positive number of seconds such as 2, "
+                         "not 'inf'"),
+    ("--port", "", "argument --port: must name a serial port such as /dev/ttyUSB1, COM3 or "
+                   "socket://127.0.0.1:7000, not ''"),
+])
+def test_cli_option_errors(option, value, message, capsys):
+    assert _usage_error(["classify", "--port", "/dev/ttyUSB1", option, value, "digits:0"],
+                        capsys) == f"slimgen classify: error: {message}"
+
+
+def test_cli_image_errors(capsys, tmp_path):
+    digits = ("must be a PNG file or digits:<index>, an index from 0 into the digits test "
+              "split, not ")
+    for image in ("digits:abc", "digits:", "digits:-1", "digits:1.5"):
+        assert _usage_error(["classify", "--port", "x", image], capsys) == \
+            f"slimgen classify: error: argument image: {digits}{image!r}"
+    assert _usage_error(["classify", "--port", "x", str(tmp_path / "nope.png")], capsys) == \
+        f"slimgen classify: error: argument image: Image file {tmp_path / 'nope.png'} does not " \
+        f"exist"
+    assert _usage_error(["classify", "--port", "x", str(tmp_path)], capsys) == \
+        f"slimgen classify: error: argument image: {tmp_path} is a folder, not a PNG file"
+
+
+def test_cli_run_folder_errors(capsys, tmp_path):
+    missing = tmp_path / "nope"
+    args = _cli(["classify", "--port", "x", "--run", str(missing), "digits:0"])
+    assert args.func(args) == 2
+    assert capsys.readouterr().err == (f"slimgen classify: error: Run folder {missing} does not "
+                                       f"exist (or is not a folder); give the folder of a run "
+                                       f"that went through quantize, or leave out --run\n")
+    from slimgen.sw.artifact import save_float_model
+    from slimgen.sw.nn import build_model, mlp_spec
+    save_float_model(tmp_path / "model.npz", build_model(mlp_spec((64, 10)),
+                                                         np.random.default_rng(0)),
+                     dataset="digits", split_seed=0)
+    args = _cli(["classify", "--port", "x", "--run", str(tmp_path), "digits:0"])
+    assert args.func(args) == 1
+    assert capsys.readouterr().err == (f"slimgen classify: error: Model file "
+                                       f"{tmp_path / 'model.npz'} holds a model of kind 'float', "
+                                       f"expected kind 'int' ('float' comes from train, 'int' "
+                                       f"from quantize)\n")
+    (tmp_path / "model.npz").write_bytes(b"junk")
+    args = _cli(["classify", "--port", "x", "--run", str(tmp_path), "digits:0"])
+    assert args.func(args) == 1
+    assert capsys.readouterr().err.startswith(f"slimgen classify: error: Model file "
+                                              f"{tmp_path / 'model.npz'} is damaged or truncated")
+
+
+def test_cli_png_errors(capsys, tmp_path):
+    mpimg.imsave(tmp_path / "wide.png", np.zeros((8, 12)), cmap="gray")
+    (tmp_path / "text.png").write_text("hello")
+    for name, why in (("wide.png", "is 8×12 pixels; expected a square grayscale image of at "
+                                   "least 8×8 (it is averaged down to 8×8)"),
+                      ("text.png", "is not a readable PNG: not a PNG file")):
+        args = _cli(["classify", "--port", "/dev/ttyNOPE", str(tmp_path / name)])
+        assert args.func(args) == 2
+        what = "Image" if name == "wide.png" else "Image file"
+        assert capsys.readouterr().err == \
+            f"slimgen classify: error: {what} {tmp_path / name} {why}\n"
+
+
+class _ClosedStdout:
+    """stdout whose reader has gone: every write raises BrokenPipeError."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        pass
+
+    def fileno(self):
+        return self.fd
+
+
+def test_cli_closed_stdout_is_quiet(capsys, monkeypatch, tmp_path):
+    import serial
+    monkeypatch.setattr(serial, "serial_for_url",
+                        lambda *a, **k: _Closing(FakeBoard(_golden(LOGITS))))
+    with open(tmp_path / "out", "wb") as f:
+        monkeypatch.setattr("sys.stdout", _ClosedStdout(f.fileno()))
+        args = _cli(["classify", "--port", "/dev/ttyUSB1", "digits:3"])
+        assert args.func(args) == 141
+    assert capsys.readouterr().err == ""
