@@ -203,6 +203,30 @@ def test_multipliers_ascend_and_variance_descends():
     np.testing.assert_allclose(ln.var[0], expected_v)
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_variance_descends_on_the_ramped_penalty(momentum):
+    """With a warm-up, v descends on the penalty the weights see, ``r_t·P``:
+    ``Δv = −η_v · ∂(r_t·P)/∂v`` (finite differences of ``penalty()`` in v), not on P; only the
+    multipliers' ascent is exempt from the ramp."""
+    rng = np.random.default_rng(3)
+    model = build_model(mlp_spec((4, 3, 2)), rng)
+    cfg = LagrangianNormConfig(lambda_init=0.5, lr_lambda=0.5, trainable_var=True, lr_var=0.1,
+                               lambda_max=100.0, warmup=4, momentum=momentum)
+    ln = LagrangianNorm(cfg).attach(model)
+    moves = []
+    for t in range(6):                                 # ramp 0, 1/4, 2/4, 3/4, 1, 1
+        model.forward(3 + rng.normal(size=(8, 4)), train=True)
+        v = ln.var[0].copy()
+        dPdv = numerical_grad(ln.penalty, ln.var[0])
+        lam2 = ln.lam2[0].copy()
+        ln.step()
+        assert np.all(ln.var[0] > cfg.min_var)
+        np.testing.assert_allclose(ln.var[0] - v, -0.1 * dPdv, rtol=1e-4, atol=1e-6)
+        assert np.all(ln.lam2[0] > lam2)               # the ascent runs from the first step
+        moves.append(np.abs(ln.var[0] - v).max())
+    assert moves[0] == 0 and all(m > 0 for m in moves[1:])
+
+
 def test_multipliers_are_clipped():
     model = build_model(mlp_spec((2, 2, 2)))
     ln = LagrangianNorm(LagrangianNormConfig(lr_lambda=1e6, lambda_max=3.0)).attach(model)

@@ -16,9 +16,10 @@ gradient added to the activations a of that channel is
 The weights descend on L through the usual backward pass; after every optimizer step the
 multipliers ascend, ``λ1 += η_λ · μ²``, ``λ2 += η_λ · (σ² − v)²`` (R: gradient ascent on L in λ,
 clipped to ``lambda_max``), and a trainable target variance descends,
-``v −= η_v · ∂P/∂v = η_v · 2 λ2 (v − σ²)`` (kept ≥ ``min_var``). Channels whose statistics run over
-a single value (a dense layer at batch size 1) are left out: one value has no statistics. Nothing of this exists at
-inference: the model has no normalization layer, so nothing needs folding.
+``v −= η_v · ∂P/∂v = η_v · 2 λ2 (v − σ²)`` (kept ≥ ``min_var``; with the λ2 before its ascent).
+Channels whose statistics run over a single value (a dense layer at batch size 1) are left out:
+one value has no statistics. Nothing of this exists at inference: the model has no
+normalization layer, so nothing needs folding.
 
 Running estimates (``momentum`` ρ > 0, off by default): at small batches the batch statistics
 are noisy, so the penalty and the multiplier ascent can use exponential moving averages instead,
@@ -33,8 +34,10 @@ multipliers' ascent, whose batch version also grows with the noise of the statis
 
 Two more options, off by default: ``terms="var"`` (or ``"mean"``) keeps only one of the two
 penalty terms (the other multiplier stays at 0); ``warmup`` > 0 scales the whole penalty by
-``min(1, t / warmup)`` after t optimizer steps (a ramp from 0), leaving the multipliers' ascent
-as it is.
+``r_t = min(1, t / warmup)`` after t optimizer steps (a ramp from 0). What descends on the
+penalty sees it ramped: the weights and a trainable v, ``v −= η_v · r_t · ∂P/∂v`` (v stays put at
+step 0, as the weights feel no pull). The multipliers' ascent is left as it is: it measures how
+far the statistics are from the constraint, which the ramp does not change.
 
 Projected loss gradient (``project=True``, off by default): the penalty only pulls the statistics
 back after the loss gradient has moved them. With ``project``, the loss gradient g arriving at a
@@ -307,6 +310,7 @@ class LagrangianNorm:
     def step(self):
         """Multipliers ascend, a trainable target variance descends; uses the last batch."""
         cfg = self.config
+        ramp = self._ramp()  # v descends on the penalty the weights saw; the ascent is unramped
         for i, (_, _, mu_p, var_p, m, mu, var) in self._last.items():
             if m < 2:
                 continue
@@ -316,8 +320,8 @@ class LagrangianNorm:
                 self.lam1[i] = np.minimum(self.lam1[i] + cfg.lr_lambda * mu * mu,
                                           cfg.lambda_max)
             gap = var - self.var[i]   # ascent: on the running estimates when momentum > 0
-            if cfg.trainable_var:     # v descends on the penalty as it stands
-                dPdv = -2 * self.lam2[i] * (var_p - self.var[i])
+            if cfg.trainable_var:     # v descends on the (ramped) penalty as it stands
+                dPdv = -2 * ramp * self.lam2[i] * (var_p - self.var[i])
                 self.var[i] = np.maximum(self.var[i] - cfg.lr_var * dPdv, cfg.min_var)
             if cfg.terms != "mean":
                 self.lam2[i] = np.minimum(self.lam2[i] + cfg.lr_lambda * gap * gap,
