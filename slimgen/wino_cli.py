@@ -5,17 +5,58 @@
 
 prints the matrices, the multiplication count, the integer form's scales, the bit growth for
 ``--data-bits``/``--weight-bits`` inputs, the operation counts and the float32/float16 errors.
+
+Limits: an input tile of at most :data:`MAX_TILE` points per dimension (``m + r - 1``; beyond it
+even float32 keeps no correct digit and the exact entries grow past 32 digits), at most
+:data:`MAX_TRIALS` error trials, run in chunks of :data:`CHUNK_VALUES` tile values so that memory
+stays bounded. A float error that is infinite (an overflow) or above :data:`WARN_ERROR` is
+warned about on stderr; in ``--json`` it is ``null``. A closed stdout (``| head``) ends the
+command quietly with status 141.
 """
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
+import math
 import sys
 
-from slimgen.sw.winograd import (error_report, format_matrix, integer_form, search_crt,
-                                 search_points, winograd_1d, winograd_2d)
+import numpy as np
 
-__all__ = ["add_parser", "run"]
+from slimgen.host_cli import EXIT_BROKEN_PIPE, write_stdout
+from slimgen.sw.winograd import (direct_error, float_error, format_matrix, integer_form,
+                                 search_crt, search_points, winograd_1d, winograd_2d)
+
+__all__ = ["MAX_TILE", "MAX_TRIALS", "CHUNK_VALUES", "WARN_ERROR", "add_parser", "run",
+           "stream_errors"]
+
+#: Largest input tile (m + r - 1 points) per dimension. Measured with the default points: at
+#: 32 points float32's mean relative error is 0.4 to 0.6, at 33 it is 0.6 to 0.9, from 49 on
+#: float32 overflows; float16 overflows from 14 points on.
+MAX_TILE = 32
+#: Most error-analysis trials (the mean is steady long before; more only takes longer).
+MAX_TRIALS = 1_000_000
+#: Tile values (trials × input tile size) per chunk of the error analysis: about 100 MB at most.
+CHUNK_VALUES = 1 << 20
+#: A mean relative float error above this keeps less than one correct digit: warned about.
+WARN_ERROR = 0.1
+
+
+def _integer(lo, hi=None):
+    """An argparse type: an integer in [lo, hi] (lo 0 or 1 without an upper bound)."""
+    what = f"an integer from {lo} to {hi}" if hi is not None else \
+        {0: "a non-negative integer", 1: "a positive integer"}[lo]
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
+        return value
+    return parse
 
 
 def add_parser(subparsers):
@@ -24,8 +65,8 @@ def add_parser(subparsers):
         "wino", help="generate a Winograd/CRT convolution algorithm F(m, r)",
         description="Generate F(m, r) (or F(m×n, r×s)) exactly and report its matrices, "
                     "multiplications, integer scales, bit growth and float errors.")
-    p.add_argument("--m", type=int, default=4, help="outputs per tile (default 4)")
-    p.add_argument("--r", type=int, default=3, help="filter taps (default 3)")
+    p.add_argument("--m", type=_integer(1), default=4, help="outputs per tile (default 4)")
+    p.add_argument("--r", type=_integer(1), default=3, help="filter taps (default 3)")
     p.add_argument("--moduli", default="toomcook",
                    help='toomcook, crt, or a list such as "x,x-1,x+1,x^2+1" (default toomcook)')
     p.add_argument("--points", default=None,
@@ -34,16 +75,19 @@ def add_parser(subparsers):
                    help="points of the small algorithms for moduli of degree > 1")
     p.add_argument("--2d", dest="two_d", action="store_true",
                    help="nest into F(m×m, r×r)")
-    p.add_argument("--n", type=int, default=None, help="2-D: outputs per tile along columns")
-    p.add_argument("--s", type=int, default=None, help="2-D: filter taps along columns")
+    p.add_argument("--n", type=_integer(1), default=None, help="2-D: outputs per tile along columns")
+    p.add_argument("--s", type=_integer(1), default=None, help="2-D: filter taps along columns")
     p.add_argument("--col-moduli", default=None,
                    help="2-D: column moduli when they differ from --moduli")
     p.add_argument("--col-points", default=None,
                    help="2-D: column Toom-Cook points when they differ from --points")
-    p.add_argument("--data-bits", type=int, default=8, help="signed input width (default 8)")
-    p.add_argument("--weight-bits", type=int, default=8, help="signed weight width (default 8)")
-    p.add_argument("--trials", type=int, default=1000, help="error-analysis trials")
-    p.add_argument("--seed", type=int, default=0, help="error-analysis seed")
+    p.add_argument("--data-bits", type=_integer(1, 64), default=8,
+                   help="signed input width, 1 to 64 (default 8)")
+    p.add_argument("--weight-bits", type=_integer(1, 64), default=8,
+                   help="signed weight width, 1 to 64 (default 8)")
+    p.add_argument("--trials", type=_integer(1, MAX_TRIALS), default=1000,
+                   help=f"error-analysis trials, 1 to {MAX_TRIALS} (default 1000)")
+    p.add_argument("--seed", type=_integer(0), default=0, help="error-analysis seed")
     p.add_argument("--search", action="store_true",
                    help="also search the best Toom-Cook points and the cheapest CRT set")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -55,9 +99,68 @@ def _matrix_json(rows):
     return [[str(v) for v in row] for row in rows]
 
 
+def _check_tile(m, r, names="m + r"):
+    tile = m + r - 1
+    if tile > MAX_TILE:
+        raise ValueError(f"F({m}, {r}) has an input tile of {names} - 1 = {tile} points; "
+                         f"slimgen wino handles at most {MAX_TILE}, beyond which even float32 "
+                         f"keeps no correct digit (mean relative error above 0.5 with the "
+                         f"default points) and the exact matrices' entries grow past 32 digits")
+
+
+def stream_errors(alg, *, trials, seed) -> dict:
+    """:func:`slimgen.sw.winograd.error_report` in chunks of at most :data:`CHUNK_VALUES` tile
+    values, so that memory does not grow with ``trials``: each figure is the mean of the chunk
+    means weighted by their sizes (the same as one call when one chunk holds every trial)."""
+    tile = int(np.prod(getattr(alg, "N", None) or (alg.rows.N, alg.cols.N)))
+    chunk = max(1, CHUNK_VALUES // tile)
+    out = {}
+    for name in ("float32", "float16"):
+        for key, fn in ((name, float_error), ("direct_" + name, direct_error)):
+            rng, total, done = np.random.default_rng(seed), 0.0, 0
+            while done < trials:
+                n = min(chunk, trials - done)
+                total += n * fn(alg, name, trials=n, rng=rng)
+                done += n
+            out[key] = total / trials if math.isfinite(total) else math.inf
+    return out
+
+
+def _warnings(rep):
+    """One line per float error that is infinite or keeps less than one correct digit."""
+    lines = []
+    for dtype, largest in (("float32", "3.4e38"), ("float16", "65504")):
+        e = rep["errors"][dtype]
+        if not math.isfinite(e):
+            lines.append(f"{rep['algorithm']} overflows {dtype}: its transforms exceed {dtype}'s "
+                         f"largest number ({largest}), so the {dtype} error is inf; "
+                         + ("use float32 or a smaller tile" if dtype == "float16"
+                            else "use a smaller tile"))
+        elif e > WARN_ERROR:
+            lines.append(f"{rep['algorithm']} in {dtype} keeps under one correct digit (mean "
+                         f"relative error {e:.2g}); "
+                         + ("use float32 or a smaller tile" if dtype == "float16"
+                            else "use a smaller tile or other points"))
+    return lines
+
+
+def _finite_or_none(value):
+    """JSON has no inf or NaN: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
 def _report(args) -> dict:
     two_d = args.two_d or args.n is not None or args.s is not None
+    _check_tile(args.m, args.r)
     if two_d:
+        _check_tile(args.m if args.n is None else args.n, args.r if args.s is None else args.s,
+                    "m + r" if args.n is None and args.s is None else "n + s")
         alg = winograd_2d(args.m, args.r, moduli=args.moduli, points=args.points,
                           inner_points=args.inner_points, n=args.n, s=args.s,
                           col_moduli=args.col_moduli, col_points=args.col_points)
@@ -79,7 +182,7 @@ def _report(args) -> dict:
         "integer_form": form.to_dict(),
         "op_counts": ops.to_dict(),
         "bit_growth": form.bit_growth(args.data_bits, args.weight_bits).to_dict(),
-        "errors": error_report(alg, trials=args.trials, seed=args.seed),
+        "errors": stream_errors(alg, trials=args.trials, seed=args.seed),
     }
     if args.search:
         sizes = {(a.m, a.r) for a in parts.values()}
@@ -141,14 +244,19 @@ def _print_text(rep, out):
 
 
 def run(args) -> int:
-    """Run ``slimgen wino``; returns the exit status (2 for invalid arguments)."""
+    """Run ``slimgen wino``; returns the exit status (2 for invalid arguments, 141 when stdout
+    was closed early)."""
     try:
         rep = _report(args)
     except (ValueError, TypeError) as exc:
         print(f"slimgen wino: error: {exc}", file=sys.stderr)
         return 2
+    for line in _warnings(rep):
+        print(f"slimgen wino: warning: {line}", file=sys.stderr)
     if args.json:
-        print(json.dumps(rep))
+        text = json.dumps(_finite_or_none(rep), allow_nan=False) + "\n"
     else:
-        _print_text(rep, sys.stdout)
-    return 0
+        buf = io.StringIO()
+        _print_text(rep, buf)
+        text = buf.getvalue()
+    return 0 if write_stdout(text) else EXIT_BROKEN_PIPE
