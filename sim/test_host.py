@@ -1,5 +1,7 @@
 """Launch the host bench: ``slimgen classify`` (the host code, unmodified, over pyserial's
-``socket://``) against the simulated UART bridge, on the simulator named by SLIMGEN_SIM.
+``socket://``) against the simulated UART bridge, on the simulator named by SLIMGEN_SIM: a
+trained MLP, and the CNN and the LSTM of the flow's model kinds (untrained, quantized as the flow
+does) behind the same bridge, as the board top serves them.
 
 The bench runs in a thread; this test is its client on 127.0.0.1. Everything is bounded in
 time: the bench stops when the test touches its stop file, and fails after ``BENCH_SECONDS``.
@@ -13,7 +15,7 @@ import pytest
 
 from slimgen.sim.runner import default_simulator, run_bench
 from slimgen.sim.uart_bridge import write_bridge_verilog
-from slimgen.sw.artifact import save_quantized_model
+from slimgen.sw.artifact import save_quantized_model, write_bytes_atomic
 from slimgen.sw.data import load_digits
 from slimgen.sw.nn import TrainConfig, build_model, mlp_spec, train
 from slimgen.sw.quant import quantize_inputs, quantize_mlp
@@ -39,13 +41,38 @@ def digits_run(tmp_path_factory):
     return root, qmodel
 
 
-class SimulatedBoard:
-    """The host bench in a thread: ``url`` once it listens; ``stop()`` ends it."""
+@pytest.fixture(scope="module", params=["cnn", "lstm"])
+def kind_run(request, tmp_path_factory):
+    """A run folder with the model.npz of a CNN or LSTM (an untrained float model quantized as
+    the flow does), the integer model, and the network the board top serves it on."""
+    from slimgen.flow import RunConfig
+    from slimgen.models import get_model_kind
+    from slimgen.sw.data import load_dataset
+    kind, config = get_model_kind(request.param), RunConfig(model=request.param)
+    data = load_dataset("digits", view=kind.VIEW, seed=0)
+    int_model = kind.quantize(build_model(kind.float_spec(config), np.random.default_rng(0)),
+                              data, config, {})
+    root = tmp_path_factory.mktemp(request.param)
+    kind.save_int(root / "model.npz", int_model, dataset="digits", split_seed=0)
+    return root, int_model, kind.make_network(int_model, config)
 
-    def __init__(self, qmodel, folder, sim):
+
+class SimulatedBoard:
+    """The host bench in a thread: ``url`` once it listens; ``stop()`` ends it. ``network``:
+    the network behind the bridge instead of the MLP :class:`slimgen.hw.network.Network` of
+    ``qmodel`` (as :class:`slimgen.boards.top.BoardTop` takes a model kind's)."""
+
+    def __init__(self, qmodel, folder, sim, network=None):
         self.folder, self.error = folder, None
         self.port_file, self.stop_file = folder / "port", folder / "stop"
-        verilog = write_bridge_verilog(folder / "uart_bridge.v", qmodel, divisor=DIVISOR)
+        if network is None:
+            verilog = write_bridge_verilog(folder / "uart_bridge.v", qmodel, divisor=DIVISOR)
+        else:
+            from slimgen.hw.uart_bridge import UARTBridge
+            from slimgen.hw.verilog import to_verilog
+            verilog = folder / "uart_bridge.v"
+            bridge = UARTBridge(qmodel, divisor=DIVISOR, network=network)
+            write_bytes_atomic(verilog, to_verilog(bridge, "uart_bridge").encode())
         self.log = folder / "bench.log"
         kwargs = dict(verilog=verilog, toplevel="uart_bridge", test_module="slimgen.sim.host_tb",
                       build_dir=folder, sim=sim, log_file=self.log,
@@ -111,5 +138,26 @@ def test_classify_on_simulated_board(digits_run, tmp_path, capsys):
         assert out == [f"class {int(np.argmax(golden))}",
                        "logits " + " ".join(str(v) for v in golden.tolist()),
                        "golden model: equal"]
+    finally:
+        board.stop()
+
+
+@pytest.mark.sim
+def test_classify_cnn_and_lstm_on_simulated_board(kind_run, tmp_path):
+    """The CNN and the LSTM take the same request as the MLP: 64 codes in raster order."""
+    from slimgen.host import classify
+    sim = default_simulator()
+    require_simulator(sim)
+    root, int_model, network = kind_run
+    x, y = load_digits(seed=0).part("test")
+    board = SimulatedBoard(int_model, tmp_path, sim, network=network)
+    try:
+        url = board.url()
+        for k in (0, 1):
+            c = classify(url, f"digits:{k}", run=root, timeout=REPLY_SECONDS)
+            golden = int_model(quantize_inputs(x[k:k + 1], int_model.input_scale,
+                                               int_model.input_bits))
+            assert c.logits.tolist() == golden[0].tolist() and c.matches_golden
+            assert c.label == y[k]
     finally:
         board.stop()
