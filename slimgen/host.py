@@ -207,7 +207,11 @@ class _CountingPort:
 
 
 def _open(port, baud, timeout):
-    import serial
+    try:
+        import serial
+    except ImportError:
+        raise HostError(f"Cannot open serial port {port}: pyserial is not installed; install "
+                        f"it with pip install 'slimgen[host]'") from None
     try:
         return serial.serial_for_url(port, baudrate=baud, timeout=timeout, write_timeout=timeout)
     except (serial.SerialException, ValueError, OSError) as e:

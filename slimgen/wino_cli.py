@@ -251,6 +251,9 @@ def run(args) -> int:
     except (ValueError, TypeError) as exc:
         print(f"slimgen wino: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("slimgen wino: interrupted", file=sys.stderr)
+        return 128 + 2
     for line in _warnings(rep):
         print(f"slimgen wino: warning: {line}", file=sys.stderr)
     if args.json:

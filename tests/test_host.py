@@ -355,3 +355,29 @@ def test_cli_closed_stdout_is_quiet(capsys, monkeypatch, tmp_path):
         args = _cli(["classify", "--port", "/dev/ttyUSB1", "digits:3"])
         assert args.func(args) == 141
     assert capsys.readouterr().err == ""
+
+
+def test_without_pyserial(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_serial(name, *args, **kwargs):
+        if name == "serial":
+            raise ModuleNotFoundError("No module named 'serial'", name="serial")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_serial)
+    with pytest.raises(HostError, match=r"^Cannot open serial port /dev/ttyUSB1: pyserial is not "
+                                        r"installed; install it with pip install "
+                                        r"'slimgen\[host\]'$"):
+        classify("/dev/ttyUSB1", "digits:0")
+
+
+def test_cli_interrupted(capsys, monkeypatch):
+    import serial
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(serial, "serial_for_url", interrupted)
+    args = _cli(["classify", "--port", "/dev/ttyUSB1", "digits:3"])
+    assert args.func(args) == 130
+    assert capsys.readouterr().err == "slimgen classify: interrupted\n"

@@ -145,3 +145,10 @@ def test_closed_stdout_is_quiet(json_option):
     finally:
         os.close(w)
     assert (p.returncode, p.stderr) == (141, b"")
+
+
+def test_interrupted(capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(wino_cli, "winograd_1d", interrupted)
+    assert _run([], capsys) == (130, "", "slimgen wino: interrupted\n")
