@@ -59,6 +59,15 @@ def _integer(lo, hi=None):
     return parse
 
 
+def _moduli(text):
+    """An argparse type: a word must name a construction; anything else is parsed as moduli."""
+    word = text.strip().lower()
+    if word.isalpha() and word not in ("toomcook", "tc", "crt", "x"):
+        raise argparse.ArgumentTypeError(f'must be toomcook, crt, or moduli in x such as '
+                                         f'"x,x-1,x+1,x^2+1", not {text!r}')
+    return text
+
+
 def add_parser(subparsers):
     """Register the ``wino`` subcommand on an argparse ``subparsers`` object."""
     p = subparsers.add_parser(
@@ -67,7 +76,7 @@ def add_parser(subparsers):
                     "multiplications, integer scales, bit growth and float errors.")
     p.add_argument("--m", type=_integer(1), default=4, help="outputs per tile (default 4)")
     p.add_argument("--r", type=_integer(1), default=3, help="filter taps (default 3)")
-    p.add_argument("--moduli", default="toomcook",
+    p.add_argument("--moduli", type=_moduli, default="toomcook",
                    help='toomcook, crt, or a list such as "x,x-1,x+1,x^2+1" (default toomcook)')
     p.add_argument("--points", default=None,
                    help='Toom-Cook points, e.g. "0,1,-1,1/2,-1/2" (m + r - 2 of them)')
@@ -77,7 +86,7 @@ def add_parser(subparsers):
                    help="nest into F(m×m, r×r)")
     p.add_argument("--n", type=_integer(1), default=None, help="2-D: outputs per tile along columns")
     p.add_argument("--s", type=_integer(1), default=None, help="2-D: filter taps along columns")
-    p.add_argument("--col-moduli", default=None,
+    p.add_argument("--col-moduli", type=_moduli, default=None,
                    help="2-D: column moduli when they differ from --moduli")
     p.add_argument("--col-points", default=None,
                    help="2-D: column Toom-Cook points when they differ from --points")

@@ -68,8 +68,8 @@ def test_bad_numbers_are_usage_errors(option, value, last_line, capsys):
      "default points) and the exact matrices' entries grow past 32 digits"),
     (["--m", "4", "--r", "3", "--moduli", "x,x-1,x^2-1,x+2"],
      "Moduli x-1 and x^2-1 are not co-prime: both are divisible by x-1"),
-    (["--moduli", "foo"], "Cannot parse polynomial 'foo': expected a polynomial in x such as "
-                          "'x', 'x-1', 'x^2+1' or '2x-1'"),
+    (["--moduli", "x,2y+1"], "Cannot parse polynomial '2y+1': expected a polynomial in x such "
+                             "as 'x', 'x-1', 'x^2+1' or '2x-1'"),
     (["--moduli", ""], "Moduli (none) have total degree 0, but F(4, 3) needs 5 (m + r - 2; the "
                        "point at infinity is added)"),
     (["--points", "0,1"], "F(4, 3) needs 5 distinct finite points (m + r - 2; the point at "
@@ -152,3 +152,12 @@ def test_interrupted(capsys, monkeypatch):
         raise KeyboardInterrupt
     monkeypatch.setattr(wino_cli, "winograd_1d", interrupted)
     assert _run([], capsys) == (130, "", "slimgen wino: interrupted\n")
+
+
+@pytest.mark.parametrize("option", ["--moduli", "--col-moduli"])
+def test_unknown_moduli_name(option, capsys):
+    status, out, err = _run([option, "karatsuba"], capsys)
+    assert (status, out) == (2, "")
+    assert err.splitlines()[-1] == (f"slimgen wino: error: argument {option}: must be toomcook, "
+                                    f"crt, or moduli in x such as \"x,x-1,x+1,x^2+1\", not "
+                                    f"'karatsuba'")
