@@ -219,6 +219,9 @@ def _open(port, baud, timeout):
         if "No such file" in why:
             why = "no such device (is the board plugged in, and is this its UART? " \
                   "see 'ls /dev/ttyUSB* /dev/ttyACM*')"
+        elif "Inappropriate ioctl" in why:
+            why = "not a serial port (it takes no baud rate); give the board's UART, see " \
+                  "'ls /dev/ttyUSB* /dev/ttyACM*'"
         elif "Permission denied" in why or "[Errno 13]" in why:
             why = "permission denied (add yourself to the 'dialout' group)"
         raise HostError(f"Cannot open serial port {port}: {why}") from None

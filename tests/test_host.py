@@ -381,3 +381,11 @@ def test_cli_interrupted(capsys, monkeypatch):
     args = _cli(["classify", "--port", "/dev/ttyUSB1", "digits:3"])
     assert args.func(args) == 130
     assert capsys.readouterr().err == "slimgen classify: interrupted\n"
+
+
+def test_not_a_serial_port(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(HostError, match=rf"^Cannot open serial port {tmp_path / 'file'}: not a "
+                                        rf"serial port \(it takes no baud rate\); give the "
+                                        rf"board's UART, see 'ls /dev/ttyUSB\* /dev/ttyACM\*'$"):
+        classify(str(tmp_path / "file"), "digits:0")
