@@ -1,15 +1,22 @@
 """The ``slimgen`` command: each stage of the flow as a subcommand, and the whole flow.
 
     slimgen flow [--run runs/NAME] [--board icebreaker|ulx3s-85f] [--sim icarus|verilator] ...
-    slimgen train | quantize | generate | verify | build [--run runs/NAME] [options]
+    slimgen train | compress | quantize | generate | verify | build | report --run runs/NAME
+            [options]
     slimgen summary [--run runs/NAME]
+
+``slimgen compress`` with ``--run`` is the flow's compress stage; without it, the artifact tool
+(``--in float.npz --out compressed.npz``, :mod:`slimgen.compress_cli`). A refused command
+changes nothing in the run folder; Ctrl-C exits with 130.
 """
 
 import argparse
 import json
+import os
 import sys
 
-from slimgen.flow import ENGINES, STAGES, FlowError, Run, RunConfig, run_flow, run_stage
+from slimgen.flow import (ENGINES, STAGES, FlowError, Run, RunConfig, SettingError,
+                          check_data, check_stage_inputs, run_flow, run_stage)
 
 __all__ = ["main"]
 
@@ -22,8 +29,11 @@ SUMMARY_KEYS = (
 )
 
 
-def _add_run_options(p):
-    p.add_argument("--run", default="runs/default", help="run folder (default: runs/default)")
+def _add_run_options(p, *, run_required=False):
+    if run_required:
+        p.add_argument("--run", required=True, help="run folder")
+    else:
+        p.add_argument("--run", default="runs/default", help="run folder (default: runs/default)")
     p.add_argument("--model", choices=("mlp", "cnn", "lstm"), help="model kind (default mlp)")
     p.add_argument("--seed", type=int, help="split, initialisation and shuffling seed")
     p.add_argument("--data", help="'digits' (built in) or a path to an .npz with x and y")
@@ -59,7 +69,8 @@ def _add_run_options(p):
 
 
 def _config_file(path):
-    """The settings of a ``--config`` JSON file, checked against :class:`RunConfig`."""
+    """The settings of a ``--config`` JSON file (its values are checked once merged with the
+    command line's, which override them: see :func:`_config`)."""
     from pathlib import Path
     try:
         d = json.loads(Path(path).read_text())
@@ -70,43 +81,112 @@ def _config_file(path):
     if not isinstance(d, dict):
         raise FlowError(f"--config {path} must hold one JSON object of settings, e.g. "
                         f'{{"model": "cnn", "lanes": 4}}, not a {type(d).__name__}')
-    try:
-        RunConfig.from_dict({**RunConfig().to_dict(), **d})
-    except (ValueError, TypeError) as e:
-        raise FlowError(f"--config {path}: {e}") from None
+    unknown = set(d) - set(RunConfig().to_dict())
+    if unknown:
+        raise FlowError(f"--config {path}: Unknown run settings {sorted(unknown)}; known: "
+                        f"{sorted(RunConfig().to_dict())}")
     return d
 
 
+# The run options of the command line, each a setting of RunConfig under the same name.
+_OPTIONS = ("model", "seed", "data", "epochs", "hidden", "weight_bits", "lanes", "board", "sim",
+            "method", "sparsity", "bits", "engine", "layout", "compress_epochs",
+            "finetune_epochs")
+
+
+def _option(name):
+    return "--" + name.replace("_", "-")
+
+
 def _config(args, run_root):
+    """The run's settings: the stored ``config.json`` (or, for a new run or a new model kind,
+    that kind's defaults), then a ``--config`` file, then the command line; checked once,
+    merged, and a bad setting named by where it came from."""
     from pathlib import Path
     stored_path = Path(run_root) / "config.json"
-    base = None
+    stored = None
     if stored_path.exists():
         try:
-            base = RunConfig.from_dict(json.loads(stored_path.read_text()))
-        except (ValueError, TypeError) as e:
-            raise FlowError(f"{stored_path} is not a valid run configuration: {e}") from None
+            stored = json.loads(stored_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise FlowError(f"{stored_path} is damaged ({e}); delete it and rerun") from None
+        if not isinstance(stored, dict):
+            raise FlowError(f"{stored_path} is not a valid run configuration: it holds a "
+                            f"{type(stored).__name__}, not a JSON object of settings")
+        unknown = set(stored) - set(RunConfig().to_dict())
+        if unknown:
+            raise FlowError(f"{stored_path} is not a valid run configuration: Unknown run "
+                            f"settings {sorted(unknown)}; known: {sorted(RunConfig().to_dict())}")
     from_file = _config_file(args.config_file) if getattr(args, "config_file", None) else {}
-    model = getattr(args, "model", None) or from_file.get("model")
-    if base is None or (model is not None and model != base.model):
-        # A new run, or a new model kind: start from that kind's defaults.
-        from slimgen.models import get_model_kind
-        kind_defaults = getattr(get_model_kind(model or "mlp"), "DEFAULTS", {})
-        base = RunConfig(**{**kind_defaults, "model": model or "mlp"})
-    changes = dict(from_file)
-    for key in ("model", "seed", "data", "epochs", "hidden", "weight_bits", "lanes", "board",
-                "sim", "method", "sparsity", "bits", "engine", "layout", "compress_epochs",
-                "finetune_epochs"):
-        v = getattr(args, key, None)
-        if v is not None:
-            changes[key] = v
+    given = {key: getattr(args, key) for key in _OPTIONS if getattr(args, key, None) is not None}
     if getattr(args, "sizes", None):
         try:
-            changes["sizes"] = tuple(int(s) for s in args.sizes.split(","))
+            given["sizes"] = [int(s) for s in args.sizes.split(",")]
         except ValueError:
             raise FlowError(f"--sizes must be integers separated by commas, not {args.sizes!r}") \
                 from None
-    return RunConfig.from_dict({**base.to_dict(), **changes})
+    model = given.get("model") or from_file.get("model")
+    defaults = RunConfig().to_dict()
+    if stored is None or (model is not None and model != stored.get("model", "mlp")):
+        # A new run, or a new model kind: start from that kind's defaults.
+        from slimgen.models import MODEL_KINDS, get_model_kind
+        kind = model or "mlp"
+        if kind in MODEL_KINDS:
+            defaults.update(getattr(get_model_kind(kind), "DEFAULTS", {}), model=kind)
+        base, base_origin = defaults, "default"
+    else:
+        base, base_origin = {**defaults, **stored}, "stored"
+    settings = {**base, **from_file, **given}
+    origin = {k: "given" if k in given else "file" if k in from_file else base_origin
+              for k in settings}
+    try:
+        config = RunConfig.from_dict(settings)
+    except SettingError as e:
+        where = origin.get(e.setting, "default")
+        message = str(e)[len(e.setting):]
+        if where == "file":
+            raise FlowError(f"--config {args.config_file}: {e}") from None
+        if where == "stored":
+            raise FlowError(f"{stored_path} is not a valid run configuration: {e}") from None
+        raise FlowError(f"{_option(e.setting)}{message}") from None
+    _check_used(config, given)
+    return config
+
+
+def _check_used(config, given):
+    """Refuse options given on the command line that the model kind or the method would ignore
+    (a silently ignored option reads as if it had taken effect)."""
+    method, model = config.method, config.model
+    unused = None
+    if "bits" in given and method != "joint":
+        unused = ("bits", "the joint method's target average weight bits",
+                  "give --method joint, or leave --bits out")
+    elif "sparsity" in given and method == "none":
+        unused = ("sparsity", "a compression method's target",
+                  "give a --method, or leave --sparsity out")
+    for name in ("compress_epochs", "finetune_epochs"):
+        if name in given and method == "none":
+            unused = unused or (name, "the epochs of a compression method",
+                                f"give a --method, or leave {_option(name)} out")
+    if "compress_epochs" in given and method == "lstm_gates":
+        unused = unused or ("compress_epochs", "the epochs of a compression method",
+                            "it prunes at once, then fine-tunes: --finetune-epochs")
+    if unused:
+        name, what, hint = unused
+        raise FlowError(f"{_option(name)} is {what}; --method {method} does not use it ({hint})")
+    for name, what, kinds, note in (
+            ("sizes", "the MLP's layer sizes", ("mlp",), None),
+            ("hidden", "the LSTM's hidden units", ("lstm",), None),
+            ("engine", "the MLP's and the CNN's engine choice", ("mlp", "cnn"),
+             "its gates and head share sparse lanes"),
+            ("layout", "the MLP's and the CNN's sparse layout", ("mlp", "cnn"),
+             "its gates and head share sparse lanes")):
+        if name in given and model not in kinds:
+            raise FlowError(f"{_option(name)} is {what}; --model {model} does not use it"
+                            + (f" ({note})" if note else ""))
+    if "weight_bits" in given and method == "joint" and model != "lstm":
+        raise FlowError("--weight-bits is not used with --method joint, which chooses each "
+                        "layer's width (its average: --bits)")
 
 
 def format_summary(summary):
@@ -147,7 +227,7 @@ def _parser():
                       help="run this stage and every later one again (by default a stage "
                            "already done with the current settings is kept)")
     for stage in STAGES:
-        if stage != "compress":  # `slimgen compress` works on artifacts (compress_cli)
+        if stage != "compress":  # `slimgen compress` without --run is the artifact tool
             _add_run_options(sub.add_parser(stage, help=f"run the {stage} stage"))
     summary = sub.add_parser("summary", help="print a run's summary.json as a table")
     summary.add_argument("--run", default="runs/default")
@@ -159,27 +239,74 @@ def _parser():
     return p
 
 
+def _compress_stage_parser():
+    """``slimgen compress --run R [run options]``: the flow's compress stage on a run folder
+    (without ``--run``, ``slimgen compress`` is the artifact tool of :mod:`compress_cli`)."""
+    p = argparse.ArgumentParser(
+        prog="slimgen compress",
+        description="Run the flow's compress stage on a run folder (the run options of every "
+                    "stage; 'slimgen compress --in A --out B' compresses an artifact instead).")
+    _add_run_options(p, run_required=True)
+    return p
+
+
+def _is_compress_stage(argv):
+    return argv[:1] == ["compress"] and any(a == "--run" or a.startswith("--run=")
+                                            for a in argv[1:])
+
+
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if _is_compress_stage(argv):
+        args = _compress_stage_parser().parse_args(argv[1:])
+        args.command = "compress"
+        stage = "compress"
+    else:
+        args = _parser().parse_args(argv)
+        # `slimgen compress` without --run is the artifact tool, not the stage
+        stage = args.command if args.command in STAGES and args.command != "compress" else None
     try:
-        if args.command in ("wino", "compress", "classify"):
-            return args.func(args)
-        if args.command == "summary":
-            s = Run(args.run).summary()
-            print(json.dumps(s, indent=2, sort_keys=True) if args.json else format_summary(s))
-            return 0
-        run = Run(args.run, _config(args, args.run), progress=not args.quiet)
-        if args.command == "flow":
-            stages = tuple(st for st in STAGES if not (args.skip_build and st == "build"))
-            summary = run_flow(run, stages, rerun_from=args.rerun_from)
-        else:
-            run_stage(run, args.command)
-            summary = run.summary()
-        print(format_summary(summary))
-        return 0
+        return _main(args, stage)
+    except KeyboardInterrupt:
+        where = "; the run folder keeps every finished stage" if hasattr(args, "run") else ""
+        print(f"\nslimgen {args.command}: interrupted{where}", file=sys.stderr)
+        return 130
     except (FlowError, ValueError, OSError, RuntimeError) as e:
         print(f"slimgen {args.command}: error: {e}", file=sys.stderr)
         return 1
+    except Exception as e:
+        if os.environ.get("SLIMGEN_TRACEBACK"):
+            raise
+        print(f"slimgen {args.command}: error: {type(e).__name__}: {e} (this is a bug in "
+              f"slimgen: please report it with the command; SLIMGEN_TRACEBACK=1 shows the "
+              f"traceback)", file=sys.stderr)
+        return 2
+
+
+def _main(args, stage):
+    if getattr(args, "run", None) == "":
+        raise FlowError("--run must name a run folder (e.g. runs/default), not ''")
+    if args.command in ("wino", "compress", "classify") and stage is None:
+        return args.func(args)
+    if args.command == "summary":
+        s = Run.existing(args.run).summary()
+        print(json.dumps(s, indent=2, sort_keys=True) if args.json else format_summary(s))
+        return 0
+    # Every check before the run folder is touched: a refused command changes nothing.
+    config = _config(args, args.run)
+    if stage is not None:
+        check_stage_inputs(args.run, config, stage)
+    if stage in (None, "train"):          # flow, or train
+        check_data(config)
+    run = Run(args.run, config, progress=not args.quiet)
+    if args.command == "flow":
+        stages = tuple(st for st in STAGES if not (args.skip_build and st == "build"))
+        summary = run_flow(run, stages, rerun_from=args.rerun_from)
+    else:
+        run_stage(run, stage)
+        summary = run.summary()
+    print(format_summary(summary))
+    return 0
 
 
 if __name__ == "__main__":

@@ -32,7 +32,9 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "compress", help="prune / balance / quantize a trained float model",
         description="Compress a trained float artifact with one of the compression methods and "
-                    "write a compressed float artifact (pruned weights exactly 0).")
+                    "write a compressed float artifact (pruned weights exactly 0). With --run "
+                    "RUN instead, run the flow's compress stage on a run folder (with the run "
+                    "options of the other stages: --method, --sparsity, --compress-epochs, ...).")
     p.add_argument("--in", dest="inp", default="runs/default/float.npz", help="float artifact")
     p.add_argument("--out", default="runs/default/compressed.npz", help="compressed artifact")
     p.add_argument("--method", required=True, choices=METHODS)

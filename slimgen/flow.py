@@ -17,6 +17,7 @@ build      ``model.npz``               ``build/`` (bitstream and tool logs), ``b
 """
 
 import json
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -27,7 +28,8 @@ import numpy as np
 from slimgen.sw.artifact import load_float_model, save_float_model, write_bytes_atomic
 from slimgen.sw.data import load_dataset
 
-__all__ = ["RunConfig", "Run", "STAGES", "run_stage", "run_flow", "FlowError"]
+__all__ = ["RunConfig", "Run", "STAGES", "run_stage", "run_flow", "FlowError", "SettingError",
+           "SettingTypeError", "stale_stages", "check_stage_inputs", "check_data"]
 
 STAGES = ("train", "compress", "quantize", "generate", "verify", "build", "report")
 
@@ -56,9 +58,60 @@ class FlowError(RuntimeError):
     """A stage cannot run: a missing input file, a failed check. The message says what to do."""
 
 
+class SettingError(ValueError):
+    """A run setting out of its range or at odds with another; ``setting`` names it, and the
+    message starts with its name (the CLI puts the option or the file it came from there)."""
+
+    def __init__(self, setting, message):
+        super().__init__(f"{setting} {message}")
+        self.setting = setting
+
+
+class SettingTypeError(SettingError, TypeError):
+    """A run setting of the wrong type (e.g. ``"seed": "0"`` in a config.json)."""
+
+
+def _not(v, ok_type):
+    """``not <value>``, with the type named when the type is wrong."""
+    return f"not {v!r}" if ok_type else f"not {v!r} (a {type(v).__name__})"
+
+
+def _check_int(name, v, least, most=None):
+    if most is not None:
+        what = f"an integer from {least} to {most}"
+    else:
+        what = {0: "a non-negative integer", 1: "a positive integer"}.get(
+            least, f"an integer ≥ {least}")
+    is_int = isinstance(v, int) and not isinstance(v, bool)
+    if not is_int:
+        raise SettingTypeError(name, f"must be {what}, {_not(v, False)}")
+    if v < least or (most is not None and v > most):
+        raise SettingError(name, f"must be {what}, {_not(v, True)}")
+
+
+def _check_number(name, v, what, ok):
+    """A real number (int or float, not bool) for which ``ok(v)`` holds."""
+    is_number = isinstance(v, (int, float)) and not isinstance(v, bool)
+    if not is_number:
+        raise SettingTypeError(name, f"must be {what}, {_not(v, False)}")
+    if not (math.isfinite(v) and ok(v)):
+        raise SettingError(name, f"must be {what}, {_not(v, True)}")
+
+
+def _check_choice(name, v, choices):
+    if not isinstance(v, str) or v not in choices:
+        raise SettingError(name, f"must be one of {', '.join(choices)}, not {v!r}")
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a run depends on; stored as ``config.json`` in the run folder."""
+    """Everything a run depends on; stored as ``config.json`` in the run folder.
+
+    Every field is checked where the config is built (type, range, and against the model kind
+    and the board), so a run folder is never touched for a setting that cannot work; a bad one
+    raises :class:`SettingError` (a ``ValueError``; :class:`SettingTypeError`, also a
+    ``TypeError``, for a wrong type) naming the setting, the value and what is allowed.
+    """
     model: str = "mlp"         # mlp, cnn or lstm (slimgen.models)
     data: str = "digits"
     sizes: tuple = (64, 32, 10)  # MLP layer sizes
@@ -81,37 +134,52 @@ class RunConfig:
     sim: str = "icarus"
 
     def __post_init__(self):
-        object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
-        if len(self.sizes) < 2 or min(self.sizes) <= 0:
-            raise ValueError(f"sizes must be two or more positive integers, not {self.sizes}")
-        if not isinstance(self.lanes, int) or self.lanes <= 0:
-            raise ValueError(f"lanes must be a positive integer, not {self.lanes!r}")
-        if self.sim not in ("icarus", "verilator"):
-            raise ValueError(f"sim must be 'icarus' or 'verilator', not {self.sim!r}")
-        from slimgen.models import MODEL_KINDS
-        if self.model not in MODEL_KINDS:
-            raise ValueError(f"model must be one of {', '.join(MODEL_KINDS)}, not {self.model!r}")
+        from slimgen.models import MODEL_KINDS, get_model_kind
+        _check_choice("model", self.model, MODEL_KINDS)
+        if not isinstance(self.data, str) or not (self.data == "digits"
+                                                  or self.data.endswith(".npz")):
+            raise SettingError("data", f"must be 'digits' or a path to an .npz file, "
+                                       f"not {self.data!r}")
+        sizes = self.sizes
+        if isinstance(sizes, (list, tuple)) and len(sizes) >= 2 and all(
+                isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
+            object.__setattr__(self, "sizes", tuple(sizes))
+        else:
+            raise SettingError("sizes", f"must be two or more positive integers, not "
+                                        f"{list(sizes) if isinstance(sizes, tuple) else sizes!r}")
+        for name, least, most in (("hidden", 1, None), ("seed", 0, None), ("epochs", 1, None),
+                                  ("batch_size", 1, None), ("weight_bits", 2, 16),
+                                  ("act_bits", 2, 16), ("lanes", 1, None)):
+            _check_int(name, getattr(self, name), least, most)
+        _check_number("lr", self.lr, "a positive number", lambda v: v > 0)
         from slimgen.compress_cli import METHODS
-        if self.method not in ("none",) + METHODS:
-            raise ValueError(f"method must be one of none, {', '.join(METHODS)}, "
-                             f"not {self.method!r}")
+        _check_choice("method", self.method, ("none",) + METHODS)
         if self.method == "lstm_gates" and self.model != "lstm":
-            raise ValueError(f"method 'lstm_gates' prunes LSTM gates; it needs --model lstm, "
-                             f"not {self.model!r}")
-        if not 0.0 <= self.sparsity < 1.0:
-            raise ValueError(f"sparsity must be in [0, 1), not {self.sparsity!r}")
+            raise SettingError("method", f"'lstm_gates' prunes LSTM gates; it needs --model "
+                                         f"lstm, not {self.model!r}")
+        _check_number("sparsity", self.sparsity, "a number in [0, 1)", lambda v: 0 <= v < 1)
+        from slimgen.sw.compress.joint_prune_quant import JointConfig
+        widths = JointConfig().bits
+        _check_number("bits", self.bits, f"a number from {min(widths)} to {max(widths)} (the "
+                                         f"joint method's candidate widths "
+                                         f"{', '.join(map(str, widths))})",
+                      lambda v: min(widths) <= v <= max(widths))
         for name, least in (("compress_epochs", 1), ("finetune_epochs", 0)):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < least):
-                raise ValueError(f"{name} must be an integer ≥ {least} or null (the method's "
-                                 f"default), not {v!r}")
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+                raise SettingError(name, f"must be an integer ≥ {least} or null (the method's "
+                                         f"default), not {v!r}")
+        _check_choice("engine", self.engine, ENGINES)
         if self.engine == "folded" and self.model != "mlp":
-            raise ValueError(f"engine 'folded' (every layer on one array) is for --model mlp, "
-                             f"not {self.model!r}")
+            raise SettingError("engine", f"'folded' (every layer on one array) is for --model "
+                                         f"mlp, not {self.model!r}")
         if self.layout not in ("rows", "banks"):
-            raise ValueError(f"layout must be 'rows' or 'banks', not {self.layout!r}")
+            raise SettingError("layout", f"must be 'rows' or 'banks', not {self.layout!r}")
+        from slimgen.boards.build import BOARDS
+        _check_choice("board", self.board, tuple(BOARDS))
+        _check_choice("sim", self.sim, ("icarus", "verilator"))
+        # what the model kind's hardware can take (lanes, layout)
+        get_model_kind(self.model).check_config(self)
 
     @property
     def engines(self):
@@ -151,10 +219,91 @@ def _read_json(path):
         raise FlowError(f"{path} is damaged ({e}); delete it and rerun its stage") from None
 
 
+def stale_stages(old, new):
+    """``(stages, changed)``: the stages whose outputs no longer match when the settings (dicts
+    of :meth:`RunConfig.to_dict`) change from ``old`` to ``new`` (the first stage whose settings
+    changed and every stage after it; ``()`` if none), and the changed settings, sorted."""
+    # A setting missing from an older config.json had its default then.
+    old = {**RunConfig().to_dict(), **old}
+    changed = sorted(k for k in new if old.get(k) != new[k])
+    for i, stage in enumerate(STAGES):
+        settings = set(STAGE_SETTINGS[stage])
+        if stage == "compress" and new.get("method") == "balanced":
+            settings.add("lanes")  # one group per lane
+        if stage == "compress" and new.get("method") == old.get("method") == "none":
+            settings = set()       # nothing compressed: nothing to invalidate
+        if settings & set(changed):
+            return STAGES[i:], changed
+    return (), changed
+
+
+def stage_inputs(config, stage):
+    """The files ``stage`` reads from earlier stages: ``(file, the stage that writes it)``."""
+    compressed = ("compressed.npz", "compress") if config.method != "none" \
+        else ("float.npz", "train")
+    return {"train": (), "compress": (("float.npz", "train"),) if config.method != "none"
+            else (), "quantize": (compressed,), "generate": (("model.npz", "quantize"),),
+            "verify": (("model.npz", "quantize"), ("network.v", "generate")),
+            "build": (("model.npz", "quantize"), ("network.v", "generate")),
+            "report": ()}[stage]
+
+
+def _missing(root, name, stage):
+    return FlowError(f"{Path(root) / name} does not exist: run 'slimgen {stage} --run {root}' "
+                     f"first (or 'slimgen flow')")
+
+
+def _stage_files(stage):
+    return STAGE_OUTPUTS[stage] + (f"{stage}.json",)
+
+
+def check_stage_inputs(root, config, stage):
+    """Refuse, before anything is touched, to run ``stage`` alone in the run folder ``root``
+    with ``config`` when it could not finish: a new setting would remove the outputs of an
+    earlier stage that it reads, or one of its inputs does not exist."""
+    root = Path(root)
+    stored = _read_json(root / "config.json")
+    if stored is not None:
+        stale, changed = stale_stages(stored, config.to_dict())
+        earlier = [st for st in stale if STAGES.index(st) < STAGES.index(stage)]
+        if earlier and any((root / name).exists() for st in stale for name in _stage_files(st)):
+            first = earlier[0]
+            raise FlowError(f"settings {changed} change the outputs of {first}, which {stage} "
+                            f"reads: run 'slimgen flow --run {root}' with these options (or "
+                            f"'slimgen {first} --run {root}' with them first); nothing was "
+                            f"changed")
+    for name, writer in stage_inputs(config, stage):
+        if not (root / name).exists():
+            raise _missing(root, name, writer)
+
+
+def check_data(config, data=None):
+    """Refuse a data set the model cannot take (samples of another shape than its input,
+    labels beyond its outputs) with one message naming the data, before anything is trained.
+    ``data``: the loaded :class:`~slimgen.sw.data.Dataset` (loaded here if None)."""
+    from slimgen.models import get_model_kind
+    kind = get_model_kind(config.model)
+    if data is None:
+        data = load_dataset(config.data, view=kind.VIEW, seed=config.seed)
+    try:
+        kind.check_data(config, tuple(data.x.shape[1:]), int(data.n_classes))
+    except ValueError as e:
+        raise FlowError(f"data {config.data!r}: {e}") from None
+    return data
+
+
 class Run:
-    """A run folder and its configuration."""
+    """A run folder and its configuration.
+
+    Building a ``Run`` with a ``config`` writes it to ``config.json`` (when it differs from
+    the stored one) and removes the outputs of the stages a changed setting affects; every
+    setting has been checked by then (:class:`RunConfig`). :meth:`existing` opens a run
+    folder read only.
+    """
 
     def __init__(self, root, config=None, *, progress=True, log=None):
+        if isinstance(root, str) and not root.strip():
+            raise ValueError(f"The run folder must be named (e.g. runs/default), not {root!r}")
         self.root = Path(root)
         self.progress = progress
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -162,33 +311,47 @@ class Run:
         if config is None:
             config = RunConfig.from_dict(stored) if stored else RunConfig()
         self.config = config
-        self.root.mkdir(parents=True, exist_ok=True)
-        if stored and stored != config.to_dict():
-            self._invalidate(stored, config.to_dict())
-        _write_json(self.root / "config.json", config.to_dict())
+        if stored != config.to_dict():
+            self.root.mkdir(parents=True, exist_ok=True)
+            if stored:
+                self._invalidate(stored, config.to_dict())
+            _write_json(self.root / "config.json", config.to_dict())
+
+    @classmethod
+    def existing(cls, root, *, log=None):
+        """The run folder ``root`` as it is, read only (nothing is created or written)."""
+        if isinstance(root, str) and not root.strip():
+            raise ValueError(f"The run folder must be named (e.g. runs/default), not {root!r}")
+        root = Path(root)
+        why = "it does not exist" if not root.exists() else \
+            "no config.json" if not (root / "config.json").exists() else None
+        if why:
+            raise FlowError(f"{root} is not a run folder ({why}): run 'slimgen flow --run "
+                            f"{root}' to make one")
+        stored = _read_json(root / "config.json")
+        try:
+            config = RunConfig.from_dict({**RunConfig().to_dict(), **stored})
+        except (ValueError, TypeError) as e:
+            raise FlowError(f"{root / 'config.json'} is not a valid run configuration: {e}") \
+                from None
+        run = cls.__new__(cls)
+        run.root, run.config, run.progress = root, config, False
+        run.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        return run
 
     def _invalidate(self, old, new):
         """Remove the outputs of the first stage whose settings changed and of all after it,
         so that no summary mixes results of different settings."""
-        # A setting missing from an older config.json had its default then.
-        old = {**RunConfig().to_dict(), **old}
-        changed = {k for k in new if old.get(k) != new[k]}
-        for i, stage in enumerate(STAGES):
-            settings = set(STAGE_SETTINGS[stage])
-            if stage == "compress" and new.get("method") == "balanced":
-                settings.add("lanes")  # one group per lane
-            if stage == "compress" and new.get("method") == old.get("method") == "none":
-                settings = set()       # nothing compressed: nothing to invalidate
-            if changed & settings:
-                self.forget(STAGES[i:])
-                self.log(f"settings {sorted(changed)} changed: outputs of "
-                         f"{', '.join(STAGES[i:])} removed; rerun them")
-                break
+        stale, changed = stale_stages(old, new)
+        if stale:
+            self.forget(stale)
+            self.log(f"settings {changed} changed: outputs of {', '.join(stale)} removed; "
+                     f"rerun them")
 
     def forget(self, stages):
         """Remove the outputs and figures of ``stages`` (stale once an earlier stage changed)."""
         for stage in stages:
-            for name in STAGE_OUTPUTS[stage] + (f"{stage}.json",):
+            for name in _stage_files(stage):
                 self.path(name).unlink(missing_ok=True)
         _write_json(self.path("summary.json"), self.summary())
 
@@ -198,11 +361,7 @@ class Run:
     def need(self, name, stage):
         p = self.path(name)
         if not p.exists():
-            if stage == "compress":   # `slimgen compress` is the artifact tool
-                raise FlowError(f"{p} does not exist: run 'slimgen flow --run {self.root}' "
-                                f"(it runs the compress stage)")
-            raise FlowError(f"{p} does not exist: run 'slimgen {stage} --run {self.root}' first "
-                            f"(or 'slimgen flow')")
+            raise _missing(self.root, name, stage)
         return p
 
     @property
@@ -247,7 +406,7 @@ class Run:
 def stage_train(run):
     from slimgen.sw.nn import TrainConfig, build_model, evaluate, train
     c = run.config
-    data = run.dataset()
+    data = check_data(c, run.dataset())
     model = build_model(run.kind.float_spec(c), np.random.default_rng(c.seed))
     tc = TrainConfig(epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, seed=c.seed)
     history = train(model, data, tc, progress=run.progress)
@@ -410,13 +569,29 @@ _STAGE_FUNCS = {"train": stage_train, "compress": stage_compress, "quantize": st
                 "report": stage_report}
 
 
+def _stamp(path):
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
 def run_stage(run, stage):
     """Run one stage, record its figures and the summary; returns the figures."""
     if stage not in _STAGE_FUNCS:
         raise ValueError(f"Stage must be one of {', '.join(STAGES)}, not {stage!r}")
     run.log(f"== {stage} ==")
     t = time.monotonic()
-    figures = _STAGE_FUNCS[stage](run)
+    before = {name: _stamp(run.path(name)) for name in STAGE_OUTPUTS[stage]}
+    try:
+        figures = _STAGE_FUNCS[stage](run)
+    except BaseException:
+        # Interrupted or failed after replacing an output (each is written whole): the stage
+        # is not done, and what later stages made came from the output it replaced.
+        if any(_stamp(run.path(name)) != s for name, s in before.items()):
+            run.forget(STAGES[STAGES.index(stage):])
+        raise
     figures[f"{stage}_seconds"] = round(time.monotonic() - t, 2)
     if stage in FEEDS_LATER_STAGES:
         # what the later stages made came from the previous output of this one

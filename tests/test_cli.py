@@ -67,15 +67,22 @@ def test_changed_settings_invalidate_later_stages(tmp_path, capsys):
     # A new lane count does not touch train and quantize...
     assert main(["quantize", "--run", str(run), "--lanes", "2", "--quiet"]) == 0
     assert (run / "float.npz").exists() and (run / "model.npz").exists()
-    # ...a new epoch count removes everything from train on.
+    # ...a new epoch count would remove everything from train on: a later stage alone is
+    # refused and nothing is removed...
+    trained = (run / "float.npz").read_bytes()
     assert main(["generate", "--run", str(run), "--epochs", "3", "--quiet"]) == 1
-    assert not (run / "float.npz").exists() and not (run / "quantize.json").exists()
+    assert (run / "float.npz").read_bytes() == trained and (run / "quantize.json").exists()
+    assert json.loads((run / "config.json").read_text())["epochs"] == 2
+    # ...train runs with it and removes the outputs of every later stage.
+    assert main(["train", "--run", str(run), "--epochs", "3", "--quiet"]) == 0
+    assert not (run / "model.npz").exists() and not (run / "quantize.json").exists()
     err = capsys.readouterr().err
+    assert "settings ['epochs'] change the outputs of train, which generate reads" in err
     assert "settings ['epochs'] changed: outputs of train, compress, quantize, generate, " \
            "verify, build, report removed; rerun them" in err
     assert "settings ['lanes'] changed: outputs of generate, verify, build, report removed" in err
     summary = json.loads((run / "summary.json").read_text())
-    assert "float_accuracy" not in summary
+    assert "int_accuracy" not in summary and summary["epochs"] == 3
 
 
 def test_config_file_sets_and_command_line_overrides(tmp_path, capsys):
@@ -169,5 +176,5 @@ def test_missing_compression_names_the_command_that_makes_it(tmp_path, capsys):
     assert main(["train", "--run", str(run), "--epochs", "1", "--method", "magnitude",
                  "--quiet"]) == 0
     assert main(["quantize", "--run", str(run), "--quiet"]) == 1
-    assert f"{run}/compressed.npz does not exist: run 'slimgen flow --run {run}' (it runs the " \
-           f"compress stage)" in capsys.readouterr().err
+    assert f"{run}/compressed.npz does not exist: run 'slimgen compress --run {run}' first " \
+           f"(or 'slimgen flow')" in capsys.readouterr().err

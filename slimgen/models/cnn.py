@@ -20,7 +20,7 @@ from slimgen.sw.cnn_quant import quantize_cnn
 from slimgen.sw.nn import cnn_spec
 from slimgen.sw.quant import QuantConfig
 
-__all__ = ["VIEW", "CHANNELS", "DEFAULTS", "float_spec", "quantize", "save_int", "load_int",
+__all__ = ["VIEW", "CHANNELS", "DEFAULTS", "check_config", "check_data", "float_spec", "quantize", "save_int", "load_int",
            "make_network", "layer_entries", "multipliers", "cycles_estimate"]
 
 VIEW = "image"
@@ -31,8 +31,37 @@ CHANNELS = (4, 8)
 DEFAULTS = {"method": "balanced", "sim": "verilator"}
 
 
+# The Winograd F(2×2, 3×3) every convolution runs on: α = m + r − 1 points per tile side.
+ALPHA = 2 + 3 - 1
+IMAGE, N_CLASSES = (1, 8, 8), 10   # the digits: one channel of 8×8 pixels, 10 classes
+
+
+def check_config(config):
+    """Refuse lanes and layouts the shared array cannot take (:class:`slimgen.hw.cnn.CNN`)."""
+    from slimgen.flow import SettingError
+    lanes = [p for p in range(ALPHA, ALPHA * ALPHA + 1, ALPHA) if (ALPHA * ALPHA) % p == 0]
+    if config.lanes not in lanes:
+        allowed = ", ".join(map(str, lanes[:-1])) + f" or {lanes[-1]}"
+        raise SettingError("lanes", f"must be {allowed} for the CNN (a multiple of α = {ALPHA} "
+                                    f"that divides α² = {ALPHA * ALPHA}), not {config.lanes!r}")
+    if config.layout != "rows":
+        raise SettingError("layout", f"must be 'rows' for the CNN (its shared array takes "
+                                     f"rows), not {config.layout!r}")
+
+
+def check_data(config, shape, n_classes):
+    """Refuse images of another size than 8×8 (``shape``: one sample's in the image view) and
+    labels beyond the 10 outputs."""
+    if tuple(shape) != IMAGE:
+        raise ValueError(f"samples are {shape[-2]}×{shape[-1]} images, but the CNN takes "
+                         f"{IMAGE[1]}×{IMAGE[2]} images")
+    if n_classes > N_CLASSES:
+        raise ValueError(f"labels go up to {n_classes - 1} ({n_classes} classes), but the CNN "
+                         f"has {N_CLASSES} outputs")
+
+
 def float_spec(config):
-    return cnn_spec(channels=CHANNELS)
+    return cnn_spec(in_shape=IMAGE, channels=CHANNELS, n_classes=N_CLASSES)
 
 
 def quantize(model, data, config, compression):

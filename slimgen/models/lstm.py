@@ -19,12 +19,32 @@ from slimgen.sw.lstm_artifact import load_int_lstm, save_int_lstm
 from slimgen.sw.lstm_golden import LstmFormat, quantize_lstm_classifier
 from slimgen.sw.nn import lstm_spec
 
-__all__ = ["VIEW", "N_HIDDEN", "float_spec", "quantize", "save_int", "load_int",
+__all__ = ["VIEW", "N_HIDDEN", "check_config", "check_data", "float_spec", "quantize", "save_int", "load_int",
            "make_network", "multipliers", "layer_entries", "cycles_estimate"]
 
 VIEW = "sequence"
 N_HIDDEN = 32     # hidden units unless the run configures ``hidden``
 STEPS, N_IN, N_CLASSES = 8, 8, 10   # the digits: 8 rows of 8 pixels, 10 classes
+
+
+def check_config(config):
+    """Refuse more lanes than hidden units (a lane computes whole hidden units)."""
+    from slimgen.flow import SettingError
+    hidden = getattr(config, "hidden", N_HIDDEN)
+    if config.lanes > hidden:
+        raise SettingError("lanes", f"must be at most {hidden} for the LSTM (one lane per "
+                                    f"hidden unit at most), not {config.lanes}")
+
+
+def check_data(config, shape, n_classes):
+    """Refuse sequences of another shape than 8 rows of 8 pixels (``shape``: one sample's in
+    the sequence view) and labels beyond the 10 outputs."""
+    if tuple(shape) != (STEPS, N_IN):
+        raise ValueError(f"samples are {shape[0]} rows of {shape[1]} pixels, but the LSTM "
+                         f"takes {STEPS} rows of {N_IN} pixels")
+    if n_classes > N_CLASSES:
+        raise ValueError(f"labels go up to {n_classes - 1} ({n_classes} classes), but the LSTM "
+                         f"has {N_CLASSES} outputs")
 
 
 def float_spec(config):
@@ -54,9 +74,10 @@ def load_int(path):
 
 
 def make_network(int_model, config):
-    """The classifier on ``config.lanes`` lanes (at most the hidden units)."""
+    """The classifier on ``config.lanes`` lanes (at most the hidden units, see
+    :func:`check_config`)."""
     from slimgen.hw.lstm_cell import LstmClassifier
-    return LstmClassifier(int_model, lanes=min(config.lanes, int_model.lstm.n_hidden))
+    return LstmClassifier(int_model, lanes=config.lanes)
 
 
 def multipliers(net):

@@ -8,10 +8,49 @@ from slimgen.sw.artifact import load_quantized_model, save_quantized_model
 from slimgen.sw.nn import mlp_spec
 from slimgen.sw.quant import QuantConfig, quantize_mlp
 
-__all__ = ["VIEW", "float_spec", "quantize", "save_int", "load_int", "make_network",
-           "layer_entries", "multipliers"]
+__all__ = ["VIEW", "check_config", "check_data", "float_spec", "quantize", "save_int",
+           "load_int", "make_network", "layer_entries", "multipliers"]
 
 VIEW = "vector"
+
+
+def _name(sizes):
+    return "-".join(str(s) for s in sizes)
+
+
+def check_config(config):
+    """Refuse lanes the engines could not use (:func:`make_network` would cap them): the
+    folded array has at most the widest layer's outputs, over the layers it serves; a dense or
+    sparse rows engine at most its layer's outputs, a sparse banks engine its inputs."""
+    from slimgen.flow import SettingError
+    sizes, lanes = config.sizes, config.lanes
+    outs = sizes[1:]
+    if config.engines == "folded":
+        limit = -(-max(outs) // len(outs))
+        if lanes > limit:
+            raise SettingError("lanes", f"must be at most {limit} for the folded MLP "
+                                        f"{_name(sizes)} (its widest layer's {max(outs)} outputs "
+                                        f"over its {len(outs)} layers), not {lanes}")
+        return
+    banks = config.engines == "sparse" and config.layout == "banks"
+    limit = max(sizes[:-1]) if banks else max(outs)
+    if lanes > limit:
+        raise SettingError("lanes", f"must be at most {limit} for the MLP {_name(sizes)} on "
+                                    f"{config.engines} engines (a layer's lanes are at most its "
+                                    f"{'inputs' if banks else 'outputs'}), not {lanes}")
+
+
+def check_data(config, shape, n_classes):
+    """Refuse samples of another length than the first layer takes (``shape``: one sample's
+    shape in the vector view) and labels beyond the last layer's outputs."""
+    sizes = config.sizes
+    if shape != (sizes[0],):
+        raise ValueError(f"samples have {shape[0]} values, but the MLP {_name(sizes)} takes "
+                         f"{sizes[0]}: make the first of --sizes {shape[0]}")
+    if n_classes > sizes[-1]:
+        raise ValueError(f"labels go up to {n_classes - 1} ({n_classes} classes), but the MLP "
+                         f"{_name(sizes)} has {sizes[-1]} outputs: make the last of --sizes at "
+                         f"least {n_classes}")
 
 
 def float_spec(config):
