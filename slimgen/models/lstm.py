@@ -74,10 +74,10 @@ def load_int(path):
 
 
 def make_network(int_model, config):
-    """The classifier on ``config.lanes`` lanes (at most the hidden units, see
-    :func:`check_config`)."""
+    """The classifier on ``config.lanes`` lanes, at most the model's hidden units (the flow's
+    settings never ask for more, see :func:`check_config`)."""
     from slimgen.hw.lstm_cell import LstmClassifier
-    return LstmClassifier(int_model, lanes=config.lanes)
+    return LstmClassifier(int_model, lanes=min(config.lanes, int_model.lstm.n_hidden))
 
 
 def multipliers(net):
