@@ -286,6 +286,8 @@ def main(argv=None):
 def _main(args, stage):
     if getattr(args, "run", None) == "":
         raise FlowError("--run must name a run folder (e.g. runs/default), not ''")
+    if getattr(args, "run", None) and os.path.exists(args.run) and not os.path.isdir(args.run):
+        raise FlowError(f"--run {args.run} is a file, not a run folder")
     if args.command in ("wino", "compress", "classify") and stage is None:
         return args.func(args)
     if args.command == "summary":

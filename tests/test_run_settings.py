@@ -149,6 +149,16 @@ def test_an_empty_run_folder_name_is_refused(command, tmp_path, capsys, monkeypa
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["train", "summary", "compress"])
+def test_a_run_folder_that_is_a_file_is_refused(command, tmp_path, capsys):
+    path = tmp_path / "notes.txt"
+    path.write_text("x")
+    assert main([command, "--run", str(path)]) == 1
+    assert capsys.readouterr().err == f"slimgen {command}: error: --run {path} is a file, " \
+                                      f"not a run folder\n"
+    assert path.read_text() == "x"
+
+
 def test_summary_reads_and_never_writes(run, tmp_path, capsys):
     before = snapshot(run)
     assert main(["summary", "--run", str(run)]) == 0
