@@ -12,7 +12,10 @@ An integer artifact may carry ``input_order`` (a permutation of the first layer'
 each input sits in the banks of a sparse MAC array); without it the order is the natural one.
 
 Files are written whole: to a temporary file in the same folder, then renamed over the target.
-Loading checks everything and raises :class:`ArtifactError` naming what is wrong.
+Loading checks everything and raises :class:`ArtifactError` naming what is wrong: the file's
+integrity (checksums), then its contents (:class:`Checks`) — every float finite, every integer
+within the bit width its manifest declares (weights within ``weight_bits``, biases within the
+accumulator), every manifest field within its range — and says which stage to rerun.
 """
 
 import hashlib
@@ -26,16 +29,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .quant import QuantConfig, QuantDense, QuantizedModel
+from .golden import accumulator_bits
+from .quant import QuantConfig, QuantDense, QuantizedModel, first_index
 
 __all__ = [
     "ArtifactError", "FORMAT", "VERSION", "save_artifact", "load_artifact",
     "save_float_model", "load_float_model", "save_quantized_model", "load_quantized_model",
-    "write_bytes_atomic",
+    "write_bytes_atomic", "Checks", "MAX_ACC_BITS", "MAX_SHIFT",
 ]
 
 FORMAT = "slimgen-artifact"
 VERSION = 1
+
+# Widest accumulator: |acc · M| < 2^39 · 2^24 keeps the golden model's int64 products exact.
+MAX_ACC_BITS = 40
+MAX_SHIFT = 62      # round_half_up_shift adds 2^(shift − 1) to an int64
 
 
 class ArtifactError(ValueError):
@@ -116,7 +124,139 @@ def load_artifact(path, kind):
             raise ArtifactError(f"Model file {path}: array {name!r} does not match its manifest "
                                 f"(expected shape {e['shape']} {e['dtype']}, got "
                                 f"{list(a.shape)} {a.dtype}, or its checksum differs)")
+    check = Checks(path, manifest)
+    for name, a in contents.items():
+        check.finite(name, a)
+        if kind != "float" and not np.issubdtype(a.dtype, np.integer):
+            raise check.error(f"array {name!r} is of type {a.dtype}; an integer model's arrays "
+                              f"hold integers")
     return manifest, contents
+
+
+def regenerate_stage(manifest):
+    """The flow stage that writes an artifact like this one."""
+    if manifest.get("kind") == "float":
+        return "compress" if "compression" in manifest else "train"
+    return "quantize"
+
+
+class Checks:
+    """Range checks of one artifact's manifest fields and arrays.
+
+    Each method returns the checked value or raises :class:`ArtifactError` with the file, the
+    field (``where``, as ``layers[0].shift``) or array, the bad value, what is allowed, and the
+    stage that regenerates the file.
+    """
+
+    def __init__(self, path, manifest):
+        self.path = Path(path)
+        self.stage = regenerate_stage(manifest)
+
+    def error(self, text):
+        return ArtifactError(f"Model file {self.path}: {text}. Rerun the {self.stage} stage to "
+                             f"regenerate it (slimgen flow --run {self.path.parent} "
+                             f"--from {self.stage})")
+
+    def bad_field(self, where, value, allowed):
+        return self.error(f"manifest field {where!r} is {value!r}; it must be {allowed}")
+
+    @staticmethod
+    def get(d, key, where):
+        """``d[key]``; a missing entry is a ``KeyError`` naming ``where`` (the caller reports
+        it as an inconsistent file)."""
+        if not isinstance(d, dict) or key not in d:
+            raise KeyError(where)
+        return d[key]
+
+    def integer(self, where, value, lo, hi):
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise self.bad_field(where, value, f"an integer from {lo} to {hi}")
+        return value
+
+    def flag(self, where, value):
+        if not isinstance(value, bool):
+            raise self.bad_field(where, value, "true or false")
+        return value
+
+    def scale(self, where, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not (np.isfinite(value) and value > 0):
+            raise self.bad_field(where, value, "a positive finite number")
+        return float(value)
+
+    def finite(self, name, a):
+        """Arrays hold real numbers, and floats are finite."""
+        if a.dtype != bool and not np.issubdtype(a.dtype, np.integer) \
+                and not np.issubdtype(a.dtype, np.floating):
+            raise self.error(f"array {name!r} is of type {a.dtype}; a model's arrays hold real "
+                             f"numbers")
+        if np.issubdtype(a.dtype, np.floating):
+            bad = ~np.isfinite(a)
+            if bad.any():
+                i = first_index(bad)
+                raise self.error(f"array {name!r} holds {a[i]} at index {i}; every value must "
+                                 f"be a finite number")
+
+    def within(self, name, a, lo, hi, what):
+        """Every entry of the integer array ``a`` in [lo, hi]; ``what`` says whose range."""
+        bad = (a < lo) | (a > hi)
+        if bad.any():
+            i = first_index(bad)
+            raise self.error(f"array {name!r} holds {a[i]} at index {i}, outside [{lo}, {hi}], "
+                             f"the range of {what}")
+
+    def weights(self, name, W, bits, where):
+        """``W`` within the symmetric range of ``bits``-bit weights."""
+        q = (1 << (bits - 1)) - 1
+        self.within(name, W, -q, q, f"{bits}-bit weights ({where})")
+
+    def accumulators(self, name, b, bits, where):
+        """``b`` within the range of ``bits``-bit signed accumulators."""
+        self.within(name, b, -(1 << (bits - 1)), (1 << (bits - 1)) - 1,
+                    f"{bits}-bit accumulators ({where})")
+
+    def shape(self, name, a, shape, why):
+        if list(a.shape) != list(shape):
+            raise self.error(f"array {name!r} has shape {list(a.shape)}; it must be "
+                             f"{list(shape)}, {why}")
+
+    def dense(self, prefix, meta, W, b, name, in_bits, in_where, multiplier_bits):
+        """A :class:`QuantDense`'s fields and arrays (``name`` = the arrays' stem, ``in_bits``
+        the width of its input, declared by ``in_where``)."""
+        def field(key):
+            return self.get(meta, key, f"{prefix}.{key}")
+        for key in ("multiplier", "shift", "relu", "requant", "in_bits", "out_bits",
+                    "weight_bits", "acc_bits", "in_scale", "w_scale", "out_scale"):
+            field(key)      # every entry present before any is judged
+        for key in ("in_scale", "w_scale", "out_scale"):
+            self.scale(f"{prefix}.{key}", field(key))
+        requant = self.flag(f"{prefix}.requant", field("requant"))
+        self.flag(f"{prefix}.relu", field("relu"))
+        wb = self.integer(f"{prefix}.weight_bits", field("weight_bits"), 2, 16)
+        ib = self.integer(f"{prefix}.in_bits", field("in_bits"), 1, 16)
+        if ib != in_bits:
+            raise self.bad_field(f"{prefix}.in_bits", ib, f"{in_bits}, the width of its input "
+                                                          f"({in_where})")
+        acc = self.integer(f"{prefix}.acc_bits", field("acc_bits"), 1, MAX_ACC_BITS)
+        if requant:
+            self.integer(f"{prefix}.out_bits", field("out_bits"), 1, 16)
+        elif field("out_bits") != acc:
+            raise self.bad_field(f"{prefix}.out_bits", field("out_bits"),
+                                 f"{acc}, the accumulator width ({prefix}.acc_bits) of a layer "
+                                 f"that does not requantize")
+        self.integer(f"{prefix}.multiplier", field("multiplier"), 1, (1 << multiplier_bits) - 1)
+        self.integer(f"{prefix}.shift", field("shift"), 1, MAX_SHIFT)
+        if W.ndim != 2:
+            raise self.error(f"array '{name}.W' has shape {list(W.shape)}; it must be a matrix "
+                             f"(outputs, inputs)")
+        self.shape(f"{name}.b", b, W.shape[:1], f"one bias per row of {name}.W")
+        self.weights(f"{name}.W", W, wb, f"{prefix}.weight_bits")
+        self.accumulators(f"{name}.b", b, acc, f"{prefix}.acc_bits")
+        exact = accumulator_bits(W, b, (1 << ib) - 1)
+        if acc < exact:
+            raise self.bad_field(f"{prefix}.acc_bits", acc,
+                                 f"an integer from {exact} (the exact accumulator width of its "
+                                 f"weights and biases) to {MAX_ACC_BITS}")
 
 
 def save_float_model(path, model, *, dataset, split_seed, history=None, extra=None):
@@ -135,8 +275,20 @@ def load_float_model(path):
         model = build_model(manifest["spec"])
         model.load_state({k[len("layer"):]: v for k, v in arrays.items()})
     except (KeyError, ValueError, TypeError) as e:
-        raise ArtifactError(f"Model file {path}: its architecture and weights do not agree: {e}") \
+        raise Checks(path, manifest).error(f"its architecture and weights do not agree: {e}") \
             from None
+    check = Checks(path, manifest)
+    compression = manifest.get("compression", {})
+    if isinstance(compression, dict):
+        if compression.get("act_bits") is not None:
+            check.integer("compression.act_bits", compression["act_bits"], 2, 16)
+        bits = compression.get("layer_weight_bits")
+        if bits is not None:
+            if not isinstance(bits, list):
+                raise check.bad_field("compression.layer_weight_bits", bits,
+                                      "a list of bit widths")
+            for i, b in enumerate(bits):
+                check.integer(f"compression.layer_weight_bits[{i}]", b, 2, 16)
     return model, manifest
 
 
@@ -161,6 +313,7 @@ def save_quantized_model(path, qmodel, *, dataset, split_seed, extra=None):
 def load_quantized_model(path):
     """``(qmodel, manifest)`` from an integer artifact."""
     manifest, arrays = load_artifact(path, "int")
+    check_int_mlp(path, manifest, arrays)
     try:
         layers = []
         for i, meta in enumerate(manifest["layers"]):
@@ -173,10 +326,33 @@ def load_quantized_model(path):
         qmodel = QuantizedModel(tuple(layers), manifest["input_scale"], manifest["input_bits"],
                                 QuantConfig.from_dict(manifest["quant_config"]))
     except (KeyError, ValueError, TypeError) as e:
-        raise ArtifactError(f"Model file {path}: its layers are inconsistent: {e}") from None
+        raise Checks(path, manifest).error(f"its layers are inconsistent: {e}") from None
     # the banks' input order (balanced sparsity); a file without one keeps the natural order
     try:
         qmodel = replace(qmodel, input_order=manifest.get("input_order"))
     except ValueError as e:
         raise ArtifactError(f"Model file {path}: {e}") from None
     return qmodel, manifest
+
+
+def check_int_mlp(path, manifest, arrays):
+    """The fields and arrays of an ``"int"`` artifact (:class:`Checks`)."""
+    check = Checks(path, manifest)
+    try:
+        check.scale("input_scale", check.get(manifest, "input_scale", "input_scale"))
+        bits = check.integer("input_bits", check.get(manifest, "input_bits", "input_bits"), 1, 16)
+        layers = check.get(manifest, "layers", "layers")
+        if not isinstance(layers, list) or not layers:
+            raise check.bad_field("layers", layers, "a list of one or more layers")
+        mb = check.get(check.get(manifest, "quant_config", "quant_config"), "multiplier_bits",
+                       "quant_config.multiplier_bits")
+        mb = check.integer("quant_config.multiplier_bits", mb, 4, 24)
+        where = "input_bits"
+        for i, meta in enumerate(layers):
+            prefix = f"layers[{i}]"
+            W = check.get(arrays, f"layer{i}.W", f"layer{i}.W")
+            b = check.get(arrays, f"layer{i}.b", f"layer{i}.b")
+            check.dense(prefix, meta, W, b, f"layer{i}", bits, where, mb)
+            bits, where = meta["out_bits"], f"{prefix}.out_bits"
+    except KeyError as e:
+        raise check.error(f"its layers are inconsistent: missing entry {e}") from None
