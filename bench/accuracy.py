@@ -69,11 +69,10 @@ LSTM 98.72 ± 0.52 (97.78..99.17); all three above their targets.
 
 import argparse
 import json
-import os
 import time
 from dataclasses import replace
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core per job; jobs run in parallel
+import slimgen  # noqa: E402,F401  (before NumPy: pins its kernels and one BLAS thread per job)
 
 import numpy as np  # noqa: E402
 

@@ -136,11 +136,10 @@ least 80 and at most 19 of the 64 hidden neurons can stay live (per-seed losses 
 
 import argparse
 import json
-import os
 import sys
 import time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core per job; jobs run in parallel
+import slimgen  # noqa: E402,F401  (before NumPy: pins its kernels and one BLAS thread per job)
 
 import numpy as np  # noqa: E402
 

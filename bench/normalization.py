@@ -264,10 +264,9 @@ it took 1,029 s under a heavier load (load average 4-6 from other work), and the
 
 import argparse
 import json
-import os
 import time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core per job; jobs run in parallel
+import slimgen  # noqa: E402,F401  (before NumPy: pins its kernels and one BLAS thread per job)
 
 from dataclasses import replace  # noqa: E402
 

@@ -1,3 +1,4 @@
+import slimgen  # noqa: F401  (first: pins the float kernels before NumPy loads, sw/determinism)
 import sys
 from pathlib import Path
 
