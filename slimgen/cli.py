@@ -15,8 +15,9 @@ import json
 import os
 import sys
 
-from slimgen.flow import (ENGINES, STAGES, FlowError, Run, RunConfig, SettingError,
-                          check_data, check_stage_inputs, run_flow, run_stage)
+from slimgen.flow import (STAGES, FlowError, Run, check_data, check_stage_inputs, run_flow,
+                          run_stage)
+from slimgen.settings import ENGINES, RunConfig, SettingError
 
 __all__ = ["main"]
 

@@ -17,15 +17,15 @@ build      ``model.npz``               ``build/`` (bitstream and tool logs), ``b
 """
 
 import json
-import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from slimgen.sw.artifact import load_float_model, save_float_model, write_bytes_atomic
+from slimgen.settings import RunConfig, SettingError, SettingTypeError
 from slimgen.sw.data import load_dataset
 
 __all__ = ["RunConfig", "Run", "STAGES", "run_stage", "run_flow", "FlowError", "SettingError",
@@ -44,7 +44,6 @@ STAGE_SETTINGS = {
     "build": ("board",),
     "report": (),
 }
-ENGINES = ("auto", "dense", "sparse", "folded")
 # The stages whose outputs the later stages read (verify, build and report read only these).
 FEEDS_LATER_STAGES = ("train", "compress", "quantize", "generate")
 STAGE_OUTPUTS = {
@@ -56,154 +55,6 @@ STAGE_OUTPUTS = {
 
 class FlowError(RuntimeError):
     """A stage cannot run: a missing input file, a failed check. The message says what to do."""
-
-
-class SettingError(ValueError):
-    """A run setting out of its range or at odds with another; ``setting`` names it, and the
-    message starts with its name (the CLI puts the option or the file it came from there)."""
-
-    def __init__(self, setting, message):
-        super().__init__(f"{setting} {message}")
-        self.setting = setting
-
-
-class SettingTypeError(SettingError, TypeError):
-    """A run setting of the wrong type (e.g. ``"seed": "0"`` in a config.json)."""
-
-
-def _not(v, ok_type):
-    """``not <value>``, with the type named when the type is wrong."""
-    return f"not {v!r}" if ok_type else f"not {v!r} (a {type(v).__name__})"
-
-
-def _check_int(name, v, least, most=None):
-    if most is not None:
-        what = f"an integer from {least} to {most}"
-    else:
-        what = {0: "a non-negative integer", 1: "a positive integer"}.get(
-            least, f"an integer ≥ {least}")
-    is_int = isinstance(v, int) and not isinstance(v, bool)
-    if not is_int:
-        raise SettingTypeError(name, f"must be {what}, {_not(v, False)}")
-    if v < least or (most is not None and v > most):
-        raise SettingError(name, f"must be {what}, {_not(v, True)}")
-
-
-def _check_number(name, v, what, ok):
-    """A real number (int or float, not bool) for which ``ok(v)`` holds."""
-    is_number = isinstance(v, (int, float)) and not isinstance(v, bool)
-    if not is_number:
-        raise SettingTypeError(name, f"must be {what}, {_not(v, False)}")
-    if not (math.isfinite(v) and ok(v)):
-        raise SettingError(name, f"must be {what}, {_not(v, True)}")
-
-
-def _check_choice(name, v, choices):
-    if not isinstance(v, str) or v not in choices:
-        raise SettingError(name, f"must be one of {', '.join(choices)}, not {v!r}")
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything a run depends on; stored as ``config.json`` in the run folder.
-
-    Every field is checked where the config is built (type, range, and against the model kind
-    and the board), so a run folder is never touched for a setting that cannot work; a bad one
-    raises :class:`SettingError` (a ``ValueError``; :class:`SettingTypeError`, also a
-    ``TypeError``, for a wrong type) naming the setting, the value and what is allowed.
-    """
-    model: str = "mlp"         # mlp, cnn or lstm (slimgen.models)
-    data: str = "digits"
-    sizes: tuple = (64, 32, 10)  # MLP layer sizes
-    hidden: int = 32           # LSTM hidden units
-    seed: int = 0
-    epochs: int = 100
-    batch_size: int = 8
-    lr: float = 1e-3
-    weight_bits: int = 8
-    act_bits: int = 8
-    method: str = "none"       # compression: none or a method of slimgen.compress_cli
-    sparsity: float = 0.9      # target fraction of zero weights (pruning methods)
-    bits: float = 4.0          # target average weight bits (joint)
-    compress_epochs: int | None = None   # epochs of the compression phase (None: the method's)
-    finetune_epochs: int | None = None   # epochs of masked fine-tuning after it (None: the method's)
-    lanes: int = 4             # MAC lanes per layer (and groups of balanced sparsity)
-    engine: str = "auto"       # dense, sparse, folded, or auto (see ``engines``)
-    layout: str = "rows"       # sparse engines and balanced groups: rows or banks
-    board: str = "icebreaker"
-    sim: str = "icarus"
-
-    def __post_init__(self):
-        from slimgen.models import MODEL_KINDS, get_model_kind
-        _check_choice("model", self.model, MODEL_KINDS)
-        if not isinstance(self.data, str) or not (self.data == "digits"
-                                                  or self.data.endswith(".npz")):
-            raise SettingError("data", f"must be 'digits' or a path to an .npz file, "
-                                       f"not {self.data!r}")
-        sizes = self.sizes
-        if isinstance(sizes, (list, tuple)) and len(sizes) >= 2 and all(
-                isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
-            object.__setattr__(self, "sizes", tuple(sizes))
-        else:
-            raise SettingError("sizes", f"must be two or more positive integers, not "
-                                        f"{list(sizes) if isinstance(sizes, tuple) else sizes!r}")
-        for name, least, most in (("hidden", 1, None), ("seed", 0, None), ("epochs", 1, None),
-                                  ("batch_size", 1, None), ("weight_bits", 2, 16),
-                                  ("act_bits", 2, 16), ("lanes", 1, None)):
-            _check_int(name, getattr(self, name), least, most)
-        _check_number("lr", self.lr, "a positive number", lambda v: v > 0)
-        from slimgen.compress_cli import METHODS
-        _check_choice("method", self.method, ("none",) + METHODS)
-        if self.method == "lstm_gates" and self.model != "lstm":
-            raise SettingError("method", f"'lstm_gates' prunes LSTM gates; it needs --model "
-                                         f"lstm, not {self.model!r}")
-        _check_number("sparsity", self.sparsity, "a number in [0, 1)", lambda v: 0 <= v < 1)
-        from slimgen.sw.compress.joint_prune_quant import JointConfig
-        widths = JointConfig().bits
-        _check_number("bits", self.bits, f"a number from {min(widths)} to {max(widths)} (the "
-                                         f"joint method's candidate widths "
-                                         f"{', '.join(map(str, widths))})",
-                      lambda v: min(widths) <= v <= max(widths))
-        for name, least in (("compress_epochs", 1), ("finetune_epochs", 0)):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < least):
-                raise SettingError(name, f"must be an integer ≥ {least} or null (the method's "
-                                         f"default), not {v!r}")
-        _check_choice("engine", self.engine, ENGINES)
-        if self.engine == "folded" and self.model != "mlp":
-            raise SettingError("engine", f"'folded' (every layer on one array) is for --model "
-                                         f"mlp, not {self.model!r}")
-        if self.layout not in ("rows", "banks"):
-            raise SettingError("layout", f"must be 'rows' or 'banks', not {self.layout!r}")
-        from slimgen.boards.build import BOARDS
-        _check_choice("board", self.board, tuple(BOARDS))
-        _check_choice("sim", self.sim, ("icarus", "verilator"))
-        # what the model kind's hardware can take (lanes, layout)
-        get_model_kind(self.model).check_config(self)
-
-    @property
-    def engines(self):
-        """The engine of every layer unless told otherwise: sparse ones for pruned models; for
-        a dense MLP every layer on one shared array (the multipliers of one engine per layer,
-        never idle while another layer runs); dense for the dense layers of other models."""
-        if self.engine != "auto":
-            return self.engine
-        if self.method != "none":
-            return "sparse"
-        return "folded" if self.model == "mlp" else "dense"
-
-    def to_dict(self):
-        d = asdict(self)
-        d["sizes"] = list(self.sizes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d):
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"Unknown run settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
 
 
 def _write_json(path, obj):

@@ -16,7 +16,7 @@ A model kind module provides:
   ``shape``, ``weight_bits``, ``sparsity``, ``nonzeros``, ``nonzeros_per_group``, ``lanes``,
   ``mults_direct``, ``mults`` (per output), ``cycles``.
 
-``config`` is the flow's :class:`slimgen.flow.RunConfig`; ``compression`` the ``compression``
+``config`` is the flow's :class:`slimgen.settings.RunConfig`; ``compression`` the ``compression``
 entry of a compressed artifact's manifest (empty when nothing was compressed).
 """
 

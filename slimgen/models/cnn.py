@@ -38,7 +38,7 @@ IMAGE, N_CLASSES = (1, 8, 8), 10   # the digits: one channel of 8×8 pixels, 10 
 
 def check_config(config):
     """Refuse lanes and layouts the shared array cannot take (:class:`slimgen.hw.cnn.CNN`)."""
-    from slimgen.flow import SettingError
+    from slimgen.settings import SettingError
     lanes = [p for p in range(ALPHA, ALPHA * ALPHA + 1, ALPHA) if (ALPHA * ALPHA) % p == 0]
     if config.lanes not in lanes:
         allowed = ", ".join(map(str, lanes[:-1])) + f" or {lanes[-1]}"

@@ -29,7 +29,7 @@ STEPS, N_IN, N_CLASSES = 8, 8, 10   # the digits: 8 rows of 8 pixels, 10 classes
 
 def check_config(config):
     """Refuse more lanes than hidden units (a lane computes whole hidden units)."""
-    from slimgen.flow import SettingError
+    from slimgen.settings import SettingError
     hidden = getattr(config, "hidden", N_HIDDEN)
     if config.lanes > hidden:
         raise SettingError("lanes", f"must be at most {hidden} for the LSTM (one lane per "

@@ -22,7 +22,7 @@ def check_config(config):
     """Refuse lanes the engines could not use (:func:`make_network` would cap them): the
     folded array has at most the widest layer's outputs, over the layers it serves; a dense or
     sparse rows engine at most its layer's outputs, a sparse banks engine its inputs."""
-    from slimgen.flow import SettingError
+    from slimgen.settings import SettingError
     sizes, lanes = config.sizes, config.lanes
     outs = sizes[1:]
     if config.engines == "folded":
