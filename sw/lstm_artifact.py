@@ -9,17 +9,19 @@ holding everything :class:`slimgen.sw.lstm_golden.IntLSTMClassifier` computes wi
 - arrays (int64): ``lstm.W_<g>`` (H, n_in + H) and ``lstm.b_<g>`` (H,) for g in i, f, o, c;
   ``head.W`` (n_classes, H), ``head.b`` (n_classes,).
 
-Loading checks the file (:func:`load_artifact`) and then that its parts agree, raising
-:class:`ArtifactError` naming what is wrong.
+Loading checks the file (:func:`load_artifact`), every field and array against the widths the
+format declares (:func:`check_int_lstm`), and then that its parts agree, raising
+:class:`ArtifactError` naming what is wrong and the stage to rerun.
 """
 
 import numpy as np
 
-from .artifact import ArtifactError, load_artifact, save_artifact
+from .artifact import (MAX_ACC_BITS, MAX_SHIFT, ArtifactError, Checks, load_artifact,
+                       save_artifact)
 from .lstm_golden import GATES, IntLSTM, IntLSTMClassifier, LstmFormat
 from .sparse_golden import SparseLayer
 
-__all__ = ["KIND", "save_int_lstm", "load_int_lstm"]
+__all__ = ["KIND", "save_int_lstm", "load_int_lstm", "check_int_lstm"]
 
 KIND = "int-lstm"
 
@@ -53,7 +55,9 @@ def save_int_lstm(path, model, *, dataset, split_seed, extra=None):
 def load_int_lstm(path):
     """``(model, manifest)`` from an ``"int-lstm"`` artifact."""
     manifest, arrays = load_artifact(path, KIND)
+    check = Checks(path, manifest)
     try:
+        check_int_lstm(check, manifest, arrays)
         fmt = LstmFormat.from_dict(manifest["lstm_format"])
         H, n_in = manifest["n_hidden"], manifest["n_in"]
         for g in GATES:
@@ -73,7 +77,52 @@ def load_int_lstm(path):
         model = IntLSTMClassifier(lstm, head, steps=int(manifest["steps"]),
                                   input_scale=float(manifest["input_scale"]),
                                   extra=dict(manifest.get("extra", {})))
+    except ArtifactError:
+        raise
     except (KeyError, ValueError, TypeError) as e:
         what = f"missing entry {e}" if isinstance(e, KeyError) else str(e)
-        raise ArtifactError(f"Model file {path}: its LSTM is inconsistent: {what}") from None
+        raise check.error(f"its LSTM is inconsistent: {what}") from None
+    layers = [(f"gate {g!r}", lstm.gate_layer((g,))) for g in GATES] + [("the head", head)]
+    for what, layer in layers:
+        if layer.acc_bits > MAX_ACC_BITS:
+            raise check.error(f"{what} needs {layer.acc_bits}-bit accumulators for its weights "
+                              f"and biases; slimgen builds at most {MAX_ACC_BITS}")
     return model, manifest
+
+
+def check_int_lstm(check, manifest, arrays):
+    """The fields and arrays of an ``"int-lstm"`` artifact, before its parts are put together
+    (:class:`slimgen.sw.artifact.Checks`; a missing entry is a ``KeyError``, a bad
+    ``lstm_format`` its own ``ValueError``)."""
+    fmt = LstmFormat.from_dict(check.get(manifest, "lstm_format", "lstm_format"))
+    for key in ("steps", "n_in", "n_hidden", "n_classes"):
+        check.integer(key, check.get(manifest, key, key), 1, 4096)
+    check.scale("input_scale", check.get(manifest, "input_scale", "input_scale"))
+    for g in GATES:
+        check.integer(f"multiplier.{g}", check.get(check.get(manifest, "multiplier", "multiplier"),
+                                                   g, f"multiplier.{g}"),
+                      1, (1 << fmt.multiplier_bits) - 1)
+        check.integer(f"shift.{g}", check.get(check.get(manifest, "shift", "shift"), g,
+                                              f"shift.{g}"), 1, MAX_SHIFT)
+    head = check.get(manifest, "head", "head")
+    fields = {k: check.get(head, k, f"head.{k}") for k in ("in_bits", "in_signed", "weight_bits")}
+    if fields["weight_bits"] != fmt.head_weight_bits:
+        raise check.bad_field("head.weight_bits", fields["weight_bits"],
+                              f"{fmt.head_weight_bits}, the head's weight width "
+                              f"(lstm_format.head_weight_bits)")
+    if fields["in_bits"] != fmt.h_bits:
+        raise check.bad_field("head.in_bits", fields["in_bits"], f"{fmt.h_bits}, the width of the "
+                              f"hidden state (lstm_format.h_frac + 1)")
+    if fields["in_signed"] is not True:
+        raise check.bad_field("head.in_signed", fields["in_signed"],
+                              "True: the hidden state is signed")
+    widest = (-(1 << (MAX_ACC_BITS - 1)), (1 << (MAX_ACC_BITS - 1)) - 1,
+              f"{MAX_ACC_BITS}-bit accumulators (the widest slimgen builds)")
+    for g in GATES:
+        bits, where = ((fmt.c_weight_bits, "lstm_format.c_weight_bits") if g == "c"
+                       else (fmt.weight_bits, "lstm_format.weight_bits"))
+        check.weights(f"lstm.W_{g}", check.get(arrays, f"lstm.W_{g}", f"lstm.W_{g}"), bits, where)
+        check.within(f"lstm.b_{g}", check.get(arrays, f"lstm.b_{g}", f"lstm.b_{g}"), *widest)
+    check.weights("head.W", check.get(arrays, "head.W", "head.W"), fmt.head_weight_bits,
+                  "head.weight_bits")
+    check.within("head.b", check.get(arrays, "head.b", "head.b"), *widest)

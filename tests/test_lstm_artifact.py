@@ -69,15 +69,18 @@ def test_damaged_files(tmp_path, model):
 
 @pytest.mark.parametrize("change,message", [
     (lambda m, a: a.__setitem__("lstm.W_f", a["lstm.W_f"][:, :-1]),
-     "gate 'f' has W of shape [5, 8] and b of shape [5], expected [5, 9] and [5]"),
+     "its LSTM is inconsistent: gate 'f' has W of shape [5, 8] and b of shape [5], expected "
+     "[5, 9] and [5]"),
     (lambda m, a: a.__setitem__("head.W", a["head.W"][:2]),
-     "the head's W has shape [2, 5], expected [3, 5]"),
+     "its LSTM is inconsistent: the head's W has shape [2, 5], expected [3, 5]"),
     (lambda m, a: m["lstm_format"].__setitem__("table_bits", 1),
-     "table_bits must be an integer from 3 to 12, not 1"),
-    (lambda m, a: m["multiplier"].pop("o"), "missing entry 'o'"),
-    (lambda m, a: a.pop("lstm.b_c"), "missing entry 'lstm.b_c'"),
+     "its LSTM is inconsistent: table_bits must be an integer from 3 to 12, not 1"),
+    (lambda m, a: m["multiplier"].pop("o"),
+     "its LSTM is inconsistent: missing entry 'multiplier.o'"),
+    (lambda m, a: a.pop("lstm.b_c"), "its LSTM is inconsistent: missing entry 'lstm.b_c'"),
     (lambda m, a: a.__setitem__("lstm.W_i", a["lstm.W_i"] * 3),
-     "Gate 'i' weights must lie in [−31, 31]"),
+     "array 'lstm.W_i' holds 60 at index (1, 0), outside [-31, 31], the range of 6-bit weights "
+     "(lstm_format.weight_bits)"),
 ])
 def test_mismatched_parts(tmp_path, model, change, message):
     save_int_lstm(tmp_path / "m.npz", model, dataset="digits", split_seed=0)
@@ -85,7 +88,8 @@ def test_mismatched_parts(tmp_path, model, change, message):
     _rewrite(tmp_path / "m.npz", bad, change)
     with pytest.raises(ArtifactError) as e:
         load_int_lstm(bad)
-    assert str(e.value) == f"Model file {bad}: its LSTM is inconsistent: {message}"
+    assert str(e.value) == (f"Model file {bad}: {message}. Rerun the quantize stage to "
+                            f"regenerate it (slimgen flow --run {tmp_path} --from quantize)")
 
 
 def test_save_needs_an_lstm_classifier(tmp_path):
