@@ -69,23 +69,24 @@ def _add_run_options(p, *, run_required=False):
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _config_file(path):
-    """The settings of a ``--config`` JSON file (its values are checked once merged with the
-    command line's, which override them: see :func:`_config`)."""
+def _settings_object(path, where):
+    """The JSON object of run settings in ``path`` (a ``--config`` file or a run's
+    ``config.json``; ``where`` names it in messages), with no unknown keys. Its values are
+    checked once merged with the others (see :func:`_config`)."""
     from pathlib import Path
     try:
         d = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise FlowError(f"--config {path}: no such file") from None
+        raise FlowError(f"{where}: no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise FlowError(f"--config {path} is not a JSON file of run settings ({e})") from None
+        raise FlowError(f"{where} is not a JSON file of run settings ({e})") from None
     if not isinstance(d, dict):
-        raise FlowError(f"--config {path} must hold one JSON object of settings, e.g. "
+        raise FlowError(f"{where} must hold one JSON object of settings, e.g. "
                         f'{{"model": "cnn", "lanes": 4}}, not a {type(d).__name__}')
-    unknown = set(d) - set(RunConfig().to_dict())
-    if unknown:
-        raise FlowError(f"--config {path}: Unknown run settings {sorted(unknown)}; known: "
-                        f"{sorted(RunConfig().to_dict())}")
+    known = set(RunConfig().to_dict())
+    if set(d) - known:
+        raise FlowError(f"{where}: Unknown run settings {sorted(set(d) - known)}; known: "
+                        f"{sorted(known)}")
     return d
 
 
@@ -105,20 +106,9 @@ def _config(args, run_root):
     merged, and a bad setting named by where it came from."""
     from pathlib import Path
     stored_path = Path(run_root) / "config.json"
-    stored = None
-    if stored_path.exists():
-        try:
-            stored = json.loads(stored_path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise FlowError(f"{stored_path} is damaged ({e}); delete it and rerun") from None
-        if not isinstance(stored, dict):
-            raise FlowError(f"{stored_path} is not a valid run configuration: it holds a "
-                            f"{type(stored).__name__}, not a JSON object of settings")
-        unknown = set(stored) - set(RunConfig().to_dict())
-        if unknown:
-            raise FlowError(f"{stored_path} is not a valid run configuration: Unknown run "
-                            f"settings {sorted(unknown)}; known: {sorted(RunConfig().to_dict())}")
-    from_file = _config_file(args.config_file) if getattr(args, "config_file", None) else {}
+    stored = _settings_object(stored_path, str(stored_path)) if stored_path.exists() else None
+    config_file = getattr(args, "config_file", None)
+    from_file = _settings_object(config_file, f"--config {config_file}") if config_file else {}
     given = {key: getattr(args, key) for key in _OPTIONS if getattr(args, key, None) is not None}
     if getattr(args, "sizes", None):
         try:
