@@ -22,7 +22,7 @@ def _good(n=50, features=16):
 
 
 def _refused(path, message):
-    """``load_npz(path)`` raises ValueError whose text is exactly ``Data file {path}: {message}``."""
+    """``load_npz(path)`` raises ValueError with exactly ``Data file {path}: {message}``."""
     with pytest.raises(ValueError) as e:
         load_npz(path)
     assert str(e.value) == f"Data file {path}: {message}"
