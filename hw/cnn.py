@@ -166,7 +166,7 @@ class CNN(wiring.Component):
             with m.Case(DENSE):
                 with m.If(dense_done):
                     m.d.sync += state.eq(ARGMAX)
-            with m.Case(ARGMAX):
+            with m.Default():            # ARGMAX (the codes past it are never entered)
                 with m.If(argmax_done):
                     m.d.sync += state.eq(IDLE)
         with m.If(start):
@@ -321,6 +321,8 @@ class CNN(wiring.Component):
         for j in range(2):
             nxt = {}
             for name, sig in stages[-1].items():
+                if j == 1 and name == "first":
+                    continue             # only the accumulators (stage 1) start a sum
                 reg = Signal.like(sig, name=f"c{j + 1}_{name}") if isinstance(sig, Signal) \
                     else Signal(sig.shape(), name=f"c{j + 1}_{name}")
                 m.d.sync += reg.eq(sig)

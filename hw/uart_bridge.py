@@ -55,8 +55,6 @@ class UARTBridge(wiring.Component):
         High from a command byte until its reply has been handed to the transmitter.
     cls : Out(range(n_classes))
         The class of the last reply.
-    done : Out(1)
-        Pulses when a reply's last byte is handed to the transmitter.
     error : Out(1)
         Pulses on a framing error, an overrun, an unknown command, or an abandoned request.
     """
@@ -93,7 +91,6 @@ class UARTBridge(wiring.Component):
             "tx": Out(1, init=1),
             "busy": Out(1),
             "cls": Out(cls_shape),
-            "done": Out(1),
             "error": Out(1),
         })
 
@@ -115,7 +112,7 @@ class UARTBridge(wiring.Component):
         logit = Signal(signed(8 * LOGIT_BYTES))
         m.d.comb += logit.eq(result.logits[j])  # sign-extends
 
-        m.d.sync += [self.done.eq(0), self.error.eq(rx.frame_error | rx.overrun)]
+        m.d.sync += self.error.eq(rx.frame_error | rx.overrun)
 
         with m.FSM() as fsm:
             # One cycle out of reset before serving. Icarus may not evaluate an ``always @*``
@@ -172,7 +169,7 @@ class UARTBridge(wiring.Component):
                         m.d.sync += j.eq(j + 1)
                         with m.If(j == n_classes - 1):
                             m.d.comb += net.o.ready.eq(1)
-                            m.d.sync += [self.cls.eq(result.cls), self.done.eq(1)]
+                            m.d.sync += self.cls.eq(result.cls)
                             m.next = "COMMAND"
         m.d.comb += self.busy.eq(~fsm.ongoing("COMMAND") & ~fsm.ongoing("START"))
         return m
