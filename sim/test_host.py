@@ -20,7 +20,7 @@ from slimgen.sw.data import load_digits
 from slimgen.sw.nn import TrainConfig, build_model, mlp_spec, train
 from slimgen.sw.quant import quantize_inputs, quantize_mlp
 
-from .testing import require_simulator
+from .testing import require_simulator, untrained_int_run
 
 pytest.importorskip("serial")
 
@@ -45,16 +45,10 @@ def digits_run(tmp_path_factory):
 def kind_run(request, tmp_path_factory):
     """A run folder with the model.npz of a CNN or LSTM (an untrained float model quantized as
     the flow does), the integer model, and the network the board top serves it on."""
-    from slimgen.flow import RunConfig
     from slimgen.models import get_model_kind
-    from slimgen.sw.data import load_dataset
-    kind, config = get_model_kind(request.param), RunConfig(model=request.param)
-    data = load_dataset("digits", view=kind.VIEW, seed=0)
-    int_model = kind.quantize(build_model(kind.float_spec(config), np.random.default_rng(0)),
-                              data, config, {})
     root = tmp_path_factory.mktemp(request.param)
-    kind.save_int(root / "model.npz", int_model, dataset="digits", split_seed=0)
-    return root, int_model, kind.make_network(int_model, config)
+    int_model, config = untrained_int_run(request.param, root)
+    return root, int_model, get_model_kind(request.param).make_network(int_model, config)
 
 
 class SimulatedBoard:

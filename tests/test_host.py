@@ -195,16 +195,9 @@ class _Closing:
 def kind_run(request, tmp_path_factory):
     """A run folder holding the model.npz of one model kind (an untrained float model quantized
     the way the flow does it), and that integer model."""
-    from slimgen.flow import RunConfig
-    from slimgen.models import get_model_kind
-    from slimgen.sw.data import load_dataset
-    from slimgen.sw.nn import build_model
-    kind, config = get_model_kind(request.param), RunConfig(model=request.param)
-    data = load_dataset("digits", view=kind.VIEW, seed=0)
-    int_model = kind.quantize(build_model(kind.float_spec(config), np.random.default_rng(0)),
-                              data, config, {})
+    from slimgen.sim.testing import untrained_int_run
     root = tmp_path_factory.mktemp(request.param)
-    kind.save_int(root / "model.npz", int_model, dataset="digits", split_seed=0)
+    int_model, _ = untrained_int_run(request.param, root)
     return request.param, root, int_model
 
 
