@@ -11,24 +11,28 @@ Pixels are scaled to [0, 1] (``x / 16``). The split is stratified by class: ``te
 every class goes to test (360 of 1,797 at 0.2), then ``val_fraction`` of each class's remainder
 to validation. The same seed always gives the same split.
 
-A user ``.npz`` is checked when loaded: finite pixels in [0, 1], one non-negative whole label
-per sample, enough samples for every part of the split (:func:`min_split_samples`); anything
+A user ``.npz`` is checked when loaded: finite pixels in [0, 1], one whole label from 0 to
+``MAX_CLASSES - 1`` (65,535) per sample, enough samples for every part of the split (:func:`min_split_samples`); anything
 else is a ``ValueError`` naming the file, the array and the bad value. A data set with a single
-class is only warned about (logger ``slimgen.sw.data``).
+class is only warned about (logger ``slimgen.sw.data``), once per file in a process. The file
+is never unpickled.
 """
 
 import logging
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["Split", "Dataset", "load_digits", "load_npz", "load_dataset", "stratified_split",
-           "min_split_samples"]
+           "min_split_samples", "MAX_CLASSES"]
 
 log = logging.getLogger(__name__)
 
 VIEWS = ("vector", "image", "sequence")
+#: Most classes a user data set may have: its labels are 0 .. MAX_CLASSES - 1.
+MAX_CLASSES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -160,29 +164,84 @@ def load_npz(path, *, view="vector", seed=0, test_fraction=0.2, val_fraction=0.1
     cannot train a model (see the module docstring).
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            x, y = f["x"], f["y"]
-    except FileNotFoundError:
-        raise FileNotFoundError(f"Data file {path} does not exist") from None
-    except KeyError as e:
-        raise ValueError(f"Data file {path} must hold arrays 'x' and 'y'; {e} is missing") from None
-    except (OSError, ValueError, EOFError) as e:
-        raise ValueError(f"Data file {path} is not a readable .npz file: {e}") from None
-    except (TypeError, AttributeError):  # np.load gave one array: an .npy under an .npz name
-        raise ValueError(f"Data file {path} is a single .npy array, not an .npz holding arrays "
-                         f"'x' and 'y'") from None
+    x, y = _read_npz(path)
     x, y = _checked_xy(x, y, f"Data file {path}", test_fraction, val_fraction)
     side = int(round(np.sqrt(x.shape[1])))
     if view != "vector" and side * side != x.shape[1]:
         raise ValueError(f"Data file {path}: view {view!r} needs square images, "
                          f"but samples have {x.shape[1]} features")
     classes = np.unique(y)
-    if len(classes) == 1:
+    if len(classes) == 1 and _first_warning(path):
         log.warning(f"Data file {path}: y holds one class only ({classes[0]}); a classifier "
                     f"trained on it learns nothing")
     split = stratified_split(y, seed=seed, test_fraction=test_fraction, val_fraction=val_fraction)
     return Dataset(path.stem, _view(x, view, side), y, int(y.max()) + 1, split, seed, 255.0)
+
+
+def _read_npz(path):
+    """The arrays ``x`` and ``y`` of the ``.npz`` at ``path`` (a :class:`~pathlib.Path`), or an
+    error that says what the file is instead. Nothing is unpickled."""
+    where = f"Data file {path}"
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except FileNotFoundError:
+        if path.is_absolute():
+            raise FileNotFoundError(f"{where} does not exist") from None
+        raise FileNotFoundError(f"{where} does not exist (a relative path is taken from the "
+                                f"current directory: {path.absolute()})") from None
+    except IsADirectoryError:
+        raise ValueError(f"{where} is a folder, not an .npz file") from None
+    except OSError as e:
+        raise ValueError(f"{where} cannot be read: {e.strerror or e}") from None
+    if magic == b"\x93NUMPY":
+        raise ValueError(f"{where} is a single .npy array, not an .npz holding arrays 'x' "
+                         f"and 'y'")
+    if magic[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip file's first (or only) record
+        raise ValueError(f"{where} is not an .npz (NumPy zip) file of arrays x and y; make one "
+                         f"with numpy.savez('{path.name}', x=x, y=y)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [name for name in ("x", "y") if name not in f.files]
+            if missing:
+                held = f"it holds: {', '.join(f.files)}" if f.files else "it holds no arrays"
+                which = f"array '{missing[0]}'" if len(missing) == 1 else "arrays 'x' and 'y'"
+                raise _MissingArrays(f"{where} has no {which} ({held}); an .npz needs x "
+                                     f"(samples) and y (labels)")
+            arrays = []
+            for name in ("x", "y"):
+                try:
+                    arrays.append(f[name])
+                except ValueError as e:
+                    if "allow_pickle" not in str(e):
+                        raise
+                    raise _MissingArrays(f"{where}: {name} holds Python objects, which slimgen "
+                                         f"does not load (they could run code); save it as an "
+                                         f"array of numbers") from None
+    except _MissingArrays as e:
+        raise ValueError(str(e)) from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{where} is not a readable .npz file: {e}") from None
+    return tuple(arrays)
+
+
+class _MissingArrays(Exception):
+    """An .npz that opened but lacks what a data set needs (raised past the reader's own
+    error handling)."""
+
+
+#: (absolute path, modification time, size) of each file warned about: the flow loads its data
+#: set more than once, and a warning is said once per file per process.
+_warned = set()
+
+
+def _first_warning(path):
+    """True the first time ``path`` (as it is now) is warned about in this process."""
+    st = path.stat()
+    key = (str(path.absolute()), st.st_mtime_ns, st.st_size)
+    first = key not in _warned
+    _warned.add(key)
+    return first
 
 
 def _first_bad(mask):
@@ -221,19 +280,31 @@ def _checked_xy(x, y, where, test_fraction, val_fraction):
         raise ValueError(f"{where}: x must be scaled to [0, 1], found values in "
                          f"[{x.min()}, {x.max()}] (divide by the largest pixel value, e.g. "
                          f"x / 255)")
+    _check_labels(y, where)
+    return x.reshape(len(x), -1).astype(np.float64), y.astype(np.int64)
+
+
+def _check_labels(y, where):
+    """Refuse labels that are not class numbers 0 .. MAX_CLASSES - 1, checked in ``y``'s own
+    dtype (unsigned, signed or float) before any cast: a cast to int64 wraps 2**64 - 1 to -1
+    and makes 1e300 -2**63."""
     if np.issubdtype(y.dtype, np.integer):
-        bad = y < 0
+        wrong = y < 0
+        large = y >= MAX_CLASSES
     elif np.issubdtype(y.dtype, np.floating):
-        bad = ~np.isfinite(y) | (y < 0)
-        bad[~bad] = y[~bad] != np.floor(y[~bad])
+        wrong = ~np.isfinite(y) | (y < 0)
+        wrong[~wrong] = y[~wrong] != np.floor(y[~wrong])
+        large = ~wrong & (np.where(wrong, 0, y) >= MAX_CLASSES)
     else:
         raise ValueError(f"{where}: y must hold integer class labels, not values of type "
                          f"{y.dtype}")
+    bad = wrong | large
     if bad.any():
         i = _first_bad(bad)
-        raise ValueError(f"{where}: y holds {y[i]} at index {i}; labels must be non-negative "
-                         f"whole numbers (0, 1, 2, …)")
-    return x.reshape(len(x), -1).astype(np.float64), y.astype(np.int64)
+        rule = ("labels must be non-negative whole numbers (0, 1, 2, …)" if wrong[i] else
+                f"labels must be class numbers 0 to {MAX_CLASSES - 1} (slimgen takes at most "
+                f"{MAX_CLASSES} classes)")
+        raise ValueError(f"{where}: y holds {y[i]} at index {i}; {rule}")
 
 
 def load_dataset(name="digits", **kwargs):

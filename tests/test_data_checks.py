@@ -168,3 +168,104 @@ def test_an_npy_file_named_npz(tmp_path):
     with pytest.raises(ValueError, match=rf"^Data file {re.escape(str(path))} is a single .npy "
                                          rf"array, not an .npz holding arrays 'x' and 'y'$"):
         load_npz(path)
+
+
+LABEL_RANGE = "labels must be class numbers 0 to 65535 (slimgen takes at most 65536 classes)"
+
+
+@pytest.mark.parametrize("dtype,label,message", [
+    (np.uint64, 2**63, f"y holds 9223372036854775808 at index 4; {LABEL_RANGE}"),
+    (np.uint64, 2**64 - 1, f"y holds 18446744073709551615 at index 4; {LABEL_RANGE}"),
+    (np.int64, 2**63 - 1, f"y holds 9223372036854775807 at index 4; {LABEL_RANGE}"),
+    (np.int32, 65536, f"y holds 65536 at index 4; {LABEL_RANGE}"),
+    (np.float64, 1e300, f"y holds 1e+300 at index 4; {LABEL_RANGE}"),
+    (np.float64, 2.0**63, f"y holds 9.223372036854776e+18 at index 4; {LABEL_RANGE}"),
+    (np.float32, 2.0**40, f"y holds 1099511627776.0 at index 4; {LABEL_RANGE}"),
+])
+def test_labels_too_large_for_a_class_are_refused_before_any_cast(tmp_path, recwarn, dtype,
+                                                                   label, message):
+    """Checked in their own dtype: a cast to int64 would wrap 2**64 - 1 to -1 and turn 1e300
+    into -2**63 (with a RuntimeWarning)."""
+    x, y = _good()
+    y = y.astype(dtype)
+    y[4] = label
+    _refused(_write(tmp_path, x=x, y=y), message)
+    assert [str(w.message) for w in recwarn] == []
+
+
+def test_the_largest_label_is_taken(tmp_path):
+    x, y = _good()
+    y = y.astype(np.uint64)
+    y[4] = 65535
+    assert load_npz(_write(tmp_path, x=x, y=y)).n_classes == 65536
+
+
+def test_a_text_file_named_npz(tmp_path):
+    path = tmp_path / "notes.npz"
+    path.write_text("hello\n")
+    with pytest.raises(ValueError) as e:
+        load_npz(path)
+    assert str(e.value) == (f"Data file {path} is not an .npz (NumPy zip) file of arrays x and "
+                            f"y; make one with numpy.savez('{path.name}', x=x, y=y)")
+    assert "pickle" not in str(e.value)
+
+
+@pytest.mark.parametrize("arrays,message", [
+    ({"x": np.zeros((5, 4)), "z": np.zeros(5)},
+     "has no array 'y' (it holds: x, z); an .npz needs x (samples) and y (labels)"),
+    ({"y": np.zeros(5)},
+     "has no array 'x' (it holds: y); an .npz needs x (samples) and y (labels)"),
+    ({"a": np.zeros(5)},
+     "has no arrays 'x' and 'y' (it holds: a); an .npz needs x (samples) and y (labels)"),
+    ({}, "has no arrays 'x' and 'y' (it holds no arrays); an .npz needs x (samples) and y "
+         "(labels)"),
+])
+def test_missing_arrays_are_named(tmp_path, arrays, message):
+    path = _write(tmp_path, **arrays)
+    with pytest.raises(ValueError) as e:
+        load_npz(path)
+    assert str(e.value) == f"Data file {path} {message}"
+
+
+def test_object_arrays_are_not_unpickled(tmp_path):
+    x, _ = _good()
+    path = _write(tmp_path, x=x, y=np.array([0, "a"] * 25, dtype=object))
+    with pytest.raises(ValueError) as e:
+        load_npz(path)
+    assert str(e.value) == (f"Data file {path}: y holds Python objects, which slimgen does not "
+                            f"load (they could run code); save it as an array of numbers")
+
+
+def test_a_missing_relative_path_names_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError) as e:
+        load_npz("nope/d.npz")
+    assert str(e.value) == (f"Data file nope/d.npz does not exist (a relative path is taken from "
+                            f"the current directory: {tmp_path / 'nope' / 'd.npz'})")
+    with pytest.raises(FileNotFoundError) as e:
+        load_npz(tmp_path / "d.npz")
+    assert str(e.value) == f"Data file {tmp_path / 'd.npz'} does not exist"
+
+
+def test_a_folder_named_npz(tmp_path):
+    (tmp_path / "d.npz").mkdir()
+    with pytest.raises(ValueError) as e:
+        load_npz(tmp_path / "d.npz")
+    assert str(e.value) == f"Data file {tmp_path / 'd.npz'} is a folder, not an .npz file"
+
+
+def test_one_class_warns_once_per_file(tmp_path, caplog):
+    """The flow loads its data set more than once: the warning comes once, on the first load."""
+    x, _ = _good()
+    path = _write(tmp_path, x=x, y=np.full(50, 1))
+    other = _write(tmp_path, "other.npz", x=x, y=np.full(50, 0))
+    with caplog.at_level(logging.WARNING, logger="slimgen.sw.data"):
+        load_npz(path)
+        load_npz(path, view="image")
+        load_npz(other)
+        load_npz(str(path))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Data file {path}: y holds one class only (1); a classifier trained on it learns "
+        f"nothing",
+        f"Data file {other}: y holds one class only (0); a classifier trained on it learns "
+        f"nothing"]
