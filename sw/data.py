@@ -12,8 +12,9 @@ every class goes to test (360 of 1,797 at 0.2), then ``val_fraction`` of each cl
 to validation. The same seed always gives the same split.
 
 A user ``.npz`` is checked when loaded: finite pixels in [0, 1], one whole label from 0 to
-``MAX_CLASSES - 1`` (65,535) per sample, enough samples for every part of the split (:func:`min_split_samples`); anything
-else is a ``ValueError`` naming the file, the array and the bad value. A data set with a single
+``MAX_CLASSES - 1`` (65,535) per sample, enough samples for every part of the split
+(:func:`min_split_samples`); anything else is a ``ValueError`` naming the file, the array and
+the bad value. A data set with a single
 class is only warned about (logger ``slimgen.sw.data``), once per file in a process. The file
 is never unpickled.
 """
