@@ -15,8 +15,10 @@ import json
 import os
 import sys
 
+from slimgen.compress_cli import METHODS
 from slimgen.flow import (STAGES, FlowError, Run, check_data, check_stage_inputs, run_flow,
                           run_stage)
+from slimgen.host_cli import EXIT_BROKEN_PIPE
 from slimgen.settings import ENGINES, RunConfig, SettingError
 
 __all__ = ["main"]
@@ -47,8 +49,8 @@ def _add_run_options(p, *, run_required=False):
                                              "dense and sparse engines, shared by every layer "
                                              "for the CNN and the LSTM (and groups of balanced "
                                              "sparsity)")
-    p.add_argument("--method", help="compression: none (default), self_prune, joint, balanced, "
-                                    "sign, magnitude")
+    p.add_argument("--method", help="compression: none (default), " + ", ".join(METHODS)
+                                    + " (lstm_gates: --model lstm only)")
     p.add_argument("--sparsity", type=float, help="target fraction of zero weights")
     p.add_argument("--bits", type=float, help="joint: target average weight bits")
     p.add_argument("--compress-epochs", dest="compress_epochs", type=int,
@@ -102,20 +104,22 @@ def _option(name):
 
 def _config(args, run_root):
     """The run's settings: the stored ``config.json`` (or, for a new run or a new model kind,
-    that kind's defaults), then a ``--config`` file, then the command line; checked once,
-    merged, and a bad setting named by where it came from."""
+    that kind's defaults), then a ``--config`` file, then the command line; merged, and a bad
+    setting named by where it came from (see :func:`_merge`)."""
     from pathlib import Path
     stored_path = Path(run_root) / "config.json"
     stored = _settings_object(stored_path, str(stored_path)) if stored_path.exists() else None
     config_file = getattr(args, "config_file", None)
+    if config_file is not None and not config_file.strip():
+        raise FlowError(f"--config must name a JSON file of run settings, not {config_file!r}")
     from_file = _settings_object(config_file, f"--config {config_file}") if config_file else {}
     given = {key: getattr(args, key) for key in _OPTIONS if getattr(args, key, None) is not None}
-    if getattr(args, "sizes", None):
+    if getattr(args, "sizes", None) is not None:
         try:
             given["sizes"] = [int(s) for s in args.sizes.split(",")]
         except ValueError:
-            raise FlowError(f"--sizes must be integers separated by commas, not {args.sizes!r}") \
-                from None
+            raise FlowError(f"--sizes must be integers separated by commas (e.g. 64,32,10), "
+                            f"not {args.sizes!r}") from None
     model = given.get("model") or from_file.get("model")
     defaults = RunConfig().to_dict()
     if stored is None or (model is not None and model != stored.get("model", "mlp")):
@@ -126,45 +130,110 @@ def _config(args, run_root):
             defaults.update(getattr(get_model_kind(kind), "DEFAULTS", {}), model=kind)
         base, base_origin = defaults, "default"
     else:
-        base, base_origin = {**defaults, **stored}, "stored"
-    settings = {**base, **from_file, **given}
-    origin = {k: "given" if k in given else "file" if k in from_file else base_origin
-              for k in settings}
-    try:
-        config = RunConfig.from_dict(settings)
-    except SettingError as e:
-        where = origin.get(e.setting, "default")
-        message = str(e)[len(e.setting):]
-        if where == "file":
-            raise FlowError(f"--config {args.config_file}: {e}") from None
-        if where == "stored":
-            raise FlowError(f"{stored_path} is not a valid run configuration: {e}") from None
-        raise FlowError(f"{_option(e.setting)}{message}") from None
-    _check_used(config, given)
+        base, base_origin = {**defaults, **stored}, str(stored_path)
+    config = _merge(((base_origin, base), (f"--config {config_file}", from_file),
+                     ("command line", given)))
+    # a --config file may be a run's config.json, which holds every setting: only its values
+    # other than the defaults count as asked for
+    from slimgen.models import get_model_kind
+    kind_defaults = {**RunConfig().to_dict(),
+                     **getattr(get_model_kind(config.model), "DEFAULTS", {})}
+    _check_used(config, given, None)
+    _check_used(config, {k: v for k, v in from_file.items() if v != kind_defaults.get(k)},
+                config_file)
     return config
 
 
-def _check_used(config, given):
-    """Refuse options given on the command line that the model kind or the method would ignore
-    (a silently ignored option reads as if it had taken effect)."""
+def _value_text(value):
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _merge(layers):
+    """The :class:`RunConfig` of the settings ``layers`` (``(origin, settings)`` pairs, later
+    ones overriding earlier ones: the stored config or the defaults, a ``--config`` file, the
+    command line). A refusal blames the layer the bad setting came from, or, when that value
+    was valid until a later layer changed another setting (new ``--sizes`` against the stored
+    ``lanes``), names the later settings that made the difference."""
+    first_where, first = layers[0]
+    if first_where != "default":
+        try:
+            RunConfig.from_dict(first)
+        except SettingError as e:
+            raise FlowError(f"{first_where} is not a valid run configuration: {e}") from None
+    merged, origin = {}, {}
+    for where, settings in layers:
+        merged.update(settings)
+        origin.update(dict.fromkeys(settings, where))
+    try:
+        return RunConfig.from_dict(merged)
+    except SettingError as e:
+        raise FlowError(_refusal(e, layers, merged, origin)) from None
+
+
+def _refusal(e, layers, merged, origin):
+    """The message for the :class:`SettingError` ``e`` of the ``merged`` settings of
+    ``layers`` (``origin`` names the layer each setting came from)."""
+    name, message = e.setting, str(e)[len(e.setting):]
+    where = origin.get(name, "default")
+    wheres = [w for w, _ in layers]
+    later = [(w, settings) for w, settings in layers[wheres.index(where) + 1:]] \
+        if where in wheres else []
+
+    def valid_without(layer, key):
+        trial = {}
+        for w, settings in layers:
+            trial.update({k: v for k, v in settings.items() if not (w == layer and k == key)})
+        try:
+            RunConfig.from_dict(trial)
+        except SettingError:
+            return False
+        return True
+
+    culprits = [(w, k) for w, settings in later for k in settings if valid_without(w, k)]
+    if where == "command line" or not culprits:
+        if where == "command line":
+            return f"{_option(name)}{message}"
+        if where.startswith("--config"):
+            return f"{where}: {e}"
+        return str(e) if where == "default" else \
+            f"{where} is not a valid run configuration: {e}"
+    # a value valid where it came from, no longer with the later settings that changed
+    value = _value_text(merged[name])
+    with_ = ", ".join(f"{_option(k)} {_value_text(merged[k])}" if w == "command line" else
+                      f"{k} {_value_text(merged[k])} in {w}" for w, k in culprits)
+    of = f"the default {name} {value}" if where == "default" else \
+        f"the {name} {value} of {where}" if where.startswith("--config") else \
+        f"the stored {name} {value} ({where})"
+    return f"with {with_}, {of} no longer fits: {e}; give {_option(name)} too"
+
+
+def _check_used(config, asked, config_file):
+    """Refuse settings asked for (``asked``: on the command line, or in the ``--config`` file
+    ``config_file``) that the model kind or the method would ignore (a silently ignored
+    setting reads as if it had taken effect)."""
     method, model = config.method, config.model
+    where = f"--config {config_file}: " if config_file else ""
+    name_of = (lambda name: name) if config_file else _option
+    leave_out = (lambda name: f"remove {name} from it") if config_file else \
+        (lambda name: f"leave {_option(name)} out")
     unused = None
-    if "bits" in given and method != "joint":
+    if "bits" in asked and method != "joint":
         unused = ("bits", "the joint method's target average weight bits",
-                  "give --method joint, or leave --bits out")
-    elif "sparsity" in given and method == "none":
+                  f"give --method joint, or {leave_out('bits')}")
+    elif "sparsity" in asked and method == "none":
         unused = ("sparsity", "a compression method's target",
-                  "give a --method, or leave --sparsity out")
+                  f"give a --method, or {leave_out('sparsity')}")
     for name in ("compress_epochs", "finetune_epochs"):
-        if name in given and method == "none":
+        if name in asked and method == "none":
             unused = unused or (name, "the epochs of a compression method",
-                                f"give a --method, or leave {_option(name)} out")
-    if "compress_epochs" in given and method == "lstm_gates":
+                                f"give a --method, or {leave_out(name)}")
+    if "compress_epochs" in asked and method == "lstm_gates":
         unused = unused or ("compress_epochs", "the epochs of a compression method",
                             "it prunes at once, then fine-tunes: --finetune-epochs")
     if unused:
         name, what, hint = unused
-        raise FlowError(f"{_option(name)} is {what}; --method {method} does not use it ({hint})")
+        raise FlowError(f"{where}{name_of(name)} is {what}; --method {method} does not use it "
+                        f"({hint})")
     for name, what, kinds, note in (
             ("sizes", "the MLP's layer sizes", ("mlp",), None),
             ("hidden", "the LSTM's hidden units", ("lstm",), None),
@@ -172,12 +241,13 @@ def _check_used(config, given):
              "its gates and head share sparse lanes"),
             ("layout", "the MLP's and the CNN's sparse layout", ("mlp", "cnn"),
              "its gates and head share sparse lanes")):
-        if name in given and model not in kinds:
-            raise FlowError(f"{_option(name)} is {what}; --model {model} does not use it"
+        if name in asked and model not in kinds:
+            raise FlowError(f"{where}{name_of(name)} is {what}; --model {model} does not use it"
                             + (f" ({note})" if note else ""))
-    if "weight_bits" in given and method == "joint" and model != "lstm":
-        raise FlowError("--weight-bits is not used with --method joint, which chooses each "
-                        "layer's width (its average: --bits)")
+    if "weight_bits" in asked and method == "joint" and model != "lstm":
+        raise FlowError(f"{where}{name_of('weight_bits')} is not used with --method joint, "
+                        f"which chooses each layer's width (its average: "
+                        f"{name_of('bits')})")
 
 
 def format_summary(summary):
@@ -257,7 +327,15 @@ def main(argv=None):
         # `slimgen compress` without --run is the artifact tool, not the stage
         stage = args.command if args.command in STAGES and args.command != "compress" else None
     try:
-        return _main(args, stage)
+        status = _main(args, stage)
+        sys.stdout.flush()          # a closed stdout fails here, not in the exit's flush
+        return status
+    except BrokenPipeError:
+        # stdout's reader has gone (``slimgen summary | head -1``): what it read is all it
+        # wanted, so no message; stdout goes to /dev/null so the interpreter's last flush of
+        # what is left in the buffer is quiet too, and the status is the shell's for SIGPIPE
+        _close_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         where = "; the run folder keeps every finished stage" if hasattr(args, "run") else ""
         print(f"\nslimgen {args.command}: interrupted{where}", file=sys.stderr)
@@ -274,6 +352,17 @@ def main(argv=None):
         return 2
 
 
+def _close_stdout():
+    """Point stdout at /dev/null (its reader has gone)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):   # stdout is not a file descriptor (e.g. captured in tests)
+        pass
+    finally:
+        os.close(devnull)
+
+
 def _main(args, stage):
     if getattr(args, "run", None) == "":
         raise FlowError("--run must name a run folder (e.g. runs/default), not ''")
@@ -285,6 +374,8 @@ def _main(args, stage):
         s = Run.existing(args.run).summary()
         print(json.dumps(s, indent=2, sort_keys=True) if args.json else format_summary(s))
         return 0
+    if stage == "compress":
+        Run.existing(args.run)              # compressing alone needs a run to compress
     # Every check before the run folder is touched: a refused command changes nothing.
     config = _config(args, args.run)
     if stage is not None:
