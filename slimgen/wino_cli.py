@@ -7,10 +7,13 @@ prints the matrices, the multiplication count, the integer form's scales, the bi
 ``--data-bits``/``--weight-bits`` inputs, the operation counts and the float32/float16 errors.
 
 Limits: an input tile of at most :data:`MAX_TILE` points per dimension (``m + r - 1``; beyond it
-even float32 keeps no correct digit and the exact entries grow past 32 digits), at most
-:data:`MAX_TRIALS` error trials, run in chunks of :data:`CHUNK_VALUES` tile values so that memory
-stays bounded. A float error that is infinite (an overflow) or above :data:`WARN_ERROR` is
-warned about on stderr; in ``--json`` it is ``null``. A closed stdout (``| head``) ends the
+even float32 keeps no correct digit and the exact entries grow past 32 digits), points whose
+numerator and denominator are at most :data:`MAX_POINT`, at most :data:`MAX_TRIALS` error trials
+and at most :data:`MAX_TRIAL_VALUES` tile values in all (trials × input tile size, a few minutes
+of work), run in chunks of :data:`CHUNK_VALUES` tile values so that memory stays bounded. An
+error analysis that will take longer than :data:`PROGRESS_EVERY` seconds says so on stderr up
+front, with an estimate, and then every :data:`PROGRESS_EVERY` seconds. A float error that is
+infinite (an overflow) or above :data:`WARN_ERROR` is warned about on stderr; in ``--json`` it is ``null``. A closed stdout (``| head``) ends the
 command quietly with status 141.
 """
 
@@ -20,23 +23,34 @@ import argparse
 import io
 import json
 import math
+import re
 import sys
+import time
+from fractions import Fraction
 
 import numpy as np
 
 from slimgen.host_cli import EXIT_BROKEN_PIPE, write_stdout
-from slimgen.sw.winograd import (direct_error, float_error, format_matrix, integer_form,
-                                 search_crt, search_points, winograd_1d, winograd_2d)
+from slimgen.sw.winograd import (default_points, direct_error, float_error, format_matrix,
+                                 integer_form, search_crt, search_points, winograd_1d, winograd_2d)
 
-__all__ = ["MAX_TILE", "MAX_TRIALS", "CHUNK_VALUES", "WARN_ERROR", "add_parser", "run",
-           "stream_errors"]
+__all__ = ["MAX_TILE", "MAX_POINT", "MAX_TRIALS", "MAX_TRIAL_VALUES", "CHUNK_VALUES",
+           "PROGRESS_EVERY", "WARN_ERROR", "add_parser", "run", "stream_errors"]
 
 #: Largest input tile (m + r - 1 points) per dimension. Measured with the default points: at
 #: 32 points float32's mean relative error is 0.4 to 0.6, at 33 it is 0.6 to 0.9, from 49 on
 #: float32 overflows; float16 overflows from 14 points on.
 MAX_TILE = 32
+#: Largest numerator and denominator of a point (--points, --col-points, --inner-points): useful
+#: points are small (0, ±1, ±2, ±1/2, ...); larger ones only make the matrices overflow.
+MAX_POINT = 1 << 20
 #: Most error-analysis trials (the mean is steady long before; more only takes longer).
 MAX_TRIALS = 1_000_000
+#: Most tile values in all (trials × input tile size): F(4×4, 3×3)'s 36-value tile takes the
+#: full MAX_TRIALS; F(16×16, 17×17)'s 1,024-value tile at most 65,536 trials, about 3 minutes.
+MAX_TRIAL_VALUES = 1 << 26
+#: Seconds between progress lines on stderr (none for an analysis that takes less).
+PROGRESS_EVERY = 5.0
 #: Tile values (trials × input tile size) per chunk of the error analysis: about 100 MB at most.
 CHUNK_VALUES = 1 << 20
 #: A mean relative float error above this keeps less than one correct digit: warned about.
@@ -95,7 +109,8 @@ def add_parser(subparsers):
     p.add_argument("--weight-bits", type=_integer(1, 64), default=8,
                    help="signed weight width, 1 to 64 (default 8)")
     p.add_argument("--trials", type=_integer(1, MAX_TRIALS), default=1000,
-                   help=f"error-analysis trials, 1 to {MAX_TRIALS} (default 1000)")
+                   help=f"error-analysis trials, 1 to {MAX_TRIALS} and at most "
+                        f"{MAX_TRIAL_VALUES:,} tile values in all (default 1000)")
     p.add_argument("--seed", type=_integer(0), default=0, help="error-analysis seed")
     p.add_argument("--search", action="store_true",
                    help="also search the best Toom-Cook points and the cheapest CRT set")
@@ -117,13 +132,123 @@ def _check_tile(m, r, names="m + r"):
                          f"default points) and the exact matrices' entries grow past 32 digits")
 
 
-def stream_errors(alg, *, trials, seed) -> dict:
+def _check_points(text, option):
+    """The distinct points of ``option``'s ``text`` ("0,1,-1,1/2") as Fractions, numerators and
+    denominators at most :data:`MAX_POINT`, or a ``ValueError`` naming the option."""
+    tokens = [t.strip() for t in text.split(",") if t.strip()]
+    points = []
+    for t in tokens:
+        exponent = re.search(r"[eE]([+-]?\d+)$", t)
+        huge = exponent is not None and abs(int(exponent.group(1))) > 30  # not worth parsing
+        try:
+            p = None if huge else Fraction(t)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"{option}: {t!r} is not a rational number such as 2, -1/2 or "
+                             f"0.25") from None
+        if huge or abs(p.numerator) > MAX_POINT or p.denominator > MAX_POINT:
+            small = int(exponent.group(1)) < 0 if huge else abs(p) < 1
+            raise ValueError(f"{option}: {t} is too {'fine' if small else 'large'} a point: "
+                             f"numerators and denominators up to {MAX_POINT:,} are taken (such "
+                             f"as 3, -1/2 or 1/1024); larger ones only make the matrices' "
+                             f"entries overflow")
+        if p in points:
+            raise ValueError(f"{option}: {t} appears more than once; the points must be "
+                             f"distinct")
+        points.append(p)
+    return tuple(points)
+
+
+def _is_toomcook(moduli):
+    return moduli.strip().lower() in ("toomcook", "toom-cook", "tc")
+
+
+def _is_named(moduli):
+    return _is_toomcook(moduli) or moduli.strip().lower() == "crt"
+
+
+def _checked_options(args):
+    """The points of ``args`` parsed and checked against the other options, each complaint
+    naming the options: ``(points, col_points, inner_points)``, each None when not given."""
+    two_d = args.two_d or args.n is not None or args.s is not None
+    given = [o for o, v in (("--col-moduli", args.col_moduli), ("--col-points", args.col_points))
+             if v is not None]
+    if given and not two_d:
+        raise ValueError(f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to "
+                         f"the columns of a 2-D algorithm: add --2d (or --n/--s), or leave "
+                         f"{'them' if len(given) > 1 else 'it'} out")
+    _check_tile(args.m, args.r)
+    n = args.m if args.n is None else args.n
+    s = args.r if args.s is None else args.s
+    if two_d:
+        _check_tile(n, s, "m + r" if args.n is None and args.s is None else "n + s")
+    points = col_points = inner = None
+    if args.points is not None:
+        if not _is_toomcook(args.moduli):
+            raise ValueError(f"--points apply only to --moduli toomcook (the default), not "
+                             f"--moduli {args.moduli}; give the moduli themselves with --moduli, "
+                             f"or --inner-points for the factors of degree > 1")
+        points = _check_points(args.points, "--points")
+        _check_count(points, "--points", f"F({args.m}, {args.r})", args.m + args.r - 2, "m + r")
+    if args.inner_points is not None:
+        inner = _check_points(args.inner_points, "--inner-points")
+    if two_d:
+        same = (n, s) == (args.m, args.r)
+        col_moduli = args.col_moduli if args.col_moduli is not None else args.moduli
+        if args.col_moduli is None and not (same or _is_named(args.moduli)):
+            raise ValueError(f"--moduli {args.moduli} are the rows'; the columns' F({n}, {s}) "
+                             f"have another size: give --col-moduli too")
+        if args.col_points is not None:
+            if not _is_toomcook(col_moduli):
+                raise ValueError(f"--col-points apply only to Toom-Cook columns (--col-moduli "
+                                 f"toomcook, or --moduli toomcook without --col-moduli), not "
+                                 f"moduli {col_moduli}")
+            col_points = _check_points(args.col_points, "--col-points")
+            _check_count(col_points, "--col-points", f"the columns' F({n}, {s})", n + s - 2,
+                         "m + r" if args.n is None and args.s is None else "n + s")
+        elif points is not None and not same:
+            raise ValueError(f"--points are the rows'; the columns' F({n}, {s}) have another "
+                             f"size: give --col-points too")
+    return points, col_points, inner
+
+
+def _check_count(points, option, name, degree, sizes):
+    if len(points) != degree:
+        raise ValueError(f"{option}: {name} needs {degree} distinct finite points ({sizes} - 2; "
+                         f"the point at infinity is added), not {len(points)}")
+
+
+def _check_work(args):
+    """Refuse more than :data:`MAX_TRIAL_VALUES` tile values of error analysis."""
+    two_d = args.two_d or args.n is not None or args.s is not None
+    tile = args.m + args.r - 1
+    name = f"F({args.m}, {args.r})"
+    if two_d:
+        n = args.m if args.n is None else args.n
+        s = args.r if args.s is None else args.s
+        tile *= n + s - 1
+        name = f"F({args.m}×{n}, {args.r}×{s})"
+    if args.trials * tile > MAX_TRIAL_VALUES:
+        raise ValueError(f"--trials {args.trials:,} of {name}, whose input tile holds {tile:,} "
+                         f"values, is {args.trials * tile:,} tile values; slimgen wino analyses "
+                         f"at most {MAX_TRIAL_VALUES:,} (a few minutes): use --trials "
+                         f"{MAX_TRIAL_VALUES // tile:,} or fewer (the mean error is steady long "
+                         f"before)")
+
+
+def _points_text(points):
+    return ", ".join(str(p) for p in points)
+
+
+def stream_errors(alg, *, trials, seed, progress=None) -> dict:
     """:func:`slimgen.sw.winograd.error_report` in chunks of at most :data:`CHUNK_VALUES` tile
     values, so that memory does not grow with ``trials``: each figure is the mean of the chunk
-    means weighted by their sizes (the same as one call when one chunk holds every trial)."""
+    means weighted by their sizes (the same as one call when one chunk holds every trial).
+
+    ``progress(done, total)``, when given, is called after each chunk with the trials done so
+    far and in all (4 · ``trials``: float32, float16, and the direct form of each)."""
     tile = int(np.prod(getattr(alg, "N", None) or (alg.rows.N, alg.cols.N)))
     chunk = max(1, CHUNK_VALUES // tile)
-    out = {}
+    out, finished = {}, 0
     for name in ("float32", "float16"):
         for key, fn in ((name, float_error), ("direct_" + name, direct_error)):
             rng, total, done = np.random.default_rng(seed), 0.0, 0
@@ -131,8 +256,49 @@ def stream_errors(alg, *, trials, seed) -> dict:
                 n = min(chunk, trials - done)
                 total += n * fn(alg, name, trials=n, rng=rng)
                 done += n
+                finished += n
+                if progress is not None:
+                    progress(finished, 4 * trials)
             out[key] = total / trials if math.isfinite(total) else math.inf
     return out
+
+
+def _duration(seconds):
+    seconds = max(1, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds // 60 % 60:02d} min"
+
+
+class _Progress:
+    """Says on stderr how long an error analysis will take, once it is known to take longer than
+    :data:`PROGRESS_EVERY` seconds, and then how far it is every :data:`PROGRESS_EVERY` s."""
+
+    def __init__(self, name, trials, *, out=None, clock=time.monotonic):
+        self.name, self.trials, self.out, self.clock = name, trials, out, clock
+        self.start = self.last = clock()
+        self.announced = False
+
+    def __call__(self, done, total):
+        now = self.clock()
+        left = (now - self.start) / done * (total - done)
+        if not self.announced:
+            if left < PROGRESS_EVERY:
+                return
+            self.announced = True
+            self._say(f"error analysis of {self.name} over {self.trials:,} trials takes about "
+                      f"{_duration(now - self.start + left)}; progress every "
+                      f"{PROGRESS_EVERY:g} s (fewer --trials are quicker)")
+            self.last = now
+        elif now - self.last >= PROGRESS_EVERY and done < total:
+            self._say(f"error analysis {100 * done // total}% done, about {_duration(left)} "
+                      f"left")
+            self.last = now
+
+    def _say(self, text):
+        print(f"slimgen wino: {text}", file=self.out or sys.stderr, flush=True)
 
 
 def _warnings(rep):
@@ -166,17 +332,29 @@ def _finite_or_none(value):
 
 def _report(args) -> dict:
     two_d = args.two_d or args.n is not None or args.s is not None
-    _check_tile(args.m, args.r)
+    points, col_points, inner = _checked_options(args)
+    _check_work(args)
+    try:
+        return _built_report(args, two_d, points, col_points, inner)
+    except (OverflowError, ZeroDivisionError):
+        given = [(o, p) for o, p in (("--points", points), ("--col-points", col_points),
+                                     ("--inner-points", inner)) if p is not None]
+        what = "; ".join(f"{o} {_points_text(p)}" for o, p in given) or "these options"
+        raise ValueError(f"{what}: the matrices' entries grow too large for float64 (above "
+                         f"1.8e308), so the algorithm cannot be measured; use points that are "
+                         f"small and well apart, such as the defaults "
+                         f"{_points_text(default_points(args.m + args.r - 2))}") from None
+
+
+def _built_report(args, two_d, points, col_points, inner) -> dict:
     if two_d:
-        _check_tile(args.m if args.n is None else args.n, args.r if args.s is None else args.s,
-                    "m + r" if args.n is None and args.s is None else "n + s")
-        alg = winograd_2d(args.m, args.r, moduli=args.moduli, points=args.points,
-                          inner_points=args.inner_points, n=args.n, s=args.s,
-                          col_moduli=args.col_moduli, col_points=args.col_points)
+        alg = winograd_2d(args.m, args.r, moduli=args.moduli, points=points,
+                          inner_points=inner, n=args.n, s=args.s,
+                          col_moduli=args.col_moduli, col_points=col_points)
         parts = {"rows": alg.rows, "cols": alg.cols}
     else:
-        alg = winograd_1d(args.m, args.r, moduli=args.moduli, points=args.points,
-                          inner_points=args.inner_points)
+        alg = winograd_1d(args.m, args.r, moduli=args.moduli, points=points,
+                          inner_points=inner)
         parts = {"": alg}
     form = integer_form(alg)
     ops = form.op_counts()
@@ -191,7 +369,8 @@ def _report(args) -> dict:
         "integer_form": form.to_dict(),
         "op_counts": ops.to_dict(),
         "bit_growth": form.bit_growth(args.data_bits, args.weight_bits).to_dict(),
-        "errors": stream_errors(alg, trials=args.trials, seed=args.seed),
+        "errors": stream_errors(alg, trials=args.trials, seed=args.seed,
+                                progress=_Progress(alg.name, args.trials)),
     }
     if args.search:
         sizes = {(a.m, a.r) for a in parts.values()}
