@@ -155,3 +155,80 @@ def test_help_names_every_method(capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     assert "compression: none (default), self_prune, joint, balanced, sign, lstm_gates, " \
            "magnitude" in help_text
+
+
+# 5 and 6. the compress tool (`slimgen compress --in F --out G`)
+
+
+@pytest.fixture
+def float_model(tmp_path):
+    import numpy as np
+    from slimgen.sw.artifact import save_float_model
+    from slimgen.sw.nn import build_model, mlp_spec
+    path = tmp_path / "float.npz"
+    save_float_model(path, build_model(mlp_spec((64, 8, 10)), np.random.default_rng(0)),
+                     dataset="digits", split_seed=0)
+    return path
+
+
+@pytest.mark.parametrize("argv, message", [
+    # 5: where the output goes
+    ([], "--in and --out are both needed: the float artifact to read and the compressed "
+         "artifact to write (e.g. --in runs/NAME/float.npz --out pruned.npz); 'slimgen "
+         "compress --run NAME' compresses a run folder in place"),
+    (["--out", ""], "--out must name the file to write (an .npz file), not ''"),
+    (["--out", "{tmp}"], "--out {tmp} is a folder: name the file to write in it, e.g. "
+                         "{tmp}/compressed.npz"),
+    (["--out", "{tmp}/new/"], "--out {tmp}/new/ is a folder: name the file to write in it, "
+                              "e.g. {tmp}/new/compressed.npz"),
+    (["--out", "{tmp}/run/compressed.npz"],
+     "--out {tmp}/run/compressed.npz is a file of the run folder {tmp}/run, whose summary "
+     "would then mix two models: compress the run with 'slimgen compress --run {tmp}/run "
+     "--method magnitude', or write another file"),
+    # 6: the options named, not the methods' internal settings
+    (["--seed", "-1"], "--seed must be a non-negative integer, not -1"),
+    (["--sparsity", "1.5"], "--sparsity must be a number in [0, 1), not 1.5"),
+    (["--epochs", "0"], "--epochs must be a positive integer, not 0"),
+    (["--finetune-epochs", "-1"], "--finetune-epochs must be a non-negative integer, not -1"),
+    (["--q", "2"], "--q is not used by --method magnitude (only by lstm_gates): leave it out"),
+    (["--gates", "io"], "--gates is not used by --method magnitude (only by lstm_gates): "
+                        "leave it out"),
+    (["--input-order", "tiled"], "--input-order is not used by --method magnitude (only by "
+                                 "balanced): leave it out"),
+    (["--bits", "3"], "--bits is not used by --method magnitude (only by joint): leave it out"),
+])
+def test_compress_tool_refusals(tmp_path, float_model, capsys, argv, message):
+    _run_folder(tmp_path / "run")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    out = [] if not argv or argv[0] == "--out" else ["--out", str(tmp_path / "c.npz")]
+    assert main(["compress", "--in", str(float_model), "--method", "magnitude", "--quiet",
+                 *out, *argv]) == 1
+    assert _error(capsys) == "slimgen compress: error: " + message.replace("{tmp}", str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["float.npz", "run"]
+    assert not (tmp_path / "runs").exists() and not os.path.exists("runs/default/compressed.npz")
+
+
+@pytest.mark.parametrize("method, argv, message", [
+    ("joint", ["--bits", "9"], "--bits must be a number from 2 to 8 (the joint method's "
+                               "candidate widths 2, 3, 4, 6, 8), not 9.0"),
+    ("self_prune", ["--alpha-max-ratio", "0.1"],
+     "--alpha-max-ratio must be a number ≥ 0.2 (the floor of every threshold's α/β), not 0.1"),
+    ("lstm_gates", ["--gates", "xyz"], "--gates must be one or more of the LSTM gates i, f, o, "
+                                       "each once (e.g. ifo or io; the cell candidate c stays "
+                                       "dense), not 'xyz'"),
+    ("lstm_gates", ["--q", "1", "--sparsity", "0.5"],
+     "--q and --sparsity both set how much lstm_gates prunes: give one"),
+    ("lstm_gates", [], "--method lstm_gates prunes an LSTM's gates; {in} has no LSTM layer "
+                       "(its layers: dense, relu, dense)"),
+    ("balanced", ["--input-order", "tiled"],
+     "--input-order places the first layer's inputs in the banks of --layout banks, not rows: "
+     "give --layout banks, or leave it out"),
+    ("sign", ["--distribution", "cauchy"],
+     "--distribution must be one of halfnormal, uniform, exponential, not 'cauchy'"),
+])
+def test_compress_tool_names_the_option(tmp_path, float_model, capsys, method, argv, message):
+    assert main(["compress", "--in", str(float_model), "--out", str(tmp_path / "c.npz"),
+                 "--method", method, "--quiet", *argv]) == 1
+    assert _error(capsys) == "slimgen compress: error: " + message.replace("{in}",
+                                                                           str(float_model))
+    assert not (tmp_path / "c.npz").exists()

@@ -50,7 +50,8 @@ def test_compress_writes_contract(tmp_path, float_model, capsys, method, extra):
 
 
 def test_compress_missing_input(tmp_path, capsys):
-    rc = _main(["compress", "--in", str(tmp_path / "none.npz"), "--method", "self_prune"])
+    rc = _main(["compress", "--in", str(tmp_path / "none.npz"), "--out", str(tmp_path / "c.npz"),
+                "--method", "self_prune"])
     assert rc == 1
     assert capsys.readouterr().err.startswith("slimgen compress: error: Model file ")
 
@@ -77,8 +78,9 @@ def test_alpha_max_ratio_reaches_the_method_and_a_bad_one_is_refused(tmp_path, f
     assert load_artifact(out, "float")[0]["compression"]["config"]["alpha_max_ratio"] == 1.0
     out.unlink()
     assert _main(base + ["--alpha-max-ratio", "0.1"]) == 1
-    assert capsys.readouterr().err == ("slimgen compress: error: alpha_max_ratio must be positive "
-                                       "and at least alpha_min_ratio (0.2), not 0.1\n")
+    assert capsys.readouterr().err == ("slimgen compress: error: --alpha-max-ratio must be a "
+                                       "number ≥ 0.2 (the floor of every threshold's α/β), "
+                                       "not 0.1\n")
     assert not out.exists()                     # nothing written for a refused configuration
     assert _main(base) == 0                     # the default: no ceiling
     assert load_artifact(out, "float")[0]["compression"]["config"]["alpha_max_ratio"] is None
