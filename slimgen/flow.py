@@ -16,7 +16,9 @@ build      ``model.npz``               ``build/`` (bitstream and tool logs), ``b
 ``summary.json`` joins the figures of all stages that have run. Every file is written whole.
 """
 
+import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -24,12 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from slimgen.sw.artifact import load_float_model, save_float_model, write_bytes_atomic
+from slimgen.sw.artifact import (ArtifactError, load_float_model, save_float_model,
+                                 write_bytes_atomic)
 from slimgen.settings import RunConfig, SettingError, SettingTypeError
 from slimgen.sw.data import load_dataset
 
-__all__ = ["RunConfig", "Run", "STAGES", "run_stage", "run_flow", "FlowError", "SettingError",
-           "SettingTypeError", "stale_stages", "check_stage_inputs", "check_data"]
+__all__ = ["RunConfig", "Run", "STAGES", "run_stage", "run_flow", "check_flow", "FlowError",
+           "SettingError", "SettingTypeError", "stale_stages", "check_stage_inputs",
+           "check_data", "read_record", "read_records", "data_sha256",
+           "load_float_artifact"]
 
 STAGES = ("train", "compress", "quantize", "generate", "verify", "build", "report")
 
@@ -61,13 +66,114 @@ def _write_json(path, obj):
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
+def _redo(path):
+    """What to do about the damaged JSON file ``path`` of a run folder."""
+    stage = Path(path).stem
+    if stage in STAGES:
+        return f"delete it and rerun the {stage} stage ('slimgen {stage} --run {path.parent}')"
+    return f"delete it and run 'slimgen flow --run {path.parent}' with your settings"
+
+
 def _read_json(path):
+    """The JSON object in ``path`` (a stage record or ``config.json``), or None when there is
+    no such file; anything else (damaged, not UTF-8, not an object) is a :class:`FlowError`
+    naming the file and what to do."""
+    path = Path(path)
+    what = "the run configuration" if path.name == "config.json" else "a stage record"
     try:
-        return json.loads(Path(path).read_text())
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError:
+        raise FlowError(f"{path} is not UTF-8 text, so not {what}: {_redo(path)}") from None
+    try:
+        obj = json.loads(text)
     except json.JSONDecodeError as e:
-        raise FlowError(f"{path} is damaged ({e}); delete it and rerun its stage") from None
+        raise FlowError(f"{path} is damaged ({e}): {_redo(path)}") from None
+    if not isinstance(obj, dict):
+        raise FlowError(f"{path} is not {what} (a JSON object) but {json.dumps(obj)[:40]}: "
+                        f"{_redo(path)}")
+    return obj
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# The type of each figure the summary computes with or prints as a table: a wrong type in a
+# stage record is refused naming the file and the field, never a crash of the summary.
+_NUMBER_FIELDS = ("float_accuracy", "val_accuracy", "compressed_accuracy", "int_accuracy",
+                  "hw_accuracy", "sparsity", "cycles_per_inference", "cycles_between_inferences",
+                  "cycles_lower_bound", "cycles_estimate", "target_mhz", "multipliers",
+                  "mults_per_inference", "verilog_lines", "images_verified", "epochs")
+_LAYER_FIELDS = (("name", str, "a string"), ("engine", str, "a string"),
+                 ("shape", list, "a list of integers"), ("mults", (int, float), "a number"),
+                 ("lanes", int, "an integer"), ("cycles", int, "an integer"))
+
+
+def _check_record(path, figures):
+    """Refuse a stage record whose figures the summary could not use (wrong types)."""
+    def bad(field, value, expected):
+        return FlowError(f"{path} is not a valid stage record: {field} is {value!r}, not "
+                         f"{expected}: {_redo(path)}")
+    for key in _NUMBER_FIELDS:
+        v = figures.get(key)
+        if v is not None and not _is_number(v):
+            raise bad(key, v, "a number")
+    layers = figures.get("layers")
+    if layers is None:
+        return
+    if not isinstance(layers, list):
+        raise bad("layers", layers, "a list of layer entries")
+    for i, e in enumerate(layers):
+        if not isinstance(e, dict):
+            raise bad(f"layers[{i}]", e, "a layer entry (a JSON object)")
+        for key, t, expected in _LAYER_FIELDS:
+            v = e.get(key)
+            if not isinstance(v, t) or isinstance(v, bool) or (
+                    key == "shape" and not all(_is_number(d) for d in v)):
+                raise bad(f"layers[{i}].{key}", v, expected)
+        for key in ("weight_bits", "sparsity"):
+            if e.get(key) is not None and not _is_number(e[key]):
+                raise bad(f"layers[{i}].{key}", e[key], "a number")
+
+
+def read_record(root, stage):
+    """The figures ``stage`` recorded in ``root`` (``<stage>.json``), checked; None if none."""
+    path = Path(root) / f"{stage}.json"
+    figures = _read_json(path)
+    if figures is not None:
+        _check_record(path, figures)
+    return figures
+
+
+def read_records(root):
+    """Every stage record of the run folder ``root``, checked, by stage (only those present)."""
+    return {stage: f for stage in STAGES if (f := read_record(root, stage)) is not None}
+
+
+def data_sha256(config):
+    """The SHA-256 of the run's data file (None for the built-in digits or a missing file)."""
+    if config.data == "digits":
+        return None
+    try:
+        with open(config.data, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def data_changed(root, config):
+    """Whether the data file differs from the one the train stage of ``root`` read (its
+    SHA-256 recorded in ``train.json``)."""
+    train = read_record(root, "train")
+    recorded = (train or {}).get("_data_sha256")
+    return recorded is not None and data_sha256(config) not in (None, recorded)
+
+
+def skip_build_option(root):
+    """``" --skip-build"`` for advice about a run that never built (no ``build.json``)."""
+    return "" if (Path(root) / "build.json").exists() else " --skip-build"
 
 
 def stale_stages(old, new):
@@ -114,15 +220,26 @@ def check_stage_inputs(root, config, stage):
     earlier stage that it reads, or one of its inputs does not exist."""
     root = Path(root)
     stored = _read_json(root / "config.json")
+    records = read_records(root)     # a damaged record is refused before anything changes
+    if stage == "report" and not records:
+        raise FlowError(f"{root} has no stage records to report on: run 'slimgen flow --run "
+                        f"{root}' first")
     if stored is not None:
         stale, changed = stale_stages(stored, config.to_dict())
-        earlier = [st for st in stale if STAGES.index(st) < STAGES.index(stage)]
+        # report reads every stage's record, but needs none of them redone
+        earlier = [st for st in stale if STAGES.index(st) < STAGES.index(stage)
+                   and (stage != "report" or st in FEEDS_LATER_STAGES)]
         if earlier and any((root / name).exists() for st in stale for name in _stage_files(st)):
             first = earlier[0]
             raise FlowError(f"settings {changed} change the outputs of {first}, which {stage} "
                             f"reads: run 'slimgen flow --run {root}' with these options (or "
                             f"'slimgen {first} --run {root}' with them first); nothing was "
                             f"changed")
+    if stage != "train" and "train" in records and data_changed(root, config):
+        raise FlowError(f"the data file {config.data} changed since the train stage read it, "
+                        f"so {stage} would mix results of two data sets: run 'slimgen flow "
+                        f"--run {root}{skip_build_option(root)} --from train' (or 'slimgen "
+                        f"train --run {root}' first); nothing was changed")
     for name, writer in stage_inputs(config, stage):
         if not (root / name).exists():
             raise _missing(root, name, writer)
@@ -163,6 +280,7 @@ class Run:
             config = RunConfig.from_dict(stored) if stored else RunConfig()
         self.config = config
         if stored != config.to_dict():
+            read_records(self.root)   # a damaged record is refused before anything is removed
             self.root.mkdir(parents=True, exist_ok=True)
             if stored:
                 self._invalidate(stored, config.to_dict())
@@ -239,7 +357,7 @@ class Run:
     def summary(self):
         s = {"run": str(self.root), "board": self.config.board}
         for stage in STAGES:
-            figures = _read_json(self.path(f"{stage}.json"))
+            figures = read_record(self.root, stage)
             if figures:
                 s.update({k: v for k, v in figures.items() if not k.startswith("_")})
         if "float_accuracy" in s and s.get("method", "none") == "none":
@@ -254,9 +372,61 @@ class Run:
         return s
 
 
+def _describe_spec(spec):
+    """A float model's architecture in a few words: ``dense 64→8, dense 8→10``."""
+    parts = []
+    for layer in spec if isinstance(spec, list) else []:
+        if not isinstance(layer, dict):
+            continue
+        n_in = layer.get("n_in", layer.get("c_in"))
+        n_out = layer.get("n_out", layer.get("c_out", layer.get("n_hidden")))
+        if n_in is not None and n_out is not None:
+            parts.append(f"{layer.get('type')} {n_in}→{n_out}")
+    return ", ".join(parts) or "no layers"
+
+
+def _advice(run, stage):
+    return f"rerun the {stage} stage ('slimgen flow --run {run.root}" \
+           f"{skip_build_option(run.root)} --from {stage}')"
+
+
+def _artifact_error(run, e):
+    """An artifact's own refusal, its advice given the run's flow options (``--skip-build``
+    when the run never built)."""
+    text = str(e)
+    if skip_build_option(run.root):
+        for stage in STAGES:
+            text = text.replace(f"--run {run.root} --from {stage})",
+                                f"--run {run.root} --skip-build --from {stage})")
+    return FlowError(text)
+
+
+def load_float_artifact(run, name, stage):
+    """``(model, manifest)`` of the float artifact ``name`` (written by ``stage``), refused
+    unless it holds what the run's settings make: the model kind, its architecture, the data
+    and split seed."""
+    c = run.config
+    path = run.need(name, stage)
+    try:
+        model, manifest = load_float_model(path)
+    except ArtifactError as e:
+        raise _artifact_error(run, e) from None
+    expected = run.kind.float_spec(c)
+    kind = manifest.get("model", c.model)
+    if kind != c.model or model.spec() != expected:
+        raise FlowError(f"{path} holds the {kind} {_describe_spec(model.spec())}, but this run "
+                        f"makes the {c.model} {_describe_spec(expected)}: {_advice(run, stage)}")
+    if manifest["split_seed"] != c.seed or manifest["dataset"] != c.data:
+        raise FlowError(f"{path} was trained on {manifest['dataset']!r} split seed "
+                        f"{manifest['split_seed']}, but this run uses {c.data!r} seed {c.seed}: "
+                        f"{_advice(run, stage)}")
+    return model, manifest
+
+
 def stage_train(run):
     from slimgen.sw.nn import TrainConfig, build_model, evaluate, train
     c = run.config
+    digest = data_sha256(c)      # before reading it: a file changed since is seen as changed
     data = check_data(c, run.dataset())
     model = build_model(run.kind.float_spec(c), np.random.default_rng(c.seed))
     tc = TrainConfig(epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, seed=c.seed)
@@ -265,7 +435,8 @@ def stage_train(run):
     save_float_model(run.path("float.npz"), model, dataset=c.data, split_seed=c.seed,
                      history=history, extra={"model": c.model})
     return {"model": c.model, "float_accuracy": acc,
-            "val_accuracy": evaluate(model, *data.part("val")), "epochs": c.epochs}
+            "val_accuracy": evaluate(model, *data.part("val")), "epochs": c.epochs,
+            **({"_data_sha256": digest} if digest else {})}
 
 
 def stage_compress(run):
@@ -276,7 +447,7 @@ def stage_compress(run):
     if c.method == "none":
         run.path("compressed.npz").unlink(missing_ok=True)
         return {"method": "none"}
-    model, manifest = load_float_model(run.need("float.npz", "train"))
+    model, manifest = load_float_artifact(run, "float.npz", "train")
     data = run.dataset()
     parser = argparse.ArgumentParser()
     compress_cli.add_parser(parser.add_subparsers())
@@ -307,16 +478,12 @@ def stage_quantize(run):
     from slimgen.sw.golden import argmax_first
     c = run.config
     if c.method == "none":
-        model, manifest = load_float_model(run.need("float.npz", "train"))
+        model, manifest = load_float_artifact(run, "float.npz", "train")
     else:
-        model, manifest = load_float_model(run.need("compressed.npz", "compress"))
+        model, manifest = load_float_artifact(run, "compressed.npz", "compress")
     data = run.dataset()
-    if manifest["split_seed"] != c.seed or manifest["dataset"] != c.data:
-        raise FlowError(f"float.npz was trained on {manifest['dataset']!r} split seed "
-                        f"{manifest['split_seed']}, but this run uses {c.data!r} seed {c.seed}: "
-                        f"rerun 'slimgen train'")
     int_model = run.kind.quantize(model, data, c, manifest.get("compression", {}))
-    run.kind.save_int(run.path("model.npz"), int_model, dataset=c.data, split_seed=c.seed)
+    _save_int_checked(run, int_model)
     x_q, y = run.test_inputs(int_model)
     figures = {"int_accuracy": float(np.mean(argmax_first(int_model(x_q)) == y)),
                "act_bits": c.act_bits, "logit_bits": int_model.logit_bits}
@@ -327,8 +494,46 @@ def stage_quantize(run):
     return figures
 
 
+def _save_int_checked(run, int_model):
+    """Write ``model.npz`` only once its own loader takes it (every check of the artifact and
+    of the hardware's limits): a temporary file in the run folder, loaded back, renamed."""
+    c = run.config
+    tmp = run.path(".model.new.npz")
+    try:
+        run.kind.save_int(tmp, int_model, dataset=c.data, split_seed=c.seed)
+        run.kind.load_int(tmp)
+    except ArtifactError as e:
+        tmp.unlink(missing_ok=True)
+        why = str(e).split(": ", 1)[-1].split(". Rerun the", 1)[0]
+        raise FlowError(f"the quantized model these settings make is one the hardware cannot "
+                        f"take ({why}): lower --weight-bits ({c.weight_bits}), --act-bits "
+                        f"({c.act_bits}) or the layer sizes, which widen the accumulators; "
+                        f"model.npz was not written") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, run.path("model.npz"))
+
+
 def _load_int_model(run):
-    return run.kind.load_int(run.need("model.npz", "quantize"))
+    """The integer model in ``model.npz``, refused unless its layers are those of the run's
+    settings (the MLP's dense layers; other kinds' loaders check their own shapes)."""
+    path = run.need("model.npz", "quantize")
+    try:
+        int_model = run.kind.load_int(path)
+    except ArtifactError as e:
+        raise _artifact_error(run, e) from None
+    if run.config.model == "mlp":
+        sizes = run.config.sizes
+        expected = [(n_out, n_in) for n_in, n_out in zip(sizes, sizes[1:])]
+        layers = getattr(int_model, "layers", None)
+        shapes = [tuple(layer.W.shape) for layer in layers] if layers else None
+        if shapes != expected:
+            have = ", ".join(f"dense {i}→{o}" for o, i in shapes or [])
+            want = ", ".join(f"dense {i}→{o}" for o, i in expected)
+            raise FlowError(f"{path} holds the layers {have or 'of another model kind'}, but "
+                            f"this run makes the mlp {want}: {_advice(run, 'quantize')}")
+    return int_model
 
 
 def stage_generate(run):
@@ -399,19 +604,25 @@ def stage_report(run):
     """``report.html`` (one self-contained page) and ``report.md``, with a waveform of one
     inference recorded on the run's simulator when verify has run."""
     from slimgen.report import write_report
+    # summary.json is derived from the stage records: rewritten whole, so a damaged one is
+    # replaced rather than refused
+    try:
+        _write_json(run.path("summary.json"), run.summary())
+    except OSError as e:
+        raise FlowError(f"cannot write the report into {run.root}: {e.strerror or e}") from None
     vcd = None
     if run.path("network.v").exists() and run.path("model.npz").exists() \
             and not run.path("waveform.vcd").exists():
         from slimgen.sim.waveform import record_inference_vcd
-        int_model = _load_int_model(run)
-        x_q, _ = run.test_inputs(int_model)
         try:
+            int_model = _load_int_model(run)
+            x_q, _ = run.test_inputs(int_model)
             vcd = record_inference_vcd(run.path("network.v"), int_model, x_q[0],
                                        run.path("waveform.vcd"), sim=run.config.sim,
                                        log_file=run.path("sim").resolve() / "waveform.log")
         except Exception as e:  # the report notes a missing waveform; the run is still good
             run.log(f"report: no waveform ({e})")
-    html, md = write_report(run.root, vcd=vcd, record_waveform=False)
+    html, md = write_report(run.root, vcd=vcd, record_waveform=False, log=run.log)
     return {"report_html": str(html), "report_md": str(md)}
 
 
@@ -454,7 +665,25 @@ def stage_done(run, stage):
     """Whether ``stage`` has run with the run's current settings: its ``<stage>.json`` exists
     (a changed setting removes it, see :meth:`Run.__init__`) and does not record a failure."""
     figures = _read_json(run.path(f"{stage}.json"))
-    return figures is not None and not figures.get("_failed")
+    if figures is None or figures.get("_failed"):
+        return False
+    if stage == "train" and data_changed(run.root, run.config):
+        run.log(f"== train == the data file {run.config.data} changed since it was trained "
+                f"on: training again")
+        return False
+    return True
+
+
+def check_flow(stages, rerun_from):
+    """Refuse a ``rerun_from`` stage that is not among the ``stages`` to run (``--from build``
+    with ``--skip-build`` would silently run nothing of it)."""
+    if rerun_from is not None and rerun_from not in STAGES:
+        raise ValueError(f"--from must be one of {', '.join(STAGES)}, not {rerun_from!r}")
+    if rerun_from is not None and rerun_from not in stages:
+        if rerun_from == "build":
+            raise FlowError("--from build with --skip-build runs nothing: leave out one of "
+                            "them")
+        raise FlowError(f"--from {rerun_from} names a stage this flow skips: leave it out")
 
 
 def run_flow(run, stages=STAGES, *, rerun_from=None):
@@ -462,8 +691,7 @@ def run_flow(run, stages=STAGES, *, rerun_from=None):
     settings is kept (so a second ``slimgen flow`` after changing only, say, the board
     rebuilds only what depends on it), except the report, which is always rewritten;
     ``rerun_from`` names a stage to run again with every stage after it."""
-    if rerun_from is not None and rerun_from not in STAGES:
-        raise ValueError(f"--from must be one of {', '.join(STAGES)}, not {rerun_from!r}")
+    check_flow(stages, rerun_from)
     rerun = set(STAGES[STAGES.index(rerun_from):]) if rerun_from else set()
     for stage in stages:
         if stage != "report" and stage not in rerun and stage_done(run, stage):

@@ -33,12 +33,21 @@ class ReportError(ValueError):
 
 
 def _read_json(path):
+    path = Path(path)
+    if path.name == "summary.json":
+        redo = (f"it is derived from the stage records, and 'slimgen report --run "
+                f"{path.parent}' rebuilds it")
+    else:
+        redo = "rerun the stage that writes it"
     try:
-        return json.loads(Path(path).read_text())
+        obj = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         return None
-    except json.JSONDecodeError as e:
-        raise ReportError(f"{path} is damaged ({e}); rerun the stage that writes it") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ReportError(f"{path} is damaged ({e}); {redo}") from None
+    if not isinstance(obj, dict):
+        raise ReportError(f"{path} is not a JSON object; {redo}")
+    return obj
 
 
 def _pct(v):
@@ -53,30 +62,34 @@ def _num(v):
 
 # ---------------------------------------------------------------------------------- the facts
 
-def _artifact(path, kind):
+def _artifact(path, kind, unreadable=None):
     """``(manifest, arrays)`` of the artifact at ``path``, or None when it is missing or
-    unreadable (the report draws what it can)."""
+    unreadable (the report draws what it can); an unreadable one is added to the list
+    ``unreadable`` as ``(file name, why)``, for the report to say so."""
     if not path.exists():
         return None
     from slimgen.sw.artifact import ArtifactError, load_artifact
     try:
         return load_artifact(path, kind)
-    except ArtifactError:
+    except ArtifactError as e:
+        if unreadable is not None:
+            why = str(e).split(": ", 1)[-1].split(". Rerun the", 1)[0]
+            unreadable.append((path.name, why))
         return None
 
 
-def _history(root):
+def _history(root, unreadable=None):
     """The per-epoch training history from ``float.npz``'s manifest, or []."""
-    loaded = _artifact(root / "float.npz", "float")
+    loaded = _artifact(root / "float.npz", "float", unreadable)
     return (loaded[0].get("history") or []) if loaded else []
 
 
-def layer_rows(root, summary):
+def layer_rows(root, summary, unreadable=None):
     """Per-layer dicts: ``summary["layers"]`` when the flow wrote them, else derived from the
     integer MLP in ``model.npz`` (dense engines: every weight is multiplied, zeros too)."""
     if summary.get("layers"):
         return [dict(layer) for layer in summary["layers"]]
-    loaded = _artifact(root / "model.npz", "int")
+    loaded = _artifact(root / "model.npz", "int", unreadable)
     if not loaded:
         return []
     manifest, arrays = loaded
@@ -129,12 +142,20 @@ def _record_waveform(root, config, vcd_path):
 
 # ------------------------------------------------------------------- the document, two renderers
 
-def _build(root, config, s, vcd_note, vcd_path):
+def _build(root, config, s, vcd_note, vcd_path, unreadable):
     """The report as a list of blocks: ("h2", text), ("p", text), ("cards", [(label, value,
     note)]), ("table", header, rows), ("img", name, png, caption), ("details", title, header,
-    rows)."""
+    rows). Artifacts that could not be read are added to ``unreadable``."""
     B = []
-    rows = layer_rows(root, s)
+    rows = layer_rows(root, s, unreadable)
+    history = _history(root, unreadable)
+    # the figures of the stage records came from these: say so when one is unreadable now
+    if s.get("layers"):
+        _artifact(root / "model.npz", "int", unreadable)
+    _artifact(root / "compressed.npz", "float", unreadable)
+    if unreadable:
+        B.append(("p", "Could not be read, so missing from this report: " + "; ".join(
+            f"{name} ({why})" for name, why in unreadable) + "."))
     ips = _inferences_per_second(s)
     built = s.get("lc_used") is not None
     acc = s.get("hw_accuracy")
@@ -169,7 +190,6 @@ def _build(root, config, s, vcd_note, vcd_path):
     else:
         B.append(("p", "No stage has reported an accuracy yet."))
 
-    history = _history(root)
     png = fig_training(history)
     if png:
         B.append(("h2", "Training"))
@@ -275,7 +295,7 @@ def _build(root, config, s, vcd_note, vcd_path):
     return B
 
 
-def write_report(run_dir, *, vcd=None, record_waveform=True):
+def write_report(run_dir, *, vcd=None, record_waveform=True, log=None):
     """Write ``report.html`` and ``report.md`` (with its PNGs in ``report/``) into the run
     folder ``run_dir``; returns ``(html_path, md_path)``.
 
@@ -284,7 +304,8 @@ def write_report(run_dir, *, vcd=None, record_waveform=True):
     ``record_waveform`` is true, records one on the run's simulator (MLP runs with
     ``model.npz`` and ``network.v``; other models pass their own ``vcd``, see
     :func:`slimgen.sim.waveform.record_inference_vcd`). A waveform that cannot be recorded is
-    noted in the report, not raised.
+    noted in the report, not raised; so is a run file that cannot be read (also through
+    ``log``, a function taking one line, when given).
     """
     root = Path(run_dir)
     config = _read_json(root / "config.json")
@@ -302,7 +323,11 @@ def write_report(run_dir, *, vcd=None, record_waveform=True):
     elif not vcd_path.exists():
         note = "not recorded for this report"
 
-    blocks = _build(root, config, s, note, vcd_path)
+    unreadable = []
+    blocks = _build(root, config, s, note, vcd_path, unreadable)
+    for name, why in unreadable:
+        if log is not None:
+            log(f"report: {root / name} could not be read ({why}); the report says so")
     name = root.resolve().name
     model = s.get("model") or config.get("model") or "mlp"
     parts = [f"model {model}"]
@@ -315,11 +340,15 @@ def write_report(run_dir, *, vcd=None, record_waveform=True):
     title, subtitle = f"slimgen run {name}", " · ".join(parts)
 
     image_dir = root / "report"
-    image_dir.mkdir(exist_ok=True)
-    for b in blocks:
-        if b[0] == "img":
-            write_bytes_atomic(image_dir / f"{b[1]}.png", b[2])
     html_path, md_path = root / "report.html", root / "report.md"
-    write_bytes_atomic(html_path, render_html(title, subtitle, blocks).encode())
-    write_bytes_atomic(md_path, render_md(title, subtitle, blocks, "report").encode())
+    try:
+        image_dir.mkdir(exist_ok=True)
+        for b in blocks:
+            if b[0] == "img":
+                write_bytes_atomic(image_dir / f"{b[1]}.png", b[2])
+        write_bytes_atomic(html_path, render_html(title, subtitle, blocks).encode())
+        write_bytes_atomic(md_path, render_md(title, subtitle, blocks, "report").encode())
+    except OSError as e:
+        raise ReportError(f"cannot write the report into {root}: "
+                          f"{e.strerror or e}") from None
     return html_path, md_path

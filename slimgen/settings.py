@@ -5,9 +5,16 @@ setting that cannot work."""
 import math
 from dataclasses import asdict, dataclass, fields
 
-__all__ = ["RunConfig", "SettingError", "SettingTypeError", "ENGINES"]
+__all__ = ["RunConfig", "SettingError", "SettingTypeError", "ENGINES", "MAX_UNITS",
+           "MAX_EPOCHS", "MAX_BATCH_SIZE"]
 
 ENGINES = ("auto", "dense", "sparse", "folded")
+# Upper limits, so that a typo fails here and not with a MemoryError after the run folder
+# changed: a layer (MLP sizes, LSTM hidden units, lanes) of at most the artifacts' 4096 units
+# (slimgen.sw.cnn_artifact, slimgen.sw.lstm_artifact), and bounded training loops.
+MAX_UNITS = 4096
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 65_536
 
 
 class SettingError(ValueError):
@@ -28,7 +35,10 @@ def _not(v, ok_type):
     return f"not {v!r}" if ok_type else f"not {v!r} (a {type(v).__name__})"
 
 
-def _check_int(name, v, least, most=None):
+def _check_int(name, v, least, most=None, *, cap=None):
+    """An integer from ``least`` to ``most``; or, with ``cap`` (a sanity limit, not part of
+    what the setting means), at least ``least``, and at most ``cap`` with a message of its
+    own naming the limit and ``cap[1]``, why it is there."""
     if most is not None:
         what = f"an integer from {least} to {most}"
     else:
@@ -39,6 +49,8 @@ def _check_int(name, v, least, most=None):
         raise SettingTypeError(name, f"must be {what}, {_not(v, False)}")
     if v < least or (most is not None and v > most):
         raise SettingError(name, f"must be {what}, {_not(v, True)}")
+    if cap is not None and v > cap[0]:
+        raise SettingError(name, f"must be at most {cap[0]} ({cap[1]}), not {v}")
 
 
 def _check_number(name, v, what, ok):
@@ -99,10 +111,20 @@ class RunConfig:
         else:
             raise SettingError("sizes", f"must be two or more positive integers, not "
                                         f"{list(sizes) if isinstance(sizes, tuple) else sizes!r}")
-        for name, least, most in (("hidden", 1, None), ("seed", 0, None), ("epochs", 1, None),
-                                  ("batch_size", 1, None), ("weight_bits", 2, 16),
-                                  ("act_bits", 2, 16), ("lanes", 1, None)):
-            _check_int(name, getattr(self, name), least, most)
+        wide = [f"{s} ({'the inputs' if k == 0 else f'layer{k - 1} outputs'})"
+                for k, s in enumerate(sizes) if s > MAX_UNITS]
+        if wide:
+            raise SettingError("sizes", f"must be at most {MAX_UNITS} units a layer (what the "
+                                        f"artifacts and the hardware take), not "
+                                        f"{', '.join(wide)}")
+        units = (MAX_UNITS, "what the artifacts and the hardware take")
+        for name, least, most, cap in (
+                ("hidden", 1, None, units), ("seed", 0, None, None),
+                ("epochs", 1, None, (MAX_EPOCHS, "a bound on training time")),
+                ("batch_size", 1, None, (MAX_BATCH_SIZE, "a bound on memory")),
+                ("weight_bits", 2, 16, None), ("act_bits", 2, 16, None),
+                ("lanes", 1, None, units)):
+            _check_int(name, getattr(self, name), least, most, cap=cap)
         _check_number("lr", self.lr, "a positive number", lambda v: v > 0)
         from slimgen.compress_cli import METHODS
         _check_choice("method", self.method, ("none",) + METHODS)
@@ -118,9 +140,10 @@ class RunConfig:
                       lambda v: min(widths) <= v <= max(widths))
         for name, least in (("compress_epochs", 1), ("finetune_epochs", 0)):
             v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < least):
-                raise SettingError(name, f"must be an integer ≥ {least} or null (the method's "
-                                         f"default), not {v!r}")
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < least
+                                  or v > MAX_EPOCHS):
+                raise SettingError(name, f"must be an integer from {least} to {MAX_EPOCHS}, or "
+                                         f"unset for the method's default, not {v!r}")
         _check_choice("engine", self.engine, ENGINES)
         if self.engine == "folded" and self.model != "mlp":
             raise SettingError("engine", f"'folded' (every layer on one array) is for --model "

@@ -44,6 +44,13 @@ def check_config(config):
         allowed = ", ".join(map(str, lanes[:-1])) + f" or {lanes[-1]}"
         raise SettingError("lanes", f"must be {allowed} for the CNN (a multiple of α = {ALPHA} "
                                     f"that divides α² = {ALPHA * ALPHA}), not {config.lanes!r}")
+    # balanced sparsity: one row group per lane in every conv and dense layer
+    narrowest = min(CHANNELS[0], N_CLASSES)   # conv0's output channels
+    if config.method == "balanced" and config.lanes > narrowest:
+        raise SettingError("lanes", f"must be at most {narrowest} for balanced sparsity on the "
+                                    f"CNN (one row group per lane in every layer, and conv0 "
+                                    f"has only {CHANNELS[0]} output channels), not "
+                                    f"{config.lanes}")
     if config.layout != "rows":
         raise SettingError("layout", f"must be 'rows' for the CNN (its shared array takes "
                                      f"rows), not {config.layout!r}")

@@ -21,10 +21,22 @@ def _name(sizes):
 def check_config(config):
     """Refuse lanes the engines could not use (:func:`make_network` would cap them): the
     folded array has at most the widest layer's outputs, over the layers it serves; a dense or
-    sparse rows engine at most its layer's outputs, a sparse banks engine its inputs."""
+    sparse rows engine at most its layer's outputs, a sparse banks engine its inputs.
+    Balanced sparsity makes one group per lane in every layer: each layer needs at least as
+    many output rows (input banks with ``layout="banks"``) as there are lanes."""
     from slimgen.settings import SettingError
     sizes, lanes = config.sizes, config.lanes
     outs = sizes[1:]
+    if config.method == "balanced":
+        banks = config.layout == "banks"
+        widths = sizes[:-1] if banks else outs
+        k = min(range(len(widths)), key=lambda i: widths[i])
+        if lanes > widths[k]:
+            group, what = ("input bank", "inputs") if banks else ("row group", "outputs")
+            raise SettingError("lanes", f"must be at most {widths[k]} for balanced sparsity on "
+                                        f"the MLP {_name(sizes)} with layout {config.layout} "
+                                        f"(one {group} per lane in every layer, and layer{k} "
+                                        f"has only {widths[k]} {what}), not {lanes}")
     if config.engines == "folded":
         limit = -(-max(outs) // len(outs))
         if lanes > limit:
