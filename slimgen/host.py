@@ -29,12 +29,42 @@ import numpy as np
 from slimgen.sw import uart_protocol as proto
 
 __all__ = ["HostError", "Model", "Classification", "SIDE", "PIXEL_MAX", "ARTIFACT_KINDS",
-           "load_png", "to_digit", "load_image", "load_model", "classify"]
+           "MAX_BAUD", "check_port", "check_baud", "load_png", "to_digit", "load_image",
+           "load_model", "classify"]
 
 #: Images travel as SIDE × SIDE pixels on the digits' 0..PIXEL_MAX scale.
 SIDE, PIXEL_MAX = 8, 16
 #: The model kind (:mod:`slimgen.models`) of each integer artifact kind a run's model.npz holds.
 ARTIFACT_KINDS = {"int": "mlp", "int-cnn": "cnn", "int-lstm": "lstm"}
+#: Fastest baud rate taken: the fastest USB UARTs (FTDI's FT2232H, on most FPGA boards) run at
+#: 12 Mbaud.
+MAX_BAUD = 12_000_000
+#: pyserial URL schemes that connect to host:port over the network.
+_NETWORK_SCHEMES = ("socket", "rfc2217")
+
+
+def check_port(port):
+    """Refuse a network URL (``socket://``, ``rfc2217://``) without a host and a port number
+    from 1 to 65535, which pyserial would meet with an unrelated error; other ports pass."""
+    from urllib.parse import urlsplit
+    scheme = port.split("://", 1)[0].lower() if "://" in port else None
+    if scheme not in _NETWORK_SCHEMES:
+        return
+    parts = urlsplit(port)
+    try:
+        number = parts.port
+    except ValueError:   # not a number, or above 65535
+        number = None
+    if not parts.hostname or not number:
+        raise ValueError(f"A {scheme}:// URL needs host:port with a port number from 1 to 65535, "
+                         f"such as {scheme}://127.0.0.1:7000, not {port!r}")
+
+
+def check_baud(baud):
+    """Refuse a baud rate that is not a whole number from 1 to :data:`MAX_BAUD`."""
+    if isinstance(baud, bool) or not isinstance(baud, int) or not 1 <= baud <= MAX_BAUD:
+        raise ValueError(f"Baud rate must be a whole number of bits per second from 1 to "
+                         f"{MAX_BAUD:,}, not {baud!r}")
 
 
 class HostError(RuntimeError):
@@ -234,8 +264,12 @@ def classify(port, image, *, run=None, model=None, timeout=2.0, baud=proto.DEFAU
 
     ``run``: a run folder whose ``model.npz`` gives the model's interface and the golden logits
     to compare against (and the split seed of ``digits:<index>``); ``model``: a :class:`Model`
-    instead. ``timeout``: seconds to wait for the reply.
+    instead. ``timeout``: seconds to wait for the reply. A bad ``baud`` (see :data:`MAX_BAUD`)
+    or network URL is a ``ValueError`` before anything is opened.
     """
+    check_baud(baud)
+    if isinstance(port, (str, Path)):
+        check_port(str(port))
     model = model or load_model(run)
     pixels, label = load_image(image, split_seed=model.split_seed, invert=invert)
     if pixels.size != model.n_inputs:

@@ -6,9 +6,10 @@
 prints the class and the logits the board answered, and, with a run folder (of any model kind:
 MLP, CNN or LSTM), whether they equal the golden model's. Exit status: 0 when the board answered
 (and agreed with the golden model), 1 when the board's logits differ from the golden model's, the
-port or line failed or the run's model file is unusable, 2 for invalid arguments (a bad baud
-rate, timeout or port name, a missing, unreadable or wrongly shaped image, a bad index, a run
-folder without a model); 141 when stdout was closed early (``| head``).
+port or line failed or the run's model file is unusable, 2 for invalid arguments (a baud rate
+that is not 1 to 12,000,000, a bad timeout or port name, a socket:// URL without host:port, a
+missing, unreadable or wrongly shaped image, a bad index, a run folder that is empty, a file or
+without a model); 141 when stdout was closed early (``| head``).
 """
 
 import argparse
@@ -25,15 +26,17 @@ STANDARD_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400)
 
 
 def _baud(text):
+    from slimgen.host import MAX_BAUD
     try:
         baud = int(text)
     except ValueError:
         baud = 0
-    if baud <= 0:
+    if not 1 <= baud <= MAX_BAUD:
         rates = ", ".join(str(b) + (" (the rate slimgen's boards use)" if b == 115200 else "")
                           for b in STANDARD_BAUDS[:-1])
-        raise argparse.ArgumentTypeError(f"must be a positive whole number of bits per second "
-                                         f"such as {rates} or {STANDARD_BAUDS[-1]}, not {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a whole number of bits per second from 1 to "
+                                         f"{MAX_BAUD:,} (the fastest USB UARTs), such as {rates} "
+                                         f"or {STANDARD_BAUDS[-1]}, not {text!r}")
     return baud
 
 
@@ -49,9 +52,27 @@ def _timeout(text):
 
 
 def _port(text):
+    from slimgen.host import check_port
     if not text.strip():
         raise argparse.ArgumentTypeError(f"must name a serial port such as /dev/ttyUSB1, COM3 or "
                                          f"socket://127.0.0.1:7000, not {text!r}")
+    try:
+        check_port(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)[0].lower() + str(e)[1:]) from None
+    return text
+
+
+def _run_folder(text):
+    """A run folder's name: not empty, and not a file (its model.npz is read when the command
+    runs; a missing folder is said then)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a run folder (e.g. runs/default), not "
+                                         f"{text!r}")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a run folder; give the run "
+                                         f"folder itself, such as {path.parent}")
     return text
 
 
@@ -83,7 +104,7 @@ def add_parser(subparsers):
     p.add_argument("--port", required=True, type=_port,
                    help="serial port, e.g. /dev/ttyUSB1 (or a pyserial URL such as "
                         "socket://127.0.0.1:7000)")
-    p.add_argument("--run", default=None,
+    p.add_argument("--run", type=_run_folder, default=None,
                    help="run folder: its model.npz gives the golden logits to compare against "
                         "and the split seed of digits:<index>")
     p.add_argument("--baud", type=_baud, default=115200, help="baud rate (default 115200)")

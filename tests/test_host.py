@@ -246,16 +246,27 @@ def _usage_error(argv, capsys):
     return capsys.readouterr().err.splitlines()[-1]
 
 
+BAUD = ("argument --baud: must be a whole number of bits per second from 1 to 12,000,000 (the "
+        "fastest USB UARTs), such as 9600, 19200, 38400, 57600, 115200 (the rate slimgen's "
+        "boards use) or 230400, not ")
+SOCKET = ("argument --port: a {0}:// URL needs host:port with a port number from 1 to 65535, "
+          "such as {0}://127.0.0.1:7000, not {1!r}")
+
+
 @pytest.mark.parametrize("option, value, message", [
-    ("--baud", "0", "argument --baud: must be a positive whole number of bits per second such as "
-                    "9600, 19200, 38400, 57600, 115200 (the rate slimgen's boards use) or "
-                    "230400, not '0'"),
-    ("--baud", "-5", "argument --baud: must be a positive whole number of bits per second such "
-                     "as 9600, 19200, 38400, 57600, 115200 (the rate slimgen's boards use) or "
-                     "230400, not '-5'"),
-    ("--baud", "9600.5", "argument --baud: must be a positive whole number of bits per second "
-                         "such as 9600, 19200, 38400, 57600, 115200 (the rate slimgen's boards "
-                         "use) or 230400, not '9600.5'"),
+    ("--baud", "0", BAUD + "'0'"),
+    ("--baud", "-5", BAUD + "'-5'"),
+    ("--baud", "9600.5", BAUD + "'9600.5'"),
+    ("--baud", "12000001", BAUD + "'12000001'"),
+    ("--baud", "99999999999999999999", BAUD + "'99999999999999999999'"),
+    ("--port", "socket://nonsense", SOCKET.format("socket", "socket://nonsense")),
+    ("--port", "socket://:7000", SOCKET.format("socket", "socket://:7000")),
+    ("--port", "socket://localhost:notaport", SOCKET.format("socket",
+                                                            "socket://localhost:notaport")),
+    ("--port", "socket://localhost:99999", SOCKET.format("socket", "socket://localhost:99999")),
+    ("--port", "socket://localhost:0", SOCKET.format("socket", "socket://localhost:0")),
+    ("--port", "rfc2217://board", SOCKET.format("rfc2217", "rfc2217://board")),
+    ("--run", "", "argument --run: must name a run folder (e.g. runs/default), not ''"),
     ("--timeout", "0", "argument --timeout: must be a positive number of seconds such as 2, "
                        "not '0'"),
     ("--timeout", "-1", "argument --timeout: must be a positive number of seconds such as 2, "
@@ -382,3 +393,29 @@ def test_not_a_serial_port(tmp_path):
                                         rf"serial port \(it takes no baud rate\); give the "
                                         rf"board's UART, see 'ls /dev/ttyUSB\* /dev/ttyACM\*'$"):
         classify(str(tmp_path / "file"), "digits:0")
+
+
+def test_cli_run_file_is_a_usage_error(capsys, tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    assert _usage_error(["classify", "--port", "x", "--run", str(tmp_path / "config.json"),
+                         "digits:0"], capsys) == \
+        f"slimgen classify: error: argument --run: {tmp_path / 'config.json'} is a file, not a " \
+        f"run folder; give the run folder itself, such as {tmp_path}"
+
+
+@pytest.mark.parametrize("port", ["socket://127.0.0.1:7000",
+                                  "socket://board.local:7000?logging=debug",
+                                  "rfc2217://[::1]:2217", "loop://", "/dev/ttyUSB1", "COM3"])
+def test_cli_good_ports(port):
+    assert _cli(["classify", "--port", port, "--baud", "12000000", "digits:0"]).port == port
+
+
+def test_classify_checks_port_and_baud():
+    """The Python API refuses what the CLI refuses, before anything is opened."""
+    with pytest.raises(ValueError, match=r"^A socket:// URL needs host:port with a port number "
+                                         r"from 1 to 65535, such as socket://127.0.0.1:7000, "
+                                         r"not 'socket://nonsense'$"):
+        classify("socket://nonsense", "digits:0")
+    with pytest.raises(ValueError, match=r"^Baud rate must be a whole number of bits per second "
+                                         r"from 1 to 12,000,000, not 99999999999999999999$"):
+        classify("loop://", "digits:0", baud=99999999999999999999)
