@@ -53,7 +53,7 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from slimgen.sw.conv_golden import scale_parts
-from slimgen.sw.golden import signed_bits
+from slimgen.sw.fixed import signed_bits
 
 from .cnn_datapath import (const_times, input_transform_row, output_transform, requantizer,
                            window_tables)

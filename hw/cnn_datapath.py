@@ -96,7 +96,7 @@ def output_transform(m, M, s, en, AT, rows, width):
 
 
 def requantizer(m, acc, multiplier, shift, out_bits, name):
-    """``sat(relu((acc · M + 2^(s−1)) >> s))`` as :func:`slimgen.sw.golden.requantize`, the
+    """``sat(relu((acc · M + 2^(s−1)) >> s))`` as :func:`slimgen.sw.fixed.requantize`, the
     constant ``M`` as shift-adds over its canonical signed digits (no DSP block)."""
     product = 0
     for pos, sign in csd_digits(multiplier):

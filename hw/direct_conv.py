@@ -16,7 +16,7 @@ use: for F(2×2, 3×3) with 4 lanes (1 output per cycle) the direct engine needs
 from amaranth.hdl import signed
 
 from slimgen.sw.conv_golden import QuantConv
-from slimgen.sw.golden import signed_bits
+from slimgen.sw.fixed import signed_bits
 
 from .winograd_tile import TileEngine, filter_range
 

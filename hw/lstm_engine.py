@@ -46,7 +46,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.golden import signed_bits
+from slimgen.sw.fixed import signed_bits, signed_range
 from slimgen.sw.lstm_golden import IntLSTMClassifier, sigmoid_table, tanh_table
 
 from .lstm_schedule import GATE_ORDER, build_schedule
@@ -65,7 +65,7 @@ def _round_shift(value, shift):
 
 
 def _sat(m, value, bits, name):
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    lo, hi = signed_range(bits)
     s = Signal(signed(bits), name=name)
     m.d.comb += s.eq(Mux(value < lo, lo, Mux(value > hi, hi, value)))
     return s

@@ -56,7 +56,8 @@ from amaranth.hdl import signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.winograd import Winograd1D, Winograd2D, csd_digits, integer_form, signed_bits
+from slimgen.sw.fixed import signed_bits
+from slimgen.sw.winograd import Winograd1D, Winograd2D, csd_digits, integer_form
 from slimgen.sw.winograd import polynomials as P
 from slimgen.sw.winograd.matrices import content
 from slimgen.sw.winograd.moduli import Modulus, as_modulus

@@ -26,7 +26,7 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.golden import signed_bits
+from slimgen.sw.fixed import signed_bits
 from slimgen.sw.sparse_golden import SparseLayer, input_range
 from slimgen.sw.sparse_layout import SparseLayout, build_layout
 

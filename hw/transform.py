@@ -29,7 +29,8 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.winograd import csd_digits, signed_bits
+from slimgen.sw.fixed import signed_bits
+from slimgen.sw.winograd import csd_digits
 
 __all__ = ["ShiftAddNetwork", "TransformUnit", "Transform2D", "check_matrix"]
 

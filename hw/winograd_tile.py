@@ -36,7 +36,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from slimgen.sw.conv_golden import QuantConv, scale_parts, transform_weights
-from slimgen.sw.golden import signed_bits
+from slimgen.sw.fixed import signed_bits
 from slimgen.sw.winograd import Winograd2D, integer_form
 
 from .transform import ShiftAddNetwork, Transform2D

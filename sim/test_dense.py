@@ -9,7 +9,8 @@ from slimgen.hw.dense import DenseEngine
 from slimgen.hw.verilog import to_verilog
 from slimgen.sim.runner import default_simulator, run_bench
 from slimgen.sw.artifact import write_bytes_atomic
-from slimgen.sw.golden import dense_accumulate, requantize
+from slimgen.sw.fixed import requantize
+from slimgen.sw.golden import dense_accumulate
 from slimgen.sw.quant import random_dense_layer
 
 from .testing import require_simulator

@@ -29,13 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .fixed import MAX_SHIFT, signed_range, symmetric_max
 from .golden import accumulator_bits
 from .quant import QuantConfig, QuantDense, QuantizedModel, first_index
 
 __all__ = [
     "ArtifactError", "FORMAT", "VERSION", "save_artifact", "load_artifact",
     "save_float_model", "load_float_model", "save_quantized_model", "load_quantized_model",
-    "write_bytes_atomic", "Checks", "MAX_ACC_BITS", "MAX_SHIFT",
+    "write_bytes_atomic", "Checks", "MAX_ACC_BITS",
 ]
 
 FORMAT = "slimgen-artifact"
@@ -43,7 +44,6 @@ VERSION = 1
 
 # Widest accumulator: |acc · M| < 2^39 · 2^24 keeps the golden model's int64 products exact.
 MAX_ACC_BITS = 40
-MAX_SHIFT = 62      # round_half_up_shift adds 2^(shift − 1) to an int64
 
 
 class ArtifactError(ValueError):
@@ -207,13 +207,12 @@ class Checks:
 
     def weights(self, name, W, bits, where):
         """``W`` within the symmetric range of ``bits``-bit weights."""
-        q = (1 << (bits - 1)) - 1
+        q = symmetric_max(bits)
         self.within(name, W, -q, q, f"{bits}-bit weights ({where})")
 
     def accumulators(self, name, b, bits, where):
         """``b`` within the range of ``bits``-bit signed accumulators."""
-        self.within(name, b, -(1 << (bits - 1)), (1 << (bits - 1)) - 1,
-                    f"{bits}-bit accumulators ({where})")
+        self.within(name, b, *signed_range(bits), f"{bits}-bit accumulators ({where})")
 
     def shape(self, name, a, shape, why):
         if list(a.shape) != list(shape):

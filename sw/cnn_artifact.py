@@ -10,9 +10,10 @@ checked on load by :mod:`slimgen.sw.artifact`, then field by field and array by 
 
 import numpy as np
 
-from .artifact import MAX_ACC_BITS, MAX_SHIFT, Checks, load_artifact, save_artifact
+from .artifact import MAX_ACC_BITS, Checks, load_artifact, save_artifact
 from .cnn_quant import IntCNN
 from .conv_golden import QuantConv
+from .fixed import MAX_SHIFT
 from .quant import QuantConfig, QuantDense
 
 __all__ = ["KIND", "save_int_cnn", "load_int_cnn", "check_int_cnn"]

@@ -20,7 +20,8 @@ so pooling the requantized activations is pooling the float ones up to rounding.
 Quantization (as :func:`slimgen.sw.quant.quantize_mlp`, layer by layer): symmetric per-layer
 weight scale ``s_w = max|W| / (2^(b−1) − 1)``; bias at the accumulator's scale
 ``round(b / (s_x · s_w))``; output scale ``s_y = peak / (2^act_bits − 1)`` with ``peak`` a
-percentile of the float activations on the calibration images; ``M / 2^s ≈ s_x · s_w / s_y``.
+percentile of the float activations on the calibration images; ``M / 2^s ≈ s_x · s_w / s_y``
+(:mod:`slimgen.sw.fixed`: one quantizer and one multiplier/shift rule for every layer).
 Pruned weights (exactly 0) stay 0.
 """
 
@@ -31,9 +32,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .conv_golden import QuantConv, output_size, quantize_conv
-from .golden import accumulator_bits, requantize
-from .quant import (QuantConfig, QuantDense, check_calibration, check_finite_weights, check_scale,
-                    multiplier_shift)
+from .fixed import multiplier_shift, quantize_symmetric, requantize
+from .golden import accumulator_bits
+from .quant import QuantConfig, QuantDense, check_calibration, check_finite_weights, check_scale
 from .winograd import correlate_direct
 
 __all__ = ["IntCNN", "quantize_cnn", "flatten_permutation", "maxpool_int", "conv_forward_batch",
@@ -235,7 +236,8 @@ def quantize_cnn(model, x_calib, input_scale, config=QuantConfig(), layer_weight
         s_y = peak / amax
         qconvs.append(quantize_conv(conv.params["W"], conv.params["b"], in_scale=s_x,
                                     out_scale=s_y, weight_bits=wb, in_bits=in_bits,
-                                    out_bits=config.act_bits, padding=conv.padding))
+                                    out_bits=config.act_bits, padding=conv.padding,
+                                    multiplier_bits=config.multiplier_bits))
         s_x, in_bits = s_y, config.act_bits
     c, h, w = a.shape[1:]
     hp, wp = h // pool, w // pool
@@ -244,10 +246,9 @@ def quantize_cnn(model, x_calib, input_scale, config=QuantConfig(), layer_weight
     perm = flatten_permutation(c, hp, wp)
     qdense = []
     for j, (layer, wb) in enumerate(zip(dense, layer_weight_bits[len(convs):])):
-        qmax = (1 << (wb - 1)) - 1
         W, b = layer.params["W"], layer.params["b"]                 # (n_in, n_out), (n_out,)
-        s_w = float(np.abs(W).max()) / qmax or 1.0
-        Wq = np.clip(np.rint(W / s_w), -qmax, qmax).astype(np.int64).T   # (n_out, n_in)
+        Wq, s_w = quantize_symmetric(W, wb)
+        Wq = Wq.T                                                   # (n_out, n_in)
         if j == 0:
             Wq = Wq[:, perm]
         bq = np.rint(b / (s_x * s_w)).astype(np.int64)

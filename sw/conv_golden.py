@@ -4,7 +4,7 @@ A layer (:class:`QuantConv`) maps unsigned ``in_bits`` activations ``x`` (Cin, H
 weights ``W`` (Cout, Cin, K, K), bias ``b`` (Cout,), zero padding ``p`` and stride 1 to
 
     acc[k, i, j] = b[k] + Σ_c Σ_{u,v} W[k, c, u, v] · x_pad[c, i + u, j + v]     (Cout, O, O)
-    y = sat(relu((acc · M + 2^(s−1)) >> s))        (requantizing layers, as sw.golden.requantize)
+    y = sat(relu((acc · M + 2^(s−1)) >> s))        (requantizing layers, as sw.fixed.requantize)
 
 with ``O = H + 2p − K + 1`` (correlation, as in every CNN framework).
 
@@ -30,7 +30,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from .golden import requantize, signed_bits
+from .fixed import (multiplier_shift, quantize_symmetric, requantize, signed_bits,
+                    symmetric_max)
 from .quant import check_finite_weights, check_scale
 from .winograd import correlate_direct, integer_form
 
@@ -68,7 +69,7 @@ class QuantConv:
             raise ValueError(f"Weights must have shape (Cout, Cin, K, K), not {W.shape}")
         if b.shape != (W.shape[0],):
             raise ValueError(f"Bias must have shape ({W.shape[0]},), not {b.shape}")
-        qmax = (1 << (self.weight_bits - 1)) - 1
+        qmax = symmetric_max(self.weight_bits)
         if np.abs(W).max(initial=0) > qmax:
             raise ValueError(f"Weights must fit {self.weight_bits} signed bits (|w| ≤ {qmax}), "
                              f"not {int(np.abs(W).max())}")
@@ -109,18 +110,8 @@ def correlation_range(c_in: int, kernel: int, in_bits: int, weight_bits: int) ->
     """Range of ``Σ W·x`` (no bias) for any weights of ``weight_bits`` (symmetric) and unsigned
     ``in_bits`` inputs: the width the hardware sizes its datapath for, independent of weights."""
     n = c_in * kernel * kernel
-    xmax, wmax = (1 << in_bits) - 1, (1 << (weight_bits - 1)) - 1
+    xmax, wmax = (1 << in_bits) - 1, symmetric_max(weight_bits)
     return -n * xmax * wmax, n * xmax * wmax
-
-
-def _multiplier_shift(ratio: float, multiplier_bits: int = 16) -> tuple[int, int]:
-    """``M, s`` with ``M / 2^s ≈ ratio``, ``M < 2^(multiplier_bits − 1)``, ``s ≥ 1``."""
-    if not (np.isfinite(ratio) and ratio > 0):
-        raise ValueError(f"Requantization ratio must be a positive finite number, not {ratio}")
-    s = 1
-    while ratio * (1 << (s + 1)) < (1 << (multiplier_bits - 1)) and s < 48:
-        s += 1
-    return max(1, int(round(ratio * (1 << s)))), s
 
 
 def random_conv_layer(rng, c_in, c_out, kernel=3, *, weight_bits=8, in_bits=8, out_bits=8,
@@ -131,7 +122,7 @@ def random_conv_layer(rng, c_in, c_out, kernel=3, *, weight_bits=8, in_bits=8, o
     bit growth bounds. The requantization maps about a quarter of the accumulator range onto
     the outputs, so outputs cover zero, the middle and saturation.
     """
-    qmax = (1 << (weight_bits - 1)) - 1
+    qmax = symmetric_max(weight_bits)
     shape = (c_out, c_in, kernel, kernel)
     if extreme == "max":
         W = np.full(shape, qmax, dtype=np.int64)
@@ -150,26 +141,25 @@ def random_conv_layer(rng, c_in, c_out, kernel=3, *, weight_bits=8, in_bits=8, o
     if not requant:
         return layer
     ratio = ((1 << out_bits) - 1) / (1 << max(layer.acc_bits - 3, 1))
-    M, s = _multiplier_shift(ratio)
+    M, s = multiplier_shift(ratio, 16)
     return QuantConv(layer.W, layer.b, M, s, True, True, in_bits, out_bits, weight_bits, padding)
 
 
 def quantize_conv(W, b, *, in_scale, out_scale, weight_bits=8, in_bits=8, out_bits=8,
-                  padding=1, relu=True) -> QuantConv:
+                  padding=1, relu=True, multiplier_bits=16) -> QuantConv:
     """A float convolution (``W`` (Cout, Cin, K, K), ``b``) as a :class:`QuantConv`.
 
-    Symmetric per-layer weight scale ``w_scale = max|W| / qmax``; bias in accumulator units
+    Symmetric per-layer weight scale ``w_scale = max|W| / qmax``
+    (:func:`slimgen.sw.fixed.quantize_symmetric`); bias in accumulator units
     ``round(b / (in_scale · w_scale))``; requantization ``M / 2^s ≈ in_scale · w_scale /
-    out_scale``. Non-finite weights or scales are a ``ValueError``.
+    out_scale`` (:func:`slimgen.sw.fixed.multiplier_shift` with ``multiplier_bits``).
+    Non-finite weights or scales are a ``ValueError``.
     """
     check_finite_weights("the convolution", W=W, b=b)
     in_scale, out_scale = check_scale("in_scale", in_scale), check_scale("out_scale", out_scale)
-    W = np.asarray(W, dtype=np.float64)
-    qmax = (1 << (weight_bits - 1)) - 1
-    w_scale = float(np.abs(W).max()) / qmax or 1.0
-    Wq = np.clip(np.rint(W / w_scale), -qmax, qmax).astype(np.int64)
+    Wq, w_scale = quantize_symmetric(np.asarray(W, dtype=np.float64), weight_bits)
     bq = np.rint(np.asarray(b, dtype=np.float64) / (in_scale * w_scale)).astype(np.int64)
-    M, s = _multiplier_shift(in_scale * w_scale / out_scale)
+    M, s = multiplier_shift(in_scale * w_scale / out_scale, multiplier_bits)
     return QuantConv(Wq, bq, M, s, relu, True, in_bits, out_bits, weight_bits, padding)
 
 

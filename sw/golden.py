@@ -8,7 +8,8 @@ Number formats (DESIGN.md, Hardware):
 - biases and accumulators: signed, exactly as wide as :func:`accumulator_bits` says;
 - requantization: ``y = sat(relu((acc · M + 2^(s−1)) >> s))`` — an integer multiplier M, an
   arithmetic right shift s ≥ 1 that rounds half up (toward +∞), ReLU, then saturation to the
-  activation range;
+  activation range (:func:`slimgen.sw.fixed.requantize`, M and s by
+  :func:`slimgen.sw.fixed.multiplier_shift`);
 - the last layer keeps its raw accumulators as the logits; the class is the first index of
   the largest logit.
 
@@ -18,30 +19,9 @@ stores them in), b (n_out,); inputs x (n, n_in); accumulators (n, n_out). All in
 
 import numpy as np
 
-__all__ = [
-    "round_half_up_shift", "requantize", "dense_accumulate", "argmax_first",
-    "forward_int", "accumulator_bits", "signed_bits",
-]
+from .fixed import requantize, signed_bits
 
-
-def round_half_up_shift(v, shift):
-    """``floor(v / 2^shift + 1/2)`` for integer arrays: ``(v + 2^(shift−1)) >> shift``."""
-    v = np.asarray(v, dtype=np.int64)
-    if shift < 1:
-        raise ValueError(f"Shift must be at least 1, not {shift}")
-    return (v + (np.int64(1) << np.int64(shift - 1))) >> np.int64(shift)
-
-
-def requantize(acc, multiplier, shift, *, relu=True, out_bits=8):
-    """Accumulators to activations: ``sat(relu(round_half_up(acc · M / 2^shift)))``.
-
-    With ``relu`` the result saturates to [0, 2^out_bits − 1], else to the signed range
-    [−2^(out_bits−1), 2^(out_bits−1) − 1].
-    """
-    y = round_half_up_shift(np.asarray(acc, dtype=np.int64) * np.int64(multiplier), shift)
-    if relu:
-        return np.clip(y, 0, (1 << out_bits) - 1)
-    return np.clip(y, -(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1)
+__all__ = ["dense_accumulate", "argmax_first", "forward_int", "accumulator_bits"]
 
 
 def dense_accumulate(x, W, b):
@@ -69,15 +49,6 @@ def forward_int(qmodel, x_q):
         else:
             a = acc
     return a
-
-
-def signed_bits(lo, hi):
-    """Fewest bits of a two's complement number that holds every integer in [lo, hi]."""
-    lo, hi = int(lo), int(hi)
-    n = 1
-    while not (-(1 << (n - 1)) <= lo and hi <= (1 << (n - 1)) - 1):
-        n += 1
-    return n
 
 
 def accumulator_bits(W, b, in_max):

@@ -16,8 +16,8 @@ format declares (:func:`check_int_lstm`), and then that its parts agree, raising
 
 import numpy as np
 
-from .artifact import (MAX_ACC_BITS, MAX_SHIFT, ArtifactError, Checks, load_artifact,
-                       save_artifact)
+from .artifact import MAX_ACC_BITS, ArtifactError, Checks, load_artifact, save_artifact
+from .fixed import MAX_SHIFT
 from .lstm_golden import GATES, IntLSTM, IntLSTMClassifier, LstmFormat
 from .sparse_golden import SparseLayer
 

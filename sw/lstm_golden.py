@@ -30,9 +30,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .golden import argmax_first, requantize, round_half_up_shift
+from .fixed import (multiplier_shift, quantize_symmetric, requantize, round_half_up_shift,
+                    saturate, symmetric_max)
+from .golden import argmax_first
+from .quant import check_finite_weights, check_scale
 from .sparse_golden import SparseLayer
-from .quant import check_finite_weights, check_scale, multiplier_shift
 
 __all__ = ["LstmFormat", "IntLSTM", "IntLSTMClassifier", "GATES", "sigmoid_table",
            "tanh_table", "lstm_forward_int", "quantize_lstm_classifier", "prune_gates_qstd",
@@ -92,10 +94,6 @@ class LstmFormat:
         return cls(**d)
 
 
-def _sat(v, bits):
-    return np.clip(v, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
-
-
 def _table(fn, frac, fmt):
     A, F = fmt.table_bits, fmt.gate_frac
     u = np.arange(-(1 << (A - 1)), 1 << (A - 1), dtype=np.int64)
@@ -127,7 +125,7 @@ class IntLSTM:
             if g not in self.W or g not in self.b:
                 raise ValueError(f"Gate {g!r} is missing; IntLSTM needs gates {GATES}")
             bits = self.fmt.c_weight_bits if g == "c" else self.fmt.weight_bits
-            qmax = (1 << (bits - 1)) - 1
+            qmax = symmetric_max(bits)
             if np.abs(self.W[g]).max() > qmax:
                 raise ValueError(f"Gate {g!r} weights must lie in [−{qmax}, {qmax}]")
 
@@ -159,10 +157,10 @@ class IntLSTM:
                            relu=False, out_bits=A) for g in GATES}       # (n, H) each
         i, f, o = S[u["i"] + off], S[u["f"] + off], S[u["o"] + off]
         g = T[u["c"] + off]
-        c = _sat(round_half_up_shift(f * c + i * g, F), fmt.c_bits)
+        c = saturate(round_half_up_shift(f * c + i * g, F), fmt.c_bits)
         k = F - fmt.tanh_frac
-        uc = _sat(round_half_up_shift(c, k) if k else c, A)
-        h = _sat(round_half_up_shift(o * T[uc + off], 2 * F - fmt.h_frac), fmt.h_bits)
+        uc = saturate(round_half_up_shift(c, k) if k else c, A)
+        h = saturate(round_half_up_shift(o * T[uc + off], 2 * F - fmt.h_frac), fmt.h_bits)
         return h, c
 
     def __call__(self, x_seq):
@@ -255,18 +253,15 @@ def quantize_lstm_classifier(model, *, steps=8, input_scale=1.0 / 16, fmt=LstmFo
     W, b, M, S = {}, {}, {}, {}
     for g in GATES:
         bits = fmt.c_weight_bits if g == "c" else fmt.weight_bits
-        qmax = (1 << (bits - 1)) - 1
         K = np.concatenate([lstm.params[f"W_{g}"] * input_scale,
                             lstm.params[f"U_{g}"] * s_h], axis=0).T        # (H, n_in + H)
-        s_g = float(np.abs(K).max()) / qmax or 1.0
-        W[g] = np.clip(np.rint(K / s_g), -qmax, qmax).astype(np.int64)
+        W[g], s_g = quantize_symmetric(K, bits)
         b[g] = np.rint(lstm.params[f"b_{g}"] / s_g).astype(np.int64)
         frac = fmt.tanh_frac if g == "c" else fmt.sigmoid_frac
         M[g], S[g] = multiplier_shift(s_g * 2.0 ** frac, fmt.multiplier_bits)
-    qmax = (1 << (fmt.head_weight_bits - 1)) - 1
     Wd, bd = dense.params["W"], dense.params["b"]                          # (H, C), (C,)
-    s_d = float(np.abs(Wd).max()) / qmax or 1.0
-    head = SparseLayer(np.clip(np.rint(Wd / s_d), -qmax, qmax).astype(np.int64).T,
+    Wd_q, s_d = quantize_symmetric(Wd, fmt.head_weight_bits)
+    head = SparseLayer(Wd_q.T,
                        np.rint(bd / (s_d * s_h)).astype(np.int64), in_bits=fmt.h_bits,
                        in_signed=True, weight_bits=fmt.head_weight_bits, requant=False)
     return IntLSTMClassifier(IntLSTM(fmt, W, b, M, S), head, steps=steps,
@@ -298,7 +293,7 @@ def random_int_lstm(rng, n_in, n_hidden, *, density=0.3, fmt=LstmFormat(), sprea
     W, b, M, S = {}, {}, {}, {}
     for g in GATES:
         bits = fmt.c_weight_bits if g == "c" else fmt.weight_bits
-        qmax = (1 << (bits - 1)) - 1
+        qmax = symmetric_max(bits)
         w = rng.integers(-qmax, qmax + 1, (H, n_in + H))
         if g != "c":
             w = w * (rng.random((H, n_in + H)) < density)
@@ -314,7 +309,7 @@ def random_int_lstm_classifier(rng, n_in, n_hidden, n_classes, *, steps, density
                                fmt=LstmFormat(), spread=8.0):
     """A random :class:`IntLSTMClassifier` for tests: :func:`random_int_lstm` (tables used over
     their whole range) and a head with about a fifth of its weights zero."""
-    qmax = (1 << (fmt.head_weight_bits - 1)) - 1
+    qmax = symmetric_max(fmt.head_weight_bits)
     lstm = random_int_lstm(rng, n_in, n_hidden, density=density, fmt=fmt, spread=spread)
     W = rng.integers(-qmax, qmax + 1, (n_classes, n_hidden)) * \
         (rng.random((n_classes, n_hidden)) < 0.8)

@@ -3,12 +3,13 @@
 
 For layer l with float weights W (n_in, n_out) and bias b:
 
-- weight scale ``s_w = max|W| / (2^(weight_bits−1) − 1)``, ``W_q = round(W / s_w)`` (symmetric);
+- weight scale ``s_w = max|W| / (2^(weight_bits−1) − 1)``, ``W_q = round(W / s_w)`` (symmetric,
+  :func:`slimgen.sw.fixed.quantize_symmetric`);
 - input scale ``s_x`` (the network input: ``1 / pixel_max``, so digits stay their raw 0..16);
 - output scale ``s_y = max over the calibration set of the float activation / (2^act_bits − 1)``;
 - bias ``b_q = round(b / (s_x · s_w))`` at the accumulator's scale;
 - requantization ratio ``r = s_x · s_w / s_y ≈ M / 2^shift`` with M an unsigned integer in
-  ``[2^(multiplier_bits−2), 2^(multiplier_bits−1)]``.
+  ``[2^(multiplier_bits−2), 2^(multiplier_bits−1)]`` (:func:`slimgen.sw.fixed.multiplier_shift`).
 
 The last layer is not requantized: its accumulators are the logits (scale ``s_x · s_w``).
 
@@ -20,11 +21,12 @@ from dataclasses import dataclass, asdict, field
 
 import numpy as np
 
+from .fixed import multiplier_shift, quantize_symmetric, symmetric_max
 from .golden import accumulator_bits, forward_int
 from .nn.layers import Dense, ReLU
 
 __all__ = ["QuantConfig", "QuantDense", "QuantizedModel", "quantize_mlp", "quantize_inputs",
-           "random_dense_layer", "multiplier_shift", "check_finite_weights", "check_scale",
+           "random_dense_layer", "check_finite_weights", "check_scale",
            "first_index"]
 
 
@@ -163,17 +165,6 @@ def quantize_inputs(x, input_scale, input_bits):
     return np.clip(np.rint(np.asarray(x) / input_scale), 0, (1 << input_bits) - 1).astype(np.int64)
 
 
-def multiplier_shift(ratio, multiplier_bits):
-    """M, s with ``M / 2^s ≈ ratio`` and M in [2^(mb−2), 2^(mb−1)], s ≥ 1."""
-    if not (np.isfinite(ratio) and ratio > 0):
-        raise ValueError(f"Requantization ratio must be a positive finite number, not {ratio}")
-    shift = multiplier_bits - 2 - int(np.floor(np.log2(ratio)))
-    if shift < 1:
-        raise ValueError(f"Requantization ratio {ratio} is too large for a right shift; "
-                         "the layer's output scale is smaller than its accumulator's")
-    return int(round(ratio * 2 ** shift)), shift
-
-
 def quantize_mlp(model, x_calib, *, input_scale, config=QuantConfig(), layer_weight_bits=None):
     """Quantize a trained MLP (Dense/ReLU layers) into a :class:`QuantizedModel`.
 
@@ -214,10 +205,9 @@ def quantize_mlp(model, x_calib, *, input_scale, config=QuantConfig(), layer_wei
     check_calibration(a)
     layers = []
     for j, (layer, weight_bits) in enumerate(zip(dense, layer_weight_bits)):
-        qmax_w = (1 << (weight_bits - 1)) - 1
         W, b = layer.params["W"], layer.params["b"]
-        s_w = float(np.abs(W).max()) / qmax_w or 1.0
-        W_q = np.clip(np.rint(W / s_w), -qmax_w, qmax_w).astype(np.int64).T  # (n_out, n_in)
+        W_q, s_w = quantize_symmetric(W, weight_bits)
+        W_q = W_q.T                                                   # (n_out, n_in)
         b_q = np.rint(b / (s_x * s_w)).astype(np.int64)
         acc_bits = accumulator_bits(W_q, b_q, (1 << in_bits) - 1)
         a = np.maximum(a @ W + b, 0.0)  # float activations for calibration
@@ -243,7 +233,7 @@ def random_dense_layer(rng, n_in, n_out, *, weight_bits=8, in_bits=8, out_bits=8
     positive value) or ``"min"`` (the most negative symmetric value) to exercise bit growth.
     The requantization multiplier and shift map the accumulator range onto the outputs.
     """
-    qmax = (1 << (weight_bits - 1)) - 1
+    qmax = symmetric_max(weight_bits)
     if extreme == "max":
         W = np.full((n_out, n_in), qmax, dtype=np.int64)
     elif extreme == "min":

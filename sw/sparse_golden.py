@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .golden import dense_accumulate, requantize, signed_bits
+from .fixed import requantize, signed_bits, signed_range, symmetric_max
+from .golden import dense_accumulate
 
 __all__ = ["SparseLayer", "sparse_forward", "input_range", "random_sparse_layer"]
 
@@ -28,7 +29,7 @@ __all__ = ["SparseLayer", "sparse_forward", "input_range", "random_sparse_layer"
 def input_range(in_bits, in_signed):
     """``(lo, hi)`` of an ``in_bits`` activation, two's complement when ``in_signed``."""
     if in_signed:
-        return -(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1
+        return signed_range(in_bits)
     return 0, (1 << in_bits) - 1
 
 
@@ -88,7 +89,7 @@ class SparseLayer:
                              f"{self.weight_bits!r}")
         if not isinstance(self.in_bits, int) or not 1 <= self.in_bits <= 16:
             raise ValueError(f"Input bits must be an integer from 1 to 16, not {self.in_bits!r}")
-        qmax = (1 << (self.weight_bits - 1)) - 1
+        qmax = symmetric_max(self.weight_bits)
         if np.abs(W).max() > qmax:
             raise ValueError(f"Weights must lie in [−{qmax}, {qmax}] for {self.weight_bits} "
                              f"bits, found {int(np.abs(W).max())}")
@@ -160,7 +161,7 @@ def random_sparse_layer(rng, W_mask, *, weight_bits=8, in_bits=8, in_signed=Fals
     accumulator range onto the outputs, so outputs cover zero, the middle and saturation.
     """
     W_mask = np.asarray(W_mask, dtype=bool)
-    qmax = (1 << (weight_bits - 1)) - 1
+    qmax = symmetric_max(weight_bits)
     if extreme == "max":
         W = np.full(W_mask.shape, qmax, dtype=np.int64)
     elif extreme == "min":

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .fixed import symmetric_max
+
 __all__ = ["LAYOUTS", "SparseLayout", "build_layout", "lane_of", "balanced_mask",
            "magnitude_mask", "lane_partials", "layout_accumulate", "check_order"]
 
@@ -265,7 +267,7 @@ def build_layout(W, *, lanes, layout="rows", weight_bits=8, index_bits=None, den
     if lanes > extent:
         raise ValueError(f"Lane count must be at most the layer's {extent} "
                          f"{'outputs' if layout == 'rows' else 'inputs'}, not {lanes}")
-    qmax = (1 << (weight_bits - 1)) - 1
+    qmax = symmetric_max(weight_bits)
     if np.abs(W).max() > qmax:
         raise ValueError(f"Weights must lie in [−{qmax}, {qmax}] for {weight_bits} bits, "
                          f"found {int(np.abs(W).max())}")

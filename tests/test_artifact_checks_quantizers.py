@@ -9,7 +9,8 @@ from slimgen.sw.cnn_quant import quantize_cnn
 from slimgen.sw.conv_golden import quantize_conv
 from slimgen.sw.lstm_golden import quantize_lstm_classifier
 from slimgen.sw.nn import build_model, cnn_spec, lstm_spec, mlp_spec
-from slimgen.sw.quant import multiplier_shift, quantize_mlp
+from slimgen.sw.fixed import multiplier_shift
+from slimgen.sw.quant import quantize_mlp
 
 HINT = "float weights must be finite numbers; retrain the model"
 

@@ -6,7 +6,8 @@ import pytest
 
 from slimgen.hw.dense import DenseEngine
 from slimgen.hw.network import Argmax, Network
-from slimgen.sw.golden import argmax_first, dense_accumulate, requantize
+from slimgen.sw.fixed import requantize
+from slimgen.sw.golden import argmax_first, dense_accumulate
 from slimgen.sw.quant import QuantizedModel, random_dense_layer
 
 from hw_sim import run_stream

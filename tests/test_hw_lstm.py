@@ -8,7 +8,7 @@ import pytest
 from slimgen.hw.lstm_cell import LstmCell, LstmClassifier
 from slimgen.hw.lstm_engine import LstmEngine, gate_constants
 from slimgen.hw.lstm_schedule import GATE_ORDER, build_schedule
-from slimgen.sw.golden import requantize
+from slimgen.sw.fixed import requantize
 from slimgen.sw.lstm_golden import (LstmFormat, lstm_forward_int, random_int_lstm,
                                     random_int_lstm_classifier)
 

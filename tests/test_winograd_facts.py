@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from slimgen.sw.winograd import (Modulus, correlate_tiled, csd_digits, default_points,
-                                 integer_form, signed_bits, winograd_1d, winograd_2d)
+                                 integer_form, winograd_1d, winograd_2d)
 
 
 def entries(M):
@@ -102,7 +102,6 @@ def test_op_counts_1d():
 def test_helpers():
     assert csd_digits(7) == [(0, -1), (3, 1)]
     assert csd_digits(-5) == [(0, -1), (2, -1)]
-    assert signed_bits(-128, 127) == 8 and signed_bits(0, 128) == 9 and signed_bits(0, 0) == 1
 
 
 def test_serialisation_round_trip():

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..fixed import quantize_symmetric
 from .masked_train import (Compressed, FitConfig, get_param, layer_sparsity, sparsity,
                            teacher_logits, train_compressed, weight_keys)
 
@@ -143,11 +144,8 @@ def quantize_dequantize(w, bits):
     """``s · clip(round(w / s), −q, q)`` with ``q = 2^(bits−1) − 1``, ``s = max|w| / q``."""
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 2 <= bits <= 16:
         raise ValueError(f"bits must be an integer from 2 to 16, not {bits!r}")
-    q = (1 << (int(bits) - 1)) - 1
-    s = float(np.max(np.abs(w))) / q if np.size(w) else 0.0
-    if s == 0:
-        return np.zeros_like(w)
-    return s * np.clip(np.rint(w / s), -q, q)
+    w_q, s = quantize_symmetric(w, int(bits))
+    return s * w_q
 
 
 def fake_quantize_weights(model, bits, keys=None):

@@ -17,7 +17,7 @@ scales, bit growth, op counts), :mod:`.error` (float error), :mod:`.search` (poi
 from .algorithm import Winograd1D, clear_cache, format_matrix, winograd_1d
 from .error import direct_error, error_report, float_error
 from .integer_form import (BitGrowth, IntegerForm, IntegerForm2D, OpCounts, ScaledMatrix,
-                           csd_digits, integer_form, signed_bits)
+                           csd_digits, integer_form)
 from .moduli import (Modulus, check_moduli, crt_moduli, default_points, multiplications,
                      parse_moduli)
 from .nesting import Winograd2D, winograd_2d
@@ -28,7 +28,7 @@ __all__ = [
     "Winograd1D", "winograd_1d", "Winograd2D", "winograd_2d", "Modulus", "parse_moduli",
     "check_moduli", "crt_moduli", "default_points", "multiplications", "integer_form",
     "IntegerForm", "IntegerForm2D", "ScaledMatrix", "BitGrowth", "OpCounts", "csd_digits",
-    "signed_bits", "correlate_tiled", "correlate_direct", "float_error", "direct_error",
+    "correlate_tiled", "correlate_direct", "float_error", "direct_error",
     "error_report", "search_points", "search_crt", "PointSearch", "CrtSearch", "crt_cost",
     "format_matrix", "clear_cache",
 ]

@@ -29,18 +29,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..fixed import signed_bits, signed_range
 from .matrices import content
 
 __all__ = ["ScaledMatrix", "IntegerForm", "IntegerForm2D", "BitGrowth", "OpCounts",
-           "integer_form", "signed_bits", "csd_digits"]
-
-
-def signed_bits(lo: int, hi: int) -> int:
-    """Smallest two's complement width holding every integer in ``[lo, hi]``."""
-    b = 1
-    while lo < -(1 << (b - 1)) or hi > (1 << (b - 1)) - 1:
-        b += 1
-    return b
+           "integer_form", "csd_digits"]
 
 
 def csd_digits(c: int) -> list[tuple[int, int]]:
@@ -132,12 +125,6 @@ def _lin_range(rows, lo, hi):
 def _prod_range(u, v):
     corners = (u[0] * v[0], u[0] * v[1], u[1] * v[0], u[1] * v[1])
     return (min(corners), max(corners))
-
-
-def _signed_range(bits: int) -> tuple[int, int]:
-    if not isinstance(bits, int) or isinstance(bits, bool) or bits < 1:
-        raise ValueError(f"Bit width must be a positive integer, not {bits!r}")
-    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
 
 @dataclass(frozen=True)
@@ -262,7 +249,7 @@ class IntegerForm:
         return _remove(P, self.scale)
 
     def bit_growth(self, data_bits: int = 8, weight_bits: int = 8) -> BitGrowth:
-        dr, gr = _signed_range(data_bits), _signed_range(weight_bits)
+        dr, gr = signed_range(data_bits), signed_range(weight_bits)
         V = _lin_range(self.BT.matrix, [dr[0]] * self.N, [dr[1]] * self.N)
         U = _lin_range(self.G.matrix, [gr[0]] * self.r, [gr[1]] * self.r)
         M = [_prod_range(u, v) for u, v in zip(U, V)]
@@ -309,7 +296,7 @@ class IntegerForm2D:
 
     def bit_growth(self, data_bits: int = 8, weight_bits: int = 8) -> BitGrowth:
         R, C = self.rows, self.cols
-        dr, gr = _signed_range(data_bits), _signed_range(weight_bits)
+        dr, gr = signed_range(data_bits), signed_range(weight_bits)
 
         def two_pass(Mr, Mc, rng, rows_in, cols_in):
             first = _lin_range(Mr, [rng[0]] * rows_in, [rng[1]] * rows_in)   # per row t
