@@ -248,3 +248,50 @@ def test_a_damaged_summary_says_it_is_rebuilt_from_the_stage_records(run):
         write_report(run)
     assert str(e.value) == (f"{run}/summary.json is not a JSON object; it is derived from the "
                             f"stage records, and 'slimgen report --run {run}' rebuilds it")
+
+
+def test_an_lstm_artifact_of_another_width_is_refused(tmp_path, capsys):
+    runs = {}
+    for hidden in (4, 8):
+        runs[hidden] = tmp_path / f"h{hidden}"
+        for stage in ("train", "quantize"):
+            assert main([stage, "--run", str(runs[hidden]), "--model", "lstm", "--hidden",
+                         str(hidden), "--lanes", "4", "--epochs", "1", "--quiet"]) == 0
+    run = runs[4]
+    shutil.copy(runs[8] / "model.npz", run / "model.npz")
+    capsys.readouterr()
+    assert refused_in_stage(["generate"], run, capsys) == (
+        f"slimgen generate: error: {run}/model.npz holds an LSTM of 8 hidden units, but this "
+        f"run makes one of 4: rerun the quantize stage ('slimgen flow --run {run} --skip-build "
+        f"--from quantize')")
+
+
+def test_flow_refuses_a_damaged_record_before_any_stage_runs(run, capsys):
+    (run / "verify.json").write_text("[]")
+    before = snapshot(run)
+    assert main(["flow", "--run", str(run), "--from", "generate", "--skip-build",
+                 "--quiet"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"slimgen flow: error: {run}/verify.json is not a stage record (a JSON object) but []: "
+        f"delete it and rerun the verify stage ('slimgen verify --run {run}')")
+    assert snapshot(run) == before
+
+
+def test_artifact_advice_has_skip_build_when_the_run_never_built(run, capsys):
+    data = (run / "model.npz").read_bytes()
+    (run / "model.npz").write_bytes(data[:500])
+    assert refused_in_stage(["generate"], run, capsys) == (
+        f"slimgen generate: error: Model file {run}/model.npz is damaged or truncated (not a "
+        f"readable slimgen-artifact file): File is not a zip file: rerun the quantize stage "
+        f"('slimgen flow --run {run} --skip-build --from quantize')")
+    (run / "model.npz").write_bytes(data)
+    # a float artifact whose spec no longer fits its weights: the artifact's own advice
+    with np.load(run / "float.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    manifest = json.loads(arrays.pop("manifest").tobytes())
+    manifest["spec"][0]["n_out"] = 9
+    np.savez_compressed(run / "float.npz", manifest=np.frombuffer(
+        json.dumps(manifest).encode(), dtype=np.uint8), **arrays)
+    line = refused_in_stage(["quantize"], run, capsys)
+    assert line.endswith(f"Rerun the train stage to regenerate it (slimgen flow --run {run} "
+                         f"--skip-build --from train)")

@@ -1,0 +1,287 @@
+"""The flow's stages, one function each: ``stage_<name>(run) -> figures`` (a dict recorded as
+``<name>.json``); what each reads and writes is in :mod:`slimgen.flow`. Every artifact a stage
+loads is checked against the run's settings (model kind, architecture, data, split seed) before
+use, and ``model.npz`` is written only once its own loader takes it.
+"""
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from slimgen import flow
+from slimgen.flow import FlowError, STAGES, _write_json, check_data, data_sha256, \
+    skip_build_option
+from slimgen.sw.artifact import (ArtifactError, load_float_model, save_float_model,
+                                 write_bytes_atomic)
+
+__all__ = ["stage_train", "stage_compress", "stage_quantize", "stage_generate", "stage_verify",
+           "stage_build", "stage_report", "load_float_artifact", "load_int_artifact"]
+
+
+def _describe_spec(spec):
+    """A float model's architecture in a few words: ``dense 64→8, dense 8→10``."""
+    parts = []
+    for layer in spec if isinstance(spec, list) else []:
+        if not isinstance(layer, dict):
+            continue
+        n_in = layer.get("n_in", layer.get("c_in"))
+        n_out = layer.get("n_out", layer.get("c_out", layer.get("n_hidden")))
+        if n_in is not None and n_out is not None:
+            parts.append(f"{layer.get('type')} {n_in}→{n_out}")
+    return ", ".join(parts) or "no layers"
+
+
+def _advice(run, stage):
+    return f"rerun the {stage} stage ('slimgen flow --run {run.root}" \
+           f"{skip_build_option(run.root)} --from {stage}')"
+
+
+def _artifact_error(run, e, stage):
+    """An artifact's own refusal (of the output of ``stage``), its advice given the run's flow
+    options (``--skip-build`` when the run never built), or added when it gives none."""
+    text = str(e)
+    if "Rerun the" not in text:
+        return FlowError(f"{text}: {_advice(run, stage)}")
+    if skip_build_option(run.root):
+        for stage in STAGES:
+            text = text.replace(f"--run {run.root} --from {stage})",
+                                f"--run {run.root} --skip-build --from {stage})")
+    return FlowError(text)
+
+
+def load_float_artifact(run, name, stage):
+    """``(model, manifest)`` of the float artifact ``name`` (written by ``stage``), refused
+    unless it holds what the run's settings make: the model kind, its architecture, the data
+    and split seed."""
+    c = run.config
+    path = run.need(name, stage)
+    try:
+        model, manifest = load_float_model(path)
+    except ArtifactError as e:
+        raise _artifact_error(run, e, stage) from None
+    expected = run.kind.float_spec(c)
+    kind = manifest.get("model", c.model)
+    if kind != c.model or model.spec() != expected:
+        raise FlowError(f"{path} holds the {kind} {_describe_spec(model.spec())}, but this run "
+                        f"makes the {c.model} {_describe_spec(expected)}: {_advice(run, stage)}")
+    if manifest["split_seed"] != c.seed or manifest["dataset"] != c.data:
+        raise FlowError(f"{path} was trained on {manifest['dataset']!r} split seed "
+                        f"{manifest['split_seed']}, but this run uses {c.data!r} seed {c.seed}: "
+                        f"{_advice(run, stage)}")
+    return model, manifest
+
+
+def stage_train(run):
+    from slimgen.sw.nn import TrainConfig, build_model, evaluate, train
+    c = run.config
+    digest = data_sha256(c)      # before reading it: a file changed since is seen as changed
+    data = check_data(c, run.dataset())
+    model = build_model(run.kind.float_spec(c), np.random.default_rng(c.seed))
+    tc = TrainConfig(epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, seed=c.seed)
+    history = train(model, data, tc, progress=run.progress)
+    acc = evaluate(model, *data.part("test"))
+    save_float_model(run.path("float.npz"), model, dataset=c.data, split_seed=c.seed,
+                     history=history, extra={"model": c.model})
+    return {"model": c.model, "float_accuracy": acc,
+            "val_accuracy": evaluate(model, *data.part("val")), "epochs": c.epochs,
+            **({"_data_sha256": digest} if digest else {})}
+
+
+def stage_compress(run):
+    import argparse
+    from slimgen import compress_cli
+    from slimgen.sw.nn import evaluate
+    c = run.config
+    if c.method == "none":
+        run.path("compressed.npz").unlink(missing_ok=True)
+        return {"method": "none"}
+    model, manifest = load_float_artifact(run, "float.npz", "train")
+    data = run.dataset()
+    parser = argparse.ArgumentParser()
+    compress_cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["compress", "--method", c.method, "--sparsity", str(c.sparsity),
+                              "--bits", str(c.bits), "--groups", str(c.lanes),
+                              "--layout", c.layout, "--seed", str(c.seed)]
+                             + (["--epochs", str(c.compress_epochs)]
+                                if c.compress_epochs is not None else [])
+                             + (["--finetune-epochs", str(c.finetune_epochs)]
+                                if c.finetune_epochs is not None else []))
+    result = compress_cli.compress(model, data, args, progress=run.progress)
+    info = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in result.info.items()}
+    x, y = data.part("test")
+    save_float_model(run.path("compressed.npz"), model, dataset=c.data, split_seed=c.seed,
+                     history=manifest.get("history", []),
+                     extra={"model": c.model, "compression": info})
+    weights = [p for layer in model.layers for name, p in layer.params.items()
+               if name.startswith(("W", "U"))]
+    return {
+        "method": c.method,
+        "compressed_accuracy": evaluate(model, x, y),
+        "sparsity": float(sum((w == 0).sum() for w in weights) / sum(w.size for w in weights)),
+        "layer_sparsity": [float((w == 0).mean()) for w in weights],
+    }
+
+
+def stage_quantize(run):
+    from slimgen.sw.golden import argmax_first
+    c = run.config
+    if c.method == "none":
+        model, manifest = load_float_artifact(run, "float.npz", "train")
+    else:
+        model, manifest = load_float_artifact(run, "compressed.npz", "compress")
+    data = run.dataset()
+    int_model = run.kind.quantize(model, data, c, manifest.get("compression", {}))
+    _save_int_checked(run, int_model)
+    x_q, y = run.test_inputs(int_model)
+    figures = {"int_accuracy": float(np.mean(argmax_first(int_model(x_q)) == y)),
+               "act_bits": c.act_bits, "logit_bits": int_model.logit_bits}
+    layers = getattr(int_model, "layers", None)
+    if layers and all(hasattr(layer, "acc_bits") for layer in layers):
+        figures["weight_bits"] = [int(layer.weight_bits) for layer in layers]
+        figures["acc_bits"] = [int(layer.acc_bits) for layer in layers]
+    return figures
+
+
+def _save_int_checked(run, int_model):
+    """Write ``model.npz`` only once its own loader takes it (every check of the artifact and
+    of the hardware's limits): a temporary file in the run folder, loaded back, renamed."""
+    c = run.config
+    tmp = run.path(".model.new.npz")
+    try:
+        run.kind.save_int(tmp, int_model, dataset=c.data, split_seed=c.seed)
+        run.kind.load_int(tmp)
+    except ArtifactError as e:
+        tmp.unlink(missing_ok=True)
+        why = str(e).split(": ", 1)[-1].split(". Rerun the", 1)[0]
+        raise FlowError(f"the quantized model these settings make is one the hardware cannot "
+                        f"take ({why}): lower --weight-bits ({c.weight_bits}), --act-bits "
+                        f"({c.act_bits}) or the layer sizes, which widen the accumulators; "
+                        f"model.npz was not written") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, run.path("model.npz"))
+
+
+def load_int_artifact(run):
+    """The integer model in ``model.npz``, refused unless its layers are those of the run's
+    settings (the MLP's dense layers; other kinds' loaders check their own shapes)."""
+    path = run.need("model.npz", "quantize")
+    try:
+        int_model = run.kind.load_int(path)
+    except ArtifactError as e:
+        raise _artifact_error(run, e, "quantize") from None
+    if run.config.model == "mlp":
+        sizes = run.config.sizes
+        expected = [(n_out, n_in) for n_in, n_out in zip(sizes, sizes[1:])]
+        layers = getattr(int_model, "layers", None)
+        shapes = [tuple(layer.W.shape) for layer in layers] if layers else None
+        if shapes != expected:
+            have = ", ".join(f"dense {i}→{o}" for o, i in shapes or [])
+            want = ", ".join(f"dense {i}→{o}" for o, i in expected)
+            raise FlowError(f"{path} holds the layers {have or 'of another model kind'}, but "
+                            f"this run makes the mlp {want}: {_advice(run, 'quantize')}")
+    if run.config.model == "lstm":
+        hidden = getattr(getattr(int_model, "lstm", None), "n_hidden", None)
+        if hidden != run.config.hidden:
+            raise FlowError(f"{path} holds an LSTM of {hidden} hidden units, but this run makes "
+                            f"one of {run.config.hidden}: {_advice(run, 'quantize')}")
+    return int_model
+
+
+def stage_generate(run):
+    from slimgen.hw.verilog import to_verilog
+    int_model = load_int_artifact(run)
+    net = run.kind.make_network(int_model, run.config)
+    text = to_verilog(net, "network")
+    write_bytes_atomic(run.path("network.v"), text.encode())
+    layers = run.kind.layer_entries(net)
+    # A kind whose layers share one multiplier array says how many multipliers it has in all;
+    # otherwise every layer has its own lanes.
+    count = getattr(run.kind, "multipliers", None)
+    multipliers = int(count(net)) if count else sum(e["lanes"] for e in layers)
+    mults = sum(e.get("mults_per_inference", e["nonzeros"]) for e in layers)
+    estimate = getattr(run.kind, "cycles_estimate", None)
+    return {"lanes": [e["lanes"] for e in layers], "multipliers": multipliers,
+            "verilog_lines": text.count("\n"), "engines": [e["engine"] for e in layers],
+            "layers": layers, "mults_per_inference": int(mults),
+            # every multiplier busy on a useful product every cycle: the latency floor
+            "cycles_lower_bound": int(-(-mults // multipliers)),
+            "cycles_estimate": int(estimate(net)) if estimate
+            else sum(e["cycles"] for e in layers)}
+
+
+def stage_verify(run):
+    from slimgen.sim.network import verify_network
+    from slimgen.sim.runner import BenchFailed
+    qmodel = load_int_artifact(run)
+    verilog = run.need("network.v", "generate")
+    x_q, y = run.test_inputs(qmodel)
+    run.log(f"verify: {len(x_q)} test samples through {verilog.name} on {run.config.sim}")
+    try:
+        r = verify_network(verilog, qmodel, x_q, build_dir=run.path("sim"), sim=run.config.sim,
+                           log_file=run.path("sim").resolve() / "verify.log")
+    except BenchFailed as e:
+        run.record("verify", {"hw_bit_exact": False, "images_verified": 0, "_failed": True})
+        raise FlowError(f"Hardware differs from the golden model: {e}") from None
+    return {
+        "hw_accuracy": float(np.mean(r.cls == y)),
+        "images_verified": r.n,
+        "hw_bit_exact": r.bit_exact,
+        "simulator": r.simulator,
+        "cycles_per_inference": r.latency,
+        "cycles_between_inferences": r.interval,
+    }
+
+
+def stage_build(run):
+    from slimgen.boards.build import build_bitstream
+    from slimgen.boards.build import get_board
+    from slimgen.boards.estimate import check_estimate, estimate_resources
+    board = get_board(run.config.board)
+    verilog = run.need("network.v", "generate").read_text()
+    estimate = check_estimate(estimate_resources(verilog, board.family), board)
+    run.log(f"build: estimate {estimate.dsp} DSP blocks, {estimate.bram} block RAMs of "
+            f"{board.totals['dsp']} and {board.totals['bram']}; synthesizing for {board.name}")
+    int_model = load_int_artifact(run)
+    report = build_bitstream(int_model, run.config.board, run.path("build"),
+                             network_factory=lambda: run.kind.make_network(int_model, run.config))
+    figures = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(report).items()}
+    figures["build_log"] = figures.pop("log", "")
+    figures.update(estimate.to_dict())
+    figures["tool_seconds"] = figures.pop("seconds")
+    return figures
+
+
+def stage_report(run):
+    """``report.html`` (one self-contained page) and ``report.md``, with a waveform of one
+    inference recorded on the run's simulator when verify has run."""
+    from slimgen.report import write_report
+    # summary.json is derived from the stage records: rewritten whole, so a damaged one is
+    # replaced rather than refused
+    try:
+        _write_json(run.path("summary.json"), run.summary())
+    except OSError as e:
+        raise FlowError(f"cannot write the report into {run.root}: {e.strerror or e}") from None
+    vcd = None
+    if run.path("network.v").exists() and run.path("model.npz").exists() \
+            and not run.path("waveform.vcd").exists():
+        from slimgen.sim.waveform import record_inference_vcd
+        try:
+            int_model = load_int_artifact(run)
+            x_q, _ = run.test_inputs(int_model)
+            vcd = record_inference_vcd(run.path("network.v"), int_model, x_q[0],
+                                       run.path("waveform.vcd"), sim=run.config.sim,
+                                       log_file=run.path("sim").resolve() / "waveform.log")
+        except Exception as e:  # the report notes a missing waveform; the run is still good
+            run.log(f"report: no waveform ({e})")
+    html, md = write_report(run.root, vcd=vcd, record_waveform=False, log=run.log)
+    return {"report_html": str(html), "report_md": str(md)}
+
+
+flow._STAGE_FUNCS.update({
+    "train": stage_train, "compress": stage_compress, "quantize": stage_quantize,
+    "generate": stage_generate, "verify": stage_verify, "build": stage_build,
+    "report": stage_report})
