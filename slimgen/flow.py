@@ -341,7 +341,7 @@ class Run:
 
     def test_inputs(self, int_model):
         """The test split as integer codes (n, n_inputs) in raster order, and its labels."""
-        from slimgen.sw.quant import quantize_inputs
+        from slimgen.sw.quantize import quantize_inputs
         x, y = self.dataset(view="vector").part("test")
         return quantize_inputs(x, int_model.input_scale, int_model.input_bits), y
 

@@ -85,7 +85,7 @@ class Model:
 
     def codes(self, pixels):
         """0..16 pixels (64,) to the network's integer input codes."""
-        from slimgen.sw.quant import quantize_inputs
+        from slimgen.sw.quantize import quantize_inputs
         return quantize_inputs(np.asarray(pixels) / PIXEL_MAX, self.input_scale, self.input_bits)
 
 

@@ -128,7 +128,7 @@ def _record_waveform(root, config, vcd_path):
         from slimgen.sim.waveform import record_inference_vcd
         from slimgen.sw.artifact import load_quantized_model
         from slimgen.sw.data import load_dataset
-        from slimgen.sw.quant import quantize_inputs
+        from slimgen.sw.quantize import quantize_inputs
         qmodel, _ = load_quantized_model(root / "model.npz")
         x, _ = load_dataset(config.get("data", "digits"), seed=config.get("seed", 0)).part("test")
         x_q = quantize_inputs(x[:1].reshape(1, -1), qmodel.input_scale, qmodel.input_bits)

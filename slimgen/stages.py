@@ -13,8 +13,8 @@ import numpy as np
 from slimgen import flow
 from slimgen.flow import FlowError, STAGES, _write_json, check_data, data_sha256, \
     skip_build_option
-from slimgen.sw.artifact import (ArtifactError, load_float_model, save_float_model,
-                                 write_bytes_atomic)
+from slimgen.sw.artifact import (ArtifactError, load_float_model, load_int_network,
+                                 save_float_model, save_int_network, write_bytes_atomic)
 
 __all__ = ["stage_train", "stage_compress", "stage_quantize", "stage_generate", "stage_verify",
            "stage_build", "stage_report", "load_float_artifact", "load_int_artifact"]
@@ -61,7 +61,7 @@ def load_float_artifact(run, name, stage):
         model, manifest = load_float_model(path)
     except ArtifactError as e:
         raise _artifact_error(run, e, stage) from None
-    expected = run.kind.float_spec(c)
+    expected = _network(run).float_spec()[0]
     kind = manifest.get("model", c.model)
     if kind != c.model or model.spec() != expected:
         raise FlowError(f"{path} holds the {kind} {_describe_spec(model.spec())}, but this run "
@@ -73,17 +73,25 @@ def load_float_artifact(run, name, stage):
     return model, manifest
 
 
+def _network(run, data=None, act_bits=None):
+    """The run's network description (its input codes as wide as ``act_bits``, and as the
+    data's largest value needs)."""
+    pixel_max = data.pixel_max if data is not None else 16
+    return run.kind.network(run.config, act_bits=act_bits, pixel_max=pixel_max)
+
+
 def stage_train(run):
     from slimgen.sw.nn import TrainConfig, build_model, evaluate, train
     c = run.config
     digest = data_sha256(c)      # before reading it: a file changed since is seen as changed
     data = check_data(c, run.dataset())
-    model = build_model(run.kind.float_spec(c), np.random.default_rng(c.seed))
+    network = _network(run, data)
+    model = build_model(network.float_spec()[0], np.random.default_rng(c.seed))
     tc = TrainConfig(epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, seed=c.seed)
     history = train(model, data, tc, progress=run.progress)
     acc = evaluate(model, *data.part("test"))
     save_float_model(run.path("float.npz"), model, dataset=c.data, split_seed=c.seed,
-                     history=history, extra={"model": c.model})
+                     history=history, extra={"model": c.model}, network=network)
     return {"model": c.model, "float_accuracy": acc,
             "val_accuracy": evaluate(model, *data.part("val")), "epochs": c.epochs,
             **({"_data_sha256": digest} if digest else {})}
@@ -113,7 +121,7 @@ def stage_compress(run):
     x, y = data.part("test")
     save_float_model(run.path("compressed.npz"), model, dataset=c.data, split_seed=c.seed,
                      history=manifest.get("history", []),
-                     extra={"model": c.model, "compression": info})
+                     extra={"model": c.model, "compression": info}, network=_network(run, data))
     weights = [p for layer in model.layers for name, p in layer.params.items()
                if name.startswith(("W", "U"))]
     return {
@@ -131,16 +139,29 @@ def stage_quantize(run):
         model, manifest = load_float_artifact(run, "float.npz", "train")
     else:
         model, manifest = load_float_artifact(run, "compressed.npz", "compress")
-    data = run.dataset()
-    int_model = run.kind.quantize(model, data, c, manifest.get("compression", {}))
+    from slimgen.sw.quantize import QuantConfig, quantize_network
+    compression = manifest.get("compression", {})
+    data = run.dataset("vector")
+    # joint pruning and quantization chose the activation width too
+    act_bits = int(compression.get("act_bits") or c.act_bits)
+    network = _network(run, data, act_bits)
+    bits = compression.get("layer_weight_bits")
+    if bits is not None and len(bits) != len(network.weight_layers()):
+        bits = None       # not one width per weight layer (e.g. an older artifact)
+    try:
+        int_model = quantize_network(
+            network, model, data.part("train")[0], input_scale=1.0 / data.pixel_max,
+            config=QuantConfig(weight_bits=c.weight_bits, act_bits=act_bits),
+            layer_weight_bits=bits, input_order=compression.get("input_order"))
+    except ValueError as e:
+        raise FlowError(f"cannot quantize the model: {e}") from None
     _save_int_checked(run, int_model)
     x_q, y = run.test_inputs(int_model)
     figures = {"int_accuracy": float(np.mean(argmax_first(int_model(x_q)) == y)),
                "act_bits": c.act_bits, "logit_bits": int_model.logit_bits}
-    layers = getattr(int_model, "layers", None)
-    if layers and all(hasattr(layer, "acc_bits") for layer in layers):
-        figures["weight_bits"] = [int(layer.weight_bits) for layer in layers]
-        figures["acc_bits"] = [int(layer.acc_bits) for layer in layers]
+    weighted = int_model.of_kind("dense", "conv")
+    figures["weight_bits"] = [int(layer.weight_bits) for layer in weighted]
+    figures["acc_bits"] = [int(layer.acc_bits) for layer in weighted]
     return figures
 
 
@@ -150,8 +171,9 @@ def _save_int_checked(run, int_model):
     c = run.config
     tmp = run.path(".model.new.npz")
     try:
-        run.kind.save_int(tmp, int_model, dataset=c.data, split_seed=c.seed)
-        run.kind.load_int(tmp)
+        save_int_network(tmp, int_model, dataset=c.data, split_seed=c.seed,
+                         extra={"model": c.model})
+        load_int_network(tmp)
     except ArtifactError as e:
         tmp.unlink(missing_ok=True)
         why = str(e).split(": ", 1)[-1].split(". Rerun the", 1)[0]
@@ -166,28 +188,34 @@ def _save_int_checked(run, int_model):
 
 
 def load_int_artifact(run):
-    """The integer model in ``model.npz``, refused unless its layers are those of the run's
-    settings (the MLP's dense layers; other kinds' loaders check their own shapes)."""
+    """The integer model in ``model.npz``, refused unless its network is the run's."""
     path = run.need("model.npz", "quantize")
     try:
-        int_model = run.kind.load_int(path)
+        int_model = load_int_network(path)[0]
     except ArtifactError as e:
         raise _artifact_error(run, e, "quantize") from None
     if run.config.model == "mlp":
         sizes = run.config.sizes
         expected = [(n_out, n_in) for n_in, n_out in zip(sizes, sizes[1:])]
-        layers = getattr(int_model, "layers", None)
-        shapes = [tuple(layer.W.shape) for layer in layers] if layers else None
+        layers = int_model.layers
+        shapes = [tuple(layer.W.shape) for layer in layers] \
+            if all(layer.kind == "dense" for layer in layers) else None
         if shapes != expected:
             have = ", ".join(f"dense {i}→{o}" for o, i in shapes or [])
             want = ", ".join(f"dense {i}→{o}" for o, i in expected)
             raise FlowError(f"{path} holds the layers {have or 'of another model kind'}, but "
                             f"this run makes the mlp {want}: {_advice(run, 'quantize')}")
     if run.config.model == "lstm":
-        hidden = getattr(getattr(int_model, "lstm", None), "n_hidden", None)
+        cells = int_model.of_kind("recurrent")
+        hidden = cells[0].n_hidden if cells else None
         if hidden != run.config.hidden:
             raise FlowError(f"{path} holds an LSTM of {hidden} hidden units, but this run makes "
                             f"one of {run.config.hidden}: {_advice(run, 'quantize')}")
+    have, expected = int_model.network.float_spec()[0], _network(run).float_spec()[0]
+    if have != expected:
+        raise FlowError(f"{path} holds the network {_describe_spec(have)}, but this run makes "
+                        f"the {run.config.model} {_describe_spec(expected)}: "
+                        f"{_advice(run, 'quantize')}")
     return int_model
 
 

@@ -1,15 +1,20 @@
 """The model artifact: one versioned file that carries a model between the stages.
 
-Format (``FORMAT`` = "slimgen-artifact", ``VERSION`` = 1): a NumPy ``.npz`` (zip) holding
+Format (``FORMAT`` = "slimgen-artifact", ``VERSION`` = 2): a NumPy ``.npz`` (zip) holding
 
 - ``manifest``: UTF-8 JSON as a uint8 array, with ``format``, ``version``, ``kind``
-  (``"float"`` for a trained model, ``"int"`` for a quantized one), the architecture, the data
-  set name and split seed, per-layer metadata (scales, multipliers, shifts, bit widths), and the
-  shape, dtype and SHA-256 of every array;
-- the arrays, named ``layer<i>.<name>``.
+  (``"float"`` for a trained model, ``"int"`` for a quantized one), the network description
+  (``network``, :mod:`slimgen.sw.network`), the data set name and split seed, and the shape,
+  dtype and SHA-256 of every array; a float artifact adds the float model's ``spec``, an
+  integer one every record of the integer model (``layers``: its kind and fields, see
+  :mod:`slimgen.sw.integer_model`), ``input_scale``, ``input_bits`` and ``quant_config``;
+- the arrays, named ``layer<i>.<name>`` (``W``, ``b``; a recurrent cell's ``W_<gate>``,
+  ``b_<gate>``).
 
-An integer artifact may carry ``input_order`` (a permutation of the first layer's inputs: where
-each input sits in the banks of a sparse MAC array); without it the order is the natural one.
+An integer artifact may carry ``input_order`` (a permutation of the inputs: where each input
+sits in the banks of a sparse MAC array); without it the order is the natural one. Version 1
+float files load (their ``spec`` is the model); version 1 integer files (one format per model
+kind) are refused with the command that regenerates them.
 
 Files are written whole: to a temporary file in the same folder, then renamed over the target.
 Loading checks everything and raises :class:`ArtifactError` naming what is wrong: the file's
@@ -30,17 +35,20 @@ from pathlib import Path
 import numpy as np
 
 from .fixed import MAX_SHIFT, signed_range, symmetric_max
-from .golden import accumulator_bits
-from .quant import QuantConfig, QuantDense, QuantizedModel, first_index
+from .golden import accumulator_bits, forward
+from .integer_model import (IntConv, IntDense, IntFlatten, IntNetwork, IntPool, IntRecurrent,
+                            IntRelu, RecurrentFormat)
+from .network import NetworkError, check_network
+from .quantize import first_index
 
 __all__ = [
     "ArtifactError", "FORMAT", "VERSION", "save_artifact", "load_artifact",
-    "save_float_model", "load_float_model", "save_quantized_model", "load_quantized_model",
+    "save_float_model", "load_float_model", "save_int_network", "load_int_network",
     "write_bytes_atomic", "Checks", "MAX_ACC_BITS",
 ]
 
 FORMAT = "slimgen-artifact"
-VERSION = 1
+VERSION = 2
 
 # Widest accumulator: |acc · M| < 2^39 · 2^24 keeps the golden model's int64 products exact.
 MAX_ACC_BITS = 40
@@ -105,8 +113,14 @@ def load_artifact(path, kind):
     if manifest.get("format") != FORMAT:
         raise ArtifactError(f"Model file {path} is of format {manifest.get('format')!r}, "
                             f"expected {FORMAT!r}")
-    if manifest.get("version") != VERSION:
-        raise ArtifactError(f"Model file {path} is version {manifest.get('version')!r}; this "
+    version = manifest.get("version")
+    if version == 1 and kind == "int":
+        raise ArtifactError(f"Model file {path} is a version 1 integer model (one format per "
+                            f"model kind, before the network description); this slimgen reads "
+                            f"version {VERSION}. Regenerate it: slimgen flow --run {path.parent} "
+                            f"--from quantize")
+    if version not in (1, VERSION):
+        raise ArtifactError(f"Model file {path} is version {version!r}; this "
                             f"slimgen reads version {VERSION}")
     if manifest.get("kind") != kind:
         raise ArtifactError(f"Model file {path} holds a model of kind {manifest.get('kind')!r}, "
@@ -258,9 +272,11 @@ class Checks:
                                  f"weights and biases) to {MAX_ACC_BITS}")
 
 
-def save_float_model(path, model, *, dataset, split_seed, history=None, extra=None):
-    """A trained float model: its spec and parameters."""
+def save_float_model(path, model, *, dataset, split_seed, history=None, extra=None,
+                     network=None):
+    """A trained float model: its spec, parameters and (``network``) its description."""
     manifest = {"spec": model.spec(), "dataset": dataset, "split_seed": int(split_seed),
+                **({"network": network.to_dict()} if network is not None else {}),
                 "history": history or [], **(extra or {})}
     arrays = {f"layer{k}": v for k, v in model.state().items()}
     save_artifact(path, "float", manifest, arrays)
@@ -291,67 +307,101 @@ def load_float_model(path):
     return model, manifest
 
 
-def save_quantized_model(path, qmodel, *, dataset, split_seed, extra=None):
-    """A quantized model: integer weights, biases and requantization per layer."""
+_RECORDS = {"dense": IntDense, "conv": IntConv, "pool": IntPool, "flatten": IntFlatten,
+            "relu": IntRelu, "recurrent": IntRecurrent}
+
+
+def save_int_network(path, int_net, *, dataset, split_seed, extra=None):
+    """An integer model: its description, every record's fields and its integer arrays."""
     manifest = {
         "dataset": dataset, "split_seed": int(split_seed),
-        "input_scale": qmodel.input_scale, "input_bits": qmodel.input_bits,
-        "quant_config": qmodel.config.to_dict(),
-        "layers": [dict(layer.meta(), type="dense") for layer in qmodel.layers],
+        "network": int_net.network.to_dict(),
+        "input_scale": int_net.input_scale, "input_bits": int_net.input_bits,
+        "quant_config": dict(int_net.config),
+        "layers": [dict(rec.meta(), kind=rec.kind) for rec in int_net.layers],
         **(extra or {}),
     }
-    if qmodel.input_order is not None:
-        manifest["input_order"] = list(qmodel.input_order)
+    if int_net.input_order is not None:
+        manifest["input_order"] = [int(v) for v in int_net.input_order]
     arrays = {}
-    for i, layer in enumerate(qmodel.layers):
-        arrays[f"layer{i}.W"] = layer.W.astype(np.int64)
-        arrays[f"layer{i}.b"] = layer.b.astype(np.int64)
-    save_artifact(path, "int", manifest, arrays)
+    for i, rec in enumerate(int_net.layers):
+        if rec.kind in ("dense", "conv"):
+            arrays[f"layer{i}.W"], arrays[f"layer{i}.b"] = rec.W, rec.b
+        elif rec.kind == "recurrent":
+            for g, a in rec.W.items():
+                arrays[f"layer{i}.W_{g}"] = a
+            for g, a in rec.b.items():
+                arrays[f"layer{i}.b_{g}"] = a
+    save_artifact(path, "int", manifest, {k: np.asarray(a, dtype=np.int64)
+                                          for k, a in arrays.items()})
 
 
-def load_quantized_model(path):
-    """``(qmodel, manifest)`` from an integer artifact."""
+def _record(i, meta, arrays):
+    meta = dict(meta)
+    kind = meta.pop("kind")
+    if kind not in _RECORDS:
+        raise ValueError(f"layers[{i}] is of kind {kind!r}, not one of {', '.join(_RECORDS)}")
+    if kind in ("dense", "conv"):
+        return _RECORDS[kind](W=arrays[f"layer{i}.W"], b=arrays[f"layer{i}.b"], **meta)
+    if kind == "recurrent":
+        fmt = RecurrentFormat(**meta.pop("fmt"))
+        W = {k[len(f"layer{i}.W_"):]: a for k, a in arrays.items()
+             if k.startswith(f"layer{i}.W_")}
+        b = {k[len(f"layer{i}.b_"):]: a for k, a in arrays.items()
+             if k.startswith(f"layer{i}.b_")}
+        return IntRecurrent(fmt=fmt, W=W, b=b, **meta)
+    return _RECORDS[kind](**meta)
+
+
+def _check_record(check, i, rec, multiplier_bits):
+    """What the records' own constructors do not: the hardware's operand limits."""
+    if rec.kind in ("dense", "conv"):
+        if rec.acc_bits > MAX_ACC_BITS:
+            raise check.error(f"layers[{i}] needs {rec.acc_bits}-bit accumulators; at most "
+                              f"{MAX_ACC_BITS} are supported")
+        requants = [(np.asarray(rec.multiplier), rec.shift)] if rec.requant else []
+    elif rec.kind == "recurrent":
+        requants = [(np.asarray(rec.multiplier[g]), rec.shift[g]) for g in rec.gates]
+    elif rec.kind == "pool" and rec.op == "avg":
+        requants = [(np.asarray(rec.multiplier), rec.shift)]
+    else:
+        requants = []
+    for M, shift in requants:
+        if M.min() < 1 or M.max() > (1 << multiplier_bits) - 1:
+            raise check.bad_field(f"layers[{i}].multiplier", M.tolist(),
+                                  f"from 1 to {(1 << multiplier_bits) - 1}")
+        check.integer(f"layers[{i}].shift", shift, 1, MAX_SHIFT)
+
+
+def load_int_network(path):
+    """``(int_net, manifest)`` from an integer artifact (version 2)."""
     manifest, arrays = load_artifact(path, "int")
-    check_int_mlp(path, manifest, arrays)
-    try:
-        layers = []
-        for i, meta in enumerate(manifest["layers"]):
-            meta = {k: v for k, v in meta.items() if k != "type"}
-            layers.append(QuantDense(W=arrays[f"layer{i}.W"], b=arrays[f"layer{i}.b"], **meta))
-        for i, (a, b) in enumerate(zip(layers, layers[1:])):
-            if a.n_out != b.n_in:
-                raise ValueError(f"layer {i} gives {a.n_out} outputs but layer {i + 1} "
-                                 f"takes {b.n_in} inputs")
-        qmodel = QuantizedModel(tuple(layers), manifest["input_scale"], manifest["input_bits"],
-                                QuantConfig.from_dict(manifest["quant_config"]))
-    except (KeyError, ValueError, TypeError) as e:
-        raise Checks(path, manifest).error(f"its layers are inconsistent: {e}") from None
-    # the banks' input order (balanced sparsity); a file without one keeps the natural order
-    try:
-        qmodel = replace(qmodel, input_order=manifest.get("input_order"))
-    except ValueError as e:
-        raise ArtifactError(f"Model file {path}: {e}") from None
-    return qmodel, manifest
-
-
-def check_int_mlp(path, manifest, arrays):
-    """The fields and arrays of an ``"int"`` artifact (:class:`Checks`)."""
     check = Checks(path, manifest)
     try:
+        net = check_network(check.get(manifest, "network", "network"))
         check.scale("input_scale", check.get(manifest, "input_scale", "input_scale"))
-        bits = check.integer("input_bits", check.get(manifest, "input_bits", "input_bits"), 1, 16)
-        layers = check.get(manifest, "layers", "layers")
-        if not isinstance(layers, list) or not layers:
-            raise check.bad_field("layers", layers, "a list of one or more layers")
-        mb = check.get(check.get(manifest, "quant_config", "quant_config"), "multiplier_bits",
-                       "quant_config.multiplier_bits")
-        mb = check.integer("quant_config.multiplier_bits", mb, 4, 24)
-        where = "input_bits"
-        for i, meta in enumerate(layers):
-            prefix = f"layers[{i}]"
-            W = check.get(arrays, f"layer{i}.W", f"layer{i}.W")
-            b = check.get(arrays, f"layer{i}.b", f"layer{i}.b")
-            check.dense(prefix, meta, W, b, f"layer{i}", bits, where, mb)
-            bits, where = meta["out_bits"], f"{prefix}.out_bits"
+        check.integer("input_bits", check.get(manifest, "input_bits", "input_bits"), 1, 16)
+        config = check.get(manifest, "quant_config", "quant_config")
+        mb = check.integer("quant_config.multiplier_bits",
+                           check.get(config, "multiplier_bits", "quant_config.multiplier_bits"),
+                           4, 24)
+        metas = check.get(manifest, "layers", "layers")
+        if not isinstance(metas, list) or not metas:
+            raise check.bad_field("layers", metas, "a list of one or more records")
+        records = [_record(i, meta, arrays) for i, meta in enumerate(metas)]
+        for i, rec in enumerate(records):
+            _check_record(check, i, rec, mb)
+        int_net = IntNetwork(net, tuple(records), float(manifest["input_scale"]),
+                             manifest["input_bits"], dict(config),
+                             input_order=manifest.get("input_order"))
+        logits = forward(int_net, np.zeros((1, net.n_inputs), dtype=np.int64))
+        if logits.shape != (1, net.n_outputs):
+            raise ValueError(f"it gives {logits.shape[1]} outputs, its description "
+                             f"{net.n_outputs}")
+    except NetworkError as e:
+        raise check.error(f"its network description is wrong: {e}") from None
     except KeyError as e:
         raise check.error(f"its layers are inconsistent: missing entry {e}") from None
+    except (ValueError, TypeError, IndexError) as e:
+        raise check.error(f"its layers are inconsistent: {e}") from None
+    return int_net, manifest

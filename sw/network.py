@@ -482,8 +482,8 @@ def _float_layer(layer, shape_in, channels):
 
 # ------------------------------------------------------------------ presets
 
-def _mlp(sizes=(64, 32, 10)):
-    layers = [{"type": "input", "shape": [sizes[0]], "bits": 8}]
+def _mlp(sizes=(64, 32, 10), input_bits=8):
+    layers = [{"type": "input", "shape": [sizes[0]], "bits": input_bits}]
     for j, units in enumerate(sizes[1:]):
         layers.append({"type": "dense", "units": units})
         if j < len(sizes) - 2:
@@ -491,9 +491,9 @@ def _mlp(sizes=(64, 32, 10)):
     return {"name": "mlp", "layers": layers}
 
 
-def _cnn(channels=(4, 8)):
+def _cnn(channels=(4, 8), input_bits=8):
     """conv3x3 1→4 → conv3x3 4→8 → max-pool 2 → dense 128→10 on the 8×8 digits."""
-    layers = [{"type": "input", "shape": [8, 8, 1], "bits": 8}]
+    layers = [{"type": "input", "shape": [8, 8, 1], "bits": input_bits}]
     for c in channels:
         layers += [{"type": "conv2d", "channels": c, "kernel": 3}, {"type": "relu"}]
     layers += [{"type": "maxpool", "size": 2}, {"type": "flatten"},
@@ -501,11 +501,11 @@ def _cnn(channels=(4, 8)):
     return {"name": "cnn", "layers": layers}
 
 
-def _lstm(hidden=32):
+def _lstm(hidden=32, input_bits=5, h_frac=7):
     """The digits' 8 rows as 8 steps of 8 pixels (codes 0..16: 5 bits), the last state to a
     dense classifier."""
-    return {"name": "lstm", "layers": [{"type": "input", "shape": [8, 8], "bits": 5},
-                                       {"type": "lstm", "hidden": hidden},
+    return {"name": "lstm", "layers": [{"type": "input", "shape": [8, 8], "bits": input_bits},
+                                       {"type": "lstm", "hidden": hidden, "h_frac": h_frac},
                                        {"type": "dense", "units": 10}]}
 
 
@@ -513,7 +513,8 @@ PRESETS = {"mlp": _mlp, "cnn": _cnn, "lstm": _lstm}
 
 
 def preset(name, **options):
-    """The built-in network ``name`` (mlp: ``sizes``; cnn: ``channels``; lstm: ``hidden``)."""
+    """The built-in network ``name`` (mlp: ``sizes``; cnn: ``channels``; lstm: ``hidden``,
+    ``h_frac``; all: ``input_bits``)."""
     if name not in PRESETS:
         raise NetworkError(f"preset {name!r} is not known; use one of {', '.join(PRESETS)}")
     return check_network(PRESETS[name](**options))

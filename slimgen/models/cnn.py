@@ -15,12 +15,9 @@ multipliers per layer would each idle while the other layers run.
 
 import numpy as np
 
-from slimgen.sw.cnn_artifact import load_int_cnn, save_int_cnn
-from slimgen.sw.cnn_quant import quantize_cnn
-from slimgen.sw.nn import cnn_spec
-from slimgen.sw.quant import QuantConfig
+from slimgen.sw.network import preset
 
-__all__ = ["VIEW", "CHANNELS", "DEFAULTS", "check_config", "check_data", "float_spec", "quantize", "save_int", "load_int",
+__all__ = ["VIEW", "CHANNELS", "DEFAULTS", "check_config", "check_data", "network",
            "make_network", "layer_entries", "multipliers", "cycles_estimate"]
 
 VIEW = "image"
@@ -67,26 +64,9 @@ def check_data(config, shape, n_classes):
                          f"has {N_CLASSES} outputs")
 
 
-def float_spec(config):
-    return cnn_spec(in_shape=IMAGE, channels=CHANNELS, n_classes=N_CLASSES)
-
-
-def quantize(model, data, config, compression):
-    qc = QuantConfig(weight_bits=config.weight_bits, act_bits=config.act_bits)
-    n_layers = sum(layer.kind in ("conv2d", "dense") for layer in model.layers)
-    bits = compression.get("layer_weight_bits")
-    if bits is not None and len(bits) != n_layers:
-        bits = None      # not one width per conv and dense layer (e.g. an older artifact)
-    return quantize_cnn(model, data.part("train")[0], 1.0 / data.pixel_max, qc,
-                        layer_weight_bits=bits)
-
-
-def save_int(path, int_model, *, dataset, split_seed):
-    save_int_cnn(path, int_model, dataset=dataset, split_seed=split_seed)
-
-
-def load_int(path):
-    return load_int_cnn(path)[0]
+def network(config, act_bits=None, pixel_max=16):
+    """The CNN preset (:data:`CHANNELS`), its input codes ``act_bits`` wide."""
+    return preset("cnn", channels=CHANNELS, input_bits=act_bits or config.act_bits)
 
 
 def make_network(int_model, config):

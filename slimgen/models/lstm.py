@@ -15,11 +15,9 @@ multipliers within about 1.34×; at 8 lanes (the ULX3S default) about 1.2×.
 
 import numpy as np
 
-from slimgen.sw.lstm_artifact import load_int_lstm, save_int_lstm
-from slimgen.sw.lstm_golden import LstmFormat, quantize_lstm_classifier
-from slimgen.sw.nn import lstm_spec
+from slimgen.sw.network import preset
 
-__all__ = ["VIEW", "N_HIDDEN", "check_config", "check_data", "float_spec", "quantize", "save_int", "load_int",
+__all__ = ["VIEW", "N_HIDDEN", "check_config", "check_data", "network",
            "make_network", "multipliers", "layer_entries", "cycles_estimate"]
 
 VIEW = "sequence"
@@ -47,30 +45,12 @@ def check_data(config, shape, n_classes):
                          f"has {N_CLASSES} outputs")
 
 
-def float_spec(config):
-    return lstm_spec(n_in=N_IN, n_hidden=getattr(config, "hidden", N_HIDDEN),
-                     n_classes=N_CLASSES)
-
-
-def quantize(model, data, config, compression):
-    x = data.part("train")[0]                                 # (n, steps, n_in)
-    if x.ndim != 3:
-        raise ValueError(f"The LSTM needs sequences (n, steps, features), not inputs of shape "
-                         f"{x.shape}")
-    in_bits = int(np.ceil(np.log2(data.pixel_max + 1)))
-    fmt = LstmFormat(in_bits=in_bits, h_frac=config.act_bits - 1,
-                     weight_bits=config.weight_bits, c_weight_bits=config.weight_bits,
-                     head_weight_bits=config.weight_bits)
-    return quantize_lstm_classifier(model, steps=x.shape[1], input_scale=1.0 / data.pixel_max,
-                                    fmt=fmt)
-
-
-def save_int(path, int_model, *, dataset, split_seed):
-    save_int_lstm(path, int_model, dataset=dataset, split_seed=split_seed)
-
-
-def load_int(path):
-    return load_int_lstm(path)[0]
+def network(config, act_bits=None, pixel_max=16):
+    """The LSTM preset of ``--hidden`` units: input codes 0..pixel_max (as few bits as hold
+    them), the hidden state ``act_bits`` wide (h_frac = act_bits − 1)."""
+    return preset("lstm", hidden=getattr(config, "hidden", N_HIDDEN),
+                  input_bits=int(np.ceil(np.log2(pixel_max + 1))),
+                  h_frac=(act_bits or config.act_bits) - 1)
 
 
 def make_network(int_model, config):

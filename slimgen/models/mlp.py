@@ -2,14 +2,10 @@
 (dense or sparse, :class:`slimgen.hw.network.Network`) or every layer on one shared array
 (folded, :class:`slimgen.hw.folded_mlp.FoldedMlp`)."""
 
-from dataclasses import replace
+from slimgen.sw.network import preset
 
-from slimgen.sw.artifact import load_quantized_model, save_quantized_model
-from slimgen.sw.nn import mlp_spec
-from slimgen.sw.quant import QuantConfig, quantize_mlp
-
-__all__ = ["VIEW", "check_config", "check_data", "float_spec", "quantize", "save_int",
-           "load_int", "make_network", "layer_entries", "multipliers"]
+__all__ = ["VIEW", "check_config", "check_data", "network", "make_network", "layer_entries",
+           "multipliers"]
 
 VIEW = "vector"
 
@@ -65,32 +61,9 @@ def check_data(config, shape, n_classes):
                          f"least {n_classes}")
 
 
-def float_spec(config):
-    return mlp_spec(config.sizes)
-
-
-def quantize(model, data, config, compression):
-    # Joint pruning and quantization chose the activation width too.
-    act_bits = compression.get("act_bits") or config.act_bits
-    qc = QuantConfig(weight_bits=config.weight_bits, act_bits=int(act_bits))
-    q = quantize_mlp(model, data.part("train")[0], input_scale=1.0 / data.pixel_max,
-                     config=qc, layer_weight_bits=compression.get("layer_weight_bits"))
-    # Balanced sparsity with input banks chose where the pixels sit in the banks.
-    order = compression.get("input_order")
-    if order is None:
-        return q
-    try:
-        return replace(q, input_order=order)
-    except ValueError as e:
-        raise ValueError(f"The compressed model's input order is unusable: {e}") from None
-
-
-def save_int(path, int_model, *, dataset, split_seed):
-    save_quantized_model(path, int_model, dataset=dataset, split_seed=split_seed)
-
-
-def load_int(path):
-    return load_quantized_model(path)[0]
+def network(config, act_bits=None, pixel_max=16):
+    """The MLP preset of ``--sizes``, its input codes ``act_bits`` wide."""
+    return preset("mlp", sizes=tuple(config.sizes), input_bits=act_bits or config.act_bits)
 
 
 def make_network(int_model, config):
