@@ -1,7 +1,7 @@
 """Batch normalization (Ioffe & Szegedy), the baseline for method 1, and its folding into the
-preceding Dense or Conv2d layer for inference.
+preceding Dense, Conv1d or Conv2d layer for inference.
 
-Per channel k, with μ_k and σ²_k over the batch (and the spatial positions of NCHW inputs):
+Per channel k, with μ_k and σ²_k over the batch (and the positions of (n, c, L) or NCHW inputs):
 
 ``x̂ = (x − μ) / √(σ² + ε)``,   ``y = γ x̂ + β``.
 
@@ -13,22 +13,28 @@ running averages, so the layer is then the affine map ``y = s·x + (β − s·μ
 
 import numpy as np
 
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d
 from .layers import Dense, Layer, check_positive_int
 
 __all__ = ["BatchNorm", "fold_batchnorm", "fold_scale_shift"]
 
 
 def _axes(x):
-    """Axes the statistics run over: (0,) for (n, c), (0, 2, 3) for (n, c, h, w)."""
+    """Axes the statistics run over: (0,) for (n, c), (0, 2) for (n, c, L), (0, 2, 3) for
+    (n, c, h, w)."""
     if x.ndim == 2:
         return (0,)
     if x.ndim == 4:
         return (0, 2, 3)
-    raise ValueError(f"BatchNorm expects input of shape (n, c) or (n, c, h, w), got {x.shape}")
+    if x.ndim == 3:
+        return (0, 2)
+    raise ValueError(f"BatchNorm expects input of shape (n, c), (n, c, L) or (n, c, h, w), "
+                     f"got {x.shape}")
 
 
 def _per_channel(v, ndim):
+    if ndim == 3:
+        return v[None, :, None]
     return v if ndim == 2 else v[None, :, None, None]
 
 
@@ -97,7 +103,7 @@ class BatchNorm(Layer):
 def fold_batchnorm(model):
     """A new model without BatchNorm layers that computes the same inference function.
 
-    Every BatchNorm must directly follow a Dense or Conv2d layer; its affine map
+    Every BatchNorm must directly follow a Dense, Conv1d or Conv2d layer; its affine map
     ``y = s·x + t`` is folded into that layer: ``W' = W·s`` per output channel,
     ``b' = s·b + t``. The input model is not changed.
     """
@@ -106,9 +112,9 @@ def fold_batchnorm(model):
 
 def fold_scale_shift(model, cls):
     """A new model without the layers of type ``cls`` (each with ``scale_shift() -> (s, t)``,
-    the per-channel map ``y = s·x + t``), every one folded into the Dense or Conv2d layer it
-    directly follows: ``W' = W·s`` per output channel, ``b' = s·b + t``. The input model is not
-    changed."""
+    the per-channel map ``y = s·x + t``), every one folded into the Dense, Conv1d or Conv2d
+    layer it directly follows: ``W' = W·s`` per output channel, ``b' = s·b + t`` (``b' = t`` for
+    a convolution without bias, which gets one). The input model is not changed."""
     from .model import Sequential, build_model  # model imports this module
 
     name = cls.__name__
@@ -120,22 +126,29 @@ def fold_scale_shift(model, cls):
         if isinstance(layer, cls):
             continue
         params = {k: v.copy() for k, v in layer.params.items()}
+        layer_spec = layer.spec()
         nxt = layers[i + 1] if i + 1 < len(layers) else None
         if isinstance(nxt, cls):
-            if not isinstance(layer, (Dense, Conv2d)):
+            if not isinstance(layer, (Dense, Conv1d, Conv2d)):
                 raise ValueError(f"{name} at layer {i + 1} follows a {layer.kind} layer; "
-                                 f"only {name} after dense or conv2d can be folded")
+                                 f"only {name} after dense, conv1d or conv2d can be folded")
             s, t = nxt.scale_shift()
             if isinstance(layer, Dense):
                 params["W"] = params["W"] * s[None, :]      # (n_in, n_out)
-            else:
+            elif isinstance(layer, Conv2d):
                 params["W"] = params["W"] * s[:, None, None, None]  # (c_out, c_in, k, k)
-            params["b"] = s * params["b"] + t
+            else:
+                params["W"] = params["W"] * s[:, None, None]        # (c_out, c_in, k)
+            if "b" in params:
+                params["b"] = s * params["b"] + t
+            else:                                           # a convolution without bias gets one
+                params["b"] = t.copy()
+                layer_spec.pop("bias")
         for k, v in params.items():
             state[f"{len(spec)}.{k}"] = v
         for k, v in getattr(layer, "buffers", {}).items():
             state[f"{len(spec)}.{k}"] = v.copy()
-        spec.append(layer.spec())
+        spec.append(layer_spec)
     folded = build_model(spec)
     folded.load_state(state)
     assert isinstance(folded, Sequential)

@@ -12,11 +12,15 @@ Every layer follows one protocol:
   matrix-product speed); parameters are cast on use and gradients returned as float64;
 - ``buffers``: dict of arrays that are state but not trained (BatchNorm's running statistics);
 - ``spec()``: the plain dict that :func:`slimgen.sw.nn.model.build_model` rebuilds it from.
+
+Besides Dense, this module holds the layers without weights that reshape or mask:
+ReLU, Flatten, SwapAxes and Dropout.
 """
 
 import numpy as np
 
-__all__ = ["Layer", "Dense", "ReLU", "Flatten", "check_positive_int", "compute_dtype"]
+__all__ = ["Layer", "Dense", "ReLU", "Flatten", "SwapAxes", "Dropout", "check_positive_int",
+           "compute_dtype"]
 
 
 def check_positive_int(name, v):
@@ -133,3 +137,56 @@ class Flatten(Layer):
 
     def backward(self, dLdy):
         return dLdy.reshape(self._shape)
+
+
+class SwapAxes(Layer):
+    """(n, a, b) → (n, b, a), and back in backward: from a 1-D convolution's (n, c, L) to a
+    recurrent layer's (n, T = L, c), and the other way. Returns a view (no copy)."""
+
+    kind = "swap_axes"
+
+    def forward(self, x, train=False):
+        if x.ndim != 3:
+            raise ValueError(f"SwapAxes expects input of shape (n, a, b), got {x.shape}")
+        return x.swapaxes(1, 2)
+
+    def backward(self, dLdy):
+        return dLdy.swapaxes(1, 2)
+
+
+class Dropout(Layer):
+    """Inverted dropout: at training ``y = x ⊙ m / (1 − rate)`` with ``m`` a fresh mask of
+    independent Bernoulli(1 − rate) values per call; ``dLdx = dLdy ⊙ m / (1 − rate)``. At
+    inference ``y = x``.
+
+    The masks come from a generator of the layer's own, seeded at construction by one draw from
+    ``rng``: same seed, same masks. ``rate`` must be in [0, 1); 0 is the identity.
+    """
+
+    kind = "dropout"
+    params_from_rng = True
+
+    def __init__(self, rate=0.5, *, rng=None):
+        super().__init__()
+        if (isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating))
+                or not 0 <= rate < 1):
+            raise ValueError(f"Dropout rate must be a number in [0, 1), not {rate!r}")
+        self.rate = float(rate)
+        rng = np.random.default_rng(0) if rng is None else rng
+        self._rng = np.random.default_rng(rng.integers(2 ** 63))
+        self._mask = None
+
+    def forward(self, x, train=False):
+        if not train or self.rate == 0:
+            self._mask = None
+            return x
+        dt = compute_dtype(x)
+        keep = self._rng.random(x.shape) >= self.rate                   # P(keep) = 1 − rate
+        self._mask = keep.astype(dt) * dt.type(1.0 / (1.0 - self.rate))  # m / (1 − rate)
+        return x * self._mask
+
+    def backward(self, dLdy):
+        return dLdy if self._mask is None else dLdy * self._mask
+
+    def spec(self):
+        return {"type": self.kind, "rate": self.rate}

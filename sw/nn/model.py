@@ -8,17 +8,20 @@ Spec helpers for the digits models: :func:`mlp_spec` (vectors), :func:`cnn_spec`
 import numpy as np
 
 from .batchnorm import BatchNorm
-from .conv import Conv2d, conv_output_size
-from .layers import Dense, Flatten, ReLU, check_positive_int
+from .conv import Conv1d, Conv2d, conv_output_size
+from .gru import GRU
+from .layers import Dense, Dropout, Flatten, ReLU, SwapAxes, check_positive_int
 from .lstm import LSTM
-from .pool import AvgPool2d, MaxPool2d
+from .pool import AvgPool1d, AvgPool2d, GlobalAvgPool, MaxPool1d, MaxPool2d
 
 __all__ = ["Sequential", "build_model", "mlp_spec", "cnn_spec", "deep_cnn_spec", "lstm_spec",
            "LAYER_TYPES"]
 
 LAYER_TYPES = {"dense": Dense, "relu": ReLU, "flatten": Flatten, "conv2d": Conv2d,
                "maxpool2d": MaxPool2d, "avgpool2d": AvgPool2d, "lstm": LSTM,
-               "batchnorm": BatchNorm}
+               "batchnorm": BatchNorm, "conv1d": Conv1d, "maxpool1d": MaxPool1d,
+               "avgpool1d": AvgPool1d, "global_avgpool": GlobalAvgPool, "dropout": Dropout,
+               "gru": GRU, "swap_axes": SwapAxes}
 
 
 class Sequential:
