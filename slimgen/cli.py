@@ -16,7 +16,8 @@ import os
 import sys
 
 from slimgen.compress_cli import METHODS
-from slimgen.flow import (STAGES, FlowError, Run, check_data, check_stage_inputs, run_flow,
+from slimgen.flow import (STAGES, FlowError, Run, check_data, check_flow, check_stage_inputs,
+                          run_flow,
                           run_stage)
 from slimgen.host_cli import EXIT_BROKEN_PIPE
 from slimgen.settings import ENGINES, RunConfig, SettingError
@@ -37,7 +38,9 @@ def _add_run_options(p, *, run_required=False):
         p.add_argument("--run", required=True, help="run folder")
     else:
         p.add_argument("--run", default="runs/default", help="run folder (default: runs/default)")
-    p.add_argument("--model", choices=("mlp", "cnn", "lstm"), help="model kind (default mlp)")
+    p.add_argument("--model", choices=("mlp", "cnn", "lstm"), help="preset network (default mlp)")
+    p.add_argument("--net", help="a network description of your own (JSON, see README); "
+                                 "replaces --model")
     p.add_argument("--seed", type=int, help="split, initialisation and shuffling seed")
     p.add_argument("--data", help="'digits' (built in) or a path to an .npz with x and y")
     p.add_argument("--sizes", help="MLP layer sizes, e.g. 64,32,10")
@@ -120,6 +123,11 @@ def _config(args, run_root):
         except ValueError:
             raise FlowError(f"--sizes must be integers separated by commas (e.g. 64,32,10), "
                             f"not {args.sizes!r}") from None
+    if getattr(args, "net", None) is not None:
+        if given.get("model") not in (None, "net"):
+            raise FlowError(f"--net {args.net} and --model {given['model']}: give one of them "
+                            f"(--net is a network of your own, --model a preset)")
+        given.update(net=args.net, model="net")
     model = given.get("model") or from_file.get("model")
     defaults = RunConfig().to_dict()
     if stored is None or (model is not None and model != stored.get("model", "mlp")):
@@ -284,6 +292,9 @@ def _parser():
     _add_run_options(flow)
     flow.add_argument("--skip-build", action="store_true", help="no bitstream (verify, then "
                                                                 "the report)")
+    flow.add_argument("--to", dest="stop_after", choices=STAGES,
+                      help="stop after this stage (e.g. --to quantize: the software stages "
+                           "only)")
     flow.add_argument("--from", dest="rerun_from", choices=STAGES,
                       help="run this stage and every later one again (by default a stage "
                            "already done with the current settings is kept)")
@@ -382,9 +393,12 @@ def _main(args, stage):
         check_stage_inputs(args.run, config, stage)
     if stage in (None, "train"):          # flow, or train
         check_data(config)
+    if args.command == "flow":
+        last = STAGES.index(args.stop_after or STAGES[-1])
+        stages = tuple(st for st in STAGES[:last + 1] if not (args.skip_build and st == "build"))
+        check_flow(stages, args.rerun_from)
     run = Run(args.run, config, progress=not args.quiet)
     if args.command == "flow":
-        stages = tuple(st for st in STAGES if not (args.skip_build and st == "build"))
         summary = run_flow(run, stages, rerun_from=args.rerun_from)
     else:
         run_stage(run, stage)

@@ -37,7 +37,7 @@ STAGES = ("train", "compress", "quantize", "generate", "verify", "build", "repor
 
 # The settings each stage's output depends on (beyond its inputs from earlier stages).
 STAGE_SETTINGS = {
-    "train": ("model", "data", "sizes", "hidden", "seed", "epochs", "batch_size", "lr"),
+    "train": ("model", "net", "data", "sizes", "hidden", "seed", "epochs", "batch_size", "lr"),
     "compress": ("method", "sparsity", "bits", "layout", "compress_epochs",
                  "finetune_epochs"),  # + lanes for balanced groups
     "quantize": ("weight_bits", "act_bits"),
@@ -337,7 +337,14 @@ class Run:
         return get_model_kind(self.config.model)
 
     def dataset(self, view=None):
-        return load_dataset(self.config.data, view=view or self.kind.VIEW, seed=self.config.seed)
+        """The run's data in ``view``, or as the model takes it."""
+        data = load_dataset(self.config.data, view=view or self.kind.VIEW, seed=self.config.seed)
+        if view is None and hasattr(self.kind, "float_input"):
+            from dataclasses import replace
+            from slimgen.models.net import load_network
+            if data.x[0].size == load_network(self.config.net).n_inputs:
+                data = replace(data, x=self.kind.float_input(self.config, data.x))
+        return data
 
     def test_inputs(self, int_model):
         """The test split as integer codes (n, n_inputs) in raster order, and its labels."""
@@ -423,6 +430,9 @@ def check_flow(stages, rerun_from):
     if rerun_from is not None and rerun_from not in STAGES:
         raise ValueError(f"--from must be one of {', '.join(STAGES)}, not {rerun_from!r}")
     if rerun_from is not None and rerun_from not in stages:
+        if stages and STAGES.index(rerun_from) > STAGES.index(stages[-1]):
+            raise FlowError(f"--from {rerun_from} comes after --to {stages[-1]}: this flow "
+                            f"stops before it")
         if rerun_from == "build":
             raise FlowError("--from build with --skip-build runs nothing: leave out one of "
                             "them")

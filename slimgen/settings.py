@@ -76,7 +76,8 @@ class RunConfig:
     raises :class:`SettingError` (a ``ValueError``; :class:`SettingTypeError`, also a
     ``TypeError``, for a wrong type) naming the setting, the value and what is allowed.
     """
-    model: str = "mlp"         # mlp, cnn or lstm (slimgen.models)
+    model: str = "mlp"         # mlp, cnn or lstm (presets), or net (slimgen.models)
+    net: str | None = None     # model net: the network description file (.json)
     data: str = "digits"
     sizes: tuple = (64, 32, 10)  # MLP layer sizes
     hidden: int = 32           # LSTM hidden units
@@ -100,6 +101,9 @@ class RunConfig:
     def __post_init__(self):
         from slimgen.models import MODEL_KINDS, get_model_kind
         _check_choice("model", self.model, MODEL_KINDS)
+        if self.net is not None and self.model != "net":
+            raise SettingError("net", f"is a network description of your own; it replaces "
+                                      f"--model {self.model} (give one of them)")
         if not isinstance(self.data, str) or not (self.data == "digits"
                                                   or self.data.endswith(".npz")):
             raise SettingError("data", f"must be 'digits' or a path to an .npz file, "

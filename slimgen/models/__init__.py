@@ -2,13 +2,12 @@
 
 A model kind module provides:
 
-- ``VIEW``: the data view it trains on (``"vector"``, ``"image"`` or ``"sequence"``);
-- ``float_spec(config) -> list``: the float model's spec for :func:`slimgen.sw.nn.build_model`;
-- ``quantize(model, data, config, compression) -> int_model``: the integer golden model, an
-  object with ``input_scale``, ``input_bits``, ``n_inputs``, ``n_classes``, ``logit_bits`` and
-  ``__call__(x_q) -> logits`` on integer inputs (n, n_inputs) in the raster order of the
-  data's ``"vector"`` view (what the hardware's input stream carries);
-- ``save_int(path, int_model, *, dataset, split_seed)`` and ``load_int(path) -> int_model``;
+- ``VIEW``: the data view it trains on (``"vector"``, ``"image"`` or ``"sequence"``), and
+  optionally ``float_input(config, x)``, which shapes the vector view for the float model;
+- ``network(config, act_bits=None, pixel_max=16) -> Network``: the network description
+  (:mod:`slimgen.sw.network`) every software stage walks: training, compression,
+  quantization (:func:`slimgen.sw.quantize.quantize_network`) into the integer model
+  (:class:`slimgen.sw.integer_model.IntNetwork`), the artifact;
 - ``make_network(int_model, config) -> Component`` with the ports of
   :class:`slimgen.hw.network.Network` (``i``: input codes, ``o``: one result per sample), a new
   one per call;
@@ -24,7 +23,7 @@ import importlib
 
 __all__ = ["MODEL_KINDS", "get_model_kind"]
 
-MODEL_KINDS = ("mlp", "cnn", "lstm")
+MODEL_KINDS = ("mlp", "cnn", "lstm", "net")
 
 
 def get_model_kind(name):
