@@ -48,7 +48,8 @@ def test_deep_cnn_has_depth_convolutions():
 def test_every_layer_type_builds_from_its_own_spec():
     examples = {"dense": {"n_in": 2, "n_out": 3}, "conv2d": {"c_in": 1, "c_out": 2},
                 "lstm": {"n_in": 2, "n_hidden": 3}, "batchnorm": {"n_channels": 2},
-                "maxpool2d": {"kernel": 2}, "avgpool2d": {"kernel": 2}}
+                "maxpool2d": {"kernel": 2}, "avgpool2d": {"kernel": 2},
+                "conv1d": {"c_in": 1, "c_out": 2}, "gru": {"n_in": 2, "n_hidden": 3}}
     for kind, cls in LAYER_TYPES.items():
         spec = [{"type": kind, **examples.get(kind, {})}]
         assert build_model(spec).spec() == [cls(**examples.get(kind, {})).spec()]
@@ -56,7 +57,7 @@ def test_every_layer_type_builds_from_its_own_spec():
 
 def test_build_model_errors():
     with pytest.raises(ValueError, match="Layer 0: type must be one of dense, relu"):
-        build_model([{"type": "gru"}])
+        build_model([{"type": "rnn"}])
     with pytest.raises(ValueError, match=r"Layer 1 \(conv2d\): .*unexpected keyword"):
         build_model([{"type": "relu"}, {"type": "conv2d", "c_in": 1, "c_out": 2, "dilation": 2}])
 
