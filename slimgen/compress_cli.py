@@ -30,7 +30,7 @@ VIEWS = {"dense": "vector", "conv2d": "image", "lstm": "sequence"}
 #: The value of each method option left out (None in the parsed arguments, so that an option
 #: given to a method that does not use it can be refused).
 DEFAULTS = {"sparsity": 0.9, "bits": 4.0, "groups": 4, "layout": "rows", "input_order": None,
-            "distribution": "halfnormal", "scale": 1e-3, "gates": "ifo", "q": None,
+            "distribution": "halfnormal", "scale": 1e-3, "gates": None, "q": None,
             "scope": "global", "alpha_max_ratio": None, "epochs": None,
             "finetune_epochs": None}
 
@@ -71,8 +71,8 @@ def add_parser(subparsers):
                         "(default: tiled)")
     p.add_argument("--distribution", help="sign: Δ distribution (default halfnormal)")
     p.add_argument("--scale", type=float, help="sign: starting scale of Δ (default 1e-3)")
-    p.add_argument("--gates", help="lstm_gates: gates to prune, one or more of i, f, o "
-                                   "(default ifo)")
+    p.add_argument("--gates", help="lstm_gates: gates to prune, one or more of an LSTM's i, "
+                                   "f, o and a GRU's r, z (default: all of them)")
     p.add_argument("--q", type=float,
                    help="lstm_gates: quality factor (τ = q·std) instead of --sparsity")
     p.add_argument("--scope", choices=("layer", "global"),
@@ -168,9 +168,10 @@ def check_args(args):
     gates = args.gates
     if gates is not None and (not gates or any(g not in PRUNABLE_GATES for g in gates)
                               or len(set(gates)) != len(gates)):
-        raise ValueError(f"--gates must be one or more of the LSTM gates "
-                         f"{', '.join(PRUNABLE_GATES)}, each once (e.g. ifo or io; the cell "
-                         f"candidate c stays dense), not {gates!r}")
+        raise ValueError(f"--gates must be one or more of the gates "
+                         f"{', '.join(PRUNABLE_GATES)} (an LSTM's i, f, o, a GRU's r, z), each "
+                         f"once (e.g. ifo or io; the candidate c or n stays dense), not "
+                         f"{gates!r}")
 
 
 def _resolved(args):
@@ -242,12 +243,20 @@ def run(args) -> int:
         check_args(args)
         model, manifest = load_float_model(args.inp)
         kind = model.layers[0].kind
-        if args.method == "lstm_gates" and not any(l.kind == "lstm" for l in model.layers):
-            raise ValueError(f"--method lstm_gates prunes an LSTM's gates; {args.inp} has no "
-                             f"LSTM layer (its layers: "
+        if args.method == "lstm_gates" and not any(l.kind in ("lstm", "gru")
+                                                   for l in model.layers):
+            raise ValueError(f"--method lstm_gates prunes LSTM and GRU gates; {args.inp} has "
+                             f"no LSTM or GRU layer (its layers: "
                              f"{', '.join(l.kind for l in model.layers)})")
-        data = load_dataset(manifest["dataset"], view=VIEWS.get(kind, "vector"),
-                            seed=manifest["split_seed"])
+        if "network" in manifest:          # the description says how samples are laid out
+            from dataclasses import replace
+            from slimgen.sw.network import check_network, to_float_input
+            network = check_network(manifest["network"])
+            data = load_dataset(manifest["dataset"], view="vector", seed=manifest["split_seed"])
+            data = replace(data, x=to_float_input(network, data.x))
+        else:
+            data = load_dataset(manifest["dataset"], view=VIEWS.get(kind, "vector"),
+                                seed=manifest["split_seed"])
         x, y = data.part("test")
         before = evaluate(model, x, y)
         res = compress(model, data, args, progress=not args.quiet)

@@ -132,9 +132,10 @@ class RunConfig:
         _check_number("lr", self.lr, "a positive number", lambda v: v > 0)
         from slimgen.compress_cli import METHODS
         _check_choice("method", self.method, ("none",) + METHODS)
-        if self.method == "lstm_gates" and self.model != "lstm":
-            raise SettingError("method", f"'lstm_gates' prunes LSTM gates; it needs --model "
-                                         f"lstm, not {self.model!r}")
+        if self.method == "lstm_gates" and self.model not in ("lstm", "net"):
+            raise SettingError("method", f"'lstm_gates' prunes LSTM and GRU gates; it needs "
+                                         f"--model lstm or a --net with an lstm or gru layer, "
+                                         f"not --model {self.model}")
         _check_number("sparsity", self.sparsity, "a number in [0, 1)", lambda v: 0 <= v < 1)
         from slimgen.sw.compress.joint_prune_quant import JointConfig
         widths = JointConfig().bits

@@ -132,6 +132,20 @@ def stage_compress(run):
     }
 
 
+def _layer_weight_bits(network, model, array_bits):
+    """One weight width per weight layer of ``network`` from joint pruning and quantization's
+    one per weight array (a recurrent layer's W_g and U_g: the widest), or None."""
+    from slimgen.sw.compress.masked_train import weight_keys
+    keys = weight_keys(model)
+    if array_bits is None or len(array_bits) != len(keys):
+        return None       # not one width per weight array (e.g. an older artifact)
+    _, origin = network.float_spec()
+    widest = {}
+    for (j, _), b in zip(keys, array_bits):
+        widest[origin[j]] = max(widest.get(origin[j], 0), int(b))
+    return [widest[i] for i in network.weight_layers()]
+
+
 def stage_quantize(run):
     from slimgen.sw.golden import argmax_first
     c = run.config
@@ -145,9 +159,7 @@ def stage_quantize(run):
     # joint pruning and quantization chose the activation width too
     act_bits = int(compression.get("act_bits") or c.act_bits)
     network = _network(run, data, act_bits)
-    bits = compression.get("layer_weight_bits")
-    if bits is not None and len(bits) != len(network.weight_layers()):
-        bits = None       # not one width per weight layer (e.g. an older artifact)
+    bits = _layer_weight_bits(network, model, compression.get("layer_weight_bits"))
     try:
         int_model = quantize_network(
             network, model, data.part("train")[0], input_scale=1.0 / data.pixel_max,

@@ -456,7 +456,7 @@ def _float_layer(layer, shape_in, channels):
         if all(a == b == pads[0][0] for a, b in pads):
             padding = pads[0][0]
         else:
-            padding = pads[0] if kind == "conv1d" else pads
+            padding = list(pads[0]) if kind == "conv1d" else [list(p) for p in pads]
         entry = {"type": kind, "c_in": channels, "c_out": layer["channels"], "kernel": k,
                  "stride": s, "padding": padding}
         if not layer["bias"]:

@@ -27,9 +27,13 @@ def check_config(config):
         raise SettingError("net", f"must be the path of a network description (.json), not "
                                   f"{config.net!r}")
     try:
-        load_network(config.net)
+        net = load_network(config.net)
     except NetworkError as e:
         raise SettingError("net", f"{config.net!r} cannot be used: {e}") from None
+    if config.method == "lstm_gates" and not any(layer["type"] in ("lstm", "gru")
+                                                 for layer in net.layers):
+        raise SettingError("method", f"'lstm_gates' prunes LSTM and GRU gates; the network "
+                                     f"{net.name} ({config.net}) has no lstm or gru layer")
 
 
 def check_data(config, shape, n_classes):

@@ -67,12 +67,13 @@ INPUT_ORDERS = ("natural", "dealt", "tiled")
 
 
 def as_rows(w, kind):
-    """The (n_out, n_in) view of a weight array: Dense ``Wᵀ``, Conv2d ``W.reshape(c_out, −1)``."""
+    """The (n_out, n_in) view of a weight array: Dense ``Wᵀ``, a convolution
+    ``W.reshape(c_out, −1)``."""
     if kind == "dense":
         return w.T
-    if kind == "conv2d":
+    if kind in ("conv1d", "conv2d"):
         return w.reshape(w.shape[0], -1)
-    raise ValueError(f"Balanced sparsity handles dense and conv2d layers, not {kind!r}")
+    raise ValueError(f"Balanced sparsity handles dense, conv1d and conv2d layers, not {kind!r}")
 
 
 def from_rows(m, shape, kind):
@@ -427,7 +428,7 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
     keys = list(weight_keys(model) if keys is None else keys)
     kinds = {k: model.layers[k[0]].kind for k in keys}
     for k in keys:
-        if kinds[k] not in ("dense", "conv2d"):
+        if kinds[k] not in ("dense", "conv1d", "conv2d"):
             raise ValueError(f"Balanced sparsity handles dense and conv2d layers, not layer "
                              f"{k[0]} ({kinds[k]})")
     order, input_banks = None, {}

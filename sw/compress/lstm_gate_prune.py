@@ -1,7 +1,9 @@
-"""Method 2: selective LSTM gate pruning (US10657426B2, US20200234089A1).
+"""Method 2: selective LSTM gate pruning (US10657426B2, US20200234089A1), for LSTM and GRU
+cells.
 
 After training an LSTM, prune any subset of the gate matrices of the input, forget and output
-gates and leave the cell candidate's dense. For gate X the threshold is a quality factor q
+gates and leave the cell candidate's dense (a GRU: its reset and update gates r, z, and its
+candidate n dense). For gate X the threshold is a quality factor q
 times the standard deviation of that gate's weights, pooled over all cells (R):
 
 ``τ_X = q · std(W_X)``,   ``mask_X = |W_X| ≥ τ_X``
@@ -22,15 +24,18 @@ from .masked_train import (Compressed, FitConfig, get_param, layer_sparsity, spa
 
 __all__ = ["GatePruneConfig", "gate_keys", "gate_masks", "lstm_gate_prune", "PRUNABLE_GATES"]
 
-PRUNABLE_GATES = ("i", "f", "o")
+PRUNABLE_GATES = ("i", "f", "o", "r", "z")
+# the σ gates of each cell, which method 2 prunes; the candidate (c, n) stays dense
+CELL_GATES = {"lstm": "ifo", "gru": "rz"}
 
 
 @dataclass(frozen=True)
 class GatePruneConfig:
-    """Method 2: ``gates`` a subset of "ifo"; ``q`` or ``target_sparsity`` (exactly one);
+    """Method 2: ``gates`` a subset of "ifo" (LSTM) and "rz" (GRU), None for all of them;
+    ``q`` or ``target_sparsity`` (exactly one);
     ``matrices`` which of "W" (input) and "U" (recurrent); ``steps`` pruning rounds;
     ``finetune_epochs`` of retraining after each round."""
-    gates: str = "ifo"
+    gates: str | None = None
     q: float | None = None
     target_sparsity: float | None = 0.95
     matrices: tuple = ("W", "U")
@@ -39,10 +44,11 @@ class GatePruneConfig:
 
     def __post_init__(self):
         gates = self.gates
-        if (not isinstance(gates, str) or not gates or any(g not in PRUNABLE_GATES for g in gates)
-                or len(set(gates)) != len(gates)):
-            raise ValueError(f"gates must be a non-empty subset of 'ifo' (the cell candidate "
-                             f"'c' stays dense), not {gates!r}")
+        if gates is not None and (not isinstance(gates, str) or not gates
+                                  or any(g not in PRUNABLE_GATES for g in gates)
+                                  or len(set(gates)) != len(gates)):
+            raise ValueError(f"gates must be a non-empty subset of 'ifo' (LSTM) and 'rz' "
+                             f"(GRU); the candidate 'c' or 'n' stays dense; not {gates!r}")
         if (self.q is None) == (self.target_sparsity is None):
             raise ValueError("Give exactly one of q and target_sparsity")
         if self.q is not None and not self.q >= 0:
@@ -69,12 +75,20 @@ class GatePruneConfig:
         return d
 
 
-def gate_keys(model, gates="ifo", matrices=("W", "U")):
-    """Keys of the chosen gate matrices of every LSTM layer."""
-    keys = [(i, f"{m}_{g}") for i, layer in enumerate(model.layers) if layer.kind == "lstm"
-            for m in matrices for g in gates]
+def gate_keys(model, gates=None, matrices=("W", "U")):
+    """Keys of the chosen gate matrices of every LSTM and GRU layer (``gates`` None: every
+    σ gate of each)."""
+    cells = [(i, layer.kind) for i, layer in enumerate(model.layers)
+             if layer.kind in CELL_GATES]
+    if not cells:
+        raise ValueError("The model has no LSTM or GRU layer to prune")
+    keys = [(i, f"{m}_{g}") for i, kind in cells for m in matrices
+            for g in (CELL_GATES[kind] if gates is None else gates) if g in CELL_GATES[kind]]
     if not keys:
-        raise ValueError("The model has no LSTM layer to prune")
+        kinds = " and ".join(sorted({kind for _, kind in cells}))
+        raise ValueError(f"gates {gates!r} are none of the {kinds}'s: use "
+                         + " or ".join(f"{CELL_GATES[k]} ({k})" for k in sorted(
+                             {kind for _, kind in cells})))
     return keys
 
 

@@ -96,9 +96,9 @@ def weight_keys(model):
     """Keys of every prunable weight array, in layer order."""
     keys = []
     for i, layer in enumerate(model.layers):
-        if layer.kind in ("dense", "conv2d"):
+        if layer.kind in ("dense", "conv1d", "conv2d"):
             keys.append((i, "W"))
-        elif layer.kind == "lstm":
+        elif layer.kind in ("lstm", "gru"):
             keys += [(i, n) for n in layer.params if n[0] in "WU"]
     return keys
 
