@@ -222,7 +222,7 @@ def test_errors():
     q = quantize_network(net, model, x, input_scale=1 / 16)
     with pytest.raises(ValueError, match=r"^Inputs must have shape \(n, 64\), not \(2, 63\)$"):
         q(np.zeros((2, 63), dtype=np.int64))
-    with pytest.raises(ValueError, match=r"^Input codes must lie in \[0, 255\], found \[0, 256\]$"):
+    with pytest.raises(ValueError, match=r"^Input codes must lie in \[0, 255\], found \[256, 256\]$"):
         q(np.full((1, 64), 256))
     with pytest.raises(ValueError, match=r"^Inputs must be integer codes, not float64$"):
         q(np.zeros((1, 64)))
