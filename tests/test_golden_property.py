@@ -507,3 +507,39 @@ def test_a_relu_after_the_logits_is_kept():
     int_net = quantize_network(net, model, x, input_scale=1 / 255)
     assert (model.forward(x) >= 0).all()
     assert (int_net(np.clip(np.rint(x * 255), 0, 255).astype(np.int64)) >= 0).all()
+
+
+@pytest.mark.xfail(strict=True, reason="sw/golden.py gru_step (line 185) multiplies the "
+                   "candidate gate's ((W_x x + b_n) · 2^F + r · (U h + b_hn)) by M_n in int64 "
+                   "(slimgen.sw.fixed.requantize): with 16-bit inputs and weights, F = 15 and "
+                   "M ≈ 2^14 the product passes 2^63 and wraps")
+def test_gru_candidate_gate_does_not_overflow():
+    """A GRU that quantize_network can make (input bits 16, weight_bits 16, gate_frac 15,
+    input weights dominating the gate's scale): the golden model equals the exact one."""
+    from slimgen.sw.integer_model import IntDense, IntNetwork, IntRecurrent, RecurrentFormat
+    from slimgen.sw.network import check_network
+    n_in, q = 16, (1 << 15) - 1
+    net = check_network({"layers": [
+        {"type": "input", "shape": [1, n_in], "bits": 16},
+        {"type": "gru", "hidden": 1, "gate_frac": 15, "h_frac": 7, "tanh_frac": 5,
+         "c_bits": 17},
+        {"type": "dense", "units": 2}]})
+    fmt = RecurrentFormat(h_frac=7, gate_frac=15, c_bits=17, table_bits=8, sigmoid_frac=4,
+                          tanh_frac=5)
+    W = {g: np.full((1, n_in + 1), q, dtype=np.int64) for g in "rzn"}
+    W["z"][:] = 0                                    # z = ½: h shows the candidate n
+    b = {g: np.zeros(1, dtype=np.int64) for g in ("r", "z", "n", "hn")}
+    s_g = 1 / 65535 / q                              # the float input weights all 1
+    M, S = {}, {}
+    for g in "rz":
+        M[g], S[g] = multiplier_shift(s_g * 2.0 ** fmt.sigmoid_frac, 16)
+    M["n"], S["n"] = multiplier_shift(s_g * 2.0 ** (fmt.tanh_frac - fmt.gate_frac), 16)
+    gru = IntRecurrent("gru", fmt, W, b, M, S, in_bits=16, weight_bits=16, c_weight_bits=16,
+                       source=1)
+    logits = IntDense(np.ones((2, 1), dtype=np.int64), np.zeros(2, dtype=np.int64), 1, 1,
+                      False, False, in_bits=8, in_signed=True, weight_bits=2, source=2)
+    int_net = IntNetwork(net, (gru, logits), 1.0, 16)
+    x = np.array([[65535] * n_in, [40000] * n_in, [1000] * n_in])
+    want = Reference().forward(int_net, x)[0]
+    np.testing.assert_array_equal(golden.forward(int_net, x, trace=True)[0],
+                                  want.astype(np.int64))
