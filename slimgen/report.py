@@ -86,7 +86,7 @@ def _history(root, unreadable=None):
 
 def layer_rows(root, summary, unreadable=None):
     """Per-layer dicts: ``summary["layers"]`` when the flow wrote them, else derived from the
-    integer MLP in ``model.npz`` (dense engines: every weight is multiplied, zeros too)."""
+    integer model in ``model.npz`` (dense engines: every weight is multiplied, zeros too)."""
     if summary.get("layers"):
         return [dict(layer) for layer in summary["layers"]]
     loaded = _artifact(root / "model.npz", "int", unreadable)
@@ -99,10 +99,11 @@ def layer_rows(root, summary, unreadable=None):
         W = arrays.get(f"layer{i}.W")
         if W is None:
             continue
-        n_out, n_in = W.shape
+        n_out, n_in = W.shape[0], int(np.prod(W.shape[1:]))
+        kind = meta.get("kind", meta.get("type", "dense"))
         rows.append({
-            "name": f"dense{i}", "kind": meta.get("type", "dense"), "engine": "dense",
-            "shape": [int(n_out), int(n_in)], "weight_bits": meta.get("weight_bits"),
+            "name": f"{kind}{i}", "kind": kind, "engine": "dense",
+            "shape": [int(v) for v in W.shape], "weight_bits": meta.get("weight_bits"),
             "sparsity": float(np.mean(W == 0)),
             "lanes": lanes[i] if isinstance(lanes, list) and i < len(lanes) else lanes,
             "mults_direct": int(n_in), "mults": int(n_in),
@@ -126,10 +127,10 @@ def _record_waveform(root, config, vcd_path):
         return "not recorded: the run has no network.v (run 'slimgen generate')"
     try:
         from slimgen.sim.waveform import record_inference_vcd
-        from slimgen.sw.artifact import load_quantized_model
+        from slimgen.sw.artifact import load_int_network
         from slimgen.sw.data import load_dataset
         from slimgen.sw.quantize import quantize_inputs
-        qmodel, _ = load_quantized_model(root / "model.npz")
+        qmodel, _ = load_int_network(root / "model.npz")
         x, _ = load_dataset(config.get("data", "digits"), seed=config.get("seed", 0)).part("test")
         x_q = quantize_inputs(x[:1].reshape(1, -1), qmodel.input_scale, qmodel.input_bits)
         record_inference_vcd(root / "network.v", qmodel, x_q[0], vcd_path,

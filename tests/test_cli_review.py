@@ -213,13 +213,13 @@ def test_compress_tool_refusals(tmp_path, float_model, capsys, argv, message):
                                "candidate widths 2, 3, 4, 6, 8), not 9.0"),
     ("self_prune", ["--alpha-max-ratio", "0.1"],
      "--alpha-max-ratio must be a number ≥ 0.2 (the floor of every threshold's α/β), not 0.1"),
-    ("lstm_gates", ["--gates", "xyz"], "--gates must be one or more of the LSTM gates i, f, o, "
-                                       "each once (e.g. ifo or io; the cell candidate c stays "
-                                       "dense), not 'xyz'"),
+    ("lstm_gates", ["--gates", "xyz"], "--gates must be one or more of the gates i, f, o, r, z "
+                                       "(an LSTM's i, f, o, a GRU's r, z), each once (e.g. ifo "
+                                       "or io; the candidate c or n stays dense), not 'xyz'"),
     ("lstm_gates", ["--q", "1", "--sparsity", "0.5"],
      "--q and --sparsity both set how much lstm_gates prunes: give one"),
-    ("lstm_gates", [], "--method lstm_gates prunes an LSTM's gates; {in} has no LSTM layer "
-                       "(its layers: dense, relu, dense)"),
+    ("lstm_gates", [], "--method lstm_gates prunes LSTM and GRU gates; {in} has no LSTM or "
+                       "GRU layer (its layers: dense, relu, dense)"),
     ("balanced", ["--input-order", "tiled"],
      "--input-order places the first layer's inputs in the banks of --layout banks, not rows: "
      "give --layout banks, or leave it out"),

@@ -18,7 +18,8 @@ from slimgen.sw.compress.sign_sparsify import (SignSparsifyConfig, sample_delta,
                                                sign_sparsify)
 from slimgen.sw.data import load_digits
 from slimgen.sw.nn import build_model, lstm_spec, mlp_spec
-from slimgen.sw.quant import QuantConfig, quantize_mlp
+from slimgen.sw.network import preset
+from slimgen.sw.quantize import QuantConfig, quantize_network
 
 FIT = FitConfig(epochs=2, batch_size=64, lr=1e-3, lr_threshold=1e-2)
 SP = SelfPruneConfig(target_sparsity=0.9, epochs=3, finetune_epochs=2, lr_lambda=0.1)
@@ -210,12 +211,14 @@ def test_sign_average_mask_keeps_the_largest_mean_magnitudes(digits):
 
 
 def test_joint_golden_weights_are_exact(digits):
-    """The artifact weights are on the chosen grid: quantize_mlp recovers them exactly."""
+    """The artifact weights are on the chosen grid: the quantizer recovers them exactly."""
     cfg = JointConfig(target_bits=4.0, prune=SP)
     r = joint_prune_quantize(_mlp(), digits, cfg, fit=FIT)
     bits = r.info["layer_weight_bits"]
-    q = quantize_mlp(r.model, digits.part("train")[0], input_scale=1 / 16,
-                     config=QuantConfig(act_bits=8), layer_weight_bits=bits)
+    sizes = [r.model.layers[0].n_in] + [l.n_out for l in r.model.layers if l.kind == "dense"]
+    q = quantize_network(preset("mlp", sizes=tuple(sizes)), r.model, digits.part("train")[0],
+                         input_scale=1 / 16, config=QuantConfig(act_bits=8),
+                         layer_weight_bits=bits)
     for layer, ql, k in zip([l for l in r.model.layers if l.kind == "dense"], q.layers, bits):
         W = layer.params["W"]
         assert np.allclose(ql.W.T * ql.w_scale, W, atol=1e-12)
@@ -278,7 +281,7 @@ def test_same_seed_same_bits(digits):
     (lambda: JointConfig(target_bits=9),
      "target_bits must lie between the smallest and largest candidate width (2..8), not 9"),
     (lambda: GatePruneConfig(gates="ic"),
-     "gates must be a non-empty subset of 'ifo' (the cell candidate 'c' stays dense), not 'ic'"),
+     "gates must be a non-empty subset of 'ifo' (LSTM) and 'rz' (GRU); the candidate 'c' or 'n' stays dense; not 'ic'"),
     (lambda: GatePruneConfig(q=2.0), "Give exactly one of q and target_sparsity"),
     (lambda: MagnitudeConfig(scope="net"), "scope must be 'layer' or 'global', not 'net'"),
     (lambda: FitConfig(epochs=0), "epochs must be a positive integer, not 0"),

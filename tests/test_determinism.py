@@ -6,14 +6,16 @@ from slimgen.hw.network import Network
 from slimgen.hw.verilog import to_verilog
 from slimgen.sw.data import load_digits
 from slimgen.sw.nn import TrainConfig, build_model, mlp_spec, train
-from slimgen.sw.quant import quantize_mlp
+from slimgen.sw.network import preset
+from slimgen.sw.quantize import quantize_network
 
 
 def _train_and_quantize(seed):
     data = load_digits(seed=seed)
     model = build_model(mlp_spec((64, 16, 10)), np.random.default_rng(seed))
     train(model, data, TrainConfig(epochs=3, seed=seed), progress=False)
-    return model, quantize_mlp(model, data.part("train")[0], input_scale=1 / 16)
+    return model, quantize_network(preset("mlp", sizes=(64, 16, 10)), model,
+                                   data.part("train")[0], input_scale=1 / 16)
 
 
 def test_same_seed_same_weights_and_verilog():

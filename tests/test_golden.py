@@ -5,9 +5,15 @@ import pytest
 
 from slimgen.sw.data import load_digits
 from slimgen.sw.fixed import signed_bits
-from slimgen.sw.golden import accumulator_bits, argmax_first, dense_accumulate
+from slimgen.sw.golden import argmax_first, dense_accumulate
+from slimgen.sw.integer_model import range_acc_bits
+from slimgen.sw.network import preset
 from slimgen.sw.nn import TrainConfig, build_model, evaluate, mlp_spec, train
-from slimgen.sw.quant import QuantConfig, quantize_inputs, quantize_mlp
+from slimgen.sw.quantize import quantize_inputs, quantize_network
+
+
+def accumulator_bits(W, b, in_max):
+    return range_acc_bits(W, b, 0, in_max)
 
 
 def test_accumulator_bits_is_exact():
@@ -21,6 +27,11 @@ def test_accumulator_bits_is_exact():
         lo = dense_accumulate(np.where(W < 0, 255, 0), W, b).diagonal()
         assert signed_bits(min(lo.min(), 0), max(hi.max(), 0)) == bits
         assert -(1 << (bits - 1)) <= lo.min() and hi.max() <= (1 << (bits - 1)) - 1
+        # signed inputs in [-128, 127]: the extremes per weight sign
+        signed = range_acc_bits(W, b, -128, 127)
+        hi = dense_accumulate(np.where(W > 0, 127, -128), W, b).diagonal()
+        lo = dense_accumulate(np.where(W < 0, 127, -128), W, b).diagonal()
+        assert signed_bits(min(lo.min(), 0), max(hi.max(), 0)) == signed
 
 
 def test_argmax_ties_lowest_index():
@@ -40,7 +51,7 @@ def test_quantized_mlp_within_one_point_of_float(trained_mlp):
     x, y = data.part("test")
     float_acc = evaluate(model, x, y)
     assert float_acc >= 0.96
-    q = quantize_mlp(model, data.part("train")[0], input_scale=1 / 16)
+    q = quantize_network(preset("mlp"), model, data.part("train")[0], input_scale=1 / 16)
     x_q = quantize_inputs(x, q.input_scale, q.input_bits)
     assert np.array_equal(x_q, np.rint(x * 16))  # digits keep their raw pixel codes
     int_acc = np.mean(argmax_first(q(x_q)) == y)
@@ -49,22 +60,9 @@ def test_quantized_mlp_within_one_point_of_float(trained_mlp):
         assert np.abs(layer.W).max() == 127
         assert layer.acc_bits == accumulator_bits(layer.W, layer.b, (1 << layer.in_bits) - 1)
     hidden = q.layers[0]
-    assert 2 ** 14 <= hidden.multiplier <= 2 ** 15
+    assert 2 ** 14 <= hidden.multiplier <= 2 ** 15 and hidden.relu and hidden.requant
+    assert not q.layers[-1].requant
     # The integer logits track the float logits: same scale, small error.
     float_logits = model.forward(x)
     int_logits = q(x_q) * q.layers[-1].out_scale
     assert np.abs(float_logits - int_logits).mean() < 0.05 * np.abs(float_logits).mean()
-
-
-def test_quantize_rejects_unsupported_models(trained_mlp):
-    model, data = trained_mlp
-    with pytest.raises(ValueError, match=r"^weight_bits must be an integer from 2 to 16, not 1$"):
-        QuantConfig(weight_bits=1)
-    from slimgen.sw.nn.layers import Dense
-    from slimgen.sw.nn.model import Sequential
-    relu_last = Sequential(model.layers + [model.layers[1]])
-    with pytest.raises(ValueError, match=r"^The last Dense layer must give logits"):
-        quantize_mlp(relu_last, data.part("train")[0], input_scale=1 / 16)
-    no_relu = Sequential([Dense(64, 8), Dense(8, 10)])
-    with pytest.raises(ValueError, match=r"^Dense layer 0 is not followed by ReLU"):
-        quantize_mlp(no_relu, data.part("train")[0], input_scale=1 / 16)

@@ -119,14 +119,22 @@ def test_damaged_summary(tmp_path):
         write_report(root)
 
 
+def _int_mlp():
+    """A small untrained MLP 64-8-10, quantized."""
+    from slimgen.sw.network import preset
+    from slimgen.sw.nn import build_model
+    from slimgen.sw.quantize import quantize_network
+    net = preset("mlp", sizes=(64, 8, 10))
+    model = build_model(net.float_spec()[0], np.random.default_rng(0))
+    return quantize_network(net, model, np.random.default_rng(1).random((50, 64)),
+                            input_scale=1 / 16)
+
+
 def test_mlp_layers_from_model(tmp_path):
-    from slimgen.sw.artifact import save_quantized_model
-    from slimgen.sw.nn import build_model, mlp_spec
-    from slimgen.sw.quant import quantize_mlp
-    model = build_model(mlp_spec((64, 8, 10)), np.random.default_rng(0))
-    q = quantize_mlp(model, np.random.default_rng(1).random((50, 64)), input_scale=1 / 16)
+    from slimgen.sw.artifact import save_int_network
+    q = _int_mlp()
     root = _run(tmp_path, {"lanes": [2, 2]})
-    save_quantized_model(root / "model.npz", q, dataset="digits", split_seed=0)
+    save_int_network(root / "model.npz", q, dataset="digits", split_seed=0)
     rows = layer_rows(root, {"lanes": [2, 2]})
     assert [(r["name"], r["shape"], r["lanes"], r["mults"]) for r in rows] == \
         [("dense0", [8, 64], 2, 64), ("dense1", [10, 8], 2, 8)]
@@ -163,12 +171,9 @@ def test_recorded_waveform_of_a_network(tmp_path):
     from slimgen.sim.runner import default_simulator
     from slimgen.sim.testing import require_simulator
     from slimgen.sim.waveform import record_inference_vcd
-    from slimgen.sw.nn import build_model, mlp_spec
-    from slimgen.sw.quant import quantize_mlp
     sim = default_simulator()
     require_simulator(sim)  # skips locally without it; fails in CI
-    model = build_model(mlp_spec((64, 8, 10)), np.random.default_rng(0))
-    q = quantize_mlp(model, np.random.default_rng(1).random((50, 64)), input_scale=1 / 16)
+    q = _int_mlp()
     verilog = tmp_path / "network.v"
     verilog.write_text(to_verilog(Network(q, lanes=2), "network"))
     x = np.random.default_rng(2).integers(0, 17, 64)

@@ -102,8 +102,8 @@ def refused(argv, run, capsys, code=1):
      "slimgen train: error: --layout must be 'rows' for the CNN (its shared array takes rows), "
      "not 'banks'"),
     (["train", "--method", "lstm_gates"],
-     "slimgen train: error: --method 'lstm_gates' prunes LSTM gates; it needs --model lstm, "
-     "not 'mlp'"),
+     "slimgen train: error: --method 'lstm_gates' prunes LSTM and GRU gates; it needs --model "
+     "lstm or a --net with an lstm or gru layer, not --model mlp"),
     (["train", "--sizes", "64,8,5"],
      "slimgen train: error: data 'digits': labels go up to 9 (10 classes), but the MLP "
      "64-8-5 has 5 outputs: make the last of --sizes at least 10"),
