@@ -27,9 +27,20 @@ import numpy as np
 from .fixed import signed_bits, signed_range, symmetric_max
 
 __all__ = ["IntDense", "IntConv", "IntPool", "IntFlatten", "IntRelu", "IntRecurrent",
-           "IntNetwork", "RecurrentFormat", "GATES", "act_range", "range_acc_bits"]
+           "IntNetwork", "RecurrentFormat", "GATES", "act_range", "range_acc_bits",
+           "MAX_ACC_BITS"]
 
 GATES = {"lstm": ("i", "f", "o", "c"), "gru": ("r", "z", "n")}
+
+# Widest accumulator: |acc · M| < 2^39 · 2^24 keeps the golden model's int64 products exact.
+MAX_ACC_BITS = 40
+
+
+def _check_acc_bits(what, bits):
+    if bits > MAX_ACC_BITS:
+        raise ValueError(f"{what} needs {bits}-bit accumulators; at most {MAX_ACC_BITS} are "
+                         f"supported (fewer weight or activation bits, or fewer inputs per "
+                         f"output, narrow them)")
 
 
 def act_range(bits, signed):
@@ -98,6 +109,7 @@ class _Weighted:
                 object.__setattr__(self, "multiplier", M.astype(np.int64))
             else:
                 object.__setattr__(self, "multiplier", int(M))
+        _check_acc_bits(f"The {self.kind} layer", self.acc_bits)
 
     @property
     def c_out(self):
@@ -307,6 +319,23 @@ class IntRecurrent:
             if g not in self.W or g not in self.b:
                 raise ValueError(f"Gate {g!r} is missing; a {self.cell} needs {self.gates}")
             _check_weights(f"gate {g}", self.W[g], self.gate_bits(g))
+        _check_acc_bits(f"The {self.cell} cell", self.acc_bits)
+
+    @property
+    def acc_bits(self):
+        """Width of the widest value a gate requantizes (inputs x and h over their whole
+        ranges; the GRU candidate's ``(W_n^x x + b_n) · 2^F + r · (W_n^h h + b_hn)``)."""
+        x_lo, x_hi = act_range(self.in_bits, self.in_signed)
+        h_lo, h_hi = act_range(self.fmt.h_bits, True)
+        lo, hi = min(x_lo, h_lo), max(x_hi, h_hi)
+        widths = [range_acc_bits(self.W[g], self.b[g], lo, hi) for g in self.gates
+                  if (self.cell, g) != ("gru", "n")]
+        if self.cell == "gru":
+            n_in, F = self.n_in, self.fmt.gate_frac
+            ax = range_acc_bits(self.W["n"][:, :n_in], self.b["n"], x_lo, x_hi)
+            ah = range_acc_bits(self.W["n"][:, n_in:], self.b["hn"], h_lo, h_hi)
+            widths.append(max(ax, ah + 1) + F + 1)
+        return max(widths)
 
     @property
     def gates(self):

@@ -278,13 +278,25 @@ def quantize_network(net, model, x_calib, *, input_scale, config=QuantConfig(),
         kind = layer["type"]
         if i <= skip_to or kind in ("dropout", "batchnorm"):
             continue
-        if kind in ("conv1d", "conv2d", "dense"):
-            rec, state = _weighted(net, model, i, acts, state, config, bits_of[i],
-                                   perm if kind == "dense" else None)
-            perm = None
-            skip_to = _block_end(net, i)[0]
-        elif kind in ("lstm", "gru"):
-            rec, state = _recurrent(net, model, i, state, config, bits_of[i])
+        if kind in ("conv1d", "conv2d", "dense", "lstm", "gru"):
+            try:
+                if kind in ("lstm", "gru"):
+                    rec, state = _recurrent(net, model, i, state, config, bits_of[i])
+                else:
+                    rec, state = _weighted(net, model, i, acts, state, config, bits_of[i],
+                                           perm if kind == "dense" else None)
+            except ValueError as e:
+                text = str(e)
+                raise ValueError(text if text.startswith(("Cannot quantize", "layer ")) else
+                                 f"layer {i} ({kind}): {text}") from None
+            if kind not in ("lstm", "gru"):
+                perm = None
+                end, relu = _block_end(net, i)
+                skip_to = end
+                if relu and not rec.requant:         # a ReLU on the logits
+                    records.append(rec)
+                    rec = IntRelu(rec.acc_bits, source=end)
+                    state = (state[0], state[1], False)
         elif kind == "relu":
             if not state[2]:
                 continue                                 # unsigned already
