@@ -1,6 +1,7 @@
 """Dense-layer engine: P multiply-accumulate lanes, weights in block RAM, stream ports.
 
-Computes one layer of :func:`slimgen.sw.golden.forward_int` exactly::
+Computes one :class:`slimgen.sw.integer_model.IntDense` on unsigned inputs exactly, as
+:func:`slimgen.sw.golden.dense` does::
 
     acc[o] = b[o] + Σ_i x[i] · W[o, i]                 (acc_bits wide, signed)
     y[o]   = sat(relu((acc[o] · M + 2^(s−1)) >> s))     (hidden layers), or acc[o] (last layer)
@@ -24,10 +25,10 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.quant import QuantDense
+from slimgen.sw.integer_model import IntDense
 from slimgen.sw.winograd import csd_digits
 
-__all__ = ["DenseEngine"]
+__all__ = ["DenseEngine", "check_dense"]
 
 
 def _check_positive(name, value):
@@ -35,13 +36,25 @@ def _check_positive(name, value):
         raise TypeError(f"{name} must be a positive integer, not {value!r}")
 
 
+def check_dense(layer, what="Layer"):
+    """Refuse what the MAC engines cannot compute: a layer that is not an :class:`IntDense`,
+    or that has per-channel multipliers (they take one M and one shift per layer)."""
+    if not isinstance(layer, IntDense):
+        raise TypeError(f"{what} must be an IntDense, not {layer!r}")
+    if layer.requant and not isinstance(layer.multiplier, int):
+        raise ValueError(f"{what} has one multiplier per output channel; the engines take one "
+                         f"per layer (quantize without per_channel)")
+    return layer
+
+
 class DenseEngine(wiring.Component):
     """One integer dense layer in hardware.
 
     Parameters
     ----------
-    layer : QuantDense
-        The layer's integer weights (n_out, n_in), bias, requantization and bit widths.
+    layer : IntDense
+        The layer's integer weights (n_out, n_in), bias, requantization and bit widths;
+        unsigned inputs.
     lanes : int
         Number of MAC lanes P (1 ≤ P ≤ n_out).
 
@@ -55,8 +68,10 @@ class DenseEngine(wiring.Component):
     """
 
     def __init__(self, layer, *, lanes=1):
-        if not isinstance(layer, QuantDense):
-            raise TypeError(f"Layer must be a QuantDense, not {layer!r}")
+        check_dense(layer)
+        if layer.in_signed:
+            raise ValueError("The dense engine takes unsigned inputs; use the sparse MAC array "
+                             "for signed ones")
         _check_positive("Lane count", lanes)
         if lanes > layer.n_out:
             raise ValueError(f"Lane count must be at most the layer's {layer.n_out} outputs, "
@@ -66,7 +81,8 @@ class DenseEngine(wiring.Component):
         self.layer = layer
         self.lanes = lanes
         self.groups = -(-layer.n_out // lanes)
-        out_shape = unsigned(layer.out_bits) if layer.requant else signed(layer.acc_bits)
+        self.acc_bits = layer.acc_bits
+        out_shape = unsigned(layer.out_bits) if layer.requant else signed(self.acc_bits)
         super().__init__({
             "i": In(stream.Signature(unsigned(layer.in_bits))),
             "o": Out(stream.Signature(out_shape)),
@@ -103,7 +119,8 @@ class DenseEngine(wiring.Component):
                                 init=self.lane_weights(p))
             m.submodules[f"w{p}"] = mem
             w_rd.append(mem.read_port())
-        biases = [Array(Const(int(L.b[g * P + p]) if g * P + p < n_out else 0, signed(L.acc_bits))
+        acc = signed(self.acc_bits)
+        biases = [Array(Const(int(L.b[g * P + p]) if g * P + p < n_out else 0, acc)
                         for g in range(G)) for p in range(P)]
 
         load_idx = Signal(range(n_in + 1))
@@ -115,10 +132,10 @@ class DenseEngine(wiring.Component):
         acc_valid = Signal()     # stage 2: product valid, accumulate
         first = Signal()         # the next accumulation is the group's first: start from bias
         prods = [Signal(signed(L.in_bits + 1 + L.weight_bits), name=f"prod{p}") for p in range(P)]
-        accs = [Signal(signed(L.acc_bits), name=f"acc{p}") for p in range(P)]
+        accs = [Signal(signed(self.acc_bits), name=f"acc{p}") for p in range(P)]
 
         # Output bank and serializer.
-        bank = Array(Signal(signed(L.acc_bits), name=f"bank{p}") for p in range(P))
+        bank = Array(Signal(signed(self.acc_bits), name=f"bank{p}") for p in range(P))
         bank_group = Signal(range(G))
         out_busy = Signal()
         out_idx = Signal(range(P + 1))
@@ -177,7 +194,7 @@ class DenseEngine(wiring.Component):
             product = 0
             for pos, sign in csd_digits(L.multiplier):
                 product = product + (acc_sel << pos) if sign > 0 else product - (acc_sel << pos)
-            scaled = Signal(signed(L.acc_bits + L.multiplier.bit_length() + 1))
+            scaled = Signal(signed(self.acc_bits + L.multiplier.bit_length() + 1))
             m.d.comb += scaled.eq((product + (1 << (L.shift - 1))) >> L.shift)
             y = Mux(scaled < 0, 0, Mux(scaled > amax, amax, scaled))  # ReLU, then saturation
             m.d.comb += self.o.payload.eq(y)

@@ -1,6 +1,7 @@
 """A whole integer MLP on one shared array of P multiply-accumulate lanes.
 
-Computes :func:`slimgen.sw.golden.forward_int` exactly, like :class:`slimgen.hw.network.Network`
+Computes an integer MLP (:class:`slimgen.sw.integer_model.IntNetwork` of dense layers) exactly,
+as :func:`slimgen.sw.golden.forward` does, like :class:`slimgen.hw.network.Network`
 and with the same ports, but layer after layer on the same lanes, so that every multiplier
 serves every layer and the latency approaches the bound set by the multipliers::
 
@@ -28,21 +29,21 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.quant import QuantizedModel
 from slimgen.sw.winograd import csd_digits
 
-from .network import Argmax, result_layout
+from .network import Argmax, mlp_layers, result_layout
 
 __all__ = ["FoldedMlp"]
 
 
 class FoldedMlp(wiring.Component):
-    """A quantized MLP with all its layers on one array of ``lanes`` MAC lanes.
+    """An integer MLP with all its layers on one array of ``lanes`` MAC lanes.
 
     Parameters
     ----------
-    qmodel : QuantizedModel
-        Hidden layers requantize with ReLU; the last one gives its accumulators (logits).
+    qmodel : IntNetwork
+        Dense layers only (:func:`slimgen.hw.network.mlp_layers`): hidden layers requantize
+        with ReLU; the last one gives its accumulators (logits).
     lanes : int
         MAC lanes P, 1 ≤ P ≤ the widest layer's outputs.
 
@@ -55,18 +56,11 @@ class FoldedMlp(wiring.Component):
     """
 
     def __init__(self, qmodel, *, lanes=8):
-        if not isinstance(qmodel, QuantizedModel):
-            raise TypeError(f"Model must be a QuantizedModel, not {qmodel!r}")
-        widest = max(layer.n_out for layer in qmodel.layers)
+        layers = mlp_layers(qmodel)
+        widest = max(layer.n_out for layer in layers)
         if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= widest:
             raise ValueError(f"Lane count must be an integer from 1 to the widest layer's "
                              f"{widest} outputs, not {lanes!r}")
-        for k, layer in enumerate(qmodel.layers[:-1]):
-            if not (layer.requant and layer.relu):
-                raise ValueError(f"Layer {k} is hidden: it must requantize with ReLU")
-        if qmodel.layers[-1].requant:
-            raise ValueError("The last layer must give its accumulators (the logits), "
-                             "not requantize them")
         self.qmodel = qmodel
         self.lanes = lanes
         self.groups = [-(-layer.n_out // lanes) for layer in qmodel.layers]

@@ -1,4 +1,4 @@
-"""Network top: the layers of a quantized model chained by streams, and an argmax unit.
+"""Network top: the dense layers of an integer MLP chained by streams, and an argmax unit.
 
 ``i`` takes the n_inputs integer input codes of one sample, one per transfer; ``o`` gives one
 transfer per sample with the class (first index of the largest logit) and all logits::
@@ -10,11 +10,11 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.quant import QuantizedModel
+from slimgen.sw.integer_model import IntNetwork
 
-from .dense import DenseEngine
+from .dense import DenseEngine, check_dense
 
-__all__ = ["Network", "Argmax", "result_layout"]
+__all__ = ["Network", "Argmax", "result_layout", "mlp_layers"]
 
 
 def result_layout(n_classes, logit_bits):
@@ -57,12 +57,38 @@ class Argmax(wiring.Component):
         return m
 
 
+def mlp_layers(int_net):
+    """The :class:`IntDense` layers of an integer MLP (an :class:`IntNetwork` of dense layers
+    only, every hidden one requantizing with ReLU, the last giving its accumulators), or
+    ``TypeError``/``ValueError`` saying what does not fit."""
+    if not isinstance(int_net, IntNetwork):
+        raise TypeError(f"Model must be an IntNetwork, not {int_net!r}")
+    other = [layer.kind for layer in int_net.layers if layer.kind != "dense"]
+    if other or not int_net.layers:
+        raise ValueError(f"The MLP engines take dense layers only, not {other[0]} layers"
+                         if other else "The network has no layers")
+    layers = int_net.layers
+    for k, layer in enumerate(layers):
+        check_dense(layer, f"Layer {k}")
+        if layer.in_signed:
+            raise ValueError(f"Layer {k} takes signed inputs; the MLP engines take unsigned "
+                             f"ones")
+    for k, layer in enumerate(layers[:-1]):
+        if not (layer.requant and layer.relu):
+            raise ValueError(f"Layer {k} is hidden: it must requantize with ReLU")
+    if layers[-1].requant:
+        raise ValueError("The last layer must give its accumulators (the logits), "
+                         "not requantize them")
+    return layers
+
+
 class Network(wiring.Component):
-    """A whole quantized MLP in hardware.
+    """A whole integer MLP in hardware, one engine per layer.
 
     Parameters
     ----------
-    qmodel : QuantizedModel
+    qmodel : IntNetwork
+        Dense layers only (:func:`mlp_layers`).
     lanes : int or sequence of int
         MAC lanes per layer (one number for all layers); each is capped at the layer's outputs.
     engines : str or sequence of str
@@ -79,9 +105,8 @@ class Network(wiring.Component):
     ENGINES = ("dense", "sparse")
 
     def __init__(self, qmodel, *, lanes=4, engines="dense", layout="rows"):
-        if not isinstance(qmodel, QuantizedModel):
-            raise TypeError(f"Model must be a QuantizedModel, not {qmodel!r}")
-        n = len(qmodel.layers)
+        layers = mlp_layers(qmodel)
+        n = len(layers)
         lanes = [lanes] * n if isinstance(lanes, int) else list(lanes)
         if len(lanes) != n:
             raise ValueError(f"Give one lane count or one per layer ({n}), not {len(lanes)}")
@@ -93,7 +118,7 @@ class Network(wiring.Component):
         self.engine_kinds = engines
         orders = [qmodel.input_order] + [None] * (n - 1)
         self.engines = [self._engine(layer, p, kind, layout, order)
-                        for layer, p, kind, order in zip(qmodel.layers, lanes, engines, orders)]
+                        for layer, p, kind, order in zip(layers, lanes, engines, orders)]
         self.lanes = [e.lanes for e in self.engines]
         super().__init__({
             "i": In(stream.Signature(unsigned(qmodel.input_bits))),
@@ -104,10 +129,9 @@ class Network(wiring.Component):
     def _engine(layer, lanes, kind, layout, order=None):
         if kind == "dense":
             return DenseEngine(layer, lanes=min(lanes, layer.n_out))
-        from slimgen.sw.sparse_golden import SparseLayer
         from .sparse_mac import SparseMacArray
         cap = layer.n_out if layout == "rows" else layer.n_in
-        return SparseMacArray(SparseLayer.from_quant_dense(layer), lanes=min(lanes, cap),
+        return SparseMacArray(layer, lanes=min(lanes, cap),
                               layout=layout, order=order if layout == "banks" else None)
 
     @property

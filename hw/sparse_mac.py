@@ -1,6 +1,6 @@
 """Balanced-sparse MAC array: P lanes, each streaming (index, value) pairs from its own block RAM.
 
-Computes one :class:`slimgen.sw.sparse_golden.SparseLayer` exactly, with the weights in the
+Computes one :class:`slimgen.sw.integer_model.IntDense` exactly (inputs signed or not), with the weights in the
 compressed layout of :mod:`slimgen.sw.sparse_layout` (read that module for the word format,
 the two layouts, ``"rows"`` and ``"banks"``, and the banks' input order).
 
@@ -27,8 +27,10 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from slimgen.sw.fixed import signed_bits
-from slimgen.sw.sparse_golden import SparseLayer, input_range
+from slimgen.sw.integer_model import act_range
 from slimgen.sw.sparse_layout import SparseLayout, build_layout
+
+from .dense import check_dense
 
 __all__ = ["SparseMacCore", "SparseMacArray", "part_bits"]
 
@@ -37,7 +39,7 @@ def part_bits(layout, in_bits, in_signed):
     """Exact width of every lane's partial sum (no bias), from the weights the layout stores."""
     import numpy as np
     W = layout.decode()
-    lo, hi = input_range(in_bits, in_signed)
+    lo, hi = act_range(in_bits, in_signed)
     p_lo = np.minimum(W * lo, W * hi).sum(axis=1)
     p_hi = np.maximum(W * lo, W * hi).sum(axis=1)
     return signed_bits(min(p_lo.min(), 0), max(p_hi.max(), 0))
@@ -232,7 +234,7 @@ class SparseMacArray(wiring.Component):
 
     Parameters
     ----------
-    layer : SparseLayer
+    layer : IntDense
     lanes : int
         Lane count P (at most the layer's outputs, rows layout, or inputs, banks layout).
     layout : str
@@ -260,8 +262,7 @@ class SparseMacArray(wiring.Component):
 
     def __init__(self, layer, *, lanes=4, layout="rows", index_bits=None, dense=False,
                  order=None):
-        if not isinstance(layer, SparseLayer):
-            raise TypeError(f"Layer must be a SparseLayer, not {layer!r}")
+        check_dense(layer)
         self.layer = layer
         self.sparse_layout = build_layout(layer.W, lanes=lanes, layout=layout,
                                           weight_bits=layer.weight_bits, index_bits=index_bits,

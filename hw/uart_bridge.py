@@ -25,11 +25,11 @@ __all__ = ["UARTBridge"]
 
 
 class UARTBridge(wiring.Component):
-    """A quantized network served over a UART.
+    """An integer network served over a UART.
 
     Parameters
     ----------
-    qmodel : QuantizedModel
+    qmodel : IntNetwork
         At most 8 input bits (a pixel is a byte), at most 256 classes, logits at most 32 bits.
     divisor : int
         Clock cycles per bit (clock / baud).
@@ -64,8 +64,8 @@ class UARTBridge(wiring.Component):
         missing = [a for a in ("input_bits", "n_inputs", "n_classes", "logit_bits")
                    if not hasattr(qmodel, a)]
         if missing:
-            raise TypeError(f"Model must be an integer model (a QuantizedModel or another model "
-                            f"kind's), not {qmodel!r}, which has no {', '.join(missing)}")
+            raise TypeError(f"Model must be an integer model (an IntNetwork), not {qmodel!r}, "
+                            f"which has no {', '.join(missing)}")
         check_divisor(divisor)
         if qmodel.input_bits > 8:
             raise ValueError(f"A pixel travels as one byte, so the model's inputs must be at most "

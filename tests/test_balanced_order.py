@@ -3,12 +3,12 @@
 order, and the order carried from the compressed model to the network's first sparse engine."""
 
 from dataclasses import replace
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 
+from slimgen.sim.testing import dense_network, random_dense_layer, random_sparse_layer
 from slimgen.sw.compress.balanced import (BalancedConfig, as_rows, bank_of, balanced_prune,
                                           deal_inputs, group_counts, tile_inputs)
 from slimgen.sw.compress.masked_train import FitConfig, weight_keys
@@ -16,8 +16,6 @@ from slimgen.sw.compress.self_prune import SelfPruneConfig
 from slimgen.sw.data import load_digits
 from slimgen.sw.golden import dense_accumulate
 from slimgen.sw.nn import build_model, mlp_spec
-from slimgen.sw.quant import QuantizedModel, random_dense_layer
-from slimgen.sw.sparse_golden import random_sparse_layer
 from slimgen.sw.sparse_layout import (SparseLayout, balanced_mask, build_layout, check_order,
                                       lane_of, lane_partials, layout_accumulate)
 
@@ -157,23 +155,24 @@ def test_natural_order_and_rows_return_no_order(digits):
 
 # -- carried through quantize to the hardware ---------------------------------------------------
 
-def test_quantize_stage_carries_the_order(digits):
-    from slimgen.models import mlp as kind
-    model = build_model(mlp_spec((64, 16, 10)), np.random.default_rng(0))
-    config = SimpleNamespace(weight_bits=8, act_bits=8)
+def test_quantize_carries_the_order(digits):
+    from slimgen.sw.network import preset
+    from slimgen.sw.quantize import quantize_network
+    net = preset("mlp", sizes=(64, 16, 10))
+    model = build_model(net.float_spec()[0], np.random.default_rng(0))
+    x = digits.part("train")[0]
     order = deal_inputs(np.arange(64.0), 4).tolist()
-    q = kind.quantize(model, digits, config, {"input_order": order})
+    q = quantize_network(net, model, x, input_scale=1 / 16, input_order=order)
     assert q.input_order == tuple(order)
-    assert kind.quantize(model, digits, config, {}).input_order is None
-    with pytest.raises(ValueError, match=r"^The compressed model's input order is unusable: "
-                                         r"Input order must have 64 entries"):
-        kind.quantize(model, digits, config, {"input_order": order[:-1]})
+    assert quantize_network(net, model, x, input_scale=1 / 16).input_order is None
+    with pytest.raises(ValueError, match=r"^Input order must have 64 entries"):
+        quantize_network(net, model, x, input_scale=1 / 16, input_order=order[:-1])
 
 
 def _ordered_model(rng, order):
     l0 = random_dense_layer(rng, 12, 8, density=0.3)
     l1 = random_dense_layer(rng, 8, 3, requant=False, density=0.5)
-    return QuantizedModel((l0, l1), 1.0, 8, input_order=order)
+    return dense_network([l0, l1], input_order=order)
 
 
 @pytest.mark.parametrize("lanes", [3, 4])

@@ -8,7 +8,7 @@ from slimgen.hw.dense import DenseEngine
 from slimgen.hw.network import Argmax, Network
 from slimgen.sw.fixed import requantize
 from slimgen.sw.golden import argmax_first, dense_accumulate
-from slimgen.sw.quant import QuantizedModel, random_dense_layer
+from slimgen.sim.testing import dense_network, random_dense_layer
 
 from hw_sim import run_stream
 
@@ -66,7 +66,7 @@ def test_network_matches_golden_on_random_model():
     rng = np.random.default_rng(7)
     l0 = random_dense_layer(rng, 10, 6)
     l1 = random_dense_layer(rng, 6, 4, requant=False)
-    q = QuantizedModel((l0, l1), 1.0, 8)
+    q = dense_network([l0, l1])
     x = rng.integers(0, 256, (4, 10))
     dut = Network(q, lanes=[3, 2])
     out, _ = run_stream(dut, x.reshape(-1), len(x))
@@ -85,8 +85,8 @@ def test_argmax_ties_go_to_lowest_index():
 
 def test_network_rejects_wrong_lane_list():
     rng = np.random.default_rng(0)
-    q = QuantizedModel((random_dense_layer(rng, 4, 3), random_dense_layer(rng, 3, 2,
-                                                                          requant=False)), 1.0, 8)
+    q = dense_network([random_dense_layer(rng, 4, 3), random_dense_layer(rng, 3, 2,
+                                                                         requant=False)])
     with pytest.raises(ValueError, match=r"^Give one lane count or one per layer \(2\), not 3$"):
         Network(q, lanes=[1, 1, 1])
 
@@ -96,7 +96,7 @@ def test_network_with_sparse_engines_matches_golden(engines, layout):
     rng = np.random.default_rng(11)
     l0 = random_dense_layer(rng, 12, 8, density=0.3)
     l1 = random_dense_layer(rng, 8, 3, requant=False, density=0.5)
-    q = QuantizedModel((l0, l1), 1.0, 8)
+    q = dense_network([l0, l1])
     x = rng.integers(0, 256, (3, 12))
     dut = Network(q, lanes=2, engines=engines, layout=layout)
     out, _ = run_stream(dut, x.reshape(-1), len(x))
@@ -107,8 +107,32 @@ def test_network_with_sparse_engines_matches_golden(engines, layout):
 
 def test_network_rejects_unknown_engine():
     rng = np.random.default_rng(0)
-    q = QuantizedModel((random_dense_layer(rng, 4, 3), random_dense_layer(rng, 3, 2,
-                                                                          requant=False)), 1.0, 8)
+    q = dense_network([random_dense_layer(rng, 4, 3), random_dense_layer(rng, 3, 2,
+                                                                         requant=False)])
     with pytest.raises(ValueError, match=r"^Engines must be one of dense, sparse or one per layer "
                                          r"\(2\), not \['dense', 'winograd'\]$"):
         Network(q, engines=["dense", "winograd"])
+
+
+def test_engines_refuse_what_they_cannot_compute():
+    from dataclasses import replace
+    from slimgen.sim.testing import random_cnn
+    rng = np.random.default_rng(0)
+    l0, l1 = random_dense_layer(rng, 4, 3), random_dense_layer(rng, 3, 2, requant=False)
+    with pytest.raises(TypeError, match=r"^Model must be an IntNetwork, not \(IntDense"):
+        Network((l0, l1))
+    with pytest.raises(ValueError, match=r"^The MLP engines take dense layers only, not conv "
+                                         r"layers$"):
+        Network(random_cnn(rng))
+    with pytest.raises(ValueError, match=r"^Layer 1 is hidden: it must requantize with ReLU$"):
+        Network(dense_network([l0, random_dense_layer(rng, 3, 3, requant=False), l1]))
+    with pytest.raises(ValueError, match=r"^The last layer must give its accumulators"):
+        Network(dense_network([l0, random_dense_layer(rng, 3, 2)]))
+    per_channel = replace(l0, multiplier=np.array([l0.multiplier] * 3))
+    with pytest.raises(ValueError, match=r"^Layer 0 has one multiplier per output channel; the "
+                                         r"engines take one per layer"):
+        Network(dense_network([per_channel, l1]))
+    with pytest.raises(TypeError, match=r"^Layer must be an IntDense, not 3$"):
+        DenseEngine(3)
+    with pytest.raises(ValueError, match=r"^The dense engine takes unsigned inputs"):
+        DenseEngine(replace(l1, in_signed=True))

@@ -1,19 +1,16 @@
+# amaranth: UnusedElaboratable=no
 """FoldedMlp (every layer on one shared array) against the golden model, on Amaranth's simulator."""
 
 import numpy as np
 import pytest
 
 from slimgen.hw.folded_mlp import FoldedMlp
+from slimgen.sim.testing import dense_network, random_dense_layer, random_mlp
 from slimgen.sw.golden import argmax_first
-from slimgen.sw.quant import QuantizedModel, random_dense_layer
 
 from hw_sim import run_stream
 
-
-def _model(rng, sizes, **kw):
-    layers = [random_dense_layer(rng, a, b, requant=k < len(sizes) - 2, **kw)
-              for k, (a, b) in enumerate(zip(sizes, sizes[1:]))]
-    return QuantizedModel(tuple(layers), 1.0, 8)
+_model = random_mlp
 
 
 def _check(q, lanes, x):
@@ -48,16 +45,10 @@ def test_folded_mlp_bit_growth_extremes(extreme):
 
 
 def test_folded_mlp_on_the_digits_mlp_meets_its_cycle_estimate():
-    from slimgen.sw.data import load_digits
-    from slimgen.sw.nn import TrainConfig, build_model, mlp_spec, train
-    from slimgen.sw.quant import QuantConfig, quantize_inputs, quantize_mlp
-    data = load_digits(seed=0)
-    model = build_model(mlp_spec((64, 32, 10)), np.random.default_rng(0))
-    train(model, data, TrainConfig(epochs=2, seed=0), progress=False)
-    q = quantize_mlp(model, data.part("train")[0], input_scale=1 / data.pixel_max,
-                     config=QuantConfig())
-    x = quantize_inputs(data.part("test")[0][:3], q.input_scale, q.input_bits)
-    dut, cycles = _check(q, 8, x)
+    from slimgen.sim.testing import trained_int_network
+    q, x, _ = trained_int_network("mlp", view="vector", sizes=(64, 32, 10),
+                                  train_options={"epochs": 2})
+    dut, cycles = _check(q, 8, x[:3])
     # three samples back to back; the estimate is one sample's latency
     assert cycles <= 3 * dut.cycles_per_vector + 8
     bound = (64 * 32 + 32 * 10) / 8
@@ -70,8 +61,8 @@ def test_folded_mlp_refuses_bad_lanes_and_layers():
     with pytest.raises(ValueError, match=r"^Lane count must be an integer from 1 to the "
                                          r"widest layer's 4 outputs, not 5$"):
         FoldedMlp(q, lanes=5)
-    bad = QuantizedModel((q.layers[0], random_dense_layer(rng, 4, 3, requant=True)), 1.0, 8)
+    bad = dense_network([q.layers[0], random_dense_layer(rng, 4, 3, requant=True)])
     with pytest.raises(ValueError, match="The last layer must give its accumulators"):
         FoldedMlp(bad, lanes=2)
-    with pytest.raises(TypeError, match="Model must be a QuantizedModel"):
+    with pytest.raises(TypeError, match="Model must be an IntNetwork"):
         FoldedMlp(q.layers, lanes=2)

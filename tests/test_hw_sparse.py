@@ -6,7 +6,9 @@ import pytest
 from amaranth.sim import Simulator
 
 from slimgen.hw.sparse_mac import SparseMacArray, SparseMacCore
-from slimgen.sw.sparse_golden import SparseLayer, random_sparse_layer
+from slimgen.sim.testing import random_sparse_layer
+from slimgen.sw import golden
+from slimgen.sw.integer_model import IntDense
 from slimgen.sw.sparse_layout import (balanced_mask, build_layout, layout_accumulate,
                                       magnitude_mask)
 
@@ -102,7 +104,7 @@ def test_array_layer(layout, weight_bits, requant, relu, signed_in, dense):
     X = np.concatenate([rng.integers(lo, hi + 1, (3, 12)), np.full((1, 12), hi)])
     out, _ = run_stream(dut, X.ravel(), X.shape[0] * 9)
     out = _signed(out, dut.o.payload.shape()).reshape(X.shape[0], 9)
-    np.testing.assert_array_equal(out, layer(X))
+    np.testing.assert_array_equal(out, golden.dense(X, layer))
 
 
 @pytest.mark.parametrize("lanes", [3, 4])
@@ -119,7 +121,7 @@ def test_array_input_order(lanes):
     assert dut.sparse_layout.order == tuple(order)
     X = np.concatenate([rng.integers(0, 256, (3, 12)), np.full((1, 12), 255)])
     out, _ = run_stream(dut, X.ravel(), X.shape[0] * 9)
-    np.testing.assert_array_equal(np.array(out).reshape(X.shape[0], 9), layer(X))
+    np.testing.assert_array_equal(np.array(out).reshape(X.shape[0], 9), golden.dense(X, layer))
     plain = to_verilog(SparseMacArray(layer, lanes=lanes, layout="banks"), "top")
     same = to_verilog(SparseMacArray(layer, lanes=lanes, layout="banks", order=range(12)), "top")
     assert same == plain
@@ -141,8 +143,8 @@ def test_array_cycles_per_vector(n_out, n_in):
 
 
 def test_array_errors():
-    layer = SparseLayer(np.eye(3, dtype=np.int64), np.zeros(3, dtype=np.int64))
-    with pytest.raises(TypeError, match=r"^Layer must be a SparseLayer, not 3$"):
+    layer = IntDense(np.eye(3, dtype=np.int64), np.zeros(3, dtype=np.int64))
+    with pytest.raises(TypeError, match=r"^Layer must be an IntDense, not 3$"):
         SparseMacArray(3)
     with pytest.raises(ValueError, match=r"^Lane count must be at most the layer's 3 outputs, "
                                          r"not 4$"):

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from slimgen.sw.golden import dense_accumulate
-from slimgen.sw.sparse_golden import SparseLayer, random_sparse_layer, sparse_forward
+from slimgen.sim.testing import random_sparse_layer
+from slimgen.sw.golden import dense, dense_accumulate
+from slimgen.sw.integer_model import IntDense
 from slimgen.sw.sparse_layout import (SparseLayout, balanced_mask, build_layout,
                                       lane_partials, layout_accumulate, magnitude_mask)
 
@@ -91,18 +92,18 @@ def test_layout_errors():
         build_layout(W * 1.0, lanes=1)
 
 
-def test_sparse_layer_golden_and_widths():
+def test_layer_accumulator_width_is_exact():
+    """The accumulator width the sparse array is built for holds every sum of a layer with
+    extreme weights on inputs at either end of their range, signed or not, and is tight."""
     rng = np.random.default_rng(3)
     for signed in (False, True):
         layer = random_sparse_layer(rng, rng.random((6, 10)) < 0.5, in_signed=signed,
                                     requant=False, extreme="max")
         lo, hi = (-128, 127) if signed else (0, 255)
-        acc = sparse_forward(layer, np.array([[lo] * 10, [hi] * 10]))
+        acc = dense(np.array([[lo] * 10, [hi] * 10]), layer)
         bound = 1 << (layer.acc_bits - 1)
         assert np.all(acc >= -bound) and np.all(acc < bound)
         assert np.abs(acc).max() >= bound // 2   # the width is tight
-    with pytest.raises(ValueError, match=r"^Inputs must lie in \[0, 255\], found \[-1, 0\]$"):
-        sparse_forward(SparseLayer(np.eye(2, dtype=np.int64), np.zeros(2, dtype=np.int64)),
-                       np.array([[-1, 0]]))
-    with pytest.raises(ValueError, match=r"^Weights must lie in \[−1, 1\] for 2 bits, found 3$"):
-        SparseLayer(np.full((1, 1), 3), np.zeros(1, dtype=np.int64), weight_bits=2)
+    with pytest.raises(ValueError, match=r"^IntDense: weights must lie in \[−1, 1\] for 2 bits, "
+                                         r"found 3$"):
+        IntDense(np.full((1, 1), 3), np.zeros(1, dtype=np.int64), weight_bits=2)

@@ -9,8 +9,10 @@ from amaranth.sim import Simulator
 
 from slimgen.hw.uart import UARTRx, UARTTx
 from slimgen.hw.uart_bridge import UARTBridge
-from slimgen.sw.golden import accumulator_bits
-from slimgen.sw.quant import QuantDense, QuantizedModel
+from dataclasses import replace
+
+from slimgen.sim.testing import dense_network
+from slimgen.sw.integer_model import IntDense
 from slimgen.sw import uart_protocol as proto
 
 DIV = 6
@@ -259,10 +261,9 @@ def tiny_model(rng, n_in=5, n_hidden=4, n_out=3):
     b0 = rng.integers(-20, 20, n_hidden)
     W1 = rng.integers(-7, 8, (n_out, n_hidden))
     b1 = rng.integers(-20, 20, n_out)
-    a0, a1 = accumulator_bits(W0, b0, 255), accumulator_bits(W1, b1, 255)
-    l0 = QuantDense(W0, b0, 23, 8, True, True, 8, 8, 4, a0, 1.0, 1.0, 1.0)
-    l1 = QuantDense(W1, b1, 1, 1, False, False, 8, a1, 4, a1, 1.0, 1.0, 1.0)
-    return QuantizedModel((l0, l1), 1.0, 8)
+    l0 = IntDense(W0, b0, 23, 8, True, True, in_bits=8, out_bits=8, weight_bits=4)
+    l1 = IntDense(W1, b1, 1, 1, False, False, in_bits=8, weight_bits=4)
+    return dense_network([l0, l1])
 
 
 def bridge_exchange(q, requests, *, divisor=4, timeout_bytes=64, reply_bytes=None,
@@ -327,12 +328,12 @@ def test_bridge_abandons_short_request():
 def test_bridge_checks_model():
     rng = np.random.default_rng(0)
     q = tiny_model(rng)
-    wide = QuantizedModel(q.layers, 1.0, 9)
+    wide = replace(q, input_bits=9)
     with pytest.raises(ValueError, match="inputs must be at most 8 bits wide, not 9"):
         UARTBridge(wide, divisor=8)
-    with pytest.raises(TypeError, match=r"^Model must be an integer model \(a QuantizedModel or "
-                                        r"another model kind.s\), not <object object at .*>, which "
-                                        r"has no input_bits, n_inputs, n_classes, logit_bits$"):
+    with pytest.raises(TypeError, match=r"^Model must be an integer model \(an IntNetwork\), "
+                                        r"not <object object at .*>, which has no input_bits, "
+                                        r"n_inputs, n_classes, logit_bits$"):
         UARTBridge(object(), divisor=8)
     with pytest.raises(ValueError, match="Divisor must be an integer of at least 4"):
         UARTBridge(q, divisor=2)
