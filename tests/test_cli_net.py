@@ -1,0 +1,107 @@
+"""``slimgen flow --net net.json``: a network of the user's own through the software stages,
+and every bad description refused with one message before anything is written."""
+
+import json
+
+import pytest
+
+from slimgen.cli import main
+
+CNN1D = {"name": "cnn1d", "layers": [
+    {"type": "input", "shape": [8, 8]},
+    {"type": "conv1d", "channels": 8, "kernel": 3}, {"type": "batchnorm"}, {"type": "relu"},
+    {"type": "maxpool", "size": 2}, {"type": "dropout", "rate": 0.1},
+    {"type": "flatten"}, {"type": "dense", "units": 10}]}
+
+
+def _write(tmp_path, description, name="net.json"):
+    path = tmp_path / name
+    path.write_text(description if isinstance(description, str) else json.dumps(description))
+    return str(path)
+
+
+def test_a_description_goes_through_train_compress_and_quantize(tmp_path, capsys):
+    net = _write(tmp_path, CNN1D)
+    run = tmp_path / "run"
+    assert main(["flow", "--run", str(run), "--net", net, "--epochs", "12", "--method",
+                 "magnitude", "--sparsity", "0.5", "--compress-epochs", "1",
+                 "--finetune-epochs", "1", "--to", "quantize", "--quiet"]) == 0
+    figures = {k: json.loads((run / f"{k}.json").read_text())
+               for k in ("train", "compress", "quantize")}
+    assert figures["train"]["float_accuracy"] > 0.8
+    assert figures["quantize"]["int_accuracy"] > figures["compress"]["compressed_accuracy"] - 0.02
+    assert 0.45 < figures["compress"]["sparsity"] < 0.55
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == "net" and config["net"] == net
+    assert not (run / "network.v").exists()
+    # the hardware step says it is not there for such networks, after the software stages
+    capsys.readouterr()
+    assert main(["generate", "--run", str(run), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("slimgen generate: error: the network cnn1d (") and \
+        "has no hardware generator yet" in err
+
+
+def test_a_changed_description_makes_train_stale(tmp_path, capsys):
+    net = _write(tmp_path, {"layers": [{"type": "input", "shape": [64]},
+                                       {"type": "dense", "units": 10}]})
+    run = str(tmp_path / "run")
+    assert main(["flow", "--run", run, "--net", net, "--epochs", "1", "--to", "quantize",
+                 "--quiet"]) == 0
+    _write(tmp_path, {"layers": [{"type": "input", "shape": [64]}, {"type": "dense", "units": 12},
+                                 {"type": "relu"}, {"type": "dense", "units": 10}]})
+    capsys.readouterr()
+    assert main(["quantize", "--run", run, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "float.npz holds the net dense 64→10, but this run makes the net dense 64→12, " \
+           "dense 12→10" in err and "--from train" in err
+
+
+@pytest.mark.parametrize("text, message", [
+    ({"layers": [{"type": "input", "shape": [8, 8, 1]},
+                 {"type": "conv2d", "channels": 4, "kernel": 9}]},
+     "layer 1 (conv2d): kernel 9 is not supported; use 1 to 7"),
+    ({"layers": [{"type": "input", "shape": [64]}, {"type": "densr", "units": 3}]},
+     "layer 1: type 'densr' is not a layer kind; use one of input, conv1d"),
+    ({"layers": [{"type": "input", "shape": [8, 8, 1]}, {"type": "dense", "units": 10}]},
+     "layer 1 (dense): takes a vector, but its input is (8, 8, 1); put a flatten"),
+    ({"layers": [{"type": "input", "shape": [64]}, {"type": "dense"}]},
+     "layer 1 (dense): the field 'units' is missing"),
+    ({"layers": [{"type": "input", "shape": [64]}, {"type": "dense", "units": "10"}]},
+     "layer 1 (dense): units must be an integer, not '10'"),
+    ('{"layers": [', "is not valid JSON (line 1, column 13"),
+])
+def test_a_bad_description_is_refused_and_nothing_written(tmp_path, capsys, text, message):
+    net = _write(tmp_path, text)
+    run = tmp_path / "run"
+    assert main(["flow", "--run", str(run), "--net", net, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"slimgen flow: error: --net '{net}' cannot "
+                                                   f"be used: {net}: ") and message in err
+    assert not run.exists()
+
+
+def test_data_of_another_shape_is_refused(tmp_path, capsys):
+    net = _write(tmp_path, {"layers": [{"type": "input", "shape": [8, 4]},
+                                       {"type": "gru", "hidden": 4},
+                                       {"type": "dense", "units": 10}]})
+    run = tmp_path / "run"
+    assert main(["flow", "--run", str(run), "--net", net, "--quiet"]) == 1
+    assert capsys.readouterr().err == (
+        "slimgen flow: error: data 'digits': samples have 64 values, but the network net takes "
+        "inputs of shape [8, 4] (32 values)\n")
+    assert not run.exists()
+
+
+def test_net_and_model_conflict_and_to_before_from(tmp_path, capsys):
+    net = _write(tmp_path, CNN1D)
+    run = tmp_path / "run"
+    assert main(["flow", "--run", str(run), "--net", net, "--model", "cnn"]) == 1
+    assert "--net" in capsys.readouterr().err
+    assert main(["flow", "--run", str(run), "--net", net, "--to", "train", "--from",
+                 "quantize"]) == 1
+    assert capsys.readouterr().err == ("slimgen flow: error: --from quantize comes after --to "
+                                       "train: this flow stops before it\n")
+    assert main(["flow", "--run", str(run), "--net", net, "--method", "lstm_gates"]) == 1
+    assert "has no lstm or gru layer" in capsys.readouterr().err
+    assert not run.exists()
