@@ -8,7 +8,8 @@ golden model and for the hardware fuzz bench.
   dense layers, ReLU, batch normalization and dropout here and there;
 - :func:`random_int_network`: random integer records laid out as :mod:`slimgen.sw.quantize`
   lays them out (one record per layer, ReLU fused into the conv/dense before it, batchnorm and
-  dropout gone, the last weight layer's accumulators as the logits), with random widths,
+  dropout gone, the last weight layer's accumulators as the logits, a ReLU after them an
+  IntRelu), with random widths,
   sparsity, biases and requantization multipliers chosen so that outputs cover zero, the
   middle of their range and saturation;
 - :func:`random_inputs`: input codes, the all-zero and all-max samples first.
@@ -232,7 +233,7 @@ def random_description(rng, *, kinds=None, max_layers=8):
         else:
             layers.append({"type": "dropout", "rate": round(float(rng.uniform(0, 0.5)), 2)})
     layers.append({"type": "dense", "units": int(rng.integers(2, 11))})
-    tail = [k for k in ("batchnorm", "dropout") if k in kinds]
+    tail = [k for k in ("batchnorm", "dropout", "relu") if k in kinds]
     if tail and len(layers) - 1 < max_layers and rng.random() < 0.1:
         kind = str(rng.choice(tail))
         layers.append({"type": kind, **({"rate": 0.25} if kind == "dropout" else {})})
@@ -317,6 +318,8 @@ def _weighted(rng, net, i, state, wbits, abits, density):
     if all(later["type"] == "dropout" for later in net.layers[end + 1:]):
         rec = cls(W, b, 1, 1, False, False, **common)
         rec = cls(W, b, 1, 1, False, False, out_bits=rec.acc_bits, **common)
+        if relu:                              # a ReLU on the logits
+            return [rec, IntRelu(rec.acc_bits, source=end)], (rec.acc_bits, False), end
         return rec, (rec.acc_bits, True), end
     y_max = (1 << abits) - 1 if relu else (1 << (abits - 1)) - 1
     ratio = _ratio(rng, y_max, _spread(W, b, lo, hi))
@@ -351,6 +354,17 @@ def _recurrent(rng, net, i, state, wbits, density):
     return rec, (fmt.h_bits, True)
 
 
+def _narrowed(make, wbits):
+    """``make(bits)`` with ``wbits`` weight bits, or fewer where the record refuses its
+    accumulators (wider than :data:`~slimgen.sw.integer_model.MAX_ACC_BITS`)."""
+    for bits in range(wbits, 1, -1):
+        try:
+            return make(bits)
+        except ValueError as e:
+            if "-bit accumulators" not in str(e) or bits == 2:
+                raise
+
+
 def random_int_network(rng, net, *, density=1.0, weight_bits=None, act_bits=None):
     """Random integer records for the description ``net``, laid out as
     :func:`slimgen.sw.quantize.quantize_network` lays them out.
@@ -363,7 +377,8 @@ def random_int_network(rng, net, *, density=1.0, weight_bits=None, act_bits=None
         Fraction of non-zero weights (None: random from 0.2 to 1 per layer).
     weight_bits, act_bits : int or None
         Widths of every layer's weights and requantized outputs (None: random 2 to 8 per
-        layer).
+        layer). A layer whose accumulators would be wider than ``MAX_ACC_BITS`` gets
+        fewer weight bits.
 
     Returns
     -------
@@ -389,10 +404,11 @@ def random_int_network(rng, net, *, density=1.0, weight_bits=None, act_bits=None
         wbits = _pick(rng, weight_bits, 2, 8)
         d = float(rng.uniform(0.2, 1.0)) if density is None else density
         if kind in ("conv1d", "conv2d", "dense"):
-            rec, state, skip_to = _weighted(rng, net, i, state, wbits,
-                                            _pick(rng, act_bits, 2, 8), d)
+            abits = _pick(rng, act_bits, 2, 8)
+            rec, state, skip_to = _narrowed(
+                lambda bits: _weighted(rng, net, i, state, bits, abits, d), wbits)
         elif kind in ("lstm", "gru"):
-            rec, state = _recurrent(rng, net, i, state, wbits, d)
+            rec, state = _narrowed(lambda bits: _recurrent(rng, net, i, state, bits, d), wbits)
         elif kind == "relu":
             if not state[1]:
                 continue                      # unsigned already
@@ -410,7 +426,7 @@ def random_int_network(rng, net, *, density=1.0, weight_bits=None, act_bits=None
                           source=i)
         else:                                 # flatten
             rec = IntFlatten(source=i)
-        records.append(rec)
+        records += rec if isinstance(rec, list) else [rec]
     config = {"random": True, "density": density, "weight_bits": weight_bits,
               "act_bits": act_bits, "multiplier_bits": MULTIPLIER_BITS}
     return IntNetwork(net, tuple(records), 1.0, net.input_bits, config)
