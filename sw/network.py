@@ -41,6 +41,8 @@ import json
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 __all__ = ["Network", "NetworkError", "LAYER_FIELDS", "RECURRENT_FORMAT", "PRESETS",
            "check_network", "load_network", "preset", "padding_amounts"]
 
@@ -74,10 +76,13 @@ class NetworkError(ValueError):
 
 
 def _where(i, kind):
-    return f"layer {i} ({kind})" if kind in LAYER_FIELDS else f"layer {i}"
+    return f"layer {i} ({kind})" if isinstance(kind, str) and kind in LAYER_FIELDS \
+        else f"layer {i}"
 
 
 def _int(i, kind, name, v, lo, hi, what=None):
+    if isinstance(v, np.integer):
+        v = int(v)
     if isinstance(v, bool) or not isinstance(v, int):
         raise NetworkError(f"{_where(i, kind)}: {name} must be an integer, not {v!r}")
     if not lo <= v <= hi:
@@ -160,9 +165,9 @@ def _fill(i, entry):
         raise NetworkError(f"layer {i}: must be an object with a \"type\", not {entry!r}")
     kind = entry.get("type")
     if kind is None:
-        raise NetworkError(f"layer {i}: the field \"type\" is missing; use one of "
+        raise NetworkError(f"layer {i}: the field 'type' is missing; use one of "
                            f"{', '.join(LAYER_FIELDS)}")
-    if kind not in LAYER_FIELDS:
+    if not isinstance(kind, str) or kind not in LAYER_FIELDS:
         raise NetworkError(f"layer {i}: type {kind!r} is not a layer kind; use one of "
                            f"{', '.join(LAYER_FIELDS)}")
     fields = LAYER_FIELDS[kind]
@@ -174,7 +179,8 @@ def _fill(i, entry):
     out = {"type": kind}
     for name, default in fields.items():
         if name in entry:
-            out[name] = entry[name]
+            v = entry[name]     # NumPy scalars from Python code become plain JSON values
+            out[name] = v.item() if isinstance(v, np.generic) else v
         elif default is None and not (kind in ("maxpool", "avgpool") and name == "stride"):
             raise NetworkError(f"{_where(i, kind)}: the field {name!r} is missing")
         else:
@@ -260,7 +266,7 @@ def _recurrent(i, layer, shape):
     if layer["h_frac"] > layer["gate_frac"]:
         raise NetworkError(f"{_where(i, kind)}: h_frac {layer['h_frac']} must be at most "
                            f"gate_frac {layer['gate_frac']}")
-    if layer["c_bits"] < layer["gate_frac"] + 2:
+    if kind == "lstm" and layer["c_bits"] < layer["gate_frac"] + 2:
         raise NetworkError(f"{_where(i, kind)}: c_bits {layer['c_bits']} must be at least "
                            f"gate_frac + 2 = {layer['gate_frac'] + 2}")
     return (shape[0], h) if layer["sequences"] else (h,)
@@ -369,6 +375,9 @@ def load_network(path):
     except json.JSONDecodeError as e:
         raise NetworkError(f"{path}: is not valid JSON (line {e.lineno}, column {e.colno}: "
                            f"{e.msg})") from None
+    except RecursionError:
+        raise NetworkError(f"{path}: is nested too deeply to be a network description") \
+            from None
     if not isinstance(description, dict):
         raise NetworkError(f"{path}: must hold a JSON object with \"layers\"")
     stem = str(path).rsplit("/", 1)[-1].rsplit(".", 1)[0] or "network"
