@@ -24,7 +24,7 @@ not depend on the incoming gradient are computed for all steps at once before th
 import numpy as np
 
 from .layers import Layer, check_positive_int, compute_dtype
-from .lstm import sigmoid
+from .lstm import init_gate_matrices, sigmoid
 
 __all__ = ["GRU", "gru_loop", "GRU_GATES"]
 
@@ -68,14 +68,8 @@ class GRU(Layer):
         check_positive_int("GRU n_hidden", n_hidden)
         self.n_in, self.n_hidden = int(n_in), int(n_hidden)
         self.return_sequences = bool(return_sequences)
-        rng = np.random.default_rng(0) if rng is None else rng
         H = self.n_hidden
-        limit = np.sqrt(6.0 / (self.n_in + H))
-        for g in GRU_GATES:
-            self.params[f"W_{g}"] = rng.uniform(-limit, limit, (self.n_in, H))
-        for g in GRU_GATES:
-            q, r = np.linalg.qr(rng.normal(size=(H, H)))
-            self.params[f"U_{g}"] = q * np.sign(np.diag(r))
+        self.params.update(init_gate_matrices(GRU_GATES, self.n_in, H, rng))
         for name in ("b_r", "b_z", "b_n", "b_hn"):
             self.params[name] = np.zeros(H)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}

@@ -22,9 +22,22 @@ import numpy as np
 
 from .layers import Layer, check_positive_int, compute_dtype
 
-__all__ = ["LSTM", "lstm_loop", "GATES", "sigmoid"]
+__all__ = ["LSTM", "lstm_loop", "GATES", "sigmoid", "init_gate_matrices"]
 
 GATES = ("i", "f", "o", "c")
+
+
+def init_gate_matrices(gates, n_in, n_hidden, rng=None):
+    """Every gate's input matrix ``W_g`` (n_in, H), Glorot-uniform
+    ``U(−√(6/(n_in + H)), √(6/(n_in + H)))``, then its recurrent ``U_g`` (H, H), orthogonal (the
+    Q of a Gaussian matrix's QR, signs fixed by R's diagonal), drawn in that order."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    limit = np.sqrt(6.0 / (n_in + n_hidden))
+    params = {f"W_{g}": rng.uniform(-limit, limit, (n_in, n_hidden)) for g in gates}
+    for g in gates:
+        q, r = np.linalg.qr(rng.normal(size=(n_hidden, n_hidden)))
+        params[f"U_{g}"] = q * np.sign(np.diag(r))
+    return params
 
 
 def sigmoid(z):
@@ -69,14 +82,8 @@ class LSTM(Layer):
         check_positive_int("LSTM n_hidden", n_hidden)
         self.n_in, self.n_hidden = int(n_in), int(n_hidden)
         self.return_sequences = bool(return_sequences)
-        rng = np.random.default_rng(0) if rng is None else rng
         H = self.n_hidden
-        limit = np.sqrt(6.0 / (self.n_in + H))
-        for g in GATES:
-            self.params[f"W_{g}"] = rng.uniform(-limit, limit, (self.n_in, H))
-        for g in GATES:
-            q, r = np.linalg.qr(rng.normal(size=(H, H)))
-            self.params[f"U_{g}"] = q * np.sign(np.diag(r))
+        self.params.update(init_gate_matrices(GATES, self.n_in, H, rng))
         for g in GATES:
             self.params[f"b_{g}"] = np.full(H, 1.0 if g == "f" else 0.0)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
