@@ -65,7 +65,8 @@ __all__ = ["CNN"]
 
 
 class CNN(wiring.Component):
-    """A whole integer CNN on one shared array of ``lanes`` multipliers.
+    """A whole integer CNN (an :class:`slimgen.sw.integer_model.IntNetwork`, see
+    :func:`slimgen.hw.cnn_schedule.cnn_parts`) on one shared array of ``lanes`` multipliers.
 
     Parameters are those of :class:`slimgen.hw.cnn_schedule.CNNSchedule` (checked there);
     ``schedule`` holds its shapes, memory contents and cycle counts.
@@ -91,20 +92,20 @@ class CNN(wiring.Component):
         P, al, N, mt, R, S = sch.lanes, sch.alpha, sch.n_win, sch.m, sch.rows_per_step, \
             sch.steps
         BT, AT = F.BT.matrix, F.AT.matrix
-        L = len(q.convs)
+        L = len(sch.convs)
         shp = sch.layer_shapes
-        act_bits = max([q.input_bits] + [c.out_bits for c in q.convs])
-        xmax = (1 << max(c.in_bits for c in q.convs)) - 1
+        act_bits = max([q.input_bits] + [c.out_bits for c in sch.convs])
+        xmax = (1 << max(c.in_bits for c in sch.convs)) - 1
         zmax = xmax * max(sum(abs(v) for v in row) for row in BT)
         vmax = zmax * max(sum(abs(v) for v in row) for row in BT)
         z_bits, v_bits = signed_bits(-zmax, zmax), signed_bits(-vmax, vmax)
-        y_bits = max(signed_bits(*filter_range(c.W, c.in_bits)) for c in q.convs)
+        y_bits = max(signed_bits(*filter_range(c.W, c.in_bits)) for c in sch.convs)
         sp, sk, sq = scale_parts(sch.form.scale)
         acc_w = y_bits + sk                      # the transform domain, modulo 2^acc_w
         words, ubases, dbase = sch.lane_words()
         U_all = [w for lane in words for w in lane[:dbase]]
         u_bits = signed_bits(min(U_all), max(U_all))
-        lay, dl = sch.sparse_layout, q.dense[0]
+        lay, dl = sch.sparse_layout, sch.dense[0]
         word_bits = max(u_bits, lay.word_bits)
         logit_bits = q.logit_bits
         lane_w = max(acc_w, logit_bits)
@@ -173,7 +174,7 @@ class CNN(wiring.Component):
             m.d.sync += start.eq(0)
 
         # ---- input loader: region 0 of the activation banks ----
-        c0, h0, w0 = q.in_shape
+        c0, h0, w0 = sch.in_shape
         in_y = Signal(range(h0))
         in_pos = Signal(range(w0 * c0))
         out_wr = Signal()                # an output of a convolution is written this cycle
@@ -209,7 +210,7 @@ class CNN(wiring.Component):
         th_max = max(s[6] for s in shp)
         xi_n = max(s[7] for s in shp) * mt + N
         tabs = window_tables([(c, h, w, conv.padding, base) for (c, h, w, *_), conv, base
-                              in zip(shp, q.convs, bases)],
+                              in zip(shp, sch.convs, bases)],
                              tile=mt, window=N, tiles_h=th_max, tiles_w=max(s[7] for s in shp))
         raddr, rbank, rok, xcol, xok = (tabs[k] for k in ("raddr", "rbank", "rok", "xcol", "xok"))
         xi = Signal(range(xi_n))
@@ -446,12 +447,12 @@ class CNN(wiring.Component):
         tk = Signal(signed(y_bits), name="sc_k")
         m.d.comb += tk.eq(t0 >> sk)
         y = const_times(m, tk, pow(sq, -1, 1 << y_bits), y_bits, "sc_q") if sq != 1 else tk
-        bias_bits = max(signed_bits(int(c.b.min()), int(c.b.max())) for c in q.convs)
+        bias_bits = max(signed_bits(int(c.b.min()), int(c.b.max())) for c in sch.convs)
         biased = Signal(signed(max(y_bits, bias_bits) + 1))
-        bias = Array(Array(Const(int(v), signed(bias_bits)) for v in c.b) for c in q.convs)
+        bias = Array(Array(Const(int(v), signed(bias_bits)) for v in c.b) for c in sch.convs)
         m.d.comb += biased.eq(y + bias[layer][h_k])
         outs = [requantizer(m, biased, c.multiplier, c.shift, c.out_bits, f"rq{j}")
-                for j, c in enumerate(q.convs)]
+                for j, c in enumerate(sch.convs)]
         rq = Signal(act_bits)
         m.d.comb += rq.eq(Array(outs)[layer] if L > 1 else outs[0])
         # ---- write: the next layer's banks, or the max-pool into the features ----
@@ -493,8 +494,8 @@ class CNN(wiring.Component):
         pmax = Signal(act_bits)
         pool_v = Mux((r_n == 0) | (r_val > pmax), r_val, pmax)
         m.d.sync += pmax.eq(pool_v)
-        hp, wp = q.feature_shapes[-1][1:]
-        cl = q.convs[-1].c_out
+        hp, wp = sch.feature_shapes[-1][1:]
+        cl = sch.convs[-1].c_out
         f_addr = Signal(range(n_feat + 1))
         m.d.comb += f_addr.eq(Array(Array(Const((ty * wp + tx) * cl if ty < hp and tx < wp else 0,
                                                 range(n_feat + 1)) for tx in range(tw_max))

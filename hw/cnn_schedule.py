@@ -13,24 +13,71 @@ from __future__ import annotations
 
 import numpy as np
 
-from slimgen.sw.cnn_quant import IntCNN
 from slimgen.sw.conv_golden import transform_weights
+from slimgen.sw.integer_model import IntNetwork
 from slimgen.sw.sparse_layout import build_layout
 from slimgen.sw.winograd import Winograd2D, integer_form, winograd_2d
 
-__all__ = ["CNNSchedule", "ENGINES"]
+__all__ = ["CNNSchedule", "ENGINES", "cnn_parts"]
 
 ENGINES = ("sparse", "dense")
 
 
+def cnn_parts(model):
+    """``(convs, pool, dense, in_shape)`` of a CNN :class:`IntNetwork` on images: 2-D
+    convolutions (stride 1, the same zero padding on every side, requantizing with ReLU, one
+    multiplier each), one max-pool of windows ``pool × pool`` at stride ``pool``, the flatten
+    and dense layers (the last giving the logits); ``in_shape`` is ``(C, H, W)``. Or
+    ``TypeError``/``ValueError`` saying what does not fit."""
+    if not isinstance(model, IntNetwork):
+        raise TypeError(f"Model must be an IntNetwork, not {model!r}")
+    kinds = [layer.kind for layer in model.layers]
+    n = kinds.count("conv")
+    if n < 1 or kinds[:n] != ["conv"] * n or kinds[n:n + 2] != ["pool", "flatten"] \
+            or len(kinds) < n + 3 or set(kinds[n + 2:]) != {"dense"}:
+        raise ValueError(f"The CNN takes convolutions, a max-pool, a flatten and dense layers, "
+                         f"not {', '.join(kinds) or 'no layers'}")
+    convs, pool, dense = model.layers[:n], model.layers[n], model.layers[n + 2:]
+    shape = model.network.input_shape
+    if len(shape) != 3:
+        raise ValueError(f"The CNN takes images (height, width, channels), not inputs of shape "
+                         f"{shape}")
+    h, w, c = shape
+    bits = model.input_bits
+    for i, conv in enumerate(convs):
+        if conv.dims != 2 or conv.stride != 1 or conv.padding is None:
+            raise ValueError(f"Convolution {i} must be 2-D with stride 1 and the same padding on "
+                             f"every side, not stride {conv.stride} and padding {conv.pad}")
+        if not (conv.requant and conv.relu) or not isinstance(conv.multiplier, int):
+            raise ValueError(f"Convolution {i} must requantize with ReLU and one multiplier")
+        if conv.c_in != c:
+            raise ValueError(f"Convolution {i} takes {conv.c_in} channels, its input has {c}")
+        if conv.in_bits != bits or conv.in_signed:
+            raise ValueError(f"Convolution {i} takes {conv.in_bits}-bit inputs, its input is "
+                             f"{bits} bits wide and unsigned")
+        c, h, w, bits = conv.c_out, conv.out_size(h, 0), conv.out_size(w, 1), conv.out_bits
+    if pool.op != "max" or pool.global_ or pool.stride != pool.size:
+        raise ValueError("The pool must be a max-pool with its stride equal to its size")
+    n_features = c * (h // pool.size) * (w // pool.size)
+    for i, d in enumerate(dense):
+        if d.n_in != n_features:
+            raise ValueError(f"Dense layer {i} takes {d.n_in} inputs, not the {n_features} it "
+                             f"gets")
+        if (i == len(dense) - 1) == d.requant:
+            raise ValueError("Every dense layer but the last must requantize, and the last must "
+                             "give raw logits")
+        n_features = d.n_out
+    return tuple(convs), pool.size, tuple(dense), (shape[2], shape[0], shape[1])
+
+
 class CNNSchedule:
-    """The static schedule of an :class:`IntCNN` on ``lanes`` shared multipliers.
+    """The static schedule of a CNN on ``lanes`` shared multipliers.
 
     Parameters
     ----------
-    int_cnn : IntCNN
+    int_cnn : IntNetwork
         Convolutions (all ``r × r``, requantizing with ReLU), one max-pool of window ``m``
-        (the algorithm's output tile) and one dense layer.
+        (the algorithm's output tile) and one dense layer (:func:`cnn_parts`).
     algorithm : Winograd2D or None
         F(m×m, r×r) for every convolution (default F(2×2, 3×3)).
     lanes : int
@@ -43,6 +90,12 @@ class CNNSchedule:
 
     Attributes
     ----------
+    convs, dense : tuple of IntConv, tuple of IntDense
+    pool : int
+    in_shape : tuple
+        ``(C, H, W)`` of the input image.
+    feature_shapes : list of tuple
+        ``(C, H, W)`` of the input, after each convolution, and after the pool.
     layer_shapes : list of tuple
         Per convolution ``(Cin, H, W, Cout, Oh, Ow, tiles_h, tiles_w)``.
     filters : list of list of list of int
@@ -53,9 +106,8 @@ class CNNSchedule:
     """
 
     def __init__(self, int_cnn, *, algorithm=None, lanes=4, engine="sparse", layout="rows"):
-        if not isinstance(int_cnn, IntCNN):
-            raise TypeError(f"Model must be an IntCNN, not {int_cnn!r}")
-        r = int_cnn.convs[0].kernel
+        self.convs, self.pool, self.dense, self.in_shape = cnn_parts(int_cnn)
+        r = self.convs[0].kernel
         algorithm = winograd_2d(2, r) if algorithm is None else algorithm
         if not isinstance(algorithm, Winograd2D):
             raise TypeError(f"Algorithm must be a Winograd2D or None, not {algorithm!r}")
@@ -63,9 +115,9 @@ class CNNSchedule:
         F = form.rows
         if (F.r, form.cols.r) != (r, r) or form.rows.BT.matrix != form.cols.BT.matrix:
             raise ValueError(f"Algorithm must be a square F(m×m, {r}×{r}), not {algorithm.name}")
-        if any(c.kernel != r for c in int_cnn.convs):
+        if any(c.kernel != r for c in self.convs):
             raise ValueError(f"Every convolution must have the same kernel, not "
-                             f"{[c.kernel for c in int_cnn.convs]}")
+                             f"{[c.kernel for c in self.convs]}")
         al = F.alpha
         if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes % al \
                 or (al * al) % lanes:
@@ -75,23 +127,29 @@ class CNNSchedule:
             raise ValueError(f"Engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         if layout != "rows":
             raise ValueError(f"The shared array takes the 'rows' layout, not {layout!r}")
-        if len(int_cnn.dense) != 1:
-            raise ValueError(f"The shared array takes one dense layer, not {len(int_cnn.dense)}")
-        if int_cnn.pool != F.m:
+        if len(self.dense) != 1:
+            raise ValueError(f"The shared array takes one dense layer, not {len(self.dense)}")
+        if self.pool != F.m:
             raise ValueError(f"The max-pool window must equal the output tile m = {F.m}, "
-                             f"not {int_cnn.pool}")
+                             f"not {self.pool}")
         self.qmodel, self.algorithm, self.form = int_cnn, algorithm, form
         self.lanes, self.engine, self.layout = lanes, engine, layout
         self.alpha, self.n_win, self.m = al, F.N, F.m
         self.rows_per_step = lanes // al
         self.steps = al // self.rows_per_step
-        shapes = int_cnn.feature_shapes
+        c, h, w = self.in_shape
+        shapes = [(c, h, w)]
+        for conv in self.convs:
+            c, h, w = conv.c_out, conv.out_size(h, 0), conv.out_size(w, 1)
+            shapes.append((c, h, w))
+        shapes.append((c, h // self.pool, w // self.pool))
+        self.feature_shapes = shapes
         self.layer_shapes = []          # (Cin, H, W, Cout, Oh, Ow, tiles_h, tiles_w)
-        for conv, (c, h, w), (k, oh, ow) in zip(int_cnn.convs, shapes, shapes[1:]):
+        for conv, (c, h, w), (k, oh, ow) in zip(self.convs, shapes, shapes[1:]):
             self.layer_shapes.append((c, h, w, k, oh, ow, -(-oh // F.m), -(-ow // F.m)))
         self.filters = [[[c for c in range(conv.c_in) if np.any(conv.W[k, c])] or [0]
-                         for k in range(conv.c_out)] for conv in int_cnn.convs]
-        d = int_cnn.dense[0]
+                         for k in range(conv.c_out)] for conv in self.convs]
+        d = self.dense[0]
         # lanes beyond the layer's outputs have no rows of the dense layer
         self.sparse_layout = build_layout(d.W, lanes=min(lanes, d.n_out), layout="rows",
                                           weight_bits=d.weight_bits, dense=engine == "dense")
@@ -158,7 +216,7 @@ class CNNSchedule:
         P, al, R, S = self.lanes, self.alpha, self.rows_per_step, self.steps
         words = [[] for _ in range(P)]
         ubases = []
-        for conv, filters in zip(self.qmodel.convs, self.filters):
+        for conv, filters in zip(self.convs, self.filters):
             ubases.append(len(words[0]))
             U = transform_weights(conv.W, self.algorithm)          # (Cout, Cin, α, α)
             for k in range(conv.c_out):

@@ -1,4 +1,5 @@
-"""Pruned-gate LSTM cell and the LSTM classifier top, bit-exact with :mod:`slimgen.sw.lstm_golden`.
+"""Pruned-gate LSTM cell and the LSTM classifier top, bit-exact with the golden model
+(:func:`slimgen.sw.golden.lstm_step`).
 
 :class:`LstmCell` takes the input codes of a sequence on ``i`` (``steps × n_in`` transfers, a
 step's features one after the other) and gives the last hidden state h_T on ``o`` (H signed
@@ -26,30 +27,43 @@ element-wise step): simple, and slow. The classifier, :class:`LstmClassifier`, r
 neuron with the element-wise step overlapped, and the head too.
 """
 
+import numpy as np
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.lstm_golden import IntLSTM, IntLSTMClassifier, sigmoid_table, tanh_table
+from slimgen.sw.golden import sigmoid_table, tanh_table
+from slimgen.sw.integer_model import IntDense, IntRecurrent
 from slimgen.sw.sparse_layout import build_layout
 
 from .lstm_engine import LstmEngine, _round_shift, _sat
 from .network import Argmax, result_layout
 from .sparse_mac import SparseMacCore
 
-__all__ = ["LstmCell", "LstmClassifier"]
+__all__ = ["LstmCell", "LstmClassifier", "gate_layer"]
 
 EW_II = 3       # cycles between hidden units in the element-wise pipeline
 EW_DEPTH = 7    # its stages
 
 
+def gate_layer(lstm, gates):
+    """The products of ``gates`` of an LSTM :class:`IntRecurrent` as one :class:`IntDense` over
+    v = [x; h] (rows gate-major: ``k·H + j`` is unit j of ``gates[k]``), on signed
+    ``act_bits`` inputs, giving its accumulators."""
+    return IntDense(np.concatenate([lstm.W[g] for g in gates]),
+                    np.concatenate([lstm.b[g] for g in gates]), requant=False, relu=False,
+                    in_bits=lstm.act_bits, in_signed=True,
+                    weight_bits=max(lstm.gate_bits(g) for g in gates))
+
+
 
 class LstmCell(wiring.Component):
-    """The LSTM layer of an :class:`IntLSTM` over sequences of ``steps`` steps.
+    """An LSTM :class:`IntRecurrent` over sequences of ``steps`` steps.
 
     Parameters
     ----------
-    lstm : IntLSTM
+    lstm : IntRecurrent
+        An LSTM cell on unsigned inputs.
     steps : int
     gate_lanes : int
         Lanes of the sparse array for the i, f, o products.
@@ -68,20 +82,22 @@ class LstmCell(wiring.Component):
 
     def __init__(self, lstm, *, steps=8, gate_lanes=4, c_lanes=4, layout="rows",
                  index_bits=None):
-        if not isinstance(lstm, IntLSTM):
-            raise TypeError(f"LSTM must be an IntLSTM, not {lstm!r}")
+        if not isinstance(lstm, IntRecurrent) or lstm.cell != "lstm":
+            raise TypeError(f"LSTM must be an LSTM IntRecurrent, not {lstm!r}")
+        if lstm.in_signed:
+            raise ValueError("The LSTM cell takes unsigned inputs")
         if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
             raise TypeError(f"Step count must be a positive integer, not {steps!r}")
         self.lstm, self.steps = lstm, steps
         self.fmt = fmt = lstm.fmt
-        self.ifo = lstm.gate_layer(("i", "f", "o"))
-        self.cg = lstm.gate_layer(("c",))
+        self.ifo = gate_layer(lstm, ("i", "f", "o"))
+        self.cg = gate_layer(lstm, ("c",))
         self.ifo_layout = build_layout(self.ifo.W, lanes=gate_lanes, layout=layout,
                                        weight_bits=self.ifo.weight_bits, index_bits=index_bits)
         self.c_layout = build_layout(self.cg.W, lanes=c_lanes, layout="rows",
                                      weight_bits=self.cg.weight_bits, dense=True)
         super().__init__({
-            "i": In(stream.Signature(unsigned(fmt.in_bits))),
+            "i": In(stream.Signature(unsigned(lstm.in_bits))),
             "o": Out(stream.Signature(signed(fmt.h_bits))),
         })
 
@@ -102,9 +118,9 @@ class LstmCell(wiring.Component):
         H, n_in, T = lstm.n_hidden, lstm.n_in, self.steps
         A, F = fmt.table_bits, fmt.gate_frac
 
-        m.submodules.ifo = S = SparseMacCore(self.ifo_layout, self.ifo.b, in_bits=fmt.act_bits,
+        m.submodules.ifo = S = SparseMacCore(self.ifo_layout, self.ifo.b, in_bits=lstm.act_bits,
                                              in_signed=True, acc_bits=self.ifo.acc_bits)
-        m.submodules.cg = D = SparseMacCore(self.c_layout, self.cg.b, in_bits=fmt.act_bits,
+        m.submodules.cg = D = SparseMacCore(self.c_layout, self.cg.b, in_bits=lstm.act_bits,
                                             in_signed=True, acc_bits=self.cg.acc_bits)
         m.submodules.sig = sig_mem = memory.Memory(
             shape=unsigned(F + 1), depth=1 << A, init=[int(v) for v in sigmoid_table(fmt)])
@@ -220,13 +236,14 @@ class LstmCell(wiring.Component):
 
 
 class LstmClassifier(wiring.Component):
-    """An :class:`IntLSTMClassifier` in hardware: :class:`slimgen.hw.lstm_engine.LstmEngine`
+    """An LSTM classifier in hardware: :class:`slimgen.hw.lstm_engine.LstmEngine`
     (gates, element-wise step and head on shared lanes), then
     :class:`slimgen.hw.network.Argmax`, with the ports of :class:`slimgen.hw.network.Network`.
 
     Parameters
     ----------
-    model : IntLSTMClassifier
+    model : IntNetwork
+        An LSTM cell and a dense head (:func:`slimgen.hw.lstm_schedule.lstm_classifier`).
     lanes : int
         Multiply lanes of the engine (shared by the gate products and the head).
 
@@ -239,10 +256,8 @@ class LstmClassifier(wiring.Component):
     """
 
     def __init__(self, model, *, lanes=4):
-        if not isinstance(model, IntLSTMClassifier):
-            raise TypeError(f"Model must be an IntLSTMClassifier, not {model!r}")
-        self.model = model
         self.engine = LstmEngine(model, lanes=lanes)
+        self.model = model
         super().__init__({
             "i": In(stream.Signature(unsigned(model.input_bits))),
             "o": Out(stream.Signature(result_layout(model.n_classes, model.logit_bits))),

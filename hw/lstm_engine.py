@@ -1,6 +1,7 @@
 """The LSTM classifier's datapath: P lanes that compute the gate products neuron by neuron, a
 time-multiplexed element-wise unit, and the head on the same lanes. Bit-exact with
-:class:`slimgen.sw.lstm_golden.IntLSTMClassifier`.
+an LSTM classifier (:func:`slimgen.hw.lstm_schedule.lstm_classifier`: an LSTM cell and a dense
+head, :class:`slimgen.sw.integer_model.IntNetwork`), as :func:`slimgen.sw.golden.forward` runs it.
 
 Schedule (:mod:`slimgen.hw.lstm_schedule`): lane p streams, per step, the four gate rows (c, i,
 f, o) of each of its neurons, one multiply per non-zero weight. When a lane completes a neuron,
@@ -47,9 +48,9 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from slimgen.sw.fixed import signed_bits, signed_range
-from slimgen.sw.lstm_golden import IntLSTMClassifier, sigmoid_table, tanh_table
+from slimgen.sw.golden import sigmoid_table, tanh_table
 
-from .lstm_schedule import GATE_ORDER, build_schedule
+from .lstm_schedule import GATE_ORDER, build_schedule, lstm_classifier
 
 __all__ = ["LstmEngine", "EW_II", "EW_DEPTH", "EW_MULTIPLIERS", "EW_PRODUCTS", "gate_constants"]
 
@@ -97,11 +98,12 @@ def _partial_range(rows, act_bits):
 
 
 class LstmEngine(wiring.Component):
-    """An :class:`IntLSTMClassifier` up to its logits.
+    """An LSTM classifier up to its logits.
 
     Parameters
     ----------
-    model : IntLSTMClassifier
+    model : IntNetwork
+        An LSTM cell and a dense head (:func:`slimgen.hw.lstm_schedule.lstm_classifier`).
     lanes : int
         Multiply lanes (shared by the gates and the head), from 1 to the hidden units.
 
@@ -114,17 +116,16 @@ class LstmEngine(wiring.Component):
     """
 
     def __init__(self, model, *, lanes=4):
-        if not isinstance(model, IntLSTMClassifier):
-            raise TypeError(f"Model must be an IntLSTMClassifier, not {model!r}")
+        self.cell, self.head, self.steps = lstm_classifier(model)
         self.model = model
         self.schedule = build_schedule(model, lanes)
         self.lanes = lanes
-        lstm, fmt = model.lstm, model.lstm.fmt
+        lstm = self.cell
         rows = [lstm.W[g][j] for g in GATE_ORDER for j in range(lstm.n_hidden)]
-        rows += list(model.head.W)
-        self.part_bits = _partial_range([[int(v) for v in r] for r in rows], fmt.act_bits)
+        rows += list(self.head.W)
+        self.part_bits = _partial_range([[int(v) for v in r] for r in rows], lstm.act_bits)
         super().__init__({
-            "i": In(stream.Signature(unsigned(fmt.in_bits))),
+            "i": In(stream.Signature(unsigned(lstm.in_bits))),
             "o": Out(stream.Signature(signed(model.logit_bits))),
         })
 
@@ -138,7 +139,7 @@ class LstmEngine(wiring.Component):
         """Modelled cycles per sample: per step, the busiest lane's words or the EW's H
         neurons (whichever is longer), plus the EW latency of the last neuron (and a phase
         wait); then the busiest lane's head words and the logits' read-out."""
-        sched, T = self.schedule, self.model.steps
+        sched, T = self.schedule, self.steps
         step = max(max(sched.step_words), sched.n_hidden * EW_II)
         return T * (step + EW_DEPTH + EW_II) + max(sched.head_words) + \
             self.model.n_classes + 8
@@ -146,13 +147,13 @@ class LstmEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         model, sched = self.model, self.schedule
-        lstm, fmt = model.lstm, model.lstm.fmt
-        P, H, n_in, T, C = self.lanes, lstm.n_hidden, lstm.n_in, model.steps, model.n_classes
+        lstm, fmt = self.cell, self.cell.fmt
+        P, H, n_in, T, C = self.lanes, lstm.n_hidden, lstm.n_in, self.steps, model.n_classes
         A, F = fmt.table_bits, fmt.gate_frac
         X = T * n_in                     # activation memory: x of every step, then h twice
         R = 4 * sched.slots              # result rows per step buffer
         vb, cb = sched.value_bits, sched.col_bits
-        act = signed(fmt.act_bits)
+        act = signed(lstm.act_bits)
         by_rank = sorted(range(H), key=lambda j: sched.rank[j])
 
         # ---- sequence state ------------------------------------------------------------
@@ -264,7 +265,7 @@ class LstmEngine(wiring.Component):
                          hend1.eq(go & last & head),
                          addr1.eq(Mux(head, 2 * R + brow, Mux(lpar, R, 0) + brow))]
             # C: product.
-            prod = Signal(signed(fmt.act_bits + vb), name=f"prod{p}")
+            prod = Signal(signed(lstm.act_bits + vb), name=f"prod{p}")
             v2, last2 = Signal(name=f"v2_{p}"), Signal(name=f"l2_{p}")
             nend2, hend2 = Signal(name=f"ne2_{p}"), Signal(name=f"he2_{p}")
             addr2 = Signal(range(2 * R + C), name=f"ad2_{p}")
@@ -388,7 +389,7 @@ class LstmEngine(wiring.Component):
 
         # ---- logits: the lanes' head sums plus the bias, once every lane is done ---------
         m.submodules.head_bias = hb_mem = memory.Memory(
-            shape=signed(model.logit_bits), depth=C, init=[int(x) for x in model.head.b])
+            shape=signed(model.logit_bits), depth=C, init=[int(x) for x in self.head.b])
         hb_rd = hb_mem.read_port()
         all_done = Signal()
         m.d.comb += all_done.eq(Cat(*lane_done).all())

@@ -23,11 +23,38 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from slimgen.sw.lstm_golden import IntLSTMClassifier
+from slimgen.sw.integer_model import IntDense, IntNetwork, IntRecurrent
 
-__all__ = ["LstmSchedule", "build_schedule", "GATE_ORDER"]
+__all__ = ["LstmSchedule", "build_schedule", "lstm_classifier", "GATE_ORDER"]
 
 GATE_ORDER = ("c", "i", "f", "o")   # rows of a neuron, in stream order
+
+
+def lstm_classifier(model):
+    """``(cell, head, steps)`` of an LSTM classifier: an :class:`IntNetwork` over sequences
+    (steps, n_in) of unsigned codes whose layers are an LSTM :class:`IntRecurrent` giving its
+    last hidden state and a dense :class:`IntDense` head on it giving the logits; or
+    ``TypeError``/``ValueError`` saying what does not fit."""
+    if not isinstance(model, IntNetwork):
+        raise TypeError(f"Model must be an IntNetwork, not {model!r}")
+    kinds = [layer.kind for layer in model.layers]
+    if kinds != ["recurrent", "dense"]:
+        raise ValueError(f"The LSTM classifier takes a recurrent cell and a dense head, not "
+                         f"{', '.join(kinds) or 'no layers'}")
+    cell, head = model.layers
+    shape = model.network.input_shape
+    if not isinstance(cell, IntRecurrent) or cell.cell != "lstm" or cell.sequences \
+            or cell.in_signed:
+        raise ValueError("The cell must be an LSTM on unsigned inputs giving its last hidden "
+                         "state")
+    if len(shape) != 2 or shape[1] != cell.n_in:
+        raise ValueError(f"The input must be a sequence of {cell.n_in} features per step, not "
+                         f"of shape {shape}")
+    if not isinstance(head, IntDense) or head.requant or head.n_in != cell.n_hidden \
+            or not head.in_signed or head.in_bits != cell.fmt.h_bits:
+        raise ValueError(f"The head must be a dense layer on the {cell.fmt.h_bits}-bit signed "
+                         f"hidden state giving its accumulators (the logits)")
+    return cell, head, int(shape[0])
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,11 +103,10 @@ def _row(*parts):
 
 
 def build_schedule(model, lanes):
-    """The :class:`LstmSchedule` of an :class:`IntLSTMClassifier` on ``lanes`` lanes."""
-    if not isinstance(model, IntLSTMClassifier):
-        raise TypeError(f"Model must be an IntLSTMClassifier, not {model!r}")
-    lstm, head = model.lstm, model.head
-    H, n_in, C = lstm.n_hidden, lstm.n_in, model.n_classes
+    """The :class:`LstmSchedule` of an LSTM classifier (:func:`lstm_classifier`) on ``lanes``
+    lanes."""
+    lstm, head, _ = lstm_classifier(model)
+    H, n_in, C = lstm.n_hidden, lstm.n_in, head.n_out
     if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= H:
         raise ValueError(f"Lane count must be an integer from 1 to the hidden units ({H}), "
                          f"not {lanes!r}")
@@ -111,7 +137,7 @@ def build_schedule(model, lanes):
 
     x_cols = np.arange(n_in)
     h_cols = n_in + np.arange(H)          # rank order
-    value_bits = max(lstm.fmt.weight_bits, lstm.fmt.c_weight_bits, head.weight_bits)
+    value_bits = max(lstm.weight_bits, lstm.c_weight_bits, head.weight_bits)
     col_bits = max(1, (n_in + H - 1).bit_length())
 
     def encode(value, col, last):

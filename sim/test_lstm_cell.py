@@ -11,26 +11,18 @@ from slimgen.hw.verilog import to_verilog
 from slimgen.sim.network import verify_network
 from slimgen.sim.runner import BenchFailed, default_simulator
 from slimgen.sw.artifact import write_bytes_atomic
-from slimgen.sw.data import load_digits
 from slimgen.sw.golden import argmax_first
-from slimgen.sw.lstm_golden import (LstmFormat, prune_gates_qstd, quantize_lstm_classifier,
-                                    random_int_lstm_classifier)
-from slimgen.sw.nn import TrainConfig, build_model, lstm_spec, train
-from slimgen.sw.quant import quantize_inputs
+from slimgen.sw.integer_model import RecurrentFormat
 
-from .testing import require_simulator
+from .testing import prune_gates, random_lstm_classifier, require_simulator, trained_int_network
 
 
 def trained_lstm_classifier(n_hidden=16, q=1.0, seed=0):
     """A digits LSTM classifier, gates i, f, o pruned at q·std, quantized; with the test split
     as integer codes (n, 64) and its labels."""
-    data = load_digits(view="sequence", seed=seed)
-    model = build_model(lstm_spec(8, n_hidden, 10), np.random.default_rng(seed))
-    train(model, data, TrainConfig(seed=seed, epochs=15, batch_size=32, lr=1e-2), progress=False)
-    prune_gates_qstd(model.layers[0], q=q)
-    qmodel = quantize_lstm_classifier(model, steps=8, input_scale=1 / 16)
-    x, y = data.part("test")
-    return qmodel, quantize_inputs(x.reshape(len(x), -1), qmodel.input_scale, qmodel.input_bits), y
+    return trained_int_network("lstm", view="sequence", hidden=n_hidden, seed=seed,
+                               prune=lambda model: prune_gates(model, q=q),
+                               train_options={"epochs": 15, "batch_size": 32, "lr": 1e-2})
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +47,9 @@ def test_lstm_every_test_image(sim, digits_lstm, tmp_path):
     assert np.mean(r.cls == y) == np.mean(argmax_first(qmodel(x_q)) == y) > 0.85
     # A sample takes at most the modelled cycles, and within 1.25× of the multipliers' bound:
     # every non-zero weight's multiply, steps times, plus the head's, over the 4 lanes.
-    lstm = qmodel.lstm
+    lstm, head = qmodel.layers
     mults = 8 * sum(int(np.count_nonzero(lstm.W[g])) for g in "ifoc") + \
-        int(np.count_nonzero(qmodel.head.W))
+        int(np.count_nonzero(head.W))
     assert r.latency <= top.engine.cycles_estimate, (r.latency, top.engine.cycles_estimate)
     assert r.latency <= 1.25 * mults / 4, (r.latency, mults / 4)
 
@@ -65,16 +57,16 @@ def test_lstm_every_test_image(sim, digits_lstm, tmp_path):
 @pytest.mark.sim
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
 @pytest.mark.parametrize("lanes,fmt", [
-    (3, LstmFormat()),
-    (7, LstmFormat(gate_frac=6, tanh_frac=6, c_bits=9, h_frac=5, table_bits=7, weight_bits=4,
-                   c_weight_bits=3, head_weight_bits=5, in_bits=4)),
+    (3, {}),
+    (7, {"fmt": RecurrentFormat(gate_frac=6, tanh_frac=6, c_bits=9, h_frac=5, table_bits=7),
+         "weight_bits": 4, "c_weight_bits": 3, "head_weight_bits": 5, "in_bits": 4}),
 ])
 def test_lstm_random_classifier(sim, lanes, fmt, tmp_path):
     """Random weights over the tables' whole range (c and h saturate), random inputs."""
     require_simulator(sim)
     rng = np.random.default_rng(lanes)
-    qmodel = random_int_lstm_classifier(rng, 6, 7, 5, steps=5, fmt=fmt, density=0.2)
-    x_q = rng.integers(0, 1 << fmt.in_bits, (12, 5 * 6))
+    qmodel = random_lstm_classifier(rng, 6, 7, 5, steps=5, density=0.2, **fmt)
+    x_q = rng.integers(0, 1 << qmodel.input_bits, (12, 5 * 6))
     verilog = tmp_path / "lstm.v"
     write_bytes_atomic(verilog, to_verilog(LstmClassifier(qmodel, lanes=lanes),
                                            "lstm").encode())
@@ -91,12 +83,12 @@ def test_lstm_bench_catches_a_wrong_weight(digits_lstm, tmp_path):
     sim = default_simulator()
     require_simulator(sim)
     qmodel, x_q, _ = digits_lstm
-    lstm = qmodel.lstm
+    lstm, head = qmodel.layers
     W = dict(lstm.W)
     W["f"] = W["f"].copy()
     r, c = np.argwhere(W["f"][:, lstm.n_in:] != 0)[0]
     W["f"][r, lstm.n_in + c] = -W["f"][r, lstm.n_in + c]
-    broken = dataclasses.replace(qmodel, lstm=dataclasses.replace(lstm, W=W))
+    broken = dataclasses.replace(qmodel, layers=(dataclasses.replace(lstm, W=W), head))
     verilog = tmp_path / "broken.v"
     write_bytes_atomic(verilog, to_verilog(LstmClassifier(broken), "lstm").encode())
     with pytest.raises(BenchFailed, match=r"1 of 1 tests failed"):

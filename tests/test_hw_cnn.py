@@ -8,27 +8,35 @@ import pytest
 
 from hw_sim import run_stream
 from slimgen.hw.cnn import CNN
-from slimgen.sw.cnn_quant import random_int_cnn
+from slimgen.sim.testing import random_cnn
 from slimgen.sw.golden import argmax_first
 
 
 def _model(seed, in_shape, channels, n_classes=5):
     # no convolution bias: activations of every layer lie between zero and saturation
-    return random_int_cnn(np.random.default_rng(seed), in_shape, channels, pool=2,
-                          n_classes=n_classes, density=0.5, conv_bias=False)
+    return random_cnn(np.random.default_rng(seed), in_shape, channels, pool=2,
+                      n_classes=n_classes, density=0.5, conv_bias=False)
 
 
 def _prune_filters(model, rng, fraction):
     """``model`` with about ``fraction`` of its convolution filters ``W[k, c]`` set to zero,
     and every filter of output channel 0 of the last convolution (its outputs: bias only)."""
-    convs = []
-    for j, conv in enumerate(model.convs):
-        W = conv.W.copy()
-        W[rng.random(W.shape[:2]) < fraction] = 0
-        if j == len(model.convs) - 1:
-            W[0] = 0
-        convs.append(replace(conv, W=W))
-    return replace(model, convs=tuple(convs))
+    convs = model.of_kind("conv")
+    layers = []
+    for layer in model.layers:
+        if layer.kind == "conv":
+            W = layer.W.copy()
+            W[rng.random(W.shape[:2]) < fraction] = 0
+            if layer is convs[-1]:
+                W[0] = 0
+            layer = replace(layer, W=W)
+        layers.append(layer)
+    return replace(model, layers=tuple(layers))
+
+
+def _features(model, x_q):
+    """The pooled feature maps of inputs x_q (n, n_inputs), (n, Hp, Wp, C)."""
+    return model.trace(x_q)[len(model.of_kind("conv"))]
 
 
 def _check(dut, model, x_q):
@@ -41,21 +49,21 @@ def _check(dut, model, x_q):
 
 
 @pytest.mark.parametrize("in_shape, channels, lanes, engine", [
-    ((1, 6, 6), (2, 3), 4, "sparse"),       # R = 1 row of M per step, four steps
-    ((2, 5, 5), (3, 2), 8, "dense"),        # two rows per step; edge tiles cropped
-    ((1, 6, 6), (2, 2, 3), 16, "sparse"),   # three convolutions; every element in one step
+    ((6, 6, 1), (2, 3), 4, "sparse"),       # R = 1 row of M per step, four steps
+    ((5, 5, 2), (3, 2), 8, "dense"),        # two rows per step; edge tiles cropped
+    ((6, 6, 1), (2, 2, 3), 16, "sparse"),   # three convolutions; every element in one step
 ])
 def test_matches_golden(in_shape, channels, lanes, engine):
     model = _model(3, in_shape, channels)
     x_q = np.random.default_rng(4).integers(0, 256, (2, model.n_inputs))
-    feats = model.features(x_q)
+    feats = _features(model, x_q)
     assert 0 < (feats > 0).mean() < 1 and (feats < 255).any()     # lively, not all clipped
     _check(CNN(model, lanes=lanes, engine=engine), model, x_q)
 
 
 @pytest.mark.parametrize("lanes", [4, 8])
 def test_pruned_filters_skipped(lanes):
-    model = _prune_filters(_model(7, (1, 6, 6), (3, 4)), np.random.default_rng(8), 0.5)
+    model = _prune_filters(_model(7, (6, 6, 1), (3, 4)), np.random.default_rng(8), 0.5)
     dut = CNN(model, lanes=lanes)
     assert dut.schedule.filters[1][0] == [0] and sum(map(len, dut.schedule.filters[1])) < 12
     x_q = np.random.default_rng(9).integers(0, 256, (2, model.n_inputs))
@@ -63,7 +71,7 @@ def test_pruned_filters_skipped(lanes):
 
 
 def test_latency_close_to_estimate():
-    model = _model(5, (1, 8, 8), (4, 8), n_classes=10)
+    model = _model(5, (8, 8, 1), (4, 8), n_classes=10)
     dut = CNN(model, lanes=4)
     x_q = np.random.default_rng(6).integers(0, 256, (1, model.n_inputs))
     cycles = _check(dut, model, x_q)
@@ -73,8 +81,8 @@ def test_latency_close_to_estimate():
 
 
 def test_messages():
-    model = _model(0, (1, 4, 4), (2,))
-    with pytest.raises(TypeError, match="Model must be an IntCNN, not 3"):
+    model = _model(0, (4, 4, 1), (2,))
+    with pytest.raises(TypeError, match="Model must be an IntNetwork, not 3"):
         CNN(3)
     with pytest.raises(TypeError, match="Algorithm must be a Winograd2D or None, not 'F23'"):
         CNN(model, algorithm="F23")
@@ -85,7 +93,7 @@ def test_messages():
         CNN(model, engine="fast")
     with pytest.raises(ValueError, match="The shared array takes the 'rows' layout, not 'banks'"):
         CNN(model, layout="banks")
-    odd = random_int_cnn(np.random.default_rng(0), (1, 6, 6), (2,), pool=3, n_classes=2)
+    odd = random_cnn(np.random.default_rng(0), (6, 6, 1), (2,), pool=3, n_classes=2)
     with pytest.raises(ValueError, match="The max-pool window must equal the output tile "
                                          "m = 2, not 3"):
         CNN(odd)
@@ -94,13 +102,13 @@ def test_messages():
 def test_layer_entries_and_bounds():
     from slimgen.flow import RunConfig
     from slimgen.models import cnn
-    model = _model(5, (1, 8, 8), (4, 8), n_classes=10)
+    model = _model(5, (8, 8, 1), (4, 8), n_classes=10)
     net = cnn.make_network(model, RunConfig(model="cnn", method="balanced"))
     e = cnn.layer_entries(net)
     assert cnn.multipliers(net) == 4 and [x["lanes"] for x in e] == [4, 4, 4]
     assert (e[1]["mults_direct"], e[1]["mults"]) == (36, 16.0)    # 4 channels · 9 → 4 · 16/4
     assert [x["nonzero_filters"] for x in e[:2]] == [4, 32]
-    nnz = int((model.dense[0].W != 0).sum())
+    nnz = int((model.of_kind("dense")[0].W != 0).sum())
     assert [x["mults_per_inference"] for x in e] == [1024, 8192, nnz]
     assert e[2]["engine"] == "sparse rows, shared array" and sum(e[2]["nonzeros_per_group"]) == nnz
     assert [x["cycles"] for x in e[:2]] == [16 + 16 * 16, 64 + 16 * 128]
@@ -109,8 +117,34 @@ def test_layer_entries_and_bounds():
     pruned = cnn.make_network(_prune_filters(model, np.random.default_rng(1), 0.5),
                               RunConfig(model="cnn", method="balanced"))
     e = cnn.layer_entries(pruned)
-    W = pruned.schedule.qmodel.convs[1].W
+    W = pruned.schedule.convs[1].W
     filters = int(np.any(W != 0, axis=(2, 3)).sum())
     assert e[1]["nonzero_filters"] == filters < sum(map(len, pruned.schedule.filters[1])) < 32
     assert e[1]["mults_per_inference"] == 16 * 16 * filters
     assert e[1]["cycles"] == 64 + 16 * pruned.schedule.tile_cycles(1) < 64 + 16 * 128
+
+
+def test_structure_checked():
+    from slimgen.hw.cnn_schedule import cnn_parts
+    from slimgen.sim.testing import random_mlp
+    model = _model(0, (4, 4, 1), (2, 3))
+    conv0, conv1, pool, flatten, dense = model.layers
+    assert cnn_parts(model) == ((conv0, conv1), 2, (dense,), (1, 4, 4))
+    with pytest.raises(ValueError, match=r"^The CNN takes convolutions, a max-pool, a flatten "
+                                         r"and dense layers, not dense, dense$"):
+        CNN(random_mlp(np.random.default_rng(0), (4, 3, 2)))
+    with pytest.raises(ValueError, match=r"^Convolution 1 must be 2-D with stride 1 and the same "
+                                         r"padding on every side, not stride 1 and padding "
+                                         r"\(\(0, 1\), \(1, 1\)\)$"):
+        cnn_parts(replace(model, layers=(conv0, replace(conv1, pad=((0, 1), (1, 1))), pool,
+                                         flatten, dense)))
+    with pytest.raises(ValueError, match=r"^Convolution 0 must requantize with ReLU and one "
+                                         r"multiplier$"):
+        cnn_parts(replace(model, layers=(replace(conv0, relu=False),) + model.layers[1:]))
+    with pytest.raises(ValueError, match=r"^Convolution 0 takes 2 channels, its input has 1$"):
+        cnn_parts(replace(model, layers=(conv1, conv1, pool, flatten, dense)))
+    with pytest.raises(ValueError, match=r"^The pool must be a max-pool with its stride equal to "
+                                         r"its size$"):
+        cnn_parts(replace(model, layers=(conv0, conv1, replace(pool, stride=1), flatten, dense)))
+    with pytest.raises(ValueError, match=r"^Dense layer 0 takes 12 inputs, not the 8 it gets$"):
+        cnn_parts(replace(model, layers=(conv0, pool, flatten, dense)))

@@ -8,17 +8,23 @@ import pytest
 from slimgen.hw.lstm_cell import LstmCell, LstmClassifier
 from slimgen.hw.lstm_engine import LstmEngine, gate_constants
 from slimgen.hw.lstm_schedule import GATE_ORDER, build_schedule
+from slimgen.sim.testing import random_lstm_cell, random_lstm_classifier
 from slimgen.sw.fixed import requantize
-from slimgen.sw.lstm_golden import (LstmFormat, lstm_forward_int, random_int_lstm,
-                                    random_int_lstm_classifier)
+from slimgen.sw.golden import recurrent
+from slimgen.sw.integer_model import RecurrentFormat
 
 from hw_sim import run_stream
 
+# the integer LSTM's formats: the default, and a small one (every width narrower)
+DEFAULT = {}
+SMALL = {"fmt": RecurrentFormat(gate_frac=6, tanh_frac=6, c_bits=9, h_frac=5, table_bits=7),
+         "weight_bits": 4, "c_weight_bits": 3, "in_bits": 4}
 
-def random_classifier(rng, n_in, n_hidden, n_classes, *, steps, fmt=LstmFormat(),
-                      density=0.3):
-    return random_int_lstm_classifier(rng, n_in, n_hidden, n_classes, steps=steps, fmt=fmt,
-                                      density=density)
+
+def random_classifier(rng, n_in, n_hidden, n_classes, *, steps, fmt=DEFAULT, density=0.3):
+    head = {"head_weight_bits": 5} if fmt is SMALL else {}
+    return random_lstm_classifier(rng, n_in, n_hidden, n_classes, steps=steps, density=density,
+                                  **fmt, **head)
 
 
 def _logits(raw, n_classes, logit_bits):
@@ -31,13 +37,9 @@ def _logits(raw, n_classes, logit_bits):
     return np.array(out, dtype=np.int64)
 
 
-SMALL = LstmFormat(gate_frac=6, tanh_frac=6, c_bits=9, h_frac=5, table_bits=7, weight_bits=4,
-                   c_weight_bits=3, head_weight_bits=5, in_bits=4)
-
-
 @pytest.mark.parametrize("fmt,lanes,density", [
-    (LstmFormat(), 3, 0.3),
-    (LstmFormat(), 1, 0.1),
+    (DEFAULT, 3, 0.3),
+    (DEFAULT, 1, 0.1),
     (SMALL, 4, 0.2),
     (SMALL, 9, 0.05),     # one neuron per lane; many empty rows (fillers)
 ])
@@ -45,7 +47,7 @@ def test_classifier_random_weights(fmt, lanes, density):
     """Three sequences back to back through the classifier: logits and class exact."""
     rng = np.random.default_rng(lanes)
     model = random_classifier(rng, 5, 9, 4, steps=4, fmt=fmt, density=density)
-    X = rng.integers(0, 1 << fmt.in_bits, (3, 4 * 5))
+    X = rng.integers(0, 1 << model.input_bits, (3, 4 * 5))
     dut = LstmClassifier(model, lanes=lanes)
     raw, cycles = run_stream(dut, X.ravel(), 3, raw=True)
     logits = _logits(raw, 4, model.logit_bits)
@@ -95,7 +97,7 @@ def test_classifier_with_gaps_and_backpressure():
 
 def test_engine_errors():
     model = random_classifier(np.random.default_rng(0), 2, 3, 2, steps=2)
-    with pytest.raises(TypeError, match=r"^Model must be an IntLSTMClassifier, not 1$"):
+    with pytest.raises(TypeError, match=r"^Model must be an IntNetwork, not 1$"):
         LstmEngine(1)
     with pytest.raises(ValueError, match=r"^Lane count must be an integer from 1 to the hidden "
                                          r"units \(3\), not 4$"):
@@ -107,7 +109,7 @@ def test_schedule_recomposes_the_weights(lanes):
     """Every lane's rows, decoded, are its neurons' gate rows (h columns by rank) and its block
     of the head's columns; every neuron is on exactly one lane; ranks follow the lanes."""
     model = random_classifier(np.random.default_rng(7), 5, 9, 4, steps=3, density=0.1)
-    lstm, head = model.lstm, model.head
+    lstm, head = model.layers
     s = build_schedule(model, lanes)
     n_in, H = 5, 9
     by_rank = np.argsort(s.rank)
@@ -149,7 +151,7 @@ def test_schedule_recomposes_the_weights(lanes):
 def test_gate_constants_keep_the_index():
     """Clipping z to [z_lo, z_hi] and the reduced M, s give the golden table index for
     every z (checked over a range well beyond both ends)."""
-    lstm = random_int_lstm(np.random.default_rng(3), 4, 6, spread=8)
+    lstm = random_lstm_cell(np.random.default_rng(3), 4, 6, spread=8)
     for g in GATE_ORDER:
         M, s, lo, hi = gate_constants(lstm, g)
         assert M % 2 == 1 or s == 1
@@ -165,33 +167,47 @@ def test_gate_constants_keep_the_index():
             ref[z == hi - 1][0] < ref[z == hi][0]
 
 
-@pytest.mark.parametrize("fmt,layout,lanes", [
-    (LstmFormat(), "rows", (3, 2)),
-    (LstmFormat(gate_frac=6, tanh_frac=6, c_bits=9, h_frac=5, table_bits=7, weight_bits=4,
-                c_weight_bits=3, in_bits=4), "banks", (4, 3)),
-])
+@pytest.mark.parametrize("fmt,layout,lanes", [(DEFAULT, "rows", (3, 2)), (SMALL, "banks", (4, 3))])
 def test_cell_random_weights(fmt, layout, lanes):
     """Random weights spread over the tables' whole range (saturating c and h)."""
-    rng = np.random.default_rng(fmt.gate_frac)
-    lstm = random_int_lstm(rng, 5, 9, fmt=fmt, spread=8)
+    rng = np.random.default_rng(fmt.get("fmt", RecurrentFormat()).gate_frac)
+    lstm = random_lstm_cell(rng, 5, 9, spread=8, **fmt)
     steps = 4
-    X = rng.integers(0, 1 << fmt.in_bits, (3, steps, 5))
+    X = rng.integers(0, 1 << lstm.in_bits, (3, steps, 5))
     dut = LstmCell(lstm, steps=steps, gate_lanes=lanes[0], c_lanes=lanes[1], layout=layout)
     out, cycles = run_stream(dut, X.ravel(), 3 * 9)
-    w = fmt.h_bits
+    w = lstm.fmt.h_bits
     out = np.array(out, dtype=np.int64) & ((1 << w) - 1)
     out = np.where(out >> (w - 1), out - (1 << w), out).reshape(3, 9)
-    np.testing.assert_array_equal(out, lstm_forward_int(lstm, X))
+    np.testing.assert_array_equal(out, recurrent(X, lstm))
     # Three sequences back to back: the state was reset between them, and each took the
     # modelled cycles (the third one's output is the only one not overlapped).
     assert cycles <= 3 * dut.cycles_per_sequence + 9 + 4
 
 
 def test_cell_errors():
-    lstm = random_int_lstm(np.random.default_rng(0), 2, 3)
-    with pytest.raises(TypeError, match=r"^LSTM must be an IntLSTM, not None$"):
+    lstm = random_lstm_cell(np.random.default_rng(0), 2, 3)
+    with pytest.raises(TypeError, match=r"^LSTM must be an LSTM IntRecurrent, not None$"):
         LstmCell(None)
     with pytest.raises(TypeError, match=r"^Step count must be a positive integer, not 0$"):
         LstmCell(lstm, steps=0)
-    with pytest.raises(TypeError, match=r"^Model must be an IntLSTMClassifier, not"):
+    with pytest.raises(TypeError, match=r"^Model must be an IntNetwork, not"):
         LstmClassifier(lstm)
+
+
+def test_classifier_structure_checked():
+    from dataclasses import replace
+    from slimgen.hw.lstm_schedule import lstm_classifier
+    from slimgen.sim.testing import random_mlp
+    model = random_classifier(np.random.default_rng(0), 2, 3, 2, steps=2)
+    cell, head = model.layers
+    assert lstm_classifier(model) == (cell, head, 2)
+    with pytest.raises(ValueError, match=r"^The LSTM classifier takes a recurrent cell and a "
+                                         r"dense head, not dense, dense$"):
+        LstmEngine(random_mlp(np.random.default_rng(0), (4, 3, 2)))
+    with pytest.raises(ValueError, match=r"^The cell must be an LSTM on unsigned inputs giving "
+                                         r"its last hidden state$"):
+        lstm_classifier(replace(model, layers=(replace(cell, sequences=True), head)))
+    with pytest.raises(ValueError, match=r"^The head must be a dense layer on the 8-bit signed "
+                                         r"hidden state giving its accumulators \(the logits\)$"):
+        lstm_classifier(replace(model, layers=(cell, replace(head, in_signed=False))))

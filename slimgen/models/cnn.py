@@ -84,7 +84,7 @@ def layer_entries(net):
     sch = net.schedule
     alg = sch.algorithm
     alpha2 = alg.alpha
-    for k, conv in enumerate(sch.qmodel.convs):
+    for k, conv in enumerate(sch.convs):
         W = conv.W
         cin, _, _, cout, oh, ow, th, tw = sch.layer_shapes[k]
         # products with a non-zero filter W[k, c]: α² per tile (edge tiles whole); the
@@ -101,7 +101,7 @@ def layer_entries(net):
             "mults": float(mults / (cout * oh * ow)), "mults_per_inference": int(mults),
             "cycles": int(sch.transform_cycles(k) + sch.conv_cycles(k)),
         })
-    layer = sch.qmodel.dense[0]
+    layer = sch.dense[0]
     W, lay = layer.W, sch.sparse_layout
     P = lay.lanes
     n_out, n_in = W.shape

@@ -1,8 +1,8 @@
 """The LSTM model kind: an LSTM over the digits' rows (8 steps of 8 pixels), then a dense head.
 
 Trained in float (:func:`slimgen.sw.nn.lstm_spec`), optionally gate-pruned (method 2,
-``--method lstm_gates``: W_i, W_f, W_o and their recurrent U), quantized into the integer golden
-model :class:`slimgen.sw.lstm_golden.IntLSTMClassifier` and built as
+``--method lstm_gates``: W_i, W_f, W_o and their recurrent U), quantized into the integer model
+(:class:`slimgen.sw.integer_model.IntNetwork`: an LSTM cell and a dense head) and built as
 :class:`slimgen.hw.lstm_cell.LstmClassifier`.
 
 Hardware (:class:`slimgen.hw.lstm_engine.LstmEngine`): the run's ``lanes`` are multiply lanes
@@ -57,7 +57,8 @@ def make_network(int_model, config):
     """The classifier on ``config.lanes`` lanes, at most the model's hidden units (the flow's
     settings never ask for more, see :func:`check_config`)."""
     from slimgen.hw.lstm_cell import LstmClassifier
-    return LstmClassifier(int_model, lanes=min(config.lanes, int_model.lstm.n_hidden))
+    cells = int_model.of_kind("recurrent")    # none: the classifier says what is wrong
+    return LstmClassifier(int_model, lanes=min([config.lanes] + [c.n_hidden for c in cells]))
 
 
 def multipliers(net):
@@ -95,8 +96,8 @@ def layer_entries(net):
     non-zero weights of that matrix; ``cycles``: the busiest lane's words for it (a row
     without non-zeros costs one) per inference."""
     from slimgen.hw.lstm_schedule import GATE_ORDER
-    eng, model = net.engine, net.model
-    sched, lstm, T = eng.schedule, model.lstm, model.steps
+    eng = net.engine
+    sched, lstm, head, T = eng.schedule, eng.cell, eng.head, eng.steps
     P = eng.lanes
     ifo = np.concatenate([lstm.W[g] for g in "ifo"])
     per_lane = {g: [int(sum(np.count_nonzero(lstm.W[g][j]) for j in sched.neurons[p]))
@@ -105,15 +106,15 @@ def layer_entries(net):
                  for p in range(P)] for g in GATE_ORDER}
     ifo_lane = [sum(per_lane[g][p] for g in "ifo") for p in range(P)]
     ifo_words = [sum(words[g][p] for g in "ifo") for p in range(P)]
-    head_lane = [int(np.count_nonzero(model.head.W[:, [int(j) for j in range(lstm.n_hidden)
-                                                       if sched.rank[j] in sched.head_cols[p]]]))
+    head_lane = [int(np.count_nonzero(head.W[:, [int(j) for j in range(lstm.n_hidden)
+                                                 if sched.rank[j] in sched.head_cols[p]]]))
                  for p in range(P)]
     return [
-        _entry("gates_ifo", "lstm gates", ifo, lstm.fmt.weight_bits, ifo_lane, P,
+        _entry("gates_ifo", "lstm gates", ifo, lstm.weight_bits, ifo_lane, P,
                T * max(ifo_words), T),
-        _entry("gate_c", "lstm gate", lstm.W["c"], lstm.fmt.c_weight_bits, per_lane["c"], P,
+        _entry("gate_c", "lstm gate", lstm.W["c"], lstm.c_weight_bits, per_lane["c"], P,
                T * max(words["c"]), T),
-        _entry("head", "dense", model.head.W, model.head.weight_bits, head_lane, P,
+        _entry("head", "dense", head.W, head.weight_bits, head_lane, P,
                max(sched.head_words), 1),
         _elementwise_entry(lstm.n_hidden, T),
     ]
