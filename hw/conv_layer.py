@@ -1,8 +1,8 @@
 """Streaming convolution layer: line buffer, tile engine (Winograd or direct), band reorder,
 bias, requantization and ReLU, stream ports.
 
-Computes one :class:`slimgen.sw.conv_golden.QuantConv` on ``H × W`` images exactly as
-:func:`slimgen.sw.conv_golden.conv_forward_int` does (stride 1, zero padding ``p``).
+Computes one 2-D :class:`slimgen.sw.integer_model.IntConv` on ``H × W`` images exactly as
+:func:`slimgen.sw.golden.conv` does (stride 1, zero padding ``p`` on every side).
 
 Streams. ``i`` carries activations in raster order with the channel fastest (``y, x, c``);
 ``o`` carries the outputs in the same order (``oy, ox, k``): requantized ``out_bits``
@@ -33,11 +33,11 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.conv_golden import QuantConv, output_size
+from slimgen.sw.conv_golden import output_size
 from slimgen.sw.winograd import Winograd2D, csd_digits
 
 from .direct_conv import direct_tile
-from .winograd_tile import winograd_tile
+from .winograd_tile import check_conv, winograd_tile
 
 __all__ = ["ConvLayer"]
 
@@ -52,7 +52,9 @@ class ConvLayer(wiring.Component):
 
     Parameters
     ----------
-    layer : QuantConv
+    layer : IntConv
+        Square kernels, stride 1, the same padding on every side, unsigned inputs; requantizing
+        with ReLU (one multiplier) or giving its accumulators.
     height, width : int
         Input image size.
     algorithm : Winograd2D or None
@@ -72,12 +74,14 @@ class ConvLayer(wiring.Component):
     """
 
     def __init__(self, layer, *, height, width, algorithm=None, lanes=None, tile=2):
-        if not isinstance(layer, QuantConv):
-            raise TypeError(f"Layer must be a QuantConv, not {layer!r}")
+        check_conv(layer)
         _check_positive("Height", height)
         _check_positive("Width", width)
         if layer.requant and not layer.relu:
             raise ValueError("Requantizing layers must use ReLU in hardware (unsigned outputs)")
+        if layer.requant and not isinstance(layer.multiplier, int):
+            raise ValueError("The layer has one multiplier per output channel; the conv layer "
+                             "takes one")
         if algorithm is not None and not isinstance(algorithm, Winograd2D):
             raise TypeError(f"Algorithm must be a Winograd2D or None, not {algorithm!r}")
         self.layer, self.height, self.width = layer, height, width

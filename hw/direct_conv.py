@@ -15,19 +15,18 @@ use: for F(2×2, 3×3) with 4 lanes (1 output per cycle) the direct engine needs
 
 from amaranth.hdl import signed
 
-from slimgen.sw.conv_golden import QuantConv
 from slimgen.sw.fixed import signed_bits
+from slimgen.sw.integer_model import IntConv
 
-from .winograd_tile import TileEngine, filter_range
+from .winograd_tile import TileEngine, check_conv, filter_range
 
 __all__ = ["direct_tile"]
 
 
-def direct_tile(layer: QuantConv, *, tile=2, lanes=None) -> TileEngine:
+def direct_tile(layer: IntConv, *, tile=2, lanes=None) -> TileEngine:
     """The direct engine for ``layer``: ``tile × tile`` outputs per window, ``lanes = q·r²``
     multipliers with ``q`` dividing ``tile²`` (default ``r²``: one output per step)."""
-    if not isinstance(layer, QuantConv):
-        raise TypeError(f"Layer must be a QuantConv, not {layer!r}")
+    check_conv(layer)
     r = layer.kernel
     taps = r * r
     if not isinstance(tile, int) or tile < 1:

@@ -35,13 +35,28 @@ from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.conv_golden import QuantConv, scale_parts, transform_weights
+from slimgen.sw.conv_golden import scale_parts, transform_weights
 from slimgen.sw.fixed import signed_bits
+from slimgen.sw.integer_model import IntConv
 from slimgen.sw.winograd import Winograd2D, integer_form
 
 from .transform import ShiftAddNetwork, Transform2D
 
-__all__ = ["TileEngine", "winograd_tile", "filter_range", "const_mul"]
+__all__ = ["TileEngine", "winograd_tile", "filter_range", "const_mul", "check_conv"]
+
+
+def check_conv(layer):
+    """Refuse a convolution the tile engines cannot compute: not a 2-D :class:`IntConv` with
+    square kernels, stride 1, the same zero padding on every side and unsigned inputs."""
+    if not isinstance(layer, IntConv) or layer.dims != 2:
+        raise TypeError(f"Layer must be a 2-D IntConv, not {layer!r}")
+    if layer.W.shape[2] != layer.W.shape[3] or layer.stride != 1 or layer.padding is None:
+        raise ValueError(f"The convolution engines take square kernels, stride 1 and the same "
+                         f"padding on every side, not kernel {layer.W.shape[2:]}, stride "
+                         f"{layer.stride} and padding {layer.pad}")
+    if layer.in_signed:
+        raise ValueError("The convolution engines take unsigned inputs")
+    return layer
 
 
 def filter_range(W, in_bits):
@@ -274,14 +289,13 @@ class TileEngine(wiring.Component):
         return m
 
 
-def winograd_tile(layer: QuantConv, algorithm: Winograd2D, *, lanes=None, in_stages=1,
+def winograd_tile(layer: IntConv, algorithm: Winograd2D, *, lanes=None, in_stages=1,
                   out_stages=1) -> TileEngine:
     """The F(m×m, r×r) engine for ``layer`` with ``lanes`` multipliers (default α², one step).
 
     ``U = G g Gᵀ`` is computed here from the layer's weights and stored lane by lane.
     """
-    if not isinstance(layer, QuantConv):
-        raise TypeError(f"Layer must be a QuantConv, not {layer!r}")
+    check_conv(layer)
     if not isinstance(algorithm, Winograd2D):
         raise TypeError(f"Algorithm must be a Winograd2D, not {algorithm!r}")
     form = integer_form(algorithm)

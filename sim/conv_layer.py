@@ -9,7 +9,7 @@ import numpy as np
 from slimgen.hw.conv_layer import ConvLayer
 from slimgen.hw.verilog import to_verilog
 from slimgen.sw.artifact import write_bytes_atomic
-from slimgen.sw.conv_golden import conv_forward_int
+from slimgen.sw.golden import conv
 
 from .runner import run_bench
 
@@ -18,8 +18,9 @@ __all__ = ["verify_conv_layer"]
 
 def verify_conv_layer(layer, frames, *, algorithm=None, lanes=None, tile=2, build_dir, sim=None,
                       log_file=None):
-    """Every frame (F, Cin, H, W) through the RTL of ``ConvLayer``; raises ``BenchFailed`` on any
-    difference. Returns ``{"cycles": ..., "products": ...}`` counted by the bench."""
+    """Every frame (F, Cin, H, W) through the RTL of ``ConvLayer`` of the :class:`IntConv`
+    ``layer``; raises ``BenchFailed`` on any difference from :func:`slimgen.sw.golden.conv`.
+    Returns ``{"cycles": ..., "products": ...}`` counted by the bench."""
     frames = np.asarray(frames, dtype=np.int64)
     _, _, H, W = frames.shape
     build_dir = Path(build_dir)
@@ -27,9 +28,10 @@ def verify_conv_layer(layer, frames, *, algorithm=None, lanes=None, tile=2, buil
     dut = ConvLayer(layer, height=H, width=W, algorithm=algorithm, lanes=lanes, tile=tile)
     verilog = build_dir / "conv_layer.v"
     write_bytes_atomic(verilog, to_verilog(dut, "conv_layer").encode())
-    expected = np.array([conv_forward_int(x, layer).transpose(1, 2, 0) for x in frames])
+    frames = frames.transpose(0, 2, 3, 1)                           # (F, H, W, Cin)
+    expected = conv(frames, layer)                                  # (F, Oh, Ow, Cout)
     buf = io.BytesIO()
-    np.savez(buf, frames=frames.transpose(0, 2, 3, 1), expected=expected,
+    np.savez(buf, frames=frames, expected=expected,
              signed_out=not layer.requant,
              out_bits=layer.out_bits if layer.requant else layer.acc_bits)
     write_bytes_atomic(build_dir / "data.npz", buf.getvalue())

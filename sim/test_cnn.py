@@ -10,9 +10,8 @@ from slimgen.hw.cnn import CNN
 from slimgen.hw.verilog import to_verilog
 from slimgen.sim.network import verify_network
 from slimgen.sw.artifact import write_bytes_atomic
-from slimgen.sw.cnn_quant import random_int_cnn
 
-from .testing import require_simulator
+from .testing import random_cnn, require_simulator
 
 
 @pytest.mark.sim
@@ -21,8 +20,8 @@ from .testing import require_simulator
 def test_random_cnn_bit_exact(sim, tmp_path):
     require_simulator(sim)
     rng = np.random.default_rng(21)
-    qmodel = random_int_cnn(rng, (1, 8, 8), (4, 8), pool=2, n_classes=10, density=0.2,
-                            conv_bias=False)
+    qmodel = random_cnn(rng, (8, 8, 1), (4, 8), pool=2, n_classes=10, density=0.2,
+                        conv_bias=False)
     x_q = np.concatenate([rng.integers(0, 256, (6, qmodel.n_inputs)),
                           np.zeros((1, qmodel.n_inputs), dtype=np.int64),
                           np.full((1, qmodel.n_inputs), 255)])

@@ -3,15 +3,16 @@ equal the direct integer correlation for F(2×2,3×3), F(4×4,3×3) Toom-Cook an
 F(2×2,5×5) and the direct engine, on random layers, extreme weights and data, and the first
 layer of a trained digits CNN; on Icarus and Verilator."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from slimgen.sim.conv_layer import verify_conv_layer
 from slimgen.sim.runner import BenchFailed, default_simulator
-from slimgen.sw.conv_golden import QuantConv, random_conv_layer
 from slimgen.sw.winograd import winograd_2d
 
-from .testing import require_simulator
+from .testing import random_conv_layer, require_simulator
 
 ALGORITHMS = {
     "F2x2_3x3": lambda: winograd_2d(2, 3),
@@ -71,18 +72,12 @@ def test_conv_layer_requantized_5x5(tmp_path):
 
 @pytest.fixture(scope="module")
 def digits_conv():
-    """The first convolution of a small digits CNN trained with slimgen.sw.nn, quantized."""
-    from slimgen.sw.conv_golden import quantize_conv
-    from slimgen.sw.data import load_digits
-    from slimgen.sw.nn import TrainConfig, build_model, cnn_spec, train
-    data = load_digits(view="image", seed=0)
-    model = build_model(cnn_spec((1, 8, 8), channels=(4,)), np.random.default_rng(0))
-    train(model, data, TrainConfig(epochs=3, seed=0), progress=False)
-    conv = model.layers[0]
-    layer = quantize_conv(conv.params["W"], conv.params["b"], in_scale=1 / 16, out_scale=1 / 16,
-                          padding=1)
-    x, _ = data.part("test")
-    return layer, np.clip(np.rint(x[:4] * 16), 0, 255).astype(np.int64)
+    """The first convolution of a small digits CNN trained with slimgen.sw.nn, quantized as
+    the flow does it; four test images (1, 8, 8)."""
+    from .testing import trained_int_network
+    int_net, x_q, _ = trained_int_network("cnn", view="image", channels=(4,),
+                                          train_options={"epochs": 3})
+    return int_net.layers[0], x_q[:4].reshape(4, 1, 8, 8)
 
 
 @pytest.mark.sim
@@ -92,7 +87,7 @@ def test_digits_cnn_first_layer(digits_conv, tmp_path):
     sim = default_simulator()
     require_simulator(sim)
     layer, x = digits_conv
-    raw = QuantConv(layer.W, layer.b, requant=False, relu=False, padding=1)
+    raw = replace(layer, requant=False, relu=False)
     verify_conv_layer(raw, x, algorithm=winograd_2d(4, 3, "crt"), lanes=7,
                       build_dir=tmp_path / "crt", sim=sim)
     verify_conv_layer(layer, x, algorithm=winograd_2d(2, 3), lanes=4,
@@ -109,10 +104,10 @@ def test_conv_bench_catches_a_wrong_weight(tmp_path, monkeypatch):
     layer = random_conv_layer(rng, 2, 2, 3, requant=False)
     W = layer.W.copy()
     W[1, 0, 1, 1] += 1
-    broken = QuantConv(W, layer.b, requant=False, relu=False, padding=1)
+    broken = replace(layer, W=W)
     frames = _frames(rng, 2, 2, 5, 5)
-    orig = cl.conv_forward_int
-    monkeypatch.setattr(cl, "conv_forward_int", lambda x, _layer: orig(x, layer))
+    orig = cl.conv
+    monkeypatch.setattr(cl, "conv", lambda x, _layer: orig(x, layer))
     with pytest.raises(BenchFailed, match=r"1 of 1 tests failed"):
         verify_conv_layer(broken, frames, algorithm=winograd_2d(2, 3), lanes=4,
                           build_dir=tmp_path, sim=sim, log_file=tmp_path / "sim.log")

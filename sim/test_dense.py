@@ -9,11 +9,9 @@ from slimgen.hw.dense import DenseEngine
 from slimgen.hw.verilog import to_verilog
 from slimgen.sim.runner import default_simulator, run_bench
 from slimgen.sw.artifact import write_bytes_atomic
-from slimgen.sw.fixed import requantize
-from slimgen.sw.golden import dense_accumulate
-from slimgen.sw.quant import random_dense_layer
+from slimgen.sw.golden import dense
 
-from .testing import require_simulator
+from .testing import random_dense_layer, require_simulator
 
 CASES = {
     "random-requant": dict(n_in=24, n_out=10, lanes=4, requant=True, extreme=None),
@@ -35,14 +33,12 @@ def test_dense_bench(case, tmp_path):
     layer = random_dense_layer(rng, c.pop("n_in"), c.pop("n_out"), **c)
     x = np.concatenate([rng.integers(0, 256, (6, n_in)), np.full((1, n_in), 255),
                         np.zeros((1, n_in), dtype=np.int64)])
-    acc = dense_accumulate(x, layer.W, layer.b)
-    expected = requantize(acc, layer.multiplier, layer.shift, out_bits=layer.out_bits) \
-        if layer.requant else acc
+    expected = dense(x, layer)
     verilog = tmp_path / "dense.v"
     write_bytes_atomic(verilog, to_verilog(DenseEngine(layer, lanes=lanes), "dense").encode())
     buf = io.BytesIO()
     np.savez(buf, inputs=x, expected=expected, signed_out=not layer.requant,
-             out_bits=layer.out_bits)
+             out_bits=layer.out_width)
     write_bytes_atomic(tmp_path / "data.npz", buf.getvalue())
     run_bench(verilog=verilog, toplevel="dense", test_module="slimgen.sim.dense_tb",
               build_dir=tmp_path / "build", sim=sim,

@@ -15,12 +15,11 @@ import pytest
 
 from slimgen.sim.runner import default_simulator, run_bench
 from slimgen.sim.uart_bridge import write_bridge_verilog
-from slimgen.sw.artifact import save_quantized_model, write_bytes_atomic
+from slimgen.sw.artifact import save_int_network, write_bytes_atomic
 from slimgen.sw.data import load_digits
-from slimgen.sw.nn import TrainConfig, build_model, mlp_spec, train
-from slimgen.sw.quant import quantize_inputs, quantize_mlp
+from slimgen.sw.quantize import quantize_inputs
 
-from .testing import require_simulator, untrained_int_run
+from .testing import require_simulator, trained_int_network, untrained_int_run
 
 pytest.importorskip("serial")
 
@@ -32,12 +31,11 @@ REPLY_SECONDS = 60    # the host's read timeout (simulated time runs slower than
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     """A run folder with a small trained digits MLP (model.npz) and the model itself."""
-    data = load_digits(seed=0)
-    model = build_model(mlp_spec((64, 16, 10)), np.random.default_rng(0))
-    train(model, data, TrainConfig(seed=0, epochs=5), progress=False)
-    qmodel = quantize_mlp(model, data.part("train")[0], input_scale=1 / 16)
+    qmodel, _, _ = trained_int_network("mlp", view="vector", sizes=(64, 16, 10),
+                                       train_options={"epochs": 5})
     root = tmp_path_factory.mktemp("run")
-    save_quantized_model(root / "model.npz", qmodel, dataset="digits", split_seed=0)
+    save_int_network(root / "model.npz", qmodel, dataset="digits", split_seed=0,
+                     extra={"model": "mlp"})
     return root, qmodel
 
 

@@ -2,6 +2,8 @@
 of a trained, quantized MLP (one engine per layer, and every layer folded onto one array), on
 Icarus and on Verilator; logits must equal the golden model's."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -11,23 +13,14 @@ from slimgen.hw.verilog import to_verilog
 from slimgen.sim.network import verify_network
 from slimgen.sim.runner import BenchFailed
 from slimgen.sw.artifact import write_bytes_atomic
-from slimgen.sw.data import load_digits
 from slimgen.sw.golden import argmax_first
-from slimgen.sw.nn import TrainConfig, build_model, mlp_spec, train
-from slimgen.sw.quant import (QuantDense, QuantizedModel, quantize_inputs, quantize_mlp,
-                              random_dense_layer)
 
-from .testing import require_simulator
+from .testing import dense_network, random_dense_layer, require_simulator, trained_int_network
 
 
 @pytest.fixture(scope="module")
 def digits_model():
-    data = load_digits(seed=0)
-    model = build_model(mlp_spec((64, 32, 10)), np.random.default_rng(0))
-    train(model, data, TrainConfig(seed=0), progress=False)
-    qmodel = quantize_mlp(model, data.part("train")[0], input_scale=1 / 16)
-    x, y = data.part("test")
-    return qmodel, quantize_inputs(x, qmodel.input_scale, qmodel.input_bits), y
+    return trained_int_network("mlp", view="vector", sizes=(64, 32, 10))
 
 
 NETWORKS = {"per-layer": lambda q: Network(q, lanes=4), "folded": lambda q: FoldedMlp(q, lanes=8)}
@@ -57,8 +50,8 @@ def test_folded_network_on_a_random_three_layer_model(tmp_path):
     sim = default_simulator()
     require_simulator(sim)
     rng = np.random.default_rng(11)
-    qmodel = QuantizedModel((random_dense_layer(rng, 20, 12), random_dense_layer(rng, 12, 9),
-                             random_dense_layer(rng, 9, 5, requant=False)), 1.0, 8)
+    qmodel = dense_network([random_dense_layer(rng, 20, 12), random_dense_layer(rng, 12, 9),
+                            random_dense_layer(rng, 9, 5, requant=False)])
     x_q = rng.integers(0, 256, (40, 20))
     verilog = tmp_path / "network.v"
     write_bytes_atomic(verilog, to_verilog(FoldedMlp(qmodel, lanes=5), "network").encode())
@@ -77,8 +70,7 @@ def test_network_bench_catches_a_wrong_weight(digits_model, tmp_path):
     l0 = qmodel.layers[0]
     W = l0.W.copy()
     W[3, np.argmax(x_q[:8].sum(axis=0))] += 5  # an input pixel the first samples use
-    broken = QuantizedModel((QuantDense(**{**l0.__dict__, "W": W}),) + qmodel.layers[1:],
-                            qmodel.input_scale, qmodel.input_bits, qmodel.config)
+    broken = replace(qmodel, layers=(replace(l0, W=W),) + qmodel.layers[1:])
     verilog = tmp_path / "broken.v"
     write_bytes_atomic(verilog, to_verilog(Network(broken, lanes=4), "network").encode())
     with pytest.raises(BenchFailed, match=r"1 of 1 tests failed"):

@@ -15,11 +15,12 @@ from amaranth.lib.wiring import In, Out
 from slimgen.hw.sparse_mac import SparseMacArray
 from slimgen.hw.verilog import to_verilog
 from slimgen.sim.runner import run_bench
+from slimgen.sw import golden
 from slimgen.sw.artifact import write_bytes_atomic
-from slimgen.sw.sparse_golden import input_range, random_sparse_layer
+from slimgen.sw.integer_model import act_range
 from slimgen.sw.sparse_layout import balanced_mask, magnitude_mask
 
-from .testing import require_simulator
+from .testing import random_sparse_layer, require_simulator
 
 # name: (weight_bits, layout, lanes, mask kind, options)
 CASES = [
@@ -87,12 +88,12 @@ def make_cases(seed=0):
         layer = random_sparse_layer(rng, mask, weight_bits=wb, **opts)
         array = SparseMacArray(layer, lanes=lanes, layout=layout, index_bits=index_bits,
                                dense=dense, order=order)
-        lo, hi = input_range(layer.in_bits, layer.in_signed)
+        lo, hi = act_range(layer.in_bits, layer.in_signed)
         x = np.concatenate([rng.integers(lo, hi + 1, (5, n_in)), np.full((1, n_in), hi),
                             np.full((1, n_in), lo), np.zeros((1, n_in), dtype=np.int64)])
         if kind_order == "digits":
             x = np.concatenate([_digits(24), x])
-        out.append((array, x, layer(x)))
+        out.append((array, x, golden.dense(x, layer)))
     return out
 
 

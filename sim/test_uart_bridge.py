@@ -6,22 +6,16 @@ import pytest
 
 from slimgen.sim.runner import default_simulator
 from slimgen.sim.uart_bridge import verify_uart_bridge
-from slimgen.sw.data import load_digits
-from slimgen.sw.nn import TrainConfig, build_model, mlp_spec, train
-from slimgen.sw.quant import quantize_inputs, quantize_mlp
 from slimgen.sw.uart_protocol import divisor
 
-from .testing import require_simulator
+from .testing import require_simulator, trained_int_network
 
 
 @pytest.fixture(scope="module")
 def digits_model():
-    data = load_digits(seed=0)
-    model = build_model(mlp_spec((64, 32, 10)), np.random.default_rng(0))
-    train(model, data, TrainConfig(seed=0, epochs=5), progress=False)
-    qmodel = quantize_mlp(model, data.part("train")[0], input_scale=1 / 16)
-    x, _ = data.part("test")
-    return qmodel, quantize_inputs(x, qmodel.input_scale, qmodel.input_bits)
+    qmodel, x_q, _ = trained_int_network("mlp", view="vector", sizes=(64, 32, 10),
+                                         train_options={"epochs": 5})
+    return qmodel, x_q
 
 
 @pytest.mark.sim

@@ -136,10 +136,13 @@ def test_no_such_port():
 
 
 def test_golden_comparison(tmp_path):
-    from slimgen.sw.nn import build_model, mlp_spec
-    from slimgen.sw.quant import quantize_mlp
-    model = build_model(mlp_spec((64, 8, 10)), np.random.default_rng(0))
-    q = quantize_mlp(model, np.random.default_rng(1).random((50, 64)), input_scale=1 / 16)
+    from slimgen.sw.network import preset
+    from slimgen.sw.nn import build_model
+    from slimgen.sw.quantize import quantize_network
+    net = preset("mlp", sizes=(64, 8, 10))
+    model = build_model(net.float_spec()[0], np.random.default_rng(0))
+    q = quantize_network(net, model, np.random.default_rng(1).random((50, 64)),
+                         input_scale=1 / 16)
     m = Model(logit_bits=q.logit_bits, golden=q)
     honest = FakeBoard(lambda req: proto.encode_reply(
         *(lambda l: (int(np.argmax(l)), l))(q(proto.decode_request(req, 64)[None])[0])))
@@ -214,7 +217,7 @@ def test_every_model_kind_is_classified(kind_run):
     digits' vector view, raster order, at the model's input scale and width), and the golden
     model of every kind is the one in the run folder."""
     from slimgen.sw.data import load_dataset
-    from slimgen.sw.quant import quantize_inputs
+    from slimgen.sw.quantize import quantize_inputs
     name, root, q = kind_run
     x, y = load_dataset("digits", view="vector", seed=0).part("test")
     board = FakeBoard(_board_of(q))

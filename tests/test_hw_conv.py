@@ -11,7 +11,8 @@ from slimgen.hw.conv_layer import ConvLayer
 from slimgen.hw.direct_conv import direct_tile
 from slimgen.hw.transform import Transform2D, TransformUnit
 from slimgen.hw.winograd_tile import winograd_tile
-from slimgen.sw.conv_golden import conv_forward_int, random_conv_layer
+from slimgen.sim.testing import random_conv_layer
+from slimgen.sw.golden import conv
 from slimgen.sw.winograd import correlate_direct, integer_form, winograd_1d, winograd_2d
 
 
@@ -78,7 +79,7 @@ def test_conv_layer_two_frames(alg):
     dut = ConvLayer(L, height=5, width=6, algorithm=alg and winograd_2d(*alg),
                     lanes=None if alg is None else (4 if alg == (2, 3) else 7))
     xs = rng.integers(0, 256, (2, 2, 5, 6))
-    want = np.array([conv_forward_int(x, L).transpose(1, 2, 0) for x in xs]).reshape(-1)
+    want = conv(xs.transpose(0, 2, 3, 1), L).reshape(-1)
     out, _, _ = run_arrays(dut, xs.transpose(0, 2, 3, 1).reshape(-1), want.size)
     assert np.array_equal(np.array(out), want)
 
@@ -96,3 +97,12 @@ def test_messages():
     with pytest.raises(ValueError, match=r"^Algorithm F\(2×2, 5×5\) is for 5×5 kernels, the "
                                          r"layer has 3×3$"):
         winograd_tile(L, winograd_2d(2, 5))
+    from dataclasses import replace
+    with pytest.raises(TypeError, match=r"^Layer must be a 2-D IntConv, not 3$"):
+        ConvLayer(3, height=4, width=4)
+    with pytest.raises(ValueError, match=r"^The convolution engines take square kernels, stride "
+                                         r"1 and the same padding on every side, not kernel "
+                                         r"\(3, 3\), stride 2 and padding \(\(1, 1\), \(1, 1\)\)$"):
+        direct_tile(replace(L, stride=2))
+    with pytest.raises(ValueError, match=r"^The convolution engines take unsigned inputs$"):
+        winograd_tile(replace(L, in_signed=True), winograd_2d(2, 3))
