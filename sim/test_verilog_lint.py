@@ -19,7 +19,7 @@ import pytest
 from slimgen.hw.verilog import to_verilog
 
 from .runner import _venv_path
-from .testing import require_simulator
+from .testing import random_cnn, random_lstm_classifier, random_mlp, require_simulator
 
 WAIVERS = json.loads((Path(__file__).with_name("lint_waivers.json")).read_text())["waivers"]
 
@@ -46,13 +46,6 @@ _QUOTED = re.compile(r"'([^']+)'")
 _OPERATOR = re.compile(r"[-+*/&|^~!<>?%()]")
 
 
-def _mlp(rng, sizes=(64, 32, 10), density=1.0):
-    from slimgen.sw.quant import QuantizedModel, random_dense_layer
-    layers = [random_dense_layer(rng, a, b, requant=k < len(sizes) - 2, density=density)
-              for k, (a, b) in enumerate(zip(sizes, sizes[1:]))]
-    return QuantizedModel(tuple(layers), 1.0, 8)
-
-
 def _board_verilog(qmodel):
     """The debug Verilog of the iCEBreaker top, with the stubs of its I/O primitives."""
     from slimgen.boards.build import get_board
@@ -70,16 +63,13 @@ def generated_tops():
     from slimgen.hw.lstm_cell import LstmClassifier
     from slimgen.hw.network import Network
     from slimgen.hw.uart_bridge import UARTBridge
-    from slimgen.sw.cnn_quant import random_int_cnn
-    from slimgen.sw.lstm_golden import LstmFormat, random_int_lstm_classifier
 
     rng = np.random.default_rng(21)
-    dense, sparse = _mlp(rng), _mlp(rng, density=0.2)
-    cnn = random_int_cnn(rng, (1, 8, 8), (4, 8), pool=2, n_classes=10, density=0.5,
-                         conv_bias=False)
-    lstm = random_int_lstm_classifier(rng, 8, 32, 10, steps=8,
-                                      fmt=LstmFormat(weight_bits=10, c_weight_bits=10,
-                                                     head_weight_bits=10))
+    dense, sparse = random_mlp(rng, (64, 32, 10)), random_mlp(rng, (64, 32, 10), density=0.2)
+    cnn = random_cnn(rng, (8, 8, 1), (4, 8), pool=2, n_classes=10, density=0.5,
+                     conv_bias=False)
+    lstm = random_lstm_classifier(rng, 8, 32, 10, steps=8, weight_bits=10, c_weight_bits=10,
+                                  head_weight_bits=10)
     components = {
         "mlp_folded": FoldedMlp(dense, lanes=8),
         "mlp_dense": Network(dense, lanes=4, engines="dense"),

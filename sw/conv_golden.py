@@ -1,15 +1,14 @@
-"""Integer golden model of a convolution layer: direct and Winograd integer paths, requantization.
+"""The integer arithmetic of the Winograd convolution hardware, for a 2-D
+:class:`slimgen.sw.integer_model.IntConv` (stride 1, zero padding ``p`` on every side).
 
-A layer (:class:`QuantConv`) maps unsigned ``in_bits`` activations ``x`` (Cin, H, W) with signed
-weights ``W`` (Cout, Cin, K, K), bias ``b`` (Cout,), zero padding ``p`` and stride 1 to
+The layer's accumulators (channels-last, as :func:`slimgen.sw.golden.conv` gives them before
+requantization) are
 
-    acc[k, i, j] = b[k] + Σ_c Σ_{u,v} W[k, c, u, v] · x_pad[c, i + u, j + v]     (Cout, O, O)
-    y = sat(relu((acc · M + 2^(s−1)) >> s))        (requantizing layers, as sw.fixed.requantize)
+    acc[i, j, k] = b[k] + Σ_c Σ_{u,v} W[k, c, u, v] · x_pad[i + u, j + v, c]     (O, O, Cout)
 
-with ``O = H + 2p − K + 1`` (correlation, as in every CNN framework).
-
-The Winograd path computes the same ``acc`` the way the hardware does, tile by tile for
-F(m×m, r×r) in integer form (``s`` is the output scale of :func:`slimgen.sw.winograd.integer_form`)::
+with ``O = H + 2p − K + 1`` (correlation, as in every CNN framework). The Winograd path computes
+the same ``acc`` the way the hardware does, tile by tile for F(m×m, r×r) in integer form (``s``
+is the output scale of :func:`slimgen.sw.winograd.integer_form`)::
 
     V = BT d B          (α × α per input tile and channel, exact integers)
     U = G g Gᵀ          (α × α per filter, offline: :func:`transform_weights`)
@@ -21,6 +20,11 @@ F(m×m, r×r) in integer form (``s`` is the output scale of :func:`slimgen.sw.wi
 All arithmetic after the products is linear, so it may wrap modulo ``2^w`` as long as the true
 ``s · P`` fits ``w − k`` bits (``k`` the shift): :func:`remove_scale` with ``width`` models
 exactly the truncated arithmetic of the hardware.
+
+The per-layer container of the earlier CNN software (:class:`QuantConv`, :func:`quantize_conv`,
+:func:`random_conv_layer`, :func:`conv_accumulate`, :func:`conv_forward_int`, channels-first)
+stays here only for :mod:`slimgen.sw.cnn_quant` and :mod:`slimgen.sw.cnn_artifact`, and goes
+with them; nothing else uses it.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import numpy as np
 
 from .fixed import (multiplier_shift, quantize_symmetric, requantize, signed_bits,
                     symmetric_max)
-from .quant import check_finite_weights, check_scale
+from .quantize import check_finite_weights, check_scale
 from .winograd import correlate_direct, integer_form
 
 __all__ = ["QuantConv", "random_conv_layer", "quantize_conv", "conv_accumulate", "conv_forward_int",
@@ -222,9 +226,15 @@ def remove_scale(P, scale: Fraction, width=None):
     return y.astype(np.int64)
 
 
-def winograd_accumulate(x, layer: QuantConv, algorithm, width=None):
-    """``acc`` (Cout, O, O) computed tile by tile with the integer Winograd form (see module
-    docstring), edge tiles zero-padded and cropped; ``width`` as in :func:`remove_scale`."""
+def winograd_accumulate(x, layer, algorithm, width=None):
+    """``acc`` (O, O, Cout) of a 2-D :class:`~slimgen.sw.integer_model.IntConv` (stride 1, the
+    same padding on every side) on one channels-last image x (H, W, Cin), computed tile by tile
+    with the integer Winograd form (see module docstring), edge tiles zero-padded and cropped;
+    ``width`` as in :func:`remove_scale`."""
+    if layer.W.ndim != 4 or layer.stride != 1 or layer.padding is None:
+        raise ValueError(f"The Winograd form takes a 2-D convolution with stride 1 and the same "
+                         f"padding on every side, not stride {layer.stride} and padding "
+                         f"{getattr(layer, 'pad', layer.padding)}")
     form = integer_form(algorithm)
     R, C = form.rows, form.cols
     if (R.r, C.r) != (layer.kernel, layer.kernel):
@@ -234,7 +244,7 @@ def winograd_accumulate(x, layer: QuantConv, algorithm, width=None):
     BTr, BTc = (np.array(f.BT.matrix, dtype=object) for f in (R, C))
     ATr, ATc = (np.array(f.AT.matrix, dtype=object) for f in (R, C))
     U = transform_weights(layer.W, algorithm).astype(object)       # (Cout, Cin, αr, αc)
-    x = np.asarray(x, dtype=np.int64)
+    x = np.asarray(x, dtype=np.int64).transpose(2, 0, 1)            # (Cin, H, W)
     cin, H, Wd = x.shape
     p = layer.padding
     Oh, Ow = output_size(H, layer.kernel, p), output_size(Wd, layer.kernel, p)
@@ -249,4 +259,4 @@ def winograd_accumulate(x, layer: QuantConv, algorithm, width=None):
             M = np.einsum("kcab,cab->kab", U, V)                         # (Cout, αr, αc)
             P = np.einsum("ia,kab,jb->kij", ATr, M, ATc)                 # (Cout, m, n)
             acc[:, ti * m:(ti + 1) * m, tj * n:(tj + 1) * n] = remove_scale(P, form.scale, width)
-    return acc[:, :Oh, :Ow] + layer.b[:, None, None]
+    return (acc[:, :Oh, :Ow] + layer.b[:, None, None]).transpose(1, 2, 0)

@@ -106,3 +106,26 @@ def test_messages():
         direct_tile(replace(L, stride=2))
     with pytest.raises(ValueError, match=r"^The convolution engines take unsigned inputs$"):
         winograd_tile(replace(L, in_signed=True), winograd_2d(2, 3))
+
+
+@pytest.mark.parametrize("alg", [(2, 3), (4, 3, "crt")])
+def test_winograd_arithmetic_equals_the_golden_convolution(alg):
+    """The hardware's integer Winograd form, exactly and in its truncated width, gives the
+    accumulators of the golden model's convolution (edge tiles cropped)."""
+    from dataclasses import replace
+    from slimgen.hw.winograd_tile import filter_range
+    from slimgen.sw.conv_golden import winograd_accumulate
+    from slimgen.sw.fixed import signed_bits
+    rng = np.random.default_rng(4)
+    L = random_conv_layer(rng, 3, 2, 3, requant=False)
+    x = rng.integers(0, 256, (7, 9, 3))
+    x[0] = 255
+    a = winograd_2d(*alg)
+    want = conv(x[None], L)[0]
+    np.testing.assert_array_equal(winograd_accumulate(x, L, a), want)
+    width = signed_bits(*filter_range(L.W, L.in_bits))      # y's, the transform domain's + k
+    no_bias = replace(L, b=np.zeros(2, dtype=np.int64))
+    np.testing.assert_array_equal(winograd_accumulate(x, no_bias, a, width) + L.b, want)
+    with pytest.raises(ValueError, match=r"^The Winograd form takes a 2-D convolution with "
+                                         r"stride 1"):
+        winograd_accumulate(x, replace(L, stride=2), a)
