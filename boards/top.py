@@ -25,7 +25,9 @@ class BoardTop(Elaboratable):
 
     Parameters
     ----------
-    qmodel : QuantizedModel
+    qmodel : IntNetwork
+        The integer model served (its input and logit widths); the network computing it is
+        ``network_factory``'s, by default a :class:`slimgen.hw.network.Network` of an MLP.
     lanes : int or sequence of int
         MAC lanes of the network.
     baud : int

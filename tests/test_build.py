@@ -7,7 +7,6 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from slimgen.boards.build import (BOARDS, DesignDoesNotFit, TimingNotMet, ToolFailed,
@@ -215,13 +214,9 @@ def require_tools(board):
 
 @pytest.fixture(scope="module")
 def digits_qmodel():
-    from slimgen.sw.data import load_digits
-    from slimgen.sw.nn import TrainConfig, build_model, mlp_spec, train
-    from slimgen.sw.quant import quantize_mlp
-    data = load_digits(seed=0)
-    model = build_model(mlp_spec((64, 32, 10)), np.random.default_rng(0))
-    train(model, data, TrainConfig(seed=0, epochs=5), progress=False)
-    return quantize_mlp(model, data.part("train")[0], input_scale=1 / 16)
+    from slimgen.sim.testing import trained_int_network
+    return trained_int_network("mlp", view="vector", sizes=(64, 32, 10),
+                               train_options={"epochs": 5})[0]
 
 
 @pytest.mark.fpga
