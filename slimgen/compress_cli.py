@@ -248,6 +248,7 @@ def run(args) -> int:
             raise ValueError(f"--method lstm_gates prunes LSTM and GRU gates; {args.inp} has "
                              f"no LSTM or GRU layer (its layers: "
                              f"{', '.join(l.kind for l in model.layers)})")
+        network = None
         if "network" in manifest:          # the description says how samples are laid out
             from dataclasses import replace
             from slimgen.sw.network import check_network, to_float_input
@@ -274,7 +275,8 @@ def run(args) -> int:
         try:
             save_float_model(args.out, model, dataset=manifest["dataset"],
                              split_seed=manifest["split_seed"],
-                             history=manifest.get("history", []), extra={"compression": info})
+                             history=manifest.get("history", []), extra={"compression": info},
+                             network=network)
         except OSError as e:
             raise OSError(f"cannot write --out {args.out}: {e.strerror or e}") from None
     except (ArtifactError, ValueError, OSError) as e:

@@ -10,8 +10,8 @@ __all__ = ["RunConfig", "SettingError", "SettingTypeError", "ENGINES", "MAX_UNIT
 
 ENGINES = ("auto", "dense", "sparse", "folded")
 # Upper limits, so that a typo fails here and not with a MemoryError after the run folder
-# changed: a layer (MLP sizes, LSTM hidden units, lanes) of at most the artifacts' 4096 units
-# (slimgen.sw.cnn_artifact, slimgen.sw.lstm_artifact), and bounded training loops.
+# changed: a layer (MLP sizes, LSTM hidden units, lanes) of at most 4096 units, and bounded
+# training loops.
 MAX_UNITS = 4096
 MAX_EPOCHS = 100_000
 MAX_BATCH_SIZE = 65_536

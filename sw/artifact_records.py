@@ -36,7 +36,7 @@ from .fixed import MAX_SHIFT, signed_bits, signed_range
 from .golden import apply
 from .integer_model import (GATES, MAX_ACC_BITS, IntConv, IntDense, IntFlatten, IntNetwork,
                             IntPool, IntRecurrent, IntRelu, RecurrentFormat, act_range,
-                            range_acc_bits)
+                            gate_acc_bits, range_acc_bits)
 from .network import RECURRENT_FORMAT, NetworkError, check_network, padding_amounts
 
 __all__ = ["RECORDS", "record_arrays", "check_int_network"]
@@ -383,15 +383,8 @@ class _Walk:
         # what each gate requantizes, as IntRecurrent.acc_bits bounds it: v = [x; h] with x
         # in its range and h signed h_bits; the GRU candidate (W_x x + b_n) · 2^F + r · (W_h h
         # + b_hn) with r in [0, 2^F]
-        x_lo, x_hi = act_range(in_bits, in_signed)
-        h_lo, h_hi = signed_range(fmt.h_bits)
         for g in gates:
-            if (cell, g) == ("gru", "n"):
-                ax = range_acc_bits(W[g][:, :n_in], b[g], x_lo, x_hi)
-                ah = range_acc_bits(W[g][:, n_in:], b["hn"], h_lo, h_hi)
-                bits = max(ax, ah + 1) + fmt.gate_frac + 1
-            else:
-                bits = range_acc_bits(W[g], b[g], min(x_lo, h_lo), max(x_hi, h_hi))
+            bits = gate_acc_bits(cell, fmt, W, b, in_bits, in_signed, g)
             self.acc_fits(f"layers[{i}] gate {g!r}", bits)
             self.product_fits(f"layers[{i}] gate {g!r}", bits, M[g], S[g])
         rec = self.make(i, IntRecurrent, cell, fmt, W, b, M, S, in_bits=in_bits,

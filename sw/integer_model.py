@@ -28,7 +28,7 @@ from .fixed import signed_bits, signed_range, symmetric_max
 
 __all__ = ["IntDense", "IntConv", "IntPool", "IntFlatten", "IntRelu", "IntRecurrent",
            "IntNetwork", "RecurrentFormat", "GATES", "act_range", "range_acc_bits",
-           "MAX_ACC_BITS"]
+           "MAX_ACC_BITS", "gate_acc_bits"]
 
 GATES = {"lstm": ("i", "f", "o", "c"), "gru": ("r", "z", "n")}
 
@@ -99,6 +99,8 @@ class _Weighted:
         object.__setattr__(self, "b", b.astype(np.int64))
         if self.requant:
             M = np.asarray(self.multiplier)
+            if isinstance(self.shift, np.integer):
+                object.__setattr__(self, "shift", int(self.shift))
             if not isinstance(self.shift, int) or self.shift < 1 or np.any(M < 1):
                 raise ValueError(f"Multiplier must be positive and shift at least 1, not "
                                  f"{self.multiplier} and {self.shift}")
@@ -256,8 +258,8 @@ class IntFlatten:
 
 @dataclass(frozen=True, eq=False)
 class IntRelu:
-    """``max(x, 0)`` where no requantizing layer could take the ReLU; signed in, unsigned out
-    of the same width less the sign bit."""
+    """``max(x, 0)`` where no requantizing layer could take the ReLU: ``bits``-bit signed
+    values in, the same width out (non-negative, so unsigned from here on)."""
     bits: int = 8
     source: int = -1
     kind = "relu"
@@ -285,6 +287,20 @@ class RecurrentFormat:
 
     def to_dict(self):
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def gate_acc_bits(cell, fmt, W, b, in_bits, in_signed, g):
+    """Width of the value gate g of a recurrent cell requantizes (inputs x and h over their
+    whole ranges; the GRU candidate's ``(W_n^x x + b_n) · 2^F + r · (W_n^h h + b_hn)``,
+    r ≤ 2^F). W, b: the cell's per-gate arrays (W[g] (H, n_in + H))."""
+    x_lo, x_hi = act_range(in_bits, in_signed)
+    h_lo, h_hi = act_range(fmt.h_bits, True)
+    if (cell, g) != ("gru", "n"):
+        return range_acc_bits(W[g], b[g], min(x_lo, h_lo), max(x_hi, h_hi))
+    n_in = W["n"].shape[1] - W["n"].shape[0]
+    ax = range_acc_bits(W["n"][:, :n_in], b["n"], x_lo, x_hi)
+    ah = range_acc_bits(W["n"][:, n_in:], b["hn"], h_lo, h_hi)
+    return max(ax, ah + 1) + fmt.gate_frac + 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -321,21 +337,15 @@ class IntRecurrent:
             _check_weights(f"gate {g}", self.W[g], self.gate_bits(g))
         _check_acc_bits(f"The {self.cell} cell", self.acc_bits)
 
+    def gate_acc_bits(self, g):
+        """:func:`gate_acc_bits` of gate g."""
+        return gate_acc_bits(self.cell, self.fmt, self.W, self.b, self.in_bits,
+                             self.in_signed, g)
+
     @property
     def acc_bits(self):
-        """Width of the widest value a gate requantizes (inputs x and h over their whole
-        ranges; the GRU candidate's ``(W_n^x x + b_n) · 2^F + r · (W_n^h h + b_hn)``)."""
-        x_lo, x_hi = act_range(self.in_bits, self.in_signed)
-        h_lo, h_hi = act_range(self.fmt.h_bits, True)
-        lo, hi = min(x_lo, h_lo), max(x_hi, h_hi)
-        widths = [range_acc_bits(self.W[g], self.b[g], lo, hi) for g in self.gates
-                  if (self.cell, g) != ("gru", "n")]
-        if self.cell == "gru":
-            n_in, F = self.n_in, self.fmt.gate_frac
-            ax = range_acc_bits(self.W["n"][:, :n_in], self.b["n"], x_lo, x_hi)
-            ah = range_acc_bits(self.W["n"][:, n_in:], self.b["hn"], h_lo, h_hi)
-            widths.append(max(ax, ah + 1) + F + 1)
-        return max(widths)
+        """The widest of :meth:`gate_acc_bits`."""
+        return max(self.gate_acc_bits(g) for g in self.gates)
 
     @property
     def gates(self):

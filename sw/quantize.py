@@ -270,6 +270,10 @@ def quantize_network(net, model, x_calib, *, input_scale, config=QuantConfig(),
         i = first_index(bad)
         raise ValueError(f"Cannot quantize: the calibration inputs hold {x[i]} at index {i}; "
                          f"they must be finite numbers")
+    for j, i in enumerate(float_spec(net)[1]):       # before the calibration pass uses them
+        if i is not None:
+            check_finite_weights(f"layer {i} ({net.layers[i]['type']})",
+                                 **model.layers[j].params)
     acts = _float_outputs(net, model, x)
     layouts = float_layout(net)
     state = (input_scale, net.input_bits, False)       # scale, bits, signed
