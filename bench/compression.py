@@ -156,7 +156,8 @@ from slimgen.sw.compress.sign_sparsify import SignSparsifyConfig, sign_sparsify 
 from slimgen.sw.data import load_digits  # noqa: E402
 from slimgen.sw.nn import (TrainConfig, build_model, cnn_spec, evaluate, lstm_spec,  # noqa: E402
                            mlp_spec, train)
-from slimgen.sw.quant import QuantConfig, quantize_inputs, quantize_mlp  # noqa: E402
+from slimgen.sw.network import preset  # noqa: E402
+from slimgen.sw.quantize import QuantConfig, quantize_inputs, quantize_network  # noqa: E402
 
 DENSE = {  # name: (view, spec, training config)
     "mlp": ("vector", mlp_spec((64, 64, 10)),
@@ -193,10 +194,13 @@ def _mag(target, scope, quick):
 
 
 def _golden(model, data, layer_bits, act_bits):
+    """Test accuracy of the MLP's integer model (weights of ``layer_bits``, activations and
+    input codes of ``act_bits``)."""
     xt, _ = data.part("train")
     x, y = data.part("test")
-    q = quantize_mlp(model, xt, input_scale=1 / data.pixel_max,
-                     config=QuantConfig(act_bits=act_bits), layer_weight_bits=layer_bits)
+    net = preset("mlp", sizes=(64, 64, 10), input_bits=act_bits)
+    q = quantize_network(net, model, xt, input_scale=1 / data.pixel_max,
+                         config=QuantConfig(act_bits=act_bits), layer_weight_bits=layer_bits)
     return float(np.mean(np.argmax(q(quantize_inputs(x, 1 / data.pixel_max, act_bits)), 1) == y))
 
 

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from slimgen.hw.conv_layer import ConvLayer
-from slimgen.sw.conv_golden import conv_forward_int, random_conv_layer
+from slimgen.sim.testing import random_conv_layer
+from slimgen.sw.golden import conv
 from slimgen.sw.winograd import winograd_2d
 
 CIN, COUT, SIZE = 4, 8, 12
@@ -49,7 +50,7 @@ def simulate(layer, x, **kw):
     from amaranth.sim import Simulator
     dut = ConvLayer(layer, height=SIZE, width=SIZE, **kw)
     stream = x.transpose(1, 2, 0).reshape(-1)          # (H, W, Cin) raster order
-    expected = conv_forward_int(x, layer).transpose(1, 2, 0).reshape(-1)
+    expected = conv(x.transpose(1, 2, 0)[None], layer).reshape(-1)
     out, trace = [], []
 
     async def drive(ctx):

@@ -31,12 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
+from slimgen.sim.testing import prune_gates, trained_int_network
 from slimgen.sw.compress.balanced import balance_masks
 from slimgen.sw.data import load_digits
-from slimgen.sw.lstm_golden import prune_gates_qstd, quantize_lstm_classifier
-from slimgen.sw.nn import TrainConfig, build_model, lstm_spec, mlp_spec, train
-from slimgen.sw.quant import QuantDense
-from slimgen.sw.sparse_golden import SparseLayer
+from slimgen.sw.integer_model import IntDense
+from slimgen.sw.nn import TrainConfig, build_model, mlp_spec, train
 from slimgen.sw.sparse_layout import build_layout, magnitude_mask
 
 DENSITY = 0.25
@@ -91,8 +90,7 @@ def cycle_rows(W, quick):
                 Wq = quantize(W, mask)
                 lay = build_layout(Wq, lanes=lanes, layout=layout)
                 compute = lay.stream_cycles + SparseMacCore.LATENCY
-                layer = SparseLayer(Wq, np.zeros(W.shape[0], dtype=np.int64), requant=True,
-                                    multiplier=1 << 10, shift=16)
+                layer = IntDense(Wq, np.zeros(W.shape[0], dtype=np.int64), 1 << 10, 16)
                 rows.append({
                     "matrix": "mlp1 64x64", "layout": layout, "lanes": lanes, "pruning": kind,
                     "nnz": lay.nnz, "index_bits": lay.index_bits, "dummies": lay.dummies,
@@ -109,22 +107,21 @@ def cycle_rows(W, quick):
 
 
 def lstm_model(n_hidden=16, seed=0):
-    data = load_digits(view="sequence", seed=seed)
-    model = build_model(lstm_spec(8, n_hidden, 10), np.random.default_rng(seed))
-    train(model, data, TrainConfig(seed=seed, epochs=15, batch_size=32, lr=1e-2), progress=False)
-    prune_gates_qstd(model.layers[0], q=1.0)
-    return quantize_lstm_classifier(model)
+    """The digits LSTM classifier (an IntNetwork), gates i, f, o pruned at 1·std."""
+    return trained_int_network("lstm", view="sequence", hidden=n_hidden, seed=seed,
+                               prune=lambda model: prune_gates(model, q=1.0),
+                               train_options={"epochs": 15, "batch_size": 32, "lr": 1e-2})[0]
 
 
 def lstm_rows(qmodel):
     """Cycles per sequence of the LSTM cell: q·std-pruned gates, and the same count balanced."""
     import dataclasses
-    from slimgen.hw.lstm_cell import LstmCell
+    from slimgen.hw.lstm_cell import LstmCell, gate_layer
     from slimgen.sw.sparse_layout import balanced_mask
-    lstm = qmodel.lstm
+    lstm = qmodel.layers[0]
     rows = []
     for lanes in (4, 8):
-        ifo = lstm.gate_layer(("i", "f", "o")).W
+        ifo = gate_layer(lstm, ("i", "f", "o")).W
         bal = balanced_mask(np.abs(ifo), lanes=lanes, layout="rows",
                             density=np.count_nonzero(ifo) / ifo.size)
         H = lstm.n_hidden
@@ -148,20 +145,17 @@ def synth_rows(W, qmodel, build_root):
     from slimgen.hw.dense import DenseEngine
     from slimgen.hw.lstm_cell import LstmCell
     from slimgen.hw.sparse_mac import SparseMacArray
-    from slimgen.sw.golden import accumulator_bits
     rows = []
     units = []
     for lanes in (4, 8):
         bal, _ = masks_for(W, lanes, "rows")
         Wq = quantize(W, bal)
         b = np.zeros(W.shape[0], dtype=np.int64)
-        sparse = SparseLayer(Wq, b, requant=True, multiplier=1 << 10, shift=16)
-        Wd = quantize(W, np.ones(W.shape, dtype=bool))
-        dense = QuantDense(Wd, b, 1 << 10, 16, True, True, 8, 8, 8, accumulator_bits(Wd, b, 255),
-                           1.0, 1.0, 1.0)
+        sparse = IntDense(Wq, b, 1 << 10, 16)
+        dense = IntDense(quantize(W, np.ones(W.shape, dtype=bool)), b, 1 << 10, 16)
         units.append((f"sparse rows P={lanes}", lambda s=sparse, p=lanes: SparseMacArray(s, lanes=p)))
         units.append((f"dense P={lanes}", lambda d=dense, p=lanes: DenseEngine(d, lanes=p)))
-    units.append(("lstm cell 4+4", lambda: LstmCell(qmodel.lstm, gate_lanes=4, c_lanes=4)))
+    units.append(("lstm cell 4+4", lambda: LstmCell(qmodel.layers[0], gate_lanes=4, c_lanes=4)))
     for board in ("ice40up5k", "ecp5-85f"):
         for name, make in units:
             r = synth_unit(make(), board, Path(build_root) / board / name.replace(" ", "_"))

@@ -15,7 +15,6 @@
 import os
 
 import numpy as np
-import pytest
 
 from slimgen.sim.runner import SimulatorNotFound, check_simulator
 from slimgen.sw.fixed import multiplier_shift, symmetric_max
@@ -30,6 +29,7 @@ __all__ = ["require_simulator", "random_dense_layer", "random_sparse_layer",
 
 
 def require_simulator(sim):
+    import pytest
     try:
         check_simulator(sim)
     except SimulatorNotFound as e:
