@@ -53,7 +53,7 @@ def _add_run_options(p, *, run_required=False):
                                              "for the CNN and the LSTM (and groups of balanced "
                                              "sparsity)")
     p.add_argument("--method", help="compression: none (default), " + ", ".join(METHODS)
-                                    + " (lstm_gates: --model lstm only)")
+                                    + " (lstm_gates: a network with an LSTM or GRU)")
     p.add_argument("--sparsity", type=float, help="target fraction of zero weights")
     p.add_argument("--bits", type=float, help="joint: target average weight bits")
     p.add_argument("--compress-epochs", dest="compress_epochs", type=int,

@@ -171,7 +171,7 @@ def stage_quantize(run):
     x_q, y = run.test_inputs(int_model)
     figures = {"int_accuracy": float(np.mean(argmax_first(int_model(x_q)) == y)),
                "act_bits": c.act_bits, "logit_bits": int_model.logit_bits}
-    weighted = int_model.of_kind("dense", "conv")
+    weighted = int_model.of_kind("dense", "conv", "recurrent")
     figures["weight_bits"] = [int(layer.weight_bits) for layer in weighted]
     figures["acc_bits"] = [int(layer.acc_bits) for layer in weighted]
     return figures

@@ -429,8 +429,8 @@ def balanced_prune(model, data, config=BalancedConfig(), *, fit=FitConfig(), fin
     kinds = {k: model.layers[k[0]].kind for k in keys}
     for k in keys:
         if kinds[k] not in ("dense", "conv1d", "conv2d"):
-            raise ValueError(f"Balanced sparsity handles dense and conv2d layers, not layer "
-                             f"{k[0]} ({kinds[k]})")
+            raise ValueError(f"Balanced sparsity handles dense, conv1d and conv2d layers, not "
+                             f"layer {k[0]} ({kinds[k]})")
     order, input_banks = None, {}
     first = keys[0]
     if config.layout == "banks" and config.input_order != "natural" and kinds[first] == "dense":
