@@ -11,16 +11,14 @@ Every model kind the flow builds (:data:`slimgen.models.MODEL_KINDS`: the MLP, t
 LSTM) sits on the board behind the same UART bridge and takes the same request: the image's
 64 pixels in raster order (row by row; for the LSTM the 8 rows are its 8 steps of 8 pixels), each
 as the model's integer input code ``clip(round(pixel / 16 / input_scale), 0, 2^input_bits − 1)``
-(8 bits for the MLP and the CNN, 5 for the LSTM). A run folder's ``model.npz`` says which kind it
-holds (its artifact kind, :data:`ARTIFACT_KINDS`), and that kind's golden model gives the logits
-to compare with the board's.
+(8 bits for the MLP and the CNN, 5 for the LSTM). A run folder's ``model.npz`` holds the
+integer model (its network description and records), whose golden model gives the logits to
+compare with the board's.
 
 The port is a device path (``/dev/ttyUSB1``) or any pyserial URL (``socket://host:port``,
 ``loop://``), or an already open pyserial-like object (``write``, ``read`` with a timeout).
 """
 
-import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,14 +26,12 @@ import numpy as np
 
 from slimgen.sw import uart_protocol as proto
 
-__all__ = ["HostError", "Model", "Classification", "SIDE", "PIXEL_MAX", "ARTIFACT_KINDS",
+__all__ = ["HostError", "Model", "Classification", "SIDE", "PIXEL_MAX",
            "MAX_BAUD", "check_port", "check_baud", "load_png", "to_digit", "load_image",
            "load_model", "classify"]
 
 #: Images travel as SIDE × SIDE pixels on the digits' 0..PIXEL_MAX scale.
 SIDE, PIXEL_MAX = 8, 16
-#: The model kind (:mod:`slimgen.models`) of each integer artifact kind a run's model.npz holds.
-ARTIFACT_KINDS = {"int": "mlp", "int-cnn": "cnn", "int-lstm": "lstm"}
 #: Fastest baud rate taken: the fastest USB UARTs (FTDI's FT2232H, on most FPGA boards) run at
 #: 12 Mbaud.
 MAX_BAUD = 12_000_000
@@ -173,24 +169,12 @@ def load_image(image, *, split_seed=0, invert=None):
     return to_digit(load_png(text), invert=invert, name=f"Image {text}"), None
 
 
-def _peek_manifest(path):
-    """The manifest (dict) of the artifact at ``path``, unchecked, or ``{}`` when it cannot be
-    read (the artifact's loader then says what is wrong with the file)."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            manifest = json.loads(f["manifest"].tobytes().decode())
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        return {}
-    return manifest if isinstance(manifest, dict) else {}
-
-
 def load_model(run):
     """The :class:`Model` of a run folder (its ``model.npz``, of any model kind, and its split
     seed), or the built-in digits MLP's interface when ``run`` is None."""
     if run is None:
         return Model()
-    from slimgen.models import get_model_kind
-    from slimgen.sw.artifact import ArtifactError, load_artifact
+    from slimgen.sw.artifact import ArtifactError, load_int_network
     path = Path(run) / "model.npz"
     if not Path(run).is_dir():
         raise FileNotFoundError(f"Run folder {run} does not exist (or is not a folder); give "
@@ -199,14 +183,8 @@ def load_model(run):
     if not path.exists():
         raise FileNotFoundError(f"Run folder {run} has no model.npz: run 'slimgen flow --run "
                                 f"{run}' first, or leave out --run")
-    manifest = _peek_manifest(path)
-    artifact_kind = manifest.get("kind")
-    if artifact_kind not in ARTIFACT_KINDS:
-        load_artifact(path, "int")  # raises the artifact's own complaint (damaged, other kind)
-        raise ArtifactError(f"Model file {path} holds a model of kind {artifact_kind!r}, "
-                            f"expected one of {', '.join(map(repr, ARTIFACT_KINDS))}")
-    name = ARTIFACT_KINDS[artifact_kind]
-    int_model = get_model_kind(name).load_int(path)  # checks the whole file
+    int_model, manifest = load_int_network(path)  # checks the whole file
+    name = manifest.get("model", int_model.network.name)
     if int_model.logit_bits > proto.MAX_LOGIT_BITS:
         raise ArtifactError(f"Model file {path}: its logits are {int_model.logit_bits} bits "
                             f"wide, but the UART carries at most {proto.MAX_LOGIT_BITS}; no board "
