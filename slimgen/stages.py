@@ -166,6 +166,11 @@ def stage_quantize(run):
             config=QuantConfig(weight_bits=c.weight_bits, act_bits=act_bits),
             layer_weight_bits=bits, input_order=compression.get("input_order"))
     except ValueError as e:
+        if "accumulators" in str(e):
+            raise FlowError(f"the quantized model these settings make is one the hardware "
+                            f"cannot take ({e}): lower --weight-bits ({c.weight_bits}), "
+                            f"--act-bits ({act_bits}) or the layer sizes, which widen the "
+                            f"accumulators; model.npz was not written") from None
         raise FlowError(f"cannot quantize the model: {e}") from None
     _save_int_checked(run, int_model)
     x_q, y = run.test_inputs(int_model)

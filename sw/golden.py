@@ -34,9 +34,9 @@ stores them in), b (n_out,); inputs x (n, n_in); accumulators (n, n_out). All in
 
 import numpy as np
 
-from .fixed import requantize, round_half_up_shift, saturate, signed_bits
+from .fixed import requantize, round_half_up_shift, saturate
 
-__all__ = ["dense_accumulate", "argmax_first", "forward_int", "accumulator_bits", "forward",
+__all__ = ["dense_accumulate", "argmax_first", "forward",
            "dense", "conv", "pool", "recurrent", "sigmoid_table", "tanh_table", "apply"]
 
 
@@ -49,36 +49,6 @@ def dense_accumulate(x, W, b):
 def argmax_first(logits):
     """Index of the largest logit per row; ties go to the lowest index (as the hardware does)."""
     return np.argmax(np.asarray(logits), axis=1)
-
-
-def forward_int(qmodel, x_q):
-    """Run a :class:`slimgen.sw.quant.QuantizedModel` on integer inputs x_q (n, n_in).
-
-    Returns the last layer's accumulators (n, n_classes), int64.
-    """
-    a = np.asarray(x_q, dtype=np.int64)
-    for layer in qmodel.layers:
-        acc = dense_accumulate(a, layer.W, layer.b)
-        if layer.requant:
-            a = requantize(acc, layer.multiplier, layer.shift, relu=layer.relu,
-                           out_bits=layer.out_bits)
-        else:
-            a = acc
-    return a
-
-
-def accumulator_bits(W, b, in_max):
-    """Exact accumulator width of a dense layer for inputs in [0, in_max].
-
-    Per neuron o the sum lies in ``[b_o + in_max · Σ_{W<0} W_oi, b_o + in_max · Σ_{W>0} W_oi]``,
-    and so do all partial sums that start from the bias (the bias is added first); the width is
-    the largest over neurons.
-    """
-    W = np.asarray(W, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    lo = b + in_max * np.where(W < 0, W, 0).sum(axis=1)
-    hi = b + in_max * np.where(W > 0, W, 0).sum(axis=1)
-    return signed_bits(min(lo.min(), b.min(), 0), max(hi.max(), b.max(), 0))
 
 
 def _requant(acc, layer):

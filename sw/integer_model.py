@@ -39,8 +39,7 @@ MAX_ACC_BITS = 40
 def _check_acc_bits(what, bits):
     if bits > MAX_ACC_BITS:
         raise ValueError(f"{what} needs {bits}-bit accumulators; at most {MAX_ACC_BITS} are "
-                         f"supported (fewer weight or activation bits, or fewer inputs per "
-                         f"output, narrow them)")
+                         f"supported")
 
 
 def act_range(bits, signed):

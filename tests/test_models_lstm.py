@@ -7,15 +7,17 @@ from amaranth.hdl import Fragment
 
 from slimgen.flow import RunConfig
 from slimgen.models import get_model_kind
+from slimgen.sw.artifact import load_int_network, save_int_network
 from slimgen.sw.data import load_dataset
 from slimgen.sw.nn import build_model, lstm_spec
+from slimgen.sw.quantize import quantize_network
 
 lstm_kind = get_model_kind("lstm")
 
 
 @pytest.fixture(scope="module")
 def data():
-    return load_dataset("digits", view=lstm_kind.VIEW, seed=0)
+    return load_dataset("digits", view="vector", seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -23,22 +25,23 @@ def int_model(data):
     model = build_model(lstm_spec(n_in=8, n_hidden=6, n_classes=10), np.random.default_rng(0))
     # Prune some of W_i as method 2 would, so one core is sparse.
     model.layers[0].params["W_i"][np.abs(model.layers[0].params["W_i"]) < 0.2] = 0.0
-    return lstm_kind.quantize(model, data, RunConfig(model="lstm"), {})
+    net = lstm_kind.network(RunConfig(model="lstm", hidden=6), pixel_max=data.pixel_max)
+    return quantize_network(net, model, data.part("train")[0], input_scale=1 / data.pixel_max)
 
 
 def test_spec_and_view():
     assert lstm_kind.VIEW == "sequence"
-    spec = lstm_kind.float_spec(RunConfig(model="lstm"))
+    spec = lstm_kind.network(RunConfig(model="lstm")).float_spec()[0]
     assert spec[0]["type"] == "lstm" and spec[0]["n_hidden"] == lstm_kind.N_HIDDEN
     assert spec[1] == {"type": "dense", "n_in": lstm_kind.N_HIDDEN, "n_out": 10}
 
 
 def test_quantize_save_load(tmp_path, int_model, data):
     m = int_model
-    assert (m.input_bits, m.n_inputs, m.n_classes, m.steps) == (5, 64, 10, 8)
+    assert (m.input_bits, m.n_inputs, m.n_classes, m.network.input_shape) == (5, 64, 10, (8, 8))
     assert m.input_scale == 1 / data.pixel_max
-    lstm_kind.save_int(tmp_path / "model.npz", m, dataset="digits", split_seed=0)
-    back = lstm_kind.load_int(tmp_path / "model.npz")
+    save_int_network(tmp_path / "model.npz", m, dataset="digits", split_seed=0)
+    back = load_int_network(tmp_path / "model.npz")[0]
     x = np.random.default_rng(1).integers(0, 17, (30, 64))
     np.testing.assert_array_equal(back(x), m(x))
 
@@ -65,7 +68,7 @@ def test_network_and_entries(int_model):
         8 * entries[0]["nonzeros"], 8 * entries[1]["nonzeros"], entries[2]["nonzeros"]]
     assert lstm_kind.cycles_estimate(net) == net.engine.cycles_estimate
     ifo, c, head = entries
-    W = int_model.lstm.W
+    W = int_model.of_kind("recurrent")[0].W
     assert ifo["shape"] == [18, 14] and c["shape"] == [6, 14] and head["shape"] == [10, 6]
     assert ifo["nonzeros"] == sum(int(np.count_nonzero(W[g])) for g in "ifo")
     assert c["nonzeros"] == np.count_nonzero(W["c"]) and ifo["sparsity"] > 0

@@ -190,7 +190,7 @@ def test_summary_reads_and_never_writes(run, tmp_path, capsys):
     ("act_bits", 17, "act_bits must be an integer from 2 to 16, not 17"),
     ("batch_size", 0, "batch_size must be a positive integer, not 0"),
     ("sparsity", True, "sparsity must be a number in [0, 1), not True (a bool)"),
-    ("model", 3, "model must be one of mlp, cnn, lstm, not 3"),
+    ("model", 3, "model must be one of mlp, cnn, lstm, net, not 3"),
 ])
 def test_a_bad_stored_setting_names_the_file_the_setting_and_the_type(run, capsys, key, value,
                                                                        message):

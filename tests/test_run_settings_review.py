@@ -157,9 +157,9 @@ def test_quantize_never_writes_a_model_its_loader_refuses(tmp_path, capsys):
     assert main(["quantize", "--run", str(run), "--config", str(cfg), "--quiet"]) == 1
     assert capsys.readouterr().err.splitlines()[-1] == (
         "slimgen quantize: error: the quantized model these settings make is one the hardware "
-        "cannot take (manifest field 'layers[1].acc_bits' is 41; it must be an integer from 1 "
-        "to 40): lower --weight-bits (16), --act-bits (16) or the layer sizes, which widen the "
-        "accumulators; model.npz was not written")
+        "cannot take (layer 3 (dense): The dense layer needs 41-bit accumulators; at most 40 "
+        "are supported): lower --weight-bits (16), --act-bits (16) or the layer sizes, which "
+        "widen the accumulators; model.npz was not written")
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "float.npz",
                                                      "summary.json", "train.json"]
 

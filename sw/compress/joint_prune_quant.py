@@ -25,7 +25,7 @@ expected average width); λ_a is fixed.
 
 At the end every array takes its most likely width ``argmax π`` and its hard mask, the weights
 are fine-tuned on that grid (straight-through, mask held), and the model keeps the dequantized
-values ``s_b · q``, from which :func:`slimgen.sw.quant.quantize_mlp` given the same
+values ``s_b · q``, from which :func:`slimgen.sw.quantize.quantize_network` given the same
 ``layer_weight_bits`` recovers exactly the integers q. The hidden activations take the widest
 of the chosen feature-map widths (the golden model has one activation width).
 """

@@ -10,7 +10,7 @@ prunes every weight array to s(t) on its own; ``scope="global"`` ranks the magni
 arrays together (one threshold for the network).
 
 **Post-training quantization** of the weights, per array, symmetric, as
-:func:`slimgen.sw.quant.quantize_mlp` does: ``s = max|W| / (2^(b−1) − 1)``,
+:func:`slimgen.sw.quantize.quantize_network` does: ``s = max|W| / (2^(b−1) − 1)``,
 ``W ← s · round(W / s)`` (zeros stay zero).
 """
 
