@@ -36,7 +36,8 @@ from slimgen.sw.compress.balanced import balance_masks
 from slimgen.sw.data import load_digits
 from slimgen.sw.integer_model import IntDense
 from slimgen.sw.nn import TrainConfig, build_model, mlp_spec, train
-from slimgen.sw.sparse_layout import build_layout, magnitude_mask
+from slimgen.sim.testing import magnitude_mask
+from slimgen.sw.sparse_layout import build_layout
 
 DENSITY = 0.25
 UTIL_GOAL, BOUND_GOAL = 0.95, 1.05
@@ -117,7 +118,7 @@ def lstm_rows(qmodel):
     """Cycles per sequence of the LSTM cell: q·std-pruned gates, and the same count balanced."""
     import dataclasses
     from slimgen.hw.lstm_cell import LstmCell, gate_layer
-    from slimgen.sw.sparse_layout import balanced_mask
+    from slimgen.sim.testing import balanced_mask
     lstm = qmodel.layers[0]
     rows = []
     for lanes in (4, 8):

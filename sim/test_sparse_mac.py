@@ -18,9 +18,8 @@ from slimgen.sim.runner import run_bench
 from slimgen.sw import golden
 from slimgen.sw.artifact import write_bytes_atomic
 from slimgen.sw.integer_model import act_range
-from slimgen.sw.sparse_layout import balanced_mask, magnitude_mask
 
-from .testing import random_sparse_layer, require_simulator
+from .testing import balanced_mask, magnitude_mask, random_sparse_layer, require_simulator
 
 # name: (weight_bits, layout, lanes, mask kind, options)
 CASES = [

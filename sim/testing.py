@@ -23,7 +23,7 @@ from slimgen.sw.integer_model import (IntConv, IntDense, IntFlatten, IntNetwork,
 from slimgen.sw.network import check_network
 
 __all__ = ["require_simulator", "random_dense_layer", "random_sparse_layer",
-           "random_conv_layer", "random_lstm_cell", "dense_network", "random_mlp",
+           "random_conv_layer", "random_lstm_cell", "balanced_mask", "magnitude_mask", "dense_network", "random_mlp",
            "random_cnn", "random_lstm_classifier", "untrained_int_run", "trained_int_network",
            "prune_gates"]
 
@@ -259,12 +259,34 @@ def trained_int_network(name, *, view, seed=0, weight_bits=8, act_bits=8, prune=
     return int_model, quantize_inputs(x, int_model.input_scale, int_model.input_bits), y
 
 
-def prune_gates(model, *, gates=("i", "f", "o"), q=1.0):
-    """Zero the weights (``W_*``, ``U_*``) of ``gates`` of the float model's LSTM layer whose
-    magnitude is below ``q`` times the standard deviation of that matrix (method 2's
-    criterion without its retraining)."""
-    lstm = next(layer for layer in model.layers if layer.kind == "lstm")
-    for g in gates:
-        for name in (f"W_{g}", f"U_{g}"):
-            w = lstm.params[name]
-            lstm.params[name] = np.where(np.abs(w) >= q * np.std(w), w, 0.0)
+def prune_gates(model, *, gates="ifo", q=1.0):
+    """Zero the weights (``W_*``, ``U_*``) of ``gates`` of the float model's LSTM layer below
+    method 2's threshold ``q · std`` (:func:`slimgen.sw.compress.lstm_gate_prune.gate_masks`),
+    without its retraining."""
+    from slimgen.sw.compress.lstm_gate_prune import gate_keys, gate_masks
+    arrays = {k: model.layers[k[0]].params[k[1]] for k in gate_keys(model, gates)}
+    for k, m in gate_masks(arrays, q=q).items():
+        arrays[k][...] *= m
+
+
+def balanced_mask(W, *, lanes, layout, density, order=None):
+    """Method 5's exactly balanced mask (:func:`slimgen.sw.compress.balanced.balance_masks`)
+    of the magnitudes of W (n_out, n_in): ``round(density · size)`` weights, the same number in
+    every lane (rows: output rows ``o mod lanes``; banks: inputs by their position in
+    ``order``)."""
+    from slimgen.sw.compress.balanced import balance_masks
+    from slimgen.sw.compress.magnitude import magnitude_masks
+    from slimgen.sw.sparse_layout import lane_of
+    key = (0, "W")
+    scores = {key: np.abs(np.asarray(W, dtype=np.float64)).T}      # (n_in, n_out), as Dense
+    banks = {key: lane_of(np.shape(W), lanes, "banks", order)[0]} if layout == "banks" else None
+    return balance_masks(scores, magnitude_masks(scores, 1.0 - density), {key: "dense"}, lanes,
+                         layout, input_banks=banks)[key].T
+
+
+def magnitude_mask(W, *, nnz):
+    """Method 4's magnitude mask (:func:`slimgen.sw.compress.magnitude.magnitude_masks`): the
+    ``nnz`` largest magnitudes of W."""
+    from slimgen.sw.compress.magnitude import magnitude_masks
+    W = np.asarray(W, dtype=np.float64)
+    return magnitude_masks({0: W}, 1.0 - nnz / W.size)[0]

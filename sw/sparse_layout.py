@@ -44,8 +44,8 @@ import numpy as np
 
 from .fixed import symmetric_max
 
-__all__ = ["LAYOUTS", "SparseLayout", "build_layout", "lane_of", "balanced_mask",
-           "magnitude_mask", "lane_partials", "layout_accumulate", "check_order"]
+__all__ = ["LAYOUTS", "SparseLayout", "build_layout", "lane_of",
+           "lane_partials", "layout_accumulate", "check_order"]
 
 LAYOUTS = ("rows", "banks")
 
@@ -357,40 +357,3 @@ def layout_accumulate(layout, b, v):
         o = np.arange(layout.n_out)
         return b + part[o % layout.lanes, o // layout.lanes]
     return b + part.sum(axis=0)
-
-
-def balanced_mask(W, *, lanes, layout, density, order=None):
-    """Keep the largest-magnitude weights so that every lane gets the same non-zero count.
-
-    Rows layout: the top ``k = round(density · n_in)`` of every row (equal rows, so equal lanes
-    when P divides n_out). Banks layout: the top ``round(density · bank width)`` of every row's
-    part in every bank (the banks of the input ``order``, if given). (A stand-in for method 5's
-    trained balance: same groups, hard top-k.)
-    Returns a boolean mask (n_out, n_in).
-    """
-    _check_layout(layout)
-    W = np.abs(np.asarray(W, dtype=np.float64))
-    mask = np.zeros(W.shape, dtype=bool)
-    if layout == "rows":
-        k = max(1, int(round(density * W.shape[1])))
-        idx = np.argsort(-W, axis=1, kind="stable")[:, :k]
-        np.put_along_axis(mask, idx, True, axis=1)
-        return mask
-    pos = _positions(check_order(order, W.shape[1]), W.shape[1])
-    for p in range(lanes):
-        cols = np.flatnonzero(pos % lanes == p)
-        sub = W[:, cols]
-        k = max(1, int(round(density * sub.shape[1])))
-        idx = np.argsort(-sub, axis=1, kind="stable")[:, :k]
-        m = np.zeros(sub.shape, dtype=bool)
-        np.put_along_axis(m, idx, True, axis=1)
-        mask[:, cols] = m
-    return mask
-
-
-def magnitude_mask(W, *, nnz):
-    """Plain magnitude pruning: keep the ``nnz`` largest-magnitude weights of the whole matrix."""
-    W = np.abs(np.asarray(W, dtype=np.float64))
-    mask = np.zeros(W.size, dtype=bool)
-    mask[np.argsort(-W.ravel(), kind="stable")[:nnz]] = True
-    return mask.reshape(W.shape)

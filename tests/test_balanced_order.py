@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 
-from slimgen.sim.testing import dense_network, random_dense_layer, random_sparse_layer
+from slimgen.sim.testing import (balanced_mask, dense_network, random_dense_layer,
+                                 random_sparse_layer)
 from slimgen.sw.compress.balanced import (BalancedConfig, as_rows, bank_of, balanced_prune,
                                           deal_inputs, group_counts, tile_inputs)
 from slimgen.sw.compress.masked_train import FitConfig, weight_keys
@@ -16,7 +17,7 @@ from slimgen.sw.compress.self_prune import SelfPruneConfig
 from slimgen.sw.data import load_digits
 from slimgen.sw.golden import dense_accumulate
 from slimgen.sw.nn import build_model, mlp_spec
-from slimgen.sw.sparse_layout import (SparseLayout, balanced_mask, build_layout, check_order,
+from slimgen.sw.sparse_layout import (SparseLayout, build_layout, check_order,
                                       lane_of, lane_partials, layout_accumulate)
 
 FIT = FitConfig(epochs=2, batch_size=64, lr=1e-3, lr_threshold=1e-2)

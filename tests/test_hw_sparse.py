@@ -6,11 +6,10 @@ import pytest
 from amaranth.sim import Simulator
 
 from slimgen.hw.sparse_mac import SparseMacArray, SparseMacCore
-from slimgen.sim.testing import random_sparse_layer
+from slimgen.sim.testing import balanced_mask, magnitude_mask, random_sparse_layer
 from slimgen.sw import golden
 from slimgen.sw.integer_model import IntDense
-from slimgen.sw.sparse_layout import (balanced_mask, build_layout, layout_accumulate,
-                                      magnitude_mask)
+from slimgen.sw.sparse_layout import build_layout, layout_accumulate
 
 from hw_sim import run_stream
 

@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 
-from slimgen.sim.testing import random_sparse_layer
+from slimgen.sim.testing import balanced_mask, magnitude_mask, random_sparse_layer
 from slimgen.sw.golden import dense, dense_accumulate
 from slimgen.sw.integer_model import IntDense
-from slimgen.sw.sparse_layout import (SparseLayout, balanced_mask, build_layout,
-                                      lane_partials, layout_accumulate, magnitude_mask)
+from slimgen.sw.sparse_layout import SparseLayout, build_layout, lane_partials, layout_accumulate
 
 
 def test_words_of_a_small_row():
