@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from .fixed import signed_bits, signed_range, symmetric_max
+from .network import RECURRENT_FORMAT
 
 __all__ = ["IntDense", "IntConv", "IntPool", "IntFlatten", "IntRelu", "IntRecurrent",
            "IntNetwork", "RecurrentFormat", "GATES", "act_range", "range_acc_bits",
@@ -273,12 +274,18 @@ class RecurrentFormat:
     ``table_bits``): hidden state h signed ``h_frac + 1`` bits at scale 2^−h_frac; gates and
     the cell's tables at scale 2^−F; table index A-bit signed in steps of 2^−sigmoid_frac
     (σ) or 2^−tanh_frac (tanh); LSTM cell state c signed ``c_bits`` at 2^−F."""
-    h_frac: int = 7
-    gate_frac: int = 8
-    c_bits: int = 13
-    table_bits: int = 8
-    sigmoid_frac: int = 4
-    tanh_frac: int = 5
+    h_frac: int = RECURRENT_FORMAT["h_frac"][0]        # defaults and ranges: the description's
+    gate_frac: int = RECURRENT_FORMAT["gate_frac"][0]
+    c_bits: int = RECURRENT_FORMAT["c_bits"][0]
+    table_bits: int = RECURRENT_FORMAT["table_bits"][0]
+    sigmoid_frac: int = RECURRENT_FORMAT["sigmoid_frac"][0]
+    tanh_frac: int = RECURRENT_FORMAT["tanh_frac"][0]
+
+    def __post_init__(self):
+        for name, (_, lo, hi) in RECURRENT_FORMAT.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValueError(f"{name} must be an integer from {lo} to {hi}, not {v!r}")
 
     @property
     def h_bits(self):
