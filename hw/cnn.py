@@ -25,7 +25,7 @@ Convolution ``l`` (``Cin → Cout``, zero padding ``p``), for every output tile 
    ``k`` takes ``max(S·n_k, m²)`` cycles (the output path handles one value per cycle).
 3. *Output transform*, incremental: each step's ``R`` rows of ``M[k]`` give
    ``t = M[a, :] A`` and ``Y += AT[:, a] ⊗ t``; after the last step ``Y = AT M A``, the exact
-   scale removal of :func:`slimgen.sw.conv_golden.remove_scale` (arithmetic modulo
+   scale removal of :func:`slimgen.sw.winograd.hardware.remove_scale` (arithmetic modulo
    ``2^(w+k)``), bias, requantization and ReLU, one value per cycle, into the next layer's
    activation banks, or (last convolution) a running max over the tile, which is the
    max-pool window when the pool equals the tile ``m``.
@@ -52,7 +52,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.conv_golden import scale_parts
+from slimgen.sw.winograd.hardware import scale_parts
 from slimgen.sw.fixed import signed_bits
 
 from .cnn_datapath import (const_times, input_transform_row, output_transform, requantizer,

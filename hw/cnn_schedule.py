@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from slimgen.sw.conv_golden import transform_weights
+from slimgen.sw.winograd.hardware import transform_weights
 from slimgen.sw.integer_model import IntNetwork
 from slimgen.sw.sparse_layout import build_layout
 from slimgen.sw.winograd import Winograd2D, integer_form, winograd_2d

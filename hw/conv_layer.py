@@ -33,7 +33,7 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.conv_golden import output_size
+from slimgen.sw.winograd.hardware import output_size
 from slimgen.sw.winograd import Winograd2D, csd_digits
 
 from .direct_conv import direct_tile

@@ -35,7 +35,7 @@ from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.conv_golden import scale_parts, transform_weights
+from slimgen.sw.winograd.hardware import scale_parts, transform_weights
 from slimgen.sw.fixed import signed_bits
 from slimgen.sw.integer_model import IntConv
 from slimgen.sw.winograd import Winograd2D, integer_form

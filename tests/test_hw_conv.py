@@ -114,7 +114,7 @@ def test_winograd_arithmetic_equals_the_golden_convolution(alg):
     accumulators of the golden model's convolution (edge tiles cropped)."""
     from dataclasses import replace
     from slimgen.hw.winograd_tile import filter_range
-    from slimgen.sw.conv_golden import winograd_accumulate
+    from slimgen.sw.winograd.hardware import winograd_accumulate
     from slimgen.sw.fixed import signed_bits
     rng = np.random.default_rng(4)
     L = random_conv_layer(rng, 3, 2, 3, requant=False)

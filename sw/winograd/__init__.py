@@ -11,7 +11,8 @@ built exactly (``fractions.Fraction``) from pairwise co-prime moduli: linear fac
 Modules, one idea each: :mod:`.polynomials` (exact polynomial arithmetic), :mod:`.moduli` (the
 polynomial generator), :mod:`.matrices` (the matrix generators), :mod:`.algorithm` (1-D),
 :mod:`.nesting` (2-D), :mod:`.tiling` (whole inputs), :mod:`.integer_form` (integer matrices,
-scales, bit growth, op counts), :mod:`.error` (float error), :mod:`.search` (points and CRT sets).
+scales, bit growth, op counts), :mod:`.hardware` (the tile arithmetic of the convolution
+hardware, exactly), :mod:`.error` (float error), :mod:`.search` (points and CRT sets).
 """
 
 from .algorithm import Winograd1D, clear_cache, format_matrix, winograd_1d

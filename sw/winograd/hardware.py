@@ -28,7 +28,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .winograd import integer_form
+from .integer_form import integer_form
 
 __all__ = ["transform_weights", "winograd_accumulate", "remove_scale", "scale_parts",
            "output_size"]
