@@ -1,16 +1,22 @@
 """A network of the user's own (``--net net.json``, :mod:`slimgen.sw.network`): trained,
 compressed, quantized and checked against the golden model like the presets.
 
-Its hardware is the compiler of the next step (any description on one shared multiplier
-array); until then the generate stage refuses it with a message that says so, and
-``slimgen flow --net net.json --to quantize`` runs everything before.
+Hardware: a network whose integer model has the structure one of the presets' engines takes
+(:func:`hardware_kind`) is built on that engine: dense layers with ReLU (the MLP's engines,
+every layer on one folded array unless pruned), 3×3 stride-1 'same' convolutions with ReLU,
+one max-pool and dense layers (the CNN's shared Winograd array), or an LSTM's last state and
+a dense head (the LSTM engine). Any other network waits for the compiler of the next step;
+its generate stage says which structures compile, and ``slimgen flow --to quantize`` runs
+everything before it.
 """
 
 import math
+from types import SimpleNamespace
 
 from slimgen.sw.network import NetworkError, load_network, to_float_input
 
-__all__ = ["VIEW", "check_config", "check_data", "network", "float_input", "make_network"]
+__all__ = ["VIEW", "check_config", "check_data", "network", "float_input", "hardware_kind",
+           "make_network", "layer_entries", "multipliers", "cycles_estimate"]
 
 VIEW = "vector"
 
@@ -54,7 +60,65 @@ def float_input(config, x):
     return to_float_input(load_network(config.net), x)
 
 
+def hardware_kind(int_model):
+    """``(name, None)`` of the preset whose engine takes ``int_model`` (``"mlp"``, ``"cnn"``,
+    ``"lstm"``), or ``(None, reasons)`` with each engine's refusal."""
+    from slimgen.hw.cnn_schedule import cnn_parts
+    from slimgen.hw.lstm_schedule import lstm_classifier
+    from slimgen.hw.network import mlp_layers
+    reasons = {}
+    for name, check in (("mlp", mlp_layers), ("cnn", _cnn_3x3), ("lstm", lstm_classifier)):
+        try:
+            check(int_model)
+            return name, None
+        except (TypeError, ValueError) as e:
+            reasons[name] = str(e)
+    return None, reasons
+
+
+def _cnn_3x3(int_model):
+    """The CNN engine's structure, with its Winograd F(2×2, 3×3): 3×3 kernels, padding 1."""
+    from slimgen.hw.cnn_schedule import cnn_parts
+    convs = cnn_parts(int_model)[0]
+    for i, conv in enumerate(convs):
+        if conv.kernel != 3 or conv.padding != 1:
+            raise ValueError(f"Convolution {i} is {conv.kernel}×{conv.kernel} with padding "
+                             f"{conv.pad}; the CNN engine runs 3×3 kernels with padding 1")
+
+
 def make_network(int_model, config):
-    raise ValueError(f"the network {int_model.network.name} ({config.net}) has no hardware "
-                     f"generator yet: only the presets (--model mlp, cnn, lstm) compile to "
-                     f"RTL in this version; run the software stages with --to quantize")
+    from slimgen.models import get_model_kind
+    name, reasons = hardware_kind(int_model)
+    if name is None:
+        why = "; ".join(f"{k}: {v}" for k, v in reasons.items())
+        raise ValueError(f"the network {int_model.network.name} ({config.net}) fits none of "
+                         f"the engines this version generates ({why}); run the software "
+                         f"stages with --to quantize")
+    # the settings the engine reads; a dense MLP goes on one folded array, as the preset does
+    engines = config.engines
+    if name == "mlp" and config.engine == "auto" and config.method == "none":
+        engines = "folded"
+    settings = SimpleNamespace(lanes=config.lanes, layout=config.layout, engine=config.engine,
+                               engines=engines)
+    hw = get_model_kind(name).make_network(int_model, settings)
+    hw.slimgen_kind = name        # which engine's layer entries and cycle model apply
+    return hw
+
+
+def _kind(hw):
+    from slimgen.models import get_model_kind
+    return get_model_kind(hw.slimgen_kind)
+
+
+def layer_entries(hw):
+    return _kind(hw).layer_entries(hw)
+
+
+def multipliers(hw):
+    count = getattr(_kind(hw), "multipliers", None)
+    return count(hw) if count else sum(e["lanes"] for e in layer_entries(hw))
+
+
+def cycles_estimate(hw):
+    estimate = getattr(_kind(hw), "cycles_estimate", None)
+    return estimate(hw) if estimate else sum(e["cycles"] for e in layer_entries(hw))
