@@ -37,7 +37,8 @@ STAGES = ("train", "compress", "quantize", "generate", "verify", "build", "repor
 
 # The settings each stage's output depends on (beyond its inputs from earlier stages).
 STAGE_SETTINGS = {
-    "train": ("model", "net", "data", "sizes", "hidden", "seed", "epochs", "batch_size", "lr"),
+    "train": ("model", "net", "source", "data", "sizes", "hidden", "seed", "epochs",
+              "batch_size", "lr"),
     "compress": ("method", "sparsity", "bits", "layout", "compress_epochs",
                  "finetune_epochs"),  # + lanes for balanced groups
     "quantize": ("weight_bits", "act_bits"),

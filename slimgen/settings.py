@@ -78,6 +78,8 @@ class RunConfig:
     """
     model: str = "mlp"         # mlp, cnn or lstm (presets), or net (slimgen.models)
     net: str | None = None     # model net: the network description file (.json)
+    source: str | None = None  # model net: the ONNX file it was imported from (the train
+                               # stage imports it again, slimgen.import_cli)
     data: str = "digits"
     sizes: tuple = (64, 32, 10)  # MLP layer sizes
     hidden: int = 32           # LSTM hidden units
@@ -104,6 +106,13 @@ class RunConfig:
         if self.net is not None and self.model != "net":
             raise SettingError("net", f"is a network description of your own; it replaces "
                                       f"--model {self.model} (give one of them)")
+        if self.source is not None and (not isinstance(self.source, str) or not self.source):
+            raise SettingError("source", f"must be the path of an ONNX model (.onnx), not "
+                                         f"{self.source!r}")
+        if self.source is not None and self.model != "net":
+            raise SettingError("source", f"is the ONNX model a network was imported from "
+                                         f"('slimgen import'); it needs model 'net', not "
+                                         f"{self.model!r}")
         if not isinstance(self.data, str) or not (self.data == "digits"
                                                   or self.data.endswith(".npz")):
             raise SettingError("data", f"must be 'digits' or a path to an .npz file, "
