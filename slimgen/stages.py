@@ -83,6 +83,9 @@ def _network(run, data=None, act_bits=None):
 def stage_train(run):
     from slimgen.sw.nn import TrainConfig, build_model, evaluate, train
     c = run.config
+    if c.source is not None:      # an imported model (slimgen import): import it again
+        from slimgen.import_cli import import_stage
+        return import_stage(run)
     digest = data_sha256(c)      # before reading it: a file changed since is seen as changed
     data = check_data(c, run.dataset())
     network = _network(run, data)
