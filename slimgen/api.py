@@ -292,10 +292,10 @@ def _frozen(v):
     return v
 
 
-@dataclass(frozen=True)
 class _Result:
-    """A stage's figures as fields; ``figures`` the whole record (``<stage>.json``)."""
-    _KEYS = {}          # field: the key of the stage record it comes from (else its own name)
+    """A stage's figures as fields, ``figures`` its whole record (``<stage>.json``); printed
+    as a few lines. ``_KEYS``: a field's key in the record where it is not its own name."""
+    _KEYS = {}
     _LONG = ("history", "layers", "layer_sparsity")
 
     @classmethod
@@ -318,37 +318,114 @@ class _Result:
         return "\n".join(lines)
 
 
-def _result(name, keys, *names):
-    cls = dataclass(frozen=True, repr=False)(type(name, (_Result,), {
-        "__annotations__": {n: object for n in (*names, "seconds", "figures")},
-        **{n: None for n in (*names, "seconds")},
-        "figures": field(default=None, compare=False),
-        "_KEYS": keys, "__module__": __name__}))
-    cls.__qualname__ = name
-    return cls
+@dataclass(frozen=True, repr=False)
+class TrainResult(_Result):
+    """The float model's accuracy on the test and validation splits, its epochs and their
+    ``history`` (per epoch: loss, train and validation accuracy, learning rate)."""
+    float_accuracy: float = None
+    val_accuracy: float = None
+    epochs: int = None
+    history: tuple = ()
+    seconds: float = None
+    figures: Mapping = field(default=None, compare=False)
+    _KEYS = {"seconds": "train_seconds"}
 
 
-TrainResult = _result("TrainResult", {"seconds": "train_seconds"},
-                      "float_accuracy", "val_accuracy", "epochs", "history")
-CompressResult = _result("CompressResult", {"seconds": "compress_seconds"},
-                         "method", "compressed_accuracy", "sparsity", "layer_sparsity")
-QuantizeResult = _result("QuantizeResult", {"seconds": "quantize_seconds"},
-                         "int_accuracy", "weight_bits", "acc_bits", "act_bits", "logit_bits")
-GenerateResult = _result("GenerateResult", {"seconds": "generate_seconds"},
-                         "verilog", "verilog_lines", "multipliers", "lanes", "engines",
-                         "mults_per_inference", "cycles_lower_bound", "cycles_estimate", "layers")
-VerifyResult = _result("VerifyResult", {"seconds": "verify_seconds", "bit_exact": "hw_bit_exact",
-                                        "images": "images_verified",
-                                        "cycles": "cycles_per_inference",
-                                        "cycles_between": "cycles_between_inferences"},
-                       "hw_accuracy", "bit_exact", "images", "simulator", "cycles",
-                       "cycles_between")
-BuildResult = _result("BuildResult", {"seconds": "build_seconds", "dsp_estimate": "dsp_estimate"},
-                      "board", "lc_used", "lc_total", "dsp_used", "dsp_total", "bram_used",
-                      "bram_total", "fmax_mhz", "target_mhz", "bitstream", "dsp_estimate",
-                      "bram_estimate", "tool_seconds")
-ReportResult = _result("ReportResult", {"seconds": "report_seconds", "html": "report_html",
-                                        "md": "report_md"}, "html", "md")
+@dataclass(frozen=True, repr=False)
+class CompressResult(_Result):
+    """The compressed float model's test accuracy, its fraction of zero weights (in all and
+    per weight array)."""
+    method: str = None
+    compressed_accuracy: float = None
+    sparsity: float = None
+    layer_sparsity: tuple = None
+    seconds: float = None
+    figures: Mapping = field(default=None, compare=False)
+    _KEYS = {"seconds": "compress_seconds"}
+
+
+@dataclass(frozen=True, repr=False)
+class QuantizeResult(_Result):
+    """The integer model's test accuracy; per weight layer its weight and accumulator widths;
+    the activations' and the logits' widths."""
+    int_accuracy: float = None
+    weight_bits: tuple = None
+    acc_bits: tuple = None
+    act_bits: int = None
+    logit_bits: int = None
+    seconds: float = None
+    figures: Mapping = field(default=None, compare=False)
+    _KEYS = {"seconds": "quantize_seconds"}
+
+
+@dataclass(frozen=True, repr=False)
+class GenerateResult(_Result):
+    """The Verilog file and its size, the multipliers, per layer its lanes and engine, the
+    multiplications of one inference, the cycles' lower bound and estimate, the layers'
+    entries (``slimgen summary``'s table)."""
+    verilog: str = None
+    verilog_lines: int = None
+    multipliers: int = None
+    lanes: tuple = None
+    engines: tuple = None
+    mults_per_inference: int = None
+    cycles_lower_bound: int = None
+    cycles_estimate: int = None
+    layers: tuple = None
+    seconds: float = None
+    figures: Mapping = field(default=None, compare=False)
+    _KEYS = {"seconds": "generate_seconds"}
+
+
+@dataclass(frozen=True, repr=False)
+class VerifyResult(_Result):
+    """The simulated RTL's test accuracy, whether every logit of the ``images`` equalled the
+    golden model's, the simulator, the cycles of one inference and between two."""
+    hw_accuracy: float = None
+    bit_exact: bool = None
+    images: int = None
+    simulator: str = None
+    cycles: int = None
+    cycles_between: int = None
+    seconds: float = None
+    figures: Mapping = field(default=None, compare=False)
+    _KEYS = {"seconds": "verify_seconds", "bit_exact": "hw_bit_exact",
+             "images": "images_verified", "cycles": "cycles_per_inference",
+             "cycles_between": "cycles_between_inferences"}
+
+
+@dataclass(frozen=True, repr=False)
+class BuildResult(_Result):
+    """Utilisation and timing from nextpnr's report, the estimate checked before it, and the
+    bitstream."""
+    board: str = None
+    lc_used: int = None
+    lc_total: int = None
+    dsp_used: int = None
+    dsp_total: int = None
+    bram_used: int = None
+    bram_total: int = None
+    fmax_mhz: float = None
+    target_mhz: float = None
+    bitstream: str = None
+    dsp_estimate: int = None
+    bram_estimate: int = None
+    tool_seconds: float = None
+    seconds: float = None
+    figures: Mapping = field(default=None, compare=False)
+    _KEYS = {"seconds": "build_seconds"}
+
+
+@dataclass(frozen=True, repr=False)
+class ReportResult(_Result):
+    """The report's two files."""
+    html: str = None
+    md: str = None
+    seconds: float = None
+    figures: Mapping = field(default=None, compare=False)
+    _KEYS = {"seconds": "report_seconds", "html": "report_html", "md": "report_md"}
+
+
 _RESULTS = {"train": TrainResult, "compress": CompressResult, "quantize": QuantizeResult,
             "generate": GenerateResult, "verify": VerifyResult, "build": BuildResult,
             "report": ReportResult}

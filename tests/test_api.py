@@ -216,6 +216,8 @@ def test_a_stored_setting_the_new_ones_break_is_named(copy):
     with pytest.raises(FlowError, match=r"compress\(\) takes method and bits, compress_epochs, "
                                         r"finetune_epochs, layout, sparsity, not epochs"):
         slimgen.open(copy).compress(epochs=3)
+    with pytest.raises(FlowError, match="^method must be one of none, self_prune, "):
+        slimgen.open(copy).compress(method="nosuch")
     assert snapshot(copy) == before
 
 
