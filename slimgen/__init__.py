@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 # name: the module that defines it, imported when the name is first used
 _LAZY = {name: "slimgen.api" for name in (
-    "Project", "project", "open", "Summary", "Trace", "TraceEntry", "TrainResult",
+    "Project", "project", "open", "from_onnx", "Summary", "Trace", "TraceEntry", "TrainResult",
     "CompressResult", "QuantizeResult", "GenerateResult", "VerifyResult", "BuildResult",
     "ReportResult")}
 _LAZY["FlowError"] = "slimgen.flow"

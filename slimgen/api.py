@@ -12,6 +12,7 @@ Shaped as hls4ml's (``convert_from_keras_model`` → ``compile`` → ``predict``
     p.trace(x)                   # every integer record's output
     p.generate(); p.verify(); p.build()      # or p.flow()
     p.summary()                  # what `slimgen summary` prints
+    slimgen.open("runs/tiny")    # an existing run; slimgen.from_onnx("m.onnx", run=...)
 
 Every setting of :class:`~slimgen.settings.RunConfig` is a keyword of :func:`project`, checked
 at once with the command line's messages (naming keywords rather than options); a refused call
@@ -32,8 +33,8 @@ from slimgen.flow import (STAGES, STAGE_SETTINGS, FlowError, Run, check_data, ch
                           check_stage_inputs, run_flow, run_stage)
 from slimgen.settings import RunConfig, SettingError
 
-__all__ = ["Project", "project", "open", "Summary", "Trace", "TraceEntry", "TrainResult",
-           "CompressResult", "QuantizeResult", "GenerateResult", "VerifyResult", "BuildResult",
+__all__ = ["Project", "project", "open", "from_onnx", "Summary", "Trace", "TraceEntry",
+           "TrainResult", "CompressResult", "QuantizeResult", "GenerateResult", "VerifyResult", "BuildResult",
            "ReportResult", "Words", "CLI_WORDS", "PYTHON_WORDS", "settings_object",
            "stored_settings", "merge_settings", "format_summary", "SUMMARY_KEYS"]
 
@@ -808,3 +809,14 @@ def open(run, *, quiet=False, log=None):          # noqa: A001  (slimgen.open, a
     p = Project(run, existing.config, progress=not quiet, log=log)
     p._run = existing
     return p
+
+
+def from_onnx(model, run, data=None, *, seed=None, name=None, quiet=False, log=None):
+    """A :class:`Project` whose trained model is the sequential ONNX ``model`` (a path):
+    its network description (``net.json``) and float weights, checked against onnxruntime
+    (:func:`slimgen.import_cli.import_run`, ``slimgen import``); ``compress``, ``quantize``
+    and the later stages go on from it. ``data``, ``seed``: the data set and split (the run's,
+    else the digits and 0); ``name``: the network's (default: the file's stem)."""
+    from slimgen.import_cli import import_run
+    import_run(model, run, data=data, seed=seed, name=name, progress=not quiet, log=log)
+    return open(run, quiet=quiet, log=log)

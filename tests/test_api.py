@@ -237,3 +237,25 @@ def test_import_slimgen_stays_light_and_exports_the_api():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["True", "slimgen.api", "slimgen.api", "FlowError", "True"]
+
+
+def test_an_onnx_model_becomes_a_project(tmp_path, test_split):
+    pytest.importorskip("slimgen.import_cli")
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    W, b = rng.normal(0, 0.3, (10, 64)).astype(np.float32), np.zeros(10, np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1)], "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])],
+        [numpy_helper.from_array(W, "W"), numpy_helper.from_array(b, "b")])
+    path = tmp_path / "linear.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    p = slimgen.from_onnx(str(path), run=tmp_path / "imported", **QUIET)
+    assert p.config.model == "net" and p.config.source == str(path)
+    assert [layer["type"] for layer in p.network.layers] == ["input", "dense"]
+    x, y = test_split
+    assert np.array_equal(p.float_predict(x), np.argmax(x @ W.T.astype(np.float64), axis=1))
+    q = p.quantize()
+    assert np.mean(p.predict(x) == y) == q.int_accuracy
