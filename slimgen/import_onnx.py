@@ -98,9 +98,19 @@ def _opset(model):
     return None
 
 
+def _need_onnx():
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ModuleNotFoundError as e:
+        raise OnnxImportError(f"ONNX import needs the packages onnx and onnxruntime ({e}): "
+                              f"pip install 'slimgen[onnx]'") from None
+
+
 def load_checked(path_or_model):
     """``(model, where, opset)``: read, upgraded to :data:`MIN_OPSET` when older, checked and
     with its shapes inferred; :class:`OnnxImportError` for anything unreadable or invalid."""
+    _need_onnx()
     import onnx
     from onnx import checker, shape_inference, version_converter
     model, where = _read(path_or_model)
@@ -158,6 +168,9 @@ def _fold(node, index, values, opset):
 # ------------------------------------------------------------------ the graph walk
 
 _DESC_AXES = {1: "F", 2: "LC", 3: "HWC"}
+# The batch size a Shape of a tensor with a dynamic batch is folded with (a prime no layer
+# size is likely to be): a Reshape target holding it keeps the batch.
+_BATCH = 9973
 
 
 class _Walk:
@@ -176,6 +189,7 @@ class _Walk:
         self.bias_target = None             # layer an Add of a constant may add its bias to
         self.final = None                   # a final Softmax / LogSoftmax
         self.dropped = []
+        self.shape_derived = set()          # constants computed from a tensor's shape
 
     # -------------------------------------------------------------- helpers
 
@@ -198,6 +212,9 @@ class _Walk:
             i = tuple(int(v) for v in np.unravel_index(np.argmax(bad), a.shape))
             raise self.error(f"its {what} ({name!r}) holds {a[i]} at index {list(i)}; every "
                              f"weight must be a finite number")
+        if name in self.shape_derived and a.any():
+            raise self.error(f"its {what} ({name!r}) is computed from the batch size; slimgen "
+                             f"takes weights that are constants")
         return a.astype(np.float64)
 
     def optional(self, node, k):
@@ -283,17 +300,7 @@ class _Walk:
         self.dims = [None if d == "N" else d for d in self.input_info["shape"]]
         self.batch = self.input_info["batch"]
         out_name = g.output[0].name
-        chain = []
-        for k, node in enumerate(g.node):
-            if node.domain not in ("", "ai.onnx"):
-                self.here = _node_name(node, k)
-                raise self.error(f"is of the operator domain {node.domain!r}; slimgen imports "
-                                 f"the standard ONNX operators: {SUPPORTED}")
-            if node.op_type == "Constant" or (any(node.input) and all(
-                    not name or name in self.values for name in node.input)):
-                self.values.update(_fold(node, k, self.values, self.opset))
-            else:
-                chain.append((k, node))
+        chain = self.fold_constants()
         self.used = {name for _, node in chain for name in node.input} | {out_name}
         readers = {}
         for k, node in chain:
@@ -348,6 +355,38 @@ class _Walk:
         if self.labels != ["N", 0]:
             raise self.error(f"is laid out as {self.layout_text()}; slimgen needs the class "
                              f"scores as (N, classes)")
+
+    def fold_constants(self):
+        """Fold every node whose inputs are constants, and the Shape of a tensor whose sizes
+        shape inference knows (the batch stands in as :data:`_BATCH`: PyTorch builds a
+        recurrent layer's zero initial state from the input's batch size); return the other
+        nodes ``(index, node)`` in order."""
+        g = self.graph
+        shapes = {v.name: v.type.tensor_type.shape for v in (*g.input, *g.value_info)
+                  if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape")}
+        chain = []
+        for k, node in enumerate(g.node):
+            self.here = _node_name(node, k)
+            if node.domain not in ("", "ai.onnx"):
+                raise self.error(f"is of the operator domain {node.domain!r}; slimgen imports "
+                                 f"the standard ONNX operators: {SUPPORTED}")
+            inputs = [name for name in node.input if name]
+            if node.op_type == "Shape" and node.input[0] in shapes:
+                dims = [d.dim_value if d.HasField("dim_value") else None
+                        for d in shapes[node.input[0]].dim]
+                if None not in dims[1:]:
+                    a = _attrs(node)
+                    full = np.array([_BATCH if d is None else d for d in dims], np.int64)
+                    self.values[node.output[0]] = full[a.get("start", 0):a.get("end", None)]
+                    self.shape_derived.add(node.output[0])
+                    continue
+            if node.op_type == "Constant" or (inputs and all(n in self.values for n in inputs)):
+                self.values.update(_fold(node, k, self.values, self.opset))
+                if any(n in self.shape_derived for n in inputs):
+                    self.shape_derived.update(node.output)
+            else:
+                chain.append((k, node))
+        return chain
 
     # -------------------------------------------------------------- operators
 
@@ -508,7 +547,7 @@ class _Walk:
         self.only_output(node)
         names = ("scale", "B", "input_mean", "input_var")
         gamma, beta, mean, var = (self.weight(n, what) for n, what in zip(node.input[1:5], names))
-        eps, momentum = float(a.get("epsilon", 1e-5)), float(a.get("momentum", 0.9))
+        eps, momentum = (_float32(a.get(k, v)) for k, v in (("epsilon", 1e-5), ("momentum", 0.9)))
         if not 0 < eps <= 1:
             raise self.error(f"has epsilon {eps}; slimgen supports above 0 to 1")
         if (var < 0).any():
@@ -614,6 +653,8 @@ class _Walk:
 
     def op_Reshape(self, node, a, target):
         shape = [int(v) for v in self.const(node.input[1], "shape").ravel()]
+        if node.input[1] in self.shape_derived and self.batch is None and shape[:1] == [_BATCH]:
+            shape[0] = -1           # x.view(x.size(0), -1)
         self.relayout(self.reshaped(shape, a.get("allowzero", 0)), "reshapes")
         return node.output[0]
 
@@ -813,6 +854,12 @@ def _pads(a, sizes, k, s):
         return [(0, 0)] * d
     pads = list(a.get("pads", [0] * (2 * d)))
     return [(int(pads[i]), int(pads[i + d])) for i in range(d)]
+
+
+def _float32(v):
+    """An attribute's float32 as the shortest decimal that gives it back (1e-05, not
+    9.999999747378752e-06)."""
+    return float(str(np.float32(v)))
 
 
 def _plain(v):
