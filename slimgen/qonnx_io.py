@@ -44,7 +44,7 @@ import numpy as np
 from slimgen.sw.quantize import flatten_permutation
 
 __all__ = ["QonnxError", "DOMAIN", "OPSET", "to_qonnx", "export_qonnx", "onnx_inputs",
-           "logit_scale", "run_qonnx"]
+           "logit_scale", "run_qonnx", "is_qonnx", "strip_quantizers", "import_qonnx"]
 
 DOMAIN = "qonnx.custom_op.general"
 OPSET = 13
@@ -263,3 +263,638 @@ def run_qonnx(model, x):
     wrapper = cleanup_model(ModelWrapper(model), override_inpsize=len(x))
     name_in, name_out = wrapper.graph.input[0].name, wrapper.graph.output[0].name
     return execute_onnx(wrapper, {name_in: np.asarray(x, dtype=np.float32)})[name_out]
+
+
+# ------------------------------------------------------------------ import
+
+QUANT_OPS = ("Quant", "IntQuant", "BipolarQuant", "Trunc")
+_FLOAT_PATH = ("or import the float model, its quantizers stripped (strip_quantizers, 'slimgen "
+               "import --float'), and let slimgen quantize it")
+
+
+class _Quantizer:
+    """One Quant / IntQuant / BipolarQuant node: ``text`` (how messages name it), ``scale``
+    (float64, any shape), ``bits``, ``signed``, ``narrow``, ``rounding``."""
+
+    def __init__(self, text, scale, bits, signed, narrow, rounding):
+        self.text, self.scale, self.bits = text, scale, bits
+        self.signed, self.narrow, self.rounding = signed, narrow, rounding
+
+    def same(self, other):
+        return (np.array_equal(self.scale, other.scale), self.bits, self.signed, self.narrow) \
+            == (True, other.bits, other.signed, other.narrow)
+
+
+def _text(node):
+    return f"node '{node.name}' ({node.op_type})"
+
+
+def _is_pow2(a):
+    a = np.asarray(a, dtype=np.float64)
+    return bool(np.all(np.isfinite(a) & (a > 0)) and np.all(np.frexp(a)[0] == 0.5))
+
+
+def _quantizer(node, consts, exact):
+    """The :class:`_Quantizer` of a quantization node; with ``exact`` every parameter checked
+    against what the integer model reproduces exactly."""
+    from onnx import helper
+    text = _text(node)
+    if node.op_type == "Trunc":
+        raise QonnxError(f"{text}: Trunc (Brevitas's quantized average pool) has no integer "
+                         f"form in slimgen; export the pool as AveragePool followed by a Quant, "
+                         f"{_FLOAT_PATH}")
+
+    def const(i, what):
+        name = node.input[i] if len(node.input) > i else ""
+        if name not in consts:
+            raise QonnxError(f"{text}: its {what} ({name!r}) must be a constant (an "
+                             f"initializer)")
+        return np.asarray(consts[name], dtype=np.float64)
+    scale = const(1, "scale")
+    if exact and not _is_pow2(scale):
+        bad = scale.ravel()[np.argmax(~(np.frexp(scale.ravel())[0] == 0.5))]
+        raise QonnxError(f"{text}: scale {bad:.9g} is not a power of two; slimgen's integer "
+                         f"model reproduces QONNX bit for bit only with power-of-two scales "
+                         f"(Brevitas: the FixedPoint quantizers, restrict_scaling_type "
+                         f"POWER_OF_TWO), {_FLOAT_PATH}")
+    if node.op_type == "BipolarQuant":
+        return _Quantizer(text, scale, 1, True, False, "ROUND")
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    rounding = attrs.get("rounding_mode", b"ROUND")
+    rounding = (rounding.decode() if isinstance(rounding, bytes) else rounding).upper()
+    bits = const(3, "bit width")
+    q = _Quantizer(text, scale, int(bits) if bits.size == 1 else -1,
+                   bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0)), rounding)
+    if exact:
+        zeropt = const(2, "zero point")
+        if zeropt.any():
+            raise QonnxError(f"{text}: zero point {zeropt.ravel()[np.argmax(zeropt.ravel() != 0)]:g}"
+                             f"; slimgen's integer model is symmetric (zero point 0), "
+                             f"{_FLOAT_PATH}")
+        if bits.size != 1 or bits.ravel()[0] != q.bits or not 1 <= q.bits <= 16:
+            raise QonnxError(f"{text}: bit width {bits.ravel().tolist()}; slimgen takes one "
+                             f"whole number of bits from 1 to 16")
+    return q
+
+
+def _dequantize(node, q, consts):
+    """The float32 output of a quantization node on a constant, as qonnx computes it."""
+    from qonnx.custom_op.general.bipolar_quant import binary_quant
+    from qonnx.custom_op.general.intquant import int_quant
+    x = np.asarray(consts[node.input[0]], dtype=np.float32)
+    s = np.asarray(consts[node.input[1]], dtype=np.float32)
+    if node.op_type == "BipolarQuant":
+        return binary_quant(x, s).astype(np.float32)
+    z = np.asarray(consts[node.input[2]], dtype=np.float32)
+    return np.asarray(int_quant(x, s, z, np.asarray(consts[node.input[3]], np.float32),
+                                q.signed, q.narrow, q.rounding), dtype=np.float32)
+
+
+def _load(path_or_model):
+    """``(model, where)``: a copy of the ModelProto and how messages name it."""
+    onnx = _onnx()
+    if isinstance(path_or_model, onnx.ModelProto):
+        model = onnx.ModelProto()
+        model.CopyFrom(path_or_model)
+        return model, "the QONNX model"
+    from slimgen.import_onnx import OnnxImportError, _read
+    try:
+        return _read(path_or_model)
+    except OnnxImportError as e:
+        raise QonnxError(str(e)) from None
+
+
+def is_qonnx(path_or_model):
+    """Whether a model has QONNX quantization nodes (Quant, IntQuant, BipolarQuant, Trunc)."""
+    model, _ = _load(path_or_model)
+    return any(n.op_type in QUANT_OPS for n in model.graph.node)
+
+
+def _strip(model, exact):
+    """The model with its quantizers gone: a quantizer of a constant becomes the constant it
+    computes (the dequantized weights), one of an activation an Identity (nodes without a
+    unique name named ``<op>_<index>``). Returns ``(model, weights, acts)``: the quantizer of
+    each dequantized initializer, and of each activation tensor it quantized."""
+    from onnx import numpy_helper
+    g = model.graph
+    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    names = set()
+    for k, node in enumerate(g.node):
+        if not node.name or node.name in names:
+            node.name = f"{node.op_type}_{k}"
+        names.add(node.name)
+        if node.op_type == "Constant" and node.attribute:
+            from onnx import helper
+            value = helper.get_attribute_value(node.attribute[0])
+            consts[node.output[0]] = numpy_helper.to_array(value) \
+                if hasattr(value, "dims") else np.asarray(value)
+    weights, acts, nodes = {}, {}, []
+    for node in g.node:
+        if node.op_type not in QUANT_OPS:
+            nodes.append(node)
+            continue
+        if node.op_type == "Trunc" and not exact:
+            q = None
+        else:
+            q = _quantizer(node, consts, exact)
+        if node.input[0] in consts and q is not None:
+            value = _dequantize(node, q, consts)
+            consts[node.output[0]] = value
+            g.initializer.append(numpy_helper.from_array(value, node.output[0]))
+            weights[node.output[0]] = q
+        else:
+            if node.input[0] in acts:
+                raise QonnxError(f"{_text(node)} quantizes {node.input[0]!r} a second time "
+                                 f"({acts[node.input[0]].text} does too); slimgen takes one "
+                                 f"quantizer per tensor")
+            acts[node.input[0]] = q
+            from onnx import helper
+            nodes.append(helper.make_node("Identity", [node.input[0]], [node.output[0]],
+                                          name=node.name))
+    del g.node[:]
+    g.node.extend(nodes)
+    used = {name for node in g.node for name in node.input} | {o.name for o in g.output}
+    keep = [t for t in g.initializer if t.name in used]
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    listed = [i for i in g.input if i.name in used or i.name not in consts]
+    del g.input[:]
+    g.input.extend(listed)
+    imports = [o for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    del model.opset_import[:]
+    model.opset_import.extend(imports)
+    return model, weights, acts
+
+
+
+def strip_quantizers(path_or_model):
+    """The float model of a QONNX model (an ``onnx.ModelProto``): every quantizer of a weight
+    replaced by the dequantized weights it computes, every quantizer of an activation (and
+    Trunc) by an Identity; what :func:`slimgen.import_onnx.import_onnx` imports."""
+    model, _ = _load(path_or_model)
+    return _strip(model, exact=False)[0]
+
+
+def _grain(rows):
+    """Per row of ``rows`` (float64, (n, ...)), the largest power of two that divides every
+    entry exactly (0 for a row of zeros)."""
+    a = np.abs(rows.reshape(len(rows), -1))
+    m, e = np.frexp(a)
+    ints = (m * 2.0 ** 53).astype(np.int64)
+    low = np.log2(np.where(ints > 0, ints & -ints, 1)).astype(np.int64)
+    exp = np.where(a > 0, e - 53 + low, np.iinfo(np.int64).max)
+    best = exp.min(axis=1)
+    return np.where(best < np.iinfo(np.int64).max, 2.0 ** np.minimum(best, 1000), 0.0)
+
+
+def _tie_possible(w, b, k):
+    """Whether ``b + Σ w·x`` (integers x) can be ``2^(k−1)`` modulo ``2^k``: the sums reach
+    b plus every multiple of ``2^t``, t the number of factors 2 of gcd(w) (at most k)."""
+    w = np.abs(np.asarray(w, dtype=np.int64)).ravel()
+    w = w[w != 0]
+    t = k
+    if w.size:
+        g = int(np.gcd.reduce(w))
+        t = min(k, (g & -g).bit_length() - 1)
+    return (int(b) - (1 << (k - 1))) % (1 << t) == 0
+
+
+def _log2(ratio):
+    return np.frexp(np.asarray(ratio, dtype=np.float64))[1] - 1
+
+
+class _Integer:
+    """The integer model of a stripped QONNX graph: its description and float weights (by
+    :func:`slimgen.import_onnx.import_onnx`) and the quantizers :func:`_strip` took out."""
+
+    def __init__(self, net, float_model, info, model, weights, acts, round_ties):
+        g = model.graph
+        self.net, self.ties, self.weights = net, round_ties, weights
+        self.nodes = info["nodes"]                  # the node of each description layer 1..
+        self.by_text = {_text(n): n for n in g.node}
+        self.producer = {o: n for n in g.node for o in n.output}
+        self.consts = {t.name for t in g.initializer}
+        _, origin = net.float_spec()
+        self.params = {i: float_model.layers[j].params for j, i in enumerate(origin) if i}
+        from slimgen.sw.network import float_layout
+        self.layouts = float_layout(net)
+        index = {t: i + 1 for i, t in enumerate(self.nodes)}
+        start = next(i.name for i in g.input if i.name not in self.consts)
+        self.acts = {}                              # description layer → its quantizer
+        for tensor, q in acts.items():
+            j = self.layer_of(tensor, index, start)
+            if j in self.acts:
+                raise QonnxError(f"{q.text} and {self.acts[j].text} both quantize the output "
+                                 f"of {self.where(j)}; slimgen takes one quantizer per tensor")
+            self.acts[j] = q
+        self.desc, self.keep, self.records = [], [], []
+        self.perm, self.mb, self.tied = None, 16, []
+
+    def layer_of(self, tensor, index, start):
+        """The description layer whose output ``tensor`` is (0: the input)."""
+        while tensor != start:
+            node = self.producer[tensor]
+            if _text(node) in index:
+                return index[_text(node)]
+            tensor = next(n for n in node.input if n and n not in self.consts)
+        return 0
+
+    def where(self, j):
+        return self.nodes[j - 1] if j else "the graph input"
+
+    def add(self, entry, old):
+        self.desc.append(entry)
+        self.keep.append(old)
+        return len(self.desc) - 1
+
+    # ------------------------------------------------------------------ the walk
+
+    def build(self):
+        from slimgen.sw.integer_model import IntNetwork
+        from slimgen.sw.network import check_network
+        L = self.net.layers
+        q = self.acts.get(0)
+        if q is None:
+            raise QonnxError("the graph input is not quantized; slimgen's integer model takes "
+                             "integer input codes: put a Quant on it (Brevitas: QuantIdentity)")
+        if q.rounding not in ("ROUND", "HALF_EVEN") or np.size(q.scale) != 1 or \
+                (q.narrow and not q.signed) or q.bits - q.signed < 1:
+            raise QonnxError(f"{q.text}: quantizes the input with {q.bits} "
+                             f"{'signed' if q.signed else 'unsigned'} bits, narrow "
+                             f"{int(q.narrow)}, rounding {q.rounding}, scale of shape "
+                             f"{list(np.shape(q.scale))}; slimgen's input codes are "
+                             f"clip(round(x / scale), 0, 2^bits − 1) with one scale, rounded "
+                             f"half to even (ROUND), narrow 0 (signed codes of non-negative "
+                             f"data take one bit less)")
+        self.s, self.bits, self.signed = float(q.scale), q.bits - q.signed, False
+        self.add(dict(L[0], bits=self.bits), 0)
+        i = 1
+        while i < len(L):
+            kind = L[i]["type"]
+            if kind in ("conv1d", "conv2d", "dense"):
+                i = self.weighted(i)
+                continue
+            if kind in ("avgpool", "global_avgpool"):
+                self.avgpool(i)
+            elif kind in ("maxpool", "relu", "flatten"):
+                getattr(self, kind)(i)
+            elif kind != "dropout":
+                why = ("its integer cell uses slimgen's own fixed-point tables" if
+                       kind in ("lstm", "gru") else "it must be folded into the layer before it")
+                raise QonnxError(f"{self.where(i)} makes a {kind} layer, which has no "
+                                 f"quantized form in a QONNX import ({why}); {_FLOAT_PATH}")
+            i += 1
+        net = check_network({"name": self.net.name, "layers": self.desc})
+        config = {"multiplier_bits": self.mb, "source": "qonnx",
+                  "weight_bits": max(r.weight_bits for r in self.records if hasattr(r, "W")),
+                  "act_bits": max([r.out_bits for r in self.records
+                                   if getattr(r, "requant", False)] or [self.bits]),
+                  "per_channel": any(np.ndim(getattr(r, "w_scale", 0)) for r in self.records)}
+        return IntNetwork(net, tuple(self.records), float(self.acts[0].scale),
+                          self.acts[0].bits - self.acts[0].signed, config), net
+
+    def identity(self, j):
+        """A quantizer after a layer that does not requantize must change nothing."""
+        q = self.acts.get(j)
+        if q is None:
+            return
+        lo, hi = (-(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1) if self.signed \
+            else (0, (1 << self.bits) - 1)
+        q_lo = -(1 << (q.bits - 1)) + q.narrow if q.signed else 0
+        q_hi = (1 << (q.bits - q.signed)) - 1 - (q.narrow and not q.signed)
+        if np.size(q.scale) != 1 or float(q.scale) != self.s or q_lo > lo or q_hi < hi:
+            raise QonnxError(f"{q.text} requantizes the output of {self.where(j)} (scale "
+                             f"{self.s:g}, {self.bits} {'signed' if self.signed else 'unsigned'}"
+                             f" bits) to scale {np.ravel(q.scale)[0]:g}, {q.bits} "
+                             f"{'signed' if q.signed else 'unsigned'} bits; slimgen requantizes "
+                             f"only after convolution, dense and average-pool layers")
+
+    def maxpool(self, i):
+        from slimgen.sw.integer_model import IntPool
+        layer = self.net.layers[i]
+        src = self.add(dict(layer), i)
+        self.records.append(IntPool("max", len(self.net.shapes[i - 1]) - 1, layer["size"],
+                                    layer["stride"], bits=self.bits, signed=self.signed,
+                                    source=src))
+        self.identity(i)
+
+    def relu(self, i):
+        from slimgen.sw.integer_model import IntRelu
+        src = self.add({"type": "relu"}, i)
+        if self.signed:
+            self.records.append(IntRelu(self.bits, source=src))
+            self.signed = False
+        self.identity(i)
+
+    def flatten(self, i):
+        from slimgen.sw.integer_model import IntFlatten
+        shape = self.net.shapes[i - 1]
+        if len(shape) > 1 and self.layouts[i - 1] == "channels":
+            self.perm = flatten_permutation(shape)
+        self.records.append(IntFlatten(source=self.add({"type": "flatten"}, i)))
+        self.identity(i)
+
+    # ------------------------------------------------------------------ requantization
+
+    def requant(self, ratio, q):
+        """``(M, shift)`` with ``M / 2^shift`` exactly the power-of-two ``ratio`` (one, or one
+        per output channel with one shift)."""
+        from slimgen.sw.fixed import multiplier_shift
+        ratio = np.asarray(ratio, dtype=np.float64)
+        top = int(_log2(ratio.max()))
+        mb = max(16, top + 3)
+        try:
+            if mb > 24:
+                raise ValueError(f"the accumulators' scale is 2^{top} times its scale; at most "
+                                 f"2^21 fits slimgen's 24-bit multipliers")
+            _, shift = multiplier_shift(float(ratio.max()), mb)
+        except ValueError as e:
+            raise QonnxError(f"{q.text}: {e}") from None
+        M = np.rint(ratio * 2.0 ** shift).astype(np.int64)
+        if M.min() < 1:
+            raise QonnxError(f"{q.text}: the per-channel weight scales before it span more "
+                             f"than 2^{shift} (one shift serves every channel)")
+        self.mb = max(self.mb, mb)
+        return (int(M) if M.ndim == 0 else M), shift
+
+    def rounding(self, q, relu, k, W, b, what):
+        """The bias change per output that makes slimgen's round-half-up of ``acc · 2^−k``
+        round as ``q`` does (after a ReLU when ``relu``), or a refusal."""
+        mode = q.rounding
+        if relu:
+            mode = {"DOWN": "FLOOR", "UP": "CEIL"}.get(mode, mode)
+        adjust = np.zeros(len(b), dtype=np.int64)
+        for c, kc in enumerate(np.broadcast_to(k, (len(b),))):
+            kc = int(kc)
+            if kc <= 0 or (mode == "HALF_UP" and relu):
+                continue                              # whole numbers, or the same rounding
+            half = 1 << (kc - 1)
+            shifted = mode in ("FLOOR", "CEIL") or (mode == "HALF_DOWN" and relu)
+            if shifted and W is None:
+                raise QonnxError(f"{q.text}: rounding {q.rounding} of {what} over 2^{kc} has "
+                                 f"no integer form in slimgen's average pool (it has no bias "
+                                 f"to shift); HALF_UP on unsigned values does")
+            if mode == "FLOOR":
+                adjust[c] = -half                     # floor(v) = floor(v − 1/2 + 1/2)
+            elif mode == "CEIL":
+                adjust[c] = half - 1                  # ceil(a / 2^k) = floor((a + 2^k − 1) / 2^k)
+            elif shifted:
+                adjust[c] = -1                        # ceil(v − 1/2) = floor((a − 1) / 2^k + 1/2)
+            elif mode in ("ROUND", "HALF_EVEN", "HALF_UP", "HALF_DOWN"):
+                if W is not None and not _tie_possible(W[c], b[c], kc):
+                    continue
+                if self.ties == "up":
+                    self.tied.append(q.text)
+                    continue
+                how = {"ROUND": "half to even", "HALF_EVEN": "half to even",
+                       "HALF_UP": "halves away from zero", "HALF_DOWN": "halves toward zero"}
+                raise QonnxError(
+                    f"{q.text}: rounds {how[mode]} ({q.rounding}), and the values it rounds "
+                    f"({what} over 2^{kc}) can fall exactly halfway (output {c}), where "
+                    f"slimgen's requantization rounds up: the two would differ there. Export "
+                    f"with rounding_mode FLOOR (or HALF_UP after a ReLU) for a bit-exact "
+                    f"import, accept halves rounded up (round_ties='up'), {_FLOAT_PATH}")
+            else:
+                raise QonnxError(f"{q.text}: rounding {q.rounding} of {what} has no integer "
+                                 f"form in slimgen (FLOOR, CEIL, HALF_UP or ROUND do)")
+        return adjust
+
+    def avgpool(self, i):
+        from slimgen.sw.integer_model import IntPool
+        layer, shape = self.net.layers[i], self.net.shapes[i - 1]
+        glob = layer["type"] == "global_avgpool"
+        dims = len(shape) - 1
+        count = math.prod(shape[:-1]) if glob else layer["size"] ** dims
+        q = self.acts.get(i)
+        if q is None:
+            raise QonnxError(f"{self.where(i)}: its means are not quantized; slimgen's average "
+                             f"pool requantizes the window's sum: put a Quant after it")
+        ratio = self.s / (count * np.asarray(q.scale, dtype=np.float64))
+        if np.size(q.scale) != 1 or not _is_pow2(ratio):
+            raise QonnxError(f"{q.text}: quantizes the mean of {count} values of scale "
+                             f"{self.s:g} at scale {np.ravel(q.scale)[0]:g}; slimgen's average "
+                             f"pool is exact for a window of a power-of-two size (and one scale)")
+        if q.signed != self.signed or q.bits != self.bits or q.narrow:
+            raise QonnxError(f"{q.text}: quantizes the means to {q.bits} "
+                             f"{'signed' if q.signed else 'unsigned'} bits (narrow "
+                             f"{int(q.narrow)}), but its input is {self.bits} "
+                             f"{'signed' if self.signed else 'unsigned'} bits; slimgen's "
+                             f"average pool keeps its input's width")
+        self.rounding(q, not self.signed, -_log2(ratio), None, np.zeros(1, np.int64),
+                      f"the window sums of {self.where(i)}")
+        M, shift = self.requant(ratio, q)
+        src = self.add(dict(layer), i)
+        self.records.append(IntPool("avg", dims, 1 if glob else layer["size"],
+                                    1 if glob else layer["stride"], glob, self.bits,
+                                    self.signed, M, shift, source=src))
+        self.s = float(q.scale)
+
+    # ------------------------------------------------------------------ conv and dense
+
+    def weight_quantizer(self, i):
+        """The quantizer of layer i's weights (through layout-only constant nodes), or None."""
+        name = self.by_text[self.nodes[i - 1]].input[1]
+        while name not in self.weights:
+            node = self.producer.get(name)
+            if node is None or node.op_type not in ("Transpose", "Identity", "Reshape",
+                                                    "Squeeze", "Unsqueeze", "Cast", "Flatten"):
+                return None
+            name = node.input[0]
+        return self.weights[name]
+
+    def block(self, i):
+        """``(end, q, relu, pools)``: the last description layer of layer i's block (up to its
+        quantizer and a ReLU right after it), the quantizer, whether a ReLU is in it, and the
+        max pools before the quantizer (max commutes with the monotone requantization)."""
+        L = self.net.layers
+        end, q, relu, pools = i, self.acts.get(i), False, []
+        while q is None and end + 1 < len(L) and \
+                L[end + 1]["type"] in ("relu", "maxpool", "dropout", "batchnorm"):
+            end += 1
+            kind = L[end]["type"]
+            if kind == "batchnorm":
+                raise QonnxError(f"{self.where(end)} normalizes the accumulators of "
+                                 f"{self.where(i)} before they are quantized; the integer "
+                                 f"model needs it folded into the weights (fold it before "
+                                 f"export), {_FLOAT_PATH}")
+            relu |= kind == "relu"
+            if kind == "maxpool":
+                pools.append(end)
+            q = self.acts.get(end)
+        if q is not None and end + 1 < len(L) and L[end + 1]["type"] == "relu":
+            end, relu = end + 1, True                 # Quant, then Relu
+        return end, q, relu, pools
+
+    def weighted(self, i):
+        from slimgen.sw.integer_model import IntConv, IntDense, range_acc_bits, act_range
+        from slimgen.sw.network import padding_amounts
+        L, layer, text = self.net.layers, self.net.layers[i], self.where(i)
+        end, q, relu, pools = self.block(i)
+        last = all(l["type"] in ("relu", "dropout") for l in L[end + 1:])
+        if q is None and not (last and not pools):
+            raise QonnxError(f"the outputs of {text} are not quantized before "
+                             f"{self.where(end + 1)}; slimgen requantizes every layer but the "
+                             f"last: put an activation quantizer after it (Brevitas: QuantReLU "
+                             f"or QuantIdentity)")
+        wq = self.weight_quantizer(i)
+        if wq is None:
+            raise QonnxError(f"{text}: its weights are not quantized (no Quant on them); "
+                             f"{_FLOAT_PATH}")
+        p = self.params[i]
+        dense = layer["type"] == "dense"
+        W = p["W"].T if dense else p["W"]                            # (n_out, ...)
+        b = p.get("b", np.zeros(len(W)))
+        if np.size(wq.scale) == 1:
+            s_w = float(np.ravel(wq.scale)[0])
+        else:                                   # per channel: each row's own power of two
+            s_w = np.where(_grain(W) > 0, _grain(W), float(np.max(wq.scale)))
+            if q is None or np.all(s_w == s_w[0]):
+                s_w = float(s_w.min())          # the logits: one scale
+        s_b = np.reshape(s_w, (-1,) + (1,) * (W.ndim - 1)) if np.ndim(s_w) else s_w
+        codes = W / s_b
+        if not np.array_equal(codes, np.rint(codes)):
+            raise QonnxError(f"{text}: its weights are not whole multiples of their scale "
+                             f"({wq.text})")
+        Wq = np.rint(codes).astype(np.int64)
+        wb = max(2, wq.bits + (not wq.signed))
+        while np.abs(Wq).max(initial=0) > (1 << (wb - 1)) - 1:
+            wb += 1
+        s_acc = self.s * np.asarray(s_w)
+        bq = b / s_acc
+        if not np.array_equal(bq, np.rint(bq)):
+            c = int(np.argmax(bq != np.rint(bq)))
+            raise QonnxError(f"{text}: its bias {b[c]:.9g} (output {c}) is not a whole multiple "
+                             f"of the accumulator's scale (input scale · weight scale = "
+                             f"{np.ravel(s_acc)[c % np.size(s_acc)]:g}); quantize the bias at "
+                             f"that scale (Brevitas: Int32Bias), {_FLOAT_PATH}")
+        bq = np.rint(bq).astype(np.int64)
+        if dense and self.perm is not None:
+            Wq = Wq[:, self.perm]
+        self.perm = None
+        common = dict(in_bits=self.bits, in_signed=self.signed, weight_bits=wb,
+                      in_scale=self.s, w_scale=s_w)
+        if not dense:
+            pad = tuple(padding_amounts(n, layer["kernel"], layer["stride"], layer["padding"])
+                        for n in self.net.shapes[i - 1][:-1])
+            common.update(stride=layer["stride"], pad=pad)
+        cls = IntDense if dense else IntConv
+        acc_bits = range_acc_bits(Wq, bq, *act_range(self.bits, self.signed))
+        if q is not None and last and q.signed and np.size(q.scale) == 1 and not pools and \
+                np.all(float(q.scale) == s_acc) and q.bits >= acc_bits:
+            q = None                            # the logits on their own grid: nothing to do
+        entry = dict(layer)
+        if q is None:                           # the logits: the accumulators
+            src = self.add(entry, i)
+            rec = cls(Wq, bq, 1, 1, False, False, out_bits=acc_bits, out_scale=float(s_acc),
+                      source=src, **common)
+            self.records.append(rec)
+            if relu:
+                from slimgen.sw.integer_model import IntRelu
+                self.records.append(IntRelu(acc_bits, source=self.add({"type": "relu"}, end)))
+            return end + 1
+        return self.requantized(i, end, q, relu, pools, entry, cls, Wq, bq, s_acc, common)
+
+    def requantized(self, i, end, q, relu, pools, entry, cls, Wq, bq, s_acc, common):
+        from slimgen.sw.integer_model import IntPool
+        if np.size(q.scale) != 1:
+            raise QonnxError(f"{q.text}: has one scale per channel; slimgen's activations "
+                             f"have one scale per tensor")
+        if q.bits == 1 or (q.narrow and not (relu and q.signed)):
+            raise QonnxError(f"{q.text}: quantizes to {q.bits} "
+                             f"{'signed' if q.signed else 'unsigned'} bit(s), narrow "
+                             f"{int(q.narrow)}; slimgen's activations take every code of "
+                             f"2 to 16 bits (narrow 0; binary activations have no integer "
+                             f"form)")
+        relu_out = relu or not q.signed
+        out_bits = q.bits - 1 if (relu and q.signed) else q.bits
+        ratio = s_acc / float(q.scale)
+        bq = bq + self.rounding(q, relu_out, -_log2(ratio), Wq, bq,
+                                f"the accumulators of {self.where(i)}")
+        M, shift = self.requant(ratio, q)
+        if entry.get("bias") is False and bq.any():
+            entry["bias"] = True                # the rounding's half step is a bias
+        src = self.add(entry, i)
+        try:
+            rec = cls(Wq, bq, M, shift, relu_out, True, out_bits=out_bits,
+                      out_scale=float(q.scale), source=src, **common)
+        except ValueError as e:
+            raise QonnxError(f"{self.where(i)}: {e}") from None
+        self.records.append(rec)
+        if relu_out:
+            self.add({"type": "relu"}, end if relu else i)
+        for j in pools:
+            layer = self.net.layers[j]
+            self.records.append(IntPool("max", len(self.net.shapes[j - 1]) - 1, layer["size"],
+                                        layer["stride"], bits=out_bits, signed=not relu_out,
+                                        source=self.add(dict(layer), j)))
+        self.s, self.bits, self.signed = float(q.scale), out_bits, not relu_out
+        return end + 1
+
+
+def import_qonnx(path_or_model, *, name=None, round_ties="refuse"):
+    """``(int_net, float_model, info)`` from a QONNX model (a path or an ``onnx.ModelProto``)
+    whose quantizers the integer model reproduces exactly.
+
+    The quantizers are taken out (:func:`strip_quantizers`), the float graph left is read by
+    :func:`slimgen.import_onnx.import_onnx` (its description and dequantized weights), and
+    each quantizer becomes part of the integer model:
+
+    - the input's ``Quant`` (ROUND, one scale): ``input_scale`` and ``input_bits`` (a signed
+      input on non-negative data takes one bit less);
+    - a weight's ``Quant`` / ``BipolarQuant``: the integer weights ``W / s_w`` with its bit
+      width (one more when it is not narrow and uses −2^(b−1)), ``s_w`` per tensor or per
+      output channel; the bias must be a whole multiple of ``s_acc = s_in · s_w``;
+    - an activation's ``Quant`` after a convolution or dense layer (a ``Relu`` or ``MaxPool``
+      between them may come first: both commute with it): the requantization, its ReLU when a
+      ``Relu`` precedes or follows it or when it is unsigned, ``M / 2^shift = s_acc / s_y``;
+      after an average pool, the pool's; elsewhere it must change nothing. The last layer's
+      accumulators are the logits (a ``Quant`` on their own grid may follow).
+
+    Exact means: every scale a power of two (then ``M / 2^shift`` equals the ratio of scales),
+    zero points 0, activations of one scale, and the rounding of ``acc · 2^−k`` reproducible
+    by slimgen's ``floor(v + 1/2)``: FLOOR and CEIL by a bias change of ``−2^(k−1)`` or
+    ``2^(k−1) − 1``, HALF_UP as it is on the non-negative values after a ReLU, and any mode
+    when ``k ≤ 0`` (whole numbers). ROUND (half to even, Brevitas's default) differs where
+    ``acc · 2^−k`` is exactly halfway, which can happen unless every weight of the output has
+    more factors 2 than its bias lets through (:func:`_tie_possible`); such a quantizer is
+    refused, or with ``round_ties="up"`` accepted with halves rounded up (``info["tied"]``
+    names them). Anything else raises :class:`QonnxError` naming the node and why.
+    """
+    if round_ties not in ("refuse", "up"):
+        raise ValueError(f"round_ties must be 'refuse' or 'up', not {round_ties!r}")
+    from pathlib import Path
+    from slimgen.import_onnx import OnnxImportError, import_onnx
+    from slimgen.sw.network import NetworkError
+    model, where = _load(path_or_model)
+    if not any(n.op_type in QUANT_OPS for n in model.graph.node):
+        raise QonnxError(f"{where} has no quantizers (Quant, IntQuant, BipolarQuant): it is a "
+                         f"float model; import it with slimgen import")
+    if name is None:
+        name = Path(path_or_model).stem if isinstance(path_or_model, (str, Path)) else \
+            (model.graph.name or "qonnx")
+    try:
+        stripped, weights, acts = _strip(model, exact=True)
+        try:
+            net, float_model, info = import_onnx(stripped, name=name)
+        except OnnxImportError as e:
+            raise QonnxError(str(e).removeprefix("the ONNX model: ")) from None
+        builder = _Integer(net, float_model, info, stripped, weights, acts, round_ties)
+        int_net, new = builder.build()
+    except (QonnxError, NetworkError) as e:
+        raise QonnxError(f"{where}: {e}") from None
+    info = dict(info, tied=sorted(set(builder.tied)), round_ties=round_ties)
+    return int_net, _float_model(new, builder.keep, builder.params), info
+
+
+def _float_model(net, keep, params):
+    """The float model of the integer model's description ``net`` with the dequantized
+    weights (``keep[i]``: the imported layer that new layer i comes from)."""
+    from slimgen.sw.nn import build_model
+    spec, origin = net.float_spec()
+    model = build_model(spec, np.random.default_rng(0))
+    for j, i in enumerate(origin):
+        if i is None or keep[i] not in params:
+            continue
+        for key, value in model.layers[j].params.items():
+            value[...] = params[keep[i]].get(key, 0.0)
+    return model
