@@ -15,8 +15,8 @@ import json
 import os
 import sys
 
-from slimgen import api
-from slimgen.api import SUMMARY_KEYS, format_summary  # noqa: F401  (the summary's table)
+from slimgen import api, settings_merge
+from slimgen.results import SUMMARY_KEYS, format_summary  # noqa: F401  (the summary's table)
 from slimgen.compress_cli import METHODS
 from slimgen.flow import STAGES, FlowError
 from slimgen.host_cli import EXIT_BROKEN_PIPE
@@ -79,12 +79,12 @@ def _option(name):
 def _config(args, run_root):
     """The run's settings: the stored ``config.json`` (or, for a new run or a new model kind,
     that kind's defaults), then a ``--config`` file, then the command line; merged, and a bad
-    setting named by where it came from (:func:`slimgen.api.merge_settings`)."""
-    stored = api.stored_settings(run_root)
+    setting named by where it came from (:func:`slimgen.settings_merge.merge_settings`)."""
+    stored = settings_merge.stored_settings(run_root)
     config_file = getattr(args, "config_file", None)
     if config_file is not None and not config_file.strip():
         raise FlowError(f"--config must name a JSON file of run settings, not {config_file!r}")
-    from_file = api.settings_object(config_file, f"--config {config_file}") \
+    from_file = settings_merge.settings_object(config_file, f"--config {config_file}") \
         if config_file else {}
     given = {key: getattr(args, key) for key in _OPTIONS if getattr(args, key, None) is not None}
     if getattr(args, "sizes", None) is not None:
@@ -98,8 +98,8 @@ def _config(args, run_root):
             raise FlowError(f"--net {args.net} and --model {given['model']}: give one of them "
                             f"(--net is a network of your own, --model a preset)")
         given.update(net=args.net, model="net")
-    return api.merge_settings(run_root, stored, given, from_file=from_file,
-                              config_file=config_file, words=api.CLI_WORDS)
+    return settings_merge.merge_settings(run_root, stored, given, from_file=from_file,
+                              config_file=config_file, words=settings_merge.CLI_WORDS)
 
 
 def _parser():
