@@ -143,6 +143,29 @@ def _record_waveform(root, config, vcd_path):
 
 # ------------------------------------------------------------------- the document, two renderers
 
+def _agreement(root, s):
+    """Rows of the agreement table: the float model against the model it was imported from
+    (``import.json``), the integer model against the float one, the hardware against the
+    integer model."""
+    rows = []
+    imported = _read_json(root / "import.json")
+    if isinstance(imported, dict):
+        agree = imported.get("agreement", imported)
+        rel, same = agree.get("max_relative_difference"), agree.get("argmax_agreement")
+        rows.append([f"float model vs its source ({imported.get('source', 'ONNX')})",
+                     (f"outputs within {rel:.2g} relative" if isinstance(rel, (int, float))
+                      else "") + (f", same class on {_pct(same)}"
+                                  if isinstance(same, (int, float)) else "")])
+    if s.get("int_float_agreement") is not None:
+        rows.append(["integer (golden model) vs float", f"same class on "
+                     f"{_pct(s['int_float_agreement'])}"])
+    if s.get("hw_bit_exact") is not None:
+        rows.append(["hardware vs integer", ("every logit equal" if s["hw_bit_exact"]
+                                             else "logits DIFFER") +
+                     f" on {s.get('images_verified', 0)} test samples"])
+    return rows
+
+
 def _build(root, config, s, vcd_note, vcd_path, unreadable):
     """The report as a list of blocks: ("h2", text), ("p", text), ("cards", [(label, value,
     note)]), ("table", header, rows), ("img", name, png, caption), ("details", title, header,
@@ -190,6 +213,10 @@ def _build(root, config, s, vcd_note, vcd_path, unreadable):
                    for k, label in STAGE_ACCURACY]))
     else:
         B.append(("p", "No stage has reported an accuracy yet."))
+    agreement = _agreement(root, s)
+    if agreement:
+        B.append(("h2", "Agreement between the models"))
+        B.append(("table", ["compared", "on the test split"], agreement))
 
     png = fig_training(history)
     if png:

@@ -176,8 +176,15 @@ def stage_quantize(run):
                             f"accumulators; model.npz was not written") from None
         raise FlowError(f"cannot quantize the model: {e}") from None
     _save_int_checked(run, int_model)
+    from slimgen.sw.network import to_float_input
     x_q, y = run.test_inputs(int_model)
-    figures = {"int_accuracy": float(np.mean(argmax_first(int_model(x_q)) == y)),
+    classes = argmax_first(int_model(x_q))
+    x_float = to_float_input(network, data.part("test")[0])
+    float_classes = argmax_first(model.forward(x_float))
+    figures = {"int_accuracy": float(np.mean(classes == y)),
+               # the integer model's class equals the float model's (the one it was quantized
+               # from) on this fraction of the test split
+               "int_float_agreement": float(np.mean(classes == float_classes)),
                "act_bits": c.act_bits, "logit_bits": int_model.logit_bits}
     weighted = int_model.of_kind("dense", "conv", "recurrent")
     figures["weight_bits"] = [int(layer.weight_bits) for layer in weighted]

@@ -199,3 +199,17 @@ def test_layer_without_weights_shows_blank_bits(tmp_path):
     _, md_path = write_report(root, record_waveform=False)
     row = next(line for line in md_path.read_text().splitlines() if "| elementwise |" in line)
     assert "None" not in row and "| 2 | 7 → 7 | 1,280 |" in row
+
+
+def test_agreement_rows_from_the_import_and_the_stages(tmp_path):
+    from slimgen.report import _agreement
+    (tmp_path / "import.json").write_text(json.dumps(
+        {"source": "m.onnx", "agreement": {"max_relative_difference": 3.2e-7,
+                                           "argmax_agreement": 1.0}}))
+    rows = _agreement(tmp_path, {"int_float_agreement": 0.9972, "hw_bit_exact": False,
+                                 "images_verified": 360})
+    assert rows == [["float model vs its source (m.onnx)",
+                     "outputs within 3.2e-07 relative, same class on 100.0%"],
+                    ["integer (golden model) vs float", "same class on 99.7%"],
+                    ["hardware vs integer", "logits DIFFER on 360 test samples"]]
+    assert _agreement(tmp_path / "nothing", {}) == []
