@@ -44,7 +44,8 @@ import numpy as np
 from slimgen.sw.quantize import flatten_permutation
 
 __all__ = ["QonnxError", "DOMAIN", "OPSET", "to_qonnx", "export_qonnx", "onnx_inputs",
-           "logit_scale", "run_qonnx", "is_qonnx", "strip_quantizers", "import_qonnx"]
+           "logit_scale", "run_qonnx", "export_checked", "compare", "is_qonnx", "strip_quantizers", "import_qonnx",
+           "float_import", "qonnx_agreement", "quantize_stage"]
 
 DOMAIN = "qonnx.custom_op.general"
 OPSET = 13
@@ -232,12 +233,43 @@ def _shapes(model):
 
 def export_qonnx(int_net, path, *, batch=1):
     """Write :func:`to_qonnx` of ``int_net`` to ``path`` whole (nothing written when it is
-    refused)."""
+    refused); returns the model."""
     from slimgen.sw.artifact import write_bytes_atomic
     model = to_qonnx(int_net, batch=batch)
     _onnx().checker.check_model(model)
     write_bytes_atomic(path, model.SerializeToString())
     return model
+
+
+def export_checked(int_net, path, x=None):
+    """:func:`export_qonnx`, the graph first run on the samples ``x`` (flat channels-last
+    floats; None: no check) against the golden model (:func:`compare`); returns the
+    figures (``logit_scale``, ``input_layout`` and the comparison's)."""
+    from slimgen.sw.artifact import write_bytes_atomic
+    model = to_qonnx(int_net)
+    _onnx().checker.check_model(model)
+    props = {p.key: p.value for p in model.metadata_props}
+    figures = {"logit_scale": logit_scale(model), "input_layout": props["slimgen.input_layout"]}
+    if x is not None:
+        units = run_qonnx(model, onnx_inputs(int_net, x)) / logit_scale(model)
+        figures.update(compare(int_net, x, np.rint(units)))
+    write_bytes_atomic(path, model.SerializeToString())
+    return figures
+
+
+def compare(int_net, x, logits):
+    """How ``logits`` (n, classes), in units of the integer model's logits, agree with the
+    golden model on the samples ``x`` (flat channels-last floats): ``{"samples",
+    "argmax_agreement", "logits_equal" (the fraction of samples whose logits are all equal),
+    "max_logit_diff"}``."""
+    from slimgen.sw.quantize import quantize_inputs
+    x = np.asarray(x, dtype=np.float64)
+    gold = int_net(quantize_inputs(x, int_net.input_scale, int_net.input_bits))
+    logits = np.asarray(logits, dtype=np.float64).reshape(gold.shape)
+    return {"samples": int(len(x)),
+            "argmax_agreement": float(np.mean(logits.argmax(1) == gold.argmax(1))),
+            "logits_equal": float(np.mean(np.all(logits == gold, axis=1))),
+            "max_logit_diff": float(np.abs(logits - gold).max(initial=0.0))}
 
 
 def onnx_inputs(int_net, x):
@@ -331,9 +363,9 @@ def _quantizer(node, consts, exact):
             raise QonnxError(f"{text}: zero point {zeropt.ravel()[np.argmax(zeropt.ravel() != 0)]:g}"
                              f"; slimgen's integer model is symmetric (zero point 0), "
                              f"{_FLOAT_PATH}")
-        if bits.size != 1 or bits.ravel()[0] != q.bits or not 1 <= q.bits <= 16:
-            raise QonnxError(f"{text}: bit width {bits.ravel().tolist()}; slimgen takes one "
-                             f"whole number of bits from 1 to 16")
+        if bits.size != 1 or bits.ravel()[0] != q.bits or not 1 <= q.bits <= 64:
+            raise QonnxError(f"{text}: bit width {bits.ravel().tolist()}; a quantizer takes "
+                             f"one whole number of bits")
     return q
 
 
@@ -759,6 +791,8 @@ class _Integer:
         wb = max(2, wq.bits + (not wq.signed))
         while np.abs(Wq).max(initial=0) > (1 << (wb - 1)) - 1:
             wb += 1
+        if wb > 16:
+            raise QonnxError(f"{wq.text}: its weights take {wb} bits; slimgen's take 2 to 16")
         s_acc = self.s * np.asarray(s_w)
         bq = b / s_acc
         if not np.array_equal(bq, np.rint(bq)):
@@ -799,7 +833,7 @@ class _Integer:
         if np.size(q.scale) != 1:
             raise QonnxError(f"{q.text}: has one scale per channel; slimgen's activations "
                              f"have one scale per tensor")
-        if q.bits == 1 or (q.narrow and not (relu and q.signed)):
+        if not 2 <= q.bits <= 16 or (q.narrow and not (relu and q.signed)):
             raise QonnxError(f"{q.text}: quantizes to {q.bits} "
                              f"{'signed' if q.signed else 'unsigned'} bit(s), narrow "
                              f"{int(q.narrow)}; slimgen's activations take every code of "
@@ -882,7 +916,9 @@ def import_qonnx(path_or_model, *, name=None, round_ties="refuse"):
         int_net, new = builder.build()
     except (QonnxError, NetworkError) as e:
         raise QonnxError(f"{where}: {e}") from None
-    info = dict(info, tied=sorted(set(builder.tied)), round_ties=round_ties)
+    nodes = [info["nodes"][k - 1] if k else "the graph input" for k in builder.keep[1:]]
+    info = dict(info, nodes=nodes, tied=sorted(set(builder.tied)), round_ties=round_ties,
+                source=where)
     return int_net, _float_model(new, builder.keep, builder.params), info
 
 
@@ -898,3 +934,90 @@ def _float_model(net, keep, params):
         for key, value in model.layers[j].params.items():
             value[...] = params[keep[i]].get(key, 0.0)
     return model
+
+
+# ------------------------------------------------------------------ a run of an imported model
+
+def float_import(source, *, name=None, round_ties="refuse"):
+    """``(network, float_model, info)`` of a QONNX model as
+    :func:`slimgen.import_onnx.import_onnx` gives them for a float one: the description of
+    its integer model (what a run's ``net.json`` holds) and the dequantized weights (its
+    ``float.npz``); every refusal of :func:`import_qonnx` happens here."""
+    int_net, model, info = import_qonnx(source, name=name, round_ties=round_ties)
+    return int_net.network, model, info
+
+
+def _logit_scale(int_net):
+    """The real value of one unit of the integer model's logits."""
+    last = [r for r in int_net.layers if r.kind in ("dense", "conv", "pool")][-1]
+    return float(last.out_scale) if hasattr(last, "out_scale") else 1.0
+
+
+def qonnx_agreement(source, int_net, info, x):
+    """The integer model against qonnx's ``execute_onnx`` of its QONNX source on the samples
+    ``x`` (flat channels-last floats), the source's outputs in units of the logits
+    (:func:`compare`)."""
+    from slimgen.import_onnx import onnx_input
+    model, _ = _load(source)
+    out = run_qonnx(model, onnx_input(np.asarray(x), int_net.network, info))
+    return compare(int_net, x, out.astype(np.float64) / _logit_scale(int_net))
+
+
+def quantize_stage(run):
+    """The quantize stage of a run imported from a QONNX model (``config.source``): its
+    ``model.npz`` is the source's integer model (:func:`import_qonnx`), never a quantization
+    of ``float.npz``; the figures add how it agrees with qonnx's execution of the source on
+    the test split (``qonnx_*``)."""
+    import os
+    from slimgen.flow import FlowError
+    from slimgen.sw.artifact import ArtifactError, load_int_network, save_int_network
+    from slimgen.sw.golden import argmax_first
+    from slimgen.sw.network import load_network, to_float_input
+    from slimgen.sw.nn import evaluate
+    c = run.config
+    ties = getattr(c, "round_ties", "refuse")
+    if c.method != "none":
+        raise FlowError(f"{run.root} holds a model imported from the QONNX model {c.source}, "
+                        f"whose integer model is taken as it is: compression (--method "
+                        f"{c.method}) would not reach it; use --method none, or import the "
+                        f"float model (slimgen import --float) to compress and quantize it")
+    net = load_network(c.net)
+    try:
+        int_net, model, info = import_qonnx(c.source, name=net.name, round_ties=ties)
+    except QonnxError as e:
+        raise FlowError(str(e)) from None
+    if int_net.network.to_dict() != net.to_dict():
+        raise FlowError(f"{c.source} holds another network than {c.net}: rerun the train "
+                        f"stage ('slimgen flow --run {run.root} --from train')")
+    tmp = run.path(".model.new.npz")
+    try:
+        save_int_network(tmp, int_net, dataset=c.data, split_seed=c.seed,
+                         extra={"model": c.model, "imported_from": str(c.source)})
+        load_int_network(tmp)
+    except ArtifactError as e:
+        tmp.unlink(missing_ok=True)
+        raise FlowError(f"the integer model of {c.source} is one slimgen cannot take "
+                        f"({str(e).split(': ', 1)[-1].split('. Rerun the', 1)[0]}); model.npz "
+                        f"was not written") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, run.path("model.npz"))
+    x, y = run.dataset("vector").part("test")
+    x_q, _ = run.test_inputs(int_net)
+    classes = argmax_first(int_net(x_q))
+    agreement = qonnx_agreement(c.source, int_net, info, x)
+    if agreement["logits_equal"] < 1 and ties == "refuse":
+        run.log(f"quantize: the integer model's logits differ from qonnx's execution of "
+                f"{c.source} on {1 - agreement['logits_equal']:.1%} of the test samples (up "
+                f"to {agreement['max_logit_diff']:g}); expected equal: please report it")
+    weighted = int_net.of_kind("dense", "conv")
+    return {"int_accuracy": float(np.mean(classes == y)),
+            "int_float_agreement": float(np.mean(
+                classes == argmax_first(model.forward(to_float_input(int_net.network, x))))),
+            "float_dequantized_accuracy": evaluate(model, to_float_input(int_net.network, x), y),
+            "act_bits": int(int_net.config["act_bits"]), "logit_bits": int_net.logit_bits,
+            "weight_bits": [int(r.weight_bits) for r in weighted],
+            "acc_bits": [int(r.acc_bits) for r in weighted],
+            "imported_from": str(c.source), "round_ties": ties, "tied": info["tied"],
+            **{f"qonnx_{k}": v for k, v in agreement.items()}}
