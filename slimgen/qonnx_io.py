@@ -300,8 +300,8 @@ def run_qonnx(model, x):
 # ------------------------------------------------------------------ import
 
 QUANT_OPS = ("Quant", "IntQuant", "BipolarQuant", "Trunc")
-_FLOAT_PATH = ("or import the float model, its quantizers stripped (strip_quantizers, 'slimgen "
-               "import --float'), and let slimgen quantize it")
+_FLOAT_PATH = ("Or import it as a float model, its quantizers stripped ('slimgen import "
+               "--float', strip_quantizers), and let slimgen quantize it")
 
 
 class _Quantizer:
@@ -333,7 +333,7 @@ def _quantizer(node, consts, exact):
     text = _text(node)
     if node.op_type == "Trunc":
         raise QonnxError(f"{text}: Trunc (Brevitas's quantized average pool) has no integer "
-                         f"form in slimgen; export the pool as AveragePool followed by a Quant, "
+                         f"form in slimgen; export the pool as AveragePool followed by a Quant. "
                          f"{_FLOAT_PATH}")
 
     def const(i, what):
@@ -348,7 +348,7 @@ def _quantizer(node, consts, exact):
         raise QonnxError(f"{text}: scale {bad:.9g} is not a power of two; slimgen's integer "
                          f"model reproduces QONNX bit for bit only with power-of-two scales "
                          f"(Brevitas: the FixedPoint quantizers, restrict_scaling_type "
-                         f"POWER_OF_TWO), {_FLOAT_PATH}")
+                         f"POWER_OF_TWO). {_FLOAT_PATH}")
     if node.op_type == "BipolarQuant":
         return _Quantizer(text, scale, 1, True, False, "ROUND")
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -361,7 +361,7 @@ def _quantizer(node, consts, exact):
         zeropt = const(2, "zero point")
         if zeropt.any():
             raise QonnxError(f"{text}: zero point {zeropt.ravel()[np.argmax(zeropt.ravel() != 0)]:g}"
-                             f"; slimgen's integer model is symmetric (zero point 0), "
+                             f"; slimgen's integer model is symmetric (zero point 0). "
                              f"{_FLOAT_PATH}")
         if bits.size != 1 or bits.ravel()[0] != q.bits or not 1 <= q.bits <= 64:
             raise QonnxError(f"{text}: bit width {bits.ravel().tolist()}; a quantizer takes "
@@ -452,7 +452,8 @@ def _strip(model, exact):
     listed = [i for i in g.input if i.name in used or i.name not in consts]
     del g.input[:]
     g.input.extend(listed)
-    imports = [o for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    domains = {node.domain for node in g.node} | {"", "ai.onnx"}
+    imports = [o for o in model.opset_import if o.domain in domains]
     del model.opset_import[:]
     model.opset_import.extend(imports)
     return model, weights, acts
@@ -574,7 +575,7 @@ class _Integer:
                 why = ("its integer cell uses slimgen's own fixed-point tables" if
                        kind in ("lstm", "gru") else "it must be folded into the layer before it")
                 raise QonnxError(f"{self.where(i)} makes a {kind} layer, which has no "
-                                 f"quantized form in a QONNX import ({why}); {_FLOAT_PATH}")
+                                 f"quantized form in a QONNX import ({why}). {_FLOAT_PATH}")
             i += 1
         net = check_network({"name": self.net.name, "layers": self.desc})
         config = {"multiplier_bits": self.mb, "source": "qonnx",
@@ -685,7 +686,8 @@ class _Integer:
                     f"({what} over 2^{kc}) can fall exactly halfway (output {c}), where "
                     f"slimgen's requantization rounds up: the two would differ there. Export "
                     f"with rounding_mode FLOOR (or HALF_UP after a ReLU) for a bit-exact "
-                    f"import, accept halves rounded up (round_ties='up'), {_FLOAT_PATH}")
+                    f"import, or accept halves rounded up (round_ties='up', 'slimgen import "
+                    f"--round-ties up'). {_FLOAT_PATH}")
             else:
                 raise QonnxError(f"{q.text}: rounding {q.rounding} of {what} has no integer "
                                  f"form in slimgen (FLOOR, CEIL, HALF_UP or ROUND do)")
@@ -748,7 +750,7 @@ class _Integer:
                 raise QonnxError(f"{self.where(end)} normalizes the accumulators of "
                                  f"{self.where(i)} before they are quantized; the integer "
                                  f"model needs it folded into the weights (fold it before "
-                                 f"export), {_FLOAT_PATH}")
+                                 f"export). {_FLOAT_PATH}")
             relu |= kind == "relu"
             if kind == "maxpool":
                 pools.append(end)
@@ -770,8 +772,8 @@ class _Integer:
                              f"or QuantIdentity)")
         wq = self.weight_quantizer(i)
         if wq is None:
-            raise QonnxError(f"{text}: its weights are not quantized (no Quant on them); "
-                             f"{_FLOAT_PATH}")
+            raise QonnxError(f"{text}: its weights are not quantized (no Quant on them), "
+                             f"and slimgen's integer model needs integer weights. {_FLOAT_PATH}")
         p = self.params[i]
         dense = layer["type"] == "dense"
         W = p["W"].T if dense else p["W"]                            # (n_out, ...)
@@ -800,7 +802,7 @@ class _Integer:
             raise QonnxError(f"{text}: its bias {b[c]:.9g} (output {c}) is not a whole multiple "
                              f"of the accumulator's scale (input scale · weight scale = "
                              f"{np.ravel(s_acc)[c % np.size(s_acc)]:g}); quantize the bias at "
-                             f"that scale (Brevitas: Int32Bias), {_FLOAT_PATH}")
+                             f"that scale (Brevitas: Int32Bias). {_FLOAT_PATH}")
         bq = np.rint(bq).astype(np.int64)
         if dense and self.perm is not None:
             Wq = Wq[:, self.perm]
@@ -911,11 +913,17 @@ def import_qonnx(path_or_model, *, name=None, round_ties="refuse"):
         try:
             net, float_model, info = import_onnx(stripped, name=name)
         except OnnxImportError as e:
-            raise QonnxError(str(e).removeprefix("the ONNX model: ")) from None
+            text = str(e)
+            if text.startswith("the ONNX model"):
+                text = where + text[len("the ONNX model"):]
+            for q in acts.values():                # the quantizers it read as Identity
+                text = text.replace(q.text.rsplit(" (", 1)[0] + " (Identity)", q.text)
+            raise QonnxError(text) from None
         builder = _Integer(net, float_model, info, stripped, weights, acts, round_ties)
         int_net, new = builder.build()
     except (QonnxError, NetworkError) as e:
-        raise QonnxError(f"{where}: {e}") from None
+        text = str(e)
+        raise QonnxError(text if text.startswith(where) else f"{where}: {text}") from None
     nodes = [info["nodes"][k - 1] if k else "the graph input" for k in builder.keep[1:]]
     info = dict(info, nodes=nodes, tied=sorted(set(builder.tied)), round_ties=round_ties,
                 source=where)
