@@ -55,6 +55,16 @@ def cnn(digits):
     return trained(preset("cnn"), digits)
 
 
+@pytest.fixture(scope="module")
+def avg_cnn(digits):
+    """conv → relu → avgpool → conv → relu → global_avgpool → dense."""
+    conv = {"type": "conv2d", "kernel": 3}
+    return trained({"name": "avg", "layers": [
+        {"type": "input", "shape": [8, 8, 1]}, dict(conv, channels=4), {"type": "relu"},
+        {"type": "avgpool", "size": 2}, dict(conv, channels=8), {"type": "relu"},
+        {"type": "global_avgpool"}, {"type": "dense", "units": 10}]}, digits)
+
+
 # ------------------------------------------------------------------ Brevitas-style models
 
 def _pow2_above(v):
@@ -118,6 +128,13 @@ def brevitas_style(net, model, x_train, *, act_bits=8, rounding="FLOOR", gemm=Tr
                       rounding)
         elif layer.kind == "maxpool2d":
             t = node("MaxPool", [t], f"MaxPool_{k}", kernel_shape=[2, 2], strides=[2, 2])
+        elif layer.kind in ("avgpool2d", "global_avgpool"):      # the mean at the same scale
+            t = node("AveragePool", [t], f"AveragePool_{k}", kernel_shape=[2, 2],
+                     strides=[2, 2]) if layer.kind == "avgpool2d" else \
+                node("GlobalAveragePool", [t], f"GlobalAveragePool_{k}")
+            t = quant(t, f"QuantAvg_{k}", s, act_bits, 0, 0, "HALF_UP")
+            if layer.kind == "global_avgpool":
+                t = node("Flatten", [t], f"Flatten_{k}", axis=1)
         elif layer.kind == "flatten":
             t = node("Flatten", [t], f"Flatten_{k}", axis=1)
     graph = helper.make_graph(
@@ -151,10 +168,11 @@ def test_export_presets_against_golden(name, figures, digits, request, tmp_path)
     assert logit_scale(model) == got["logit_scale"]
 
 
-def test_export_is_bit_exact_with_power_of_two_scales(cnn, digits, tmp_path):
+@pytest.mark.parametrize("name", ["cnn", "avg_cnn"])
+def test_export_is_bit_exact_with_power_of_two_scales(name, digits, request):
     """An integer model of power-of-two scales (imported from a Brevitas-style graph) exported
     again: execute_onnx gives the golden model's logits exactly, every value in float32."""
-    src = brevitas_style(*cnn, digits.part("train")[0])
+    src = brevitas_style(*request.getfixturevalue(name), digits.part("train")[0])
     q, _, _ = import_qonnx(src)
     x = digits.part("test")[0]
     model = to_qonnx(q)
@@ -208,7 +226,7 @@ def test_export_cli(tmp_path, capsys):
 
 # ------------------------------------------------------------------ import
 
-@pytest.mark.parametrize("name", ["mlp", "cnn"])
+@pytest.mark.parametrize("name", ["mlp", "cnn", "avg_cnn"])
 @pytest.mark.parametrize("options", [
     {"rounding": "FLOOR"}, {"rounding": "HALF_UP"}, {"rounding": "CEIL", "gemm": False},
     {"rounding": "FLOOR", "per_channel": True}, {"rounding": "HALF_UP", "act_bits": 4}])
@@ -225,7 +243,7 @@ def test_import_is_bit_exact(name, options, digits, request):
     assert [r.weight_bits for r in weighted[:-1]] == [8] * (len(weighted) - 1)
     # the logits take one scale: per-channel weights of the last layer at the finest of them
     assert np.ndim(weighted[-1].w_scale) == 0
-    wider = {"mlp": 8, "cnn": 9}[name] if options.get("per_channel") else 8
+    wider = {"mlp": 8, "cnn": 9, "avg_cnn": 9}[name] if options.get("per_channel") else 8
     assert weighted[-1].weight_bits == wider
     assert {r.out_bits for r in q.of_kind("dense", "conv") if r.requant} == \
         {options.get("act_bits", 8)}
@@ -288,6 +306,154 @@ def write_data():
     src.producer_name = "tests/test_qonnx.py"
     DATA.mkdir(parents=True, exist_ok=True)
     onnx.save(src, DATA / "mlp_floor.onnx")
+
+
+# ------------------------------------------------------------------ a run
+
+def test_quantize_stage_of_an_imported_run(digits, tmp_path):
+    """A run imported from a QONNX model: the train stage's float.npz holds the dequantized
+    weights, and the quantize stage writes the source's integer model as model.npz (never a
+    quantization of float.npz), which the later stages load."""
+    from dataclasses import replace as changed
+    from slimgen.flow import FlowError, Run
+    from slimgen.qonnx_io import float_import, quantize_stage
+    from slimgen.settings import RunConfig
+    from slimgen.stages import load_int_artifact
+    from slimgen.sw.artifact import save_float_model
+    source = str(DATA / "mlp_floor.onnx")
+    network, model, _ = float_import(source)
+    (tmp_path / "net.json").write_text(network.to_json())
+    config = RunConfig(model="net", net=str(tmp_path / "net.json"), source=source)
+    run = Run(tmp_path, config, progress=False, log=lambda m: None)
+    save_float_model(run.path("float.npz"), model, dataset="digits", split_seed=0,
+                     extra={"model": "net"}, network=network)
+    figures = quantize_stage(run)
+    assert {k: v for k, v in figures.items() if k.startswith("qonnx_")} == {
+        "qonnx_samples": 360, "qonnx_argmax_agreement": 1.0, "qonnx_logits_equal": 1.0,
+        "qonnx_max_logit_diff": 0.0}
+    assert figures["weight_bits"] == [8, 8] and figures["round_ties"] == "refuse"
+    q = load_int_artifact(run)
+    assert np.array_equal(q.layers[0].W, import_qonnx(source)[0].layers[0].W)
+    run.config = changed(config, method="magnitude")
+    with pytest.raises(FlowError, match=r"whose integer model is taken as it is: compression "
+                                        r"\(--method magnitude\) would not reach it"):
+        quantize_stage(run)
+
+
+# ------------------------------------------------------------------ refusals
+
+def _stored():
+    return onnx.load(DATA / "mlp_floor.onnx")
+
+
+def _node(model, name):
+    return next(n for n in model.graph.node if n.name == name)
+
+
+def _set(model, name, value):
+    t = next(t for t in model.graph.initializer if t.name == name)
+    t.CopyFrom(numpy_helper.from_array(np.asarray(value, np.float32), name))
+
+
+def _drop(model, name, reader):
+    """Take out node ``name``; ``reader`` reads its input instead."""
+    node = _node(model, name)
+    model.graph.node.remove(node)
+    _node(model, reader).input[0] = node.input[0]
+
+
+def _attr(model, name, key, value):
+    next(a for a in _node(model, name).attribute if a.name == key).i = value
+
+
+FLOAT = ("Or import it as a float model, its quantizers stripped ('slimgen import --float', "
+         "strip_quantizers), and let slimgen quantize it")
+REFUSALS = {
+    "scale": (lambda m: _set(m, "QuantW_0_scale", 0.01),
+              "node 'QuantW_0' (Quant): scale 0.00999999978 is not a power of two; slimgen's "
+              "integer model reproduces QONNX bit for bit only with power-of-two scales "
+              "(Brevitas: the FixedPoint quantizers, restrict_scaling_type POWER_OF_TWO). "
+              + FLOAT),
+    "zero point": (lambda m: _set(m, "QuantReLU_1_zeropt", 3.0),
+                   "node 'QuantReLU_1' (Quant): zero point 3; slimgen's integer model is "
+                   "symmetric (zero point 0). " + FLOAT),
+    "round": (lambda m: next(a for a in _node(m, "QuantReLU_1").attribute
+                             if a.name == "rounding_mode").__setattr__("s", b"ROUND"),
+              "node 'QuantReLU_1' (Quant): rounds half to even (ROUND), and the values it rounds "
+              "(the accumulators of node 'Gemm_0' (Gemm) over 2^6) can fall exactly halfway "
+              "(output 0), where slimgen's requantization rounds up: the two would differ "
+              "there. Export with rounding_mode FLOOR (or HALF_UP after a ReLU) for a bit-exact "
+              "import, or accept halves rounded up (round_ties='up', 'slimgen import "
+              "--round-ties up'). " + FLOAT),
+    "float weights": (lambda m: _node(m, "Gemm_0").input.__setitem__(1, "W0"),
+                      "node 'Gemm_0' (Gemm): its weights are not quantized (no Quant on them), "
+                      "and slimgen's integer model needs integer weights. " + FLOAT),
+    "float bias": (lambda m: _node(m, "Gemm_0").input.__setitem__(2, "b0"),
+                   "node 'Gemm_0' (Gemm): its bias 0.0210482925 (output 0) is not a whole "
+                   "multiple of the accumulator's scale (input scale · weight scale = "
+                   "0.000488281); quantize the bias at that scale (Brevitas: Int32Bias). "
+                   + FLOAT),
+    "input": (lambda m: _drop(m, "QuantIdentity_0", "Gemm_0"),
+              "the graph input is not quantized; slimgen's integer model takes integer input "
+              "codes: put a Quant on it (Brevitas: QuantIdentity)"),
+    "activation": (lambda m: _drop(m, "QuantReLU_1", "Gemm_2"),
+                   "the outputs of node 'Gemm_0' (Gemm) are not quantized before node "
+                   "'Gemm_2' (Gemm); slimgen requantizes every layer but the last: put an "
+                   "activation quantizer after it (Brevitas: QuantReLU or QuantIdentity)"),
+    "narrow": (lambda m: _attr(m, "QuantReLU_1", "narrow", 1),
+               "node 'QuantReLU_1' (Quant): quantizes to 8 unsigned bit(s), narrow 1; "
+               "slimgen's activations take every code of 2 to 16 bits (narrow 0; binary "
+               "activations have no integer form)"),
+    "operator": (lambda m: _node(m, "Relu_1").__setattr__("op_type", "Sigmoid"),
+                 "node 'Relu_1' (Sigmoid): the operator Sigmoid is not supported; slimgen "
+                 "imports Conv, Gemm, MatMul and an Add of a bias after them, "
+                 "BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, "
+                 "LSTM, GRU, Dropout, Identity, Reshape, Transpose, Squeeze, Unsqueeze and "
+                 "Gather that only change the layout, and a final Softmax or LogSoftmax"),
+    "custom operator": (lambda m: _node(m, "QuantReLU_1").__setattr__("op_type", "Trunc"),
+                        "node 'QuantReLU_1' (Trunc): Trunc (Brevitas's quantized average "
+                        "pool) has no integer form in slimgen; export the pool as AveragePool "
+                        "followed by a Quant. " + FLOAT),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_import_refusals(case, tmp_path):
+    """One message naming the node and why; the file is named as given."""
+    change, message = REFUSALS[case]
+    model = _stored()
+    change(model)
+    onnx.save(model, tmp_path / "m.onnx")
+    with pytest.raises(QonnxError) as e:
+        import_qonnx(str(tmp_path / "m.onnx"))
+    assert str(e.value) == f"{tmp_path / 'm.onnx'}: {message}"
+
+
+def test_import_refuses_batchnorm_before_the_quantizer(cnn, digits):
+    src = brevitas_style(*cnn, digits.part("train")[0])
+    conv = _node(src, "Conv_0")
+    bn = helper.make_node("BatchNormalization", ["Conv_0", "g", "beta", "mean", "var"],
+                          ["bn"], name="BatchNorm_0")
+    for name, value in (("g", 1.0), ("beta", 0.0), ("mean", 0.0), ("var", 1.0)):
+        src.graph.initializer.append(numpy_helper.from_array(np.full(4, value, np.float32),
+                                                             name))
+    src.graph.node.insert(list(src.graph.node).index(conv) + 1, bn)
+    _node(src, "Relu_1").input[0] = "bn"
+    with pytest.raises(QonnxError) as e:
+        import_qonnx(src)
+    assert str(e.value) == (
+        "the QONNX model: node 'BatchNorm_0' (BatchNormalization) normalizes the accumulators "
+        "of node 'Conv_0' (Conv) before they are quantized; the integer model needs it folded "
+        "into the weights (fold it before export). " + FLOAT)
+
+
+def test_import_refuses_a_float_model(tmp_path):
+    with pytest.raises(QonnxError) as e:
+        import_qonnx(strip_quantizers(_stored()))
+    assert str(e.value) == ("the QONNX model has no quantizers (Quant, IntQuant, "
+                            "BipolarQuant): it is a float model; import it with slimgen import")
+    with pytest.raises(ValueError, match="round_ties must be 'refuse' or 'up', not 'down'"):
+        import_qonnx(_stored(), round_ties="down")
 
 
 if __name__ == "__main__":
