@@ -43,9 +43,9 @@ import numpy as np
 
 from slimgen.sw.quantize import flatten_permutation
 
-__all__ = ["QonnxError", "DOMAIN", "OPSET", "to_qonnx", "export_qonnx", "onnx_inputs",
-           "logit_scale", "run_qonnx", "export_checked", "compare", "is_qonnx", "strip_quantizers", "import_qonnx",
-           "float_import", "qonnx_agreement", "quantize_stage"]
+__all__ = ["QonnxError", "DOMAIN", "OPSET", "to_qonnx", "export_qonnx", "export_checked",
+           "onnx_inputs", "logit_scale", "run_qonnx", "compare", "is_qonnx", "strip_quantizers",
+           "import_qonnx", "float_import", "qonnx_agreement", "quantize_stage"]
 
 DOMAIN = "qonnx.custom_op.general"
 OPSET = 13
@@ -312,10 +312,6 @@ class _Quantizer:
         self.text, self.scale, self.bits = text, scale, bits
         self.signed, self.narrow, self.rounding = signed, narrow, rounding
 
-    def same(self, other):
-        return (np.array_equal(self.scale, other.scale), self.bits, self.signed, self.narrow) \
-            == (True, other.bits, other.signed, other.narrow)
-
 
 def _text(node):
     return f"node '{node.name}' ({node.op_type})"
@@ -360,8 +356,8 @@ def _quantizer(node, consts, exact):
     if exact:
         zeropt = const(2, "zero point")
         if zeropt.any():
-            raise QonnxError(f"{text}: zero point {zeropt.ravel()[np.argmax(zeropt.ravel() != 0)]:g}"
-                             f"; slimgen's integer model is symmetric (zero point 0). "
+            z = zeropt.ravel()[np.argmax(zeropt.ravel() != 0)]
+            raise QonnxError(f"{text}: zero point {z:g}; slimgen's integer model is symmetric (zero point 0). "
                              f"{_FLOAT_PATH}")
         if bits.size != 1 or bits.ravel()[0] != q.bits or not 1 <= q.bits <= 64:
             raise QonnxError(f"{text}: bit width {bits.ravel().tolist()}; a quantizer takes "
@@ -459,7 +455,6 @@ def _strip(model, exact):
     return model, weights, acts
 
 
-
 def strip_quantizers(path_or_model):
     """The float model of a QONNX model (an ``onnx.ModelProto``): every quantizer of a weight
     replaced by the dequantized weights it computes, every quantizer of an activation (and
@@ -477,7 +472,8 @@ def _grain(rows):
     low = np.log2(np.where(ints > 0, ints & -ints, 1)).astype(np.int64)
     exp = np.where(a > 0, e - 53 + low, np.iinfo(np.int64).max)
     best = exp.min(axis=1)
-    return np.where(best < np.iinfo(np.int64).max, 2.0 ** np.minimum(best, 1000), 0.0)
+    found = best < np.iinfo(np.int64).max
+    return np.where(found, 2.0 ** np.where(found, best, 0), 0.0)
 
 
 def _tie_possible(w, b, k):
@@ -670,7 +666,7 @@ class _Integer:
             if mode == "FLOOR":
                 adjust[c] = -half                     # floor(v) = floor(v − 1/2 + 1/2)
             elif mode == "CEIL":
-                adjust[c] = half - 1                  # ceil(a / 2^k) = floor((a + 2^k − 1) / 2^k)
+                adjust[c] = half - 1                  # ceil(a/2^k) = floor((a + 2^k − 1)/2^k)
             elif shifted:
                 adjust[c] = -1                        # ceil(v − 1/2) = floor((a − 1) / 2^k + 1/2)
             elif mode in ("ROUND", "HALF_EVEN", "HALF_UP", "HALF_DOWN"):

@@ -19,9 +19,9 @@ pytest.importorskip("qonnx")
 import onnx  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from slimgen.qonnx_io import (DOMAIN, QonnxError, compare, export_checked, import_qonnx,  # noqa: E402
-                              onnx_inputs, qonnx_agreement, run_qonnx, strip_quantizers,
-                              to_qonnx, logit_scale)
+from slimgen.qonnx_io import (DOMAIN, QonnxError, compare, export_checked,  # noqa: E402
+                              import_qonnx, logit_scale, onnx_inputs, qonnx_agreement,
+                              run_qonnx, strip_quantizers, to_qonnx)
 from slimgen.sw.data import load_dataset  # noqa: E402
 from slimgen.sw.network import check_network, preset, to_float_input  # noqa: E402
 from slimgen.sw.nn import TrainConfig, build_model, train  # noqa: E402
