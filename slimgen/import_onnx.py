@@ -301,7 +301,7 @@ class _Walk:
         self.batch = self.input_info["batch"]
         out_name = g.output[0].name
         chain = self.fold_constants()
-        self.used = {name for _, node in chain for name in node.input} | {out_name}
+        self.used = {name for _, node in chain for name in node.input if name} | {out_name}
         readers = {}
         for k, node in chain:
             for name in dict.fromkeys(node.input):
@@ -998,13 +998,29 @@ def onnx_input(x, network, info):
     return np.ascontiguousarray(t, dtype=tensor_dtype_to_np_dtype(info["input"]["elem_type"]))
 
 
-def _session(model):
+def _runtime(model, where):
+    """``(run, name)``: a function of the input array that runs ``model``, by onnxruntime, or
+    by onnx's reference evaluator where onnxruntime cannot (an LSTM with ``layout`` 1)."""
     import onnxruntime as ort
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options,
-                                providers=["CPUExecutionProvider"])
+    options.log_severity_level = 4
+    inits = {t.name for t in model.graph.initializer}
+    name = next(i.name for i in model.graph.input if i.name not in inits)
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), options,
+                                       providers=["CPUExecutionProvider"])
+        return (lambda x: session.run(None, {name: x})[0]), "onnxruntime"
+    except Exception as e:
+        why = str(e).strip().splitlines()[0]
+    from onnx.reference import ReferenceEvaluator
+    try:
+        evaluator = ReferenceEvaluator(model)
+    except Exception as e:
+        raise OnnxImportError(f"{where}: neither onnxruntime ({why}) nor onnx's reference "
+                              f"evaluator ({e}) runs it, so its import cannot be checked") \
+            from None
+    return (lambda x: evaluator.run(None, {name: x})[0]), "onnx.reference"
 
 
 def check_agreement(onnx_model, network, float_model, x, *, info=None):
@@ -1013,20 +1029,21 @@ def check_agreement(onnx_model, network, float_model, x, *, info=None):
     graph's input layout against the float model (float64) on ``to_float_input(network, x)``.
 
     Returns ``{"max_rel_diff": max|a − b| / max|b|, "argmax_agreement": the fraction of
-    samples with the same largest output, "samples": n}`` with ``b`` onnxruntime's outputs
-    (a dropped final Softmax or LogSoftmax applied to the float model's outputs first).
+    samples with the same largest output, "samples": n, "runtime": "onnxruntime"}`` with ``b``
+    onnxruntime's outputs (a dropped final Softmax or LogSoftmax applied to the float model's
+    outputs first). A model onnxruntime does not run (an LSTM with ``layout`` 1) is run by
+    onnx's reference evaluator instead (``"runtime": "onnx.reference"``).
     """
     from slimgen.sw.network import to_float_input
-    model, _, _ = load_checked(onnx_model)
+    model, where, _ = load_checked(onnx_model)
     if info is None:
         _, _, info = import_onnx(model)
-    session = _session(model)
-    name = info["input"]["name"]
+    run, runtime = _runtime(model, where)
     x = np.asarray(x, dtype=np.float64)
     batch = info["input"]["batch"]
     feed = onnx_input(x, network, info)
     if batch is None:
-        b = session.run(None, {name: feed})[0]
+        b = run(feed)
     else:
         parts = []
         for i in range(0, len(x), batch):
@@ -1034,7 +1051,7 @@ def check_agreement(onnx_model, network, float_model, x, *, info=None):
             pad = batch - len(chunk)
             if pad:
                 chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-            parts.append(session.run(None, {name: chunk})[0][:batch - pad])
+            parts.append(run(chunk)[:batch - pad])
         b = np.concatenate(parts)
     b = np.asarray(b, dtype=np.float64).reshape(len(x), -1)
     a = float_model.forward(to_float_input(network, x))
@@ -1047,4 +1064,4 @@ def check_agreement(onnx_model, network, float_model, x, *, info=None):
     diff = float(np.abs(a - b).max())
     return {"max_rel_diff": diff / scale if scale else diff,
             "argmax_agreement": float(np.mean(np.argmax(a, axis=1) == np.argmax(b, axis=1))),
-            "samples": int(len(x))}
+            "samples": int(len(x)), "runtime": runtime}
