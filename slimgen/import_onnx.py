@@ -499,11 +499,12 @@ class _Walk:
         self.desc, self.dims = (int(n_out),), [None, int(n_out)]
 
     def op_Gemm(self, node, a, target):
-        self.need_vector()
-        if node.input[0] not in self.values and a.get("transA", 0):
-            raise self.error("has transA 1 on its input; slimgen supports transA 0")
         if node.input[0] in self.values:
-            raise self.error("multiplies a constant by the input (the input must be A)")
+            raise self.error("multiplies a constant by the input; slimgen takes the input "
+                             "times a constant matrix")
+        self.need_vector()
+        if a.get("transA", 0):
+            raise self.error("has transA 1 on its input; slimgen supports transA 0")
         B = self.weight(node.input[1], "matrix B")
         if B.ndim != 2:
             raise self.error(f"has a B of shape {list(B.shape)}; it must be a matrix")
