@@ -216,6 +216,21 @@ def test_a_reshape_of_the_input_from_a_vector_to_an_image():
     assert network.input_shape == (8, 8, 2)
 
 
+def test_a_flatten_by_the_batch_size_as_x_view_x_size_0_exports_it():
+    """Shape → Gather(0) → Unsqueeze → Concat(·, [-1]) → Reshape: the Shape reads the tensor
+    too, yet it is folded (the batch stands in), so the graph stays sequential."""
+    consts = {"W": _w(3, 1, 3, 3), "zero": np.array(0, np.int64),
+              "minus1": np.array([-1], np.int64), "axes": np.array([0], np.int64)}
+    nodes = [_node("Conv", ["x", "W"], "conv"), _node("Relu", ["conv"], "r"),
+             _node("Shape", ["r"], "shape"), _node("Gather", ["shape", "zero"], "n", axis=0),
+             _node("Unsqueeze", ["n", "axes"], "n1"),
+             _node("Concat", ["n1", "minus1"], "target", axis=0),
+             _node("Reshape", ["r", "target"], "flat")]
+    nodes.append(_head(consts, "flat", 3 * 4 * 4))
+    network, _, _ = _agree(_model(nodes, consts, ["N", 1, 6, 6], 13))
+    assert _kinds(network) == ["conv2d", "relu", "flatten", "dense"]
+
+
 @pytest.mark.parametrize("opset, final", [(7, "Softmax"), (11, "LogSoftmax"), (12, "Softmax"),
                                           (13, "LogSoftmax"), (NEWEST, "Softmax")])
 def test_dropout_and_identity_dropped_and_a_final_softmax(opset, final):
