@@ -59,9 +59,9 @@ def run(args):
                          progress=not args.quiet, log=log)
     from slimgen.sw.network import load_network
     print(load_network(Path(args.run) / "net.json").summary())
-    for key in ("float_accuracy", "val_accuracy", "import_max_rel_diff",
+    for key in ("float_accuracy", "val_accuracy", "import_max_relative_difference",
                 "import_argmax_agreement"):
-        print(f"{key:<24}  {figures[key]:.6g}")
+        print(f"{key:<30}  {figures[key]:.6g}")
     print(f"then: slimgen flow --run {args.run} --to quantize")
     return 0
 
@@ -125,7 +125,7 @@ def _agreement(source, network, model, info, x, log=None):
     from slimgen.flow import FlowError
     from slimgen.import_onnx import check_agreement
     figures = check_agreement(source, network, model, x, info=info)
-    rel = figures["max_rel_diff"]
+    rel = figures["max_relative_difference"]
     if not rel <= REFUSE:
         raise FlowError(f"{source}: the imported model's outputs differ from onnxruntime's by "
                         f"up to {rel:.3g} of their largest (argmax agreement "
@@ -185,7 +185,7 @@ def import_stage(run):
     return {"model": c.model, "imported_from": c.source,
             "float_accuracy": evaluate(model, *data.part("test")),
             "val_accuracy": evaluate(model, *data.part("val")),
-            "import_max_rel_diff": agreement["max_rel_diff"],
+            "import_max_relative_difference": agreement["max_relative_difference"],
             "import_argmax_agreement": agreement["argmax_agreement"],
             **({"_data_sha256": digest} if digest else {})}
 

@@ -538,8 +538,8 @@ class _Walk:
             self.need_channels()
         elif self.labels is None:
             self.need_vector()
-        if not (self.labels == ["N", 0] or (self.labels[:2] == ["N", len(self.desc) - 1]
-                                            and self.labels[2:] == list(range(len(self.desc) - 1)))):
+        d = len(self.desc) - 1
+        if self.labels not in (["N", 0], ["N", d, *range(d)]):
             raise self.error(f"normalizes axis 1 of a tensor laid out as {self.layout_text()}; "
                              f"slimgen takes it on the channels, (N, C, ...)")
         if a.get("training_mode", 0) or a.get("spatial", 1) != 1:
@@ -1029,7 +1029,7 @@ def check_agreement(onnx_model, network, float_model, x, *, info=None):
     (flat, channels-last, as the data set holds them): onnxruntime (float32) on ``x`` in the
     graph's input layout against the float model (float64) on ``to_float_input(network, x)``.
 
-    Returns ``{"max_rel_diff": max|a − b| / max|b|, "argmax_agreement": the fraction of
+    Returns ``{"max_relative_difference": max|a − b| / max|b|, "argmax_agreement": the fraction of
     samples with the same largest output, "samples": n, "runtime": "onnxruntime"}`` with ``b``
     onnxruntime's outputs (a dropped final Softmax or LogSoftmax applied to the float model's
     outputs first). A model onnxruntime does not run (an LSTM with ``layout`` 1) is run by
@@ -1063,6 +1063,6 @@ def check_agreement(onnx_model, network, float_model, x, *, info=None):
             a = np.exp(a)
     scale = float(np.abs(b).max())
     diff = float(np.abs(a - b).max())
-    return {"max_rel_diff": diff / scale if scale else diff,
+    return {"max_relative_difference": diff / scale if scale else diff,
             "argmax_agreement": float(np.mean(np.argmax(a, axis=1) == np.argmax(b, axis=1))),
             "samples": int(len(x)), "runtime": runtime}
