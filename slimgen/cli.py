@@ -121,10 +121,12 @@ def _parser():
     summary = sub.add_parser("summary", help="print a run's summary.json as a table")
     summary.add_argument("--run", default="runs/default")
     summary.add_argument("--json", action="store_true")
-    from slimgen import compress_cli, host_cli, wino_cli
+    from slimgen import compress_cli, export_cli, host_cli, import_cli, wino_cli
     wino_cli.add_parser(sub)
     compress_cli.add_parser(sub)
     host_cli.add_parser(sub)
+    import_cli.add_parser(sub)
+    export_cli.add_parser(sub)
     return p
 
 
@@ -196,7 +198,7 @@ def _main(args, stage):
         raise FlowError("--run must name a run folder (e.g. runs/default), not ''")
     if getattr(args, "run", None) and os.path.exists(args.run) and not os.path.isdir(args.run):
         raise FlowError(f"--run {args.run} is a file, not a run folder")
-    if args.command in ("wino", "compress", "classify") and stage is None:
+    if args.command in ("wino", "compress", "classify", "import", "export") and stage is None:
         return args.func(args)
     if args.command == "summary":
         s = api.open(args.run).summary().as_dict()

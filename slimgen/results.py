@@ -22,7 +22,11 @@ SUMMARY_KEYS = (
 
 
 def _number_text(v):
-    return (f"{v:.4f}" if v < 10 else f"{v:.1f}") if isinstance(v, float) else str(v)
+    if not isinstance(v, float):
+        return str(v)
+    if v and abs(v) < 1e-3:
+        return f"{v:.3g}"          # e.g. an import's relative difference from its source
+    return f"{v:.4f}" if v < 10 else f"{v:.1f}"
 
 
 def format_summary(summary):

@@ -152,6 +152,10 @@ def _layer_weight_bits(network, model, array_bits):
 def stage_quantize(run):
     from slimgen.sw.golden import argmax_first
     c = run.config
+    if c.source:
+        from slimgen import qonnx_io
+        if qonnx_io.is_qonnx(c.source):      # the user's own integer model, never requantized
+            return qonnx_io.quantize_stage(run)
     if c.method == "none":
         model, manifest = load_float_artifact(run, "float.npz", "train")
     else:

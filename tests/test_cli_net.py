@@ -126,3 +126,26 @@ def test_net_and_model_conflict_and_to_before_from(tmp_path, capsys):
     assert main(["flow", "--run", str(run), "--net", net, "--method", "lstm_gates"]) == 1
     assert "has no lstm or gru layer" in capsys.readouterr().err
     assert not run.exists()
+
+
+def test_import_and_export_are_commands(tmp_path, capsys):
+    """`slimgen import` (ONNX and QONNX) and `slimgen export` are wired into the command line."""
+    from pathlib import Path
+    data = Path(__file__).parent / "data"
+    run = tmp_path / "run"
+    assert main(["import", str(data / "onnx" / "mlp.onnx"), "--run", str(run), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "import_max_relative_difference" in out and (run / "import.json").exists()
+    assert main(["flow", "--run", str(run), "--to", "quantize", "--quiet"]) == 0
+    assert main(["export", "--run", str(run), "--onnx", str(tmp_path / "q.onnx")]) == 0
+    assert (tmp_path / "q.onnx").stat().st_size > 1000
+    qrun = tmp_path / "qrun"
+    assert main(["import", str(data / "qonnx" / "mlp_floor.onnx"), "--run", str(qrun),
+                 "--quiet"]) == 0
+    assert main(["flow", "--run", str(qrun), "--to", "quantize", "--quiet"]) == 0
+    figures = json.loads((qrun / "quantize.json").read_text())
+    assert any(k.startswith("qonnx_") for k in figures)
+    capsys.readouterr()
+    assert main(["import", str(tmp_path / "missing.onnx"), "--run", str(tmp_path / "x")]) == 1
+    assert capsys.readouterr().err.startswith("slimgen import: error: ")
+    assert not (tmp_path / "x").exists()
