@@ -11,9 +11,7 @@ units of the logits. Power-of-two scales make it bit-exact; otherwise float32 ro
 values that lie within about 10⁻⁶ of a rounding tie the other way.
 """
 
-import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -70,30 +68,11 @@ def run(args):
 
 
 def main(argv=None):
-    """``slimgen export ...`` on its own: exit status 0, or 1 with one line on standard
-    error."""
-    from slimgen.flow import FlowError
+    """``slimgen export ...`` on its own: the command line's ``export`` (exit status 0, or 1
+    with one line on standard error)."""
+    from slimgen.cli import main as slimgen_main
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["export"]:
-        argv = argv[1:]
-    parser = argparse.ArgumentParser(prog="slimgen")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["export", *argv])
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("\nslimgen export: interrupted", file=sys.stderr)
-        return 130
-    except (FlowError, ValueError, OSError, RuntimeError) as e:
-        print(f"slimgen export: error: {e}", file=sys.stderr)
-        return 1
-    except Exception as e:
-        if os.environ.get("SLIMGEN_TRACEBACK"):
-            raise
-        print(f"slimgen export: error: {type(e).__name__}: {e} (this is a bug in slimgen: "
-              f"please report it with the command; SLIMGEN_TRACEBACK=1 shows the traceback)",
-              file=sys.stderr)
-        return 2
+    return slimgen_main(["export", *(argv[1:] if argv[:1] == ["export"] else argv)])
 
 
 if __name__ == "__main__":

@@ -19,9 +19,7 @@ cannot import is named with its node), the settings, and the data against the ne
 of its input size, channels-last; no more classes than its outputs).
 """
 
-import argparse
 import hashlib
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -205,30 +203,11 @@ def import_stage(run):
 
 
 def main(argv=None):
-    """``slimgen import ...`` on its own (``python -m slimgen.import_cli MODEL.onnx --run R``):
-    exit status 0, or 1 with one line on standard error."""
-    from slimgen.flow import FlowError
+    """``slimgen import ...`` on its own: the command line's ``import`` (exit status 0, or 1
+    with one line on standard error)."""
+    from slimgen.cli import main as slimgen_main
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["import"]:
-        argv = argv[1:]
-    parser = argparse.ArgumentParser(prog="slimgen")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["import", *argv])
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("\nslimgen import: interrupted", file=sys.stderr)
-        return 130
-    except (FlowError, ValueError, OSError, RuntimeError) as e:
-        print(f"slimgen import: error: {e}", file=sys.stderr)
-        return 1
-    except Exception as e:
-        if os.environ.get("SLIMGEN_TRACEBACK"):
-            raise
-        print(f"slimgen import: error: {type(e).__name__}: {e} (this is a bug in slimgen: "
-              f"please report it with the command; SLIMGEN_TRACEBACK=1 shows the traceback)",
-              file=sys.stderr)
-        return 2
+    return slimgen_main(["import", *(argv[1:] if argv[:1] == ["import"] else argv)])
 
 
 if __name__ == "__main__":
