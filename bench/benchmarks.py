@@ -66,20 +66,20 @@ class Bench:
 PAPER = "Greydanus 2020, MNIST-1D, table 1"
 BENCHES = {
     "mnist1d-cnn": Bench(
-        "mnist1d", "mnist1d-cnn", 150, 100, 0.003, method="magnitude", sparsity=0.5,
+        "mnist1d", "mnist1d-cnn", 200, 100, 0.003, method="magnitude", sparsity=0.5,
         reference=0.94, reference_source=PAPER,
         goals=(("float ≥ 94 %", "float_mean", 0.94),
                ("≥ 93 % on the iCEBreaker after compression", "hw_accuracy", 0.93))),
     "mnist1d-gru": Bench(
-        "mnist1d", "mnist1d-gru", 200, 100, 0.01, reference=0.91, reference_source=PAPER,
+        "mnist1d", "mnist1d-gru", 100, 100, 0.01, reference=0.91, reference_source=PAPER,
         goals=(("≥ 91 % on the board that fits it", "hw_accuracy", 0.91),)),
     "mnist1d-lstm": Bench(
-        "mnist1d", "mnist1d-lstm", 200, 100, 0.01, board="icebreaker", lanes=4,
+        "mnist1d", "mnist1d-lstm", 150, 100, 0.01, board="icebreaker", lanes=4,
         reference=0.91, reference_source=PAPER + " (its GRU)",
         goals=(("≥ 91 % on the board that fits it", "hw_accuracy", 0.91),)),
     "mnist1d-mlp": Bench(
-        "mnist1d", "mnist1d-mlp", 300, 100, 0.01, method="magnitude", sparsity=0.5,
-        board="icebreaker", lanes=4, reference=0.68, reference_source=PAPER,
+        "mnist1d", "mnist1d-mlp", 600, 100, 0.01, board="icebreaker", lanes=2,
+        reference=0.68, reference_source=PAPER,
         goals=(("≥ 68 % on the iCEBreaker", "hw_accuracy", 0.68),)),
     "mnist-cnn": Bench(
         "mnist5k", "mnist-cnn", 60, 32, 0.003, method="magnitude", sparsity=0.75,

@@ -530,13 +530,12 @@ def _mnist1d_cnn(channels=(25, 25, 25), input_bits=8):
     return {"name": "mnist1d-cnn", "layers": layers}
 
 
-def _mnist1d_gru(hidden=6, input_bits=8):
-    """MNIST-1D as a GRU of ``hidden`` units over the 40 points, every step's state flattened
-    (40 · hidden) into dense 10: the paper's GRU, one direction only."""
+def _mnist1d_gru(hidden=32, input_bits=8):
+    """MNIST-1D as a GRU of ``hidden`` units over the 40 points, its last state into dense 10
+    (the LSTM preset's structure with a GRU cell)."""
     return {"name": "mnist1d-gru", "layers": [
         {"type": "input", "shape": [40, 1], "bits": input_bits},
-        {"type": "gru", "hidden": hidden, "sequences": True}, {"type": "flatten"},
-        {"type": "dense", "units": 10}]}
+        {"type": "gru", "hidden": hidden}, {"type": "dense", "units": 10}]}
 
 
 def _mnist1d_lstm(hidden=32, input_bits=8):
@@ -547,14 +546,17 @@ def _mnist1d_lstm(hidden=32, input_bits=8):
         {"type": "lstm", "hidden": hidden}, {"type": "dense", "units": 10}]}
 
 
-def _mnist1d_mlp(sizes=(40, 100, 100, 10), input_bits=8):
+def _mnist1d_mlp(sizes=(40, 100, 64, 10), dropout=0.1, input_bits=8):
     """MNIST-1D as an MLP: dense layers with batch normalization (folded into them when
-    quantizing) and ReLU, the last giving the logits (the structure of the MLP engines)."""
+    quantizing), ReLU and dropout (training only), the last giving the logits (the structure
+    of the MLP engines)."""
     layers = [{"type": "input", "shape": [sizes[0]], "bits": input_bits}]
     for j, units in enumerate(sizes[1:]):
         layers.append({"type": "dense", "units": units})
         if j < len(sizes) - 2:
             layers += [{"type": "batchnorm"}, {"type": "relu"}]
+            if dropout:
+                layers.append({"type": "dropout", "rate": dropout})
     return {"name": "mnist1d-mlp", "layers": layers}
 
 
@@ -582,10 +584,10 @@ DATA_PRESETS = {"mnist1d-cnn": _mnist1d_cnn, "mnist1d-gru": _mnist1d_gru,
 
 
 def preset(name, **options):
-    """The built-in network ``name`` of :data:`PRESETS` or :data:`DATA_PRESETS` (mlp,
-    mnist1d-mlp: ``sizes``; cnn, mnist1d-cnn: ``channels``; mnist-cnn: ``channels``,
-    ``dropout``; lstm: ``hidden``, ``h_frac``; mnist1d-gru, mnist1d-lstm: ``hidden``; all:
-    ``input_bits``)."""
+    """The built-in network ``name`` of :data:`PRESETS` or :data:`DATA_PRESETS` (mlp:
+    ``sizes``; mnist1d-mlp: ``sizes``, ``dropout``; cnn, mnist1d-cnn: ``channels``; mnist-cnn:
+    ``channels``, ``dropout``; lstm: ``hidden``, ``h_frac``; mnist1d-gru, mnist1d-lstm:
+    ``hidden``; all: ``input_bits``)."""
     if name in DATA_PRESETS:
         return check_network(DATA_PRESETS[name](**options))
     if name not in PRESETS:
