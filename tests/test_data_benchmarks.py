@@ -119,6 +119,10 @@ def test_missing_extra_is_one_message(monkeypatch, name, module, package):
         load_dataset(name)
     assert str(e.value) == MISSING.format(name=name, package=package)
     assert isinstance(e.value, ValueError) and isinstance(e.value, ImportError)
+    with pytest.raises(MissingExtraError, match=r"^Data set "):
+        sw_data.check_available(name)           # what a settings check calls
+    sw_data.check_available("digits")
+    sw_data.check_available("my.npz")
 
 
 def test_broken_extra_names_what_fails(monkeypatch):
