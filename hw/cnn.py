@@ -58,7 +58,7 @@ from slimgen.sw.fixed import signed_bits
 from .cnn_datapath import (const_times, input_transform_row, output_transform, requantizer,
                            window_tables)
 from .cnn_schedule import CNNSchedule
-from .network import result_layout
+from .lib.argmax import result_layout
 from .winograd_tile import filter_range
 
 __all__ = ["CNN"]

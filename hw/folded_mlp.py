@@ -31,7 +31,8 @@ from amaranth.lib.wiring import In, Out
 
 from slimgen.sw.winograd import csd_digits
 
-from .network import Argmax, mlp_layers, result_layout
+from .lib.argmax import Argmax, result_layout
+from .network import mlp_layers
 
 __all__ = ["FoldedMlp"]
 

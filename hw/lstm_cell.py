@@ -37,7 +37,7 @@ from slimgen.sw.integer_model import IntDense, IntRecurrent
 from slimgen.sw.sparse_layout import build_layout
 
 from .lstm_engine import LstmEngine, _round_shift, _sat
-from .network import Argmax, result_layout
+from .lib.argmax import Argmax, result_layout
 from .sparse_mac import SparseMacCore
 
 __all__ = ["LstmCell", "LstmClassifier", "gate_layer"]

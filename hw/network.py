@@ -6,55 +6,17 @@ transfer per sample with the class (first index of the largest logit) and all lo
     i ─> DenseEngine 0 ─> DenseEngine 1 ─> ... ─> Argmax ─> o {cls, logits[n_classes]}
 """
 
-from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Module, unsigned
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from slimgen.sw.integer_model import IntNetwork
 
 from .dense import DenseEngine, check_dense
+# result_layout is also imported from here by hw/uart_bridge.py, sim/network.py, sim/waveform.py.
+from .lib.argmax import Argmax, result_layout
 
-__all__ = ["Network", "Argmax", "result_layout", "mlp_layers"]
-
-
-def result_layout(n_classes, logit_bits):
-    """``{cls: unsigned, logits: signed(logit_bits)[n_classes]}``."""
-    return data.StructLayout({
-        "cls": unsigned(max(1, (n_classes - 1).bit_length())),
-        "logits": data.ArrayLayout(signed(logit_bits), n_classes),
-    })
-
-
-class Argmax(wiring.Component):
-    """Collects n_classes logits from a stream and gives them with their argmax.
-
-    Ties go to the lowest index, as :func:`slimgen.sw.golden.argmax_first` does.
-    """
-
-    def __init__(self, *, n_classes, logit_bits):
-        if not isinstance(n_classes, int) or n_classes < 2:
-            raise ValueError(f"Class count must be an integer of at least 2, not {n_classes!r}")
-        self.n_classes, self.logit_bits = n_classes, logit_bits
-        super().__init__({
-            "i": In(stream.Signature(signed(logit_bits))),
-            "o": Out(stream.Signature(result_layout(n_classes, logit_bits))),
-        })
-
-    def elaborate(self, platform):
-        m = Module()
-        idx = Signal(range(self.n_classes))
-        best = Signal(signed(self.logit_bits))
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        m.d.comb += self.i.ready.eq(~self.o.valid)
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += self.o.payload.logits[idx].eq(self.i.payload)
-            with m.If((idx == 0) | (self.i.payload > best)):
-                m.d.sync += [best.eq(self.i.payload), self.o.payload.cls.eq(idx)]
-            m.d.sync += idx.eq(idx + 1)
-            with m.If(idx == self.n_classes - 1):
-                m.d.sync += [idx.eq(0), self.o.valid.eq(1)]
-        return m
+__all__ = ["Network", "mlp_layers"]
 
 
 def mlp_layers(int_net):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from slimgen.hw.dense import DenseEngine
-from slimgen.hw.network import Argmax, Network
+from slimgen.hw.lib.argmax import Argmax
+from slimgen.hw.network import Network
 from slimgen.sw.fixed import requantize
 from slimgen.sw.golden import argmax_first, dense_accumulate
 from slimgen.sim.testing import dense_network, random_dense_layer
