@@ -1,0 +1,367 @@
+"""Layer programs: what the shared-array engine (:mod:`slimgen.hw.engine`) executes for each
+record of an integer model, in plain Python (no Amaranth), with a pure-Python executor and
+the engine's exact cycle count.
+
+Every layer runs the same loop nest over channels-last activations x (H, W, C) (a vector is
+1×1×n, a sequence 1×W×C)::
+
+    for (oy, ox) in raster order of the output:                  # positions
+        for group g (output channels ch0 … ch0 + L − 1, L ≤ P lanes):
+            for tap (ky, kx, c) in taps[g]:                       # one cycle each
+                iy, ix = oy·s − pad_top + ky, ox·s − pad_left + kx
+                v = x[iy, ix, c + chan] if 0 ≤ iy < H and 0 ≤ ix < W else 0
+                acc[p] = op(acc[p], v, w[tap, p])  for every lane p < L
+            y[oy, ox, ch0 + p] = out(acc[p])  for p < L           # one requantizer, L cycles
+
+- ``mac`` (convolution 1-D/2-D, dense = a 1×1 convolution on a 1×1 image of n_in channels):
+  lanes are output channels; the input value is broadcast and every lane multiplies it by its
+  own weight; ``acc = b + Σ w·v``; taps where every lane of the group has a zero weight are
+  left out (pruned filters cost no cycles); ``chan = 0``.
+- ``max`` / ``avg`` (pools, any size and stride, global = one window over the whole input):
+  one lane, one group per channel (``chan = ch0``), the window's taps; ``acc = max v`` or
+  ``Σ v`` (then requantized).
+- ``out``: ``sat(relu(round_half_up(acc · M[ch], shift)))`` (:func:`slimgen.sw.fixed
+  .requantize`) or the raw accumulator (max pools, the logits), then ``max(·, 0)`` where an
+  :class:`~slimgen.sw.integer_model.IntRelu` follows. Flatten is free: channels-last memory
+  is already in the flattened order (``x.reshape(n, −1)`` of the golden model).
+
+Tap addresses are ``pos_base + off`` with ``off = (ky·W + kx)·C + c`` from a per-layer table
+and ``pos_base = (oy·s − pad_top)·W·C + (ox·s − pad_left)·C`` kept by adders; the bounds
+check zeroes taps in the padding, their cycle is still spent.
+
+Cycles (:func:`layer_cycles`): one per tap issued; a group's last tap waits until the
+requantizer has drained the previous group (its L lanes, one a cycle), so a group costs
+``max(T, L_prev)`` cycles; then ``FLUSH + L`` cycles to empty the pipeline and one to set up
+the next layer.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from slimgen.sw.fixed import requantize, signed_bits
+from slimgen.sw.integer_model import act_range
+
+__all__ = ["LayerProgram", "build_programs", "execute", "layer_cycles", "layer_mults",
+           "network_cycles", "MUTATIONS", "FLUSH", "MAX_OPERAND_BITS"]
+
+# Pipeline depth behind the walker: read, multiply, accumulate, requantize (3 stages) and the
+# write, with one cycle of margin before the next layer's first read.
+FLUSH = 5
+# The signed operands one multiplier takes (ECP5's 18×18 blocks).
+MAX_OPERAND_BITS = 18
+# Bugs planted on purpose, so the tests can show that the fuzz bench catches them:
+# "pad_edge": the bounds check drops the last row and column of every input (off by one);
+# "shift": every requantization shifts one bit too far.
+MUTATIONS = ("pad_edge", "shift")
+
+
+@dataclass(frozen=True, eq=False)
+class LayerProgram:
+    """One layer on the engine (module docstring): ``op`` ``"mac"``, ``"max"`` or ``"avg"``.
+
+    Shapes: ``in_shape`` (H, W, C), ``out_shape`` (OH, OW, CO); ``groups`` a tuple of
+    ``(ch0, L, taps)`` with taps ``((ky, kx, c), …)``; ``weights`` (n_taps, P) int64, the rows
+    in the order the groups list their taps (a pool's rows are zero and its taps are listed
+    once and shared by all groups); ``bias`` (CO,); ``multiplier`` (CO,) or None when the
+    output is the raw accumulator; ``lo``, ``hi`` the output range; ``limit`` (H, W) the
+    bounds the check compares with (the input's size unless a mutation moved it)."""
+    name: str
+    op: str
+    source: int
+    in_shape: tuple
+    out_shape: tuple
+    stride: int
+    pad: tuple                      # (pad_top, pad_left)
+    groups: tuple
+    weights: np.ndarray
+    bias: np.ndarray
+    multiplier: np.ndarray
+    shift: int
+    lo: int
+    hi: int
+    post_relu: bool
+    limit: tuple
+    lanes: int
+    weight_bits: int
+    acc_bits: int
+    kernel_shape: tuple = ()        # the record's W shape, for the summary
+
+    @property
+    def taps(self):
+        """Tap entries of the tap table: each group's own list, or the pool's window once."""
+        if self.op == "mac":
+            return [t for _, _, taps in self.groups for t in taps]
+        return list(self.groups[0][2])
+
+    @property
+    def requant(self):
+        return self.multiplier is not None
+
+    @property
+    def n_out(self):
+        return int(np.prod(self.out_shape))
+
+    @property
+    def n_in(self):
+        return int(np.prod(self.in_shape))
+
+    @property
+    def out_bits(self):
+        """Signed width that holds every output."""
+        return signed_bits(self.lo, self.hi)
+
+
+# ------------------------------------------------------------------ building
+
+def _as_hwc(shape):
+    """A channels-last activation shape (*spatial, C) as (H, W, C)."""
+    shape = tuple(int(v) for v in shape)
+    if len(shape) == 1:
+        return (1, 1, shape[0])
+    if len(shape) == 2:
+        return (1, *shape)
+    return shape
+
+
+def _limit(in_shape, mutation):
+    H, W, _ = in_shape
+    if mutation == "pad_edge":
+        return (H - 1 if H > 1 else H, W - 1 if W > 1 else W)
+    return (H, W)
+
+
+def _mac_groups(Wk, lanes):
+    """Groups of ≤ lanes output channels and their taps with a non-zero weight in some lane.
+
+    Wk (CO, KH, KW, C) → ``groups``, ``weights`` (n_taps, lanes). A group whose weights are
+    all zero keeps one (zero) tap so it still gives its bias."""
+    CO = Wk.shape[0]
+    groups, rows = [], []
+    for ch0 in range(0, CO, lanes):
+        L = min(lanes, CO - ch0)
+        block = Wk[ch0:ch0 + L]                                   # (L, KH, KW, C)
+        used = np.argwhere(np.any(block != 0, axis=0))            # (T, 3): ky, kx, c
+        if not len(used):
+            used = np.zeros((1, 3), dtype=np.int64)
+        taps = tuple((int(ky), int(kx), int(c)) for ky, kx, c in used)
+        for ky, kx, c in taps:
+            row = np.zeros(lanes, dtype=np.int64)
+            row[:L] = block[:, ky, kx, c]
+            rows.append(row)
+        groups.append((ch0, L, taps))
+    return tuple(groups), np.array(rows, dtype=np.int64).reshape(-1, lanes)
+
+
+def _range(bits, relu):
+    return act_range(bits, not relu)
+
+
+def _weighted(k, layer, in_shape, lanes, mutation):
+    if layer.kind == "dense":
+        n_in = int(np.prod(in_shape))
+        if n_in != layer.n_in:
+            raise ValueError(f"Layer {k} (dense) takes {layer.n_in} inputs, but its input has "
+                             f"{n_in} values")
+        in_shape = (1, 1, n_in)
+        Wk = layer.W[:, None, None, :]                            # (CO, 1, 1, n_in)
+        stride, pad, out = 1, (0, 0), (1, 1, layer.n_out)
+    else:
+        H, W, C = in_shape
+        if layer.c_in != C:
+            raise ValueError(f"Layer {k} (conv) takes {layer.c_in} channels, not {C}")
+        if layer.dims == 1:
+            Wk = layer.W[:, :, None, :]                           # (CO, C, 1, K)
+            pad = (0, layer.pad[0][0])
+            out = (1, layer.out_size(W, 0), layer.c_out)
+        else:
+            Wk = layer.W
+            pad = (layer.pad[0][0], layer.pad[1][0])
+            out = (layer.out_size(H, 0), layer.out_size(W, 1), layer.c_out)
+        Wk = np.moveaxis(Wk, 1, -1)                               # (CO, KH, KW, C)
+        stride = layer.stride
+    groups, weights = _mac_groups(Wk, lanes)
+    if layer.requant:
+        M = np.broadcast_to(np.asarray(layer.multiplier, dtype=np.int64), (layer.c_out,))
+        lo, hi = _range(layer.out_bits, layer.relu)
+        shift = layer.shift + (mutation == "shift")
+    else:
+        M, shift = None, 0
+        lo, hi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
+    return LayerProgram(
+        name=f"{layer.kind}{k}", op="mac", source=k, in_shape=tuple(in_shape), out_shape=out,
+        stride=stride, pad=pad, groups=groups, weights=weights, bias=layer.b.copy(),
+        multiplier=None if M is None else M.copy(), shift=shift, lo=lo, hi=hi, post_relu=False,
+        limit=_limit(in_shape, mutation), lanes=lanes, weight_bits=layer.weight_bits,
+        acc_bits=layer.acc_bits, kernel_shape=tuple(layer.W.shape))
+
+
+def _pool(k, layer, in_shape, lanes, mutation):
+    H, W, C = in_shape
+    if layer.global_:
+        kh, kw, stride, out = H, W, 1, (1, 1, C)
+    else:
+        kh, kw, stride = (layer.size if layer.dims == 2 else 1), layer.size, layer.stride
+        out = ((H - kh) // stride + 1, (W - kw) // stride + 1, C)
+    if min(out) < 1:
+        raise ValueError(f"Layer {k} (pool) has a {kh}×{kw} window on a {H}×{W} input")
+    taps = tuple((ky, kx, 0) for ky in range(kh) for kx in range(kw))
+    groups = tuple((c, 1, taps) for c in range(C))
+    lo, hi = act_range(layer.bits, layer.signed)
+    avg = layer.op == "avg"
+    shift = layer.shift + (avg and mutation == "shift")
+    acc_bits = signed_bits(lo * kh * kw, hi * kh * kw)
+    return LayerProgram(
+        name=f"{layer.op}pool{k}", op=layer.op, source=k, in_shape=tuple(in_shape),
+        out_shape=out, stride=stride, pad=(0, 0), groups=groups,
+        weights=np.zeros((len(taps), lanes), dtype=np.int64), bias=np.zeros(C, dtype=np.int64),
+        multiplier=np.full(C, layer.multiplier, dtype=np.int64) if avg else None,
+        shift=shift if avg else 0, lo=lo, hi=hi, post_relu=False,
+        limit=_limit(in_shape, mutation), lanes=lanes, weight_bits=2, acc_bits=acc_bits,
+        kernel_shape=(kh, kw))
+
+
+def build_programs(int_net, *, lanes, mutation=None):
+    """The layer programs of an :class:`~slimgen.sw.integer_model.IntNetwork` on ``lanes``
+    lanes: one per convolution, dense or pool record; a flatten costs nothing and a ReLU
+    record becomes the previous program's ``post_relu``. ``mutation``: one of
+    :data:`MUTATIONS` (tests only), else None. ``ValueError`` names what cannot run."""
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+        raise ValueError(f"Lanes must be a positive integer, not {lanes!r}")
+    if mutation is not None and mutation not in MUTATIONS:
+        raise ValueError(f"Mutation must be one of {', '.join(MUTATIONS)} or None, not "
+                         f"{mutation!r}")
+    shape = _as_hwc(int_net.network.input_shape)
+    programs = []
+    for k, layer in enumerate(int_net.layers):
+        if layer.kind == "recurrent":
+            raise ValueError(f"Layer {k} is a recurrent {layer.cell} cell; the compiler takes "
+                             f"feed-forward layers only (convolution, dense, pool, flatten, "
+                             f"relu)")
+        if layer.kind in ("dense", "conv"):
+            programs.append(_weighted(k, layer, shape, lanes, mutation))
+        elif layer.kind == "pool":
+            programs.append(_pool(k, layer, shape, lanes, mutation))
+        elif layer.kind == "flatten":
+            shape = (1, 1, int(np.prod(shape)))
+            continue
+        elif layer.kind == "relu":
+            if programs:
+                p = programs[-1]
+                programs[-1] = _replace(p, post_relu=True, lo=max(p.lo, 0), hi=max(p.hi, 0))
+            continue          # a ReLU on the unsigned input codes changes nothing
+        else:
+            raise ValueError(f"Layer {k} is of kind {layer.kind!r}, which the compiler does "
+                             f"not take")
+        shape = programs[-1].out_shape
+    if not programs:
+        raise ValueError("The network has no convolution, dense or pool layer to compile")
+    if programs[-1].n_out != int_net.n_classes:
+        raise ValueError(f"The last layer gives {programs[-1].n_out} values, not the "
+                         f"{int_net.n_classes} logits")
+    return programs
+
+
+def _replace(p, **changes):
+    from dataclasses import replace
+    return replace(p, **changes)
+
+
+# ------------------------------------------------------------------ executing
+
+def _positions(p):
+    OH, OW, _ = p.out_shape
+    return ((oy, ox) for oy in range(OH) for ox in range(OW))
+
+
+def _run_layer(p, x):
+    """One program on one sample x (H·W·C,) int64 → y (OH·OW·CO,), the engine's loop nest."""
+    H, W, C = p.in_shape
+    _, OW, CO = p.out_shape
+    y = np.zeros(p.n_out, dtype=np.int64)
+    row = 0
+    for oy, ox in _positions(p):
+        iy0, ix0 = oy * p.stride - p.pad[0], ox * p.stride - p.pad[1]
+        for ch0, L, taps in p.groups:
+            chan = ch0 if p.op != "mac" else 0
+            acc = p.bias[ch0:ch0 + L].copy() if p.op == "mac" else None
+            for t, (ky, kx, c) in enumerate(taps):
+                iy, ix = iy0 + ky, ix0 + kx
+                inside = 0 <= iy < p.limit[0] and 0 <= ix < p.limit[1]
+                v = int(x[(iy * W + ix) * C + c + chan]) if inside else 0
+                if p.op == "mac":
+                    acc += v * p.weights[row + t, :L]
+                elif t == 0:
+                    acc = np.array([v], dtype=np.int64)
+                else:
+                    acc = np.maximum(acc, v) if p.op == "max" else acc + v
+            if p.op == "mac":
+                row += len(taps)
+            if p.requant:
+                acc = requantize(acc, p.multiplier[ch0:ch0 + L], p.shift, relu=False,
+                                 out_bits=62)
+            out = np.clip(acc, p.lo, p.hi)
+            base = (oy * OW + ox) * CO + ch0
+            y[base:base + L] = out
+        row = 0
+    return y
+
+
+def execute(programs, x_q):
+    """Run the programs on input codes x_q (n, n_inputs) → the last program's outputs
+    (n, n_classes), as the engine computes them (tap by tap, the bounds check, the
+    requantizer); equal to :func:`slimgen.sw.golden.forward` for unmutated programs."""
+    x_q = np.asarray(x_q, dtype=np.int64)
+    out = []
+    for x in x_q:
+        for p in programs:
+            x = _run_layer(p, x)
+        out.append(x)
+    return np.array(out, dtype=np.int64).reshape(len(x_q), -1)
+
+
+# ------------------------------------------------------------------ cost
+
+def layer_run_cycles(p):
+    """Cycles the walker spends issuing this program's taps (module docstring): one per tap,
+    a group's last tap held until the previous group's L lanes have drained."""
+    cooldown, cycles = 0, 0
+    per_position = [(len(taps), L) for _, L, taps in p.groups]
+    OH, OW, _ = p.out_shape
+    for _ in range(OH * OW):
+        for T, L in per_position:
+            cycles += T - 1
+            cooldown = max(0, cooldown - (T - 1))
+            cycles += cooldown + 1
+            cooldown = L - 1
+    return cycles
+
+
+def layer_cycles(p):
+    """Setup, issue and flush cycles of one layer on the engine."""
+    return 1 + layer_run_cycles(p) + FLUSH + p.groups[-1][1]
+
+
+def layer_mults(p):
+    """Useful multiplications per inference: for every position, every tap inside the input
+    times the lanes whose weight on it is non-zero (a pool makes none)."""
+    if p.op != "mac":
+        return 0
+    H, W, _ = p.in_shape
+    nonzero = (p.weights != 0).sum(axis=1)                    # per tap row
+    total, row = 0, 0
+    OH, OW, _ = p.out_shape
+    iy = np.arange(OH)[:, None] * p.stride - p.pad[0]
+    ix = np.arange(OW)[None, :] * p.stride - p.pad[1]
+    for _, _, taps in p.groups:
+        for t, (ky, kx, _) in enumerate(taps):
+            inside = ((0 <= iy + ky) & (iy + ky < H)) & ((0 <= ix + kx) & (ix + kx < W))
+            total += int(inside.sum()) * int(nonzero[row + t])
+        row += len(taps)
+    return total
+
+
+def network_cycles(programs, n_inputs, n_classes):
+    """Cycles from the first input transfer to the result on ``o`` with inputs given one a
+    cycle: load, every layer, the logits to the argmax and its result register."""
+    return n_inputs + sum(layer_cycles(p) for p in programs) + n_classes + 1
