@@ -113,10 +113,14 @@ class RunConfig:
             raise SettingError("source", f"is the ONNX model a network was imported from "
                                          f"('slimgen import'); it needs model 'net', not "
                                          f"{self.model!r}")
-        if not isinstance(self.data, str) or not (self.data == "digits"
+        from slimgen.sw.data import DATASETS, MissingExtraError, check_available, data_words
+        if not isinstance(self.data, str) or not (self.data in DATASETS
                                                   or self.data.endswith(".npz")):
-            raise SettingError("data", f"must be 'digits' or a path to an .npz file, "
-                                       f"not {self.data!r}")
+            raise SettingError("data", data_words(self.data))
+        try:    # the data extra's package, before a run folder is touched
+            check_available(self.data)
+        except MissingExtraError as e:
+            raise SettingError("data", str(e).removeprefix("Data set ")) from None
         sizes = self.sizes
         if isinstance(sizes, (list, tuple)) and len(sizes) >= 2 and all(
                 isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):

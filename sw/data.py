@@ -57,8 +57,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["Split", "Dataset", "DATASETS", "MissingExtraError", "load_digits", "load_mnist1d",
-           "load_mnist5k", "load_npz", "load_dataset", "check_available", "stratified_split",
-           "min_split_samples", "MAX_CLASSES", "MNIST1D_WINDOW", "PACKAGES"]
+           "load_mnist5k", "load_npz", "load_dataset", "check_available", "data_words",
+           "stratified_split", "min_split_samples", "MAX_CLASSES", "MNIST1D_WINDOW", "PACKAGES"]
 
 log = logging.getLogger(__name__)
 
@@ -476,6 +476,14 @@ def load_dataset(name="digits", **kwargs):
         return DATASETS[name](**kwargs)
     if str(name).endswith(".npz"):
         return load_npz(name, **kwargs)
-    # (tests/test_data.py checks these words; the names of DATASETS join them with the
-    # settings' message, see the lead's note in issue 18)
-    raise ValueError(f"Data set must be 'digits' or a path to an .npz file, not {name!r}")
+    raise ValueError(f"Data set {data_words(name)}")
+
+
+def data_words(name):
+    """Why ``name`` is not a data set, as the loader and the run settings say it: ``must be
+    'digits' or a path to an .npz file, not 'mnist' (or, with the data extra, mnist1d or
+    mnist5k)``; the words before the parenthesis are those of earlier versions, which
+    messages are matched by."""
+    extra = [repr(n) for n in DATASETS if n != "digits"]
+    return (f"must be 'digits' or a path to an .npz file, not {name!r} (or, with the data "
+            f"extra, {', '.join(extra[:-1])} or {extra[-1]})")

