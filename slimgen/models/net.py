@@ -5,9 +5,10 @@ Hardware: a network whose integer model has the structure one of the presets' en
 (:func:`hardware_kind`) is built on that engine: dense layers with ReLU (the MLP's engines,
 every layer on one folded array unless pruned), 3×3 stride-1 'same' convolutions with ReLU,
 one max-pool and dense layers (the CNN's shared Winograd array), or an LSTM's last state and
-a dense head (the LSTM engine). Any other network waits for the compiler of the next step;
-its generate stage says which structures compile, and ``slimgen flow --to quantize`` runs
-everything before it.
+a dense head (the LSTM engine). Any other feed-forward network goes through the compiler
+(:func:`slimgen.hw.compiler.compile_network`): every layer on one shared array of ``lanes``
+multipliers, the per-layer programs, cycles and bound in ``generate.json``. A recurrent
+network no preset engine takes (a GRU) is refused at generate with the reasons.
 """
 
 import math
@@ -90,10 +91,7 @@ def make_network(int_model, config):
     from slimgen.models import get_model_kind
     name, reasons = hardware_kind(int_model)
     if name is None:
-        why = "; ".join(f"{k}: {v}" for k, v in reasons.items())
-        raise ValueError(f"the network {int_model.network.name} ({config.net}) fits none of "
-                         f"the engines this version generates ({why}); run the software "
-                         f"stages with --to quantize")
+        return _compiled(int_model, config, reasons)
     # the settings the engine reads; a dense MLP goes on one folded array, as the preset does
     engines = config.engines
     if name == "mlp" and config.engine == "auto" and config.method == "none":
@@ -105,20 +103,43 @@ def make_network(int_model, config):
     return hw
 
 
+def _compiled(int_model, config, reasons):
+    """The compiler's shared-array engine, or one message with its and the presets' reasons."""
+    from slimgen.hw.compiler import compile_network
+    try:
+        hw = compile_network(int_model, lanes=config.lanes)
+    except ValueError as e:
+        why = "; ".join(f"{k}: {v}" for k, v in reasons.items())
+        raise ValueError(f"the network {int_model.network.name} ({config.net}) cannot be "
+                         f"built: the compiler says {e}; and it fits none of the preset "
+                         f"engines ({why}); run the software stages with --to quantize") \
+            from None
+    hw.slimgen_kind = "compiler"
+    return hw
+
+
 def _kind(hw):
     from slimgen.models import get_model_kind
     return get_model_kind(hw.slimgen_kind)
 
 
 def layer_entries(hw):
+    if hw.slimgen_kind == "compiler":
+        return hw.summary
     return _kind(hw).layer_entries(hw)
 
 
 def multipliers(hw):
+    if hw.slimgen_kind == "compiler":
+        return hw.lanes
     count = getattr(_kind(hw), "multipliers", None)
     return count(hw) if count else sum(e["lanes"] for e in layer_entries(hw))
 
 
 def cycles_estimate(hw):
+    """Cycles of one inference: the compiler's exact count from the first input to the
+    result, else the preset engine's model."""
+    if hw.slimgen_kind == "compiler":
+        return hw.cycles
     estimate = getattr(_kind(hw), "cycles_estimate", None)
     return estimate(hw) if estimate else sum(e["cycles"] for e in layer_entries(hw))
