@@ -11,9 +11,9 @@ figure beside ours; the goals, met or not and why; a final JSON line.
 Per bench, in ``<runs>/<name>/`` (kept: a second call keeps every stage already done with the
 same settings, ``--fresh`` starts again)::
 
-    python -m slimgen flow --run <runs>/<name>/s0 --net <runs>/nets/<preset>.json \\
-        --data <data> --seed 0 --epochs E --config <runs>/<name>.json [--method M \\
-        --sparsity S] [--board B --lanes P --sim verilator | --to quantize] --quiet
+    python -m slimgen flow --run <runs>/<name>/s0 --net <preset> --data <data> --seed 0 \\
+        --epochs E --config <runs>/<name>.json [--method M --sparsity S] \\
+        [--board B --lanes P --sim verilator | --to quantize] --quiet
 
 (the settings file holds ``batch_size`` and ``lr``), then ``--to train`` with the same
 settings for seeds 1 .. N−1: the float accuracy is the mean ± standard error over the N seeds
@@ -94,6 +94,8 @@ KEYS = ("val_accuracy", "float_accuracy", "compressed_accuracy", "int_accuracy",
         "inferences_per_second", "latency_us")
 # why a structure has no hardware in this version
 NO_ENGINE = "no engine for its structure in this version (the hardware compiler is another issue)"
+# what the generate stage says of a description no engine takes (slimgen.models.net)
+REFUSED = "fits none of the engines"
 
 
 def _fresh(path):
@@ -105,10 +107,11 @@ def _fresh(path):
         shutil.rmtree(path)
 
 
-def flow_command(b, run, net, settings, seed, *, to=None):
+def flow_command(b, run, settings, seed, *, to=None):
     """The ``slimgen flow`` command of bench ``b`` with ``seed`` in the run folder ``run``
-    (``to``: the last stage; None: the bench's own)."""
-    cmd = [sys.executable, "-m", "slimgen", "flow", "--run", str(run), "--net", str(net),
+    (``to``: the last stage; None: the bench's own); the network is the data preset's name
+    (``--net mnist1d-cnn``), as a user gives it."""
+    cmd = [sys.executable, "-m", "slimgen", "flow", "--run", str(run), "--net", b.preset,
            "--data", b.data, "--seed", str(seed), "--epochs", str(b.epochs),
            "--config", str(settings), "--quiet"]
     if to != "train" and b.method != "none":
@@ -152,10 +155,10 @@ def goals_of(b, row):
     out = []
     for what, key, least in b.goals:
         value = row.get(key)
-        if value is None and key == "hw_accuracy" and b.board is None:
+        if value is None and row.get("no_engine"):
             alt = row.get("int_accuracy")
             out.append({"goal": what, "met": None, "value": None,
-                        "why": f"{NO_ENGINE}; its integer (golden) model: "
+                        "why": f"{row['no_engine']}; its integer (golden) model: "
                                f"{_pct(alt)} %"})
         elif value is None:
             out.append({"goal": what, "met": None, "value": None,
@@ -170,11 +173,9 @@ def bench_one(name, *, runs, seeds, jobs=1, fresh=False, log=print):
     """Bench ``name`` of :data:`BENCHES` over ``seeds`` (the first one's flow is the full
     one): its row of figures."""
     b = BENCHES[name]
-    folder, nets = Path(runs) / name, Path(runs) / "nets"
-    nets.mkdir(parents=True, exist_ok=True)
+    folder = Path(runs) / name
     folder.mkdir(parents=True, exist_ok=True)
-    net = nets / f"{b.preset}.json"
-    net.write_text(preset(b.preset).to_json() + "\n", encoding="utf-8")
+    preset(b.preset)                      # a preset that does not build fails here, not later
     settings = Path(runs) / f"{name}.json"
     settings.write_text(json.dumps({"batch_size": b.batch_size, "lr": b.lr}) + "\n",
                         encoding="utf-8")
@@ -183,7 +184,7 @@ def bench_one(name, *, runs, seeds, jobs=1, fresh=False, log=print):
         run = folder / f"s{seed}"
         if fresh:
             _fresh(run)
-        flows.append((flow_command(b, run, net, settings, seed,
+        flows.append((flow_command(b, run, settings, seed,
                                    to=None if k == 0 else "train"), run))
 
     def one(flow):
@@ -205,6 +206,10 @@ def bench_one(name, *, runs, seeds, jobs=1, fresh=False, log=print):
            **{k: figures.get(k) for k in KEYS}}
     if b.board is None:
         row["board"] = None
+        row["no_engine"] = NO_ENGINE
+    elif rc and REFUSED in last:          # the generate stage refused: its software stands
+        row["board"], row["no_engine"], rc = None, last, 0
+        row["rc"] = 0
     if rc:
         row["error"] = last
     row["goals"] = goals_of(b, row)
@@ -217,7 +222,7 @@ def _pct(v, width=0):
 
 def print_table(rows, n_seeds):
     print(f"\n{'bench':13} {'float (' + str(n_seeds) + ' seeds)':>17} {'paper':>6} "
-          f"{'comp':>6} {'int':>6} {'hw':>6} {'exact':>10} {'board':11} {'LC':>11} "
+          f"{'comp':>6} {'int':>6} {'hw':>6} {'exact':>10} {'board':13} {'LC':>11} "
           f"{'DSP':>5} {'BRAM':>6} {'MHz':>5} {'cycles':>7} {'bound':>7} {'inf/s':>8}")
     for r in rows:
         fl = f"{_pct(r['float_mean'])} ± {_pct(r['float_se'])}" if r["float_mean"] is not None \
@@ -227,7 +232,7 @@ def print_table(rows, n_seeds):
         hard = r["board"] is not None and r["lc_used"] is not None
         print(f"{r['bench']:13} {fl:>17} {_pct(r['reference'], 6)} "
               f"{_pct(r['compressed_accuracy'], 6)} {_pct(r['int_accuracy'], 6)} "
-              f"{_pct(r['hw_accuracy'], 6)} {exact:>10} {r['board'] or 'software':11} "
+              f"{_pct(r['hw_accuracy'], 6)} {exact:>10} {r['board'] or 'no engine yet':13} "
               + (f"{r['lc_used']:>5}/{r['lc_total']:<5} {r['dsp_used']:>2}/{r['dsp_total']:<2} "
                  f"{r['bram_used']:>2}/{r['bram_total']:<3} {r['fmax_mhz']:5.1f} "
                  f"{r['cycles_per_inference']:>7} {r['cycles_lower_bound']:>7} "

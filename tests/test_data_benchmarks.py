@@ -255,3 +255,40 @@ def test_tiny_flow_on_each_data_set(tmp_path, name, package, net):
     import json
     summary = json.loads((run / "summary.json").read_text())
     assert 0.1 < summary["float_accuracy"] <= 1 and 0 < summary["int_accuracy"] <= 1
+
+
+def test_the_bench_runs_the_preset_by_name(bench, tmp_path):
+    b = bench.BENCHES["mnist1d-mlp"]
+    cmd = bench.flow_command(b, tmp_path / "s0", tmp_path / "s.json", 0)
+    assert cmd[cmd.index("--net") + 1] == "mnist1d-mlp"
+    assert cmd[cmd.index("--data") + 1] == "mnist1d"
+    assert "--board" in cmd and "--to" not in cmd
+    cmd = bench.flow_command(bench.BENCHES["mnist1d-gru"], tmp_path / "s0", tmp_path / "s.json",
+                             0)
+    assert cmd[-2:] == ["--to", "quantize"] and "--board" not in cmd
+    assert bench.flow_command(b, tmp_path / "s1", tmp_path / "s.json", 1,
+                              to="train")[-2:] == ["--to", "train"]
+
+
+def test_a_preset_without_engine_shows_so_in_the_table(bench, capsys):
+    """No engine for a structure is a row of software figures saying so, not a crash."""
+    row = {k: None for k in bench.KEYS}
+    row.update(bench="mnist1d-gru", rc=0, float_mean=0.93, float_se=0.004, reference=0.91,
+               compressed_accuracy=None, int_accuracy=0.925, no_engine=bench.NO_ENGINE)
+    row["goals"] = bench.goals_of(bench.BENCHES["mnist1d-gru"], row)
+    assert row["goals"] == [{"goal": "≥ 91 % on the board that fits it", "met": None,
+                             "value": None, "why": f"{bench.NO_ENGINE}; its integer (golden) "
+                                                   f"model: 92.50 %"}]
+    hw = dict(row, bench="mnist1d-mlp", board="icebreaker", no_engine=None, hw_accuracy=0.67,
+              images_verified=1000, hw_bit_exact=True, lc_used=4000, lc_total=5280, dsp_used=8,
+              dsp_total=8, bram_used=20, bram_total=30, fmax_mhz=20.5,
+              cycles_per_inference=3000, cycles_lower_bound=2500, inferences_per_second=4000.0)
+    hw["goals"] = bench.goals_of(bench.BENCHES["mnist1d-mlp"], hw)
+    assert [g["met"] for g in hw["goals"]] == [False]
+    bench.print_table([row, hw], 5)
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("mnist1d-gru"))
+    assert "93.00 ± 0.40" in line and "no engine yet" in line and "92.50" in line
+    line = next(x for x in out.splitlines() if x.startswith("mnist1d-mlp"))
+    assert "1000 yes" in line and "4000/5280" in line and "67.00" in line
+    assert "mnist1d-mlp   ≥ 68 % on the iCEBreaker" in out and "NOT met (67.00 %)" in out
