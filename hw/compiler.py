@@ -19,7 +19,7 @@ def check_programs(programs, int_net):
     from .engine import _Tables
     t = _Tables(programs, programs[0].lanes, int_net.input_bits)
     if t.act_bits > MAX_OPERAND_BITS:
-        widest = max(programs, key=lambda p: p.out_bits)
+        widest = max(programs[:-1], key=lambda p: p.out_bits)   # the logits stay in registers
         raise ValueError(f"Activations need {t.act_bits} signed bits (layer {widest.source}, "
                          f"{widest.name}); the multipliers take at most {MAX_OPERAND_BITS}")
     if t.weight_bits > MAX_OPERAND_BITS:
