@@ -45,8 +45,8 @@ def summary(programs, int_net):
             "name": p.name, "kind": kind,
             "engine": "direct, shared array" if mac else f"{p.op} pool, shared array",
             "algorithm": "direct" if mac else p.op,
-            "shape": [int(v) for v in p.kernel_shape], "weight_bits": int(p.weight_bits),
-            "sparsity": float(1 - nonzeros / size) if size else 0.0, "nonzeros": nonzeros,
+            "shape": [int(v) for v in p.kernel_shape], "weight_bits": int(p.weight_bits) if mac else None,
+            "sparsity": float(1 - nonzeros / size) if mac else None, "nonzeros": nonzeros,
             "nonzeros_per_group": [int(np.count_nonzero(W[:, lane])) for lane in range(P)]
             if mac else None,
             "taps": sum(len(taps) for _, _, taps in p.groups) if mac else

@@ -254,7 +254,11 @@ class Engine(wiring.Component):
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += run.eq(1)
-                self._advance(m, issue, locals())
+                self._advance(m, issue, dict(
+                    L=L, ptr=ptr, ptr_next=ptr_next, g=g, ch0=ch0, oy=oy, ox=ox, iy0=iy0,
+                    ix0=ix0, row_base=row_base, pos_base=pos_base, out_base=out_base,
+                    cooldown=cooldown, first=first, flush=flush, group_end=group_end,
+                    pos_end=pos_end))
             with m.State("FLUSH"):
                 m.d.sync += flush.eq(flush - 1)
                 with m.If(flush == 0):
