@@ -4,6 +4,7 @@ planted bugs caught, and its refusals word for word."""
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 
 from slimgen.hw.compiler import compile_network
 from slimgen.hw.program import build_programs, execute, layer_mults
@@ -80,6 +81,7 @@ def test_summary_and_bound():
         assert e["bound"] == -(-e["mults_per_inference"] // case.lanes) <= e["cycles"]
     assert engine.bound == -(-engine.mults // case.lanes)
     assert engine.cycles > sum(e["cycles"] for e in engine.summary)     # load and send too
+    Fragment.get(engine, None)                          # it elaborates (and is used)
 
 
 def test_pruned_filters_cost_no_cycles():
