@@ -73,8 +73,8 @@ BENCHES = {
     "mnist1d-gru": Bench(
         "mnist1d", "mnist1d-gru", 100, 100, 0.01, reference=0.91, reference_source=PAPER,
         goals=(("≥ 91 % on the board that fits it", "hw_accuracy", 0.91),)),
-    "mnist1d-lstm": Bench(
-        "mnist1d", "mnist1d-lstm", 150, 100, 0.01, board="icebreaker", lanes=4,
+    "mnist1d-lstm": Bench(      # 36 block RAMs on 4 lanes: more than the iCEBreaker's 30
+        "mnist1d", "mnist1d-lstm", 150, 100, 0.01, board="ulx3s-85f", lanes=4,
         reference=0.91, reference_source=PAPER + " (its GRU)",
         goals=(("≥ 91 % on the board that fits it", "hw_accuracy", 0.91),)),
     "mnist1d-mlp": Bench(
@@ -160,8 +160,8 @@ def goals_of(b, row):
             out.append({"goal": what, "met": None, "value": None,
                         "why": f"{row['no_engine']}; its integer (golden) model: "
                                f"{_pct(alt)} %"})
-        elif value is None:
-            out.append({"goal": what, "met": None, "value": None,
+        elif value is None or row.get("error"):     # a figure of a flow that failed later
+            out.append({"goal": what, "met": None, "value": value,
                         "why": row.get("error") or "not measured"})
         else:
             out.append({"goal": what, "met": bool(value >= least), "value": value,
@@ -197,7 +197,8 @@ def bench_one(name, *, runs, seeds, jobs=1, fresh=False, log=print):
     with ThreadPoolExecutor(max(jobs, 1)) as pool:
         results = list(pool.map(one, flows))
     rc, seconds, figures, last = results[0]
-    floats = [r[2]["float_accuracy"] for r in results if r[0] == 0 and "float_accuracy" in r[2]]
+    # a seed's float model counts whatever a later stage of its flow did
+    floats = [r[2]["float_accuracy"] for r in results if "float_accuracy" in r[2]]
     mean, se = mean_se(floats)
     row = {"bench": name, "data": b.data, "preset": b.preset, "rc": rc,
            "seconds": round(sum(r[1] for r in results), 1), "settings": asdict(b),

@@ -292,3 +292,11 @@ def test_a_preset_without_engine_shows_so_in_the_table(bench, capsys):
     line = next(x for x in out.splitlines() if x.startswith("mnist1d-mlp"))
     assert "1000 yes" in line and "4000/5280" in line and "67.00" in line
     assert "mnist1d-mlp   ≥ 68 % on the iCEBreaker" in out and "NOT met (67.00 %)" in out
+
+
+def test_a_goal_of_a_flow_that_failed_later_is_not_met(bench):
+    """Simulated accuracy of a design that did not fit its board is not 'on the board'."""
+    row = {"hw_accuracy": 0.958, "error": "slimgen flow: error: The design does not fit"}
+    assert bench.goals_of(bench.BENCHES["mnist1d-lstm"], row) == [
+        {"goal": "≥ 91 % on the board that fits it", "met": None, "value": 0.958,
+         "why": "slimgen flow: error: The design does not fit"}]
