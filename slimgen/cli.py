@@ -4,6 +4,8 @@
     slimgen train | compress | quantize | generate | verify | build | report --run runs/NAME
             [options]
     slimgen summary [--run runs/NAME]
+    slimgen sweep space.yaml [--workers N] [--storage URL]   (slimgen.sweep)
+    slimgen sweep worker --storage URL --study NAME
 
 ``slimgen compress`` with ``--run`` is the flow's compress stage; without it, the artifact tool
 (``--in float.npz --out compressed.npz``, :mod:`slimgen.compress_cli`). A refused command
@@ -121,12 +123,55 @@ def _parser():
     summary = sub.add_parser("summary", help="print a run's summary.json as a table")
     summary.add_argument("--run", default="runs/default")
     summary.add_argument("--json", action="store_true")
+    _add_sweep_parser(sub)
     from slimgen import compress_cli, export_cli, host_cli, import_cli, wino_cli
     wino_cli.add_parser(sub)
     compress_cli.add_parser(sub)
     host_cli.add_parser(sub)
     import_cli.add_parser(sub)
     export_cli.add_parser(sub)
+    return p
+
+
+def _add_sweep_parser(sub):
+    p = sub.add_parser("sweep", help="search the design space (Optuna, multi-objective) and "
+                                     "report the Pareto front",
+                       description="Run (or continue) the sweep of a space file: trials are "
+                                   "whole flows, the study lives in a database; 'slimgen sweep "
+                                   "worker --storage URL --study NAME' joins it from another "
+                                   "machine.")
+    p.add_argument("space", help="the space file (YAML, or .json): parameters, fixed "
+                                 "settings, objectives, n_trials, sampler, seed")
+    _add_sweep_options(p)
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes to start here (default 1; 0: only write the report "
+                        "of the study as it is)")
+    p.add_argument("--heartbeat", type=float, default=None,
+                   help="seconds between a worker's heartbeats (default 10); a trial silent "
+                        "for three is failed and retried")
+
+
+def _add_sweep_options(p):
+    p.add_argument("--storage", help="an SQLAlchemy URL of the study's database (default: "
+                                     "sqlite in the sweep folder), e.g. "
+                                     "postgresql://user@host/db")
+    p.add_argument("--dir", dest="sweep_dir",
+                   help="the sweep folder: run folders, stage cache, report (default "
+                        "sweep/NAME)")
+
+
+def _sweep_worker_parser():
+    """``slimgen sweep worker``: join a sweep whose study is in ``--storage``."""
+    p = argparse.ArgumentParser(prog="slimgen sweep worker",
+                                description="Run trials of a sweep's study until it is done "
+                                            "(a cluster's job array starts one per node).")
+    p.add_argument("--storage", required=True, help="the study's database (SQLAlchemy URL)")
+    p.add_argument("--study", required=True, help="the study's name (the space's name)")
+    p.add_argument("--dir", dest="sweep_dir",
+                   help="where this worker's run folders and stage cache go (default "
+                        "sweep/STUDY)")
+    p.add_argument("--index", type=int, default=1,
+                   help="worker 0 also runs the default design (slimgen sweep starts it)")
     return p
 
 
@@ -152,6 +197,9 @@ def main(argv=None):
         args = _compress_stage_parser().parse_args(argv[1:])
         args.command = "compress"
         stage = "compress"
+    elif argv[:2] == ["sweep", "worker"]:
+        args = _sweep_worker_parser().parse_args(argv[2:])
+        args.command, stage = "sweep worker", None
     else:
         args = _parser().parse_args(argv)
         # `slimgen compress` without --run is the artifact tool, not the stage
@@ -200,6 +248,18 @@ def _main(args, stage):
         raise FlowError(f"--run {args.run} is a file, not a run folder")
     if args.command in ("wino", "compress", "classify", "import", "export") and stage is None:
         return args.func(args)
+    if args.command == "sweep":
+        from slimgen import sweep
+        heartbeat = sweep.HEARTBEAT if args.heartbeat is None else args.heartbeat
+        sweep.sweep(args.space, storage=args.storage, workers=args.workers,
+                    sweep_dir=args.sweep_dir, heartbeat=heartbeat)
+        return 0
+    if args.command == "sweep worker":
+        from slimgen import sweep
+        if args.index < 0:
+            raise FlowError(f"--index must be a non-negative integer, not {args.index}")
+        sweep.work(args.storage, args.study, sweep_dir=args.sweep_dir, index=args.index)
+        return 0
     if args.command == "summary":
         s = api.open(args.run).summary().as_dict()
         print(json.dumps(s, indent=2, sort_keys=True) if args.json else format_summary(s))
