@@ -55,10 +55,12 @@ from amaranth.lib.wiring import In, Out
 from slimgen.sw.winograd.hardware import scale_parts
 from slimgen.sw.fixed import signed_bits
 
-from .cnn_datapath import (const_times, input_transform_row, output_transform, requantizer,
-                           window_tables)
+from .cnn_datapath import input_transform_row, output_transform, window_tables
 from .cnn_schedule import CNNSchedule
-from .lib.argmax import result_layout
+from .lib.argmax import result_layout, running_argmax
+from .lib.const_mul import const_times
+from .lib.mac_lane import mac_lane
+from .lib.requantizer import requantize
 from .winograd_tile import filter_range
 
 __all__ = ["CNN"]
@@ -379,17 +381,12 @@ class CNN(wiring.Component):
             m.d.comb += [op_a.eq(Mux(dense, d2["value"], w_r[lane].data[:u_bits].as_signed())),
                          op_b.eq(Mux(dense, Cat(f_r[lane].data, 0).as_signed(),
                                      v_r[lane].data))]
-            prod = Signal(signed(prod_bits), name=f"prod{lane}")
             pv, pf, pl = (Signal(name=f"p{x}{lane}") for x in "vfl")
-            m.d.sync += [prod.eq(op_a * op_b),
-                         pv.eq(Mux(dense, d2["valid"], c1["valid"])),
+            m.d.sync += [pv.eq(Mux(dense, d2["valid"], c1["valid"])),
                          pf.eq(Mux(dense, d2["first"], c1["first"])),
                          pl.eq(Mux(dense, d2["last"], c1["last"]))]
-            acc = Signal(signed(lane_w), name=f"acc{lane}")
-            total = Signal(signed(lane_w), name=f"sum{lane}")
-            m.d.comb += total.eq(Mux(pf, 0, acc) + prod)
-            with m.If(pv):
-                m.d.sync += acc.eq(total)
+            total, _ = mac_lane(m, op_a, op_b, first=pf, en=pv, shape=signed(lane_w),
+                                prod_shape=signed(prod_bits), name=f"lane{lane}")
             lane_m.append(total)
             dtail.append((pv & pl, Signal(range(rows_per_lane + 1), name=f"row{lane}"), total))
 
@@ -412,11 +409,8 @@ class CNN(wiring.Component):
             m.d.sync += d_tail.eq(d_tail + 1)
         m.d.comb += dense_done.eq(dense & (d_tail == 4))
         a_idx = Signal(range(q.n_classes))
-        best = Signal(signed(logit_bits))
+        running_argmax(m, logits[a_idx], a_idx, state == ARGMAX, self.o.payload.cls)
         with m.If(state == ARGMAX):
-            cur = logits[a_idx]
-            with m.If((a_idx == 0) | (cur > best)):
-                m.d.sync += [best.eq(cur), self.o.payload.cls.eq(a_idx)]
             m.d.sync += a_idx.eq(a_idx + 1)
             with m.If(a_idx == q.n_classes - 1):
                 m.d.sync += [a_idx.eq(0), self.o.valid.eq(1)]
@@ -443,16 +437,17 @@ class CNN(wiring.Component):
 
         # ---- scale removal, bias, requantization (one value per cycle) ----
         pval = Array(hold)[ser_n]
-        t0 = const_times(m, pval, sp, acc_w, "sc_p")
+        t0 = const_times(m, pval, sp, width=acc_w, name="sc_p") if sp != 1 else pval
         tk = Signal(signed(y_bits), name="sc_k")
         m.d.comb += tk.eq(t0 >> sk)
-        y = const_times(m, tk, pow(sq, -1, 1 << y_bits), y_bits, "sc_q") if sq != 1 else tk
+        y = const_times(m, tk, pow(sq, -1, 1 << y_bits), width=y_bits, name="sc_q") \
+            if sq != 1 else tk
         bias_bits = max(signed_bits(int(c.b.min()), int(c.b.max())) for c in sch.convs)
         biased = Signal(signed(max(y_bits, bias_bits) + 1))
         bias = Array(Array(Const(int(v), signed(bias_bits)) for v in c.b) for c in sch.convs)
         m.d.comb += biased.eq(y + bias[layer][h_k])
-        outs = [requantizer(m, biased, c.multiplier, c.shift, c.out_bits, f"rq{j}")
-                for j, c in enumerate(sch.convs)]
+        outs = [requantize(m, biased, c.multiplier, c.shift, out_bits=c.out_bits, relu=True,
+                           name=f"rq{j}") for j, c in enumerate(sch.convs)]
         rq = Signal(act_bits)
         m.d.comb += rq.eq(Array(outs)[layer] if L > 1 else outs[0])
         # ---- write: the next layer's banks, or the max-pool into the features ----

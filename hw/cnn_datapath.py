@@ -1,43 +1,17 @@
-"""Datapath pieces of the shared-array CNN (:class:`slimgen.hw.cnn.CNN`): constant products,
-the input transform one row at a time, the incremental output transform, the requantizer and
-the address tables of the activation banks.
+"""Datapath pieces of the shared-array CNN (:class:`slimgen.hw.cnn.CNN`): the input transform
+one row at a time, the incremental output transform and the address tables of the activation
+banks (constant products, running sums and the requantizer come from :mod:`slimgen.hw.lib`).
 
 The functions add logic to a module ``m`` and return its signals; they take plain numbers and
 matrices, never the model (as leaves do, see STYLE.md).
 """
 
-from amaranth.hdl import Array, Const, Mux, Signal, signed
+from amaranth.hdl import Signal, signed
 
-from slimgen.sw.winograd import csd_digits
+from .lib.const_mul import const_times, select_times
+from .lib.mac_lane import accumulate
 
-from .winograd_tile import const_mul
-
-__all__ = ["const_times", "select_times", "input_transform_row", "output_transform",
-           "requantizer", "window_tables"]
-
-
-def const_times(m, x, c, width, name):
-    """``c · x`` (signed ``width``, wrapping) for a constant ``c``: shifts for ±2^k."""
-    if c == 0:
-        return Const(0, signed(width))
-    k = abs(c).bit_length() - 1
-    if abs(c) == 1 << k:
-        out = Signal(signed(width), name=name)
-        m.d.comb += out.eq((x << k) if c > 0 else -(x << k))
-        return out
-    return const_mul(m, x, c, width, name)
-
-
-def select_times(m, x, coeffs, index, width, name):
-    """``coeffs[index] · x`` for constant ``coeffs``: one product per distinct coefficient."""
-    products = {c: const_times(m, x, c, width, f"{name}_x{c}".replace("-", "m"))
-                for c in sorted(set(coeffs)) if c}
-    out = Signal(signed(width), name=name)
-    if len(set(coeffs)) == 1:
-        m.d.comb += out.eq(products.get(coeffs[0], 0))
-    else:
-        m.d.comb += out.eq(Array(products.get(c, Const(0, signed(width))) for c in coeffs)[index])
-    return out
+__all__ = ["input_transform_row", "output_transform", "window_tables"]
 
 
 def input_transform_row(m, d, a, v, en, BT, z_bits, v_bits):
@@ -55,19 +29,9 @@ def input_transform_row(m, d, a, v, en, BT, z_bits, v_bits):
     row = []
     for b in range(al):
         term = select_times(m, z, [BT[b][c] for c in range(N)], v, v_bits, f"vt{b}")
-        row.append(running_sum(m, term, v == 0, en, v_bits, f"vacc{b}", f"vrow{b}"))
+        row.append(accumulate(m, term, first=v == 0, en=en, shape=signed(v_bits),
+                              name=f"vrow{b}")[0])
     return row
-
-
-def running_sum(m, term, first, en, width, acc_name, total_name):
-    """``acc + term`` (``term`` alone when ``first``), kept in ``acc`` on ``en``; returns the
-    sum including this step's term."""
-    acc = Signal(signed(width), name=acc_name)
-    total = Signal(signed(width), name=total_name)
-    m.d.comb += total.eq(Mux(first, 0, acc) + term)
-    with m.If(en):
-        m.d.sync += acc.eq(total)
-    return total
 
 
 def output_transform(m, M, s, en, AT, rows, width):
@@ -82,8 +46,9 @@ def output_transform(m, M, s, en, AT, rows, width):
         row = []
         for j in range(mt):
             t = Signal(signed(width), name=f"t{r}_{j}")
-            m.d.comb += t.eq(sum(const_times(m, M[r * al + b], AT[j][b], width,
-                                             f"ta{r}_{j}_{b}") for b in range(al) if AT[j][b]))
+            m.d.comb += t.eq(sum(const_times(m, M[r * al + b], AT[j][b], width=width,
+                                             name=f"ta{r}_{j}_{b}") for b in range(al)
+                                 if AT[j][b]))
             row.append(t)
         ts.append(row)
     Y = []
@@ -91,20 +56,9 @@ def output_transform(m, M, s, en, AT, rows, width):
         for j in range(mt):
             term = sum(select_times(m, ts[r][j], [AT[i][k * rows + r] for k in range(S)], s,
                                     width, f"ys{i}{j}_{r}") for r in range(rows))
-            Y.append(running_sum(m, term, s == 0, en, width, f"y{i}{j}", f"yt{i}{j}"))
+            Y.append(accumulate(m, term, first=s == 0, en=en, shape=signed(width),
+                                name=f"y{i}{j}")[0])
     return Y
-
-
-def requantizer(m, acc, multiplier, shift, out_bits, name):
-    """``sat(relu((acc · M + 2^(s−1)) >> s))`` as :func:`slimgen.sw.fixed.requantize`, the
-    constant ``M`` as shift-adds over its canonical signed digits (no DSP block)."""
-    product = 0
-    for pos, sign in csd_digits(multiplier):
-        product = product + (acc << pos) if sign > 0 else product - (acc << pos)
-    scaled = Signal(signed(acc.shape().width + multiplier.bit_length() + 2), name=name)
-    m.d.comb += scaled.eq((product + (1 << (shift - 1))) >> shift)
-    amax = (1 << out_bits) - 1
-    return Mux(scaled < 0, 0, Mux(scaled > amax, amax, scaled))
 
 
 def window_tables(layers, *, tile, window, tiles_h, tiles_w):

@@ -26,7 +26,9 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from slimgen.sw.integer_model import IntDense
-from slimgen.sw.winograd import csd_digits
+
+from .lib.mac_lane import mac_lane
+from .lib.requantizer import requantize
 
 __all__ = ["DenseEngine", "check_dense"]
 
@@ -131,8 +133,6 @@ class DenseEngine(wiring.Component):
         prod_valid = Signal()    # stage 1: memory data valid, product being registered
         acc_valid = Signal()     # stage 2: product valid, accumulate
         first = Signal()         # the next accumulation is the group's first: start from bias
-        prods = [Signal(signed(L.in_bits + 1 + L.weight_bits), name=f"prod{p}") for p in range(P)]
-        accs = [Signal(signed(self.acc_bits), name=f"acc{p}") for p in range(P)]
 
         # Output bank and serializer.
         bank = Array(Signal(signed(self.acc_bits), name=f"bank{p}") for p in range(P))
@@ -144,15 +144,12 @@ class DenseEngine(wiring.Component):
         for p in range(P):
             m.d.comb += w_rd[p].addr.eq(w_base + issue_idx)
         m.d.sync += [prod_valid.eq(issue_valid), acc_valid.eq(prod_valid)]
-        for p in range(P):
-            m.d.sync += prods[p].eq(x_rd.data * w_rd[p].data)  # unsigned × signed → signed
+        # x (unsigned) · W (signed) → signed; a group's sums start from the bias.
+        accs = [mac_lane(m, x_rd.data, w_rd[p].data, first=first, en=acc_valid,
+                         shape=signed(self.acc_bits), init=biases[p][group], name=f"lane{p}")[1]
+                for p in range(P)]
         with m.If(acc_valid):
             m.d.sync += first.eq(0)
-            for p in range(P):
-                with m.If(first):
-                    m.d.sync += accs[p].eq(biases[p][group] + prods[p])
-                with m.Else():
-                    m.d.sync += accs[p].eq(accs[p] + prods[p])
 
         drained = ~issue_valid & ~prod_valid & ~acc_valid
         with m.FSM():
@@ -188,16 +185,9 @@ class DenseEngine(wiring.Component):
         # Serializer: bank[out_idx] → requantize → o, skipping lanes past n_out in the last group.
         acc_sel = bank[out_idx]
         if L.requant:
-            amax = (1 << L.out_bits) - 1
-            # acc · M as a shift-add network over M's canonical signed digits: M is a constant,
-            # so this costs a few adders and leaves every DSP block to the MAC lanes.
-            product = 0
-            for pos, sign in csd_digits(L.multiplier):
-                product = product + (acc_sel << pos) if sign > 0 else product - (acc_sel << pos)
-            scaled = Signal(signed(self.acc_bits + L.multiplier.bit_length() + 1))
-            m.d.comb += scaled.eq((product + (1 << (L.shift - 1))) >> L.shift)
-            y = Mux(scaled < 0, 0, Mux(scaled > amax, amax, scaled))  # ReLU, then saturation
-            m.d.comb += self.o.payload.eq(y)
+            # M is a constant: shift-adds, every DSP block left to the MAC lanes.
+            m.d.comb += self.o.payload.eq(requantize(m, acc_sel, L.multiplier, L.shift,
+                                                     out_bits=L.out_bits, relu=True, name="rq"))
         else:
             m.d.comb += self.o.payload.eq(acc_sel)
         last_out = Mux(bank_group == G - 1, (n_out - 1) - (G - 1) * P, P - 1)

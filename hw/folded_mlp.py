@@ -29,9 +29,9 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.winograd import csd_digits
-
 from .lib.argmax import Argmax, result_layout
+from .lib.mac_lane import mac_lane
+from .lib.requantizer import requantize
 from .network import mlp_layers
 
 __all__ = ["FoldedMlp"]
@@ -153,8 +153,6 @@ class FoldedMlp(wiring.Component):
         x_stream = Signal(x_bits)
         s2_valid, s2_first, s2_last = Signal(), Signal(), Signal()
         s2_group, s2_layer = Signal.like(flat_group), Signal.like(layer_i)
-        prods = [Signal(signed(x_bits + 1 + w_bits), name=f"prod{p}") for p in range(P)]
-        accs = [Signal(signed(acc_bits), name=f"acc{p}") for p in range(P)]
 
         # ---- output bank and serializer
         bank = Array(Signal(signed(acc_bits), name=f"bank{p}") for p in range(P))
@@ -205,15 +203,14 @@ class FoldedMlp(wiring.Component):
             s2_group.eq(s1_group), s2_layer.eq(s1_layer),
         ]
         x = Mux(s1_stream, x_stream, Mux(s1_rd, rd[1].data, rd[0].data))
-        with m.If(s1_valid):
-            m.d.sync += [prods[p].eq(x * w_rd[p].data) for p in range(P)]  # unsigned × signed
+        for p in range(P):   # x (unsigned) · W (signed); a group's sums start from the bias
+            total, _ = mac_lane(m, x, w_rd[p].data, first=s2_first, en=s2_valid,
+                                shape=signed(acc_bits), init=biases[p][s2_group],
+                                name=f"lane{p}")
+            with m.If(s2_valid & s2_last):
+                m.d.sync += bank[p].eq(total)
 
         with m.If(s2_valid):
-            for p in range(P):
-                total = Mux(s2_first, biases[p][s2_group], accs[p]) + prods[p]
-                m.d.sync += accs[p].eq(total)
-                with m.If(s2_last):
-                    m.d.sync += bank[p].eq(total)
             with m.If(s2_last):
                 last_of_layer = Array(Const(gb + G - 1, range(n_groups))
                                       for gb, G in zip(group_base, self.groups))[s2_layer]
@@ -224,15 +221,8 @@ class FoldedMlp(wiring.Component):
 
         # Serializer: hidden layers requantize into the next buffer, the last one feeds argmax.
         acc_sel = bank[out_idx]
-        ys = []
-        for layer in layers[:-1]:
-            amax = (1 << layer.out_bits) - 1
-            product = 0
-            for pos, sign in csd_digits(layer.multiplier):   # acc · M by shift-adds (no DSP)
-                product = product + (acc_sel << pos) if sign > 0 else product - (acc_sel << pos)
-            scaled = Signal(signed(acc_bits + layer.multiplier.bit_length() + 1))
-            m.d.comb += scaled.eq((product + (1 << (layer.shift - 1))) >> layer.shift)
-            ys.append(Mux(scaled < 0, 0, Mux(scaled > amax, amax, scaled)))
+        ys = [requantize(m, acc_sel, layer.multiplier, layer.shift, out_bits=layer.out_bits,
+                         relu=True, name=f"rq{k}") for k, layer in enumerate(layers[:-1])]
         y = Array(ys + [Const(0, x_bits)])[bank_layer]
         to_argmax = bank_layer == n_layers - 1
         write_to = (bank_layer + 1)[0]

@@ -36,8 +36,9 @@ from slimgen.sw.golden import sigmoid_table, tanh_table
 from slimgen.sw.integer_model import IntDense, IntRecurrent
 from slimgen.sw.sparse_layout import build_layout
 
-from .lstm_engine import LstmEngine, _round_shift, _sat
 from .lib.argmax import Argmax, result_layout
+from .lib.requantizer import round_half_up, saturate
+from .lstm_engine import LstmEngine
 from .sparse_mac import SparseMacCore
 
 __all__ = ["LstmCell", "LstmClassifier", "gate_layer"]
@@ -167,10 +168,11 @@ class LstmCell(wiring.Component):
         mb = max(x.bit_length() for x in Ms)
         zM = Signal(signed(self.ifo.acc_bits + mb + 1))
         m.d.comb += zM.eq(S.rd_data * Array(Const(x, unsigned(mb)) for x in Ms)[gate])
-        u_ifo = _sat(m, Array(_round_shift(zM, lstm.shift[g]) for g in "ifo")[gate], A, "u_ifo")
+        u_ifo = saturate(m, Array(round_half_up(zM, lstm.shift[g]) for g in "ifo")[gate], A,
+                         name="u_ifo")
         Mc = lstm.multiplier["c"]
-        u_c = _sat(m, _round_shift(D.rd_data * Const(Mc, unsigned(Mc.bit_length())),
-                                   lstm.shift["c"]), A, "u_c")
+        u_c = saturate(m, round_half_up(D.rd_data * Const(Mc, unsigned(Mc.bit_length())),
+                                   lstm.shift["c"]), A, name="u_c")
         flip = 1 << (A - 1)   # signed index → table address
         m.d.comb += [sig_rd.addr.eq(u_ifo ^ flip), tanh_g_rd.addr.eq(u_c ^ flip)]
         gi, gf, go = (Signal(unsigned(F + 1), name=n) for n in ("gi", "gf", "go"))
@@ -183,14 +185,15 @@ class LstmCell(wiring.Component):
             m.d.sync += go.eq(sig_rd.data)
         # Stage 3: read c_{t−1} (held until stage 5). Stage 5: the cell update.
         m.d.comb += [c_rd.addr.eq(j[3]), c_rd.en.eq(v[3])]
-        c_new = _sat(m, _round_shift(gf * c_rd.data + gi * gg, F), fmt.c_bits, "c_new")
+        c_new = saturate(m, round_half_up(gf * c_rd.data + gi * gg, F), fmt.c_bits,
+                         name="c_new")
         m.d.comb += [c_wr.addr.eq(j[5]), c_wr.data.eq(Mux(last_step, 0, c_new)),
                      c_wr.en.eq(v[5])]
-        u_t = _sat(m, _round_shift(c_new, F - fmt.tanh_frac), A, "u_t")
+        u_t = saturate(m, round_half_up(c_new, F - fmt.tanh_frac), A, name="u_t")
         m.d.comb += tanh_c_rd.addr.eq(u_t ^ flip)
         # Stage 6: h_t into the lanes' buffers (0 after the last step) and the output buffer.
-        h_new = _sat(m, _round_shift(go * tanh_c_rd.data, 2 * F - fmt.h_frac), fmt.h_bits,
-                     "h_new")
+        h_new = saturate(m, round_half_up(go * tanh_c_rd.data, 2 * F - fmt.h_frac), fmt.h_bits,
+                         name="h_new")
         m.d.comb += [out_wr.addr.eq(j[6]), out_wr.data.eq(h_new), out_wr.en.eq(v[6] & last_step)]
 
         with m.FSM():

@@ -47,9 +47,11 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from slimgen.sw.fixed import signed_bits, signed_range
+from slimgen.sw.fixed import signed_bits
 from slimgen.sw.golden import sigmoid_table, tanh_table
 
+from .lib.mac_lane import mac_lane
+from .lib.requantizer import round_half_up, saturate
 from .lstm_schedule import GATE_ORDER, build_schedule, lstm_classifier
 
 __all__ = ["LstmEngine", "EW_II", "EW_DEPTH", "EW_MULTIPLIERS", "EW_PRODUCTS", "gate_constants"]
@@ -58,18 +60,6 @@ EW_II = 5        # cycles between neurons in the element-wise unit
 EW_DEPTH = 16    # its stages (issue to h write)
 EW_MULTIPLIERS = 2        # z·M, and the cell's products
 EW_PRODUCTS = 4 + 3       # per neuron and step: z_g·M_g for 4 gates; i·g, f·c, o·tanh(c)
-
-
-def _round_shift(value, shift):
-    """``(value + 2^(shift−1)) >> shift`` (shift ≥ 1), or value (shift 0)."""
-    return (value + (1 << (shift - 1))) >> shift if shift else value
-
-
-def _sat(m, value, bits, name):
-    lo, hi = signed_range(bits)
-    s = Signal(signed(bits), name=name)
-    m.d.comb += s.eq(Mux(value < lo, lo, Mux(value > hi, hi, value)))
-    return s
 
 
 def gate_constants(lstm, gate):
@@ -264,22 +254,19 @@ class LstmEngine(wiring.Component):
                          nend1.eq(go & last & ~head & (brow[:2] == 3)),
                          hend1.eq(go & last & head),
                          addr1.eq(Mux(head, 2 * R + brow, Mux(lpar, R, 0) + brow))]
-            # C: product.
-            prod = Signal(signed(lstm.act_bits + vb), name=f"prod{p}")
+            # C: product; D: accumulate, a row's last product writes the row's sum.
             v2, last2 = Signal(name=f"v2_{p}"), Signal(name=f"l2_{p}")
             nend2, hend2 = Signal(name=f"ne2_{p}"), Signal(name=f"he2_{p}")
             addr2 = Signal(range(2 * R + C), name=f"ad2_{p}")
-            a_val = Mux(zero1, 0, a_rd.data)
-            m.d.sync += [prod.eq(a_val * w1), v2.eq(v1), last2.eq(last1), nend2.eq(nend1),
-                         hend2.eq(hend1), addr2.eq(addr1)]
-            # D: accumulate; a row's last product writes the row's sum.
-            acc = Signal(signed(self.part_bits), name=f"acc{p}")
             first = Signal(init=1, name=f"first{p}")
-            acc_new = Signal(signed(self.part_bits), name=f"acc_new{p}")
-            m.d.comb += acc_new.eq(Mux(first, 0, acc) + prod)
+            m.d.sync += [v2.eq(v1), last2.eq(last1), nend2.eq(nend1), hend2.eq(hend1),
+                         addr2.eq(addr1)]
+            acc_new, _ = mac_lane(m, Mux(zero1, 0, a_rd.data), w1, first=first, en=v2,
+                                  shape=signed(self.part_bits),
+                                  prod_shape=signed(lstm.act_bits + vb), name=f"lane{p}")
             m.d.comb += [r_wr.addr.eq(addr2), r_wr.data.eq(acc_new), r_wr.en.eq(v2 & last2)]
             with m.If(v2):
-                m.d.sync += [acc.eq(acc_new), first.eq(last2)]
+                m.d.sync += first.eq(last2)
             with m.If(nend2):
                 m.d.sync += nc[p].eq(nc[p] + 1)
             with m.If(hend2):
@@ -336,8 +323,11 @@ class LstmEngine(wiring.Component):
         # Multipliers: z·M (operands ma, mb; product mp) and the cell's products (mc, md; mq).
         ma = Signal(signed(a_bits))
         mb = Signal(unsigned(b_bits))
-        mp = Signal(signed(a_bits + b_bits + 1))
-        m.d.sync += mp.eq(ma * mb)
+        # round_half_up(v, s) reads no bit of v below 2^(s−1): keep z·M >> k, k = min s_g − 1,
+        # and round with s_g − k (the same value).
+        k = min(s_g for _, s_g, _, _ in consts) - 1
+        mp = Signal(signed(max(2, a_bits + b_bits + 1 - k)))
+        m.d.sync += mp.eq((ma * mb) >> k)
         mc = Signal(signed(max(fmt.c_bits, F + 2)))
         md = Signal(unsigned(F + 1))
         mq = Signal(signed(len(mc) + len(md) + 1))
@@ -362,9 +352,9 @@ class LstmEngine(wiring.Component):
 
         # τ+g+3: table index of z_g; τ+12: of c_t.
         flip = 1 << (A - 1)
-        u = [_sat(m, _round_shift(mp, s_g), A, f"u_{g}") for g, (_, s_g, _, _) in
+        u = [saturate(m, round_half_up(mp, s_g - k), A, name=f"u_{g}") for g, (_, s_g, _, _) in
              zip(GATE_ORDER, consts)]
-        u_c = _sat(m, _round_shift(c_new, F - fmt.tanh_frac), A, "u_ct")
+        u_c = saturate(m, round_half_up(c_new, F - fmt.tanh_frac), A, name="u_ct")
         t_addr = Signal(A + 1)
         m.d.comb += t_addr.eq(Cat((u_c ^ flip)[:A], 1))
         for g in range(4):
@@ -377,12 +367,13 @@ class LstmEngine(wiring.Component):
             m.d.sync += [o_a.eq(t_rd.data), ig_reg.eq(mq)]
         with m.If(v[11]):
             m.d.sync += o_b.eq(o_a)      # before the next neuron's o arrives
-        c_sum = _sat(m, _round_shift(ig_reg + mq, F), fmt.c_bits, "c_sum")
+        c_sum = saturate(m, round_half_up(ig_reg + mq, F), fmt.c_bits, name="c_sum")
         with m.If(v[8]):
             m.d.sync += c_new.eq(c_sum)
         m.d.comb += [c_rd.addr.eq(ix[5]), c_rd.en.eq(1),
                      c_wr.addr.eq(ix[9]), c_wr.data.eq(c_new), c_wr.en.eq(v[9])]
-        m.d.comb += h_data.eq(_sat(m, _round_shift(mq, 2 * F - fmt.h_frac), fmt.h_bits, "h"))
+        m.d.comb += h_data.eq(saturate(m, round_half_up(mq, 2 * F - fmt.h_frac), fmt.h_bits,
+                                       name="h"))
         with m.If(hw_en):
             m.d.sync += n_w.eq(n_w + 1)
 

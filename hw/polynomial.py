@@ -62,7 +62,8 @@ from slimgen.sw.winograd import polynomials as P
 from slimgen.sw.winograd.matrices import content
 from slimgen.sw.winograd.moduli import Modulus, as_modulus
 
-from .transform import ShiftAddNetwork, _check_common, _element_range, _Pipelined
+from .lib.const_mul import ShiftAddNetwork, element_range
+from .transform import _check_common, _Pipelined
 
 __all__ = ["residue_matrix", "crt_matrix", "residue_tree", "crt_tree", "FoldUnit", "CrtUnit",
            "FoldedTransform", "FoldedTransform2D", "fold_factor", "live_adders"]
@@ -230,7 +231,7 @@ class _NetworkUnit(_Pipelined):
         _check_common(in_shape, stages, width)
         self.net, self.outputs = net, list(outputs)
         self.in_shape, self.stages, self.width = in_shape, stages, width
-        rng = [_element_range(in_shape)] * net.n_inputs
+        rng = [element_range(in_shape)] * net.n_inputs
         self.out_ranges = [net.range_of(n, rng) if n is not None else (0, 0)
                            for n in self.outputs]
         self.out_bits = width or max(signed_bits(*r) for r in self.out_ranges)

@@ -31,6 +31,8 @@ from slimgen.sw.integer_model import act_range
 from slimgen.sw.sparse_layout import SparseLayout, build_layout
 
 from .dense import check_dense
+from .lib.mac_lane import mac_lane
+from .lib.requantizer import requantize
 
 __all__ = ["SparseMacCore", "SparseMacArray", "part_bits"]
 
@@ -194,20 +196,17 @@ class SparseMacCore(wiring.Component):
             with m.If(v1):
                 m.d.sync += pos.eq(Mux(last, 0, col + 1))
 
-            # C: product.
-            prod = Signal(signed(self.in_bits + vb + 1), name=f"prod{p}")
+            # C: product; D: accumulate, a row's last entry writes its sum.
             last3 = Signal(name=f"last3_{p}")
-            m.d.sync += [prod.eq(x_rd.data * w2), last3.eq(last2)]
-
-            # D: accumulate; a row's last entry writes its sum.
-            acc = Signal(signed(self.part_bits), name=f"acc{p}")
             first = Signal(init=1, name=f"first{p}")
+            m.d.sync += last3.eq(last2)
+            acc_new, _ = mac_lane(m, x_rd.data, w2, first=first, en=v3,
+                                  shape=signed(self.part_bits),
+                                  prod_shape=signed(self.in_bits + vb + 1), name=f"lane{p}")
             row = Signal(range(L.rows_per_lane + 1), name=f"row{p}")
-            acc_new = Signal(signed(self.part_bits), name=f"acc_new{p}")
-            m.d.comb += acc_new.eq(Mux(first, 0, acc) + prod)
             m.d.comb += [r_wr.addr.eq(row), r_wr.data.eq(acc_new), r_wr.en.eq(v3 & last3)]
             with m.If(v3):
-                m.d.sync += [acc.eq(acc_new), first.eq(last3)]
+                m.d.sync += first.eq(last3)
                 with m.If(last3):
                     m.d.sync += row.eq(row + 1)
             with m.If(self.start):
@@ -327,14 +326,8 @@ class SparseMacArray(wiring.Component):
                     m.d.sync += emitting.eq(0)
         acc = core.rd_data
         if L.requant:
-            scaled = Signal(signed(self.acc_bits + L.multiplier.bit_length() + 1))
-            m.d.comb += scaled.eq((acc * Const(L.multiplier, unsigned(L.multiplier.bit_length()))
-                                   + (1 << (L.shift - 1))) >> L.shift)
-            if L.relu:
-                lo, hi = 0, (1 << L.out_bits) - 1
-            else:
-                lo, hi = -(1 << (L.out_bits - 1)), (1 << (L.out_bits - 1)) - 1
-            m.d.comb += self.o.payload.eq(Mux(scaled < lo, lo, Mux(scaled > hi, hi, scaled)))
+            m.d.comb += self.o.payload.eq(requantize(m, acc, L.multiplier, L.shift,
+                                                     out_bits=L.out_bits, relu=L.relu, name="rq"))
         else:
             m.d.comb += self.o.payload.eq(acc)
         return m

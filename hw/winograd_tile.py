@@ -40,7 +40,8 @@ from slimgen.sw.fixed import signed_bits
 from slimgen.sw.integer_model import IntConv
 from slimgen.sw.winograd import Winograd2D, integer_form
 
-from .transform import ShiftAddNetwork, Transform2D
+from .lib.const_mul import ShiftAddNetwork
+from .transform import Transform2D
 
 __all__ = ["TileEngine", "winograd_tile", "filter_range", "const_mul", "check_conv"]
 

@@ -2,7 +2,8 @@
 
 - :mod:`.const_mul` — products by constants as shift-add networks (canonical signed digits);
 - :mod:`.requantizer` — accumulators to activations: round half up, ReLU, saturation;
-- :mod:`.argmax` — the result layout and the stream argmax of the classifier tops.
+- :mod:`.mac_lane` — the MAC lane: registered product, running sum restarting on a row's first;
+- :mod:`.argmax` — the result layout, the running argmax and the stream argmax unit.
 
 Leaves take plain numbers and add logic to a module ``m`` (functions) or are
 :class:`amaranth.lib.wiring.Component` s with stream ports (units).

@@ -1,11 +1,12 @@
-"""The classifier's result: ``{cls, logits}`` (:func:`result_layout`) and the stream unit that
-collects the logits and finds their argmax (:class:`Argmax`)."""
+"""The classifier's result: ``{cls, logits}`` (:func:`result_layout`), the running argmax over
+logits presented one per cycle (:func:`running_argmax`), and the stream unit built on it
+(:class:`Argmax`)."""
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Argmax", "result_layout"]
+__all__ = ["Argmax", "result_layout", "running_argmax"]
 
 
 def result_layout(n_classes, logit_bits):
@@ -14,6 +15,17 @@ def result_layout(n_classes, logit_bits):
         "cls": unsigned(max(1, (n_classes - 1).bit_length())),
         "logits": data.ArrayLayout(signed(logit_bits), n_classes),
     })
+
+
+def running_argmax(m, value, index, en, cls, *, name="argmax"):
+    """On every cycle with ``en``, logit ``value`` of class ``index`` (0, 1, … in order):
+    ``cls ← index`` when ``index = 0`` or ``value > best`` (then ``best ← value``). After the
+    last class, ``cls`` is the first index of the largest logit, as
+    :func:`slimgen.sw.golden.argmax_first`. ``cls``: the caller's register."""
+    best = Signal(Value.cast(value).shape(), name=f"{name}_best")
+    with m.If(en & ((index == 0) | (value > best))):
+        m.d.sync += [best.eq(value), cls.eq(index)]
+    return best
 
 
 class Argmax(wiring.Component):
@@ -51,15 +63,12 @@ class Argmax(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         idx = Signal(range(self.n_classes))
-        best = Signal(signed(self.logit_bits))
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         m.d.comb += self.i.ready.eq(~self.o.valid)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += self.o.payload.logits[idx].eq(self.i.payload)
-            with m.If((idx == 0) | (self.i.payload > best)):
-                m.d.sync += [best.eq(self.i.payload), self.o.payload.cls.eq(idx)]
-            m.d.sync += idx.eq(idx + 1)
+            m.d.sync += [self.o.payload.logits[idx].eq(self.i.payload), idx.eq(idx + 1)]
             with m.If(idx == self.n_classes - 1):
                 m.d.sync += [idx.eq(0), self.o.valid.eq(1)]
+        running_argmax(m, self.i.payload, idx, self.i.valid & self.i.ready, self.o.payload.cls)
         return m

@@ -3,20 +3,55 @@
     y = sat(relu(round_half_up(acc · M, s)))      round_half_up(v, s) = (v + 2^(s−1)) >> s
 
 ``relu``: ``y`` ∈ [0, 2^out_bits − 1], ``unsigned(out_bits)``; else ``y`` ∈
-[−2^(out_bits−1), 2^(out_bits−1) − 1], ``signed(out_bits)``. The rounding uses the identity
-``(v + 2^(s−1)) >> s = ((v >> (s−1)) + 1) >> 1`` (floor shifts), which needs no ``2^(s−1)``
-constant and so serves a run-time shift as well as a constant one.
+[−2^(out_bits−1), 2^(out_bits−1) − 1], ``signed(out_bits)``. Its two pieces,
+:func:`round_half_up` and :func:`saturate`, mirror :func:`slimgen.sw.fixed.round_half_up_shift`
+and :func:`slimgen.sw.fixed.saturate` for the datapaths that scale by other means (the LSTM's
+element-wise unit).
 """
 
 from amaranth.hdl import Mux, Signal, Value, signed, unsigned
 
-from .const_mul import csd_product
+from .const_mul import const_times
 
-__all__ = ["requantize"]
+__all__ = ["requantize", "round_half_up", "saturate"]
 
 
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def round_half_up(v, shift):
+    """``floor(v / 2^s + 1/2)`` as an expression, ``s`` an int ≥ 0 (0: ``v`` itself) or an
+    unsigned Value whose run-time value is at least 1.
+
+    Computed as ``((v >> (s − 1)) + 1) >> 1``, equal to ``(v + 2^(s−1)) >> s`` for floor
+    shifts (with ``v = q·2^(s−1) + r``, ``0 ≤ r < 2^(s−1)``: both are ``⌊(q + 1) / 2⌋``), so a
+    run-time shift needs no ``2^(s−1)`` constant.
+    """
+    v = Value.cast(v)
+    if _is_int(shift):
+        if shift < 0:
+            raise ValueError(f"Shift must be at least 0, not {shift}")
+        return ((v >> (shift - 1)) + 1) >> 1 if shift else v
+    shift = Value.cast(shift)
+    if shift.shape().signed:
+        raise TypeError(f"Shift must be an int or an unsigned Value, not {shift.shape()!r}")
+    return ((v >> (shift - 1)[:len(shift)]) + 1) >> 1
+
+
+def saturate(m, v, bits, *, signed_out=True, name):
+    """``v`` clipped to ``[−2^(bits−1), 2^(bits−1) − 1]`` (``signed(bits)``) or, with
+    ``signed_out=False``, to ``[0, 2^bits − 1]`` (``unsigned(bits)``; negatives become 0, the
+    ReLU); a Signal of ``m`` named ``name``."""
+    if not _is_int(bits) or bits < 1:
+        raise ValueError(f"Output bits must be a positive integer, not {bits!r}")
+    if signed_out:
+        lo, hi, shape = -(1 << (bits - 1)), (1 << (bits - 1)) - 1, signed(bits)
+    else:
+        lo, hi, shape = 0, (1 << bits) - 1, unsigned(bits)
+    y = Signal(shape, name=name)
+    m.d.comb += y.eq(Mux(v < lo, lo, Mux(v > hi, hi, v)))
+    return y
 
 
 def requantize(m, acc, multiplier, shift, *, out_bits, relu, name):
@@ -30,7 +65,8 @@ def requantize(m, acc, multiplier, shift, *, out_bits, relu, name):
         The accumulator, a signed Value of any width.
     multiplier : int or Value
         ``M``: a constant ``int ≥ 1`` (a shift-add network over its canonical signed digits,
-        no DSP block) or an unsigned Value (a product, e.g. a per-layer M from a table).
+        :func:`slimgen.hw.lib.const_mul.const_times`, no DSP block) or an unsigned Value (a
+        product, e.g. a per-layer M from a table).
     shift : int or Value
         ``s``: a constant ``int ≥ 1`` or an unsigned Value whose run-time value is at least 1.
     out_bits : int
@@ -53,30 +89,17 @@ def requantize(m, acc, multiplier, shift, *, out_bits, relu, name):
     if _is_int(multiplier):
         if multiplier < 1:
             raise ValueError(f"Multiplier must be a positive integer, not {multiplier}")
-        product, m_bits = csd_product(acc, multiplier), multiplier.bit_length()
+        product, m_bits = const_times(m, acc, multiplier, name=f"{name}_prod"), \
+            multiplier.bit_length()
     else:
         multiplier = Value.cast(multiplier)
         if multiplier.shape().signed:
             raise TypeError(f"Multiplier must be an int or an unsigned Value, not "
                             f"{multiplier.shape()!r}")
         product, m_bits = acc * multiplier, len(multiplier)
-    # |acc · M| < 2^(a−1) · 2^mb: the product fits a + mb signed bits; rounding can carry once.
-    width = len(acc) + m_bits + 1
-    if _is_int(shift):
-        if shift < 1:
-            raise ValueError(f"Shift must be at least 1, not {shift}")
-        half = product >> (shift - 1)
-    else:
-        shift = Value.cast(shift)
-        if shift.shape().signed:
-            raise TypeError(f"Shift must be an int or an unsigned Value, not {shift.shape()!r}")
-        half = product >> (shift - 1)[:len(shift)]
-    scaled = Signal(signed(width), name=f"{name}_scaled")
-    m.d.comb += scaled.eq((half + 1) >> 1)
-    if relu:
-        lo, hi, shape = 0, (1 << out_bits) - 1, unsigned(out_bits)
-    else:
-        lo, hi, shape = -(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1, signed(out_bits)
-    y = Signal(shape, name=name)
-    m.d.comb += y.eq(Mux(scaled < lo, lo, Mux(scaled > hi, hi, scaled)))
-    return y
+    if _is_int(shift) and shift < 1:
+        raise ValueError(f"Shift must be at least 1, not {shift}")
+    # |acc · M| ≤ 2^(a−1) · (2^mb − 1): the product fits a + mb signed bits, its rounding too.
+    scaled = Signal(signed(len(acc) + m_bits + 1), name=f"{name}_scaled")
+    m.d.comb += scaled.eq(round_half_up(product, shift))
+    return saturate(m, scaled, out_bits, signed_out=not relu, name=name)
