@@ -67,7 +67,7 @@ PAPER = "Greydanus 2020, MNIST-1D, table 1"
 BENCHES = {
     "mnist1d-cnn": Bench(
         "mnist1d", "mnist1d-cnn", 200, 100, 0.003, method="magnitude", sparsity=0.5,
-        reference=0.94, reference_source=PAPER,
+        board="icebreaker", lanes=4, reference=0.94, reference_source=PAPER,
         goals=(("float ≥ 94 %", "float_mean", 0.94),
                ("≥ 93 % on the iCEBreaker after compression", "hw_accuracy", 0.93))),
     "mnist1d-gru": Bench(
@@ -93,9 +93,10 @@ KEYS = ("val_accuracy", "float_accuracy", "compressed_accuracy", "int_accuracy",
         "cycles_per_inference", "cycles_lower_bound", "latency_over_bound",
         "inferences_per_second", "latency_us")
 # why a structure has no hardware in this version
-NO_ENGINE = "no engine for its structure in this version (the hardware compiler is another issue)"
+NO_ENGINE = ("no engine takes its structure in this version (the compiler takes feed-forward "
+             "layers, the recurrent engine an LSTM)")
 # what the generate stage says of a description no engine takes (slimgen.models.net)
-REFUSED = "fits none of the engines"
+REFUSED = "run the software stages with --to quantize"
 
 
 def _fresh(path):
