@@ -1,0 +1,50 @@
+"""The flow on the compiler: a description no preset engine takes generates on the
+shared-array engine (its per-layer programs, cycles and bound in generate.json), and a
+recurrent one neither can build is refused with both reasons."""
+
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from slimgen.cli import main
+from slimgen.models.net import make_network
+from slimgen.sw.network import load_network
+from slimgen.sw.random_network import random_int_network
+
+CONV1D = {"name": "seq", "layers": [
+    {"type": "input", "shape": [8, 8]},
+    {"type": "conv1d", "channels": 6, "kernel": 5, "stride": 2}, {"type": "relu"},
+    {"type": "avgpool", "size": 2}, {"type": "flatten"}, {"type": "dense", "units": 10}]}
+
+
+def test_a_description_no_preset_takes_generates_on_the_compiler(tmp_path):
+    net = tmp_path / "net.json"
+    net.write_text(json.dumps(CONV1D))
+    run = tmp_path / "run"
+    assert main(["flow", "--run", str(run), "--net", str(net), "--epochs", "1", "--lanes", "3",
+                 "--to", "generate", "--quiet"]) == 0
+    g = json.loads((run / "generate.json").read_text())
+    assert g["engines"] == ["direct, shared array", "avg pool, shared array",
+                            "direct, shared array"]
+    assert g["multipliers"] == 3 and g["lanes"] == [3, 3, 3]
+    assert [e["algorithm"] for e in g["layers"]] == ["direct", "avg", "direct"]
+    for e in g["layers"]:
+        assert e["bound"] == -(-e["mults_per_inference"] // 3) <= e["cycles"]
+    assert g["cycles_lower_bound"] == -(-g["mults_per_inference"] // 3)
+    assert g["cycles_estimate"] > sum(e["cycles"] for e in g["layers"])
+    assert "module network" in (run / "network.v").read_text()
+
+
+def test_a_recurrent_network_no_engine_takes_is_refused():
+    path = str(Path(__file__).parents[1] / "examples" / "nets" / "gru.json")
+    int_net = random_int_network(np.random.default_rng(0), load_network(path))
+    with pytest.raises(ValueError, match=rf"^the network gru \({re.escape(path)}\) cannot "
+                                         r"be built: the compiler says Layer 0 is a recurrent "
+                                         r"gru cell; .* and it fits none of the preset engines "
+                                         r"\(mlp: .*run the software stages with --to "
+                                         r"quantize$"):
+        make_network(int_net, SimpleNamespace(net=path, lanes=4))
