@@ -16,7 +16,7 @@ A space file (YAML, or JSON when its name ends in ``.json``)::
     objectives:                   # figures of the run, and their direction
       hw_accuracy: max
       lc: min
-    n_trials: 40
+    n_trials: 40                  # grid: at most (by default) the grid's size
     sampler: nsga2                # nsga2 (default), random or grid
     seed: 0
     population: 10                # nsga2's population (default: n_trials // 4, 4 to 50)
@@ -266,6 +266,9 @@ def space_from_dict(d, *, where="space", default_name="sweep"):
             if p.kind != "categorical" and (p.step is None or p.log):
                 raise bad(f"parameters.{p.name}", "needs a step (and no log) for the grid "
                                                   "sampler, or a list of choices")
+        # a grid is swept once: more trials would only repeat its points
+        size = math.prod(len(p.grid()) for p in params)
+        n_trials = min(n_trials, size) if "n_trials" in d else size
     space = Space(name=name, fixed=dict(fixed), params=params, objectives=objectives,
                   n_trials=n_trials, sampler=sampler, seed=seed, population=population)
     _check_settings(space, bad)

@@ -69,6 +69,7 @@ def test_a_grid_takes_its_size_as_steps(tmp_path):
                                                                         "step": 2}},
                          "objectives": {"int_accuracy": "max"}, "sampler": "grid"})
     assert [p.grid() for p in s.params] == [[1, 2], [4, 6, 8]]
+    assert s.n_trials == 6
 
 
 @pytest.mark.parametrize("text, message", [
