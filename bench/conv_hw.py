@@ -1,18 +1,22 @@
-"""Benchmark: Winograd convolution engines against the direct engine at equal throughput.
+# amaranth: UnusedElaboratable=no
+"""Benchmark: the CNN engine's convolution on each Winograd algorithm, and the polynomial units.
 
-For each algorithm (F(2×2,3×3), F(4×4,3×3) Toom-Cook and CRT, F(6×6,3×3)) and for the direct
-engine at the same (or the nearest lower) throughput, on one random layer (Cin × H × W → Cout,
-3×3, padding 1, outputs a multiple of every tile):
+For each algorithm (F(2×2,3×3), F(4×4,3×3) Toom-Cook and CRT, F(6×6,3×3)), one random CNN of a
+single convolution (Cin × H × W → Cout, 3×3, padding 1, a max-pool of the output tile, a dense
+layer) on the shared multiplier array of :class:`slimgen.hw.cnn.CNN`, the flow's engine:
 
-* multiplications per output and input channel, counted in simulation (Amaranth simulator, the
-  engine's ``active`` port) against the theory (α²/m²; 9 for direct);
-* cycles per output (one frame, first input to last output);
-* multiplier busy: products / (lanes · cycles) between the first and the last product;
+* multiplications per output and input channel (α² per tile, non-zero filter and input
+  channel, from the schedule the engine runs) against the theory (α²/m²);
+* cycles per output of the convolution (its product cycles over its outputs) and of a whole
+  image, measured on Amaranth's simulator (bit-exact against the golden model) against the
+  schedule's estimate;
+* multiplier busy: products / (lanes · product cycles) of the convolution;
 * logic cells, DSPs, block RAM and fmax on iCE40UP5K and ECP5-85F (:func:`boards.unit_synth`,
   out of context).
 
-Goals: multiplications per output equal to the algorithm's count; busy ≥ 90% in steady state;
-F(2×2,3×3) with fewer DSPs than direct at equal throughput. Prints a table, then one JSON line.
+The polynomial table sets the structured residue and CRT units and the folded 2-D transform
+of :mod:`slimgen.hw.polynomial` against flat shift-add matrices. Prints the tables, then one
+JSON line.
 
     python bench/conv_hw.py [--no-synth] [--quick] [--part conv|poly|all]
                             [--boards ice40up5k,ecp5-85f] [--build build/conv_hw]
@@ -21,73 +25,55 @@ F(2×2,3×3) with fewer DSPs than direct at equal throughput. Prints a table, th
 import argparse
 import json
 import re
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from slimgen.hw.conv_layer import ConvLayer
-from slimgen.sim.testing import random_conv_layer
-from slimgen.sw.golden import conv
+from slimgen.hw.cnn import CNN
+from slimgen.sim.testing import random_cnn
 from slimgen.sw.winograd import winograd_2d
 
 CIN, COUT, SIZE = 4, 8, 12
-# (name, algorithm factory, lanes, direct lanes at equal or nearest lower throughput)
+# (name, algorithm factory, lanes: a multiple of α dividing α²)
 CASES = [
-    ("F(2x2,3x3)", lambda: winograd_2d(2, 3), 4, 9),
-    ("F(4x4,3x3) Toom-Cook", lambda: winograd_2d(4, 3), 9, 36),
-    ("F(4x4,3x3) CRT", lambda: winograd_2d(4, 3, "crt"), 7, 18),
-    ("F(6x6,3x3)", lambda: winograd_2d(6, 3), 8, 36),
+    ("F(2x2,3x3)", lambda: winograd_2d(2, 3), 4),
+    ("F(4x4,3x3) Toom-Cook", lambda: winograd_2d(4, 3), 6),
+    ("F(4x4,3x3) CRT", lambda: winograd_2d(4, 3, "crt"), 7),
+    ("F(6x6,3x3)", lambda: winograd_2d(6, 3), 8),
 ]
+IMAGES = 2
 
 
-def simulate(layer, x, **kw):
-    """One frame through ``ConvLayer`` on Amaranth's simulator, checked against the golden model.
+def cnn_for(alg, rng):
+    """One convolution of the bench's shape, pooled by the algorithm's output tile."""
+    return random_cnn(rng, (SIZE, SIZE, CIN), (COUT,), pool=alg.m[0], n_classes=4,
+                      weight_bits=6, conv_bias=False)
 
-    Returns the design and its figures: products per output and input channel, cycles per
-    output (first input to last output), and the multipliers' busy fraction between the first
-    and the last product (the steady state of one frame)."""
-    from amaranth.sim import Simulator
-    dut = ConvLayer(layer, height=SIZE, width=SIZE, **kw)
-    stream = x.transpose(1, 2, 0).reshape(-1)          # (H, W, Cin) raster order
-    expected = conv(x.transpose(1, 2, 0)[None], layer).reshape(-1)
-    out, trace = [], []
 
-    async def drive(ctx):
-        for v in stream:
-            ctx.set(dut.i.payload, int(v))
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
-
-    async def watch(ctx):
-        ctx.set(dut.o.ready, 1)
-        while len(out) < expected.size:
-            *_, active, valid, payload = await ctx.tick().sample(dut.active, dut.o.valid,
-                                                                 dut.o.payload)
-            trace.append(active)
-            if valid:
-                out.append(payload)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(drive)
-    sim.add_testbench(watch)
-    sim.run()
-    got = np.array([int(v) & ((1 << layer.out_bits) - 1) for v in out])
-    if not np.array_equal(got, expected):
-        raise AssertionError(f"{kw}: hardware differs from the golden model")
-    t = np.array(trace)
-    nz = np.flatnonzero(t)
-    window = t[nz[0]:nz[-1] + 1]
-    outputs = dut.out_h * dut.out_w * layer.c_out
-    products = int(t.sum())
+def simulate(qmodel, x, alg, lanes):
+    """``IMAGES`` images through :class:`CNN` on Amaranth's simulator, checked against the
+    golden model. Returns the design and its figures."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from hw_sim import run_stream
+    dut = CNN(qmodel, algorithm=alg, lanes=lanes)
+    out, cycles = run_stream(dut, x.reshape(-1), len(x))
+    got = np.array([[int(v) for v in p.logits] for p in out])
+    if not np.array_equal(got, qmodel(x)):
+        raise AssertionError(f"{alg.name}: hardware differs from the golden model")
+    sch = dut.schedule
+    _, _, _, cout, oh, ow, th, tw = sch.layer_shapes[0]
+    products = th * tw * sum(len(f) for f in sch.filters[0]) * sch.alpha ** 2
+    conv_cycles = sch.conv_cycles(0)
+    outputs = oh * ow * cout
     return dut, {
-        "lanes": dut.lanes,
-        "mults_per_output": products / (outputs * layer.c_in),
-        "cycles_per_output": len(t) / outputs,
-        "busy": float(window.sum() / (dut.lanes * len(window))),
-        "products": products, "cycles": len(t),
+        "lanes": lanes,
+        "mults_per_output": products / (outputs * CIN),
+        "conv_cycles_per_output": conv_cycles / outputs,
+        "busy": products / (lanes * conv_cycles),
+        "image_cycles": cycles / len(x), "image_cycles_estimate": sch.cycles_estimate(),
+        "products": products,
     }
 
 
@@ -146,24 +132,16 @@ def polynomial_table(args):
 UP5K_DSPS = 8
 
 
-def synthesize(layer, kw, board, build, args, done):
-    """Out-of-context figures of one design on one board (``done``: designs already built in
-    this run, so the direct engine shared by two rows is built once)."""
+def synthesize(make, lanes, board, build, args):
+    """Out-of-context figures of one design on one board."""
     from slimgen.boards.unit_synth import synth_unit
-    key = (kw["algorithm"] and kw["algorithm"].name, kw["lanes"], board)
-    if key in done:
-        return done[key]
-    if args.quick and board == "ice40up5k" and kw["lanes"] > UP5K_DSPS:
+    if args.quick and board == "ice40up5k" and lanes > UP5K_DSPS:
         # one DSP per lane: cannot fit; quick runs skip the (long) build
-        q = {"lc": None, "dsp": None, "bram": None, "fmax": None, "fits": False,
-             "skipped": f"{kw['lanes']} multipliers > {UP5K_DSPS} DSPs"}
-    else:
-        rep = synth_unit(ConvLayer(layer, height=SIZE, width=SIZE, **kw), board, build,
-                         reuse=args.quick)
-        q = {"lc": rep.logic_cells, "dsp": rep.dsps, "bram": rep.brams,
-             "fmax": rep.fmax_mhz and round(rep.fmax_mhz, 1), "fits": rep.fits}
-    done[key] = q
-    return q
+        return {"lc": None, "dsp": None, "bram": None, "fmax": None, "fits": False,
+                "skipped": f"{lanes} multipliers > {UP5K_DSPS} DSPs"}
+    rep = synth_unit(make(), board, build, reuse=args.quick)
+    return {"lc": rep.logic_cells, "dsp": rep.dsps, "bram": rep.brams,
+            "fmax": rep.fmax_mhz and round(rep.fmax_mhz, 1), "fits": rep.fits}
 
 
 def main(argv=None):
@@ -183,52 +161,38 @@ def main(argv=None):
     if args.part == "poly":
         print(json.dumps({"bench": "conv_hw", "polynomial": poly}))
         return
-    rng = np.random.default_rng(0)
-    layer = random_conv_layer(rng, CIN, COUT, 3)
-    x = rng.integers(0, 256, (CIN, SIZE, SIZE))
-    rows, done = [], {}
+    rows = []
     pick = [int(c) for c in args.cases.split(",") if c.strip()] or range(len(CASES))
-    for name, make, lanes, d_lanes in (CASES[c] for c in pick):
+    for name, make, lanes in (CASES[c] for c in pick):
         alg = make()
-        theory = alg.alpha / (alg.m[0] * alg.m[1])
-        for kind, kw, th in ((name, dict(algorithm=alg, lanes=lanes), theory),
-                             (f"direct vs {name}", dict(algorithm=None, lanes=d_lanes, tile=2),
-                              9.0)):
-            t0 = time.monotonic()
-            dut, r = simulate(layer, x, **kw)
-            r.update(design=kind, theory=th, throughput=dut.lanes / th,
-                     sim_seconds=round(time.monotonic() - t0, 1))
-            if not args.no_synth:
-                for board in args.boards.split(","):
-                    folder = kind if alg is kw["algorithm"] else f"direct_{kw['lanes']}lanes"
-                    r[board] = synthesize(layer, kw, board, Path(args.build) /
-                                          folder.replace(" ", "_") / board, args, done)
-            rows.append(r)
-            print(_row(r, args), flush=True)
-    w = {r["design"]: r for r in rows}
-    f2, d2 = w.get("F(2x2,3x3)"), w.get("direct vs F(2x2,3x3)")
+        rng = np.random.default_rng(0)
+        qmodel = cnn_for(alg, rng)
+        x = rng.integers(0, 256, (IMAGES, qmodel.n_inputs))
+        t0 = time.monotonic()
+        _, r = simulate(qmodel, x, alg, lanes)
+        r.update(design=name, theory=alg.alpha / (alg.m[0] * alg.m[1]),
+                 sim_seconds=round(time.monotonic() - t0, 1))
+        if not args.no_synth:
+            for board in args.boards.split(","):
+                r[board] = synthesize(lambda: CNN(qmodel, algorithm=alg, lanes=lanes), lanes,
+                                      board, Path(args.build) / name.replace(" ", "_") / board,
+                                      args)
+        rows.append(r)
+        print(_row(r, args), flush=True)
     goals = {
         "mults_equal_theory": all(abs(r["mults_per_output"] - r["theory"]) < 1e-9 for r in rows),
         "busy_at_least_90": all(r["busy"] >= 0.9 for r in rows),
-        "f2x2_fewer_dsps_than_direct": (None if args.no_synth or f2 is None else
-                                        all(f2[b]["dsp"] < _dsps(d2, b)
-                                            for b in args.boards.split(","))),
-        "f2x2_lanes_vs_direct": None if f2 is None else [f2["lanes"], d2["lanes"]],
     }
     print("goals:", goals)
     print(json.dumps({"bench": "conv_hw", "layer": {"c_in": CIN, "c_out": COUT, "size": SIZE},
                       "rows": rows, "polynomial": poly, "goals": goals}))
 
 
-def _dsps(r, board):
-    """DSPs of a row; a skipped build counts its lower bound, one DSP per multiplier."""
-    return r[board]["dsp"] if r[board]["dsp"] is not None else r["lanes"]
-
-
 def _row(r, args):
-    s = (f"{r['design']:<32} lanes {r['lanes']:>2}  mults/out {r['mults_per_output']:.3f} "
-         f"(theory {r['theory']:.3f})  cycles/out {r['cycles_per_output']:.2f}  "
-         f"busy {100 * r['busy']:.1f}%")
+    s = (f"{r['design']:<22} lanes {r['lanes']:>2}  mults/out {r['mults_per_output']:.3f} "
+         f"(theory {r['theory']:.3f})  conv cycles/out {r['conv_cycles_per_output']:.2f}  "
+         f"busy {100 * r['busy']:.1f}%  image cycles {r['image_cycles']:.0f} "
+         f"(estimate {r['image_cycles_estimate']})")
     if not args.no_synth:
         for b in args.boards.split(","):
             q = r[b]

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""Benchmark of the balanced-sparse MAC array and the pruned-gate LSTM cell (issue 7).
+"""Benchmark of the balanced-sparse MAC array and the pruned-gate LSTM engine (issue 7).
 
 Cycles. A trained digits MLP's first layer (64 → 64, 8-bit weights) pruned to 25 % density two
 ways with the same non-zero count: balanced (method 5's hard prune, ``balance_masks`` of
@@ -8,14 +8,15 @@ matrix. For both layouts (rows, banks) and 4 and 8 lanes: lane utilisation (usef
 lane-cycles), compute cycles per inference (the lanes' stream plus the 4-cycle pipeline) against
 the lower bound ceil(nnz / P), and the cycles of a whole vector measured on Amaranth's simulator
 (load and send overlapped). Then the LSTM classifier (digits, H = 16; i, f, o pruned at 1·std,
-then the same count balanced): cycles per sequence.
+then the same count balanced) on its engine, :class:`slimgen.hw.lstm_engine.LstmEngine`:
+cycles per sequence against the lanes' bound.
 
 Goals: balanced ≥ 95 % utilisation and compute cycles within 5 % of the lower bound.
 
 Resources (``--synth``, the default; ``--no-synth`` skips): logic cells, DSPs, block RAM and
 fmax, out of context (:func:`slimgen.boards.unit_synth.synth_unit`), on iCE40UP5K and ECP5-85F, of
 the sparse array (balanced, rows) and the dense engine (``hw/dense.py``) with the same lanes on
-the same layer, and of the LSTM cell.
+the same layer, and of the LSTM engine.
 
 Prints a table, then one JSON line. Run: ``python bench/sparse_hw.py [--no-synth] [--quick]``.
 """
@@ -115,36 +116,43 @@ def lstm_model(n_hidden=16, seed=0):
 
 
 def lstm_rows(qmodel):
-    """Cycles per sequence of the LSTM cell: q·std-pruned gates, and the same count balanced."""
+    """Cycles per sequence of the LSTM classifier's engine (:class:`slimgen.hw.lstm_engine.
+    LstmEngine`, the flow's): q·std-pruned gates, and the same count balanced over the lanes."""
     import dataclasses
-    from slimgen.hw.lstm_cell import LstmCell, gate_layer
+    from slimgen.hw.lstm_engine import LstmEngine
     from slimgen.sim.testing import balanced_mask
     lstm = qmodel.layers[0]
+    H = lstm.n_hidden
+    ifo = np.concatenate([lstm.W[g] for g in "ifo"])          # (3H, n_in + H), gate-major
     rows = []
     for lanes in (4, 8):
-        ifo = gate_layer(lstm, ("i", "f", "o")).W
         bal = balanced_mask(np.abs(ifo), lanes=lanes, layout="rows",
                             density=np.count_nonzero(ifo) / ifo.size)
-        H = lstm.n_hidden
         Wb = {g: np.where(bal[k * H:(k + 1) * H], np.where(ifo[k * H:(k + 1) * H] == 0, 1,
                                                            ifo[k * H:(k + 1) * H]), 0)
               for k, g in enumerate("ifo")}
         Wb["c"] = lstm.W["c"]
-        for kind, model in (("q·std", lstm), ("balanced", dataclasses.replace(lstm, W=Wb))):
-            cell = LstmCell(model, steps=8, gate_lanes=lanes, c_lanes=lanes)
-            lay = cell.ifo_layout
-            rows.append({"lanes": lanes, "gates": kind, "ifo_nnz": lay.nnz,
-                         "ifo_utilisation": round(lay.utilisation, 4),
-                         "ifo_cycles": lay.stream_cycles, "ifo_bound": lay.lower_bound,
-                         "c_cycles": cell.c_layout.stream_cycles,
-                         "cycles_per_sequence": cell.cycles_per_sequence})
+        balanced = dataclasses.replace(
+            qmodel, layers=(dataclasses.replace(lstm, W=Wb),) + tuple(qmodel.layers[1:]))
+        for kind, model in (("q·std", qmodel), ("balanced", balanced)):
+            eng = LstmEngine(model, lanes=lanes)
+            cell = model.layers[0]
+            nnz = sum(int(np.count_nonzero(cell.W[g])) for g in "ifoc")
+            steps = eng.steps
+            rows.append({"lanes": lanes, "gates": kind,
+                         "ifo_nnz": int(sum(np.count_nonzero(cell.W[g]) for g in "ifo")),
+                         "step_words_max": max(eng.schedule.step_words),
+                         "step_bound": -(-nnz // lanes),
+                         "cycles_per_sequence": eng.cycles_estimate,
+                         "sequence_bound": -(-(steps * nnz + int(np.count_nonzero(
+                             eng.head.W))) // lanes)})
     return rows
 
 
 def synth_rows(W, qmodel, build_root):
     from slimgen.boards.unit_synth import synth_unit
     from slimgen.hw.dense import DenseEngine
-    from slimgen.hw.lstm_cell import LstmCell
+    from slimgen.hw.lstm_engine import LstmEngine
     from slimgen.hw.sparse_mac import SparseMacArray
     rows = []
     units = []
@@ -156,7 +164,7 @@ def synth_rows(W, qmodel, build_root):
         dense = IntDense(quantize(W, np.ones(W.shape, dtype=bool)), b, 1 << 10, 16)
         units.append((f"sparse rows P={lanes}", lambda s=sparse, p=lanes: SparseMacArray(s, lanes=p)))
         units.append((f"dense P={lanes}", lambda d=dense, p=lanes: DenseEngine(d, lanes=p)))
-    units.append(("lstm cell 4+4", lambda: LstmCell(qmodel.layers[0], gate_lanes=4, c_lanes=4)))
+    units.append(("lstm engine P=4", lambda: LstmEngine(qmodel, lanes=4)))
     for board in ("ice40up5k", "ecp5-85f"):
         for name, make in units:
             r = synth_unit(make(), board, Path(build_root) / board / name.replace(" ", "_"))
@@ -190,12 +198,12 @@ def main(argv=None):
               f"{str(r['vector_cycles_measured']):>11s} {ok}")
     qmodel = lstm_model()
     lrows = lstm_rows(qmodel)
-    print(f"\nLSTM cell (H=16, 8 steps): {'P':>2s} {'gates':9s} {'nnz':>5s} {'util':>6s} "
-          f"{'ifo cyc':>7s} {'bound':>6s} {'c cyc':>6s} {'cyc/seq':>8s}")
+    print(f"\nLSTM engine (H=16): {'P':>2s} {'gates':9s} {'ifo nnz':>7s} {'step':>5s} "
+          f"{'bound':>6s} {'cyc/seq':>8s} {'bound':>6s}")
     for r in lrows:
-        print(f"{'':27s}{r['lanes']:2d} {r['gates']:9s} {r['ifo_nnz']:5d} "
-              f"{r['ifo_utilisation']:6.3f} {r['ifo_cycles']:7d} {r['ifo_bound']:6d} "
-              f"{r['c_cycles']:6d} {r['cycles_per_sequence']:8d}")
+        print(f"{'':20s}{r['lanes']:2d} {r['gates']:9s} {r['ifo_nnz']:7d} "
+              f"{r['step_words_max']:5d} {r['step_bound']:6d} {r['cycles_per_sequence']:8d} "
+              f"{r['sequence_bound']:6d}")
     srows = []
     if not args.no_synth:
         print("\nOut-of-context synthesis (logic cells, DSPs, block RAMs, fmax MHz):")

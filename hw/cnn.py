@@ -56,12 +56,11 @@ from slimgen.sw.winograd.hardware import scale_parts
 from slimgen.sw.fixed import signed_bits
 
 from .cnn_datapath import input_transform_row, output_transform, window_tables
-from .cnn_schedule import CNNSchedule
+from .cnn_schedule import CNNSchedule, filter_range
 from .lib.argmax import result_layout, running_argmax
 from .lib.const_mul import const_times
 from .lib.mac_lane import mac_lane
 from .lib.requantizer import requantize
-from .winograd_tile import filter_range
 
 __all__ = ["CNN"]
 

@@ -18,9 +18,18 @@ from slimgen.sw.integer_model import IntNetwork
 from slimgen.sw.sparse_layout import build_layout
 from slimgen.sw.winograd import Winograd2D, integer_form, winograd_2d
 
-__all__ = ["CNNSchedule", "ENGINES", "cnn_parts"]
+__all__ = ["CNNSchedule", "ENGINES", "cnn_parts", "filter_range"]
 
 ENGINES = ("sparse", "dense")
+
+
+def filter_range(W, in_bits):
+    """Exact range of ``Σ W·x`` (no bias) over unsigned ``in_bits`` inputs, all filters."""
+    W = np.asarray(W, dtype=np.int64).reshape(len(W), -1)
+    xmax = (1 << in_bits) - 1
+    lo = xmax * np.where(W < 0, W, 0).sum(axis=1)
+    hi = xmax * np.where(W > 0, W, 0).sum(axis=1)
+    return int(min(lo.min(), 0)), int(max(hi.max(), 0))
 
 
 def cnn_parts(model):

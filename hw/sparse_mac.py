@@ -4,8 +4,8 @@ Computes one :class:`slimgen.sw.integer_model.IntDense` exactly (inputs signed o
 compressed layout of :mod:`slimgen.sw.sparse_layout` (read that module for the word format,
 the two layouts, ``"rows"`` and ``"banks"``, and the banks' input order).
 
-:class:`SparseMacCore` is the array itself, with plain control ports, so that the LSTM cell can
-drive it; :class:`SparseMacArray` wraps it as a network layer with the stream ports of
+:class:`SparseMacCore` is the array itself, with plain control ports (another unit can drive
+it); :class:`SparseMacArray` wraps it as a network layer with the stream ports of
 :class:`slimgen.hw.dense.DenseEngine` (``i`` activations in, ``o`` outputs out).
 
 Lane pipeline (every lane, in lockstep; lane p is active while ``t < len_p``)::

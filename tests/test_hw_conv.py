@@ -1,5 +1,5 @@
-"""Fast tests on Amaranth's simulator: transform units, tile engines and the conv layer against
-the golden model, plus the error messages."""
+"""Fast tests on Amaranth's simulator: the transform units against NumPy, and the integer Winograd
+arithmetic of the CNN engine against the golden convolution."""
 
 import numpy as np
 import pytest
@@ -7,13 +7,10 @@ from amaranth.hdl import unsigned
 
 from hw_arrays import pack, run_arrays, unpack
 
-from slimgen.hw.conv_layer import ConvLayer
-from slimgen.hw.direct_conv import direct_tile
 from slimgen.hw.transform import Transform2D, TransformUnit
-from slimgen.hw.winograd_tile import winograd_tile
 from slimgen.sim.testing import random_conv_layer
 from slimgen.sw.golden import conv
-from slimgen.sw.winograd import correlate_direct, integer_form, winograd_1d, winograd_2d
+from slimgen.sw.winograd import integer_form, winograd_1d, winograd_2d
 
 
 @pytest.mark.parametrize("alg", [(2, 3), (4, 3), (4, 3, "crt"), (6, 3)])
@@ -44,76 +41,12 @@ def test_transform_modular_width_and_sharing():
         assert unpack(o, 5, 3) == want
 
 
-@pytest.mark.parametrize("alg,lanes", [((2, 3), 4), ((2, 3), 16), ((4, 3, "crt"), 7),
-                                       ((4, 3), 36), ((6, 3), 8)])
-def test_winograd_tile(alg, lanes):
-    rng = np.random.default_rng(1)
-    a = winograd_2d(*alg)
-    L = random_conv_layer(rng, 2, 2, 3, requant=False)
-    eng = winograd_tile(L, a, lanes=lanes)
-    N, m = a.N[0], a.m[0]
-    wins = rng.integers(0, 256, (2, L.c_in, N, N))
-    wins[0] = 255
-    out, _, products = run_arrays(eng, [pack(w.reshape(-1), 8) for t in wins for w in t],
-                                  2 * L.c_out, extra=eng.active)
-    want = np.array([correlate_direct(t, L.W) for t in wins]).reshape(-1)
-    got = np.array([unpack(o, eng.y_bits, m * m) for o in out]).reshape(-1)
-    assert np.array_equal(got, want)
-    assert products == 2 * L.c_in * L.c_out * a.alpha
-
-
-def test_direct_tile():
-    rng = np.random.default_rng(2)
-    L = random_conv_layer(rng, 2, 3, 3, requant=False)
-    eng = direct_tile(L, tile=2, lanes=18)
-    wins = rng.integers(0, 256, (2, 2, 4, 4))
-    out, _, _ = run_arrays(eng, [pack(w.reshape(-1), 8) for t in wins for w in t], 6)
-    want = np.array([correlate_direct(t, L.W) for t in wins]).reshape(-1)
-    assert np.array_equal(np.array([unpack(o, eng.y_bits, 4) for o in out]).reshape(-1), want)
-
-
-@pytest.mark.parametrize("alg", [None, (2, 3), (4, 3, "crt")])
-def test_conv_layer_two_frames(alg):
-    rng = np.random.default_rng(3)
-    L = random_conv_layer(rng, 2, 3, 3, requant=True)
-    dut = ConvLayer(L, height=5, width=6, algorithm=alg and winograd_2d(*alg),
-                    lanes=None if alg is None else (4 if alg == (2, 3) else 7))
-    xs = rng.integers(0, 256, (2, 2, 5, 6))
-    want = conv(xs.transpose(0, 2, 3, 1), L).reshape(-1)
-    out, _, _ = run_arrays(dut, xs.transpose(0, 2, 3, 1).reshape(-1), want.size)
-    assert np.array_equal(np.array(out), want)
-
-
-def test_messages():
-    L = random_conv_layer(np.random.default_rng(0), 1, 1, 3)
-    with pytest.raises(ValueError, match=r"^Lane count must be an integer from 1 to α² = 16, "
-                                         r"not 17$"):
-        winograd_tile(L, winograd_2d(2, 3), lanes=17)
-    with pytest.raises(ValueError, match=r"^Lane count must be a multiple q·9 of the kernel's 9 "
-                                         r"taps with q dividing 4, not 10$"):
-        direct_tile(L, lanes=10)
-    with pytest.raises(ValueError, match=r"^Height must be a positive integer, not 0$"):
-        ConvLayer(L, height=0, width=4)
-    with pytest.raises(ValueError, match=r"^Algorithm F\(2×2, 5×5\) is for 5×5 kernels, the "
-                                         r"layer has 3×3$"):
-        winograd_tile(L, winograd_2d(2, 5))
-    from dataclasses import replace
-    with pytest.raises(TypeError, match=r"^Layer must be a 2-D IntConv, not 3$"):
-        ConvLayer(3, height=4, width=4)
-    with pytest.raises(ValueError, match=r"^The convolution engines take square kernels, stride "
-                                         r"1 and the same padding on every side, not kernel "
-                                         r"\(3, 3\), stride 2 and padding \(\(1, 1\), \(1, 1\)\)$"):
-        direct_tile(replace(L, stride=2))
-    with pytest.raises(ValueError, match=r"^The convolution engines take unsigned inputs$"):
-        winograd_tile(replace(L, in_signed=True), winograd_2d(2, 3))
-
-
 @pytest.mark.parametrize("alg", [(2, 3), (4, 3, "crt")])
 def test_winograd_arithmetic_equals_the_golden_convolution(alg):
     """The hardware's integer Winograd form, exactly and in its truncated width, gives the
     accumulators of the golden model's convolution (edge tiles cropped)."""
     from dataclasses import replace
-    from slimgen.hw.winograd_tile import filter_range
+    from slimgen.hw.cnn_schedule import filter_range
     from slimgen.sw.winograd.hardware import winograd_accumulate
     from slimgen.sw.fixed import signed_bits
     rng = np.random.default_rng(4)
