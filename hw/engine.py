@@ -157,21 +157,24 @@ class Engine(wiring.Component):
         tw = t.off_bits + t.ky_bits + t.kx_bits + 1
         words = [off | ky << t.off_bits | kx << (t.off_bits + t.ky_bits)
                  | int(last) << (tw - 1) for off, ky, kx, last in t.taps]
-        m.submodules.taps = taps = Memory(shape=unsigned(tw), depth=len(words), init=words)
+        # depths of at least 2: a 0-bit address is not valid Verilog
+        m.submodules.taps = taps = Memory(shape=unsigned(tw), depth=max(2, len(words)),
+                                          init=words)
         mems = {"taps": taps.read_port(), "w": [], "buf": []}
         for lane in range(P):
-            wm = Memory(shape=signed(t.weight_bits), depth=len(words), init=t.weights[lane])
+            wm = Memory(shape=signed(t.weight_bits), depth=max(2, len(words)),
+                        init=t.weights[lane])
             m.submodules[f"weights{lane}"] = wm
             mems["w"].append(wm.read_port())
         bias_init = [sum((b & ((1 << t.bias_bits) - 1)) << (lane * t.bias_bits)
                          for lane, b in enumerate(row)) for row in t.bias]
-        m.submodules.bias = bm = Memory(shape=unsigned(P * t.bias_bits), depth=len(bias_init),
-                                        init=bias_init)
-        m.submodules.mult = mm = Memory(shape=unsigned(t.mult_bits), depth=len(t.mult),
+        m.submodules.bias = bm = Memory(shape=unsigned(P * t.bias_bits),
+                                        depth=max(2, len(bias_init)), init=bias_init)
+        m.submodules.mult = mm = Memory(shape=unsigned(t.mult_bits), depth=max(2, len(t.mult)),
                                         init=t.mult)
         mems["bias"], mems["mult"] = bm.read_port(), mm.read_port()
         for k in range(2):
-            am = Memory(shape=signed(t.act_bits), depth=t.depth, init=[])
+            am = Memory(shape=signed(t.act_bits), depth=max(2, t.depth), init=[])
             m.submodules[f"buf{k}"] = am
             mems["buf"].append((am.read_port(), am.write_port()))
         return mems
@@ -310,7 +313,7 @@ class Engine(wiring.Component):
         t, P = self.t, self.lanes
         b = {"valid": Signal(name="b_valid"), "inside": Signal(name="b_inside"),
              "first": Signal(name="b_first"), "last": Signal(name="b_last"),
-             "gid": Signal(range(len(t.bias)), name="b_gid"),
+             "gid": Signal(range(max(2, len(t.bias))), name="b_gid"),
              "L": Signal(range(P + 1), name="b_L"), "out": Signal(range(2 * t.depth + P + 2),
                                                                    name="b_out"),
              "cidx": Signal(range(len(t.mult) + P + 1), name="b_cidx"),
@@ -352,7 +355,7 @@ class Engine(wiring.Component):
         (requantize, clamp to the layer's range), R3 (write the next buffer or a logit)."""
         t, P = self.t, self.lanes
         active = Signal(name="d_active")
-        d = Signal(range(P), name="d")
+        d = Signal(range(max(2, P)), name="d")
         meta = {k: Signal.like(c[k], name=f"d_{k}") for k in ("L", "out", "cidx", "layer")}
         r = {"valid": Signal(name="r_valid"), "sel": Signal(signed(t.acc_bits), name="r_sel"),
              "addr": Signal.like(meta["out"], name="r_addr"),
