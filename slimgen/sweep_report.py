@@ -173,7 +173,7 @@ def _front_table(front, objectives, params, out_dir):
     if not front:
         return ""
     figures = [f for f, _ in objectives]
-    rest = [f for f in TABLE_FIGURES if f not in figures
+    rest = [f for f in TABLE_FIGURES if f not in figures and f not in params
             and any(f in t.user_attrs.get("figures", {}) for t in front)]
     header = ["trial"] + params + figures + rest + ["report"]
     direction = objectives[0][1]
