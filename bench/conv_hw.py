@@ -15,7 +15,7 @@ layer) on the shared multiplier array of :class:`slimgen.hw.cnn.CNN`, the flow's
   out of context).
 
 The polynomial table sets the structured residue and CRT units and the folded 2-D transform
-of :mod:`slimgen.hw.polynomial` against flat shift-add matrices. Prints the tables, then one
+of :mod:`slimgen.hw.lib.polynomial` against flat shift-add matrices. Prints the tables, then one
 JSON line.
 
     python bench/conv_hw.py [--no-synth] [--quick] [--part conv|poly|all]
@@ -83,8 +83,8 @@ def polynomial_units():
     sub-expression sharing."""
     from amaranth.hdl import signed, unsigned
 
-    from slimgen.hw.polynomial import CrtUnit, FoldedTransform2D, FoldUnit
-    from slimgen.hw.transform import Transform2D
+    from slimgen.hw.lib.polynomial import CrtUnit, FoldedTransform2D, FoldUnit
+    from slimgen.hw.lib.transform import Transform2D
     from slimgen.sw.winograd import integer_form, winograd_1d
 
     mods = "x-1,x+1,x^2+1,x^4+1,x^8+1".split(",")
@@ -104,7 +104,7 @@ def polynomial_units():
 
 def polynomial_table(args):
     """Structured against flat: adders, and out-of-context synthesis on each board."""
-    from slimgen.hw.polynomial import live_adders
+    from slimgen.hw.lib.polynomial import live_adders
     rows = []
     for name, structured, flat in polynomial_units():
         for form, make in (("structured", structured), ("flat, shared", lambda: flat(True)),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import signed, unsigned
 
-from slimgen.hw.polynomial import CrtUnit, FoldedTransform2D, FoldUnit, crt_matrix
+from slimgen.hw.lib.polynomial import CrtUnit, FoldedTransform2D, FoldUnit, crt_matrix
 from slimgen.hw.verilog import to_verilog
 from slimgen.sim.runner import run_bench
 from slimgen.sw.artifact import write_bytes_atomic

@@ -7,7 +7,7 @@ from amaranth.hdl import unsigned
 
 from hw_arrays import pack, run_arrays, unpack
 
-from slimgen.hw.transform import Transform2D, TransformUnit
+from slimgen.hw.lib.transform import Transform2D, TransformUnit
 from slimgen.sim.testing import random_conv_layer
 from slimgen.sw.golden import conv
 from slimgen.sw.winograd import integer_form, winograd_1d, winograd_2d

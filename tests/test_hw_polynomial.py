@@ -10,9 +10,9 @@ from amaranth.hdl import signed, unsigned
 
 from hw_arrays import pack, run_arrays, unpack
 
-from slimgen.hw.polynomial import (CrtUnit, FoldedTransform, FoldedTransform2D, FoldUnit,
+from slimgen.hw.lib.polynomial import (CrtUnit, FoldedTransform, FoldedTransform2D, FoldUnit,
                                    crt_matrix, fold_factor, residue_matrix)
-from slimgen.hw.transform import TransformUnit
+from slimgen.hw.lib.transform import TransformUnit
 from slimgen.sw.winograd import integer_form, winograd_1d, winograd_2d
 from slimgen.sw.winograd import polynomials as P
 from slimgen.sw.winograd.moduli import parse_moduli

@@ -9,7 +9,7 @@ A constant with ``n`` non-zero digits costs ``n − 1`` adders (none for ``±2^p
 
 - :class:`ShiftAddNetwork`: ``y = M x`` for a constant integer matrix, common two-term
   sub-expressions shared between rows, balanced adder trees, optional pipeline registers (the
-  transform units of :mod:`slimgen.hw.transform` and :mod:`slimgen.hw.polynomial`);
+  transform units of :mod:`.transform` and :mod:`.polynomial`);
 - :func:`const_times`: one product ``c · x`` (a 1 × 1 network), exact or modulo ``2^width``;
 - :func:`select_times`: ``coeffs[index] · x``, one network per distinct coefficient and a mux.
 

@@ -62,7 +62,7 @@ from slimgen.sw.winograd import polynomials as P
 from slimgen.sw.winograd.matrices import content
 from slimgen.sw.winograd.moduli import Modulus, as_modulus
 
-from .lib.const_mul import ShiftAddNetwork, element_range
+from .const_mul import ShiftAddNetwork, element_range
 from .transform import _check_common, _Pipelined
 
 __all__ = ["residue_matrix", "crt_matrix", "residue_tree", "crt_tree", "FoldUnit", "CrtUnit",

@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from slimgen.sw.fixed import signed_bits
 
-from .lib.const_mul import ShiftAddNetwork, element_range
+from .const_mul import ShiftAddNetwork, element_range
 
 __all__ = ["TransformUnit", "Transform2D", "check_matrix"]
 
