@@ -32,6 +32,13 @@ $(STAMP): pyproject.toml Makefile
 	    echo "       'brew install icarus-verilog' on macOS), then run make again."; \
 	    exit 1; }; \
 	fi
+	@# PostgreSQL for the sweep's shared-database test (tests/test_sweep.py starts its own server).
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "setup: installing PostgreSQL (apt-get install postgresql)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql; } || \
+	    echo "setup: warning: PostgreSQL could not be installed; the sweep's PostgreSQL test is skipped."; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[all]"
