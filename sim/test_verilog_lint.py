@@ -18,6 +18,7 @@ import pytest
 
 from slimgen.hw.verilog import to_verilog
 
+from .fuzz import fuzz_case
 from .runner import _venv_path
 from .testing import random_cnn, random_lstm_classifier, random_mlp, require_simulator
 
@@ -59,6 +60,7 @@ def _board_verilog(qmodel):
 def generated_tops():
     """``(name, Verilog text)`` of every top, module ``name`` (the flow's shapes, random weights)."""
     from slimgen.hw.cnn import CNN
+    from slimgen.hw.compiler import compile_network
     from slimgen.hw.folded_mlp import FoldedMlp
     from slimgen.hw.lstm_cell import LstmClassifier
     from slimgen.hw.network import Network
@@ -77,6 +79,8 @@ def generated_tops():
         "mlp_sparse_banks": Network(sparse, lanes=4, engines="sparse", layout="banks"),
         "cnn": CNN(cnn, lanes=4),
         "lstm": LstmClassifier(lstm, lanes=8),
+        # the compiler's engine, on a fuzzed network with conv, pool and dense layers
+        "compiled": compile_network(fuzz_case(2).int_net, lanes=4),
         "uart_bridge": UARTBridge(dense, divisor=104, lanes=4),
     }
     for name, component in components.items():
@@ -164,7 +168,7 @@ def test_generated_verilog_lints_clean_but_for_the_waivers(lint_results):
 @pytest.mark.sim
 def test_every_top_was_linted(lint_results):
     assert sorted(lint_results) == sorted([
-        "board", "cnn", "lstm", "mlp_dense", "mlp_folded", "mlp_sparse_banks",
+        "board", "cnn", "compiled", "lstm", "mlp_dense", "mlp_folded", "mlp_sparse_banks",
         "mlp_sparse_rows", "uart_bridge"])
     for name, (lines, messages) in lint_results.items():
         assert any(ln.startswith(f"module {name}(") for ln in lines), name
