@@ -13,7 +13,6 @@ from amaranth.lib.wiring import In, Out
 from slimgen.sw.integer_model import IntNetwork
 
 from .dense import DenseEngine, check_dense
-# result_layout is also imported from here by hw/uart_bridge.py, sim/network.py, sim/waveform.py.
 from .lib.argmax import Argmax, result_layout
 
 __all__ = ["Network", "mlp_layers"]

@@ -18,7 +18,8 @@ from amaranth.lib.wiring import In, Out
 from slimgen.sw.uart_protocol import (MAX_CLASSES, MAX_LOGIT_BITS, LOGIT_BYTES, Command,
                                       Response)
 
-from .network import Network, result_layout
+from .lib.argmax import result_layout
+from .network import Network
 from .uart import UARTRx, UARTTx, check_divisor
 
 __all__ = ["UARTBridge"]

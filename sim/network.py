@@ -51,7 +51,7 @@ def verify_network(verilog_path, qmodel, x_q, *, build_dir, sim=None, toplevel="
     model (the bench's log names the first few). ``log_file``: where the simulator's output
     goes (default: the terminal).
     """
-    from slimgen.hw.network import result_layout
+    from slimgen.hw.lib.argmax import result_layout
     from .runner import default_simulator
     sim = sim or default_simulator()
     build_dir, x_q, expected = prepare_bench(build_dir, qmodel, x_q)

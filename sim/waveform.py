@@ -33,7 +33,7 @@ def record_inference_vcd(verilog_path, qmodel, x_q_one_sample, out_vcd, sim="ica
 
     ``build_dir`` defaults to a ``waveform_sim`` folder beside ``out_vcd``.
     """
-    from slimgen.hw.network import result_layout
+    from slimgen.hw.lib.argmax import result_layout
     sim = sim or default_simulator()
     out_vcd = Path(out_vcd).resolve()
     build_dir = Path(build_dir) if build_dir else out_vcd.parent / "waveform_sim"

@@ -308,14 +308,16 @@ def project(run="runs/default", network=None, data=None, *, quiet=False, log=Non
     ``config.json`` (nothing written if one is refused; a changed setting removes the outputs
     it affects).
 
-    ``network``: a preset's name (``"mlp"``, ``"cnn"``, ``"lstm"``), the path of a network
+    ``network``: a preset's name (``"mlp"``, ``"cnn"``, ``"lstm"``, or a data set's preset
+    such as ``"mnist1d-cnn"``, :data:`slimgen.sw.network.DATA_PRESETS`), the path of a network
     description (``.json``), a description as a dict, or a
     :class:`~slimgen.sw.network.Network` (written to ``net.json`` in the run folder); None
-    keeps the run's (the MLP for a new run). ``data``: ``"digits"`` or a ``.npz`` path (None:
+    keeps the run's (the MLP for a new run). ``data``: ``"digits"``, ``"mnist1d"``,
+    ``"mnist5k"`` or a ``.npz`` path (None:
     the run's, else digits). ``settings``: any of :class:`RunConfig`'s (``epochs=3``,
     ``sizes=[64, 16, 10]``, ``method="magnitude"``, ...). ``quiet``: no progress bars;
     ``log``: where progress lines go (a function of one string; stderr by default)."""
-    from slimgen.sw.network import PRESETS, Network, check_network
+    from slimgen.sw.network import DATA_PRESETS, PRESETS, Network, check_network
     root = _run_root(run)
     known = set(RunConfig().to_dict())
     if set(settings) - known:
@@ -330,11 +332,13 @@ def project(run="runs/default", network=None, data=None, *, quiet=False, log=Non
                             f"them (network= names a preset or a description)")
         if isinstance(network, str) and network in PRESETS:
             given["model"] = network
+        elif isinstance(network, str) and network in DATA_PRESETS:
+            given.update(model="net", net=network)   # as ``--net mnist1d-cnn``
         elif isinstance(network, (str, os.PathLike)):
             path = Path(network)
             if not path.is_file() and path.suffix != ".json":
                 raise FlowError(f"network {str(network)!r} is neither a preset "
-                                f"({', '.join(PRESETS)}) nor a network description file "
+                                f"({', '.join([*PRESETS, *DATA_PRESETS])}) nor a network description file "
                                 f"(.json)")
             given.update(model="net", net=str(network))
         elif isinstance(network, (dict, list, tuple, Network)):

@@ -33,10 +33,12 @@ def _add_run_options(p, *, run_required=False):
     else:
         p.add_argument("--run", default="runs/default", help="run folder (default: runs/default)")
     p.add_argument("--model", choices=("mlp", "cnn", "lstm"), help="preset network (default mlp)")
-    p.add_argument("--net", help="a network description of your own (JSON, see README); "
-                                 "replaces --model")
+    p.add_argument("--net", help="a network description of your own (JSON, see README) or a "
+                                 "data set's preset (mnist1d-cnn, mnist1d-gru, mnist1d-lstm, "
+                                 "mnist1d-mlp, mnist-cnn); replaces --model")
     p.add_argument("--seed", type=int, help="split, initialisation and shuffling seed")
-    p.add_argument("--data", help="'digits' (built in) or a path to an .npz with x and y")
+    p.add_argument("--data", help="'digits' (built in), 'mnist1d' or 'mnist5k' (the [data] "
+                                  "extra), or a path to an .npz with x and y")
     p.add_argument("--sizes", help="MLP layer sizes, e.g. 64,32,10")
     p.add_argument("--epochs", type=int)
     p.add_argument("--hidden", type=int, help="LSTM hidden units (default 32)")

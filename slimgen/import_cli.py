@@ -41,7 +41,8 @@ def add_parser(subparsers):
                     "RUN' then compresses and quantizes it.")
     p.add_argument("model", metavar="MODEL.onnx", help="the ONNX model file")
     p.add_argument("--run", required=True, help="run folder to write (e.g. runs/NAME)")
-    p.add_argument("--data", help="'digits' (built in, the default) or a path to an .npz with "
+    p.add_argument("--data", help="'digits' (built in, the default), 'mnist1d' or 'mnist5k' (the "
+                                  "[data] extra), or a path to an .npz with "
                                   "x (flat channels-last samples in [0, 1]) and y")
     p.add_argument("--seed", type=int, help="split and fine-tuning seed (default 0)")
     p.add_argument("--name", help="the network's name (default: the file's stem)")

@@ -481,9 +481,8 @@ def load_dataset(name="digits", **kwargs):
 
 def data_words(name):
     """Why ``name`` is not a data set, as the loader and the run settings say it: ``must be
-    'digits' or a path to an .npz file, not 'mnist' (or, with the data extra, mnist1d or
-    mnist5k)``; the words before the parenthesis are those of earlier versions, which
-    messages are matched by."""
-    extra = [repr(n) for n in DATASETS if n != "digits"]
-    return (f"must be 'digits' or a path to an .npz file, not {name!r} (or, with the data "
-            f"extra, {', '.join(extra[:-1])} or {extra[-1]})")
+    'digits', 'mnist1d' or 'mnist5k' (these two with the data extra) or a path to an .npz
+    file, not 'mnist'``."""
+    names = [repr(n) for n in DATASETS]
+    return (f"must be {', '.join(names[:-1])} or {names[-1]} (all but 'digits' with the data "
+            f"extra) or a path to an .npz file, not {name!r}")

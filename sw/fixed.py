@@ -2,7 +2,7 @@
 requantization multiplier/shift rule and the symmetric weight quantizer.
 
 Pure functions over Python or NumPy integers. The hardware computes exactly the same
-operations (:func:`requantize` in :mod:`slimgen.hw.cnn_datapath`, :mod:`slimgen.hw.dense`, ...),
+operations (:func:`slimgen.hw.lib.requantizer.requantize`, used by every engine),
 so these formulas are the contract between the two:
 
 - a ``b``-bit two's complement number lies in ``[−2^(b−1), 2^(b−1) − 1]`` (:func:`signed_range`);

@@ -174,6 +174,13 @@ def test_a_description_as_a_dict_goes_through_quantize(tmp_path, test_split):
     assert not (run / "train.json").exists() and "description changed" in logged[-1]
 
 
+def test_a_data_sets_preset_is_named_as_a_network(tmp_path):
+    run = tmp_path / "run"
+    slimgen.project(run=run, network="mnist1d-cnn", data="mnist1d", **QUIET)
+    config = json.loads((run / "config.json").read_text())
+    assert (config["model"], config["net"], config["data"]) == ("net", "mnist1d-cnn", "mnist1d")
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"epochs": 0}, FlowError, "epochs must be a positive integer, not 0"),
     ({"epoch": 3}, FlowError, "Unknown run settings ['epoch']; known: ['act_bits', "),
@@ -185,8 +192,8 @@ def test_a_description_as_a_dict_goes_through_quantize(tmp_path, test_split):
     ({"network": "mlp", "model": "cnn"}, FlowError,
      "network='mlp' and model=...: give one of them"),
     ({"network": "nosuch"}, FlowError,
-     "network 'nosuch' is neither a preset (mlp, cnn, lstm) nor a network description file "
-     "(.json)"),
+     "network 'nosuch' is neither a preset (mlp, cnn, lstm, mnist1d-cnn, mnist1d-gru, "
+     "mnist1d-lstm, mnist1d-mlp, mnist-cnn) nor a network description file (.json)"),
     ({"network": {"layers": [{"type": "input", "shape": [8, 8, 1]},
                              {"type": "conv2d", "channels": 4, "kernel": 9}]}},
      NetworkError, "layer 1 (conv2d): kernel 9 is not supported; use 1 to 7"),

@@ -56,7 +56,7 @@ def test_npz_loading_and_errors(tmp_path):
     garbage.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match=r"is not an .npz \(NumPy zip\) file of arrays x and y"):
         load_npz(garbage)
-    with pytest.raises(ValueError, match=r"^Data set must be 'digits' or a path to an .npz file, "
-                                         r"not 'mnist' \(or, with the data extra, 'mnist1d' "
-                                         r"or 'mnist5k'\)$"):
+    with pytest.raises(ValueError, match=r"^Data set must be 'digits', 'mnist1d' or 'mnist5k' "
+                                         r"\(all but 'digits' with the data extra\) or a path "
+                                         r"to an .npz file, not 'mnist'$"):
         load_dataset("mnist")

@@ -203,9 +203,9 @@ def test_settings_take_the_data_sets(name, package):
 
 def test_settings_refuse_an_unknown_data_set_naming_every_one():
     from slimgen.settings import RunConfig, SettingError
-    with pytest.raises(SettingError, match=r"^data must be 'digits' or a path to an \.npz "
-                                           r"file, not 'mnist' \(or, with the data extra, "
-                                           r"'mnist1d' or 'mnist5k'\)$"):
+    with pytest.raises(SettingError, match=r"^data must be 'digits', 'mnist1d' or 'mnist5k' "
+                                           r"\(all but 'digits' with the data extra\) or a "
+                                           r"path to an \.npz file, not 'mnist'$"):
         RunConfig(data="mnist")
 
 

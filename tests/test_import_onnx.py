@@ -608,7 +608,8 @@ def test_a_refused_import_writes_nothing(tmp_path, capsys, case):
         message = "--seed must be a non-negative integer, not -1"
     else:
         extra = ["--data", "digits.csv"]
-        message = "--data must be 'digits' or a path to an .npz file, not 'digits.csv'"
+        message = ("--data must be 'digits', 'mnist1d' or 'mnist5k' (all but 'digits' with the "
+                   "data extra) or a path to an .npz file, not 'digits.csv'")
     status, out = _import(capsys, source, "--run", run, *extra)
     assert status == 1
     assert out.err.startswith("slimgen import: error: ") and out.err.count("\n") == 1

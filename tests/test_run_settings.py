@@ -77,8 +77,8 @@ def refused(argv, run, capsys, code=1):
     (["train", "--sparsity", "nan", "--method", "magnitude"],
      "slimgen train: error: --sparsity must be a number in [0, 1), not nan"),
     (["train", "--data", "mnist"],
-     "slimgen train: error: --data must be 'digits' or a path to an .npz file, not 'mnist' "
-     "(or, with the data extra, 'mnist1d' or 'mnist5k')"),
+     "slimgen train: error: --data must be 'digits', 'mnist1d' or 'mnist5k' (all but 'digits' "
+     "with the data extra) or a path to an .npz file, not 'mnist'"),
     (["train", "--bits", "3"],
      "slimgen train: error: --bits is the joint method's target average weight bits; "
      "--method none does not use it (give --method joint, or leave --bits out)"),
