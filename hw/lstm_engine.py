@@ -20,28 +20,36 @@ Lane pipeline (every lane on its own)::
     D  acc ← (first ? 0 : acc) + product; a row's last word writes acc to the result memory
        (two step buffers of 4 rows per slot, and the head's rows)
 
-EW: two multipliers (z·M, and the cell's three products), a new neuron every :data:`EW_II` = 5
-cycles at most (issued on a fixed phase), 16 stages; offsets from the issue cycle τ::
+EW: one multiplier for its seven products per neuron (z_g·M_g for the four gates, i·g, f·c and
+o·tanh(c_t)), a new neuron every :data:`EW_II` = 7 cycles at most (issued on a fixed phase), 17
+stages; offsets from the issue cycle τ::
 
     τ+g        read z_g (g = c, i, f, o) from the lane's results; its bias from the bias ROM
     τ+g+1      z = sat into the table's range (exact: the index saturates there anyway) → × M_g
     τ+g+3      u = sat_A(round(z·M_g >> s_g)); table read (tanh for c, sigmoid for i, f, o)
-    τ+5, τ+6   i · g, f · c_{t−1} (c memory read at τ+5; 0 at step 0)
-    τ+8        c_t = sat(round((f·c + i·g) >> F));  τ+9: c memory write
-    τ+12       tanh table read of c_t;  τ+13: o · tanh(c_t)
-    τ+15       h_t = sat(round(o·tanh(c_t) >> 2F − h_frac)) into the lanes
+    τ+5, τ+6   → × : i · g, f · c_{t−1} (c memory read at τ+5; 0 at step 0)
+    τ+8        c_t = sat(round((f·c + i·g) >> F));  τ+9: c memory write, tanh table read of c_t
+    τ+14       → × : o · tanh(c_t)
+    τ+16       h_t = sat(round(o·tanh(c_t) >> 2F − h_frac)) into the lanes
 
-Pairwise different modulo 5: the result reads (τ+0..3), the z·M operand writes (τ+1..4), the
-other multiplier's (τ+5, 6, 13) and the table reads (τ+3..6, 12): neurons issued 5k cycles
-apart never want the same port or multiplier in the same cycle.
+Pairwise different modulo 7: the result reads (τ+0..3), the multiplier's operand writes
+(τ+1..6, 14) and the table reads (τ+3..6, 9): neurons issued 7k cycles apart never want the
+same port or the multiplier in the same cycle. One multiplier rather than two (z·M, and the
+cell's products): the second idled (7 products in 5 cycles on two), and the latency bound
+counts every multiplier.
 
-The EW paces a step at 5 cycles per hidden unit at least: once the busiest lane has fewer
-than 5·H words per step, more lanes no longer help (the 32-unit digits LSTM, 13,312 multiplies
-per inference: 4 lanes 3,379 cycles, 1.02× the lanes' bound; 8 lanes 1,818, 1.09×).
+The EW paces a step at 7 cycles per hidden unit at least: once the busiest lane has fewer
+than 7·H words per step, more lanes no longer help. At a step's end the lanes' last neurons
+complete together and queue at the EW, so a step costs about the busiest lane's words plus
+P·EW_II + EW_DEPTH, less the words the lanes stream meanwhile (x_t, the h ready first);
+:func:`lstm_cycles` replays it exactly. The digits LSTM of 32 units (dense, 10-bit): 4 lanes
+within 1.01× of the lanes' bound and 1.21× of all five multipliers'; 8 lanes 1.14× of all nine.
 
 One sequence is in flight at a time: the next one's inputs are taken once the logits of this
 one have gone out.
 """
+
+import functools
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
@@ -54,11 +62,12 @@ from .lib.mac_lane import mac_lane
 from .lib.requantizer import round_half_up, saturate
 from .lstm_schedule import GATE_ORDER, build_schedule, lstm_classifier
 
-__all__ = ["LstmEngine", "EW_II", "EW_DEPTH", "EW_MULTIPLIERS", "EW_PRODUCTS", "gate_constants"]
+__all__ = ["LstmEngine", "EW_II", "EW_DEPTH", "EW_MULTIPLIERS", "EW_PRODUCTS", "gate_constants",
+           "lstm_cycles"]
 
-EW_II = 5        # cycles between neurons in the element-wise unit
-EW_DEPTH = 16    # its stages (issue to h write)
-EW_MULTIPLIERS = 2        # z·M, and the cell's products
+EW_II = 7        # cycles between neurons in the element-wise unit
+EW_DEPTH = 17    # its stages (issue to h write)
+EW_MULTIPLIERS = 1        # z·M and the cell's products, one a cycle
 EW_PRODUCTS = 4 + 3       # per neuron and step: z_g·M_g for 4 gates; i·g, f·c, o·tanh(c)
 
 
@@ -121,18 +130,15 @@ class LstmEngine(wiring.Component):
 
     @property
     def multipliers(self):
-        """Multipliers of the matrix products (the lanes); the EW has two more."""
+        """Multipliers of the matrix products (the lanes); the EW has one more."""
         return self.lanes
 
-    @property
+    @functools.cached_property
     def cycles_estimate(self):
-        """Modelled cycles per sample: per step, the busiest lane's words or the EW's H
-        neurons (whichever is longer), plus the EW latency of the last neuron (and a phase
-        wait); then the busiest lane's head words and the logits' read-out."""
-        sched, T = self.schedule, self.steps
-        step = max(max(sched.step_words), sched.n_hidden * EW_II)
-        return T * (step + EW_DEPTH + EW_II) + max(sched.head_words) + \
-            self.model.n_classes + 8
+        """Modelled cycles per sample, from its first input transfer to its result out of
+        :class:`slimgen.hw.lstm_cell.LstmClassifier` (inputs sent back to back): the engine's
+        timing replayed word by word (:func:`lstm_cycles`), at the EW's worst phase."""
+        return max(lstm_cycles(self.schedule, self.steps, phase) for phase in range(EW_II))
 
     def elaborate(self, platform):
         m = Module()
@@ -173,7 +179,7 @@ class LstmEngine(wiring.Component):
         for chain in (v, ix, pp, kk, pr, s0):
             for d in range(1, len(chain)):
                 m.d.sync += chain[d].eq(chain[d - 1])
-        hw_en = v[15]                    # h write this cycle
+        hw_en = v[EW_DEPTH - 1]          # h write this cycle
 
         # ---- lanes ---------------------------------------------------------------------
         n_words = [len(w) for w in sched.words]
@@ -197,7 +203,7 @@ class LstmEngine(wiring.Component):
             r_wr, r_rd = rmem.write_port(), rmem.read_port(transparent_for=())
 
             # Activation writes: h from the EW, else an input.
-            m.d.comb += [a_wr.addr.eq(Mux(hw_en, X + Mux(pr[15], H, 0) + ix[15], x_cnt)),
+            m.d.comb += [a_wr.addr.eq(Mux(hw_en, X + Mux(pr[-1], H, 0) + ix[-1], x_cnt)),
                          a_wr.data.eq(Mux(hw_en, h_data, self.i.payload)),
                          a_wr.en.eq(hw_en | (self.i.valid & self.i.ready))]
 
@@ -320,39 +326,34 @@ class LstmEngine(wiring.Component):
         ix_rd = Mux(v[0], ix[0], Mux(v[1], ix[1], Mux(v[2], ix[2], ix[3])))
         m.d.comb += [b_rd.addr.eq(Cat(g_rd, ix_rd)), b_rd.en.eq(1)]
 
-        # Multipliers: z·M (operands ma, mb; product mp) and the cell's products (mc, md; mq).
-        ma = Signal(signed(a_bits))
-        mb = Signal(unsigned(b_bits))
-        # round_half_up(v, s) reads no bit of v below 2^(s−1): keep z·M >> k, k = min s_g − 1,
-        # and round with s_g − k (the same value).
-        k = min(s_g for _, s_g, _, _ in consts) - 1
-        mp = Signal(signed(max(2, a_bits + b_bits + 1 - k)))
-        m.d.sync += mp.eq((ma * mb) >> k)
-        mc = Signal(signed(max(fmt.c_bits, F + 2)))
-        md = Signal(unsigned(F + 1))
-        mq = Signal(signed(len(mc) + len(md) + 1))
-        m.d.sync += mq.eq(mc * md)
+        # The multiplier (operands mx, my; product mp), 7 products per neuron, each loaded on
+        # its own phase: z_g·M_g at τ+g+1, i·g at τ+5, f·c at τ+6, o·tanh(c_t) at τ+14.
+        mx = Signal(signed(max(a_bits, fmt.c_bits, F + 2)))
+        my = Signal(unsigned(max(b_bits, F + 1)))
+        mp = Signal(signed(len(mx) + len(my) + 1))
+        m.d.sync += mp.eq(mx * my)
         z_lane = Array(lane_data)[Mux(v[1], pp[1], Mux(v[2], pp[2], Mux(v[3], pp[3], pp[4])))]
         z = Signal(signed(max(self.part_bits, bias_bits) + 1))
         m.d.comb += z.eq(z_lane + b_rd.data)
         gval = Signal(signed(F + 2))
-        o_a, o_b = Signal(unsigned(F + 1)), Signal(unsigned(F + 1))
+        o_a = Signal(unsigned(F + 1))
+        tanh_c = Signal(signed(F + 2))
         ig_reg = Signal(signed(2 * F + 4))
         c_new = Signal(signed(fmt.c_bits))
         for g, (M, _, z_lo, z_hi) in enumerate(consts):
             with m.If(v[g + 1]):
-                m.d.sync += [ma.eq(Mux(z < z_lo, z_lo, Mux(z > z_hi, z_hi, z))), mb.eq(M)]
+                m.d.sync += [mx.eq(Mux(z < z_lo, z_lo, Mux(z > z_hi, z_hi, z))), my.eq(M)]
         with m.If(v[5]):
-            m.d.sync += [mc.eq(gval), md.eq(t_rd.data)]
+            m.d.sync += [mx.eq(gval), my.eq(t_rd.data)]
         c_prev = Mux(s0[6], 0, c_rd.data)
         with m.If(v[6]):
-            m.d.sync += [mc.eq(c_prev), md.eq(t_rd.data)]
-        with m.If(v[13]):
-            m.d.sync += [mc.eq(t_rd.data), md.eq(o_b)]
+            m.d.sync += [mx.eq(c_prev), my.eq(t_rd.data)]
+        with m.If(v[14]):
+            m.d.sync += [mx.eq(tanh_c), my.eq(o_a)]
 
-        # τ+g+3: table index of z_g; τ+12: of c_t.
+        # τ+g+3: table index of z_g; τ+9: of c_t.
         flip = 1 << (A - 1)
-        u = [saturate(m, round_half_up(mp, s_g - k), A, name=f"u_{g}") for g, (_, s_g, _, _) in
+        u = [saturate(m, round_half_up(mp, s_g), A, name=f"u_{g}") for g, (_, s_g, _, _) in
              zip(GATE_ORDER, consts)]
         u_c = saturate(m, round_half_up(c_new, F - fmt.tanh_frac), A, name="u_ct")
         t_addr = Signal(A + 1)
@@ -364,15 +365,15 @@ class LstmEngine(wiring.Component):
         with m.If(v[4]):
             m.d.sync += gval.eq(t_rd.data)
         with m.If(v[7]):
-            m.d.sync += [o_a.eq(t_rd.data), ig_reg.eq(mq)]
-        with m.If(v[11]):
-            m.d.sync += o_b.eq(o_a)      # before the next neuron's o arrives
-        c_sum = saturate(m, round_half_up(ig_reg + mq, F), fmt.c_bits, name="c_sum")
+            m.d.sync += [o_a.eq(t_rd.data), ig_reg.eq(mp)]
+        with m.If(v[10]):
+            m.d.sync += tanh_c.eq(t_rd.data)
+        c_sum = saturate(m, round_half_up(ig_reg + mp, F), fmt.c_bits, name="c_sum")
         with m.If(v[8]):
             m.d.sync += c_new.eq(c_sum)
         m.d.comb += [c_rd.addr.eq(ix[5]), c_rd.en.eq(1),
                      c_wr.addr.eq(ix[9]), c_wr.data.eq(c_new), c_wr.en.eq(v[9])]
-        m.d.comb += h_data.eq(saturate(m, round_half_up(mq, 2 * F - fmt.h_frac), fmt.h_bits,
+        m.d.comb += h_data.eq(saturate(m, round_half_up(mp, 2 * F - fmt.h_frac), fmt.h_bits,
                                        name="h"))
         with m.If(hw_en):
             m.d.sync += n_w.eq(n_w + 1)
@@ -409,3 +410,58 @@ class LstmEngine(wiring.Component):
                          par.eq(0), last_out.eq(0)] + [e.eq(0) for e in ec]
             m.d.sync += [d.eq(0) for d in ew_step_d]
         return m
+
+
+def lstm_cycles(sched, steps, phase=0):
+    """Cycles of one sample on :class:`LstmEngine` of schedule ``sched`` over ``steps`` steps,
+    the EW's phase counter at ``phase`` when the first input is taken (cycle 0).
+
+    The engine's rules, word by word: a lane issues a word a cycle after the previous one at
+    the earliest, and once its operand is there: input q of the sequence a cycle after its
+    transfer (inputs go one a cycle, but not while h is written), h of rank r of step s − 1
+    EW_DEPTH cycles after the EW took that neuron; at step s ≥ 2, 5 cycles after it took the
+    last neuron of step s − 2. A neuron is complete 3 cycles after its last word; the EW takes
+    the neuron of rank r on a cycle of phase 0, once it is complete and rank r − 1 is taken,
+    and writes its h EW_DEPTH − 1 cycles later. The logits leave 4 + n_classes cycles after
+    every lane's last head word, the result 2 cycles after the last logit.
+    """
+    P, H, n_in, T = sched.lanes, sched.n_hidden, sched.n_in, steps
+    X = T * n_in
+    decoded = [[sched.decode(w) for w in sched.words[p]] for p in range(P)]
+    h_en = []                                   # cycles of the EW's h writes
+    while True:
+        stalls, xt, c = set(h_en), [], 0        # input transfers
+        for _ in range(X):
+            while c in stalls:
+                c += 1
+            xt.append(c)
+            c += 1
+        took = [[0] * H for _ in range(T)]      # the EW's issue cycles
+        go = [-1] * P                           # every lane's last issue
+        for s in range(T + 1):
+            done = [[] for _ in range(P)]       # completion cycles of the lanes' neurons
+            for p in range(P):
+                S = sched.step_words[p]
+                rows = 0
+                for _, col, last in (decoded[p][:S] if s < T else decoded[p][S:]):
+                    t = go[p] + 1
+                    if col >= n_in and s > 0:
+                        t = max(t, took[s - 1][col - n_in] + EW_DEPTH)
+                    elif col < n_in and s < T:
+                        t = max(t, xt[s * n_in + col] + 1)
+                    if 2 <= s < T:
+                        t = max(t, took[s - 2][H - 1] + 5)
+                    go[p] = t
+                    rows += last
+                    if last and rows % 4 == 0:
+                        done[p].append(t + 3)
+            if s == T:
+                break
+            for r, (p, k) in enumerate(sched.items):
+                t = max(done[p][k], took[s][r - 1] + 1 if r else
+                        took[s - 1][H - 1] + 1 if s else 0)
+                took[s][r] = t + (-phase - t) % EW_II
+        new = sorted(t + EW_DEPTH - 1 for row in took for t in row)
+        if new == h_en or not X or new[0] > xt[-1]:     # the inputs as assumed
+            return max(go) + 4 + sched.n_classes + 2
+        h_en = new

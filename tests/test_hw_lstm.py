@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from slimgen.hw.lstm_cell import LstmClassifier
-from slimgen.hw.lstm_engine import LstmEngine, gate_constants
+from slimgen.hw.lstm_engine import EW_II, LstmEngine, gate_constants, lstm_cycles
 from slimgen.hw.lstm_schedule import GATE_ORDER, build_schedule
 from slimgen.sim.testing import random_lstm_cell, random_lstm_classifier
 from slimgen.sw.fixed import requantize
@@ -93,6 +93,59 @@ def test_classifier_with_gaps_and_backpressure():
     sim.add_testbench(monitor)
     sim.run()
     np.testing.assert_array_equal(_logits(out, 3, model.logit_bits), model(X))
+
+
+def _latency(dut, x, delay):
+    """Cycles from the first input transfer to the result (always taken), counting both, the
+    inputs sent back to back after ``delay`` idle cycles from reset."""
+    from amaranth.sim import Simulator
+    result = []
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        if delay:
+            await ctx.tick().repeat(delay)
+        cycle, first = delay, None
+        for v in x:
+            ctx.set(dut.i.payload, int(v))
+            ctx.set(dut.i.valid, 1)
+            ready = 0
+            while not ready:
+                ready, = (await ctx.tick().sample(dut.i.ready))[-1:]
+                cycle += 1
+            first = cycle - 1 if first is None else first
+        ctx.set(dut.i.valid, 0)
+        valid = 0
+        while not valid:
+            valid, = (await ctx.tick().sample(dut.o.valid))[-1:]
+            cycle += 1
+        result.append(cycle - first)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return result[0]
+
+
+@pytest.mark.parametrize("fmt,lanes,density,delay", [
+    (DEFAULT, 3, 0.3, 0),
+    (DEFAULT, 2, 0.6, 3),
+    (SMALL, 9, 0.05, 5),      # one neuron per lane: the EW paces the steps
+    (SMALL, 4, 0.2, 8),
+])
+def test_cycle_model_is_exact(fmt, lanes, density, delay):
+    """The cycle model replays the engine: one sequence's latency, whatever the EW's phase
+    when it starts, is :func:`lstm_cycles` at that phase, and at most the estimate."""
+    rng = np.random.default_rng(20 + lanes)
+    model = random_classifier(rng, 5, 9, 4, steps=4, fmt=fmt, density=density)
+    x = rng.integers(0, 1 << model.input_bits, 4 * 5)
+    dut = LstmClassifier(model, lanes=lanes)
+    latency = _latency(dut, x, delay)
+    eng = dut.engine
+    assert latency == lstm_cycles(eng.schedule, eng.steps, delay % EW_II)
+    assert latency <= eng.cycles_estimate == max(lstm_cycles(eng.schedule, eng.steps, k)
+                                                 for k in range(EW_II))
 
 
 def test_engine_errors():

@@ -49,8 +49,8 @@ def test_quantize_save_load(tmp_path, int_model, data):
 def test_network_and_entries(int_model):
     net = lstm_kind.make_network(int_model, RunConfig(model="lstm", lanes=5))
     Fragment.get(net, None)   # elaborates
-    # the lanes and the element-wise unit's two multipliers
-    assert net.engine.lanes == 5 and lstm_kind.multipliers(net) == 5 + 2
+    # the lanes and the element-wise unit's multiplier
+    assert net.engine.lanes == 5 and lstm_kind.multipliers(net) == 5 + 1
     # More lanes than hidden units: one neuron per lane.
     wide = lstm_kind.make_network(int_model, RunConfig(model="lstm", lanes=9))
     Fragment.get(wide, None)
@@ -63,7 +63,7 @@ def test_network_and_entries(int_model):
     assert all(set(e) == keys for e in entries)
     # per hidden unit and step: z·M for the 4 gates, then i·g, f·c and o·tanh(c)
     ew = entries.pop()
-    assert (ew["lanes"], ew["mults_per_inference"]) == (2, 8 * 6 * 7)
+    assert (ew["lanes"], ew["mults_per_inference"]) == (1, 8 * 6 * 7)
     assert [e["mults_per_inference"] for e in entries] == [
         8 * entries[0]["nonzeros"], 8 * entries[1]["nonzeros"], entries[2]["nonzeros"]]
     assert lstm_kind.cycles_estimate(net) == net.engine.cycles_estimate

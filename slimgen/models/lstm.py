@@ -7,10 +7,11 @@ Trained in float (:func:`slimgen.sw.nn.lstm_spec`), optionally gate-pruned (meth
 
 Hardware (:class:`slimgen.hw.lstm_engine.LstmEngine`): the run's ``lanes`` are multiply lanes
 shared by all four gates and the head; each lane computes whole hidden units (all four gate
-rows, one multiply per non-zero weight), and a time-multiplexed element-wise unit (two
-multipliers) overlaps the lanes. The latency bound counts every multiplier and product, the
-element-wise unit's too: at 4 lanes the lanes alone are within 1.02× of their bound, all six
-multipliers within about 1.34×; at 8 lanes (the ULX3S default) about 1.2×.
+rows, one multiply per non-zero weight), and a time-multiplexed element-wise unit (one
+multiplier for its seven products per hidden unit and step) overlaps the lanes. The latency
+bound counts every multiplier and product, the element-wise unit's too: the dense 32-unit
+preset at 4 lanes is within 1.01× of the lanes' bound and 1.21× of all five multipliers'; at 8
+lanes (the ULX3S default) 1.14× of all nine.
 """
 
 import numpy as np
@@ -63,7 +64,7 @@ def make_network(int_model, config):
 
 def multipliers(net):
     """Every multiplier in use: the lanes (shared by the gate products and the head) and the
-    element-wise unit's two (the accumulators' scaling onto the tables, and f·c, i·g,
+    element-wise unit's one (the accumulators' scaling onto the tables, and f·c, i·g,
     o·tanh c), which :func:`layer_entries` counts as a layer of its own."""
     from slimgen.hw.lstm_engine import EW_MULTIPLIERS
     return net.engine.multipliers + EW_MULTIPLIERS
@@ -71,9 +72,8 @@ def multipliers(net):
 
 #: Settings an LSTM run starts from unless given: 10-bit weights (8 bits cost 2 points after
 #: gate pruning), Verilator (an inference is thousands of cycles; Icarus is too slow for 360),
-#: the ULX3S with 8 lanes (1.2× the bound of all its multipliers; at 4 lanes the element-wise
-#: unit's two idle most of the time: 1.34×). The iCEBreaker fits 4 lanes: --board icebreaker
-#: --lanes 4 (28 of its 30 block RAMs).
+#: the ULX3S with 8 lanes (1.14× the bound of all its multipliers, 1.21× at 4 lanes). The
+#: iCEBreaker fits 4 lanes: --board icebreaker --lanes 4 (28 of its 30 block RAMs).
 DEFAULTS = {"weight_bits": 10, "sim": "verilator", "board": "ulx3s-85f", "lanes": 8}
 
 
@@ -122,7 +122,7 @@ def layer_entries(net):
 
 def _elementwise_entry(n_hidden, steps):
     """The element-wise unit: per hidden unit and step z_g·M_g for the four gates and the
-    cell's three products, on its own multipliers, a unit every ``EW_II`` cycles."""
+    cell's three products, on its own multiplier, a unit every ``EW_II`` cycles."""
     from slimgen.hw.lstm_engine import EW_II, EW_MULTIPLIERS, EW_PRODUCTS
     return {
         "name": "elementwise", "kind": "lstm cell", "engine": "time-multiplexed",
@@ -135,5 +135,6 @@ def _elementwise_entry(n_hidden, steps):
 
 
 def cycles_estimate(net):
-    """Cycles per inference if no lane waited beyond the EW's last neuron per step."""
+    """Cycles per inference, one in flight: the engine's timing replayed word by word
+    (:func:`slimgen.hw.lstm_engine.lstm_cycles`, at the element-wise unit's worst phase)."""
     return int(net.engine.cycles_estimate)
