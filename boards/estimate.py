@@ -109,8 +109,10 @@ def estimate_resources(verilog, family):
 
 
 def check_estimate(estimate, board):
-    """Raise :class:`slimgen.boards.build.DesignDoesNotFit` when the estimate already exceeds
-    ``board``'s DSP blocks or block RAMs; returns the estimate otherwise."""
+    """Raise :class:`slimgen.boards.build.DesignDoesNotFit` when the estimate (an
+    :class:`Estimate`, or a :class:`slimgen.boards.resource_model.Prediction`) already exceeds
+    ``board``'s DSP blocks or block RAMs; returns the estimate otherwise. Logic cells are not
+    refused before synthesis: their prediction is within a margin, not exact."""
     from .build import DesignDoesNotFit, fit_knobs
     over = {}
     for name, need, key in (("DSP blocks", estimate.dsp, "dsp"),
@@ -121,7 +123,8 @@ def check_estimate(estimate, board):
     if over:
         parts = "; ".join(f"{name}: {need} needed, {have} available"
                           for name, (need, have) in over.items())
+        source = getattr(estimate, "source", "the generated Verilog")
         raise DesignDoesNotFit(f"The design does not fit the {board.description} (estimated "
-                               f"before synthesis from the generated Verilog): {parts}."
+                               f"before synthesis from {source}): {parts}."
                                f"{fit_knobs(board)}", over)
     return estimate

@@ -111,6 +111,44 @@ def layer_rows(root, summary, unreadable=None):
     return rows
 
 
+def _predicted(estimate, used):
+    """``[predicted, error]`` cells of a resource row (empty when nothing was predicted)."""
+    if estimate is None:
+        return ["", ""]
+    if not used:
+        return [f"{estimate:,}", "exact" if estimate == used else ""]
+    error = (estimate - used) / used
+    return [f"{estimate:,}", "exact" if estimate == used else f"{100 * error:+.1f}%"]
+
+
+def _plan(root, unreadable):
+    """``plan.json`` (generate's prediction), or None when missing or unreadable."""
+    try:
+        plan = _read_json(root / "plan.json")
+    except ReportError as e:
+        unreadable.append(("plan.json", str(e).split(" (", 1)[0].split(": ", 1)[-1]))
+        return None
+    if plan is not None and not all(k in plan for k in ("board", "layers", "shared", "totals")):
+        unreadable.append(("plan.json", "not a plan"))
+        return None
+    return plan
+
+
+def plan_rows(plan):
+    """The plan's table rows: each layer, the shared hardware, the totals."""
+    def cell(v):
+        return _num(v) if isinstance(v, (int, float)) else str(v)
+    rows = [[str(r.get("name", "")), str(r.get("engine", "")), cell(r.get("lanes", "")),
+             cell(r.get("cycles", "")), cell(r["lc_estimate"]), cell(r["dsp_estimate"]),
+             cell(r["bram_estimate"])] for r in plan["layers"]]
+    sh, t = plan["shared"], plan["totals"]
+    rows.append(["shared", "control, shared array, UART bridge", "", "",
+                 cell(sh["lc_estimate"]), cell(sh["dsp_estimate"]), cell(sh["bram_estimate"])])
+    rows.append(["total", "", "", cell(t["cycles_estimate"]), cell(t["lc_estimate"]),
+                 cell(t["dsp_estimate"]), cell(t["bram_estimate"])])
+    return rows
+
+
 def _inferences_per_second(s):
     if s.get("inferences_per_second"):
         return float(s["inferences_per_second"])

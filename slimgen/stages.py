@@ -263,13 +263,33 @@ def stage_generate(run):
     multipliers = int(count(net)) if count else sum(e["lanes"] for e in layers)
     mults = sum(e.get("mults_per_inference", e["nonzeros"]) for e in layers)
     estimate = getattr(run.kind, "cycles_estimate", None)
-    return {"lanes": [e["lanes"] for e in layers], "multipliers": multipliers,
-            "verilog_lines": text.count("\n"), "engines": [e["engine"] for e in layers],
-            "layers": layers, "mults_per_inference": int(mults),
-            # every multiplier busy on a useful product every cycle: the latency floor
-            "cycles_lower_bound": int(-(-mults // multipliers)),
-            "cycles_estimate": int(estimate(net)) if estimate
-            else sum(e["cycles"] for e in layers)}
+    figures = {"lanes": [e["lanes"] for e in layers], "multipliers": multipliers,
+               "verilog_lines": text.count("\n"), "engines": [e["engine"] for e in layers],
+               "layers": layers, "mults_per_inference": int(mults),
+               # every multiplier busy on a useful product every cycle: the latency floor
+               "cycles_lower_bound": int(-(-mults // multipliers)),
+               "cycles_estimate": int(estimate(net)) if estimate
+               else sum(e["cycles"] for e in layers)}
+    _write_plan(run, int_model, figures)
+    return figures
+
+
+def _write_plan(run, int_model, figures):
+    """``plan.json``: the layers and the resources predicted for the run's board, printed as
+    a short table unless the run is quiet."""
+    from slimgen.boards.build import get_board
+    from slimgen.boards.plan import format_plan, make_plan
+    from slimgen.boards.resource_model import predict_top
+    board = get_board(run.config.board)
+    prediction = predict_top(int_model, board, network_factory=lambda: run.kind.make_network(
+        int_model, run.config))
+    plan = make_plan(figures["layers"], prediction, board=board,
+                     cycles=figures["cycles_estimate"],
+                     cycles_lower_bound=figures["cycles_lower_bound"],
+                     multipliers=figures["multipliers"])
+    _write_json(run.path("plan.json"), plan)
+    if run.progress:
+        run.log(format_plan(plan))
 
 
 def stage_verify(run):
@@ -298,15 +318,20 @@ def stage_verify(run):
 def stage_build(run):
     from slimgen.boards.build import build_bitstream
     from slimgen.boards.build import get_board
-    from slimgen.boards.estimate import check_estimate, estimate_resources
+    from slimgen.boards.estimate import check_estimate
+    from slimgen.boards.resource_model import predict_top
     board = get_board(run.config.board)
-    verilog = run.need("network.v", "generate").read_text()
-    estimate = check_estimate(estimate_resources(verilog, board.family), board)
-    run.log(f"build: estimate {estimate.dsp} DSP blocks, {estimate.bram} block RAMs of "
-            f"{board.totals['dsp']} and {board.totals['bram']}; synthesizing for {board.name}")
+    run.need("network.v", "generate")
     int_model = load_int_artifact(run)
+    factory = lambda: run.kind.make_network(int_model, run.config)  # noqa: E731
+    # predicted from the board top's own netlist, for the board built (the plan's may be
+    # another's if the board changed since generate)
+    estimate = check_estimate(predict_top(int_model, board, network_factory=factory), board)
+    run.log(f"build: estimate {estimate.lc} {board.lc_name}, {estimate.dsp} DSP blocks, "
+            f"{estimate.bram} block RAMs of {board.totals['lc']}, {board.totals['dsp']} and "
+            f"{board.totals['bram']}; synthesizing for {board.name}")
     report = build_bitstream(int_model, run.config.board, run.path("build"),
-                             network_factory=lambda: run.kind.make_network(int_model, run.config))
+                             network_factory=factory)
     figures = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(report).items()}
     figures["build_log"] = figures.pop("log", "")
     figures.update(estimate.to_dict())

@@ -1,0 +1,272 @@
+"""Resources of a design predicted from its own structure, before synthesis (issue 19).
+
+The board top is elaborated as :func:`slimgen.boards.build.build_bitstream` builds it and
+turned into Amaranth's netlist (cells: operators with their widths, multiplexers, pattern
+matches, flip-flops, memories). Every cell is counted by kind and width (:func:`structure`):
+
+==============  ==============================================================================
+``carry``       bits of adders, subtractors, negations and ordered comparisons (the carry
+                chain: one logic cell per bit on iCE40, half a CCU2 per bit on ECP5)
+``mux``         bits of 2:1 multiplexers: ``Mux``, each assignment of a ``with m.If/Switch``
+                (the conditional assignment lists), variable part selects and shifts (a
+                log₂ tree), small memories' read multiplexers
+``logic``       bits of bitwise and, or, xor, equality tests, reductions and pattern matches
+``ff``          flip-flop bits (registers, and the bits of a small written memory on iCE40,
+                which has no distributed RAM)
+``lutram``      bits of small memories, ECP5 only (distributed RAM: a LUT holds 16 × 2 bits)
+==============  ==============================================================================
+
+The logic cells (iCE40 ``ICESTORM_LC``) or LUT4s (ECP5 ``TRELLIS_COMB``) nextpnr reports are
+``base + Σ coefficient × count`` with one small set of coefficients per family
+(:data:`COEFFICIENTS`), fitted on a calibration set of built designs and checked on others
+(``bench/resources.py``; bench/README.md says how and how well). DSP blocks come from the
+multiplies of two signals, each operand's significant width (its sign or zero extension
+stripped) split as yosys' ``mul2dsp`` splits it (:func:`slimgen.boards.estimate.multiplier_blocks`);
+block RAMs from the memories, as :mod:`slimgen.boards.estimate` counts them from Verilog.
+
+Each count is attributed to the top-level submodule of the network it sits in
+(:attr:`Prediction.modules`), so a plan can give per-layer figures where layers are modules
+of their own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from .estimate import BLOCK_SHAPES, multiplier_blocks
+
+__all__ = ["FEATURES", "COEFFICIENTS", "Prediction", "top_netlist", "netlist_of", "structure",
+           "predict", "predict_top", "memory_kind", "memory_blocks"]
+
+FEATURES = ("carry", "mux", "logic", "ff", "lutram", "rom")
+
+#: Logic cells per counted bit, per family: ``base`` is the board top's fixed share.
+COEFFICIENTS = {
+    "ice40": {"base": 0.0, "carry": 1.0, "mux": 0.5, "logic": 0.3, "ff": 0.5, "lutram": 0.0, "rom": 0.1},
+    "ecp5": {"base": 0.0, "carry": 0.5, "mux": 0.5, "logic": 0.3, "ff": 0.0, "lutram": 0.125, "rom": 0.1},
+}
+
+_CARRY_OPS = {"+", "-", "u<", "u>", "u<=", "u>=", "s<", "s>", "s<=", "s>="}
+_LOGIC_OPS = {"&", "|", "^", "==", "!=", "r|", "r&", "r^", "b"}
+_SHIFT_OPS = {"<<", "u>>", "s>>"}
+_DIVIDE_OPS = {"u//", "s//", "u%", "s%"}
+_FREE_OPS = {"~", "u", "s"}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a design is predicted to need on one family."""
+    family: str
+    lc: int
+    dsp: int
+    bram: int
+    counts: dict                    # feature -> bits, the whole design
+    modules: dict = field(default_factory=dict)   # module name -> {"lc", "dsp", "bram", ...}
+
+    #: what :func:`slimgen.boards.estimate.check_estimate`'s refusal names
+    source = "the design's netlist"
+
+    def to_dict(self):
+        return {"lc_estimate": self.lc, "dsp_estimate": self.dsp, "bram_estimate": self.bram}
+
+
+def top_netlist(qmodel, board, *, lanes=4, network_factory=None, network_options=None):
+    """The netlist of the board top :func:`slimgen.boards.build.build_bitstream` builds."""
+    from .top import BoardTop
+    top = BoardTop(qmodel, lanes=lanes, leds=board.leds, network_options=network_options,
+                   network_factory=network_factory)
+    return netlist_of(top, board.platform())
+
+
+def netlist_of(elaboratable, platform=None):
+    """Amaranth's netlist of ``elaboratable`` (elaborated for ``platform``); a component's
+    signature members are its ports, as Amaranth's Verilog and RTLIL back-ends make them."""
+    from amaranth.hdl import Fragment, Value
+    from amaranth.hdl._ir import PortDirection, build_netlist
+    from amaranth.lib import wiring
+    ports = {}
+    if isinstance(getattr(elaboratable, "signature", None), wiring.Signature):
+        for path, member, value in elaboratable.signature.flatten(elaboratable):
+            direction = PortDirection.Input if member.flow == wiring.In \
+                else PortDirection.Output
+            ports["__".join(map(str, path))] = (Value.cast(value), direction)
+    return build_netlist(Fragment.get(elaboratable, platform), ports, name="top")
+
+
+def _significant(value):
+    """Bits of an operand once the zero or sign extension an operator input carries is
+    stripped (a constant's own bits are kept)."""
+    nets = list(value)
+    while len(nets) > 1 and nets[-1].is_const and nets[-1].const == 0:
+        nets.pop()
+    while len(nets) > 1 and nets[-1] == nets[-2]:
+        nets.pop()
+    return len(nets)
+
+
+def _is_const(value):
+    return all(net.is_const for net in value)
+
+
+def _assignment_bits(cell, flip_flops):
+    """Multiplexer bits of a conditional assignment list. A constant assigned (a reset, a
+    counter cleared) goes to the flip-flop's synchronous set/reset input; a register that
+    holds its value unless assigned (the default is its own output) takes the first
+    assignment through its clock enable."""
+    bits = sum(len(a.value) for a in cell.assignments if not _is_const(a.value))
+    held = all(net.is_cell and net.cell in flip_flops for net in cell.default)
+    return max(0, bits - len(cell.default)) if held else bits
+
+
+#: yosys ``memory_libmap``'s costs: a block RAM of the family (its library's ``cost``), a
+#: bit of a memory left to logic (ROM, RAM), ECP5's 16 × 4 LUT RAM, a read multiplexer bit
+#: (``FACTOR_MUX``).
+_BLOCK_COST = {"ice40": 64, "ecp5": 128}
+_LOGIC_COST_ROM, _LOGIC_COST_RAM = 1 / 16, 1.0
+_LUTRAM_COST, _LUTRAM_SHAPE = 4, (16, 4)
+_FACTOR_MUX = 0.5
+
+
+def _block_cost(depth, width, family, reads):
+    """``(cost, blocks)`` of the cheapest block RAM geometry for a memory."""
+    best = None
+    for d, w in BLOCK_SHAPES[family]:
+        rows = math.ceil(depth / d)
+        blocks = math.ceil(width / w) * rows * max(1, reads)
+        cost = _BLOCK_COST[family] * blocks + (rows - 1) * width * max(1, reads) * _FACTOR_MUX
+        if best is None or cost < best[0]:
+            best = (cost, blocks)
+    return best
+
+
+def memory_kind(depth, width, family, *, written=True, reads=1):
+    """Where yosys puts a ``depth × width`` memory on ``family``: ``("block", n)`` block RAMs,
+    ``("lutram", n)`` ECP5 16 × 4 LUT RAMs, or ``("logic", 0)``.
+
+    As yosys' ``memory_libmap`` chooses: the cheapest of soft logic (a ROM bit costs 1/16, a
+    RAM bit 1), the family's block RAM (cost 64 on iCE40, 128 on ECP5 per block, plus half a
+    unit per bit of read multiplexer across blocks) and, for a RAM on ECP5, LUT RAM (4 per
+    16 × 4). Logic wins ties (yosys keeps the first of equal costs, logic first, its cost
+    truncated to an integer)."""
+    logic = int(depth * width * (_LOGIC_COST_RAM if written else _LOGIC_COST_ROM))
+    choice, best = ("logic", 0), logic
+    cost, blocks = _block_cost(depth, width, family, reads)
+    candidates = [(cost, ("block", blocks))]
+    if family == "ecp5" and written:
+        d, w = _LUTRAM_SHAPE
+        rows = math.ceil(depth / d)
+        n = math.ceil(width / w) * rows * max(1, reads)
+        candidates.insert(0, (_LUTRAM_COST * n + (rows - 1) * width * reads * _FACTOR_MUX,
+                              ("lutram", n)))
+    for cost, kind in candidates:
+        if cost < best:
+            choice, best = kind, cost
+    return choice
+
+
+def memory_blocks(depth, width, family, *, written=True, reads=1):
+    """Block RAMs of a ``depth × width`` memory on ``family`` (0: not in block RAM)."""
+    kind, n = memory_kind(depth, width, family, written=written, reads=reads)
+    return n if kind == "block" else 0
+
+
+def structure(netlist, family):
+    """Counts of ``netlist`` for ``family``: ``{module: {feature: bits, "dsp", "bram"}}``,
+    ``module`` the name path of the cell's module (a tuple)."""
+    from amaranth.hdl import _nir
+    counts = defaultdict(lambda: defaultdict(int))
+    memories = {}
+    ports = defaultdict(list)
+    flip_flops = set()
+    for cell_idx, cell in enumerate(netlist.cells):
+        if isinstance(cell, _nir.FlipFlop):
+            flip_flops.add(cell_idx)
+        if isinstance(cell, (_nir.SyncReadPort, _nir.AsyncReadPort, _nir.SyncWritePort)):
+            ports[cell.memory].append(cell)
+    for cell_idx, cell in enumerate(netlist.cells):
+        c = counts[netlist.modules[cell.module_idx].name]
+        if isinstance(cell, _nir.Operator):
+            op, ins = cell.operator, cell.inputs
+            width = len(ins[-1]) if op != "m" else len(ins[1])
+            if op in _CARRY_OPS:
+                c["carry"] += max(_significant(v) for v in ins) if op not in "+-" else width
+            elif op == "*":
+                a, b = ins
+                if _is_const(a) or _is_const(b):
+                    c["carry"] += width
+                else:
+                    c["dsp"] += multiplier_blocks(_significant(a), _significant(b), family)
+            elif op == "m":
+                c["mux"] += width
+            elif op in _DIVIDE_OPS:      # a carry chain per quotient bit
+                c["carry"] += width * width
+            elif op in _SHIFT_OPS:
+                c["mux"] += width * max(1, math.ceil(math.log2(max(2, len(ins[0])))))
+            elif op in _LOGIC_OPS:
+                c["logic"] += max(len(v) for v in ins)
+            elif op not in _FREE_OPS:
+                c["logic"] += width
+        elif isinstance(cell, _nir.Matches):
+            # a pattern tests its cared-for bits; one bit is a wire
+            c["logic"] += sum(n for n in (len(p) - p.count("-") for p in cell.patterns)
+                              if n > 1)
+        elif isinstance(cell, _nir.AssignmentList):
+            c["mux"] += _assignment_bits(cell, flip_flops)
+        elif isinstance(cell, _nir.Part):
+            positions = max(1, (len(cell.value) - cell.width) // cell.stride + 1)
+            c["mux"] += cell.width * (positions - 1)
+        elif isinstance(cell, _nir.FlipFlop):
+            c["ff"] += len(cell.data)
+        elif isinstance(cell, _nir.Memory):
+            written = any(isinstance(p, _nir.SyncWritePort) for p in ports[cell_idx])
+            reads = sum(1 for p in ports[cell_idx] if not isinstance(p, _nir.SyncWritePort))
+            kind, n = memory_kind(cell.depth, cell.width, family, written=written,
+                                  reads=reads)
+            bits = cell.depth * cell.width
+            if kind == "block":
+                c["bram"] += n
+            elif kind == "lutram":
+                c["lutram"] += bits * max(1, reads)
+            elif written:         # flip-flops and a read multiplexer per port
+                c["ff"] += bits
+                c["mux"] += reads * cell.width * (cell.depth - 1)
+            else:                 # a ROM: a function of the address per output bit
+                c["rom"] += bits * reads
+    return {name: dict(c) for name, c in counts.items()}
+
+
+def _lc(counts, coefficients):
+    return sum(coefficients[k] * counts.get(k, 0) for k in FEATURES)
+
+
+def predict(netlist, family, *, coefficients=None, depth=3):
+    """The :class:`Prediction` of ``netlist`` on ``family``; ``modules`` sums the counts per
+    module path below the top cut at ``depth`` names (``bridge.network.<unit>`` by default;
+    ``""`` is the top's own)."""
+    coefficients = coefficients or COEFFICIENTS[family]
+    per_module = structure(netlist, family)
+    total = defaultdict(int)
+    modules = defaultdict(lambda: defaultdict(int))
+    for name, c in per_module.items():
+        key = ".".join(name[1:depth + 1])
+        for k, v in c.items():
+            total[k] += v
+            modules[key][k] += v
+    out = {}
+    for key, c in modules.items():
+        out[key] = {"lc": round(_lc(c, coefficients)), "dsp": c.get("dsp", 0),
+                    "bram": c.get("bram", 0)}
+    lc = round(coefficients["base"] + _lc(total, coefficients))
+    return Prediction(family, lc, total.get("dsp", 0), total.get("bram", 0),
+                      {k: total.get(k, 0) for k in FEATURES}, out)
+
+
+def predict_top(qmodel, board, *, lanes=4, network_factory=None, network_options=None,
+                coefficients=None):
+    """The :class:`Prediction` of the board top of ``qmodel`` on ``board`` (a
+    :class:`slimgen.boards.build.Board`)."""
+    netlist = top_netlist(qmodel, board, lanes=lanes, network_factory=network_factory,
+                          network_options=network_options)
+    return predict(netlist, board.family, coefficients=coefficients)

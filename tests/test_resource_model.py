@@ -1,0 +1,123 @@
+"""The resource model's structure counts on small known units (no synthesis)."""
+
+import pytest
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from slimgen.boards.resource_model import COEFFICIENTS, FEATURES, netlist_of, predict, \
+    structure
+
+
+def _unit(body, ports):
+    """A component with ``ports`` (name -> In/Out member) whose module ``body(m, self)``
+    fills."""
+    class Unit(wiring.Component):
+        def __init__(self):
+            super().__init__(ports)
+
+        def elaborate(self, platform):
+            m = Module()
+            body(m, self)
+            return m
+    return Unit()
+
+
+def _counts(unit, family="ice40"):
+    """All counts of ``unit``'s netlist, summed over its modules."""
+    total = {}
+    for c in structure(netlist_of(unit), family).values():
+        for k, v in c.items():
+            total[k] = total.get(k, 0) + v
+    return {k: v for k, v in total.items() if v}
+
+
+def test_an_adder_is_counted_on_the_carry_chain():
+    unit = _unit(lambda m, u: m.d.comb.__iadd__(u.y.eq(u.a + u.b)),
+                 {"a": In(8), "b": In(8), "y": Out(9)})
+    assert _counts(unit) == {"carry": 9}
+
+
+def test_a_comparator_counts_its_operands_bits():
+    unit = _unit(lambda m, u: m.d.comb.__iadd__(u.y.eq(u.a < u.b)),
+                 {"a": In(12), "b": In(12), "y": Out(1)})
+    assert _counts(unit) == {"carry": 12}
+
+
+def test_a_register_is_counted_as_flip_flops():
+    unit = _unit(lambda m, u: m.d.sync.__iadd__(u.q.eq(u.d)), {"d": In(13), "q": Out(13)})
+    assert _counts(unit) == {"ff": 13}      # the reset: the flip-flops' own reset input
+
+
+def test_a_mux_and_bitwise_logic():
+    def body(m, u):
+        m.d.comb += [u.y.eq(Mux(u.s, u.a, u.b)), u.z.eq(u.a ^ u.b)]
+    from amaranth.hdl import Mux
+    unit = _unit(body, {"s": In(1), "a": In(6), "b": In(6), "y": Out(6), "z": Out(6)})
+    assert _counts(unit) == {"mux": 6, "logic": 6}
+
+
+@pytest.mark.parametrize("a, b, ice40, ecp5", [
+    (8, 8, 1, 1), (16, 16, 1, 1), (18, 16, 2, 1), (20, 18, 3, 2)])
+def test_a_multiply_of_two_signals_takes_dsp_blocks_by_its_operand_widths(a, b, ice40, ecp5):
+    """Signed operands: the sign extension Amaranth's netlist gives them is not counted."""
+    unit = _unit(lambda m, u: m.d.comb.__iadd__(u.y.eq(u.a * u.b)),
+                 {"a": In(signed(a)), "b": In(signed(b)), "y": Out(signed(a + b))})
+    assert _counts(unit, "ice40").get("dsp") == ice40
+    assert _counts(unit, "ecp5").get("dsp") == ecp5
+
+
+def test_a_multiply_by_a_constant_takes_no_dsp_block():
+    unit = _unit(lambda m, u: m.d.comb.__iadd__(u.y.eq(u.a * 5)),
+                 {"a": In(8), "y": Out(11)})
+    assert "dsp" not in _counts(unit)
+
+
+def _memory_unit(depth, width, *, rom=False):
+    """A memory with one synchronous read port and, unless ``rom``, one write port."""
+    def body(m, u):
+        init = [k % (1 << width) for k in range(depth)] if rom else []
+        m.submodules.mem = mem = Memory(shape=width, depth=depth, init=init)
+        r = mem.read_port()
+        m.d.comb += [r.addr.eq(u.ra), u.rd.eq(r.data)]
+        if not rom:
+            w = mem.write_port()
+            m.d.comb += [w.addr.eq(u.wa), w.data.eq(u.wd), w.en.eq(u.we)]
+    bits = max(1, (depth - 1).bit_length())
+    ports = {"ra": In(bits), "rd": Out(width)}
+    if not rom:
+        ports.update(wa=In(bits), wd=In(width), we=In(1))
+    return _unit(body, ports)
+
+
+def test_a_large_memory_is_block_ram():
+    """512 × 8 bits: one iCE40 EBR (512 × 8) and one ECP5 DP16KD; no logic counted."""
+    for family in ("ice40", "ecp5"):
+        counts = _counts(_memory_unit(512, 8), family)
+        assert counts["bram"] == 1 and not counts.get("ff") and not counts.get("lutram")
+
+
+def test_small_memories_go_where_yosys_puts_them():
+    """yosys' memory_libmap costs: a RAM bit in logic 1, a ROM bit 1/16, an iCE40 block 64,
+    an ECP5 block 128, an ECP5 16 × 4 LUT RAM 4. A 16 × 8 RAM (128) takes an iCE40 block
+    and ECP5 LUT RAM; a 4 × 8 RAM (32) stays in flip-flops on iCE40 with a 4-way read
+    multiplexer per bit. ROMs as measured with YoWASP yosys on slimgen's engines: 96 × 6
+    (36) in logic, 128 × 14 (112) in a block, on iCE40."""
+    assert _counts(_memory_unit(16, 8), "ice40") == {"bram": 1}
+    assert _counts(_memory_unit(16, 8), "ecp5") == {"lutram": 128}
+    assert _counts(_memory_unit(4, 8), "ice40") == {"ff": 32, "mux": 8 * 3}
+    assert _counts(_memory_unit(96, 6, rom=True), "ice40") == {"rom": 96 * 6}
+    assert _counts(_memory_unit(128, 14, rom=True), "ice40") == {"bram": 1}
+    assert _counts(_memory_unit(128, 14, rom=True), "ecp5") == {"rom": 128 * 14}
+
+
+def test_prediction_is_the_coefficients_times_the_counts():
+    unit = _unit(lambda m, u: m.d.sync.__iadd__(u.y.eq(u.a + u.b)),
+                 {"a": In(8), "b": In(8), "y": Out(9)})
+    p = predict(netlist_of(unit), "ice40")
+    c = COEFFICIENTS["ice40"]
+    assert p.counts == {**dict.fromkeys(FEATURES, 0), "carry": 9, "ff": 9}
+    assert p.lc == round(c["base"] + 9 * c["carry"] + 9 * c["ff"])
+    assert (p.dsp, p.bram) == (0, 0)
+    assert p.to_dict() == {"lc_estimate": p.lc, "dsp_estimate": 0, "bram_estimate": 0}
