@@ -192,8 +192,8 @@ class VerifyResult(_Result):
 
 @dataclass(frozen=True, repr=False)
 class BuildResult(_Result):
-    """Utilisation and timing from nextpnr's report, the estimate checked before it, and the
-    bitstream."""
+    """Utilisation and timing from nextpnr's report, the estimate made before it from the
+    design's netlist (logic cells / LUTs, DSP blocks, block RAMs), and the bitstream."""
     board: str = None
     lc_used: int = None
     lc_total: int = None
@@ -204,6 +204,7 @@ class BuildResult(_Result):
     fmax_mhz: float = None
     target_mhz: float = None
     bitstream: str = None
+    lc_estimate: int = None
     dsp_estimate: int = None
     bram_estimate: int = None
     tool_seconds: float = None

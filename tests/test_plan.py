@@ -70,3 +70,25 @@ def test_layers_on_shared_hardware_say_shared_and_the_shared_row_holds_it():
     text = format_plan(plan)
     assert "shared" in text.splitlines()[2] and text.splitlines()[-2].split()[1:] == [
         "130", "1000", "4", "6"]
+
+
+def test_the_report_shows_predicted_beside_measured_and_the_plan():
+    from slimgen.boards.build import get_board
+    from slimgen.report import _predicted, plan_rows
+    assert _predicted(None, 100) == ["", ""]
+    assert _predicted(8, 8) == ["8", "exact"]
+    assert _predicted(1150, 1000) == ["1,150", "+15.0%"]
+    assert _predicted(1900, 2000) == ["1,900", "-5.0%"]
+    prediction = Prediction("ice40", 2500, 8, 6, {}, {
+        "bridge": {"lc": 500, "dsp": 0, "bram": 0},
+        "bridge.network.layer0": {"lc": 1400, "dsp": 4, "bram": 5},
+        "bridge.network.layer0.core": {"lc": 100, "dsp": 0, "bram": 0},
+        "bridge.network.layer1": {"lc": 500, "dsp": 4, "bram": 1}})
+    layers = [{"name": "layer0", "engine": "dense", "lanes": 4, "cycles": 70},
+              {"name": "layer1", "engine": "dense", "lanes": 4, "cycles": 20}]
+    plan = make_plan(layers, prediction, board=get_board("icebreaker"), cycles=95)
+    assert plan_rows(plan) == [
+        ["layer0", "dense", "4", "70", "1,500", "4", "5"],
+        ["layer1", "dense", "4", "20", "500", "4", "1"],
+        ["shared", "control, shared array, UART bridge", "", "", "500", "0", "0"],
+        ["total", "", "", "95", "2,500", "8", "6"]]
