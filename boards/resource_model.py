@@ -120,24 +120,48 @@ def _assignment_bits(cell, flip_flops):
     return max(0, bits - len(cell.default)) if held else bits
 
 
-#: yosys ``memory_libmap``'s costs: a block RAM of the family (its library's ``cost``), a
-#: bit of a memory left to logic (ROM, RAM), ECP5's 16 × 4 LUT RAM, a read multiplexer bit
-#: (``FACTOR_MUX``).
-_BLOCK_COST = {"ice40": 64, "ecp5": 128}
+#: yosys' block RAM libraries (``share/ice40/brams.txt``, ``share/lattice/brams_16kd.txt``):
+#: per block kind, its address bits, data widths, byte width (0: none), cost, and whether a
+#: RAM (written) may use it (ECP5's PDPW16KD writes only 36 bits at once).
+_BLOCKS = {
+    "ice40": (("RAM4K", 11, (2, 4, 8, 16), 1, 64, True),),
+    "ecp5": (("DP16KD", 14, (1, 2, 4, 9, 18), 9, 128, True),
+             ("PDPW16KD", 14, (1, 2, 4, 9, 18, 36), 9, 128, False)),
+}
+#: memory_libmap's cost of a bit left to logic (ROM, RAM), of ECP5's 16 × 4 LUT RAM, and its
+#: factors for read multiplexer and write decoder bits.
 _LOGIC_COST_ROM, _LOGIC_COST_RAM = 1 / 16, 1.0
 _LUTRAM_COST, _LUTRAM_SHAPE = 4, (16, 4)
-_FACTOR_MUX = 0.5
+_FACTOR_MUX = _FACTOR_DEMUX = 0.5
 
 
-def _block_cost(depth, width, family, reads):
-    """``(cost, blocks)`` of the cheapest block RAM geometry for a memory."""
+def _port_copies(family, written, reads):
+    """Copies of a memory its read ports need: an iCE40 block reads on one port; an ECP5
+    DP16KD has two, both free to read in a ROM, one shared with the write in a RAM."""
+    reads = max(1, reads)
+    return reads if family == "ice40" or written else -(-reads // 2)
+
+
+def _block_cost(depth, width, family, *, written, reads):
+    """``(cost, blocks)`` of the cheapest block RAM geometry, as memory_libmap's
+    ``handle_geom`` finds it: for each base width, the memory cut into address slices of the
+    block's depth, the slices laid side by side across as many blocks as their bits need
+    (a 528 × 9 ROM: three 256-deep slices of 9 bits in two 16-bit-wide blocks), a read
+    multiplexer over the slices, a write decoder when there are several."""
     best = None
-    for d, w in BLOCK_SHAPES[family]:
-        rows = math.ceil(depth / d)
-        blocks = math.ceil(width / w) * rows * max(1, reads)
-        cost = _BLOCK_COST[family] * blocks + (rows - 1) * width * max(1, reads) * _FACTOR_MUX
-        if best is None or cost < best[0]:
-            best = (cost, blocks)
+    for _, abits, dbits, byte, cost, ram_ok in _BLOCKS[family]:
+        if written and not ram_ok:
+            continue
+        for i, unit in enumerate(dbits):
+            eff = 1 if not written else min(byte or unit, unit)
+            swizzle = -(-width // eff) * eff
+            slices = -(-depth // (1 << (abits - i)))
+            blocks = -(-(slices * swizzle) // unit) * _port_copies(family, written, reads)
+            total = cost * blocks + _FACTOR_MUX * (slices - 1) * width * max(1, reads)
+            if written and slices > 1:
+                total += _FACTOR_DEMUX * slices
+            if best is None or total < best[0]:
+                best = (total, blocks)
     return best
 
 
@@ -146,18 +170,18 @@ def memory_kind(depth, width, family, *, written=True, reads=1):
     ``("lutram", n)`` ECP5 16 × 4 LUT RAMs, or ``("logic", 0)``.
 
     As yosys' ``memory_libmap`` chooses: the cheapest of soft logic (a ROM bit costs 1/16, a
-    RAM bit 1), the family's block RAM (cost 64 on iCE40, 128 on ECP5 per block, plus half a
-    unit per bit of read multiplexer across blocks) and, for a RAM on ECP5, LUT RAM (4 per
-    16 × 4). Logic wins ties (yosys keeps the first of equal costs, logic first, its cost
-    truncated to an integer)."""
+    RAM bit 1), the family's block RAM (:func:`_block_cost`: 64 per iCE40 block, 128 per ECP5
+    block, plus multiplexers) and, for a RAM on ECP5, LUT RAM (4 per 16 × 4). Logic wins
+    ties (yosys keeps the first of equal costs, logic first, its cost truncated to an
+    integer)."""
     logic = int(depth * width * (_LOGIC_COST_RAM if written else _LOGIC_COST_ROM))
     choice, best = ("logic", 0), logic
-    cost, blocks = _block_cost(depth, width, family, reads)
+    cost, blocks = _block_cost(depth, width, family, written=written, reads=reads)
     candidates = [(cost, ("block", blocks))]
     if family == "ecp5" and written:
         d, w = _LUTRAM_SHAPE
-        rows = math.ceil(depth / d)
-        n = math.ceil(width / w) * rows * max(1, reads)
+        rows = -(-depth // d)
+        n = -(-width // w) * rows * max(1, reads)
         candidates.insert(0, (_LUTRAM_COST * n + (rows - 1) * width * reads * _FACTOR_MUX,
                               ("lutram", n)))
     for cost, kind in candidates:
@@ -179,19 +203,29 @@ def structure(netlist, family):
     counts = defaultdict(lambda: defaultdict(int))
     memories = {}
     ports = defaultdict(list)
+    sync_reads = defaultdict(int)
     flip_flops = set()
     for cell_idx, cell in enumerate(netlist.cells):
         if isinstance(cell, _nir.FlipFlop):
             flip_flops.add(cell_idx)
         if isinstance(cell, (_nir.SyncReadPort, _nir.AsyncReadPort, _nir.SyncWritePort)):
             ports[cell.memory].append(cell)
+        if isinstance(cell, _nir.SyncReadPort):
+            sync_reads[cell.memory] += 1
     for cell_idx, cell in enumerate(netlist.cells):
         c = counts[netlist.modules[cell.module_idx].name]
         if isinstance(cell, _nir.Operator):
             op, ins = cell.operator, cell.inputs
             width = len(ins[-1]) if op != "m" else len(ins[1])
-            if op in _CARRY_OPS:
-                c["carry"] += max(_significant(v) for v in ins) if op not in "+-" else width
+            if op in ("+", "-"):
+                # as wide as the operands' significant bits and a carry (yosys trims the
+                # sign extension above), at most the result
+                c["carry"] += min(width, max(_significant(v) for v in ins) + 1)
+            elif op in _CARRY_OPS:
+                if any(_is_const(v) for v in ins):   # against a constant: a few LUTs
+                    c["logic"] += max(_significant(v) for v in ins if not _is_const(v))
+                else:
+                    c["carry"] += max(_significant(v) for v in ins)
             elif op == "*":
                 a, b = ins
                 if _is_const(a) or _is_const(b):
@@ -230,10 +264,11 @@ def structure(netlist, family):
             elif kind == "lutram":
                 c["lutram"] += bits * max(1, reads)
             elif written:         # flip-flops and a read multiplexer per port
-                c["ff"] += bits
+                c["ff"] += bits + sync_reads[cell_idx] * cell.width
                 c["mux"] += reads * cell.width * (cell.depth - 1)
             else:                 # a ROM: a function of the address per output bit
                 c["rom"] += bits * reads
+                c["ff"] += sync_reads[cell_idx] * cell.width   # the read data registers
     return {name: dict(c) for name, c in counts.items()}
 
 

@@ -40,9 +40,20 @@ def test_an_adder_is_counted_on_the_carry_chain():
 
 
 def test_a_comparator_counts_its_operands_bits():
+    """Of two signals on the carry chain; against a constant, in logic."""
     unit = _unit(lambda m, u: m.d.comb.__iadd__(u.y.eq(u.a < u.b)),
                  {"a": In(12), "b": In(12), "y": Out(1)})
     assert _counts(unit) == {"carry": 12}
+    unit = _unit(lambda m, u: m.d.comb.__iadd__(u.y.eq(u.a < 1000)),
+                 {"a": In(12), "y": Out(1)})
+    assert _counts(unit) == {"logic": 12}
+
+
+def test_an_adder_is_as_wide_as_its_operands_significant_bits():
+    """Signed 8-bit operands sign-extended to a 20-bit sum: a 9-bit carry chain."""
+    unit = _unit(lambda m, u: m.d.comb.__iadd__(u.y.eq(u.a + u.b)),
+                 {"a": In(signed(8)), "b": In(signed(8)), "y": Out(signed(20))})
+    assert _counts(unit) == {"carry": 9}
 
 
 def test_a_register_is_counted_as_flip_flops():
@@ -102,14 +113,23 @@ def test_small_memories_go_where_yosys_puts_them():
     """yosys' memory_libmap costs: a RAM bit in logic 1, a ROM bit 1/16, an iCE40 block 64,
     an ECP5 block 128, an ECP5 16 × 4 LUT RAM 4. A 16 × 8 RAM (128) takes an iCE40 block
     and ECP5 LUT RAM; a 4 × 8 RAM (32) stays in flip-flops on iCE40 with a 4-way read
-    multiplexer per bit. ROMs as measured with YoWASP yosys on slimgen's engines: 96 × 6
+    multiplexer per bit and the read port's 8-bit data register. ROMs as measured with YoWASP yosys on slimgen's engines: 96 × 6
     (36) in logic, 128 × 14 (112) in a block, on iCE40."""
     assert _counts(_memory_unit(16, 8), "ice40") == {"bram": 1}
     assert _counts(_memory_unit(16, 8), "ecp5") == {"lutram": 128}
-    assert _counts(_memory_unit(4, 8), "ice40") == {"ff": 32, "mux": 8 * 3}
-    assert _counts(_memory_unit(96, 6, rom=True), "ice40") == {"rom": 96 * 6}
+    assert _counts(_memory_unit(4, 8), "ice40") == {"ff": 32 + 8, "mux": 8 * 3}
+    assert _counts(_memory_unit(96, 6, rom=True), "ice40") == {"rom": 96 * 6, "ff": 6}
     assert _counts(_memory_unit(128, 14, rom=True), "ice40") == {"bram": 1}
-    assert _counts(_memory_unit(128, 14, rom=True), "ecp5") == {"rom": 128 * 14}
+    assert _counts(_memory_unit(128, 14, rom=True), "ecp5") == {"rom": 128 * 14, "ff": 14}
+
+
+def test_address_slices_of_a_block_ram_share_its_width():
+    """A 528 × 9 ROM on iCE40: three 256-deep slices of 9 bits, 27 bits side by side in two
+    16-bit-wide blocks (as yosys mapped the CNN engine's weights, 20 blocks in all)."""
+    from slimgen.boards.resource_model import memory_kind
+    assert memory_kind(528, 9, "ice40", written=False) == ("block", 2)
+    assert memory_kind(400, 9, "ice40", written=False) == ("block", 2)
+    assert memory_kind(96, 6, "ice40", written=False) == ("logic", 0)
 
 
 def test_prediction_is_the_coefficients_times_the_counts():
