@@ -5,8 +5,11 @@ turned into Amaranth's netlist (cells: operators with their widths, multiplexers
 matches, flip-flops, memories). Every cell is counted by kind and width (:func:`structure`):
 
 ==============  ==============================================================================
-``carry``       bits of adders, subtractors, negations and ordered comparisons (the carry
-                chain: one logic cell per bit on iCE40, half a CCU2 per bit on ECP5)
+``carry``       bits of adders, subtractors, negations and ordered comparisons of two
+                signals (the carry chain: one logic cell per bit on iCE40, half a CCU2
+                per bit on ECP5), as wide as the operands' significant bits
+``inc``         bits of additions and subtractions of a constant (counters, rounding),
+                which yosys often narrows or folds
 ``mux``         bits of 2:1 multiplexers: ``Mux``, each assignment of a ``with m.If/Switch``
                 (the conditional assignment lists), variable part selects and shifts (a
                 log₂ tree), small memories' read multiplexers
@@ -40,12 +43,12 @@ from .estimate import BLOCK_SHAPES, multiplier_blocks
 __all__ = ["FEATURES", "COEFFICIENTS", "Prediction", "top_netlist", "netlist_of", "structure",
            "predict", "predict_top", "memory_kind", "memory_blocks"]
 
-FEATURES = ("carry", "mux", "logic", "ff", "lutram", "rom")
+FEATURES = ("carry", "inc", "mux", "logic", "ff", "lutram", "rom")
 
 #: Logic cells per counted bit, per family: ``base`` is the board top's fixed share.
 COEFFICIENTS = {
-    "ice40": {"base": 0.0, "carry": 1.0, "mux": 0.5, "logic": 0.3, "ff": 0.5, "lutram": 0.0, "rom": 0.1},
-    "ecp5": {"base": 0.0, "carry": 0.5, "mux": 0.5, "logic": 0.3, "ff": 0.0, "lutram": 0.125, "rom": 0.1},
+    "ice40": {"base": 0.0, "carry": 1.0, "inc": 0.5, "mux": 0.5, "logic": 0.3, "ff": 0.5, "lutram": 0.0, "rom": 0.1},
+    "ecp5": {"base": 0.0, "carry": 0.5, "inc": 0.25, "mux": 0.5, "logic": 0.3, "ff": 0.0, "lutram": 0.125, "rom": 0.1},
 }
 
 _CARRY_OPS = {"+", "-", "u<", "u>", "u<=", "u>=", "s<", "s>", "s<=", "s>="}
@@ -104,6 +107,16 @@ def _significant(value):
     while len(nets) > 1 and nets[-1] == nets[-2]:
         nets.pop()
     return len(nets)
+
+
+def _low_zeros(value):
+    """Constant-zero bits at the bottom of an operand (a term shifted left)."""
+    n = 0
+    for net in value:
+        if not (net.is_const and net.const == 0):
+            break
+        n += 1
+    return n
 
 
 def _is_const(value):
@@ -217,10 +230,15 @@ def structure(netlist, family):
         if isinstance(cell, _nir.Operator):
             op, ins = cell.operator, cell.inputs
             width = len(ins[-1]) if op != "m" else len(ins[1])
-            if op in ("+", "-"):
+            if op in ("+", "-") and len(ins) == 2:
                 # as wide as the operands' significant bits and a carry (yosys trims the
-                # sign extension above), at most the result
-                c["carry"] += min(width, max(_significant(v) for v in ins) + 1)
+                # sign extension above), at most the result; low bits where an operand is
+                # zero (a shifted term) pass the other through
+                top = min(width, max(_significant(v) for v in ins) + 1)
+                bits = max(0, top - max(_low_zeros(v) for v in ins))
+                c["inc" if any(_is_const(v) for v in ins) else "carry"] += bits
+            elif op == "-":                                   # negation
+                c["carry"] += _significant(ins[0])
             elif op in _CARRY_OPS:
                 if any(_is_const(v) for v in ins):   # against a constant: a few LUTs
                     c["logic"] += max(_significant(v) for v in ins if not _is_const(v))
