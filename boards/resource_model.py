@@ -146,6 +146,11 @@ _BLOCKS = {
 _LOGIC_COST_ROM, _LOGIC_COST_RAM = 1 / 16, 1.0
 _LUTRAM_COST, _LUTRAM_SHAPE = 4, (16, 4)
 _FACTOR_MUX = _FACTOR_DEMUX = 0.5
+#: memory_libmap's emulation score (× ``FACTOR_EMU`` 2) of an iCE40 block for slimgen's
+#: memories, read from its debug log on the CNN and compiler engines: 1 for a ROM, 7 for a
+#: RAM whose read port sees its own writes (transparency and read-first emulated).
+_EMULATION = {("ice40", False): 1, ("ice40", True): 7, ("ecp5", False): 1, ("ecp5", True): 1}
+_FACTOR_EMU = 2
 
 
 def _port_copies(family, written, reads):
@@ -170,7 +175,8 @@ def _block_cost(depth, width, family, *, written, reads):
             swizzle = -(-width // eff) * eff
             slices = -(-depth // (1 << (abits - i)))
             blocks = -(-(slices * swizzle) // unit) * _port_copies(family, written, reads)
-            total = cost * blocks + _FACTOR_MUX * (slices - 1) * width * max(1, reads)
+            total = cost * blocks + _FACTOR_MUX * (slices - 1) * width * max(1, reads) \
+                + _FACTOR_EMU * _EMULATION[family, written]
             if written and slices > 1:
                 total += _FACTOR_DEMUX * slices
             if best is None or total < best[0]:
@@ -184,7 +190,7 @@ def memory_kind(depth, width, family, *, written=True, reads=1):
 
     As yosys' ``memory_libmap`` chooses: the cheapest of soft logic (a ROM bit costs 1/16, a
     RAM bit 1), the family's block RAM (:func:`_block_cost`: 64 per iCE40 block, 128 per ECP5
-    block, plus multiplexers) and, for a RAM on ECP5, LUT RAM (4 per 16 × 4). Logic wins
+    block, plus multiplexers and emulated port behaviour) and, for a RAM on ECP5, LUT RAM (4 per 16 × 4). Logic wins
     ties (yosys keeps the first of equal costs, logic first, its cost truncated to an
     integer)."""
     logic = int(depth * width * (_LOGIC_COST_RAM if written else _LOGIC_COST_ROM))

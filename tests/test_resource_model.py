@@ -132,6 +132,14 @@ def test_address_slices_of_a_block_ram_share_its_width():
     assert memory_kind(96, 6, "ice40", written=False) == ("logic", 0)
 
 
+def test_a_ram_is_left_to_logic_while_a_block_costs_more_with_its_emulated_ports():
+    """A 12 × 6 RAM (72) stays in flip-flops on iCE40: a block costs 64 plus 2 × 7 for the
+    transparent read port yosys emulates (as it did for the compiler engine's buffers)."""
+    from slimgen.boards.resource_model import memory_kind
+    assert memory_kind(12, 6, "ice40", written=True) == ("logic", 0)
+    assert memory_kind(14, 6, "ice40", written=True) == ("block", 1)
+
+
 def test_prediction_is_the_coefficients_times_the_counts():
     unit = _unit(lambda m, u: m.d.sync.__iadd__(u.y.eq(u.a + u.b)),
                  {"a": In(8), "b": In(8), "y": Out(9)})
