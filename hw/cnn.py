@@ -22,7 +22,9 @@ Convolution ``l`` (``Cin → Cout``, zero padding ``p``), for every output tile 
    ``U[k, c, s·R + r, b]`` (``U = G g Gᵀ``, offline, in the lane's block RAM) by its ``V`` and
    accumulates over ``c``: every cycle every lane does one product. Only the channels ``c``
    whose filter ``W[k, c]`` is not all zero take part (pruned filters cost no cycle), so a
-   ``k`` takes ``max(S·n_k, m²)`` cycles (the output path handles one value per cycle).
+   ``k`` takes ``max(S·n_k, m²)`` cycles (the output path handles one value per cycle); its
+   idle cycles come first, so that its last product ends them and the next ``k`` ends
+   ``m²`` or more cycles later, whatever its ``n_k``.
 3. *Output transform*, incremental: each step's ``R`` rows of ``M[k]`` give
    ``t = M[a, :] A`` and ``Y += AT[:, a] ⊗ t``; after the last step ``Y = AT M A``, the exact
    scale removal of :func:`slimgen.sw.winograd.hardware.remove_scale` (arithmetic modulo
@@ -283,7 +285,12 @@ class CNN(wiring.Component):
             return Array(Array(Const(v, range(top + 1)) for v in row) for row in vals)[layer][p_k]
         n_k = by_channel(lambda j, k: len(sch.filters[j][k]))
         inner_k = by_channel(sch.inner_cycles)
-        sc_k = by_channel(lambda j, k: S * len(sch.filters[j][k]))
+        # a k's idle cycles (S·n_k < m²) come first: its last product ends its window, so the
+        # ends of consecutive k are inner_k ≥ m² cycles apart, the m² cycles the output path
+        # takes to send a tile (idle cycles last would leave S·n_(k+1) < m² after a full k)
+        def idle(j, k):
+            return sch.inner_cycles(j, k) - S * len(sch.filters[j][k])
+        any_idle = any(idle(j, k) for j in range(L) for k in range(shp[j][3]))
         chans = [[sch.filters[j][k] if k < shp[j][3] else [] for k in range(k_max)]
                  for j in range(L)]
         p_ch = Array(Array(Array(Const(c, range(c_max)) for c in cs + [0] * (c_max - len(cs)))
@@ -294,7 +301,7 @@ class CNN(wiring.Component):
         p_ty, p_tx = Signal.like(t_ty), Signal.like(t_tx)
         p_go = Signal()
         m.d.comb += p_go.eq(p_busy & vfull.bit_select(p_buf, 1))
-        p_valid = p_go & (p_n < sc_k)
+        p_valid = p_go & (p_n >= by_channel(idle)) if any_idle else p_go
         with m.If(start):
             m.d.sync += [p_busy.eq(1), p_buf.eq(0), p_k.eq(0), p_n.eq(0), p_s.eq(0), p_c.eq(0),
                          p_ua.eq(0), p_ty.eq(0), p_tx.eq(0)]

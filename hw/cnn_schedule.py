@@ -169,7 +169,10 @@ class CNNSchedule:
 
     def inner_cycles(self, layer, k):
         """Cycles of output channel ``k`` of convolution ``layer`` per tile:
-        ``max(S·n_k, m²)``, ``n_k`` its input channels with a non-zero filter (at least one)."""
+        ``max(S·n_k, m²)``, ``n_k`` its input channels with a non-zero filter (at least one).
+        The ``max(m² − S·n_k, 0)`` idle cycles come before the products, so the ends of
+        consecutive output channels are at least ``m²`` cycles apart (the output path's
+        pace)."""
         return max(self.steps * len(self.filters[layer][k]), self.m * self.m)
 
     def tile_cycles(self, layer):

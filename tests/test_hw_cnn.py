@@ -34,6 +34,21 @@ def _prune_filters(model, rng, fraction):
     return replace(model, layers=tuple(layers))
 
 
+def _keep_filters(model, counts):
+    """``model`` whose convolution ``l`` (a key of ``counts``) keeps, in output channel ``k``,
+    the filters of its first ``counts[l][k]`` input channels (the others set to zero)."""
+    convs = model.of_kind("conv")
+    layers = []
+    for layer in model.layers:
+        if layer.kind == "conv" and convs.index(layer) in counts:
+            W = layer.W.copy()
+            for k, n in enumerate(counts[convs.index(layer)]):
+                W[k, n:] = 0
+            layer = replace(layer, W=W)
+        layers.append(layer)
+    return replace(model, layers=tuple(layers))
+
+
 def _features(model, x_q):
     """The pooled feature maps of inputs x_q (n, n_inputs), (n, Hp, Wp, C)."""
     return model.trace(x_q)[len(model.of_kind("conv"))]
@@ -67,6 +82,24 @@ def test_pruned_filters_skipped(lanes):
     dut = CNN(model, lanes=lanes)
     assert dut.schedule.filters[1][0] == [0] and sum(map(len, dut.schedule.filters[1])) < 12
     x_q = np.random.default_rng(9).integers(0, 256, (2, model.n_inputs))
+    _check(dut, model, x_q)
+
+
+@pytest.mark.parametrize("lanes, channels, counts", [
+    (16, (4, 6, 4), {1: [4, 1, 3, 1, 2, 4], 2: [6, 1, 5, 2]}),   # conv1 into the banks
+    (8, (4, 6), {1: [4, 1, 3, 1, 2, 4]}),                          # conv1 into the max-pool
+])
+def test_short_channel_after_a_full_one(lanes, channels, counts):
+    # Issue 16: a k with S·n_k < m² products right after a k with S·n_k ≥ m² used to end fewer
+    # than m² cycles after it, and the output path dropped the rest of the earlier k's tile
+    # (magnitude pruning to 90 % with 16 lanes, to 95 % with 8). S·n_k is n_k with 16 lanes,
+    # 2·n_k with 8; m² = 4.
+    model = _keep_filters(_model(11, (4, 4, 1), channels), counts)
+    dut = CNN(model, lanes=lanes)
+    assert [[len(f) for f in dut.schedule.filters[j]] for j in counts] == list(counts.values())
+    x_q = np.random.default_rng(12).integers(0, 256, (2, model.n_inputs))
+    feats = _features(model, x_q)
+    assert 0 < (feats > 0).mean() < 1 and (feats < 255).any()
     _check(dut, model, x_q)
 
 
