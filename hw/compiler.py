@@ -1,17 +1,46 @@
 """The hardware compiler: any feed-forward integer network onto the shared-array engine.
 
-``compile_network(int_net, lanes=P)`` builds the layer programs (:mod:`slimgen.hw.program`),
-checks that the engine can run them and gives the :class:`slimgen.hw.engine.Engine` with a
-plain-Python summary per layer (:func:`summary`): the engine and algorithm, taps, cycles,
-useful multiplications and their bound ``⌈multiplications / P⌉``.
+``compile_network(int_net, lanes=P)`` chooses each convolution's algorithm (:func:`choose`),
+builds the layer programs (:mod:`slimgen.hw.program`), checks that the engine can run them
+and gives the :class:`slimgen.hw.engine.Engine` with a plain-Python summary per layer
+(:func:`summary`): the engine and algorithm and why, taps, cycles, useful multiplications
+and their bound ``⌈multiplications / P⌉``.
+
+The cost model. A convolution that is 1-D, of stride 1 and with a kernel of r ≥ 3 taps has
+the candidates direct and the Winograd/CRT algorithms of :data:`CANDIDATES` for its r (those
+with the same matrices counted once). Each is built as the layer's program and measured:
+
+- ``cycles``: the layer's exact cycles on the P lanes (:func:`slimgen.hw.program
+  .layer_cycles`);
+- ``transform_adders``: the adders of the input transform BT and the output transform AT as
+  shift-add networks (:class:`slimgen.hw.lib.transform.TransformUnit`), and of the product
+  by q⁻¹ when the scale is not a power of two;
+- ``operand_bits`` (V = BT d, a multiplier operand), ``weight_bits`` (U = G g in the weight
+  memory) and ``acc_bits`` (the α running sums per lane, the output transform).
+
+A candidate whose operand or weight is wider than a multiplier takes
+(:data:`~slimgen.hw.program.MAX_OPERAND_BITS`) is rejected. Of the others the one with the
+fewest cycles wins (ties: fewer transform adders), but a Winograd algorithm must save at least
+:data:`MIN_SAVING` of the direct cycles: its transforms and its α accumulators per lane are
+logic the direct layer does not need.
 """
 
 import numpy as np
 
-from .program import (MAX_OPERAND_BITS, build_programs, layer_cycles, layer_mults,
-                      network_cycles)
+from slimgen.sw.fixed import signed_bits
+from slimgen.sw.winograd import csd_digits
 
-__all__ = ["compile_network", "summary", "check_programs"]
+from .lib.const_mul import ShiftAddNetwork
+from .program import (MAX_OPERAND_BITS, build_programs, layer_cycles, layer_mults,
+                      network_cycles, wino_algorithm, wino_program)
+
+__all__ = ["compile_network", "summary", "check_programs", "choose", "CANDIDATES",
+           "MIN_SAVING"]
+
+# (m, moduli) of the Winograd/CRT candidates F(m, r) for every kernel r ≥ 3.
+CANDIDATES = ((2, "toomcook"), (4, "toomcook"), (2, "crt"), (4, "crt"))
+# The fraction of the direct cycles a Winograd algorithm must save to be chosen.
+MIN_SAVING = 0.05
 
 
 def check_programs(programs, int_net):
@@ -22,31 +51,151 @@ def check_programs(programs, int_net):
         widest = max(programs[:-1], key=lambda p: p.out_bits)   # the logits stay in registers
         raise ValueError(f"Activations need {t.act_bits} signed bits (layer {widest.source}, "
                          f"{widest.name}); the multipliers take at most {MAX_OPERAND_BITS}")
+    if t.opd_bits > MAX_OPERAND_BITS:
+        widest = max(programs, key=lambda p: p.v_bits)
+        raise ValueError(f"Transformed inputs need {t.opd_bits} signed bits (layer "
+                         f"{widest.source}, {widest.name}); the multipliers take at most "
+                         f"{MAX_OPERAND_BITS}")
     if t.weight_bits > MAX_OPERAND_BITS:
         raise ValueError(f"Weights need {t.weight_bits} signed bits; the multipliers take at "
                          f"most {MAX_OPERAND_BITS}")
 
 
-def summary(programs, int_net):
-    """Per layer: ``name``, ``kind``, ``engine``, ``algorithm`` (``"direct"``), ``shape``,
-    ``taps`` (tap-table entries per output position), ``cycles``, ``mults_per_inference``
-    (useful products), ``bound`` (⌈mults / lanes⌉), and the entries the flow's
-    ``generate.json`` shares with the other engines."""
+# ------------------------------------------------------------------ the cost model
+
+def _transform_adders(wino, y_bits):
+    """Adders of BT and AT as the engine's :class:`~slimgen.hw.lib.transform.TransformUnit`
+    builds them (the same shift-add networks; wiring shifts not counted), and of the product
+    by q⁻¹ modulo 2^y_bits (one per canonical signed digit after the first)."""
+    adders = 0
+    for M in (wino.BT, wino.AT):
+        net = ShiftAddNetwork(len(M[0]))
+        net.apply(M, list(range(len(M[0]))), share=True)
+        adders += sum(op is not None and op[0] != "shl" for op in net.ops)
+    if wino.q != 1:
+        adders += len(csd_digits(pow(wino.q, -1, 1 << y_bits))) - 1
+    return adders
+
+
+def _figures(p):
+    """One candidate's figures (the module docstring's cost model)."""
+    weights = p.weights
+    w_bits = signed_bits(int(weights.min(initial=0)), int(weights.max(initial=0)))
+    return {"algorithm": p.wino.name if p.wino else "direct", "cycles": int(layer_cycles(p)),
+            "mults_per_inference": int(layer_mults(p)),
+            "transform_adders": _transform_adders(p.wino, p.y_bits) if p.wino else 0,
+            "operand_bits": int(p.v_bits) if p.wino else None, "weight_bits": int(w_bits),
+            "acc_bits": int(p.acc_bits), "accumulators_per_lane": p.wino.alpha if p.wino else 1,
+            "rejected": None}
+
+
+def _candidates(r):
+    """The distinct Winograd/CRT algorithms of :data:`CANDIDATES` for kernel r."""
+    seen, out = set(), []
+    for m, moduli in CANDIDATES:
+        wino = wino_algorithm(m, r, moduli)
+        key = (wino.BT, wino.AT, wino.G)
+        if key not in seen:
+            seen.add(key)
+            out.append(wino)
+    return out
+
+
+def _eligible(layer):
+    """None when a record may run on Winograd, else why not."""
+    if layer.kind != "conv":
+        return f"{layer.kind} layer: no sliding window"
+    if layer.dims != 1:
+        return "2-D convolution: the compiler's Winograd algorithms are 1-D"
+    if layer.stride != 1:
+        return f"stride {layer.stride}: Winograd needs stride 1"
+    if layer.kernel < 3:
+        return f"kernel {layer.kernel}: Winograd pays from 3 taps"
+    return None
+
+
+def choose(int_net, *, lanes):
+    """Each convolution's algorithm by the cost model (module docstring): ``(algorithms,
+    notes)`` with ``algorithms`` ``{record index: Wino}`` for :func:`build_programs` and
+    ``notes`` ``{record index: (why, candidates)}`` for every weighted record."""
+    direct = build_programs(int_net, lanes=lanes)
+    algorithms, notes = {}, {}
+    in_range = (0, (1 << int_net.input_bits) - 1)
+    for p in direct:
+        layer = int_net.layers[p.source]
+        if p.op != "mac":
+            in_range = (p.lo, p.hi)
+            continue
+        reason = _eligible(layer)
+        if reason:
+            notes[p.source] = (f"direct: {reason}", [])
+            in_range = (p.lo, p.hi)
+            continue
+        base = _figures(p)
+        cands = [base]
+        for wino in _candidates(layer.kernel):
+            q = wino_program(p.source, layer, p.in_shape, lanes, None, wino, in_range)
+            f = _figures(q)
+            if f["operand_bits"] > MAX_OPERAND_BITS:
+                f["rejected"] = (f"V = BT d needs {f['operand_bits']} signed bits; the "
+                                 f"multipliers take at most {MAX_OPERAND_BITS}")
+            elif f["weight_bits"] > MAX_OPERAND_BITS:
+                f["rejected"] = (f"U = G g needs {f['weight_bits']} signed bits; the "
+                                 f"multipliers take at most {MAX_OPERAND_BITS}")
+            elif q.y_bits > 31:
+                f["rejected"] = f"the exact sums need {q.y_bits} bits (at most 31)"
+            elif f["cycles"] > (1 - MIN_SAVING) * base["cycles"]:
+                f["rejected"] = (f"{f['cycles']} cycles, not {MIN_SAVING:.0%} fewer than "
+                                 f"the direct {base['cycles']}")
+            cands.append((f, wino))
+        ok = [(f, w) for f, w in cands[1:] if f["rejected"] is None]
+        figures = [base] + [f for f, _ in cands[1:]]
+        if ok:
+            f, wino = min(ok, key=lambda c: (c[0]["cycles"], c[0]["transform_adders"]))
+            algorithms[p.source] = wino
+            saving = 1 - f["cycles"] / base["cycles"]
+            why = (f"{wino.name}: {f['cycles']} cycles against {base['cycles']} direct "
+                   f"({saving:.0%} fewer), the fewest of {len(figures)} candidates, "
+                   f"{f['transform_adders']} transform adders, {wino.alpha} accumulators of "
+                   f"{f['acc_bits']} bits per lane")
+        else:
+            why = (f"direct: {base['cycles']} cycles; no Winograd candidate saves "
+                   f"{MIN_SAVING:.0%} within the multipliers' {MAX_OPERAND_BITS} bits")
+        notes[p.source] = (why, figures)
+        in_range = (p.lo, p.hi)
+    return algorithms, notes
+
+
+# ------------------------------------------------------------------ the summary
+
+def summary(programs, int_net, notes=None):
+    """Per layer: ``name``, ``kind``, ``engine``, ``algorithm`` (``"direct"``, a Winograd
+    algorithm's name such as ``"F(4, 3) CRT"``, or the pool's op), ``why`` and ``candidates``
+    (:func:`choose`'s notes), ``shape``, ``taps`` (tap-table entries per output position, per
+    tile for Winograd), ``cycles``, ``mults_per_inference`` (useful products), ``bound``
+    (⌈mults / lanes⌉), and the entries the flow's ``generate.json`` shares with the other
+    engines."""
+    notes = notes or {}
     out = []
     for p in programs:
         P = p.lanes
         mults = layer_mults(p)
         W = p.weights
-        mac = p.op == "mac"
+        mac = p.op in ("mac", "wino")
         kind = "pool" if not mac else ("dense" if p.name.startswith("dense") else "conv")
-        nonzeros = int(np.count_nonzero(W)) if mac else 0
+        nonzeros = int(np.count_nonzero(int_net.layers[p.source].W)) if mac else 0
         size = int(np.prod(p.kernel_shape)) if mac else 0
+        algorithm = p.wino.name if p.wino else ("direct" if mac else p.op)
+        engine = (f"winograd {algorithm}, shared array" if p.wino else
+                  "direct, shared array" if mac else f"{p.op} pool, shared array")
+        why, candidates = notes.get(p.source, ("direct" if mac else f"{p.op} pool", []))
         out.append({
-            "name": p.name, "kind": kind,
-            "engine": "direct, shared array" if mac else f"{p.op} pool, shared array",
-            "algorithm": "direct" if mac else p.op,
-            "shape": [int(v) for v in p.kernel_shape], "weight_bits": int(p.weight_bits) if mac else None,
-            "sparsity": float(1 - nonzeros / size) if mac else None, "nonzeros": nonzeros,
+            "name": p.name, "kind": kind, "engine": engine, "algorithm": algorithm,
+            "why": why, "candidates": candidates,
+            "shape": [int(v) for v in p.kernel_shape],
+            "weight_bits": int(p.weight_bits) if mac else None,
+            "sparsity": float(1 - nonzeros / size) if mac else None,
+            "nonzeros": nonzeros,
             "nonzeros_per_group": [int(np.count_nonzero(W[:, lane])) for lane in range(P)]
             if mac else None,
             "taps": sum(len(taps) for _, _, taps in p.groups) if mac else
@@ -59,18 +208,20 @@ def summary(programs, int_net):
     return out
 
 
-def compile_network(int_net, *, lanes, mutation=None):
+def compile_network(int_net, *, lanes, mutation=None, winograd=True):
     """The :class:`~slimgen.hw.engine.Engine` of an integer network on ``lanes`` lanes, with
     ``.programs``, ``.summary`` (:func:`summary`), ``.cycles`` (from the first input to the
     result, :func:`slimgen.hw.program.network_cycles`) and ``.bound`` (all useful products
-    over the lanes). ``mutation``: a bug planted on purpose (tests only). One ``ValueError``
-    says what cannot be built."""
+    over the lanes). ``winograd``: let the cost model (:func:`choose`) put convolutions on
+    Winograd/CRT algorithms; False runs every one direct. ``mutation``: a bug planted on
+    purpose (tests only). One ``ValueError`` says what cannot be built."""
     from .engine import Engine
-    programs = build_programs(int_net, lanes=lanes, mutation=mutation)
+    algorithms, notes = choose(int_net, lanes=lanes) if winograd else ({}, {})
+    programs = build_programs(int_net, lanes=lanes, mutation=mutation, algorithms=algorithms)
     check_programs(programs, int_net)
     engine = Engine(programs, n_inputs=int_net.n_inputs, input_bits=int_net.input_bits,
                     n_classes=int_net.n_classes, logit_bits=int_net.logit_bits)
-    engine.summary = summary(programs, int_net)
+    engine.summary = summary(programs, int_net, notes)
     engine.cycles = network_cycles(programs, int_net.n_inputs, int_net.n_classes)
     mults = sum(e["mults_per_inference"] for e in engine.summary)
     engine.mults = mults

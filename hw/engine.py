@@ -16,6 +16,18 @@ after the other between the two buffers, the logits go to the argmax. Per layer 
 issues one tap a cycle, holding a group's last tap until the drain has finished the previous
 group (``cooldown``), and waits ``FLUSH + L`` cycles after its last tap
 (:func:`slimgen.hw.program.layer_cycles` counts exactly these cycles).
+
+A Winograd layer (op ``"wino"``, 1-D F(m, r)) uses the same walker, tile by tile::
+
+    B: tile[kx] ← v  (a block's α reads; kx = α − 1 ends the block and starts the sequencer)
+    S: V ← BT·tile (input-transform unit)    j = 0 … α − 1: weights[p][block + j] read
+    B': prod[p] = V[j] · U[p]   C: acc[p][j] = (first block ? 0 : acc[p][j]) + prod[p]
+    drain, lane d, output i < m: R1 takes (AT·bank[d])_i ≫ k, times q⁻¹ mod 2^y_bits, + b
+
+so a block's products run one block behind its reads, with ``tail = α + 1`` more cycles at
+the layer's end and ``m·L`` drain cycles a group; each distinct algorithm has one input and
+one output transform unit (:class:`slimgen.hw.lib.transform.TransformUnit`), and every lane
+keeps α running sums.
 """
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
@@ -26,7 +38,9 @@ from amaranth.lib.wiring import In, Out
 from slimgen.sw.fixed import signed_bits
 
 from .lib.argmax import Argmax, result_layout
+from .lib.const_mul import const_times
 from .lib.requantizer import requantize
+from .lib.transform import TransformUnit
 from .program import FLUSH
 
 __all__ = ["Engine"]
@@ -58,7 +72,7 @@ class _Tables:
             entries = p.taps
             H, W, C = p.in_shape
             last = set()
-            if p.op == "mac":
+            if p.op in ("mac", "wino"):
                 k = 0
                 for _, _, group in p.groups:
                     k += len(group)
@@ -70,7 +84,7 @@ class _Tables:
                 for lane in range(P):
                     weights[lane].append(int(p.weights[k, lane]))
             gid_base.append(len(bias))
-            if p.op == "mac":
+            if p.op in ("mac", "wino"):
                 for ch0, L, _ in p.groups:
                     bias.append([int(v) for v in p.bias[ch0:ch0 + L]] + [0] * (P - L))
             cidx_base.append(len(mult))
@@ -88,14 +102,23 @@ class _Tables:
         ranges = [(0, (1 << input_bits) - 1)] + [(p.lo, p.hi) for p in programs[:-1]]
         self.act_bits = max(signed_bits(lo, hi) for lo, hi in ranges)
         self.acc_bits = max([p.acc_bits for p in programs] + [self.act_bits])
+        # Winograd layers: one transform pair per (algorithm, y width); V is a multiplier operand
+        self.winos = list(dict.fromkeys((p.wino, p.y_bits) for p in programs if p.wino))
+        self.opd_bits = max([self.act_bits] + [p.v_bits for p in programs])
+        self.alpha = max([1] + [w.alpha for w, _ in self.winos])
+        self.m_max = max(p.m for p in programs)
         self.depth = max([programs[0].n_in] + [p.n_out for p in programs[:-1]])
         self.req_bits = max([p.out_bits for p in programs if p.requant] or [2])
         # pos_base + off over every layer: from the most negative corner to past the end
         self.addr_bits = 2 + max(signed_bits(-(p.pad[0] * p.in_shape[1] + p.pad[1])
                                              * p.in_shape[2],
-                                             p.n_in + p.out_shape[0] * p.stride * p.in_shape[1]
+                                             p.n_in + (p.out_shape[0] * p.stride * p.in_shape[1]
+                                                       + p.positions[1] * p.step)
                                              * p.in_shape[2] + max(t[0] for t in taps))
                                  for p in programs)
+        # output addresses: a tile's outputs past the row's end are computed, not written
+        self.out_max = 2 * max(p.positions[0] * p.positions[1] * p.m * p.out_shape[2]
+                               for p in programs) + 2 * self.depth + 2 * P + 4
 
     def layer(self, name, index):
         """A per-layer constant (``name`` below) at the run-time layer ``index``."""
@@ -105,12 +128,17 @@ class _Tables:
         H, W, C = p.in_shape
         OH, OW, CO = p.out_shape
         s, (pt, pl) = p.stride, p.pad
+        wk = self.winos.index((p.wino, p.y_bits)) if p.wino else 0
         return {
-            "H": p.limit[0], "W": p.limit[1], "OHm1": OH - 1, "OWm1": OW - 1, "CO": CO,
+            "H": p.limit[0], "W": p.limit[1], "OHm1": OH - 1, "OWm1": p.positions[1] - 1,
+            "CO": CO, "out_step": p.m * CO, "n_out": p.n_out, "m": p.m, "mm1": p.m - 1,
+            "wino": p.op == "wino", "wk": wk, "am1": p.wino.alpha - 1 if p.wino else 0,
+            "tail": p.tail, "Dg": p.groups[0][1] * p.m, "Dlast": p.groups[-1][1] * p.m,
             "Gm1": len(p.groups) - 1, "Lg": p.groups[0][1], "Llast": p.groups[-1][1],
-            "s": s, "col_step": s * C, "row_step": s * W * C, "base0": -(pt * W + pl) * C,
-            "iy0": -pt, "ix0": -pl, "tap_start": self.tap_start[k], "pool": p.op != "mac",
-            "mac": p.op == "mac", "max": p.op == "max", "gid_base": self.gid_base[k],
+            "s": s, "sx": p.step, "col_step": p.step * C, "row_step": s * W * C,
+            "base0": -(pt * W + pl) * C, "iy0": -pt, "ix0": -pl,
+            "tap_start": self.tap_start[k], "pool": p.op in ("max", "avg"),
+            "mac": p.op in ("mac", "wino"), "max": p.op == "max", "gid_base": self.gid_base[k],
             "cidx_base": self.cidx_base[k], "requant": p.requant, "shift": max(p.shift, 1),
             "lo": p.lo, "hi": p.hi, "last": k == len(self.programs) - 1,
         }[name]
@@ -210,10 +238,11 @@ class Engine(wiring.Component):
         iy0, ix0 = Signal(signed(18), name="iy0"), Signal(signed(18), name="ix0")
         row_base = Signal(signed(t.addr_bits), name="row_base")
         pos_base = Signal(signed(t.addr_bits), name="pos_base")
-        out_base = Signal(range(t.depth + max(self.n_classes, self.lanes) + 1), name="out_base")
-        cooldown = Signal(range(self.lanes + 1), name="cooldown")
+        out_base = Signal(range(t.out_max), name="out_base")
+        drain_max = self.lanes * t.m_max
+        cooldown = Signal(range(drain_max + 1), name="cooldown")
         first = Signal(name="first")
-        flush = Signal(range(FLUSH + self.lanes + 1), name="flush")
+        flush = Signal(range(FLUSH + t.alpha + 1 + drain_max + 1), name="flush")
         count = Signal(range(max(self.n_inputs, self.n_classes) + 1), name="count")
         L = lambda name: t.layer(name, layer)     # noqa: E731  (this layer's constant)
 
@@ -226,7 +255,8 @@ class Engine(wiring.Component):
         Lcur = Mux(g == L("Gm1"), L("Llast"), L("Lg"))
         issue = {"valid": Signal(name="a_valid"), "inside": inside, "first": first,
                  "last": e_last, "gid": L("gid_base") + g, "L": Lcur,
-                 "out": out_base + ch0, "cidx": L("cidx_base") + ch0, "layer": layer}
+                 "out": out_base + ch0, "cidx": L("cidx_base") + ch0, "layer": layer,
+                 "kx": kx, "ptr": ptr, "D": Mux(g == L("Gm1"), L("Dlast"), L("Dg"))}
         run = Signal()
         m.d.comb += [
             mems["taps"].addr.eq(ptr_next), ptr_next.eq(ptr),
@@ -235,7 +265,7 @@ class Engine(wiring.Component):
         ]
         m.d.sync += ptr.eq(ptr_next)
         for port in mems["w"]:
-            m.d.comb += port.addr.eq(ptr_next)
+            m.d.comb += port.addr.eq(ptr_next)       # the Winograd products' sequencer overrides
         for rd, _ in mems["buf"]:
             m.d.comb += rd.addr.eq(addr)
 
@@ -287,88 +317,179 @@ class Engine(wiring.Component):
                                         L("tap_start"), ptr + 1))
             m.d.sync += v["first"].eq(issue["last"])
         with m.If(v["group_end"]):
-            m.d.sync += [v["cooldown"].eq(issue["L"] - 1), g.eq(g + 1), ch0.eq(ch0 + L("Lg"))]
+            m.d.sync += [v["cooldown"].eq(issue["D"] - 1), g.eq(g + 1), ch0.eq(ch0 + L("Lg"))]
         with m.Elif(v["cooldown"] != 0):
             m.d.sync += v["cooldown"].eq(v["cooldown"] - 1)
         with m.If(v["pos_end"]):
             oy, ox, iy0, ix0 = v["oy"], v["ox"], v["iy0"], v["ix0"]
             row_base, pos_base = v["row_base"], v["pos_base"]
-            m.d.sync += [g.eq(0), ch0.eq(0), v["out_base"].eq(v["out_base"] + L("CO"))]
+            m.d.sync += [g.eq(0), ch0.eq(0), v["out_base"].eq(v["out_base"] + L("out_step"))]
             with m.If(ox == L("OWm1")):
                 m.d.sync += [ox.eq(0), ix0.eq(L("ix0")), oy.eq(oy + 1), iy0.eq(iy0 + L("s")),
                              row_base.eq(row_base + L("row_step")),
                              pos_base.eq(row_base + L("row_step"))]
                 with m.If(oy == L("OHm1")):
-                    m.d.sync += v["flush"].eq(FLUSH + issue["L"] - 1)
+                    m.d.sync += v["flush"].eq(FLUSH + L("tail") + issue["D"] - 1)
                     m.next = "FLUSH"
             with m.Else():
-                m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + L("s")),
+                m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + L("sx")),
                              pos_base.eq(pos_base + L("col_step"))]
 
     # ------------------------------------------------------------------ lanes and drain
 
     def _lanes(self, m, mems, a):
-        """Stages B (read, multiply) and C (accumulate) of every lane; a group's last tap
-        copies the accumulators to the bank the drain reads. Returns the drain's inputs."""
-        t, P = self.t, self.lanes
+        """Stages B (read, multiply) and C (accumulate) of every lane; a group's last product
+        copies the accumulators (and the bias) to the bank the drain reads. A Winograd layer's
+        products come from :meth:`_wino_products` instead of B. Returns the drain's inputs."""
+        t, P, A = self.t, self.lanes, self.t.alpha
         b = {"valid": Signal(name="b_valid"), "inside": Signal(name="b_inside"),
              "first": Signal(name="b_first"), "last": Signal(name="b_last"),
              "gid": Signal(range(max(2, len(t.bias))), name="b_gid"),
-             "L": Signal(range(P + 1), name="b_L"), "out": Signal(range(2 * t.depth + P + 2),
+             "L": Signal(range(P + 1), name="b_L"), "out": Signal(range(t.out_max),
                                                                    name="b_out"),
              "cidx": Signal(range(len(t.mult) + P + 1), name="b_cidx"),
              "layer": Signal(range(max(2, len(self.programs))), name="b_layer")}
+        if t.winos:                      # a Winograd block's position and weight rows
+            b["kx"] = Signal(range(max(2, 1 << t.kx_bits)), name="b_kx")
+            b["ptr"] = Signal(range(max(2, len(t.taps))), name="b_ptr")
         m.d.sync += [b[k].eq(a[k]) for k in b]
         w = [Signal(signed(t.weight_bits), name=f"b_w{p}") for p in range(P)]
         m.d.sync += [w[p].eq(mems["w"][p].data) for p in range(P)]
         data = Mux(b["layer"][0], mems["buf"][1][0].data, mems["buf"][0][0].data)
         x = Signal(signed(t.act_bits), name="b_x")
-        m.d.comb += [x.eq(Mux(b["inside"], data, 0)), mems["bias"].addr.eq(b["gid"])]
+        m.d.comb += x.eq(Mux(b["inside"], data, 0))
+        q = self._wino_products(m, mems, b, x)
 
-        c = {k: Signal.like(v, name=f"c_{k}") for k, v in b.items() if k not in ("inside",
-                                                                             "gid")}
-        m.d.sync += [c[k].eq(b[k]) for k in c]
+        keys = ("valid", "first", "last", "L", "out", "cidx", "layer")
+        c = {k: Signal.like(b[k], name=f"c_{k}") for k in keys}
+        c["j"] = Signal(range(max(2, A)), name="c_j")
+        direct = b["valid"] & ~t.layer("wino", b["layer"])
+        with m.If(q["valid"]):
+            m.d.sync += [c[k].eq(q[k]) for k in keys + ("j",)]
+        with m.Else():
+            m.d.sync += [c[k].eq(b[k]) for k in keys if k != "valid"]
+            m.d.sync += [c["valid"].eq(direct), c["j"].eq(0)]
+        m.d.comb += mems["bias"].addr.eq(Mux(q["valid"], q["gid"], b["gid"]))
         c_x = Signal(signed(t.act_bits), name="c_x")
-        prod = [Signal(signed(t.act_bits + t.weight_bits), name=f"c_prod{p}") for p in range(P)]
-        m.d.sync += [c_x.eq(x)] + [prod[p].eq(x * w[p]) for p in range(P)]
+        x_op = Signal(signed(t.opd_bits), name="b_operand")
+        m.d.comb += x_op.eq(Mux(q["valid"], q["v"], x))
+        prod = [Signal(signed(t.opd_bits + t.weight_bits), name=f"c_prod{p}") for p in range(P)]
+        m.d.sync += [c_x.eq(x)] + [prod[p].eq(x_op * Mux(q["valid"], mems["w"][p].data, w[p]))
+                                   for p in range(P)]
 
         is_mac, is_max = t.layer("mac", c["layer"]), t.layer("max", c["layer"])
-        acc = [Signal(signed(t.acc_bits), name=f"acc{p}") for p in range(P)]
-        bank = [Signal(signed(t.acc_bits), name=f"bank{p}") for p in range(P)]
+        is_wino = t.layer("wino", c["layer"])
+        acc = [[Signal(signed(t.acc_bits), name=f"acc{p}_{j}") for j in range(A)]
+               for p in range(P)]
+        bank = [[Signal(signed(t.acc_bits), name=f"bank{p}_{j}") for j in range(A)]
+                for p in range(P)]
+        bias_bank = [Signal(signed(t.bias_bits), name=f"bias_bank{p}") for p in range(P)]
         bias = mems["bias"].data
+        # a group's last product (j = α − 1 of its last block; the only one if not Winograd)
+        start = Signal(name="c_start")
+        m.d.comb += start.eq(c["valid"] & c["last"] & (c["j"] == t.layer("am1", c["layer"])))
         for p in range(P):
             bias_p = bias[p * t.bias_bits:(p + 1) * t.bias_bits].as_signed()
-            pooled = Mux(c["first"], c_x, Mux(is_max, Mux(c_x > acc[p], c_x, acc[p]),
-                                               acc[p] + c_x))
-            nxt = Signal(signed(t.acc_bits), name=f"acc{p}_next")
-            m.d.comb += nxt.eq(Mux(is_mac, Mux(c["first"], bias_p, acc[p]) + prod[p], pooled))
-            with m.If(c["valid"]):
-                m.d.sync += acc[p].eq(nxt)
-                with m.If(c["last"]):
-                    m.d.sync += bank[p].eq(nxt)
-        start = c["valid"] & c["last"]
-        return {"start": start, "bank": bank, "L": c["L"], "out": c["out"], "cidx": c["cidx"],
-                "layer": c["layer"]}
+            with m.If(start):
+                m.d.sync += bias_bank[p].eq(bias_p)
+            for j in range(A):
+                a_pj = acc[p][j]
+                nxt = Signal(signed(t.acc_bits), name=f"acc{p}_{j}_next")
+                if j == 0:
+                    pooled = Mux(c["first"], c_x, Mux(is_max, Mux(c_x > a_pj, c_x, a_pj),
+                                                      a_pj + c_x))
+                    base = Mux(is_wino, 0, bias_p)
+                    m.d.comb += nxt.eq(Mux(is_mac, Mux(c["first"], base, a_pj) + prod[p],
+                                           pooled))
+                else:
+                    m.d.comb += nxt.eq(Mux(c["first"], 0, a_pj) + prod[p])
+                mine = c["j"] == j
+                with m.If(c["valid"] & mine):
+                    m.d.sync += a_pj.eq(nxt)
+                with m.If(start):
+                    m.d.sync += bank[p][j].eq(Mux(mine, nxt, a_pj))
+        return {"start": start, "bank": bank, "bias": bias_bank, "L": c["L"], "out": c["out"],
+                "cidx": c["cidx"], "layer": c["layer"]}
+
+    def _wino_products(self, m, mems, b, x):
+        """A Winograd layer's blocks: stage B stores the α reads of a block; its last one
+        starts the sequencer, which latches V = BT d (the input transform) and issues the α
+        products j = 0 … α − 1 (weights read at the block's rows) one a cycle, in step with
+        the next block's reads. Returns the products' stage (``valid``, ``v`` = V[j], …)."""
+        t, A = self.t, self.t.alpha
+        keys = ("first", "last", "gid", "L", "out", "cidx", "layer")
+        q = {k: Signal.like(b[k], name=f"q_{k}") for k in keys}
+        q["valid"], q["j"] = Signal(name="q_valid"), Signal(range(max(2, A)), name="q_j")
+        q["v"] = Signal(signed(t.opd_bits), name="q_v")
+        if not t.winos:
+            return q
+        sr = [Signal(signed(t.act_bits), name=f"tile{j}") for j in range(A)]
+        V = [Signal(signed(t.opd_bits), name=f"v{j}") for j in range(A)]
+        block_first = Signal(name="block_first")
+        active, start = Signal(name="seq_active"), Signal(name="seq_start")
+        pj = Signal(range(max(2, A)), name="seq_j")
+        wbase = Signal.like(b["ptr"], name="seq_base")
+        s = {k: Signal.like(b[k], name=f"seq_{k}") for k in keys}
+        am1 = t.layer("am1", b["layer"])
+        in_wino = b["valid"] & t.layer("wino", b["layer"])
+        with m.If(in_wino):
+            m.d.sync += Array(sr)[b["kx"]].eq(x)
+            with m.If(b["kx"] == 0):
+                m.d.sync += block_first.eq(b["first"])
+        # V = BT d for every algorithm the engine has, the layer's one latched
+        outs = []
+        for k, (wino, _) in enumerate(t.winos):
+            unit = TransformUnit(wino.BT, in_shape=signed(t.act_bits), stages=0)
+            m.submodules[f"input_transform{k}"] = unit
+            m.d.comb += [unit.i.valid.eq(1), unit.o.ready.eq(1)]
+            m.d.comb += [unit.i.payload[i].eq(sr[i]) for i in range(wino.N)]
+            outs.append([unit.o.payload[j] if j < wino.alpha else 0 for j in range(A)])
+        wk = t.layer("wk", s["layer"])
+        with m.If(start):
+            m.d.sync += [V[j].eq(Array(o[j] for o in outs)[wk]) for j in range(A)]
+        # the sequencer: products j = 0 … α − 1 of the latched block
+        m.d.sync += start.eq(0)
+        with m.If(active):
+            for port in mems["w"]:
+                m.d.comb += port.addr.eq(wbase + pj)
+            m.d.sync += pj.eq(pj + 1)
+            with m.If(pj == t.layer("am1", s["layer"])):
+                m.d.sync += active.eq(0)
+        m.d.sync += [q["valid"].eq(active), q["j"].eq(pj)] + [q[k].eq(s[k]) for k in keys]
+        with m.If(in_wino & (b["kx"] == am1)):
+            m.d.sync += [active.eq(1), start.eq(1), pj.eq(0), wbase.eq(b["ptr"] - am1),
+                         s["first"].eq(block_first), s["last"].eq(b["last"])]
+            m.d.sync += [s[k].eq(b[k]) for k in keys if k not in ("first", "last")]
+        m.d.comb += q["v"].eq(Array(V)[q["j"]])
+        return q
 
     def _drain(self, m, mems, c, logits):
-        """The one requantizer draining the bank, lane by lane: R1 (select, read M), R2
-        (requantize, clamp to the layer's range), R3 (write the next buffer or a logit)."""
+        """The one requantizer draining the bank, lane d by lane, output i by output (a
+        Winograd layer's m outputs per lane, from the output transform of its α sums): R1
+        (select, read M), R2 (requantize, clamp to the layer's range), R3 (write the next
+        buffer or a logit; a tile's outputs past the row's end are not written)."""
         t, P = self.t, self.lanes
         active = Signal(name="d_active")
         d = Signal(range(max(2, P)), name="d")
+        i = Signal(range(max(2, t.m_max)), name="d_i")
+        ioff = Signal(range(t.out_max), name="d_ioff")
         meta = {k: Signal.like(c[k], name=f"d_{k}") for k in ("L", "out", "cidx", "layer")}
         r = {"valid": Signal(name="r_valid"), "sel": Signal(signed(t.acc_bits), name="r_sel"),
-             "addr": Signal.like(meta["out"], name="r_addr"),
+             "addr": Signal(range(2 * t.out_max), name="r_addr"),
              "layer": Signal.like(meta["layer"], name="r_layer")}
         m.d.comb += mems["mult"].addr.eq(meta["cidx"] + d)
-        m.d.sync += [r["valid"].eq(active), r["sel"].eq(Array(c["bank"])[d]),
-                     r["addr"].eq(meta["out"] + d), r["layer"].eq(meta["layer"])]
+        m.d.sync += [r["valid"].eq(active), r["sel"].eq(self._drained(m, c, meta["layer"], d, i)),
+                     r["addr"].eq(meta["out"] + ioff + d), r["layer"].eq(meta["layer"])]
         with m.If(active):
-            m.d.sync += d.eq(d + 1)
-            with m.If(d == meta["L"] - 1):
-                m.d.sync += active.eq(0)
+            with m.If(i == t.layer("mm1", meta["layer"])):
+                m.d.sync += [i.eq(0), ioff.eq(0), d.eq(d + 1)]
+                with m.If(d == meta["L"] - 1):
+                    m.d.sync += active.eq(0)
+            with m.Else():
+                m.d.sync += [i.eq(i + 1), ioff.eq(ioff + t.layer("CO", meta["layer"]))]
         with m.If(c["start"]):           # after the above: a new group starts as one ends
-            m.d.sync += [active.eq(1), d.eq(0)] + [meta[k].eq(c[k]) for k in meta]
+            m.d.sync += [active.eq(1), d.eq(0), i.eq(0), ioff.eq(0)]
+            m.d.sync += [meta[k].eq(c[k]) for k in meta]
 
         lay = r["layer"]
         y_req = requantize(m, r["sel"], mems["mult"].data, t.layer("shift", lay),
@@ -383,9 +504,40 @@ class Engine(wiring.Component):
                      w["data"].eq(Mux(y < lo, lo, Mux(y > hi, hi, y)))]
 
         last = t.layer("last", w["layer"])
+        write = w["valid"] & (w["addr"] < t.layer("n_out", w["layer"]))
         for k, (_, wr) in enumerate(mems["buf"]):
-            target = w["valid"] & ~last & (w["layer"][0] != k)
+            target = write & ~last & (w["layer"][0] != k)
             with m.If(target):
                 m.d.comb += [wr.addr.eq(w["addr"]), wr.data.eq(w["data"]), wr.en.eq(1)]
-        with m.If(w["valid"] & last):
+        with m.If(write & last):
             m.d.sync += logits[w["addr"]].eq(w["data"])
+
+    def _drained(self, m, c, layer, d, i):
+        """What R1 takes from lane ``d``'s bank: its sum (direct layers, pools), or output
+        ``i`` of a Winograd layer, ``(AT M)_i / (2^k·q) + b`` (a shift, then q⁻¹ modulo
+        2^y_bits: exact, the sum being a multiple of 2^k·q)."""
+        t = self.t
+        lane = [Array(c["bank"][p][j] for p in range(self.lanes))[d] for j in range(t.alpha)]
+        plain = Signal(signed(t.acc_bits), name="r1_sum")
+        m.d.comb += plain.eq(lane[0])
+        if not t.winos:
+            return plain
+        ys = []
+        for k, (wino, y_bits) in enumerate(t.winos):
+            unit = TransformUnit(wino.AT, in_shape=signed(t.acc_bits), stages=0)
+            m.submodules[f"output_transform{k}"] = unit
+            m.d.comb += [unit.i.valid.eq(1), unit.o.ready.eq(1)]
+            m.d.comb += [unit.i.payload[j].eq(lane[j]) for j in range(wino.alpha)]
+            P = Array(unit.o.payload[n] for n in range(wino.m))[i]
+            shifted = Signal(signed(unit.out_bits), name=f"r1_shifted{k}")
+            m.d.comb += shifted.eq(P >> wino.k)
+            if wino.q == 1:
+                ys.append(shifted)
+            else:
+                inv = pow(wino.q, -1, 1 << y_bits)
+                ys.append(const_times(m, shifted[:y_bits], inv, width=y_bits,
+                                      name=f"r1_unscaled{k}"))
+        y = Signal(signed(t.acc_bits), name="r1_wino")
+        bias = Array(c["bias"])[d]
+        m.d.comb += y.eq(Array(ys)[t.layer("wk", layer)] + bias)
+        return Mux(t.layer("wino", layer), y, plain)

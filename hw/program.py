@@ -33,17 +33,36 @@ Cycles (:func:`layer_cycles`): one per tap issued; a group's last tap waits unti
 requantizer has drained the previous group (its L lanes, one a cycle), so a group costs
 ``max(T, L_prev)`` cycles; then ``FLUSH + L`` cycles to empty the pipeline and one to set up
 the next layer.
+
+``wino`` (a 1-D convolution of stride 1 on a Winograd/CRT algorithm F(m, r) of
+:mod:`slimgen.sw.winograd` in integer form, :class:`Wino`): positions are tiles of m outputs
+(``ox`` steps by m); a group's taps are blocks of α entries, one block per input channel c
+whose filters are not all zero in the group::
+
+    for tile t, group g, channel block c:                       # α cycles each
+        d[i] = x[t·m − pad_left + i, c]  for i < N = m + r − 1  (read on entries i < N)
+        V = BT d                         (one input-transform unit, shift-add network)
+        M[j, p] += V[j] · U[p, c, j]     for j < α, every lane p   (U = G g: weight memory)
+    for lane p < L, output i < m:                               # the drain, m·L cycles
+        y = (AT M[:, p])_i / (2^k·q) + b[p]   (exact: a shift, then q⁻¹ modulo 2^y_bits)
+        out(y) written where t·m + i < OW (the edge tile's extra outputs are dropped)
+
+The products of a block run α cycles behind its reads, so a layer ends ``α + 1`` cycles later
+(``tail``), and a group's drain lasts ``m·L`` cycles (``drain``); otherwise the cycle count is
+the one above.
 """
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
 from slimgen.sw.fixed import requantize, signed_bits
 from slimgen.sw.integer_model import act_range
 
-__all__ = ["LayerProgram", "build_programs", "execute", "layer_cycles", "layer_mults",
-           "network_cycles", "MUTATIONS", "FLUSH", "MAX_OPERAND_BITS"]
+__all__ = ["LayerProgram", "Wino", "wino_algorithm", "wino_program", "build_programs", "execute",
+           "layer_cycles", "layer_mults", "network_cycles", "MUTATIONS", "FLUSH",
+           "MAX_OPERAND_BITS"]
 
 # Pipeline depth behind the walker: read, multiply, accumulate, requantize (3 stages) and the
 # write, with one cycle of margin before the next layer's first read.
@@ -52,13 +71,55 @@ FLUSH = 5
 MAX_OPERAND_BITS = 18
 # Bugs planted on purpose, so the tests can show that the fuzz bench catches them:
 # "pad_edge": the bounds check drops the last row and column of every input (off by one);
-# "shift": every requantization shifts one bit too far.
-MUTATIONS = ("pad_edge", "shift")
+# "shift": every requantization shifts one bit too far;
+# "transform": a Winograd layer's output transform has its first constant one too large.
+MUTATIONS = ("pad_edge", "shift", "transform")
+
+
+@dataclass(frozen=True)
+class Wino:
+    """A 1-D algorithm F(m, r) as the engine runs it: ``y = AT[(G g) ⊙ (BT d)] / (2^k·q)``
+    with integer ``BT`` (α × N), ``G`` (α × r) and ``AT`` (m × α), ``q`` odd."""
+    name: str
+    m: int
+    r: int
+    BT: tuple
+    AT: tuple
+    G: tuple
+    k: int
+    q: int
+
+    @property
+    def alpha(self):
+        return len(self.BT)
+
+    @property
+    def N(self):
+        return self.m + self.r - 1
+
+
+def wino_algorithm(m, r, moduli="toomcook"):
+    """:class:`Wino` of F(m, r) from :func:`slimgen.sw.winograd.winograd_1d` (``moduli``
+    ``"toomcook"`` or ``"crt"``) in :func:`~slimgen.sw.winograd.integer_form`; named
+    ``"F(m, r) Toom-Cook"`` or ``"F(m, r) CRT"`` after its moduli."""
+    from slimgen.sw.winograd import integer_form, winograd_1d
+    alg = winograd_1d(m, r, moduli)
+    form = integer_form(alg)
+    scale = Fraction(form.scale)
+    if scale.numerator != 1:
+        raise ValueError(f"{alg.name} has the output scale {scale}; the engine takes 1/n only")
+    q = scale.denominator
+    k = (q & -q).bit_length() - 1
+    ints = lambda M: tuple(tuple(int(v) for v in row) for row in M)      # noqa: E731
+    kind = "Toom-Cook" if alg.is_toom_cook else "CRT"
+    return Wino(f"{alg.name} {kind}", m, r, ints(form.BT.matrix), ints(form.AT.matrix),
+                ints(form.G.matrix), k, q >> k)
 
 
 @dataclass(frozen=True, eq=False)
 class LayerProgram:
-    """One layer on the engine (module docstring): ``op`` ``"mac"``, ``"max"`` or ``"avg"``.
+    """One layer on the engine (module docstring): ``op`` ``"mac"``, ``"wino"``, ``"max"`` or
+    ``"avg"``.
 
     Shapes: ``in_shape`` (H, W, C), ``out_shape`` (OH, OW, CO); ``groups`` a tuple of
     ``(ch0, L, taps)`` with taps ``((ky, kx, c), …)``; ``weights`` (n_taps, P) int64, the rows
@@ -86,11 +147,35 @@ class LayerProgram:
     weight_bits: int
     acc_bits: int
     kernel_shape: tuple = ()        # the record's W shape, for the summary
+    wino: Wino = None               # op "wino" only
+    v_bits: int = 0                 # op "wino": signed width of V = BT d (a multiplier operand)
+    y_bits: int = 0                 # op "wino": signed width of the exact y − b
+
+    @property
+    def m(self):
+        """Outputs per position along the row (a tile's m, else 1)."""
+        return self.wino.m if self.wino else 1
+
+    @property
+    def step(self):
+        """The walker's step between positions along a row: the tile's m or the stride."""
+        return self.wino.m if self.wino else self.stride
+
+    @property
+    def positions(self):
+        """(rows, positions per row) the walker visits: tiles of m for ``wino``."""
+        OH, OW, _ = self.out_shape
+        return (OH, -(-OW // self.m))
+
+    @property
+    def tail(self):
+        """Cycles a layer's products run behind its last tap: ``α + 1`` for ``wino``."""
+        return self.wino.alpha + 1 if self.wino else 0
 
     @property
     def taps(self):
         """Tap entries of the tap table: each group's own list, or the pool's window once."""
-        if self.op == "mac":
+        if self.op in ("mac", "wino"):
             return [t for _, _, taps in self.groups for t in taps]
         return list(self.groups[0][2])
 
@@ -157,6 +242,92 @@ def _range(bits, relu):
     return act_range(bits, not relu)
 
 
+def _interval(coeffs, lo, hi):
+    """(lo, hi) of Σ coeffs[i]·v[i] over v[i] ∈ [lo[i], hi[i]] (arrays broadcast)."""
+    coeffs = np.asarray(coeffs, dtype=np.int64)
+    return (int(np.sum(np.where(coeffs > 0, coeffs * lo, coeffs * hi))),
+            int(np.sum(np.where(coeffs > 0, coeffs * hi, coeffs * lo))))
+
+
+def _wino_groups(U, lanes):
+    """Groups of ≤ lanes output channels and their channel blocks (α taps ``(0, j, c)``
+    each) where some lane's Winograd-domain weights are not all zero.
+
+    U (CO, C, α) → ``groups``, ``weights`` (n_taps, lanes). A group whose weights are all
+    zero keeps the block of channel 0 so it still gives its bias."""
+    CO, _, alpha = U.shape
+    groups, rows = [], []
+    for ch0 in range(0, CO, lanes):
+        L = min(lanes, CO - ch0)
+        block = U[ch0:ch0 + L]                                    # (L, C, α)
+        used = [int(c) for c in np.flatnonzero(np.any(block != 0, axis=(0, 2)))] or [0]
+        taps = tuple((0, j, c) for c in used for j in range(alpha))
+        for _, j, c in taps:
+            row = np.zeros(lanes, dtype=np.int64)
+            row[:L] = block[:, c, j]
+            rows.append(row)
+        groups.append((ch0, L, taps))
+    return tuple(groups), np.array(rows, dtype=np.int64).reshape(-1, lanes)
+
+
+def _wino_widths(wino, W, U, in_range):
+    """``(v_bits, acc_bits, y_bits)`` of a Winograd layer, from the exact intervals of
+    V = BT d, of every lane's running sums M and of P = AT M, and of the true y = Σ w·x."""
+    lo, hi = in_range
+    V = [_interval(row, lo, hi) for row in wino.BT]
+    vlo, vhi = np.array([v[0] for v in V]), np.array([v[1] for v in V])
+    ranges = [(lo, hi), *V]
+    y_lo = y_hi = 0
+    for co in range(U.shape[0]):
+        # M[j] = Σ_c U[co, c, j]·V[j]: the products' bounds, then every partial sum's
+        prods = [_interval(U[co, :, j][:, None], vlo[j], vhi[j]) for j in range(wino.alpha)]
+        neg = [sum(min(0, U[co, c, j] * vlo[j], U[co, c, j] * vhi[j])
+                   for c in range(U.shape[1])) for j in range(wino.alpha)]
+        pos = [sum(max(0, U[co, c, j] * vlo[j], U[co, c, j] * vhi[j])
+                   for c in range(U.shape[1])) for j in range(wino.alpha)]
+        ranges += prods + list(zip(neg, pos))
+        Mlo, Mhi = np.array(neg), np.array(pos)
+        ranges += [_interval(row, Mlo, Mhi) for row in wino.AT]
+        ylo, yhi = _interval(W[co].ravel(), lo, hi)
+        y_lo, y_hi = min(y_lo, ylo), max(y_hi, yhi)
+    v_bits = signed_bits(int(vlo.min()), int(vhi.max()))
+    y_bits = signed_bits(y_lo, y_hi)
+    return v_bits, max(signed_bits(a, b) for a, b in ranges), y_bits
+
+
+def wino_program(k, layer, in_shape, lanes, mutation, wino, in_range):
+    """The program of record ``k``, a 1-D convolution of stride 1, on ``wino`` (module
+    docstring), for an input of ``in_shape`` (H, W, C) with values in ``in_range``."""
+    _, W, C = in_shape
+    if layer.dims != 1 or layer.stride != 1 or layer.kernel != wino.r:
+        raise ValueError(f"Layer {k} (conv) is not a 1-D convolution of stride 1 with "
+                         f"{wino.r} taps, which {wino.name} needs")
+    if mutation == "transform":
+        AT = ((wino.AT[0][0] + 1, *wino.AT[0][1:]), *wino.AT[1:])
+        from dataclasses import replace
+        wino = replace(wino, AT=AT)
+    U = np.einsum("ju,kcu->kcj", np.array(wino.G, dtype=np.int64), layer.W)    # (CO, C, α)
+    groups, weights = _wino_groups(U, lanes)
+    v_bits, acc_bits, y_bits = _wino_widths(wino, layer.W, U, in_range)
+    b = layer.b.astype(np.int64)
+    y_range = (-(1 << (y_bits - 1)) + int(b.min()), (1 << (y_bits - 1)) - 1 + int(b.max()))
+    if layer.requant:
+        M = np.broadcast_to(np.asarray(layer.multiplier, dtype=np.int64), (layer.c_out,))
+        lo, hi = _range(layer.out_bits, layer.relu)
+        shift = layer.shift + (mutation == "shift")
+    else:
+        M, shift = None, 0
+        lo, hi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
+    return LayerProgram(
+        name=f"conv{k}", op="wino", source=k, in_shape=tuple(in_shape),
+        out_shape=(1, layer.out_size(W, 0), layer.c_out), stride=1, pad=(0, layer.pad[0][0]),
+        groups=groups, weights=weights, bias=b.copy(),
+        multiplier=None if M is None else M.copy(), shift=shift, lo=lo, hi=hi,
+        post_relu=False, limit=_limit(in_shape, mutation), lanes=lanes,
+        weight_bits=layer.weight_bits, acc_bits=max(acc_bits, signed_bits(*y_range)),
+        kernel_shape=tuple(layer.W.shape), wino=wino, v_bits=v_bits, y_bits=y_bits)
+
+
 def _weighted(k, layer, in_shape, lanes, mutation):
     if layer.kind == "dense":
         n_in = int(np.prod(in_shape))
@@ -221,24 +392,33 @@ def _pool(k, layer, in_shape, lanes, mutation):
         kernel_shape=(kh, kw))
 
 
-def build_programs(int_net, *, lanes, mutation=None):
+def build_programs(int_net, *, lanes, mutation=None, algorithms=None):
     """The layer programs of an :class:`~slimgen.sw.integer_model.IntNetwork` on ``lanes``
     lanes: one per convolution, dense or pool record; a flatten costs nothing and a ReLU
-    record becomes the previous program's ``post_relu``. ``mutation``: one of
-    :data:`MUTATIONS` (tests only), else None. ``ValueError`` names what cannot run."""
+    record becomes the previous program's ``post_relu``. ``algorithms``: ``{record index:
+    Wino}`` for the 1-D convolutions that run on a Winograd/CRT algorithm (the others run
+    direct). ``mutation``: one of :data:`MUTATIONS` (tests only), else None. ``ValueError``
+    names what cannot run."""
     if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
         raise ValueError(f"Lanes must be a positive integer, not {lanes!r}")
     if mutation is not None and mutation not in MUTATIONS:
         raise ValueError(f"Mutation must be one of {', '.join(MUTATIONS)} or None, not "
                          f"{mutation!r}")
+    algorithms = dict(algorithms or {})
     shape = _as_hwc(int_net.network.input_shape)
+    in_range = (0, (1 << int_net.input_bits) - 1)
     programs = []
     for k, layer in enumerate(int_net.layers):
         if layer.kind == "recurrent":
             raise ValueError(f"Layer {k} is a recurrent {layer.cell} cell; the compiler takes "
                              f"feed-forward layers only (convolution, dense, pool, flatten, "
                              f"relu)")
-        if layer.kind in ("dense", "conv"):
+        if programs:
+            in_range = (programs[-1].lo, programs[-1].hi)
+        if algorithms.get(k) is not None:
+            programs.append(wino_program(k, layer, shape, lanes, mutation, algorithms[k],
+                                             in_range))
+        elif layer.kind in ("dense", "conv"):
             programs.append(_weighted(k, layer, shape, lanes, mutation))
         elif layer.kind == "pool":
             programs.append(_pool(k, layer, shape, lanes, mutation))
@@ -274,8 +454,53 @@ def _positions(p):
     return ((oy, ox) for oy in range(OH) for ox in range(OW))
 
 
+def remove_scale(P, wino, y_bits):
+    """y = P / (2^k·q) as the engine computes it: an arithmetic shift by k, then the product
+    with q⁻¹ modulo 2^y_bits read as signed (exact whenever y fits y_bits signed bits)."""
+    t = np.asarray(P, dtype=np.int64) >> wino.k
+    if wino.q == 1:
+        return t
+    assert y_bits <= 31, "the wrapped product fits int64"
+    mask = (1 << y_bits) - 1
+    y = ((t & mask) * pow(wino.q, -1, 1 << y_bits)) & mask
+    return np.where(y >> (y_bits - 1), y - (1 << y_bits), y)
+
+
+def _run_wino(p, x):
+    """A ``wino`` program on one sample (module docstring), as the engine computes it."""
+    _, W, C = p.in_shape
+    _, OW, CO = p.out_shape
+    w = p.wino
+    BT, AT = np.array(w.BT, dtype=np.int64), np.array(w.AT, dtype=np.int64)
+    y = np.zeros(p.n_out, dtype=np.int64)
+    for t in range(p.positions[1]):
+        ix0 = t * w.m - p.pad[1]
+        row = 0
+        for ch0, L, taps in p.groups:
+            M = np.zeros((w.alpha, L), dtype=np.int64)                 # per lane
+            for b in range(0, len(taps), w.alpha):
+                c = taps[b][2]
+                inside = [0 <= ix0 + i < p.limit[1] and 0 < p.limit[0] for i in range(w.N)]
+                d = np.array([x[(ix0 + i) * C + c] if inside[i] else 0 for i in range(w.N)],
+                             dtype=np.int64)
+                M += (BT @ d)[:, None] * p.weights[row + b:row + b + w.alpha, :L]
+            row += len(taps)
+            acc = remove_scale(AT @ M, w, p.y_bits) + p.bias[ch0:ch0 + L]       # (m, L)
+            if p.requant:
+                acc = requantize(acc, p.multiplier[ch0:ch0 + L], p.shift, relu=False,
+                                 out_bits=62)
+            out = np.clip(acc, p.lo, p.hi)
+            for i in range(w.m):
+                if t * w.m + i < OW:
+                    base = (t * w.m + i) * CO + ch0
+                    y[base:base + L] = out[i]
+    return y
+
+
 def _run_layer(p, x):
     """One program on one sample x (H·W·C,) int64 → y (OH·OW·CO,), the engine's loop nest."""
+    if p.op == "wino":
+        return _run_wino(p, x)
     H, W, C = p.in_shape
     _, OW, CO = p.out_shape
     y = np.zeros(p.n_out, dtype=np.int64)
@@ -326,25 +551,28 @@ def layer_run_cycles(p):
     """Cycles the walker spends issuing this program's taps (module docstring): one per tap,
     a group's last tap held until the previous group's L lanes have drained."""
     cooldown, cycles = 0, 0
-    per_position = [(len(taps), L) for _, L, taps in p.groups]
-    OH, OW, _ = p.out_shape
+    per_position = [(len(taps), L * p.m) for _, L, taps in p.groups]
+    OH, OW = p.positions
     for _ in range(OH * OW):
-        for T, L in per_position:
+        for T, D in per_position:
             cycles += T - 1
             cooldown = max(0, cooldown - (T - 1))
             cycles += cooldown + 1
-            cooldown = L - 1
+            cooldown = D - 1
     return cycles
 
 
 def layer_cycles(p):
-    """Setup, issue and flush cycles of one layer on the engine."""
-    return 1 + layer_run_cycles(p) + FLUSH + p.groups[-1][1]
+    """Setup, issue and flush cycles of one layer on the engine (a group's drain lasts
+    ``m·L`` cycles, a Winograd layer's products run ``tail`` cycles behind)."""
+    return 1 + layer_run_cycles(p) + FLUSH + p.tail + p.groups[-1][1] * p.m
 
 
 def layer_mults(p):
     """Useful multiplications per inference: for every position, every tap inside the input
     times the lanes whose weight on it is non-zero (a pool makes none)."""
+    if p.op == "wino":      # every tile's products with a non-zero weight
+        return p.positions[1] * int(np.count_nonzero(p.weights))
     if p.op != "mac":
         return 0
     H, W, _ = p.in_shape

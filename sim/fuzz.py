@@ -5,7 +5,9 @@ inputs (:mod:`slimgen.sw.random_network`).
 Case ``seed`` cycles through five families (``seed % 5``): an image with convolutions and a
 flatten, a sequence with convolutions and a flatten, an image ending in a global average
 pool, a sequence ending in a global average pool, a vector of dense layers. Every
-convolution draws a kernel of 1 to 7 (what the padded input holds), stride 1 or 2, padding
+convolution draws a kernel of 1 to 7 (what the padded input holds), stride 1 or 2 (a
+sequence's stride 1 three times in four, so that the compiler's cost model puts many of them
+on Winograd/CRT algorithms), padding
 ``same`` (asymmetric for even kernels and stride 2), ``valid`` or a number, a bias or none,
 a batchnorm and ReLU or not; a max or average pool of size 2 or 3 and any stride follows
 half of them. Dense layers of 2 to 12 units close every network. Widths (2 to 8 bits),
@@ -44,9 +46,11 @@ def _conv(rng, kind, size):
         k = min(k, size)
     elif padding == "number":
         padding = int(rng.integers(max(0, -(-(k - size) // 2)), k))
-    return {"type": kind, "channels": int(rng.integers(1, 6)), "kernel": k,
-            "stride": int(rng.integers(1, 3)), "padding": padding,
-            "bias": bool(rng.random() < 0.7)}
+    channels = int(rng.integers(1, 6))
+    # sequences: stride 1 three times in four, so that Winograd/CRT algorithms get chosen
+    stride = int(rng.integers(1, 3)) if kind == "conv2d" else 1 + int(rng.random() < 0.25)
+    return {"type": kind, "channels": channels, "kernel": k, "stride": stride,
+            "padding": padding, "bias": bool(rng.random() < 0.7)}
 
 
 def fuzz_description(rng, family):
@@ -58,7 +62,7 @@ def fuzz_description(rng, family):
     else:
         spatial = [int(rng.integers(5, 10))] * (2 if base == "image" else 1)
         if base == "sequence":
-            spatial = [int(rng.integers(6, 17))]
+            spatial = [int(rng.integers(6, 25))]
         layers = [{"type": "input", "shape": [*spatial, int(rng.integers(1, 4))], "bits": bits}]
         kind = "conv2d" if base == "image" else "conv1d"
         size = min(spatial)

@@ -7,7 +7,9 @@ import pytest
 from amaranth.hdl import Fragment
 
 from slimgen.hw.compiler import compile_network
-from slimgen.hw.program import build_programs, execute, layer_mults
+from slimgen.hw.engine import Engine
+from slimgen.hw.program import (build_programs, execute, layer_mults, network_cycles,
+                                wino_algorithm)
 from slimgen.sim.fuzz import fuzz_case
 from slimgen.sim.streams import unpack_fields
 from slimgen.sim.testing import dense_network, random_dense_layer, random_lstm_cell
@@ -140,6 +142,146 @@ def test_bad_lanes(lanes, message):
 
 
 def test_bad_mutation():
-    with pytest.raises(ValueError, match=r"^Mutation must be one of pad_edge, shift or None, "
-                                         r"not 'x'$"):
+    with pytest.raises(ValueError, match=r"^Mutation must be one of pad_edge, shift, transform "
+                                         r"or None, not 'x'$"):
         build_programs(fuzz_case(4).int_net, lanes=2, mutation="x")
+
+
+# ------------------------------------------------------------------ Winograd/CRT layers
+
+WINOS = {3: [wino_algorithm(2, 3), wino_algorithm(4, 3), wino_algorithm(4, 3, "crt")],
+         5: [wino_algorithm(2, 5), wino_algorithm(2, 5, "crt"), wino_algorithm(4, 5)]}
+
+
+def _conv1d_net(rng, *, r, density=None, weight_bits=None, act_bits=None, length=None):
+    """Two 1-D convolutions of r taps ('same' or 'valid', then 'same'), a dense layer."""
+    length = length or int(rng.integers(r, 20))
+    net = check_network({"name": "wino", "layers": [
+        {"type": "input", "shape": [length, int(rng.integers(1, 4))],
+         "bits": int(rng.integers(2, 9))},
+        {"type": "conv1d", "channels": int(rng.integers(1, 8)), "kernel": r,
+         "padding": str(rng.choice(["same", "valid"]))}, {"type": "relu"},
+        {"type": "conv1d", "channels": int(rng.integers(1, 8)), "kernel": r,
+         "padding": "same", "bias": bool(rng.random() < 0.5)},
+        {"type": "flatten"}, {"type": "dense", "units": 3}]})
+    return random_int_network(rng, net, density=density, weight_bits=weight_bits,
+                              act_bits=act_bits)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_winograd_programs_equal_the_golden_model(seed):
+    """Every algorithm (Toom-Cook and CRT, scales 1/2 to 1/360), edge tiles (lengths not a
+    multiple of m), pruned filters, 2 to 8 bits, 1 to 7 lanes (several groups)."""
+    rng = np.random.default_rng([18, seed])
+    r = (3, 5)[seed % 2]
+    int_net = _conv1d_net(rng, r=r, density=(None, 1.0, 0.3)[seed % 3])
+    x = random_inputs(rng, int_net, 6)
+    convs = [k for k, layer in enumerate(int_net.layers) if layer.kind == "conv"]
+    for wino in WINOS[r]:
+        lanes = int(rng.integers(1, 8))
+        programs = build_programs(int_net, lanes=lanes, algorithms={k: wino for k in convs})
+        assert [p.op for p in programs] == ["wino", "wino", "mac"]
+        np.testing.assert_array_equal(execute(programs, x), int_net(x))
+
+
+def test_winograd_edge_tiles_and_pruned_channels():
+    rng = np.random.default_rng(5)
+    int_net = _conv1d_net(rng, r=3, density=1.0, length=11)
+    conv = int_net.layers[0]
+    conv.W[:, 0] = 0                                    # input channel 0 pruned everywhere
+    x = random_inputs(rng, int_net, 4)
+    (p, *_) = build_programs(int_net, lanes=8, algorithms={0: wino_algorithm(4, 3, "crt")})
+    assert p.positions[1] == -(-p.out_shape[1] // 4) and p.out_shape[1] % 4 != 0
+    assert all(c != 0 for _, _, taps in p.groups for _, _, c in taps) or conv.c_in == 1
+    np.testing.assert_array_equal(execute(build_programs(
+        int_net, lanes=8, algorithms={0: wino_algorithm(4, 3, "crt")}), x), int_net(x))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_winograd_engine_bit_exact_with_the_counted_cycles(seed):
+    """On Amaranth's simulator: two Winograd layers on different algorithms in one engine."""
+    rng = np.random.default_rng([19, seed])
+    r = (3, 5)[seed % 2]
+    int_net = _conv1d_net(rng, r=r)
+    convs = [k for k, layer in enumerate(int_net.layers) if layer.kind == "conv"]
+    a, b = rng.choice(len(WINOS[r]), 2, replace=False)
+    algorithms = {convs[0]: WINOS[r][a], convs[1]: WINOS[r][b]}
+    programs = build_programs(int_net, lanes=int(rng.integers(1, 6)), algorithms=algorithms)
+    engine = Engine(programs, n_inputs=int_net.n_inputs, input_bits=int_net.input_bits,
+                    n_classes=int_net.n_classes, logit_bits=int_net.logit_bits)
+    x = random_inputs(rng, int_net, 2)
+    logits, cycles = _simulate(engine, int_net, x)
+    np.testing.assert_array_equal(logits, int_net(x))
+    n = network_cycles(programs, int_net.n_inputs, int_net.n_classes)
+    assert cycles == [n] * len(x)
+
+
+def test_a_wrong_transform_constant_changes_the_outputs():
+    wrong = 0
+    for seed in range(10):
+        rng = np.random.default_rng([18, seed])
+        int_net = _conv1d_net(rng, r=3, density=1.0)
+        x = random_inputs(rng, int_net, 6)
+        programs = build_programs(int_net, lanes=4, algorithms={0: wino_algorithm(2, 3)},
+                                  mutation="transform")
+        wrong += not np.array_equal(execute(programs, x), int_net(x))
+    assert wrong >= 8
+
+
+def test_the_cost_model_takes_winograd_where_it_pays():
+    """A dense 1-D convolution of 8 channels in, 4 out on 4 lanes: F(4, 3) nearly halves the
+    cycles (α = 6 products per 4 outputs, the CRT form needs 7); the same layer 90 % pruned
+    stays direct (direct skips every zero tap, Winograd whole channels only); stride 2 and
+    2-D stay direct and say why."""
+    rng = np.random.default_rng(0)
+    net = check_network({"name": "c", "layers": [
+        {"type": "input", "shape": [32, 8], "bits": 4},
+        {"type": "conv1d", "channels": 4, "kernel": 3, "padding": "same"}, {"type": "relu"},
+        {"type": "conv1d", "channels": 4, "kernel": 3, "stride": 2}, {"type": "relu"},
+        {"type": "flatten"}, {"type": "dense", "units": 3}]})
+    int_net = random_int_network(rng, net, density=1.0, weight_bits=4, act_bits=4)
+    engine = compile_network(int_net, lanes=4)
+    first, second, dense = engine.summary
+    assert first["algorithm"] == "F(4, 3) Toom-Cook"
+    assert first["engine"] == "winograd F(4, 3) Toom-Cook, shared array"
+    names = [c["algorithm"] for c in first["candidates"]]
+    assert names == ["direct", "F(2, 3) Toom-Cook", "F(4, 3) Toom-Cook", "F(4, 3) CRT"]
+    cycles = {c["algorithm"]: c["cycles"] for c in first["candidates"]}
+    best = cycles["F(4, 3) Toom-Cook"]
+    assert first["cycles"] == best == min(cycles.values()) < 0.6 * cycles["direct"]
+    assert first["why"].startswith(f"F(4, 3) Toom-Cook: {best} cycles against "
+                                   f"{cycles['direct']} direct")
+    assert second["algorithm"] == "direct" and second["candidates"] == []
+    assert second["why"] == "direct: stride 2: Winograd needs stride 1"
+    assert dense["why"] == "direct: dense layer: no sliding window"
+    assert engine.cycles == network_cycles(engine.programs, int_net.n_inputs, 3)
+    assert compile_network(int_net, lanes=4, winograd=False).cycles > engine.cycles + 200
+
+    sparse = random_int_network(rng, net, density=0.1, weight_bits=4, act_bits=4)
+    first = compile_network(sparse, lanes=4).summary[0]
+    assert first["algorithm"] == "direct"
+    assert all(c["rejected"] for c in first["candidates"][1:])
+    assert first["why"].startswith("direct: ")
+
+    image = check_network({"name": "i", "layers": [
+        {"type": "input", "shape": [8, 8, 2]}, {"type": "conv2d", "channels": 3, "kernel": 3},
+        {"type": "flatten"}, {"type": "dense", "units": 3}]})
+    first = compile_network(random_int_network(rng, image), lanes=2).summary[0]
+    assert first["why"] == "direct: 2-D convolution: the compiler's Winograd algorithms are 1-D"
+
+
+def test_the_cost_model_rejects_operands_wider_than_the_multiplier():
+    """16-bit activations (after a ReLU: 17 signed bits) into a 3-tap convolution: F(4, 3)
+    Toom-Cook's V = BT d grows by 3 bits (a row 4, 0, −5, 0, 1), F(2, 3)'s by 1."""
+    rng = np.random.default_rng(1)
+    net = check_network({"name": "w", "layers": [
+        {"type": "input", "shape": [24, 4], "bits": 8},
+        {"type": "conv1d", "channels": 4, "kernel": 1}, {"type": "relu"},
+        {"type": "conv1d", "channels": 4, "kernel": 3, "padding": "same"},
+        {"type": "flatten"}, {"type": "dense", "units": 3}]})
+    int_net = random_int_network(rng, net, density=1.0, weight_bits=2, act_bits=16)
+    (_, second, _) = compile_network(int_net, lanes=4).summary
+    rejected = {c["algorithm"]: c["rejected"] for c in second["candidates"][1:]}
+    assert rejected["F(4, 3) Toom-Cook"] == ("V = BT d needs 20 signed bits; the multipliers "
+                                             "take at most 18")
+    assert not (rejected["F(2, 3) Toom-Cook"] or "").startswith("V = BT d")

@@ -1,5 +1,6 @@
 """The flow on the compiler: a description no preset engine takes generates on the
-shared-array engine (its per-layer programs, cycles and bound in generate.json), and a
+shared-array engine (its per-layer programs, cycles and bound in generate.json, each
+convolution's algorithm chosen by the cost model with its reason), and a
 recurrent one neither can build is refused with both reasons."""
 
 import json
@@ -48,3 +49,34 @@ def test_a_recurrent_network_no_engine_takes_is_refused():
                                          r"\(mlp: .*run the software stages with --to "
                                          r"quantize$"):
         make_network(int_net, SimpleNamespace(net=path, lanes=4))
+
+
+WINO1D = {"name": "seq3", "layers": [
+    {"type": "input", "shape": [8, 8]},
+    {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"}, {"type": "relu"},
+    {"type": "conv1d", "channels": 4, "kernel": 3, "stride": 2}, {"type": "relu"},
+    {"type": "flatten"}, {"type": "dense", "units": 10}]}
+
+
+def test_the_cost_model_says_why_in_generate_json(tmp_path):
+    """A stride-1 3-tap 1-D convolution of 8 channels goes on a Winograd algorithm; the
+    stride-2 one stays direct; every candidate's figures and the reason are recorded."""
+    net = tmp_path / "net.json"
+    net.write_text(json.dumps(WINO1D))
+    run = tmp_path / "run"
+    assert main(["flow", "--run", str(run), "--net", str(net), "--epochs", "1", "--lanes", "4",
+                 "--to", "generate", "--quiet"]) == 0
+    g = json.loads((run / "generate.json").read_text())
+    first, second, dense = g["layers"]
+    assert first["algorithm"].startswith("F(") and first["algorithm"].split(")")[0] in (
+        "F(2, 3", "F(4, 3")
+    assert g["engines"][0] == f"winograd {first['algorithm']}, shared array"
+    cycles = {c["algorithm"]: c["cycles"] for c in first["candidates"]}
+    assert list(cycles) == ["direct", "F(2, 3) Toom-Cook", "F(4, 3) Toom-Cook", "F(4, 3) CRT"]
+    assert first["cycles"] == cycles[first["algorithm"]] == min(cycles.values())
+    assert first["why"].startswith(f"{first['algorithm']}: {first['cycles']} cycles against "
+                                   f"{cycles['direct']} direct")
+    assert second["algorithm"] == "direct"
+    assert second["why"] == "direct: stride 2: Winograd needs stride 1"
+    assert dense["why"] == "direct: dense layer: no sliding window"
+    assert g["cycles_estimate"] > sum(e["cycles"] for e in g["layers"])
