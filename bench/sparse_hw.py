@@ -9,7 +9,9 @@ lane-cycles), compute cycles per inference (the lanes' stream plus the 4-cycle p
 the lower bound ceil(nnz / P), and the cycles of a whole vector measured on Amaranth's simulator
 (load and send overlapped). Then the LSTM classifier (digits, H = 16; i, f, o pruned at 1·std,
 then the same count balanced) on its engine, :class:`slimgen.hw.lstm_engine.LstmEngine`:
-cycles per sequence against the lanes' bound.
+cycles per sequence (its cycle model, exact up to the element-wise unit's phase) against the
+lanes' bound and against the bound of all its multipliers (the lanes and the element-wise
+unit's one or two, as the flow picks them: every product over every multiplier).
 
 Goals: balanced ≥ 95 % utilisation and compute cycles within 5 % of the lower bound.
 
@@ -119,7 +121,8 @@ def lstm_rows(qmodel):
     """Cycles per sequence of the LSTM classifier's engine (:class:`slimgen.hw.lstm_engine.
     LstmEngine`, the flow's): q·std-pruned gates, and the same count balanced over the lanes."""
     import dataclasses
-    from slimgen.hw.lstm_engine import LstmEngine
+    from slimgen.hw.lstm_engine import EW_PRODUCTS, LstmEngine
+    from slimgen.models.lstm import ew_multipliers
     from slimgen.sim.testing import balanced_mask
     lstm = qmodel.layers[0]
     H = lstm.n_hidden
@@ -135,17 +138,21 @@ def lstm_rows(qmodel):
         balanced = dataclasses.replace(
             qmodel, layers=(dataclasses.replace(lstm, W=Wb),) + tuple(qmodel.layers[1:]))
         for kind, model in (("q·std", qmodel), ("balanced", balanced)):
-            eng = LstmEngine(model, lanes=lanes)
+            n_ew = ew_multipliers(model, lanes)        # the flow's choice
+            eng = LstmEngine(model, lanes=lanes, ew_multipliers=n_ew)
             cell = model.layers[0]
             nnz = sum(int(np.count_nonzero(cell.W[g])) for g in "ifoc")
             steps = eng.steps
+            lane_mults = steps * nnz + int(np.count_nonzero(eng.head.W))
+            all_mults = lane_mults + steps * H * EW_PRODUCTS
             rows.append({"lanes": lanes, "gates": kind,
                          "ifo_nnz": int(sum(np.count_nonzero(cell.W[g]) for g in "ifo")),
                          "step_words_max": max(eng.schedule.step_words),
                          "step_bound": -(-nnz // lanes),
                          "cycles_per_sequence": eng.cycles_estimate,
-                         "sequence_bound": -(-(steps * nnz + int(np.count_nonzero(
-                             eng.head.W))) // lanes)})
+                         "sequence_bound": -(-lane_mults // lanes),
+                         "multipliers": lanes + n_ew,
+                         "all_bound": -(-all_mults // (lanes + n_ew))})
     return rows
 
 
@@ -199,11 +206,14 @@ def main(argv=None):
     qmodel = lstm_model()
     lrows = lstm_rows(qmodel)
     print(f"\nLSTM engine (H=16): {'P':>2s} {'gates':9s} {'ifo nnz':>7s} {'step':>5s} "
-          f"{'bound':>6s} {'cyc/seq':>8s} {'bound':>6s}")
+          f"{'bound':>6s} {'cyc/seq':>8s} {'bound':>6s} {'/bound':>6s} {'all mult':>8s} "
+          f"{'bound':>6s} {'/bound':>6s}")
     for r in lrows:
         print(f"{'':20s}{r['lanes']:2d} {r['gates']:9s} {r['ifo_nnz']:7d} "
               f"{r['step_words_max']:5d} {r['step_bound']:6d} {r['cycles_per_sequence']:8d} "
-              f"{r['sequence_bound']:6d}")
+              f"{r['sequence_bound']:6d} {r['cycles_per_sequence'] / r['sequence_bound']:6.3f} "
+              f"{r['multipliers']:8d} {r['all_bound']:6d} "
+              f"{r['cycles_per_sequence'] / r['all_bound']:6.3f}")
     srows = []
     if not args.no_synth:
         print("\nOut-of-context synthesis (logic cells, DSPs, block RAMs, fmax MHz):")

@@ -25,6 +25,8 @@ class LstmClassifier(wiring.Component):
         An LSTM cell and a dense head (:func:`slimgen.hw.lstm_schedule.lstm_classifier`).
     lanes : int
         Multiply lanes of the engine (shared by the gate products and the head).
+    ew_multipliers : int
+        Multipliers of the engine's element-wise unit (1 or 2).
 
     Attributes
     ----------
@@ -34,8 +36,8 @@ class LstmClassifier(wiring.Component):
         One transfer per sample: the class and all logits.
     """
 
-    def __init__(self, model, *, lanes=4):
-        self.engine = LstmEngine(model, lanes=lanes)
+    def __init__(self, model, *, lanes=4, ew_multipliers=1):
+        self.engine = LstmEngine(model, lanes=lanes, ew_multipliers=ew_multipliers)
         self.model = model
         super().__init__({
             "i": In(stream.Signature(unsigned(model.input_bits))),

@@ -20,30 +20,32 @@ Lane pipeline (every lane on its own)::
     D  acc ← (first ? 0 : acc) + product; a row's last word writes acc to the result memory
        (two step buffers of 4 rows per slot, and the head's rows)
 
-EW: one multiplier for its seven products per neuron (z_g·M_g for the four gates, i·g, f·c and
-o·tanh(c_t)), a new neuron every :data:`EW_II` = 7 cycles at most (issued on a fixed phase), 17
-stages; offsets from the issue cycle τ::
+EW: seven products per neuron (z_g·M_g for the four gates, i·g, f·c and o·tanh(c_t)) on one
+multiplier, a new neuron every 7 cycles at most, or on two (z·M on one, the cell's three
+products on the other), every 5 (:data:`EW_II`; issued on a fixed phase); D = 17 or 16
+stages (:data:`EW_DEPTH`), offsets from the issue cycle τ::
 
     τ+g        read z_g (g = c, i, f, o) from the lane's results; its bias from the bias ROM
     τ+g+1      z = sat into the table's range (exact: the index saturates there anyway) → × M_g
     τ+g+3      u = sat_A(round(z·M_g >> s_g)); table read (tanh for c, sigmoid for i, f, o)
     τ+5, τ+6   → × : i · g, f · c_{t−1} (c memory read at τ+5; 0 at step 0)
-    τ+8        c_t = sat(round((f·c + i·g) >> F));  τ+9: c memory write, tanh table read of c_t
-    τ+14       → × : o · tanh(c_t)
-    τ+16       h_t = sat(round(o·tanh(c_t) >> 2F − h_frac)) into the lanes
+    τ+8        c_t = sat(round((f·c + i·g) >> F));  τ+9: c memory write
+    τ+9 | τ+12 tanh table read of c_t (one multiplier | two)
+    τ+D−3      → × : o · tanh(c_t)
+    τ+D−1      h_t = sat(round(o·tanh(c_t) >> 2F − h_frac)) into the lanes
 
-Pairwise different modulo 7: the result reads (τ+0..3), the multiplier's operand writes
-(τ+1..6, 14) and the table reads (τ+3..6, 9): neurons issued 7k cycles apart never want the
-same port or the multiplier in the same cycle. One multiplier rather than two (z·M, and the
-cell's products): the second idled (7 products in 5 cycles on two), and the latency bound
-counts every multiplier.
+Pairwise different modulo EW_II: the result reads (τ+0..3), every multiplier's operand writes
+(one: τ+1..6, 14; two: τ+1..4 and τ+5, 6, 13) and the table reads (τ+3..6, and 9 or 12):
+neurons issued EW_II·k cycles apart never want the same port or multiplier in the same cycle.
 
-The EW paces a step at 7 cycles per hidden unit at least: once the busiest lane has fewer
-than 7·H words per step, more lanes no longer help. At a step's end the lanes' last neurons
-complete together and queue at the EW, so a step costs about the busiest lane's words plus
-P·EW_II + EW_DEPTH, less the words the lanes stream meanwhile (x_t, the h ready first);
-:func:`lstm_cycles` replays it exactly. The digits LSTM of 32 units (dense, 10-bit): 4 lanes
-within 1.01× of the lanes' bound and 1.21× of all five multipliers'; 8 lanes 1.14× of all nine.
+The EW paces a step at EW_II cycles per hidden unit at least: once the busiest lane has fewer
+than EW_II·H words per step, more lanes no longer help. At a step's end the lanes' last
+neurons complete together and queue at the EW, so a step costs about the busiest lane's words
+plus P·EW_II + EW_DEPTH, less the words the lanes stream meanwhile (x_t, the h ready first);
+:func:`lstm_cycles` replays it exactly. One multiplier keeps the multipliers busier when the
+lanes pace the steps (the flow's planner, :func:`slimgen.models.lstm.ew_multipliers`, picks);
+the digits LSTM of 32 units (dense, 10-bit) on 4 lanes and one: 1.01× the lanes' bound, 1.21×
+that of all five multipliers.
 
 One sequence is in flight at a time: the next one's inputs are taken once the logits of this
 one have gone out.
@@ -62,13 +64,12 @@ from .lib.mac_lane import mac_lane
 from .lib.requantizer import round_half_up, saturate
 from .lstm_schedule import GATE_ORDER, build_schedule, lstm_classifier
 
-__all__ = ["LstmEngine", "EW_II", "EW_DEPTH", "EW_MULTIPLIERS", "EW_PRODUCTS", "gate_constants",
-           "lstm_cycles"]
+__all__ = ["LstmEngine", "EW_II", "EW_DEPTH", "EW_PRODUCTS", "gate_constants", "lstm_cycles"]
 
-EW_II = 7        # cycles between neurons in the element-wise unit
-EW_DEPTH = 17    # its stages (issue to h write)
-EW_MULTIPLIERS = 1        # z·M and the cell's products, one a cycle
+EW_II = {1: 7, 2: 5}      # cycles between neurons in the element-wise unit, by its multipliers
+EW_DEPTH = {1: 17, 2: 16}  # its stages (issue to h write)
 EW_PRODUCTS = 4 + 3       # per neuron and step: z_g·M_g for 4 gates; i·g, f·c, o·tanh(c)
+_TANH_READ = {1: 9, 2: 12}   # the offset of the tanh(c_t) table read
 
 
 def gate_constants(lstm, gate):
@@ -105,6 +106,9 @@ class LstmEngine(wiring.Component):
         An LSTM cell and a dense head (:func:`slimgen.hw.lstm_schedule.lstm_classifier`).
     lanes : int
         Multiply lanes (shared by the gates and the head), from 1 to the hidden units.
+    ew_multipliers : int
+        The element-wise unit's multipliers: 1 (a neuron every 7 cycles) or 2 (z·M on one,
+        the cell's products on the other: every 5 cycles).
 
     Attributes
     ----------
@@ -114,11 +118,16 @@ class LstmEngine(wiring.Component):
         ``n_classes`` transfers per sample: the logits.
     """
 
-    def __init__(self, model, *, lanes=4):
+    def __init__(self, model, *, lanes=4, ew_multipliers=1):
         self.cell, self.head, self.steps = lstm_classifier(model)
         self.model = model
         self.schedule = build_schedule(model, lanes)
+        if ew_multipliers not in EW_II or isinstance(ew_multipliers, bool):
+            raise ValueError(f"Element-wise multipliers must be 1 or 2, not {ew_multipliers!r}")
         self.lanes = lanes
+        self.ew_multipliers = ew_multipliers
+        self.ew_ii = EW_II[ew_multipliers]
+        self.ew_depth = EW_DEPTH[ew_multipliers]
         lstm = self.cell
         rows = [lstm.W[g][j] for g in GATE_ORDER for j in range(lstm.n_hidden)]
         rows += list(self.head.W)
@@ -130,7 +139,8 @@ class LstmEngine(wiring.Component):
 
     @property
     def multipliers(self):
-        """Multipliers of the matrix products (the lanes); the EW has one more."""
+        """Multipliers of the matrix products (the lanes); the EW has ``ew_multipliers``
+        more."""
         return self.lanes
 
     @functools.cached_property
@@ -138,7 +148,9 @@ class LstmEngine(wiring.Component):
         """Modelled cycles per sample, from its first input transfer to its result out of
         :class:`slimgen.hw.lstm_cell.LstmClassifier` (inputs sent back to back): the engine's
         timing replayed word by word (:func:`lstm_cycles`), at the EW's worst phase."""
-        return max(lstm_cycles(self.schedule, self.steps, phase) for phase in range(EW_II))
+        return max(lstm_cycles(self.schedule, self.steps, phase,
+                               ew_multipliers=self.ew_multipliers)
+                   for phase in range(self.ew_ii))
 
     def elaborate(self, platform):
         m = Module()
@@ -168,18 +180,19 @@ class LstmEngine(wiring.Component):
         item_p = Array(Const(p, range(max(P, 2))) for p, _ in sched.items)[idx]
         item_k = Array(Const(k, range(max(sched.slots, 2))) for _, k in sched.items)[idx]
         par = Signal()                   # ew_step's parity
-        v = [Signal(name=f"ew_v{d}") for d in range(EW_DEPTH)]
-        ix = [Signal(range(H), name=f"ew_idx{d}") for d in range(EW_DEPTH)]
+        D = self.ew_depth
+        v = [Signal(name=f"ew_v{d}") for d in range(D)]
+        ix = [Signal(range(H), name=f"ew_idx{d}") for d in range(D)]
         pp = [Signal(range(max(P, 2)), name=f"ew_p{d}") for d in range(5)]
         kk = [Signal(range(max(sched.slots, 2)), name=f"ew_k{d}") for d in range(4)]
-        pr = [Signal(name=f"ew_par{d}") for d in range(EW_DEPTH)]
+        pr = [Signal(name=f"ew_par{d}") for d in range(D)]
         s0 = [Signal(name=f"ew_s0_{d}") for d in range(7)]
         m.d.comb += [v[0].eq(issue), ix[0].eq(idx), pp[0].eq(item_p), kk[0].eq(item_k),
                      pr[0].eq(par), s0[0].eq(ew_step == 0)]
         for chain in (v, ix, pp, kk, pr, s0):
             for d in range(1, len(chain)):
                 m.d.sync += chain[d].eq(chain[d - 1])
-        hw_en = v[EW_DEPTH - 1]          # h write this cycle
+        hw_en = v[D - 1]                 # h write this cycle
 
         # ---- lanes ---------------------------------------------------------------------
         n_words = [len(w) for w in sched.words]
@@ -305,8 +318,9 @@ class LstmEngine(wiring.Component):
         b_rd, t_rd = bias_mem.read_port(), tab_mem.read_port()
         c_rd, c_wr = c_mem.read_port(transparent_for=()), c_mem.write_port()
 
-        phase = Signal(range(EW_II))
-        m.d.sync += phase.eq(Mux(phase == EW_II - 1, 0, phase + 1))
+        II = self.ew_ii
+        phase = Signal(range(II))
+        m.d.sync += phase.eq(Mux(phase == II - 1, 0, phase + 1))
         lane_nc = Array(nc)[item_p]
         lane_ec = Array(ec)[item_p]
         m.d.comb += issue.eq((phase == 0) & (ew_step < T) & (lane_nc > lane_ec))
@@ -326,34 +340,42 @@ class LstmEngine(wiring.Component):
         ix_rd = Mux(v[0], ix[0], Mux(v[1], ix[1], Mux(v[2], ix[2], ix[3])))
         m.d.comb += [b_rd.addr.eq(Cat(g_rd, ix_rd)), b_rd.en.eq(1)]
 
-        # The multiplier (operands mx, my; product mp), 7 products per neuron, each loaded on
-        # its own phase: z_g·M_g at τ+g+1, i·g at τ+5, f·c at τ+6, o·tanh(c_t) at τ+14.
-        mx = Signal(signed(max(a_bits, fmt.c_bits, F + 2)))
-        my = Signal(unsigned(max(b_bits, F + 1)))
-        mp = Signal(signed(len(mx) + len(my) + 1))
-        m.d.sync += mp.eq(mx * my)
+        # Multipliers (operands mx, my; product mp): z_g·M_g loaded at τ+g+1 onto the first,
+        # i·g at τ+5, f·c at τ+6, o·tanh(c_t) at τ+D−3 onto the last (the same one if one).
+        n_mul = self.ew_multipliers
+        x_bits = [a_bits, max(fmt.c_bits, F + 2)]
+        y_bits = [b_bits, F + 1]
+        if n_mul == 1:
+            x_bits, y_bits = [max(x_bits)], [max(y_bits)]
+        mx = [Signal(signed(xb), name=f"ew_mx{n}") for n, xb in enumerate(x_bits)]
+        my = [Signal(unsigned(yb), name=f"ew_my{n}") for n, yb in enumerate(y_bits)]
+        mp = [Signal(signed(xb + yb + 1), name=f"ew_mp{n}") for n, (xb, yb) in
+              enumerate(zip(x_bits, y_bits))]
+        m.d.sync += [p_.eq(x_ * y_) for x_, y_, p_ in zip(mx, my, mp)]
         z_lane = Array(lane_data)[Mux(v[1], pp[1], Mux(v[2], pp[2], Mux(v[3], pp[3], pp[4])))]
         z = Signal(signed(max(self.part_bits, bias_bits) + 1))
         m.d.comb += z.eq(z_lane + b_rd.data)
         gval = Signal(signed(F + 2))
-        o_a = Signal(unsigned(F + 1))
+        o_a, o_b = Signal(unsigned(F + 1)), Signal(unsigned(F + 1))
         tanh_c = Signal(signed(F + 2))
         ig_reg = Signal(signed(2 * F + 4))
         c_new = Signal(signed(fmt.c_bits))
         for g, (M, _, z_lo, z_hi) in enumerate(consts):
             with m.If(v[g + 1]):
-                m.d.sync += [mx.eq(Mux(z < z_lo, z_lo, Mux(z > z_hi, z_hi, z))), my.eq(M)]
+                m.d.sync += [mx[0].eq(Mux(z < z_lo, z_lo, Mux(z > z_hi, z_hi, z))),
+                             my[0].eq(M)]
         with m.If(v[5]):
-            m.d.sync += [mx.eq(gval), my.eq(t_rd.data)]
+            m.d.sync += [mx[-1].eq(gval), my[-1].eq(t_rd.data)]
         c_prev = Mux(s0[6], 0, c_rd.data)
         with m.If(v[6]):
-            m.d.sync += [mx.eq(c_prev), my.eq(t_rd.data)]
-        with m.If(v[14]):
-            m.d.sync += [mx.eq(tanh_c), my.eq(o_a)]
+            m.d.sync += [mx[-1].eq(c_prev), my[-1].eq(t_rd.data)]
+        tanh_rd = _TANH_READ[n_mul]
+        with m.If(v[D - 3]):             # tanh(c_t) read the cycle before, or held
+            m.d.sync += [mx[-1].eq(t_rd.data if tanh_rd == D - 4 else tanh_c), my[-1].eq(o_b)]
 
-        # τ+g+3: table index of z_g; τ+9: of c_t.
+        # τ+g+3: table index of z_g; τ+9 (one multiplier) or τ+12: of c_t, whenever no z_g.
         flip = 1 << (A - 1)
-        u = [saturate(m, round_half_up(mp, s_g), A, name=f"u_{g}") for g, (_, s_g, _, _) in
+        u = [saturate(m, round_half_up(mp[0], s_g), A, name=f"u_{g}") for g, (_, s_g, _, _) in
              zip(GATE_ORDER, consts)]
         u_c = saturate(m, round_half_up(c_new, F - fmt.tanh_frac), A, name="u_ct")
         t_addr = Signal(A + 1)
@@ -365,15 +387,17 @@ class LstmEngine(wiring.Component):
         with m.If(v[4]):
             m.d.sync += gval.eq(t_rd.data)
         with m.If(v[7]):
-            m.d.sync += [o_a.eq(t_rd.data), ig_reg.eq(mp)]
-        with m.If(v[10]):
+            m.d.sync += [o_a.eq(t_rd.data), ig_reg.eq(mp[-1])]
+        with m.If(v[11]):
+            m.d.sync += o_b.eq(o_a)      # before the next neuron's o arrives
+        with m.If(v[tanh_rd + 1]):
             m.d.sync += tanh_c.eq(t_rd.data)
-        c_sum = saturate(m, round_half_up(ig_reg + mp, F), fmt.c_bits, name="c_sum")
+        c_sum = saturate(m, round_half_up(ig_reg + mp[-1], F), fmt.c_bits, name="c_sum")
         with m.If(v[8]):
             m.d.sync += c_new.eq(c_sum)
         m.d.comb += [c_rd.addr.eq(ix[5]), c_rd.en.eq(1),
                      c_wr.addr.eq(ix[9]), c_wr.data.eq(c_new), c_wr.en.eq(v[9])]
-        m.d.comb += h_data.eq(saturate(m, round_half_up(mp, 2 * F - fmt.h_frac), fmt.h_bits,
+        m.d.comb += h_data.eq(saturate(m, round_half_up(mp[-1], 2 * F - fmt.h_frac), fmt.h_bits,
                                        name="h"))
         with m.If(hw_en):
             m.d.sync += n_w.eq(n_w + 1)
@@ -412,7 +436,7 @@ class LstmEngine(wiring.Component):
         return m
 
 
-def lstm_cycles(sched, steps, phase=0):
+def lstm_cycles(sched, steps, phase=0, *, ew_multipliers=1):
     """Cycles of one sample on :class:`LstmEngine` of schedule ``sched`` over ``steps`` steps,
     the EW's phase counter at ``phase`` when the first input is taken (cycle 0).
 
@@ -426,6 +450,7 @@ def lstm_cycles(sched, steps, phase=0):
     every lane's last head word, the result 2 cycles after the last logit.
     """
     P, H, n_in, T = sched.lanes, sched.n_hidden, sched.n_in, steps
+    ew_ii, ew_depth = EW_II[ew_multipliers], EW_DEPTH[ew_multipliers]
     X = T * n_in
     decoded = [[sched.decode(w) for w in sched.words[p]] for p in range(P)]
     h_en = []                                   # cycles of the EW's h writes
@@ -446,7 +471,7 @@ def lstm_cycles(sched, steps, phase=0):
                 for _, col, last in (decoded[p][:S] if s < T else decoded[p][S:]):
                     t = go[p] + 1
                     if col >= n_in and s > 0:
-                        t = max(t, took[s - 1][col - n_in] + EW_DEPTH)
+                        t = max(t, took[s - 1][col - n_in] + ew_depth)
                     elif col < n_in and s < T:
                         t = max(t, xt[s * n_in + col] + 1)
                     if 2 <= s < T:
@@ -460,8 +485,8 @@ def lstm_cycles(sched, steps, phase=0):
             for r, (p, k) in enumerate(sched.items):
                 t = max(done[p][k], took[s][r - 1] + 1 if r else
                         took[s - 1][H - 1] + 1 if s else 0)
-                took[s][r] = t + (-phase - t) % EW_II
-        new = sorted(t + EW_DEPTH - 1 for row in took for t in row)
+                took[s][r] = t + (-phase - t) % ew_ii
+        new = sorted(t + ew_depth - 1 for row in took for t in row)
         if new == h_en or not X or new[0] > xt[-1]:     # the inputs as assumed
             return max(go) + 4 + sched.n_classes + 2
         h_en = new

@@ -33,11 +33,13 @@ def test_flow_lstm_every_test_image(tmp_path, monkeypatch):
     ifo, c, head, ew = s["layers"]
     assert ifo["sparsity"] >= 0.85 and ifo["lanes"] == c["lanes"] == head["lanes"] == 8
     # Gates and head share the 8 lanes (zeros cost no multiply); the element-wise unit has
-    # one multiplier for its 7 products per hidden unit and step. The bound counts them all.
-    assert s["multipliers"] == 8 + 1
-    assert ew["mults_per_inference"] == 8 * 32 * 7 and ew["lanes"] == 1
+    # one or two multipliers (the planner's pick) for its 7 products per hidden unit and step.
+    # The bound counts them all.
+    n_ew = ew["lanes"]
+    assert n_ew in (1, 2) and s["multipliers"] == 8 + n_ew
+    assert ew["mults_per_inference"] == 8 * 32 * 7
     assert s["mults_per_inference"] == 8 * (ifo["nonzeros"] + c["nonzeros"]) + \
         head["nonzeros"] + ew["mults_per_inference"]
-    assert s["cycles_lower_bound"] == -(-s["mults_per_inference"] // 9)
+    assert s["cycles_lower_bound"] == -(-s["mults_per_inference"] // (8 + n_ew))
     assert s["cycles_lower_bound"] <= s["cycles_per_inference"] <= s["cycles_estimate"]
     assert s["latency_over_bound"] <= 1.25

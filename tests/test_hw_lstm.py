@@ -37,18 +37,20 @@ def _logits(raw, n_classes, logit_bits):
     return np.array(out, dtype=np.int64)
 
 
-@pytest.mark.parametrize("fmt,lanes,density", [
-    (DEFAULT, 3, 0.3),
-    (DEFAULT, 1, 0.1),
-    (SMALL, 4, 0.2),
-    (SMALL, 9, 0.05),     # one neuron per lane; many empty rows (fillers)
+@pytest.mark.parametrize("fmt,lanes,density,ew", [
+    (DEFAULT, 3, 0.3, 1),
+    (DEFAULT, 3, 0.3, 2),
+    (DEFAULT, 1, 0.1, 1),
+    (SMALL, 4, 0.2, 2),
+    (SMALL, 9, 0.05, 1),     # one neuron per lane; many empty rows (fillers)
+    (SMALL, 9, 0.05, 2),
 ])
-def test_classifier_random_weights(fmt, lanes, density):
+def test_classifier_random_weights(fmt, lanes, density, ew):
     """Three sequences back to back through the classifier: logits and class exact."""
     rng = np.random.default_rng(lanes)
     model = random_classifier(rng, 5, 9, 4, steps=4, fmt=fmt, density=density)
     X = rng.integers(0, 1 << model.input_bits, (3, 4 * 5))
-    dut = LstmClassifier(model, lanes=lanes)
+    dut = LstmClassifier(model, lanes=lanes, ew_multipliers=ew)
     raw, cycles = run_stream(dut, X.ravel(), 3, raw=True)
     logits = _logits(raw, 4, model.logit_bits)
     np.testing.assert_array_equal(logits, model(X))
@@ -128,24 +130,27 @@ def _latency(dut, x, delay):
     return result[0]
 
 
-@pytest.mark.parametrize("fmt,lanes,density,delay", [
-    (DEFAULT, 3, 0.3, 0),
-    (DEFAULT, 2, 0.6, 3),
-    (SMALL, 9, 0.05, 5),      # one neuron per lane: the EW paces the steps
-    (SMALL, 4, 0.2, 8),
+@pytest.mark.parametrize("fmt,lanes,density,delay,ew", [
+    (DEFAULT, 3, 0.3, 0, 1),
+    (DEFAULT, 2, 0.6, 3, 1),
+    (DEFAULT, 2, 0.6, 3, 2),
+    (SMALL, 9, 0.05, 5, 1),      # one neuron per lane: the EW paces the steps
+    (SMALL, 9, 0.05, 7, 2),
+    (SMALL, 4, 0.2, 8, 1),
+    (SMALL, 4, 0.2, 4, 2),
 ])
-def test_cycle_model_is_exact(fmt, lanes, density, delay):
+def test_cycle_model_is_exact(fmt, lanes, density, delay, ew):
     """The cycle model replays the engine: one sequence's latency, whatever the EW's phase
     when it starts, is :func:`lstm_cycles` at that phase, and at most the estimate."""
     rng = np.random.default_rng(20 + lanes)
     model = random_classifier(rng, 5, 9, 4, steps=4, fmt=fmt, density=density)
     x = rng.integers(0, 1 << model.input_bits, 4 * 5)
-    dut = LstmClassifier(model, lanes=lanes)
+    dut = LstmClassifier(model, lanes=lanes, ew_multipliers=ew)
     latency = _latency(dut, x, delay)
-    eng = dut.engine
-    assert latency == lstm_cycles(eng.schedule, eng.steps, delay % EW_II)
-    assert latency <= eng.cycles_estimate == max(lstm_cycles(eng.schedule, eng.steps, k)
-                                                 for k in range(EW_II))
+    eng, ii = dut.engine, EW_II[ew]
+    assert latency == lstm_cycles(eng.schedule, eng.steps, delay % ii, ew_multipliers=ew)
+    assert latency <= eng.cycles_estimate == max(
+        lstm_cycles(eng.schedule, eng.steps, k, ew_multipliers=ew) for k in range(ii))
 
 
 def test_engine_errors():
@@ -155,6 +160,8 @@ def test_engine_errors():
     with pytest.raises(ValueError, match=r"^Lane count must be an integer from 1 to the hidden "
                                          r"units \(3\), not 4$"):
         LstmEngine(model, lanes=4)
+    with pytest.raises(ValueError, match=r"^Element-wise multipliers must be 1 or 2, not 3$"):
+        LstmEngine(model, lanes=2, ew_multipliers=3)
 
 
 @pytest.mark.parametrize("lanes", [1, 2, 5, 9])

@@ -49,8 +49,9 @@ def test_quantize_save_load(tmp_path, int_model, data):
 def test_network_and_entries(int_model):
     net = lstm_kind.make_network(int_model, RunConfig(model="lstm", lanes=5))
     Fragment.get(net, None)   # elaborates
-    # the lanes and the element-wise unit's multiplier
-    assert net.engine.lanes == 5 and lstm_kind.multipliers(net) == 5 + 1
+    # the lanes and the element-wise unit's multipliers
+    n_ew = net.engine.ew_multipliers
+    assert net.engine.lanes == 5 and lstm_kind.multipliers(net) == 5 + n_ew
     # More lanes than hidden units: one neuron per lane.
     wide = lstm_kind.make_network(int_model, RunConfig(model="lstm", lanes=9))
     Fragment.get(wide, None)
@@ -63,7 +64,7 @@ def test_network_and_entries(int_model):
     assert all(set(e) == keys for e in entries)
     # per hidden unit and step: z·M for the 4 gates, then i·g, f·c and o·tanh(c)
     ew = entries.pop()
-    assert (ew["lanes"], ew["mults_per_inference"]) == (1, 8 * 6 * 7)
+    assert (ew["lanes"], ew["mults_per_inference"]) == (n_ew, 8 * 6 * 7)
     assert [e["mults_per_inference"] for e in entries] == [
         8 * entries[0]["nonzeros"], 8 * entries[1]["nonzeros"], entries[2]["nonzeros"]]
     assert lstm_kind.cycles_estimate(net) == net.engine.cycles_estimate
@@ -80,3 +81,23 @@ def test_network_and_entries(int_model):
                                         for g in "cifo" for j in range(6))
     assert head["cycles"] == max(sched.head_words)
     assert ifo["mults"] == ifo["nonzeros"] / 18 and c["mults_direct"] == 14
+
+
+def test_planner_picks_the_busier_element_wise_unit(int_model):
+    """One element-wise multiplier when the lanes pace the steps, two when the element-wise
+    unit does (one hidden unit per lane): whichever gives fewer multiplier-cycles per
+    multiplication on the cycle model."""
+    from slimgen.hw.lstm_engine import LstmEngine
+    lstm = int_model.of_kind("recurrent")[0]
+    mults = 8 * sum(int(np.count_nonzero(lstm.W[g])) for g in "cifo") + \
+        int(np.count_nonzero(int_model.layers[1].W)) + 8 * 6 * 7
+    chosen = {}
+    for lanes in (1, 6):
+        cost = {n: LstmEngine(int_model, lanes=lanes, ew_multipliers=n).cycles_estimate *
+                (lanes + n) / mults for n in (1, 2)}
+        chosen[lanes] = lstm_kind.ew_multipliers(int_model, lanes)
+        assert cost[chosen[lanes]] == min(cost.values())
+        net = lstm_kind.make_network(int_model, RunConfig(model="lstm", lanes=lanes))
+        Fragment.get(net, None)
+        assert net.engine.ew_multipliers == chosen[lanes]
+    assert chosen == {1: 1, 6: 2}

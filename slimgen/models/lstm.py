@@ -7,11 +7,12 @@ Trained in float (:func:`slimgen.sw.nn.lstm_spec`), optionally gate-pruned (meth
 
 Hardware (:class:`slimgen.hw.lstm_engine.LstmEngine`): the run's ``lanes`` are multiply lanes
 shared by all four gates and the head; each lane computes whole hidden units (all four gate
-rows, one multiply per non-zero weight), and a time-multiplexed element-wise unit (one
-multiplier for its seven products per hidden unit and step) overlaps the lanes. The latency
-bound counts every multiplier and product, the element-wise unit's too: the dense 32-unit
-preset at 4 lanes is within 1.01× of the lanes' bound and 1.21× of all five multipliers'; at 8
-lanes (the ULX3S default) 1.14× of all nine.
+rows, one multiply per non-zero weight), and a time-multiplexed element-wise unit overlaps
+the lanes, its seven products per hidden unit and step on one multiplier or two
+(:func:`ew_multipliers` picks the busier design on the cycle model). The latency bound counts
+every multiplier and product, the element-wise unit's too. The 32-unit preset, dense: 4 lanes
+1.21× the bound (one element-wise multiplier), 8 lanes 1.14× (one); gate-pruned
+(``--method lstm_gates``): 4 lanes 1.14× (one), 8 lanes 1.20× (two).
 """
 
 import numpy as np
@@ -56,24 +57,48 @@ def network(config, act_bits=None, pixel_max=16):
 
 def make_network(int_model, config):
     """The classifier on ``config.lanes`` lanes, at most the model's hidden units (the flow's
-    settings never ask for more, see :func:`check_config`)."""
+    settings never ask for more, see :func:`check_config`), with the element-wise unit of
+    :func:`ew_multipliers`."""
     from slimgen.hw.lstm_cell import LstmClassifier
     cells = int_model.of_kind("recurrent")    # none: the classifier says what is wrong
-    return LstmClassifier(int_model, lanes=min([config.lanes] + [c.n_hidden for c in cells]))
+    lanes = min([config.lanes] + [c.n_hidden for c in cells])
+    n = ew_multipliers(int_model, lanes) if cells else 1
+    return LstmClassifier(int_model, lanes=lanes, ew_multipliers=n)
+
+
+def ew_multipliers(int_model, lanes):
+    """The element-wise unit's multipliers (1 or 2) that keep every multiplier busiest: the
+    fewer modelled multiplier-cycles per multiplication, ``cycles · (lanes + n) / mults``
+    (cycles: :attr:`slimgen.hw.lstm_engine.LstmEngine.cycles_estimate`; ties: 1). One multiplier
+    takes a hidden unit every 7 cycles, two every 5: two pay when the element-wise unit
+    paces the steps (few words per lane and step) or its queue at a step's end is long."""
+    from slimgen.hw.lstm_engine import EW_II, EW_PRODUCTS, lstm_cycles
+    from slimgen.hw.lstm_schedule import build_schedule, lstm_classifier
+    lstm, head, T = lstm_classifier(int_model)
+    sched = build_schedule(int_model, lanes)
+    mults = T * sum(int(np.count_nonzero(lstm.W[g])) for g in "cifo") + \
+        int(np.count_nonzero(head.W)) + T * lstm.n_hidden * EW_PRODUCTS
+    best = None
+    for n, ii in sorted(EW_II.items()):
+        cycles = max(lstm_cycles(sched, T, phase, ew_multipliers=n) for phase in range(ii))
+        cost = cycles * (lanes + n) / mults
+        if best is None or cost < best[0]:
+            best = (cost, n)
+    return best[1]
 
 
 def multipliers(net):
     """Every multiplier in use: the lanes (shared by the gate products and the head) and the
-    element-wise unit's one (the accumulators' scaling onto the tables, and f·c, i·g,
+    element-wise unit's one or two (the accumulators' scaling onto the tables, and f·c, i·g,
     o·tanh c), which :func:`layer_entries` counts as a layer of its own."""
-    from slimgen.hw.lstm_engine import EW_MULTIPLIERS
-    return net.engine.multipliers + EW_MULTIPLIERS
+    return net.engine.multipliers + net.engine.ew_multipliers
 
 
 #: Settings an LSTM run starts from unless given: 10-bit weights (8 bits cost 2 points after
 #: gate pruning), Verilator (an inference is thousands of cycles; Icarus is too slow for 360),
-#: the ULX3S with 8 lanes (1.14× the bound of all its multipliers, 1.21× at 4 lanes). The
-#: iCEBreaker fits 4 lanes: --board icebreaker --lanes 4 (28 of its 30 block RAMs).
+#: the ULX3S with 8 lanes (1.14× to 1.20× the bound of all its multipliers, 1.14× to 1.21× at
+#: 4 lanes). The iCEBreaker fits 4 lanes: --board icebreaker --lanes 4 (28 of its 30 block
+#: RAMs).
 DEFAULTS = {"weight_bits": 10, "sim": "verilator", "board": "ulx3s-85f", "lanes": 8}
 
 
@@ -116,20 +141,20 @@ def layer_entries(net):
                T * max(words["c"]), T),
         _entry("head", "dense", head.W, head.weight_bits, head_lane, P,
                max(sched.head_words), 1),
-        _elementwise_entry(lstm.n_hidden, T),
+        _elementwise_entry(lstm.n_hidden, T, eng.ew_multipliers, eng.ew_ii),
     ]
 
 
-def _elementwise_entry(n_hidden, steps):
+def _elementwise_entry(n_hidden, steps, n_mul, ii):
     """The element-wise unit: per hidden unit and step z_g·M_g for the four gates and the
-    cell's three products, on its own multiplier, a unit every ``EW_II`` cycles."""
-    from slimgen.hw.lstm_engine import EW_II, EW_MULTIPLIERS, EW_PRODUCTS
+    cell's three products, on its own ``n_mul`` multipliers, a unit every ``ii`` cycles."""
+    from slimgen.hw.lstm_engine import EW_PRODUCTS
     return {
         "name": "elementwise", "kind": "lstm cell", "engine": "time-multiplexed",
         "shape": [int(n_hidden), EW_PRODUCTS], "weight_bits": None, "sparsity": None,
-        "nonzeros": None, "nonzeros_per_group": None, "lanes": EW_MULTIPLIERS,
+        "nonzeros": None, "nonzeros_per_group": None, "lanes": int(n_mul),
         "mults_direct": EW_PRODUCTS, "mults": float(EW_PRODUCTS),
-        "cycles": int(steps * n_hidden * EW_II),
+        "cycles": int(steps * n_hidden * ii),
         "mults_per_inference": int(steps * n_hidden * EW_PRODUCTS),
     }
 
