@@ -357,7 +357,6 @@ class LstmEngine(wiring.Component):
         m.d.comb += z.eq(z_lane + b_rd.data)
         gval = Signal(signed(F + 2))
         o_a, o_b = Signal(unsigned(F + 1)), Signal(unsigned(F + 1))
-        tanh_c = Signal(signed(F + 2))
         ig_reg = Signal(signed(2 * F + 4))
         c_new = Signal(signed(fmt.c_bits))
         for g, (M, _, z_lo, z_hi) in enumerate(consts):
@@ -370,8 +369,13 @@ class LstmEngine(wiring.Component):
         with m.If(v[6]):
             m.d.sync += [mx[-1].eq(c_prev), my[-1].eq(t_rd.data)]
         tanh_rd = _TANH_READ[n_mul]
-        with m.If(v[D - 3]):             # tanh(c_t) read the cycle before, or held
-            m.d.sync += [mx[-1].eq(t_rd.data if tanh_rd == D - 4 else tanh_c), my[-1].eq(o_b)]
+        tanh_c = t_rd.data               # read the cycle before, or held since
+        if tanh_rd != D - 4:
+            tanh_c = Signal(signed(F + 2))
+            with m.If(v[tanh_rd + 1]):
+                m.d.sync += tanh_c.eq(t_rd.data)
+        with m.If(v[D - 3]):
+            m.d.sync += [mx[-1].eq(tanh_c), my[-1].eq(o_b)]
 
         # τ+g+3: table index of z_g; τ+9 (one multiplier) or τ+12: of c_t, whenever no z_g.
         flip = 1 << (A - 1)
@@ -390,8 +394,6 @@ class LstmEngine(wiring.Component):
             m.d.sync += [o_a.eq(t_rd.data), ig_reg.eq(mp[-1])]
         with m.If(v[11]):
             m.d.sync += o_b.eq(o_a)      # before the next neuron's o arrives
-        with m.If(v[tanh_rd + 1]):
-            m.d.sync += tanh_c.eq(t_rd.data)
         c_sum = saturate(m, round_half_up(ig_reg + mp[-1], F), fmt.c_bits, name="c_sum")
         with m.If(v[8]):
             m.d.sync += c_new.eq(c_sum)
