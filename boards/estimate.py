@@ -17,7 +17,10 @@ milliseconds and catches the usual misfit (too many lanes) at once:
   a 32×13 RAM and a 128×14 ROM went into one each, a 10×21 ROM into logic).
 
 The estimate is a lower bound in spirit (logic cells are not estimated at all); the tools'
-reports remain the final word after synthesis.
+reports remain the final word after synthesis. The flow no longer uses it:
+:mod:`slimgen.boards.resource_model` predicts logic cells too, from the design's own netlist,
+and places memories as yosys does (this module's size thresholds misplaced small ROMs and
+buffers; see bench/README.md). :func:`check_estimate` takes either's figures.
 """
 
 import math
