@@ -97,8 +97,8 @@ def multipliers(net):
 #: Settings an LSTM run starts from unless given: 10-bit weights (8 bits cost 2 points after
 #: gate pruning), Verilator (an inference is thousands of cycles; Icarus is too slow for 360),
 #: the ULX3S with 8 lanes (1.14× to 1.20× the bound of all its multipliers, 1.14× to 1.21× at
-#: 4 lanes). The iCEBreaker fits 4 lanes: --board icebreaker --lanes 4 (28 of its 30 block
-#: RAMs).
+#: 4 lanes). The iCEBreaker fits the gate-pruned LSTM on 4 lanes: --method lstm_gates --board
+#: icebreaker --lanes 4 (28 of its 30 block RAMs, 5 of its 8 DSPs; dense, 44 block RAMs).
 DEFAULTS = {"weight_bits": 10, "sim": "verilator", "board": "ulx3s-85f", "lanes": 8}
 
 
