@@ -42,7 +42,8 @@ STAGE_SETTINGS = {
     "compress": ("method", "sparsity", "bits", "layout", "compress_epochs",
                  "finetune_epochs"),  # + lanes for balanced groups
     "quantize": ("weight_bits", "act_bits"),
-    "generate": ("lanes", "engine", "layout"),
+    # the board too: the plan is the board's, and the compiler keeps a design within it
+    "generate": ("lanes", "engine", "layout", "board"),
     "verify": ("sim",),
     "build": ("board",),
     "report": (),
@@ -51,7 +52,7 @@ STAGE_SETTINGS = {
 FEEDS_LATER_STAGES = ("train", "compress", "quantize", "generate")
 STAGE_OUTPUTS = {
     "train": ("float.npz",), "compress": ("compressed.npz",), "quantize": ("model.npz",),
-    "generate": ("network.v",),
+    "generate": ("network.v", "plan.json"),
     "verify": ("waveform.vcd",), "build": (), "report": ("report.html", "report.md"),
 }
 

@@ -193,11 +193,19 @@ def test_a_changed_data_file_is_a_changed_setting(tmp_path, capsys, data_files):
 
 # ---- 5. and 6. messages, and what was silently accepted ------------------------------------------
 
-def test_report_with_another_board_on_a_run_that_never_built_is_accepted(run):
-    from slimgen.flow import RunConfig, check_stage_inputs
+def test_report_with_another_board_asks_for_generate_again(run):
+    # the plan (plan.json) and the compiler's choices are the board's: generate runs again
+    from slimgen.flow import FlowError, RunConfig, check_stage_inputs
     (run / "report.md").write_text("old\n")
     stored = json.loads((run / "config.json").read_text())
-    check_stage_inputs(run, RunConfig.from_dict({**stored, "board": "ulx3s-85f"}), "report")
+    with pytest.raises(FlowError) as e:
+        check_stage_inputs(run, RunConfig.from_dict({**stored, "board": "ulx3s-85f"}),
+                           "report")
+    assert str(e.value) == (f"settings ['board'] change the outputs of generate, which report "
+                            f"reads: run 'slimgen flow --run {run}' with these options (or "
+                            f"'slimgen generate --run {run}' with them first); nothing was "
+                            f"changed")
+    assert (run / "report.md").read_text() == "old\n"
 
 
 def test_from_build_with_skip_build_is_refused(run, capsys):

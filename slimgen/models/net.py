@@ -7,7 +7,9 @@ every layer on one folded array unless pruned), 3×3 stride-1 'same' convolution
 one max-pool and dense layers (the CNN's shared Winograd array), or an LSTM's last state and
 a dense head (the LSTM engine). Any other feed-forward network goes through the compiler
 (:func:`slimgen.hw.compiler.compile_network`): every layer on one shared array of ``lanes``
-multipliers, the per-layer programs, cycles and bound in ``generate.json``. A recurrent
+multipliers, 1-D convolutions on Winograd/CRT where the cost model finds it saves cycles and
+the design is predicted to fit the run's board, the per-layer programs, cycles, bound and
+reasons in ``generate.json``. A recurrent
 network no preset engine takes (a GRU) is refused at generate with the reasons.
 """
 
@@ -104,7 +106,13 @@ def make_network(int_model, config):
 
 
 def _compiled(int_model, config, reasons):
-    """The compiler's shared-array engine, or one message with its and the presets' reasons."""
+    """The compiler's shared-array engine, or one message with its and the presets' reasons.
+
+    The compiler's cost model picks Winograd/CRT where it saves cycles, which costs
+    accumulators, wider weights and transform units; when the resource model
+    (:func:`slimgen.boards.resource_model.predict_top`) says that design does not fit the
+    run's board and the all-direct one does, the direct one is built, and each convolution's
+    ``why`` says so."""
     from slimgen.hw.compiler import compile_network
     try:
         hw = compile_network(int_model, lanes=config.lanes)
@@ -114,8 +122,42 @@ def _compiled(int_model, config, reasons):
                          f"built: the compiler says {e}; and it fits none of the preset "
                          f"engines ({why}); run the software stages with --to quantize") \
             from None
+    if any(e["algorithm"] not in ("direct", e["kind"]) for e in hw.summary):
+        hw = _within_board(hw, int_model, config)
     hw.slimgen_kind = "compiler"
     return hw
+
+
+def _within_board(hw, int_model, config):
+    """``hw``, or the all-direct engine when only that one fits ``config.board``."""
+    from slimgen.boards.build import get_board
+    from slimgen.boards.resource_model import predict_top
+    from slimgen.hw.compiler import compile_network
+    board = get_board(config.board)
+    budget = {k: board.totals[k] for k in ("lc", "dsp", "bram") if board.totals.get(k)}
+
+    def over(engine_factory):
+        p = predict_top(int_model, board, network_factory=engine_factory)
+        need = {"lc": p.lc, "dsp": p.dsp, "bram": p.bram}
+        return {k: (need[k], have) for k, have in budget.items() if need[k] > have}
+
+    too_much = over(lambda: compile_network(int_model, lanes=config.lanes))
+    if not too_much:
+        return hw
+    direct = compile_network(int_model, lanes=config.lanes, winograd=False)
+    if over(lambda: compile_network(int_model, lanes=config.lanes, winograd=False)):
+        direct._MustUse__silence = True    # not built: no "created but never used" warning
+        return hw                       # neither fits: the build says by how much
+    hw._MustUse__silence = True
+    names = {"lc": board.lc_name, "dsp": "DSP blocks", "bram": "block RAMs"}
+    short = ", ".join(f"{need:,} {names[k]} of {have:,}" for k, (need, have) in too_much.items())
+    for old, new in zip(hw.summary, direct.summary):
+        if old["algorithm"] != new["algorithm"]:
+            new["why"] = (f"direct: {old['algorithm']} saves cycles ({old['cycles']:,} against "
+                          f"{new['cycles']:,}), but the design with it is predicted to need "
+                          f"{short} on the {board.name}; the all-direct one fits")
+            new["candidates"] = old["candidates"]
+    return direct
 
 
 def _kind(hw):
