@@ -311,13 +311,7 @@ def wino_program(k, layer, in_shape, lanes, mutation, wino, in_range):
     v_bits, acc_bits, y_bits = _wino_widths(wino, layer.W, U, in_range)
     b = layer.b.astype(np.int64)
     y_range = (-(1 << (y_bits - 1)) + int(b.min()), (1 << (y_bits - 1)) - 1 + int(b.max()))
-    if layer.requant:
-        M = np.broadcast_to(np.asarray(layer.multiplier, dtype=np.int64), (layer.c_out,))
-        lo, hi = _range(layer.out_bits, layer.relu)
-        shift = layer.shift + (mutation == "shift")
-    else:
-        M, shift = None, 0
-        lo, hi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
+    M, shift, lo, hi = _requant(layer, mutation)
     return LayerProgram(
         name=f"conv{k}", op="wino", source=k, in_shape=tuple(in_shape),
         out_shape=(1, layer.out_size(W, 0), layer.c_out), stride=1, pad=(0, layer.pad[0][0]),
@@ -326,6 +320,15 @@ def wino_program(k, layer, in_shape, lanes, mutation, wino, in_range):
         post_relu=False, limit=_limit(in_shape, mutation), lanes=lanes,
         weight_bits=layer.weight_bits, acc_bits=max(acc_bits, signed_bits(*y_range)),
         kernel_shape=tuple(layer.W.shape), wino=wino, v_bits=v_bits, y_bits=y_bits)
+
+
+def _requant(layer, mutation):
+    """``(M per output channel or None, shift, lo, hi)``: the layer's requantizer, or none
+    (the accumulator's own range) for the logits."""
+    if not layer.requant:
+        return None, 0, -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
+    M = np.broadcast_to(np.asarray(layer.multiplier, dtype=np.int64), (layer.c_out,))
+    return M, layer.shift + (mutation == "shift"), *_range(layer.out_bits, layer.relu)
 
 
 def _weighted(k, layer, in_shape, lanes, mutation):
@@ -352,13 +355,7 @@ def _weighted(k, layer, in_shape, lanes, mutation):
         Wk = np.moveaxis(Wk, 1, -1)                               # (CO, KH, KW, C)
         stride = layer.stride
     groups, weights = _mac_groups(Wk, lanes)
-    if layer.requant:
-        M = np.broadcast_to(np.asarray(layer.multiplier, dtype=np.int64), (layer.c_out,))
-        lo, hi = _range(layer.out_bits, layer.relu)
-        shift = layer.shift + (mutation == "shift")
-    else:
-        M, shift = None, 0
-        lo, hi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
+    M, shift, lo, hi = _requant(layer, mutation)
     return LayerProgram(
         name=f"{layer.kind}{k}", op="mac", source=k, in_shape=tuple(in_shape), out_shape=out,
         stride=stride, pad=pad, groups=groups, weights=weights, bias=layer.b.copy(),

@@ -16,6 +16,18 @@ from slimgen.sw.artifact import write_bytes_atomic
 from .testing import random_cnn, require_simulator
 
 
+def _verify(net, qmodel, x_q, sim, tmp_path):
+    """The CNN's Verilog on ``sim``: bit-exact logits, latency within 8 cycles of the
+    schedule's estimate; the bench's result."""
+    verilog = tmp_path / "network.v"
+    write_bytes_atomic(verilog, to_verilog(net, "network").encode())
+    r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim)
+    assert r.n == len(x_q) and r.bit_exact
+    np.testing.assert_array_equal(r.logits, qmodel(x_q))
+    assert abs(r.latency - net.schedule.cycles_estimate()) <= 8
+    return r
+
+
 @pytest.mark.sim
 @pytest.mark.slow
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
@@ -28,12 +40,7 @@ def test_random_cnn_bit_exact(sim, tmp_path):
                           np.zeros((1, qmodel.n_inputs), dtype=np.int64),
                           np.full((1, qmodel.n_inputs), 255)])
     net = CNN(qmodel, lanes=4)
-    verilog = tmp_path / "network.v"
-    write_bytes_atomic(verilog, to_verilog(net, "network").encode())
-    r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim)
-    assert r.n == len(x_q) and r.bit_exact
-    np.testing.assert_array_equal(r.logits, qmodel(x_q))
-    assert abs(r.latency - net.schedule.cycles_estimate()) <= 8
+    r = _verify(net, qmodel, x_q, sim, tmp_path)
     assert 0 < r.interval <= r.latency
 
 
@@ -57,9 +64,4 @@ def test_pruned_filters_on_more_lanes_bit_exact(sim, lanes, tmp_path):
                           np.full((1, qmodel.n_inputs), 255)])
     net = CNN(qmodel, lanes=lanes)
     assert [len(f) for f in net.schedule.filters[1]] == [4, 1, 3, 1, 2, 4, 1, 2]
-    verilog = tmp_path / "network.v"
-    write_bytes_atomic(verilog, to_verilog(net, "network").encode())
-    r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim)
-    assert r.n == len(x_q) and r.bit_exact
-    np.testing.assert_array_equal(r.logits, qmodel(x_q))
-    assert abs(r.latency - net.schedule.cycles_estimate()) <= 8
+    _verify(net, qmodel, x_q, sim, tmp_path)
