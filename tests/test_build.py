@@ -105,60 +105,28 @@ def test_too_large_design_fails_with_numbers():
     assert e.value.over == {"logic cells": (6100, 5280), "DSP blocks": (10, 8)}
 
 
-def test_estimate_counts_multipliers_and_memories():
-    from slimgen.boards.estimate import check_estimate, estimate_resources
-    verilog = """
-  reg [7:0] w0 [511:0];
-  reg [7:0] small [15:0];
-  reg [15:0] big [1023:0];
-  assign \\$1  = $signed({ 1'h0, x }) * $signed(w);
-  assign \\$2  = a * 4'h8;
-  assign \\$3  = b * c;
-"""
-    e = estimate_resources(verilog, "ice40")
-    assert e.dsp == 2
-    assert e.memories == (("w0", 512, 8, 1), ("small", 16, 8, 0), ("big", 1024, 16, 4))
-    assert e.bram == 5
-    assert estimate_resources(verilog, "ecp5").bram == 1 + 0 + 1
+def test_a_prediction_over_the_boards_hard_blocks_is_refused_before_synthesis():
+    from slimgen.boards.estimate import check_estimate
+    from slimgen.boards.resource_model import Prediction
     board = get_board("icebreaker")
-    assert check_estimate(e, board) is e
-    many = verilog + "".join(f"  assign x{k} = p{k} * q{k};\n" for k in range(8))
+    fits = Prediction("ice40", lc=6000, dsp=8, bram=30, counts={})
+    assert check_estimate(fits, board) is fits      # logic cells are left to the tools
     with pytest.raises(DesignDoesNotFit, match=r"^The design does not fit the iCEBreaker, Lattice "
-                       r"iCE40UP5K, 12 MHz \(estimated before synthesis from the generated "
-                       r"Verilog\): DSP blocks: 10 needed, 8 available\. Knobs: fewer MAC lanes"):
-        check_estimate(estimate_resources(many, "ice40"), board)
+                       r"iCE40UP5K, 12 MHz \(estimated before synthesis from the design's "
+                       r"netlist\): DSP blocks: 10 needed, 8 available; block RAMs: 31 needed, "
+                       r"30 available\. Knobs: fewer MAC lanes") as e:
+        check_estimate(Prediction("ice40", lc=100, dsp=10, bram=31, counts={}), board)
+    assert e.value.over == {"DSP blocks": (10, 8), "block RAMs": (31, 30)}
 
 
 def test_estimate_counts_dsp_blocks_by_operand_width():
     """Multiplies wider than a DSP block take several, as yosys' mul2dsp splits them (the
     counts measured with YoWASP yosys, synth_ice40 -dsp and synth_ecp5)."""
-    from slimgen.boards.estimate import estimate_resources, multiplier_blocks
+    from slimgen.boards.estimate import multiplier_blocks
     measured = {(16, 16): (1, 1), (17, 16): (1, 1), (18, 16): (2, 1), (19, 17): (2, 1),
                 (18, 18): (3, 1), (20, 18): (3, 2), (8, 10): (1, 1), (9, 13): (1, 1)}
     for (a, b), blocks in measured.items():
         assert (multiplier_blocks(a, b, "ice40"), multiplier_blocks(a, b, "ecp5")) == blocks
-    verilog = """
-  reg signed [17:0] p = 18'h00000;
-  wire [17:0] q;
-  reg [14:0] r = 15'h0000;
-  wire [7:0] \\$9 ;
-  assign \\$4  = $signed(p) * $signed(q);
-  assign \\$5  = $signed(\\$9 ) * $signed({ 1'h0, r });
-"""
-    assert estimate_resources(verilog, "ice40").dsp == 3 + 1
-    assert estimate_resources(verilog, "ecp5").dsp == 1 + 1
-
-
-def test_estimate_small_memories_take_block_rams_on_ice40():
-    """No distributed RAM on iCE40: a few hundred bits take a block RAM there, not on ECP5."""
-    from slimgen.boards.estimate import estimate_resources
-    verilog = """
-  reg [12:0] c [31:0];
-  reg [20:0] head_bias [9:0];
-"""
-    assert estimate_resources(verilog, "ice40").memories == (("c", 32, 13, 1),
-                                                             ("head_bias", 10, 21, 0))
-    assert estimate_resources(verilog, "ecp5").bram == 0
 
 
 def test_slow_design_fails_with_numbers():
