@@ -19,7 +19,9 @@ its stages reused across trials (:mod:`slimgen.sweep_cache`). Its outcome:
   Optuna's :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback` queues it again (a new trial
   with the same settings and its own run folder), up to :data:`MAX_RETRY` times.
 
-A worker stops once ``n_trials`` trials are complete or infeasible; running ``slimgen sweep``
+A worker stops once ``n_trials`` trials are complete or infeasible; a trial asked when
+``n_trials`` were already taken (two workers counted at once) yields at its start, pruned
+with the user attribute ``surplus`` and counted nowhere. Running ``slimgen sweep``
 again continues the study (a larger ``n_trials`` asks for more). Worker 0 also runs the
 default design (the flow with the fixed settings alone), which the report marks.
 """
@@ -181,10 +183,22 @@ def progress(study, n_trials=None):
              TrialState.RUNNING: "running", TrialState.WAITING: "waiting",
              TrialState.FAIL: "failed"}
     for t in study.get_trials(deepcopy=False):
-        counts[names[t.state]] += 1
+        if not t.user_attrs.get("surplus"):
+            counts[names[t.state]] += 1
     counts["n_trials"] = n_trials or study.user_attrs["space"]["n_trials"]
     counts["done"] = counts["complete"] + counts["infeasible"]
     return counts
+
+
+def _surplus(study, trial, n_trials):
+    """Whether ``n_trials`` trials numbered before ``trial`` are complete, infeasible, running
+    or queued: two workers that counted at the same moment both asked for a trial, and the
+    later one yields (trial numbers come from the database, so every worker agrees)."""
+    from optuna.trial import TrialState
+    taken = study.get_trials(deepcopy=False, states=(
+        TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING))
+    return sum(t.number < trial.number and not t.user_attrs.get("surplus")
+               for t in taken) >= n_trials
 
 
 def format_progress(p):
@@ -330,6 +344,10 @@ def work(url, name, *, sweep_dir=None, index=1, log=_say):
         _default_design(study, space, sweep_dir, log)
 
     def objective(trial):
+        if _surplus(study, trial, space.n_trials):
+            # pruned without figures, and counted nowhere (progress, report, the sampler)
+            trial.set_user_attr("surplus", True)
+            raise optuna.TrialPruned("surplus: n_trials were already taken")
         params = {p.name: p.suggest(trial) for p in space.params}
         root = sweep_dir / "runs" / f"trial-{trial.number:04d}"
         trial.set_user_attr("run", str(root))

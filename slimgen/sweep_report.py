@@ -145,7 +145,8 @@ def sweep_report_html(study, out_dir, *, progress=None, finished=True):
     elif default.get("infeasible"):
         blocks.append(("p", f"Default design: infeasible ({default['infeasible']})."))
     blocks.append(("p", "@@FRONT@@"))
-    infeasible = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    infeasible = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+                  if not t.user_attrs.get("surplus")]
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
     if infeasible:
         blocks.append(("details", f"Infeasible designs ({len(infeasible)})",

@@ -63,6 +63,23 @@ def test_stage_keys_follow_the_settings_each_stage_reads():
 
 
 @pytest.mark.slow
+def test_a_trial_asked_after_n_trials_were_taken_yields():
+    # two workers that count the study at the same moment both ask for the last trial
+    study = optuna.create_study(directions=["maximize"])
+    first, second, third = (study.ask() for _ in range(3))
+    assert not sw._surplus(study, second, 2)
+    assert sw._surplus(study, third, 2)
+    third.set_user_attr("surplus", True)
+    study.tell(third, state=TrialState.PRUNED)
+    fourth = study.ask()
+    assert sw._surplus(study, fourth, 2)            # a surplus trial takes no slot ...
+    study.tell(first, state=TrialState.FAIL)
+    assert not sw._surplus(study, fourth, 2)        # ... and a failed one frees its slot
+    study.tell(second, [1.0])
+    p = sw.progress(study, 2)
+    assert (p["complete"], p["infeasible"], p["failed"], p["running"]) == (1, 0, 1, 1)
+
+
 def test_two_workers_share_one_sqlite_study_and_its_stages(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = _space(tmp_path, n=5)
