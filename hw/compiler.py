@@ -34,7 +34,7 @@ from .lib.const_mul import ShiftAddNetwork
 from .program import (MAX_OPERAND_BITS, build_programs, layer_cycles, layer_mults,
                       network_cycles, wino_algorithm, wino_program)
 
-__all__ = ["compile_network", "summary", "check_programs", "choose", "CANDIDATES",
+__all__ = ["compile_network", "summary", "check_programs", "choose", "options", "CANDIDATES",
            "MIN_SAVING"]
 
 # (m, moduli) of the Winograd/CRT candidates F(m, r) for every kernel r ≥ 3.
@@ -114,10 +114,15 @@ def _eligible(layer):
     return None
 
 
-def choose(int_net, *, lanes):
+def choose(int_net, *, lanes, force=None):
     """Each convolution's algorithm by the cost model (module docstring): ``(algorithms,
     notes)`` with ``algorithms`` ``{record index: Wino}`` for :func:`build_programs` and
-    ``notes`` ``{record index: (why, candidates)}`` for every weighted record."""
+    ``notes`` ``{record index: (why, candidates)}`` for every weighted record.
+
+    ``force`` ``{record index: (algorithm name, why)}`` overrides the cost model's choice
+    for those layers (a plan that fits a board, :func:`options`); the name must be
+    ``"direct"`` or one of the layer's candidates that is not rejected."""
+    force = force or {}
     direct = build_programs(int_net, lanes=lanes)
     algorithms, notes = {}, {}
     in_range = (0, (1 << int_net.input_bits) - 1)
@@ -150,7 +155,17 @@ def choose(int_net, *, lanes):
             cands.append((f, wino))
         ok = [(f, w) for f, w in cands[1:] if f["rejected"] is None]
         figures = [base] + [f for f, _ in cands[1:]]
-        if ok:
+        if p.source in force:
+            name, why = force[p.source]
+            if name != "direct":
+                picked = [w for f, w in ok if w.name == name]
+                if not picked:
+                    raise ValueError(f"Layer {p.source} ({p.name}) cannot run on {name}: it "
+                                     f"is not one of its candidates that fit the "
+                                     f"multipliers")
+                algorithms[p.source] = picked[0]
+            notes[p.source] = (why, figures)
+        elif ok:
             f, wino = min(ok, key=lambda c: (c[0]["cycles"], c[0]["transform_adders"]))
             algorithms[p.source] = wino
             saving = 1 - f["cycles"] / base["cycles"]
@@ -208,15 +223,28 @@ def summary(programs, int_net, notes=None):
     return out
 
 
-def compile_network(int_net, *, lanes, mutation=None, winograd=True):
+def options(notes):
+    """Per convolution that has a Winograd candidate: ``{record index: [(algorithm name,
+    cycles), ...]}``, direct first, then the candidates not rejected (from :func:`choose`'s
+    ``notes``)."""
+    out = {}
+    for source, (_, figures) in notes.items():
+        ok = [(f["algorithm"], f["cycles"]) for f in figures[1:] if f["rejected"] is None]
+        if ok:
+            out[source] = [(figures[0]["algorithm"], figures[0]["cycles"])] + ok
+    return out
+
+
+def compile_network(int_net, *, lanes, mutation=None, winograd=True, force=None):
     """The :class:`~slimgen.hw.engine.Engine` of an integer network on ``lanes`` lanes, with
     ``.programs``, ``.summary`` (:func:`summary`), ``.cycles`` (from the first input to the
     result, :func:`slimgen.hw.program.network_cycles`) and ``.bound`` (all useful products
     over the lanes). ``winograd``: let the cost model (:func:`choose`) put convolutions on
-    Winograd/CRT algorithms; False runs every one direct. ``mutation``: a bug planted on
-    purpose (tests only). One ``ValueError`` says what cannot be built."""
+    Winograd/CRT algorithms; False runs every one direct; ``force`` fixes some layers'
+    algorithms (:func:`choose`). ``mutation``: a bug planted on purpose (tests only). One
+    ``ValueError`` says what cannot be built."""
     from .engine import Engine
-    algorithms, notes = choose(int_net, lanes=lanes) if winograd else ({}, {})
+    algorithms, notes = choose(int_net, lanes=lanes, force=force) if winograd else ({}, {})
     programs = build_programs(int_net, lanes=lanes, mutation=mutation, algorithms=algorithms)
     check_programs(programs, int_net)
     engine = Engine(programs, n_inputs=int_net.n_inputs, input_bits=int_net.input_bits,

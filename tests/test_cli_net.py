@@ -35,14 +35,14 @@ def test_a_description_goes_through_train_compress_and_quantize(tmp_path):
     assert config["model"] == "net" and config["net"] == net
     assert not (run / "network.v").exists()
     # no preset engine takes a 1-D CNN: generate compiles it onto the shared array. The cost
-    # model's Winograd F(4, 3) saves cycles, but its transform units and accumulators are
-    # predicted not to fit the iCEBreaker (the default board): the direct design is built
+    # model's Winograd F(4, 3) saves the most cycles, but its transform units and accumulators
+    # are predicted not to fit the iCEBreaker (the default board); F(2, 3) fits and is built
     assert main(["generate", "--run", str(run), "--quiet"]) == 0
     generate = json.loads((run / "generate.json").read_text())
-    assert generate["engines"][0] == "direct, shared array"
+    assert generate["engines"][0] == "winograd F(2, 3) Toom-Cook, shared array"
     why = generate["layers"][0]["why"]
-    assert why.startswith("direct: F(4, 3) Toom-Cook saves cycles (") and \
-        why.endswith("logic cells of 5,280 on the icebreaker; the all-direct one fits"), why
+    assert why.startswith("F(2, 3) Toom-Cook: the cost model's F(4, 3) Toom-Cook is faster (") \
+        and "logic cells of 5,280 on the icebreaker; this is the fastest choice" in why, why
     plan = json.loads((run / "plan.json").read_text())
     assert plan["totals"]["lc_estimate"] <= 5280
     assert (run / "network.v").stat().st_size > 1000

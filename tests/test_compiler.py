@@ -285,3 +285,30 @@ def test_the_cost_model_rejects_operands_wider_than_the_multiplier():
     assert rejected["F(4, 3) Toom-Cook"] == ("V = BT d needs 20 signed bits; the multipliers "
                                              "take at most 18")
     assert not (rejected["F(2, 3) Toom-Cook"] or "").startswith("V = BT d")
+
+
+def test_a_forced_algorithm_per_layer():
+    """``force`` puts each layer on the algorithm a plan chose (bit-exact programs, the plan's
+    own why); ``options`` lists direct and the candidates that are not rejected; an algorithm
+    that is not a layer's candidate is refused by name."""
+    from slimgen.hw.compiler import choose, options
+    rng = np.random.default_rng(3)
+    int_net = _conv1d_net(rng, r=3, density=1.0, weight_bits=4, act_bits=4, length=16)
+    per_layer = options(choose(int_net, lanes=3)[1])
+    a, b = [k for k, layer in enumerate(int_net.layers) if layer.kind == "conv"]
+    assert set(per_layer) == {a, b}
+    for opts in per_layer.values():
+        assert opts[0][0] == "direct" and len(opts) > 1
+        assert all(n.startswith("F(") and c > 0 for n, c in opts[1:])
+    name = per_layer[b][1][0]
+    engine = compile_network(int_net, lanes=3, force={a: ("direct", "plan: direct"),
+                                                      b: (name, "plan: winograd")})
+    first, second, _ = engine.summary
+    assert (first["algorithm"], first["why"]) == ("direct", "plan: direct")
+    assert (second["algorithm"], second["why"]) == (name, "plan: winograd")
+    assert second["cycles"] == dict(per_layer[b])[name]
+    x = random_inputs(rng, int_net, 4)
+    np.testing.assert_array_equal(execute(engine.programs, x), int_net(x))
+    with pytest.raises(ValueError, match=rf"^Layer {a} \(conv{a}\) cannot run on F\(4, 5\) "
+                                         r"Toom-Cook: it is not one of its candidates"):
+        compile_network(int_net, lanes=3, force={a: ("F(4, 5) Toom-Cook", "")})

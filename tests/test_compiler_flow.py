@@ -81,3 +81,12 @@ def test_the_cost_model_says_why_in_generate_json(tmp_path):
     assert second["why"] == "direct: stride 2: Winograd needs stride 1"
     assert dense["why"] == "direct: dense layer: no sliding window"
     assert g["cycles_estimate"] > sum(e["cycles"] for e in g["layers"])
+
+
+def test_per_layer_plans_fastest_first():
+    """The combinations the board fit searches: one algorithm per layer, by total cycles."""
+    from slimgen.models.net import _plans
+    plans = _plans({0: [("direct", 10), ("A", 6)], 2: [("direct", 20), ("B", 12), ("C", 15)]})
+    assert plans == [{0: "A", 2: "B"}, {0: "A", 2: "C"}, {0: "direct", 2: "B"},
+                     {0: "direct", 2: "C"}, {0: "A", 2: "direct"},
+                     {0: "direct", 2: "direct"}]

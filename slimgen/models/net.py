@@ -108,11 +108,11 @@ def make_network(int_model, config):
 def _compiled(int_model, config, reasons):
     """The compiler's shared-array engine, or one message with its and the presets' reasons.
 
-    The compiler's cost model picks Winograd/CRT where it saves cycles, which costs
-    accumulators, wider weights and transform units; when the resource model
-    (:func:`slimgen.boards.resource_model.predict_top`) says that design does not fit the
-    run's board and the all-direct one does, the direct one is built, and each convolution's
-    ``why`` says so."""
+    The compiler's cost model picks, per convolution, the Winograd/CRT algorithm with the
+    fewest cycles, which costs accumulators, wider weights and transform units; when the
+    resource model (:func:`slimgen.boards.resource_model.predict_top`) says that design does
+    not fit the run's board, :func:`_within_board` looks for the fastest per-layer choice
+    that does, and each convolution's ``why`` says so."""
     from slimgen.hw.compiler import compile_network
     try:
         hw = compile_network(int_model, lanes=config.lanes)
@@ -128,36 +128,85 @@ def _compiled(int_model, config, reasons):
     return hw
 
 
+#: At most this many combinations of per-layer algorithms are predicted after the single
+#: layers, when looking for one that fits.
+MAX_PLANS = 32
+
+
+def _plans(per_layer):
+    """Every choice of one algorithm per layer from ``per_layer`` ``{record: [(name,
+    cycles), ...]}`` as ``{record: name}``, fastest first (ties: fewer Winograd layers); the
+    layers' cycles add up because each layer's count depends on its own algorithm only."""
+    import itertools
+    sources = sorted(per_layer)
+    plans = []
+    for combo in itertools.product(*(per_layer[s] for s in sources)):
+        cycles = sum(c for _, c in combo)
+        winograd = sum(name != "direct" for name, _ in combo)
+        plans.append((cycles, winograd, {s: name for s, (name, _) in zip(sources, combo)}))
+    plans.sort(key=lambda p: (p[0], p[1]))
+    return [plan for _, _, plan in plans]
+
+
 def _within_board(hw, int_model, config):
-    """``hw``, or the all-direct engine when only that one fits ``config.board``."""
+    """``hw`` when it is predicted to fit ``config.board``, else the engine of the fastest
+    per-layer choice of algorithms predicted to fit: each layer's algorithms are first
+    predicted alone (the other layers direct), then the combinations of those that fit
+    (:func:`_plans`, at most :data:`MAX_PLANS`), the all-direct design last; ``hw`` when
+    none fits (the build says by how much)."""
     from slimgen.boards.build import get_board
     from slimgen.boards.resource_model import predict_top
-    from slimgen.hw.compiler import compile_network
+    from slimgen.hw.compiler import choose, compile_network, options
     board = get_board(config.board)
     budget = {k: board.totals[k] for k in ("lc", "dsp", "bram") if board.totals.get(k)}
+    names = {"lc": board.lc_name, "dsp": "DSP blocks", "bram": "block RAMs"}
 
-    def over(engine_factory):
-        p = predict_top(int_model, board, network_factory=engine_factory)
+    def build(plan):
+        """The engine of ``plan`` ({record: algorithm name}; None: the cost model's)."""
+        if plan is None:
+            return compile_network(int_model, lanes=config.lanes)
+        winograd = any(n != "direct" for n in plan.values())
+        return compile_network(int_model, lanes=config.lanes, winograd=winograd,
+                               force={s: (n, "") for s, n in plan.items()})
+
+    def over(plan):
+        built = []
+        p = predict_top(int_model, board, network_factory=lambda: built.append(build(plan))
+                        or built[-1])
+        for e in built:
+            e._MustUse__silence = True      # not built: no "created but never used" warning
         need = {"lc": p.lc, "dsp": p.dsp, "bram": p.bram}
         return {k: (need[k], have) for k, have in budget.items() if need[k] > have}
 
-    too_much = over(lambda: compile_network(int_model, lanes=config.lanes))
+    too_much = over(None)
     if not too_much:
         return hw
-    direct = compile_network(int_model, lanes=config.lanes, winograd=False)
-    if over(lambda: compile_network(int_model, lanes=config.lanes, winograd=False)):
-        direct._MustUse__silence = True    # not built: no "created but never used" warning
-        return hw                       # neither fits: the build says by how much
-    hw._MustUse__silence = True
-    names = {"lc": board.lc_name, "dsp": "DSP blocks", "bram": "block RAMs"}
     short = ", ".join(f"{need:,} {names[k]} of {have:,}" for k, (need, have) in too_much.items())
-    for old, new in zip(hw.summary, direct.summary):
-        if old["algorithm"] != new["algorithm"]:
-            new["why"] = (f"direct: {old['algorithm']} saves cycles ({old['cycles']:,} against "
-                          f"{new['cycles']:,}), but the design with it is predicted to need "
-                          f"{short} on the {board.name}; the all-direct one fits")
-            new["candidates"] = old["candidates"]
-    return direct
+    fastest = {e["name"]: e for e in hw.summary}
+    per_layer = options(choose(int_model, lanes=config.lanes)[1])
+    direct = {s: "direct" for s in per_layer}
+    # one layer at a time on each of its algorithms, the others direct: an algorithm that
+    # does not fit on its own is left out of every combination (more Winograd layers only
+    # add transform units, accumulators and weights)
+    alone = {s: [opts[0]] + [(n, c) for n, c in opts[1:] if not over({**direct, s: n})]
+             for s, opts in per_layer.items()}
+    plans = [plan for plan in _plans(alone) if plan != direct][:MAX_PLANS] + [direct]
+    for plan in plans:
+        if sum(n != "direct" for n in plan.values()) != 1 and over(plan):
+            continue
+        hw._MustUse__silence = True
+        chosen = build(plan)
+        for e in chosen.summary:
+            old = fastest.get(e["name"])
+            if old is None or old["algorithm"] == e["algorithm"] or e["kind"] != "conv":
+                continue
+            e["why"] = (f"{e['algorithm']}: the cost model's {old['algorithm']} is faster "
+                        f"({old['cycles']:,} cycles against {e['cycles']:,}), but the design "
+                        f"with it is predicted to need {short} on the {board.name}; this is "
+                        f"the fastest choice of algorithms per layer predicted to fit")
+            e["candidates"] = old["candidates"]
+        return chosen
+    return hw                            # nothing fits: the build says by how much
 
 
 def _kind(hw):
