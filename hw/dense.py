@@ -6,12 +6,22 @@ Computes one :class:`slimgen.sw.integer_model.IntDense` on unsigned inputs exact
     acc[o] = b[o] + Σ_i x[i] · W[o, i]                 (acc_bits wide, signed)
     y[o]   = sat(relu((acc[o] · M + 2^(s−1)) >> s))     (hidden layers), or acc[o] (last layer)
 
-Schedule. The input vector x (n_in activations) arrives on ``i`` one element per transfer and
-is written to an input buffer. Outputs are computed in G = ceil(n_out / P) groups; in group g,
+Schedule (a dataflow stage: several vectors in flight)::
+
+    i ─> input bank 0 ─┐             ┌─> output bank 0 ─┐
+         input bank 1 ─┴─> P lanes ──┴─> output bank 1 ─┴─> requantize ─> o
+
+The input vector x (n_in activations) arrives on ``i`` one element per transfer and is written
+to one of two input banks while the lanes read the other (ping-pong), so vector k + 1 loads
+while vector k is computed. Outputs are computed in G = ceil(n_out / P) groups; in group g,
 lane p computes output o = g·P + p, reading W[o, i] from its own memory at address g·n_in + i
-while x[i] is broadcast to all lanes (one input per cycle). A finished group's accumulators move
-to an output bank, which a serializer requantizes and sends on ``o`` in output order while the
-lanes compute the next group. Cycles per vector ≈ n_in (load) + G · (n_in + 3).
+while x[i] is broadcast to all lanes (one input per cycle). Groups follow each other with no
+gap, across vectors too. A finished group's sums move to a free output bank (from the lanes'
+sum on the group's last input, or from the accumulators later if both banks are busy, which
+holds back the next group); a serializer requantizes the banks' sums and sends them on ``o``
+in output order. Latency :attr:`DenseEngine.cycles_per_vector`, ≈ 2·n_in + G·n_in + P;
+interval between results :attr:`DenseEngine.interval` = max(G·n_in, n_out). Back-pressure on
+``o`` stalls the serializer, then the lanes (at a group's start), then ``i``; nothing is lost.
 
 The requantizer multiplies by the constant M with shift-adds (canonical signed digits), so
 block multipliers (DSPs) serve only the lanes.
@@ -91,9 +101,47 @@ class DenseEngine(wiring.Component):
         })
 
     @property
+    def group_sizes(self):
+        """Outputs of each group: P, …, P, then n_out − (G − 1)·P."""
+        P, G = self.lanes, self.groups
+        return [P] * (G - 1) + [self.layer.n_out - (G - 1) * P]
+
+    @property
+    def group_cycles(self):
+        """Cycles between the starts of consecutive groups when nothing waits: n_in, or 3 when
+        n_in = 1 (a group then waits for the previous one's sums, two cycles behind it)."""
+        return self.layer.n_in if self.layer.n_in > 1 else 3
+
+    @property
     def cycles_per_vector(self):
-        """Cycles from the first input to the last output with an always-ready consumer."""
-        return self.layer.n_in + self.groups * (self.layer.n_in + 3) + self.lanes + 2
+        """Latency: cycles from a vector's first input transfer to its last output transfer,
+        both counted, with the engine idle before, the inputs back to back and the consumer
+        always ready::
+
+            cycles_per_vector = 2 + max_g [ 2·n_in + g·T_g + Σ_{h ≥ g} P_h ]
+
+        with T_g = :attr:`group_cycles` and P_h the outputs of group h (:attr:`group_sizes`):
+        group g's sums are ready 2·n_in + g·T_g + 1 cycles after the first input, and from
+        then on the serializer sends one output a cycle (a group's outputs wait for the
+        earlier groups' to be sent).
+        """
+        n_in, T_g, sizes = self.layer.n_in, self.group_cycles, self.group_sizes
+        return 2 + max(2 * n_in + g * T_g + sum(sizes[g:]) for g in range(self.groups))
+
+    @property
+    def interval(self):
+        """Cycles between the results of consecutive vectors streamed back to back (inputs
+        always valid, the consumer always ready)::
+
+            interval = max(G·T_g, n_out)
+
+        The lanes start a group every T_g = :attr:`group_cycles` cycles (n_in, one input a
+        cycle) with no gap between groups or vectors, as the next vector is loaded into the
+        other input bank meanwhile (n_in ≤ G·T_g cycles); the serializer sends one output a
+        cycle, n_out a vector. Whichever is busier sets the pace; two output banks keep the
+        other from waiting on it.
+        """
+        return max(self.groups * self.group_cycles, self.layer.n_out)
 
     def lane_weights(self, p):
         """Initial contents of lane p's weight memory: W[g·P + p, i] at g·n_in + i (0 past n_out)."""
@@ -108,11 +156,27 @@ class DenseEngine(wiring.Component):
         m = Module()
         L, P, G = self.layer, self.lanes, self.groups
         n_in, n_out = L.n_in, L.n_out
+        acc = signed(self.acc_bits)
 
-        # Input buffer: written from the input stream, read by the lanes.
-        m.submodules.xbuf = xbuf = memory.Memory(shape=unsigned(L.in_bits), depth=n_in, init=[])
+        # Input banks (one memory, bank b at b·n_in): the loader fills one while the lanes
+        # read the other. full[b]: bank b holds a whole vector not yet read to its end.
+        m.submodules.xbuf = xbuf = memory.Memory(shape=unsigned(L.in_bits), depth=2 * n_in,
+                                                 init=[])
         x_wr = xbuf.write_port()
         x_rd = xbuf.read_port(transparent_for=())
+        full = Array(Signal(name=f"x_full{b}") for b in range(2))
+        wr_bank, rd_bank = Signal(), Signal()
+        load_idx = Signal(range(n_in))
+        m.d.comb += [
+            self.i.ready.eq(~full[wr_bank]),
+            x_wr.addr.eq(Mux(wr_bank, n_in, 0) + load_idx),
+            x_wr.data.eq(self.i.payload),
+            x_wr.en.eq(self.i.valid & self.i.ready),
+        ]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += load_idx.eq(load_idx + 1)
+            with m.If(load_idx == n_in - 1):
+                m.d.sync += [load_idx.eq(0), full[wr_bank].eq(1), wr_bank.eq(~wr_bank)]
 
         # Per-lane weight memories and biases.
         w_rd = []
@@ -121,79 +185,98 @@ class DenseEngine(wiring.Component):
                                 init=self.lane_weights(p))
             m.submodules[f"w{p}"] = mem
             w_rd.append(mem.read_port())
-        acc = signed(self.acc_bits)
         biases = [Array(Const(int(L.b[g * P + p]) if g * P + p < n_out else 0, acc)
                         for g in range(G)) for p in range(P)]
 
-        load_idx = Signal(range(n_in + 1))
-        w_base = Signal(range(G * n_in + 1))  # group · n_in, kept as a sum (no multiplier)
-        group = Signal(range(G + 1))
-        issue_idx = Signal(range(n_in + 1))
-        issue_valid = Signal()   # stage 0: reads issued this cycle
-        prod_valid = Signal()    # stage 1: memory data valid, product being registered
-        acc_valid = Signal()     # stage 2: product valid, accumulate
-        first = Signal()         # the next accumulation is the group's first: start from bias
-
-        # Output bank and serializer.
-        bank = Array(Signal(signed(self.acc_bits), name=f"bank{p}") for p in range(P))
-        bank_group = Signal(range(G))
-        out_busy = Signal()
-        out_idx = Signal(range(P + 1))
-
-        m.d.comb += x_rd.addr.eq(issue_idx)
+        # Issue: one input a cycle, group after group, vector after vector. A group starts
+        # only if the groups before it will have left the accumulators before its first sum,
+        # two cycles later: none is pending (started, its sums not yet in an output bank), or
+        # one is and an output bank is free for it now (with n_in = 1 two groups could be
+        # pending; there a group waits for the one before it instead).
+        issue_idx = Signal(range(n_in))
+        group = Signal(range(G))
+        w_base = Signal(range(G * n_in))    # group · n_in, kept as a sum (no multiplier)
+        pending = Signal(range(3))
+        bank_free = Signal()                # an output bank can take a group this cycle
+        go = Signal()
+        may_start = (pending == 0) | ((pending == 1) & bank_free) if n_in > 1 else pending == 0
+        m.d.comb += [
+            go.eq(full[rd_bank] & ((issue_idx != 0) | may_start)),
+            x_rd.addr.eq(Mux(rd_bank, n_in, 0) + issue_idx),
+        ]
         for p in range(P):
             m.d.comb += w_rd[p].addr.eq(w_base + issue_idx)
-        m.d.sync += [prod_valid.eq(issue_valid), acc_valid.eq(prod_valid)]
+        with m.If(go):
+            m.d.sync += issue_idx.eq(issue_idx + 1)
+            with m.If(issue_idx == n_in - 1):
+                m.d.sync += [issue_idx.eq(0), group.eq(group + 1), w_base.eq(w_base + n_in)]
+                with m.If(group == G - 1):
+                    m.d.sync += [group.eq(0), w_base.eq(0), full[rd_bank].eq(0),
+                                 rd_bank.eq(~rd_bank)]
+
+        # Lanes: the memories' data a cycle after the issue, the product a cycle later, then
+        # the sum. Tags (first, last input of a group; the group) travel with the data.
+        p_valid, p_first, p_last = Signal(), Signal(), Signal()
+        a_valid, a_first, a_last = Signal(), Signal(), Signal()
+        p_group, a_group = Signal(range(G)), Signal(range(G))
+        m.d.sync += [p_valid.eq(go), a_valid.eq(p_valid)]
+        with m.If(go):
+            m.d.sync += [p_first.eq(issue_idx == 0), p_last.eq(issue_idx == n_in - 1),
+                         p_group.eq(group)]
+        with m.If(p_valid):
+            m.d.sync += [a_first.eq(p_first), a_last.eq(p_last), a_group.eq(p_group)]
         # x (unsigned) · W (signed) → signed; a group's sums start from the bias.
-        accs = [mac_lane(m, x_rd.data, w_rd[p].data, first=first, en=acc_valid,
-                         shape=signed(self.acc_bits), init=biases[p][group], name=f"lane{p}")[1]
-                for p in range(P)]
-        with m.If(acc_valid):
-            m.d.sync += first.eq(0)
+        lanes = [mac_lane(m, x_rd.data, w_rd[p].data, first=a_first, en=a_valid, shape=acc,
+                          init=biases[p][a_group], name=f"lane{p}") for p in range(P)]
 
-        drained = ~issue_valid & ~prod_valid & ~acc_valid
-        with m.FSM():
-            with m.State("LOAD"):
-                m.d.comb += [
-                    self.i.ready.eq(1),
-                    x_wr.addr.eq(load_idx),
-                    x_wr.data.eq(self.i.payload),
-                    x_wr.en.eq(self.i.valid),
-                ]
-                with m.If(self.i.valid):
-                    m.d.sync += load_idx.eq(load_idx + 1)
-                    with m.If(load_idx == n_in - 1):
-                        m.d.sync += [load_idx.eq(0), group.eq(0), w_base.eq(0), issue_idx.eq(0),
-                                     first.eq(1)]
-                        m.next = "ISSUE"
-            with m.State("ISSUE"):
-                m.d.comb += issue_valid.eq(1)
-                m.d.sync += issue_idx.eq(issue_idx + 1)
-                with m.If(issue_idx == n_in - 1):
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):
-                with m.If(drained & ~out_busy):
-                    m.d.sync += [bank[p].eq(accs[p]) for p in range(P)]
-                    m.d.sync += [bank_group.eq(group), out_busy.eq(1), out_idx.eq(0)]
-                    m.d.sync += [issue_idx.eq(0), first.eq(1), group.eq(group + 1),
-                                 w_base.eq(w_base + n_in)]
-                    with m.If(group == G - 1):
-                        m.next = "LOAD"
-                    with m.Else():
-                        m.next = "ISSUE"
+        self._output(m, lanes, a_valid & a_last, a_group, go & (issue_idx == 0), pending,
+                     bank_free)
+        return m
 
-        # Serializer: bank[out_idx] → requantize → o, skipping lanes past n_out in the last group.
-        acc_sel = bank[out_idx]
+    def _output(self, m, lanes, final, final_group, start, pending, bank_free):
+        """Two output banks of P sums and the serializer that sends them in order.
+
+        A group's sums go to a free bank from the lanes' ``total`` on its last input
+        (``final``), or later from the accumulators (``holding``) if no bank was free then.
+        """
+        L, P, G = self.layer, self.lanes, self.groups
+        acc = signed(self.acc_bits)
+        banks = Array(Array(Signal(acc, name=f"bank{b}_{p}") for p in range(P))
+                      for b in range(2))
+        b_full = Array(Signal(name=f"bank_full{b}") for b in range(2))
+        b_last = Array(Signal(name=f"bank_last{b}") for b in range(2))  # a vector's last group
+        w_sel, r_sel = Signal(), Signal()
+        out_idx = Signal(range(P))
+        holding = Signal()
+
+        last_out = Mux(b_last[r_sel], self.group_sizes[-1] - 1, P - 1)
+        sent = Signal()   # the serializer sends the last sum of its bank this cycle
+        m.d.comb += [
+            self.o.valid.eq(b_full[r_sel]),
+            sent.eq(self.o.valid & self.o.ready & (out_idx == last_out)),
+            bank_free.eq(~b_full[w_sel] | sent),
+        ]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += out_idx.eq(out_idx + 1)
+        with m.If(sent):
+            m.d.sync += [out_idx.eq(0), b_full[r_sel].eq(0), r_sel.eq(~r_sel)]
+
+        capture = Signal()
+        m.d.comb += capture.eq((final | holding) & bank_free)
+        with m.If(final & ~bank_free):
+            m.d.sync += holding.eq(1)
+        with m.If(capture):
+            m.d.sync += [banks[w_sel][p].eq(Mux(holding, acc_p, total))
+                         for p, (total, acc_p) in enumerate(lanes)]
+            m.d.sync += [b_full[w_sel].eq(1), b_last[w_sel].eq(final_group == G - 1),
+                         w_sel.eq(~w_sel), holding.eq(0)]
+        m.d.sync += pending.eq(pending + start - capture)
+
+        # Serializer: requantize the sum on its way out.
+        acc_sel = banks[r_sel][out_idx]
         if L.requant:
             # M is a constant: shift-adds, every DSP block left to the MAC lanes.
             m.d.comb += self.o.payload.eq(requantize(m, acc_sel, L.multiplier, L.shift,
                                                      out_bits=L.out_bits, relu=True, name="rq"))
         else:
             m.d.comb += self.o.payload.eq(acc_sel)
-        last_out = Mux(bank_group == G - 1, (n_out - 1) - (G - 1) * P, P - 1)
-        m.d.comb += self.o.valid.eq(out_busy)
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += out_idx.eq(out_idx + 1)
-            with m.If(out_idx == last_out):
-                m.d.sync += out_busy.eq(0)
-        return m

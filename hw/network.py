@@ -97,8 +97,50 @@ class Network(wiring.Component):
 
     @property
     def cycles_per_vector(self):
-        """Cycles per sample of each layer with samples streamed back to back."""
+        """Per layer, the engine's :attr:`~DenseEngine.cycles_per_vector` (a dense engine's
+        latency; a sparse array's cycles per vector streamed back to back)."""
         return [e.cycles_per_vector for e in self.engines]
+
+    @property
+    def stage_intervals(self):
+        """Per layer, then the argmax: cycles between results of each stage on its own, inputs
+        always valid, output always ready. A dense engine's :attr:`~DenseEngine.interval`; a
+        sparse array's cycles per vector (it loads while it sends, but computes alone); the
+        argmax takes n_classes logits, then gives its result in a cycle of its own."""
+        return [e.interval if isinstance(e, DenseEngine) else e.cycles_per_vector
+                for e in self.engines] + [self.qmodel.n_classes + 1]
+
+    @property
+    def interval(self):
+        """Cycles between consecutive results with samples streamed back to back (inputs
+        always valid, ``o`` always ready), in the steady state: the slowest stage's::
+
+            interval = max(max_k interval_k, n_classes + 1)
+
+        (:attr:`stage_intervals`). Every stage buffers a whole vector at its input while it
+        computes the one before, so a faster stage never holds back a slower one.
+        """
+        return max(self.stage_intervals)
+
+    @property
+    def latency(self):
+        """Cycles from a sample's first input transfer to its result's transfer, both counted,
+        the network idle before and ``o`` ready::
+
+            latency = L_0 + Σ_{k ≥ 1} (L_k − n_in_k) + 1
+
+        A layer loads its inputs as the layer before sends them and starts computing on the
+        last one, so each layer after the first adds its latency L_k less its load; the argmax
+        gives its result a cycle after the last logit. L_k is a dense engine's
+        :attr:`~DenseEngine.cycles_per_vector`, a sparse array's load, compute and read-back
+        in turn: n_in + run_cycles + n_out + 3.
+        """
+        def stage_latency(e):
+            if isinstance(e, DenseEngine):
+                return e.cycles_per_vector
+            return e.layer.n_in + e.run_cycles + e.layer.n_out + 3
+        first, *rest = self.engines
+        return stage_latency(first) + sum(stage_latency(e) - e.layer.n_in for e in rest) + 1
 
     @property
     def multipliers(self):

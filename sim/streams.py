@@ -45,17 +45,26 @@ async def stream_put(dut, port, values):
     valid.value = 0
 
 
-async def stream_get(dut, port, count, on_transfer=None):
-    """Receive ``count`` payloads (unsigned ints) from the output stream ``port``, always ready.
+async def stream_get(dut, port, count, on_transfer=None, *, ready_probability=1.0, rng=None):
+    """Receive ``count`` payloads (unsigned ints) from the output stream ``port``.
 
     ``on_transfer(index, value)`` is called at each transfer, in simulation time.
+    ``ready_probability``: below 1, a consumer that is sometimes not ready: each cycle
+    ``ready`` is high with that probability, drawn from ``rng`` (a ``np.random.Generator``,
+    required then); by default always ready.
     """
+    if not 0 < ready_probability <= 1:
+        raise ValueError(f"Ready probability must be in (0, 1], not {ready_probability!r}")
+    if ready_probability < 1 and rng is None:
+        raise ValueError("A ready probability below 1 needs a random generator (rng)")
     payload, valid, ready = (getattr(dut, f"{port}__{s}") for s in ("payload", "valid", "ready"))
     ready.value = 1
     out = []
     while len(out) < count:
+        if ready_probability < 1:
+            ready.value = int(rng.random() < ready_probability)
         await ReadOnly()
-        if valid.value == 1:
+        if valid.value == 1 and ready.value == 1:
             if not payload.value.is_resolvable:
                 raise AssertionError(f"{port}__payload holds unresolved bits {payload.value} "
                                      f"during a transfer")

@@ -1,4 +1,5 @@
-"""Launch the dense-engine bench on random layers (random and extreme data)."""
+"""Launch the dense-engine bench on random layers (random and extreme data): bit-exact alone,
+back to back and with a sometimes-ready consumer; the latency and interval the model's."""
 
 import io
 
@@ -19,13 +20,27 @@ CASES = {
     "sparse-1lane": dict(n_in=8, n_out=3, lanes=1, requant=True, extreme=None, density=0.3),
     "extreme-max": dict(n_in=32, n_out=4, lanes=4, requant=False, extreme="max"),
     "extreme-min": dict(n_in=32, n_out=4, lanes=4, requant=False, extreme="min"),
+    # Expanding layers: the serializer (n_out a vector), not the lanes, sets the interval.
+    "send-bound": dict(n_in=6, n_out=20, lanes=10, requant=True, extreme=None),
+    "one-input": dict(n_in=1, n_out=7, lanes=3, requant=False, extreme=None),
 }
 
 
 @pytest.mark.sim
 @pytest.mark.parametrize("case", list(CASES))
 def test_dense_bench(case, tmp_path):
-    sim = default_simulator()
+    run_case(case, default_simulator(), tmp_path)
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["random-requant", "send-bound"])
+def test_dense_bench_on_verilator(case, tmp_path):
+    """The default simulator is Icarus; the lanes- and the serializer-bound case on the other."""
+    run_case(case, "verilator", tmp_path)
+
+
+def run_case(case, sim, tmp_path):
     require_simulator(sim)
     c = dict(CASES[case])
     lanes, n_in = c.pop("lanes"), c["n_in"]
@@ -35,10 +50,12 @@ def test_dense_bench(case, tmp_path):
                         np.zeros((1, n_in), dtype=np.int64)])
     expected = dense(x, layer)
     verilog = tmp_path / "dense.v"
-    write_bytes_atomic(verilog, to_verilog(DenseEngine(layer, lanes=lanes), "dense").encode())
+    engine = DenseEngine(layer, lanes=lanes)
+    write_bytes_atomic(verilog, to_verilog(engine, "dense").encode())
     buf = io.BytesIO()
     np.savez(buf, inputs=x, expected=expected, signed_out=not layer.requant,
-             out_bits=layer.out_width)
+             out_bits=layer.out_width, latency=engine.cycles_per_vector,
+             interval=engine.interval, seed=sorted(CASES).index(case))
     write_bytes_atomic(tmp_path / "data.npz", buf.getvalue())
     run_bench(verilog=verilog, toplevel="dense", test_module="slimgen.sim.dense_tb",
               build_dir=tmp_path / "build", sim=sim,
