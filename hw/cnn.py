@@ -46,6 +46,13 @@ its input transform (``Cin·α·N`` cycles) and every ``k`` has ``S·n_k ≥ m²
 that holds for ``P = α = 4`` (the digits CNN: 1,870 cycles against a bound of 1,621); with
 ``P = 8`` the transform and the output path set the pace (about 1,460 cycles, 1.8× its bound):
 more lanes would need a transform of several rows per cycle and more requantizers.
+
+Code. :meth:`CNN.elaborate` composes the stages: the convolution's in
+:mod:`slimgen.hw.cnn_conv` (window reads, input transform, product issue, output transform,
+requantizer, write or pool), the shared parts in :mod:`slimgen.hw.cnn_array` (memories, the
+:class:`~slimgen.hw.cnn_array.Sequencer` of an image's phases, input loader, lanes, dense
+stream, logits and argmax), their leaves in :mod:`slimgen.hw.cnn_datapath` and
+:mod:`slimgen.hw.lib`.
 """
 
 from __future__ import annotations
@@ -97,6 +104,8 @@ class CNN(wiring.Component):
         m.d.comb += dense.eq(phase == Phase.DENSE)
 
         # convolution, up to the lanes: window reads → V → products issued with their tags
+        # (vfull's reset at start, set by the transform and clear by the products are added in
+        # this order, the later winning in a cycle, as they always were; they never meet)
         window = window_reads(m, sch, widths, layer=layer, start=start, act_r=mems.act_r)
         input_transform(m, sch, widths, window, layer=layer, act_r=mems.act_r, v_w=mems.v_w)
         issue = product_issue(m, sch, widths, layer=layer, start=start, vfull=window.vfull,
@@ -119,6 +128,7 @@ class CNN(wiring.Component):
         serial = tile_output(m, sch, widths, totals, c2, dense=dense)
         rq = requantize_output(m, sch, widths, serial, layer=layer)
         store, layer_done = tile_write(m, sch, widths, serial, rq, layer=layer, f_w=mems.f_w)
+        # the loader yields the activation banks to the convolution's writes (store)
         in_full = input_loader(m, self.i, mems.act_w, in_shape=sch.in_shape,
                                release=window.release, store=store)
 

@@ -157,7 +157,7 @@ def array_memories(m, widths, words, *, banks):
 
 
 class Phase(enum.Enum, shape=range(5)):
-    """The phases of one image on the array."""
+    """The phases of one image on the array (:class:`Sequencer`)."""
     IDLE = 0        # loading the image
     CONV = 1        # the convolutions, one after the other
     WAIT = 2        # until the previous result has left on ``o``
@@ -171,12 +171,23 @@ class Sequencer(wiring.Component):
         IDLE ─in_full─> CONV (layer 0) ─layer_done─> CONV (layer + 1) … ─layer_done (last)─>
         WAIT ─~result_valid─> DENSE ─dense_done─> ARGMAX ─argmax_done─> IDLE
 
-    ``start`` pulses for one cycle as each convolution begins, ``layer`` its index.
-
     Parameters
     ----------
     n_layers : int
         Convolutions, at least 1.
+
+    Attributes
+    ----------
+    in_full, layer_done, dense_done, argmax_done : In(1)
+        The image is loaded; the convolution's last output is written; the dense layer's
+        logits are in; the argmax has seen the last logit (each for one cycle but ``in_full``).
+    result_valid : In(1)
+        The previous result still waits on ``o`` (the dense layer would overwrite its logits).
+    phase : Out(Phase)
+    layer : Out(range(n_layers))
+        The convolution running in CONV.
+    start : Out(1)
+        One cycle as each convolution begins.
     """
 
     def __init__(self, *, n_layers):

@@ -35,14 +35,15 @@ def _window_tables(sch, widths):
 
 
 class Window(NamedTuple):
-    """The window column read from the banks this cycle, and the tile buffers' state.
+    """The window column whose bank reads arrive this cycle, and the tile buffers' state.
 
-    ``vfull``: bit ``b`` set while tile buffer ``b`` holds a whole tile's ``V``; ``release``:
-    the first convolution has issued its last read of the image. The others are registers of
-    the cycle the read was issued (the banks' data arrives with them): ``valid``, ``buf`` (the
-    tile buffer), ``a``, ``v``, ``c``, ``ty`` (row ``a`` of ``V``, window column ``v``, input
-    channel, tile row), ``xok`` (the column is inside the image) and ``last`` (the tile's
-    last read)."""
+    ``vfull``: bit ``b`` set while tile buffer ``b`` holds a whole tile's ``V`` (set by
+    :func:`input_transform`, cleared by :func:`product_issue`); ``release``: the first
+    convolution issues its last read of the image. The others are the registered position
+    of the reads issued the cycle before (their data arrives with them): ``valid``, ``buf``
+    (the tile buffer), ``a``, ``v``, ``c``, ``ty`` (row ``a`` of ``V``, window column ``v``,
+    input channel, tile row), ``xok`` (the column is inside the image) and ``last`` (the
+    tile's last read)."""
     vfull: Signal
     release: object
     valid: Signal
@@ -322,9 +323,9 @@ def _next_layer_store(m, sch, widths, *, layer, oy, ox, k, value, valid):
 
 def _max_pool(m, sch, widths, *, valid, n, ty, tx, k, value, f_w):
     """The last convolution's tile ``(ty, tx)`` of channel ``k`` (``valid`` false for the
-    others) is one max-pool window:
-    the running max of its ``m²`` values goes to feature ``(ty·Wp + tx)·C + k`` of every
-    lane's copy, if inside the pooled ``Hp × Wp``."""
+    others) is one max-pool window (the pool equals the tile ``m``): the running max of its
+    ``m²`` values goes to feature ``(ty·Wp + tx)·C + k`` of every lane's copy, if inside the
+    pooled ``Hp × Wp``."""
     mt = sch.m
     pmax = Signal(widths.act_bits)
     pool_v = Mux((n == 0) | (value > pmax), value, pmax)
