@@ -34,7 +34,8 @@ def digits_lstm():
 
 @pytest.mark.sim
 @pytest.mark.slow
-@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+# CI runs Verilator (sim/test_flow_lstm.py runs every image through the flow too)
+@pytest.mark.parametrize("sim", [pytest.param("icarus", marks=pytest.mark.long), "verilator"])
 def test_lstm_every_test_image(sim, digits_lstm, tmp_path):
     require_simulator(sim)
     qmodel, x_q, y = digits_lstm
@@ -63,16 +64,16 @@ def test_lstm_every_test_image(sim, digits_lstm, tmp_path):
     assert r.latency <= 1.25 * all_mults / 5, (r.latency, all_mults / 5)
 
 
+_NARROW = {"fmt": RecurrentFormat(gate_frac=6, tanh_frac=6, c_bits=9, h_frac=5, table_bits=7),
+           "weight_bits": 4, "c_weight_bits": 3, "head_weight_bits": 5, "in_bits": 4}
+_CLASSIFIERS = [(3, {}, 1), (3, {}, 2), (7, _NARROW, 1), (7, _NARROW, 2)]
+
+
 @pytest.mark.sim
-@pytest.mark.parametrize("sim", ["icarus", "verilator"])
-@pytest.mark.parametrize("lanes,fmt,ew", [
-    (3, {}, 1),
-    (3, {}, 2),
-    (7, {"fmt": RecurrentFormat(gate_frac=6, tanh_frac=6, c_bits=9, h_frac=5, table_bits=7),
-         "weight_bits": 4, "c_weight_bits": 3, "head_weight_bits": 5, "in_bits": 4}, 1),
-    (7, {"fmt": RecurrentFormat(gate_frac=6, tanh_frac=6, c_bits=9, h_frac=5, table_bits=7),
-         "weight_bits": 4, "c_weight_bits": 3, "head_weight_bits": 5, "in_bits": 4}, 2),
-])
+# every case on Icarus in CI, one on Verilator; all of them on Verilator with -m long
+@pytest.mark.parametrize("sim,lanes,fmt,ew", [("icarus", *c) for c in _CLASSIFIERS] + [
+    pytest.param("verilator", *c, marks=() if c[0] == 3 and c[2] == 2 else pytest.mark.long)
+    for c in _CLASSIFIERS])
 def test_lstm_random_classifier(sim, lanes, fmt, ew, tmp_path):
     """Random weights over the tables' whole range (c and h saturate), random inputs, on one
     and on two element-wise multipliers."""

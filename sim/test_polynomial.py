@@ -56,10 +56,14 @@ def _case(name, structured, rng):
     return dut, xs, np.array([(BT @ x.reshape(6, 6) @ BT.T).reshape(-1) for x in xs]), 8
 
 
+_UNITS = [("fold", True), ("fold", False), ("crt", True), ("crt", False), ("folded_bt_2d", True)]
+
+
 @pytest.mark.sim
-@pytest.mark.parametrize("sim", ["icarus", "verilator"])
-@pytest.mark.parametrize("name,structured", [("fold", True), ("fold", False), ("crt", True),
-                                             ("crt", False), ("folded_bt_2d", True)])
+# every unit on Icarus in CI, one on Verilator; all of them on Verilator with -m long
+@pytest.mark.parametrize("name,structured,sim", [(n, s, "icarus") for n, s in _UNITS] + [
+    pytest.param(n, s, "verilator", marks=() if (n, s) == ("crt", True) else pytest.mark.long)
+    for n, s in _UNITS])
 def test_polynomial_unit(name, structured, sim, tmp_path):
     require_simulator(sim)
     dut, xs, expected, in_bits = _case(name, structured, np.random.default_rng(len(name)))

@@ -140,7 +140,8 @@ def run_sparse_bench(sim, tmp_path, seed=0):
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+# Verilator takes over two minutes to build these arrays: CI runs Icarus, -m long both
+@pytest.mark.parametrize("sim", ["icarus", pytest.param("verilator", marks=pytest.mark.long)])
 def test_sparse_arrays_bit_exact(sim, tmp_path):
     require_simulator(sim)
     cases, latency = run_sparse_bench(sim, tmp_path)
