@@ -63,6 +63,12 @@ def _add_run_options(p, *, run_required=False):
                         "zero weights)")
     p.add_argument("--layout", choices=("rows", "banks"), help="sparse layout and balanced groups")
     p.add_argument("--board", help="icebreaker (default) or ulx3s-85f")
+    p.add_argument("--objective", choices=("latency", "throughput", "area"),
+                   help="let the planner choose the lanes for the board: the fewest cycles, "
+                        "the most inferences per second, or the fewest logic cells (replaces "
+                        "--lanes; plan.json lists every design it weighed)")
+    p.add_argument("--fps", type=float, help="with --objective: at least this many "
+                                             "inferences per second at the board's clock")
     p.add_argument("--sim", choices=("icarus", "verilator"), help="simulator for verify")
     p.add_argument("--config", dest="config_file",
                    help="a JSON file of run settings (the keys of config.json); options given "
@@ -73,7 +79,7 @@ def _add_run_options(p, *, run_required=False):
 # The run options of the command line, each a setting of RunConfig under the same name.
 _OPTIONS = ("model", "seed", "data", "epochs", "hidden", "weight_bits", "lanes", "board", "sim",
             "method", "sparsity", "bits", "engine", "layout", "compress_epochs",
-            "finetune_epochs")
+            "finetune_epochs", "objective", "fps")
 
 
 def _option(name):

@@ -43,7 +43,7 @@ STAGE_SETTINGS = {
                  "finetune_epochs"),  # + lanes for balanced groups
     "quantize": ("weight_bits", "act_bits"),
     # the board too: the plan is the board's, and the compiler keeps a design within it
-    "generate": ("lanes", "engine", "layout", "board"),
+    "generate": ("lanes", "engine", "layout", "board", "objective", "fps"),
     "verify": ("sim",),
     "build": ("board",),
     "report": (),

@@ -99,6 +99,8 @@ class RunConfig:
     layout: str = "rows"       # sparse engines and balanced groups: rows or banks
     board: str = "icebreaker"
     sim: str = "icarus"
+    objective: str | None = None  # the planner: latency, throughput or area (None: lanes as given)
+    fps: float | None = None      # the planner: at least this many inferences per second
 
     def __post_init__(self):
         from slimgen.models import MODEL_KINDS, get_model_kind
@@ -171,6 +173,15 @@ class RunConfig:
         from slimgen.boards.build import BOARDS
         _check_choice("board", self.board, tuple(BOARDS))
         _check_choice("sim", self.sim, ("icarus", "verilator"))
+        from slimgen.planner import OBJECTIVES
+        if self.objective is not None:
+            _check_choice("objective", self.objective, OBJECTIVES)
+        if self.fps is not None:
+            _check_number("fps", self.fps, "a positive number of inferences per second",
+                          lambda v: v > 0)
+            if self.objective is None:
+                raise SettingError("fps", f"is a target for the planner; give --objective "
+                                          f"latency, throughput or area with it")
         # what the model kind's hardware can take (lanes, layout)
         get_model_kind(self.model).check_config(self)
 

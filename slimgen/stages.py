@@ -4,6 +4,8 @@ loads is checked against the run's settings (model kind, architecture, data, spl
 use, and ``model.npz`` is written only once its own loader takes it.
 """
 
+import dataclasses
+import json
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -253,7 +255,8 @@ def load_int_artifact(run):
 def stage_generate(run):
     from slimgen.hw.verilog import to_verilog
     int_model = load_int_artifact(run)
-    net = run.kind.make_network(int_model, run.config)
+    config, planner = _planned(run, int_model)
+    net = run.kind.make_network(int_model, config)
     text = to_verilog(net, "network")
     write_bytes_atomic(run.path("network.v"), text.encode())
     layers = run.kind.layer_entries(net)
@@ -270,23 +273,59 @@ def stage_generate(run):
                "cycles_lower_bound": int(-(-mults // multipliers)),
                "cycles_estimate": int(estimate(net)) if estimate
                else sum(e["cycles"] for e in layers)}
-    _write_plan(run, int_model, figures)
+    if planner:     # the candidates go into plan.json only
+        figures["planner"] = {k: v for k, v in planner.items() if k != "candidates"}
+    _write_plan(run, int_model, figures, config, planner)
     return figures
 
 
-def _write_plan(run, int_model, figures):
+def _planned(run, int_model):
+    """The run's settings with the lanes the planner chose for ``--objective`` (and the
+    planner's record for ``plan.json``), or the settings as they are without one."""
+    from slimgen.boards.build import get_board
+    from slimgen.planner import PlanError, plan_lanes
+    config = run.config
+    if config.objective is None:
+        return config, None
+    board = get_board(config.board)
+    run.log(f"plan: {config.objective}" + (f" at {config.fps:g} inferences/s or more"
+                                           if config.fps else "") + f" on the {board.name}")
+    try:
+        chosen, candidates, why = plan_lanes(run.kind, int_model, config, board,
+                                             log=run.log if run.progress else None)
+    except PlanError as e:
+        raise FlowError(f"generate: {e}") from None
+    run.log(f"plan: {why}")
+    return dataclasses.replace(config, lanes=chosen.lanes, engine=chosen.engine), {
+        "objective": config.objective, "fps": config.fps, "lanes": chosen.lanes,
+        "engine": chosen.engine, "why": why, "candidates": [c.to_dict() for c in candidates]}
+
+
+def _hardware_config(run):
+    """The settings the run's hardware was generated with: the planner's lanes when the run
+    has an objective (from ``plan.json``)."""
+    from slimgen.planner import planned_config
+    if run.config.objective is None:
+        return run.config
+    plan_path = run.need("plan.json", "generate")
+    return planned_config(run.config, json.loads(plan_path.read_text()))
+
+
+def _write_plan(run, int_model, figures, config, planner=None):
     """``plan.json``: the layers and the resources predicted for the run's board, printed as
     a short table unless the run is quiet."""
     from slimgen.boards.build import get_board
     from slimgen.boards.plan import format_plan, make_plan
     from slimgen.boards.resource_model import predict_top
-    board = get_board(run.config.board)
+    board = get_board(config.board)
     prediction = predict_top(int_model, board, network_factory=lambda: run.kind.make_network(
-        int_model, run.config))
+        int_model, config))
     plan = make_plan(figures["layers"], prediction, board=board,
                      cycles=figures["cycles_estimate"],
                      cycles_lower_bound=figures["cycles_lower_bound"],
                      multipliers=figures["multipliers"])
+    if planner:
+        plan["planner"] = planner
     _write_json(run.path("plan.json"), plan)
     if run.progress:
         run.log(format_plan(plan))
@@ -323,7 +362,8 @@ def stage_build(run):
     board = get_board(run.config.board)
     run.need("network.v", "generate")
     int_model = load_int_artifact(run)
-    factory = lambda: run.kind.make_network(int_model, run.config)  # noqa: E731
+    config = _hardware_config(run)
+    factory = lambda: run.kind.make_network(int_model, config)  # noqa: E731
     # predicted from the board top's own netlist, for the board built (the plan's may be
     # another's if the board changed since generate)
     estimate = check_estimate(predict_top(int_model, board, network_factory=factory), board)

@@ -1,0 +1,185 @@
+"""The planner: the lanes (the folding) and the engines of a run's hardware chosen for an
+objective within the board's budget (issue 19), before synthesis.
+
+``--objective latency|throughput|area`` (and ``--fps N``) replace ``--lanes`` (and
+``--engine auto``): every lane count of :data:`LANES` the run's engine takes, on each engine
+setting worth weighing (:func:`_engines`: the MLP's folded array or one dense engine per
+layer, a dataflow pipeline), is built as the generate stage builds it, its cycles
+and interval come from the engine's schedule (exact), its logic cells / LUTs, DSP blocks and
+block RAMs from the resource model (:func:`slimgen.boards.resource_model.predict_top`), and
+
+- ``latency``: the fewest cycles per inference (ties: fewer logic cells);
+- ``throughput``: the shortest interval between inferences (ties: fewer cycles, fewer cells);
+- ``area``: the fewest logic cells (ties: fewer DSP blocks, block RAMs)
+
+among the designs that fit the board and reach ``fps`` inferences per second at the board's
+clock (``clock / interval``) when it is given. One message says why when none does. Balanced
+sparsity fixes the lanes (one group of weights per lane, chosen at compression): the planner
+keeps them and says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+__all__ = ["OBJECTIVES", "LANES", "Candidate", "PlanError", "weigh", "pick", "plan_lanes",
+           "planned_config"]
+
+OBJECTIVES = ("latency", "throughput", "area")
+#: The lane counts tried (those the engine and the board's multipliers take).
+LANES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+
+
+class PlanError(ValueError):
+    """No design meets the objective's constraints on the board."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One design as built: its lanes and engine setting, its schedule's figures and its
+    predicted resources."""
+    lanes: int
+    engine: str             # the run's engine setting it was built with (auto, dense, ...)
+    multipliers: int
+    cycles: int             # one inference, first input to result
+    interval: int           # between results with inferences back to back
+    lc: int
+    dsp: int
+    bram: int
+    over: tuple             # ((resource, needed, available), ...) beyond the board
+    fps: float              # inferences per second at the board's clock: clock / interval
+
+    @property
+    def fits(self):
+        return not self.over
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["over"] = [list(o) for o in self.over]
+        d["fps"] = round(self.fps, 1)
+        return d
+
+
+def _candidate(kind, int_model, config, board):
+    from slimgen.boards.resource_model import predict_top
+    built = []
+
+    def factory():
+        built.append(kind.make_network(int_model, config))
+        return built[-1]
+    p = predict_top(int_model, board, network_factory=factory)
+    net = built[-1]
+    count = getattr(kind, "multipliers", None)
+    estimate = getattr(kind, "cycles_estimate", None)
+    entries = kind.layer_entries(net)
+    multipliers = int(count(net)) if count else sum(e["lanes"] for e in entries)
+    cycles = int(estimate(net)) if estimate else sum(e["cycles"] for e in entries)
+    # one inference at a time on a shared array: the next starts when this one ends
+    interval = int(getattr(net, "interval", cycles))
+    need = {"lc": p.lc, "dsp": p.dsp, "bram": p.bram}
+    over = tuple((k, need[k], board.totals[k]) for k in ("lc", "dsp", "bram")
+                 if board.totals.get(k) and need[k] > board.totals[k])
+    return Candidate(config.lanes, config.engine, multipliers, cycles, interval, p.lc, p.dsp,
+                     p.bram, over, board.clock_hz / interval)
+
+
+def _engines(kind, int_model, config):
+    """The engine settings worth weighing: with ``engine`` auto, the MLP's and the CNN's
+    dense layers also on dense engines (the MLP then one engine per layer, a dataflow
+    pipeline with several samples in flight, :class:`slimgen.hw.network.Network`); the
+    LSTM's engine and the compiler's shared array have no such choice."""
+    if config.engine != "auto":
+        return (config.engine,)
+    name = kind.__name__.rsplit(".", 1)[-1]
+    if name == "net":
+        from slimgen.models.net import hardware_kind
+        name = hardware_kind(int_model)[0]
+    return ("auto", "dense") if name in ("mlp", "cnn") else ("auto",)
+
+
+def weigh(kind, int_model, config, board, *, log=None):
+    """Every lane count of :data:`LANES` that ``kind``'s engine takes for ``config`` (only
+    ``config.lanes`` with balanced sparsity), built and predicted: a list of
+    :class:`Candidate`. :class:`PlanError` when none can be built."""
+    from slimgen.settings import SettingError
+    if config.method == "balanced":
+        lanes_tried = (config.lanes,)
+    else:   # more lanes than twice the DSP blocks would not fit in logic either
+        lanes_tried = [n for n in LANES if n <= 2 * max(1, board.totals.get("dsp") or 1)]
+    candidates, seen = [], set()
+    for engine in _engines(kind, int_model, config):
+        for lanes in lanes_tried:
+            try:
+                cfg = dataclasses.replace(config, lanes=lanes, engine=engine)
+            except SettingError:      # more lanes than the network's layers can use
+                continue
+            try:
+                c = _candidate(kind, int_model, cfg, board)
+            except ValueError:        # an engine that cannot take this folding
+                continue
+            same = (c.lanes, c.multipliers, c.cycles, c.interval, c.lc, c.dsp, c.bram)
+            if same in seen:          # the engine setting changed nothing
+                continue
+            seen.add(same)
+            candidates.append(c)
+            if log:
+                log(f"plan: {lanes} lanes, engine {engine}: {c.cycles:,} cycles, interval "
+                    f"{c.interval:,}, {c.lc:,} {board.lc_name}, {c.dsp} DSP, {c.bram} BRAM"
+                    + ("" if c.fits else " (does not fit)"))
+    if not candidates:
+        raise PlanError(f"no lane count of {', '.join(map(str, lanes_tried))} can be built "
+                        f"for this network")
+    return candidates
+
+
+def pick(candidates, config, board):
+    """``(chosen, why)``: the :class:`Candidate` ``config.objective`` picks among those that
+    fit ``board`` and reach ``config.fps`` (module docstring), and one sentence saying why.
+    :class:`PlanError` when none fits or reaches the rate."""
+    objective, fps = config.objective, config.fps
+    fitting = [c for c in candidates if c.fits]
+    if not fitting:
+        small = min(candidates, key=lambda c: c.lc)
+        raise PlanError(f"no lane count fits the {board.name}: the smallest design ({small.lanes} "
+                        f"lanes) needs " + ", ".join(f"{n:,} {k} of {a:,}" for k, n, a in small.over))
+    meeting = [c for c in fitting if fps is None or c.fps >= fps]
+    if not meeting:
+        best = max(fitting, key=lambda c: c.fps)
+        raise PlanError(f"--fps {fps:g}: the fastest design that fits the {board.name} gives "
+                        f"{best.fps:,.0f} inferences/s ({best.lanes} lanes, an interval of "
+                        f"{best.interval:,} cycles at {board.clock_hz / 1e6:g} MHz); ask for at "
+                        f"most that, or a bigger board")
+    key = {"latency": lambda c: (c.cycles, c.lc),
+           "throughput": lambda c: (c.interval, c.cycles, c.lc),
+           "area": lambda c: (c.lc, c.dsp, c.bram, c.cycles)}[objective]
+    chosen = min(meeting, key=key)
+    figure = {"latency": f"{chosen.cycles:,} cycles per inference",
+              "throughput": f"{chosen.fps:,.0f} inferences/s (an interval of "
+                            f"{chosen.interval:,} cycles)",
+              "area": f"{chosen.lc:,} {board.lc_name}"}[objective]
+    why = (f"{objective}: {chosen.lanes} lanes ({chosen.multipliers} multipliers, engine "
+           f"{chosen.engine}), {figure}, "
+           + (f"the best of {len(meeting)} designs that fit the {board.name}" if len(meeting) > 1
+              else f"the only design that fits the {board.name}")
+           + (f" at {fps:g} inferences/s or more" if fps else ""))
+    if config.method == "balanced":
+        why += f" (balanced sparsity fixes the lanes at {config.lanes}: one group per lane)"
+    return chosen, why
+
+
+def plan_lanes(kind, int_model, config, board, *, log=None):
+    """``(chosen, candidates, why)``: :func:`weigh` then :func:`pick`."""
+    candidates = weigh(kind, int_model, config, board, log=log)
+    chosen, why = pick(candidates, config, board)
+    return chosen, candidates, why
+
+
+def planned_config(config, plan):
+    """``config`` with the lanes the planner chose (``plan``: the generate stage's
+    ``plan.json``, which holds them under ``planner``); ``config`` itself without an
+    objective."""
+    if config.objective is None:
+        return config
+    return dataclasses.replace(config, lanes=int(plan["planner"]["lanes"]),
+                               engine=plan["planner"]["engine"])

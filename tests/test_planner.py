@@ -1,0 +1,125 @@
+"""The planner (``--objective``, ``--fps``): the lanes chosen for an objective within the
+board, every design it weighed in plan.json, the build on the chosen lanes, and its refusals
+word for word."""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from slimgen.flow import FlowError, Run, run_stage
+from slimgen.planner import Candidate, PlanError, pick, weigh
+from slimgen.settings import RunConfig, SettingError
+
+
+@pytest.fixture(scope="module")
+def mlp_run(tmp_path_factory):
+    """The MLP preset (untrained, quantized) in a run folder, and its integer model."""
+    from slimgen.sim.testing import untrained_int_run
+    from slimgen.stages import load_int_artifact
+    from slimgen.boards.build import get_board
+    from slimgen.models import get_model_kind
+    root = tmp_path_factory.mktemp("planner")
+    _, config = untrained_int_run("mlp", root)
+    int_model = load_int_artifact(Run(root, config, progress=False, log=lambda s: None))
+    # the designs do not depend on the objective: weighed once for every test here
+    candidates = weigh(get_model_kind("mlp"), int_model, replace(config, objective="latency"),
+                       get_board(config.board))
+    return root, config, candidates
+
+
+def _plan(mlp_run, **settings):
+    from slimgen.boards.build import get_board
+    _, config, candidates = mlp_run
+    config = replace(config, **settings)
+    return pick(candidates, config, get_board(config.board)) + (candidates,)
+
+
+def test_each_objective_picks_its_best_design_among_those_that_fit(mlp_run):
+    chosen, why, candidates = _plan(mlp_run, objective="latency")
+    fitting = [c for c in candidates if c.fits]
+    assert len(fitting) >= 2 and any(not c.fits for c in candidates)
+    # the folded MLP's cycles fall with its lanes until the UP5K's 8 DSP blocks are used
+    assert chosen.cycles == min(c.cycles for c in fitting) and chosen.dsp <= 8
+    assert why.startswith(f"latency: {chosen.lanes} lanes ({chosen.multipliers} multipliers, "
+                          f"engine {chosen.engine}), {chosen.cycles:,} cycles per inference, "
+                          f"the best of "
+                          f"{len(fitting)} designs that fit the icebreaker")
+    small, why, _ = _plan(mlp_run, objective="area")
+    assert small.lc == min(c.lc for c in fitting) and small.lc < chosen.lc
+    # the smallest design that reaches a rate the smallest one cannot
+    target = (small.fps + chosen.fps) / 2
+    mid, why, _ = _plan(mlp_run, objective="area", fps=target)
+    assert small.fps < target <= mid.fps and mid.lc == min(
+        c.lc for c in fitting if c.fps >= target)
+    assert why.endswith(f"at {target:g} inferences/s or more")
+    fast, _, _ = _plan(mlp_run, objective="throughput")
+    assert fast.interval == min(c.interval for c in fitting)
+    # the folded array runs one inference at a time; one dense engine per layer is a
+    # pipeline whose interval is its slowest stage's, shorter than its latency
+    assert {c.engine for c in candidates} == {"auto", "dense"}
+    for c in candidates:
+        assert c.fps == pytest.approx(12e6 / c.interval)
+        assert c.interval == c.cycles if c.engine == "auto" else c.interval < c.cycles
+    # on the UP5K's 8 DSP blocks the folded array (every layer on all of them) still wins
+
+
+def test_an_unreachable_rate_and_a_board_too_small_say_by_how_much(mlp_run):
+    best = max((c for c in mlp_run[2] if c.fits), key=lambda c: c.fps)
+    with pytest.raises(PlanError, match=rf"^--fps 1e\+06: the fastest design that fits the "
+                                        rf"icebreaker gives {best.fps:,.0f} inferences/s "
+                                        rf"\({best.lanes} lanes, an interval of "
+                                        rf"{best.interval:,} cycles at 12 MHz\); ask for at "
+                                        rf"most that, or a bigger board$"):
+        _plan(mlp_run, objective="throughput", fps=1e6)
+
+
+@pytest.mark.slow
+def test_generate_builds_the_chosen_lanes_and_plan_json_lists_every_design(mlp_run):
+    root, config, _ = mlp_run
+    run = Run(root, replace(config, objective="area", fps=20000.0), progress=False,
+              log=lambda s: None)
+    figures = run_stage(run, "generate")
+    plan = json.loads((root / "plan.json").read_text())
+    planner = plan["planner"]
+    assert planner["objective"] == "area" and planner["fps"] == 20000.0
+    chosen = [c for c in planner["candidates"] if c["lanes"] == planner["lanes"]][0]
+    assert chosen["fps"] >= 20000 and not chosen["over"]
+    assert figures["planner"] == {k: v for k, v in planner.items() if k != "candidates"}
+    # the design generated is the chosen one: its cycles and multipliers are the plan's
+    assert figures["cycles_estimate"] == chosen["cycles"] == plan["totals"]["cycles_estimate"]
+    assert figures["multipliers"] == chosen["multipliers"]
+    assert plan["totals"]["lc_estimate"] == chosen["lc"]
+    from slimgen.stages import _hardware_config
+    assert (_hardware_config(run).lanes, _hardware_config(run).engine) == (planner["lanes"],
+                                                                     planner["engine"])
+
+
+@pytest.mark.slow
+def test_a_plan_error_reaches_the_user_as_one_message(mlp_run):
+    root, config, _ = mlp_run
+    run = Run(root, replace(config, objective="latency", fps=1e7), progress=False,
+              log=lambda s: None)
+    with pytest.raises(FlowError, match=r"^generate: --fps 1e\+07: the fastest design"):
+        run_stage(run, "generate")
+
+
+@pytest.mark.parametrize("settings, name, message", [
+    ({"objective": "speed"}, "objective", "must be one of latency, throughput, area, not "
+                                          "'speed'"),
+    ({"objective": "area", "fps": 0}, "fps", "must be a positive number of inferences per "
+                                             "second"),
+    ({"objective": "area", "fps": float("nan")}, "fps", "must be a positive number"),
+    ({"fps": 100.0}, "fps", "is a target for the planner; give --objective latency, "
+                            "throughput or area with it"),
+])
+def test_bad_planner_settings(settings, name, message):
+    with pytest.raises(SettingError) as e:
+        RunConfig(**settings)
+    assert e.value.setting == name and message in str(e.value)
+
+
+def test_candidate_record():
+    c = Candidate(4, "auto", 8, 344, 344, 1920, 8, 10, (("dsp", 12, 8),), 34883.72)
+    assert not c.fits
+    assert c.to_dict()["over"] == [["dsp", 12, 8]] and c.to_dict()["fps"] == 34883.7
