@@ -19,9 +19,10 @@ while x[i] is broadcast to all lanes (one input per cycle). Groups follow each o
 gap, across vectors too. A finished group's sums move to a free output bank (from the lanes'
 sum on the group's last input, or from the accumulators later if both banks are busy, which
 holds back the next group); a serializer requantizes the banks' sums and sends them on ``o``
-in output order. Latency :attr:`DenseEngine.cycles_per_vector`, ≈ 2·n_in + G·n_in + P;
-interval between results :attr:`DenseEngine.interval` = max(G·n_in, n_out). Back-pressure on
-``o`` stalls the serializer, then the lanes (at a group's start), then ``i``; nothing is lost.
+in output order. Latency :attr:`DenseEngine.cycles_per_vector`, ≈ (G + 1)·n_in + P; interval
+between results :attr:`DenseEngine.interval` = max(G·n_in, n_out) for n_in ≥ 2 (the load,
+n_in cycles, hides behind the lanes' G·n_in). Back-pressure on ``o`` stalls the serializer,
+then the lanes (at a group's start), then ``i``; nothing is lost or sent twice.
 
 The requantizer multiplies by the constant M with shift-adds (canonical signed digits), so
 block multipliers (DSPs) serve only the lanes.

@@ -4,6 +4,10 @@
 transfer per sample with the class (first index of the largest logit) and all logits::
 
     i ─> DenseEngine 0 ─> DenseEngine 1 ─> ... ─> Argmax ─> o {cls, logits[n_classes]}
+
+A pipeline: every layer works on a sample of its own (a dense engine loads the next one
+meanwhile), so results follow each other every :attr:`Network.interval` cycles, the slowest
+stage's, while each takes :attr:`Network.latency` cycles through.
 """
 
 from amaranth.hdl import Module, unsigned

@@ -15,13 +15,17 @@ __all__ = ["NetworkVerification", "verify_network", "prepare_bench"]
 
 @dataclass(frozen=True, eq=False)
 class NetworkVerification:
-    """What the simulator gave: logits (n, n_classes), classes (n,), and the cycle counts."""
+    """What the simulator gave: logits (n, n_classes), classes (n,), and the cycle counts:
+    ``latency`` (one sample alone, its first input transfer to its result's, both counted),
+    ``result_cycles`` (n,) (each result's cycle, samples streamed back to back to a consumer
+    always ready) and ``interval`` (the mean cycles between consecutive results there)."""
     logits: np.ndarray
     cls: np.ndarray
     expected: np.ndarray
     latency: int
     interval: float
     simulator: str
+    result_cycles: np.ndarray = None
 
     @property
     def bit_exact(self):
@@ -44,13 +48,17 @@ def prepare_bench(build_dir, qmodel, x_q):
 
 
 def verify_network(verilog_path, qmodel, x_q, *, build_dir, sim=None, toplevel="network",
-                   log_file=None):
+                   log_file=None, ready_probability=1.0, seed=0):
     """Run every row of ``x_q`` (n, n_inputs) through the Verilog network at ``verilog_path``.
 
     Raises :class:`slimgen.sim.runner.BenchFailed` when any sample differs from the golden
     model (the bench's log names the first few). ``log_file``: where the simulator's output
-    goes (default: the terminal).
+    goes (default: the terminal). ``ready_probability`` below 1: the samples are also streamed
+    to a consumer ready on that fraction of the cycles (drawn with ``seed``), and must be
+    exact there too.
     """
+    if not 0 < ready_probability <= 1:
+        raise ValueError(f"Ready probability must be in (0, 1], not {ready_probability!r}")
     from slimgen.hw.lib.argmax import result_layout
     from .runner import default_simulator
     sim = sim or default_simulator()
@@ -60,7 +68,8 @@ def verify_network(verilog_path, qmodel, x_q, *, build_dir, sim=None, toplevel="
     import io
     buf = io.BytesIO()
     np.savez(buf, inputs=x_q, expected=expected, logit_bits=qmodel.logit_bits,
-             cls_bits=layout["cls"].shape.width)
+             cls_bits=layout["cls"].shape.width, ready_probability=float(ready_probability),
+             seed=int(seed))
     write_bytes_atomic(data_path, buf.getvalue())
     out_path.unlink(missing_ok=True)
     run_bench(verilog=verilog_path, toplevel=toplevel, test_module="slimgen.sim.network_tb",
@@ -70,4 +79,4 @@ def verify_network(verilog_path, qmodel, x_q, *, build_dir, sim=None, toplevel="
               log_file=log_file)
     with np.load(out_path) as f:
         return NetworkVerification(f["logits"], f["cls"], expected, int(f["latency"]),
-                                   float(f["interval"]), sim)
+                                   float(f["interval"]), sim, f["result_cycles"])

@@ -1,6 +1,8 @@
 """Launch the network bench: every image of the digits test split through the generated Verilog
 of a trained, quantized MLP (one engine per layer, and every layer folded onto one array), on
-Icarus and on Verilator; logits must equal the golden model's."""
+Icarus and on Verilator; logits must equal the golden model's. Random MLPs streamed through the
+per-layer network: latency and the interval between results exactly the model's, and exact
+logits with a consumer that is sometimes not ready."""
 
 from dataclasses import replace
 
@@ -41,6 +43,72 @@ def test_network_every_test_image(sim, kind, digits_model, tmp_path):
     np.testing.assert_array_equal(r.logits, qmodel(x_q))
     assert np.mean(r.cls == y) == np.mean(argmax_first(qmodel(x_q)) == y)
     assert 0 < r.latency < 2000 and 0 < r.interval <= r.latency
+    if kind == "per-layer":
+        net = NETWORKS[kind](qmodel)
+        assert r.latency == net.latency
+        assert np.all(np.diff(r.result_cycles) == net.interval)
+
+
+# Random MLPs on the per-layer network: (sizes, lanes, engines). The digits-sized one on 32 and
+# 10 lanes is paced by its input (64 words a sample); the others by a layer's lanes, by a
+# layer's serializer (more outputs than the lanes' cycles), by the argmax, and a sparse layer.
+DATAFLOW = {
+    "digits-sized": ((64, 32, 10), (32, 10), "dense"),
+    "lanes-bound": ((12, 10, 8, 5), (3, 2, 2), "dense"),
+    "serializer-bound": ((4, 16, 6, 3), (8, 6, 3), "dense"),
+    "argmax-bound": ((5, 6, 8), (6, 8), "dense"),
+    "sparse-first": ((12, 9, 4), (3, 2), ("sparse", "dense")),
+}
+
+
+def dataflow_case(case):
+    sizes, lanes, engines = DATAFLOW[case]
+    rng = np.random.default_rng(sorted(DATAFLOW).index(case))
+    layers = [random_dense_layer(rng, a, b, requant=k < len(sizes) - 2,
+                                 density=0.5 if engines != "dense" else 1.0)
+              for k, (a, b) in enumerate(zip(sizes, sizes[1:]))]
+    qmodel = dense_network(layers)
+    x_q = np.concatenate([rng.integers(0, 256, (5, sizes[0])), np.full((1, sizes[0]), 255)])
+    return qmodel, Network(qmodel, lanes=list(lanes), engines=engines), x_q
+
+
+def check_dataflow(case, sim, tmp_path):
+    require_simulator(sim)
+    qmodel, net, x_q = dataflow_case(case)
+    verilog = tmp_path / "network.v"
+    write_bytes_atomic(verilog, to_verilog(net, "network").encode())
+    r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim,
+                       ready_probability=0.5, seed=1)
+    assert r.n == len(x_q) and r.bit_exact
+    np.testing.assert_array_equal(r.logits, qmodel(x_q))
+    assert r.latency == net.latency
+    assert np.diff(r.result_cycles).tolist() == [net.interval] * (len(x_q) - 1)
+    assert r.interval == net.interval
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("case", list(DATAFLOW))
+def test_network_dataflow(case, tmp_path):
+    from slimgen.sim.runner import default_simulator
+    check_dataflow(case, default_simulator(), tmp_path)
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["lanes-bound", "serializer-bound"])
+def test_network_dataflow_on_verilator(case, tmp_path):
+    """The default simulator is Icarus; two of the cases on the other."""
+    check_dataflow(case, "verilator", tmp_path)
+
+
+def test_dataflow_model_figures():
+    """The model's figures of the cases above: each paced by what its name says."""
+    intervals = {case: dataflow_case(case)[1].stage_intervals for case in DATAFLOW}
+    assert intervals["digits-sized"] == [64, 32, 11]        # the input: 64 words a sample
+    assert intervals["lanes-bound"] == [48, 40, 24, 6]      # 4 groups of 12 inputs
+    assert intervals["serializer-bound"] == [16, 16, 6, 4]  # 16 outputs (8 lanes' cycles)
+    assert intervals["argmax-bound"] == [6, 8, 9]           # 8 logits, then the result
+    assert dataflow_case("digits-sized")[1].latency == 207
 
 
 @pytest.mark.sim
