@@ -49,6 +49,10 @@ that of all five multipliers.
 
 One sequence is in flight at a time: the next one's inputs are taken once the logits of this
 one have gone out.
+
+:meth:`LstmEngine.elaborate` wires the sequence state, the lanes, the EW and the logits; the
+pieces (a lane's walk and MAC, the EW's taps, issue, multipliers, tables and cell state, the
+logits' output) are in :mod:`slimgen.hw.lstm_datapath`.
 """
 
 import functools
@@ -60,8 +64,9 @@ from amaranth.lib.wiring import In, Out
 from slimgen.sw.fixed import signed_bits
 from slimgen.sw.golden import sigmoid_table, tanh_table
 
-from .lib.mac_lane import mac_lane
-from .lib.requantizer import round_half_up, saturate
+from .lstm_datapath import (cell_products, cell_state, ew_gate_sum, ew_issue, ew_multipliers,
+                            ew_result_read, ew_taps, gate_products, lane_mac, lane_memories,
+                            lane_walk, logits_out, table_reads)
 from .lstm_schedule import GATE_ORDER, build_schedule, lstm_classifier
 
 __all__ = ["LstmEngine", "EW_II", "EW_DEPTH", "EW_PRODUCTS", "gate_constants", "lstm_cycles"]
@@ -154,15 +159,10 @@ class LstmEngine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        model, sched = self.model, self.schedule
-        lstm, fmt = self.cell, self.cell.fmt
-        P, H, n_in, T, C = self.lanes, lstm.n_hidden, lstm.n_in, self.steps, model.n_classes
-        A, F = fmt.table_bits, fmt.gate_frac
+        sched, lstm = self.schedule, self.cell
+        P, H, n_in, T = self.lanes, lstm.n_hidden, lstm.n_in, self.steps
         X = T * n_in                     # activation memory: x of every step, then h twice
         R = 4 * sched.slots              # result rows per step buffer
-        vb, cb = sched.value_bits, sched.col_bits
-        act = signed(lstm.act_bits)
-        by_rank = sorted(range(H), key=lambda j: sched.rank[j])
 
         # ---- sequence state ------------------------------------------------------------
         restart = Signal()
@@ -174,128 +174,24 @@ class LstmEngine(wiring.Component):
                                                   for k in range(1, 4)]
         ew_read_step = ew_step_d[-1]     # every result of earlier steps has been read
 
-        # ---- EW pipeline taps ----------------------------------------------------------
+        # ---- EW issue and pipeline taps (the issue is driven once the lanes exist) -------
         issue = Signal()
         idx = Signal(range(H))
         item_p = Array(Const(p, range(max(P, 2))) for p, _ in sched.items)[idx]
         item_k = Array(Const(k, range(max(sched.slots, 2))) for _, k in sched.items)[idx]
         par = Signal()                   # ew_step's parity
-        D = self.ew_depth
-        v = [Signal(name=f"ew_v{d}") for d in range(D)]
-        ix = [Signal(range(H), name=f"ew_idx{d}") for d in range(D)]
-        pp = [Signal(range(max(P, 2)), name=f"ew_p{d}") for d in range(5)]
-        kk = [Signal(range(max(sched.slots, 2)), name=f"ew_k{d}") for d in range(4)]
-        pr = [Signal(name=f"ew_par{d}") for d in range(D)]
-        s0 = [Signal(name=f"ew_s0_{d}") for d in range(7)]
-        m.d.comb += [v[0].eq(issue), ix[0].eq(idx), pp[0].eq(item_p), kk[0].eq(item_k),
-                     pr[0].eq(par), s0[0].eq(ew_step == 0)]
-        for chain in (v, ix, pp, kk, pr, s0):
-            for d in range(1, len(chain)):
-                m.d.sync += chain[d].eq(chain[d - 1])
-        hw_en = v[D - 1]                 # h write this cycle
+        ew = ew_taps(m, issue=issue, rank=idx, lane=item_p, slot=item_k, parity=par,
+                     first_step=ew_step == 0, depth=self.ew_depth)
+        hw_en = ew.valid[-1]             # h write this cycle
 
         # ---- lanes ---------------------------------------------------------------------
-        n_words = [len(w) for w in sched.words]
-        rd_addr = Signal(range(2 * R + C))
+        rd_addr = Signal(range(2 * R + self.model.n_classes))
         rd_en = Signal()
-        h_data = Signal(signed(fmt.h_bits))
-        nc = [Signal(range(T * sched.slots + 1), name=f"nc{p}") for p in range(P)]
-        ec = [Signal(range(T * sched.slots + 1), name=f"ec{p}") for p in range(P)]
-        lane_done = []
-        lane_data = []
-        for p in range(P):
-            L, S = n_words[p], sched.step_words[p]
-            wmem = memory.Memory(shape=unsigned(sched.word_bits), depth=L,
-                                 init=list(sched.words[p]))
-            amem = memory.Memory(shape=act, depth=X + 2 * H, init=[])
-            rmem = memory.Memory(shape=signed(self.part_bits), depth=2 * R + C, init=[])
-            m.submodules[f"w{p}"], m.submodules[f"a{p}"], m.submodules[f"r{p}"] = \
-                wmem, amem, rmem
-            w_rd = wmem.read_port()
-            a_wr, a_rd = amem.write_port(), amem.read_port(transparent_for=())
-            r_wr, r_rd = rmem.write_port(), rmem.read_port(transparent_for=())
-
-            # Activation writes: h from the EW, else an input.
-            m.d.comb += [a_wr.addr.eq(Mux(hw_en, X + Mux(pr[-1], H, 0) + ix[-1], x_cnt)),
-                         a_wr.data.eq(Mux(hw_en, h_data, self.i.payload)),
-                         a_wr.en.eq(hw_en | (self.i.valid & self.i.ready))]
-
-            t = Signal(range(L), name=f"t{p}")
-            s = Signal(range(T + 1), name=f"s{p}")
-            lpar = Signal(name=f"par{p}")
-            xbase = Signal(range(X + 1), name=f"xbase{p}")
-            hb = Signal(range(T * H + 1), name=f"hb{p}")
-            brow = Signal(range(max(R, C) + 1), name=f"brow{p}")
-            primed = Signal(name=f"primed{p}")
-            done = Signal(name=f"done{p}")       # every word issued
-            hd = Signal(range(C + 1), name=f"hd{p}")
-            lane_done.append(hd == C)
-
-            word = w_rd.data
-            value, col, last = word[:vb].as_signed(), word[vb:vb + cb], word[vb + cb]
-            is_h = col >= n_in
-            hr = Signal(range(1 << cb), name=f"hr{p}")
-            m.d.comb += hr.eq(col - n_in)
-            head = s == T
-            guard = (s < 2) | head | (ew_read_step + 1 >= s)
-            # (the head reads no x: its fillers name column 0)
-            ready = Mux(is_h, (s == 0) | (n_w + H > hb + hr), head | (x_cnt > xbase + col))
-            go = Signal(name=f"go{p}")
-            m.d.comb += go.eq(primed & ~done & guard & ready)
-
-            t_next = Signal(range(L), name=f"t_next{p}")
-            m.d.comb += t_next.eq(t)
-            end_of_step = ~head & (t == S - 1)
-            with m.If(go):
-                with m.If(end_of_step & (s < T - 1)):
-                    m.d.comb += t_next.eq(0)
-                with m.Elif(t < L - 1):
-                    m.d.comb += t_next.eq(t + 1)
-                m.d.sync += t.eq(t_next)
-                with m.If(end_of_step):
-                    m.d.sync += [s.eq(s + 1), lpar.eq(~lpar), xbase.eq(xbase + n_in),
-                                 hb.eq(hb + H), brow.eq(0)]
-                with m.Elif(last):
-                    m.d.sync += brow.eq(brow + 1)
-                with m.If(t == L - 1):
-                    m.d.sync += done.eq(1)
-            m.d.comb += [w_rd.addr.eq(t_next)]
-            m.d.sync += primed.eq(1)
-
-            # B → C: activation read.
-            m.d.comb += a_rd.addr.eq(Mux(is_h, X + Mux(lpar, 0, H) + hr, xbase + col))
-            v1, last1, zero1 = Signal(name=f"v1_{p}"), Signal(name=f"l1_{p}"), \
-                Signal(name=f"z1_{p}")
-            nend1, hend1 = Signal(name=f"ne1_{p}"), Signal(name=f"he1_{p}")
-            w1 = Signal(signed(vb), name=f"w1_{p}")
-            addr1 = Signal(range(2 * R + C), name=f"ad1_{p}")
-            m.d.sync += [v1.eq(go), last1.eq(last), zero1.eq(is_h & (s == 0)), w1.eq(value),
-                         nend1.eq(go & last & ~head & (brow[:2] == 3)),
-                         hend1.eq(go & last & head),
-                         addr1.eq(Mux(head, 2 * R + brow, Mux(lpar, R, 0) + brow))]
-            # C: product; D: accumulate, a row's last product writes the row's sum.
-            v2, last2 = Signal(name=f"v2_{p}"), Signal(name=f"l2_{p}")
-            nend2, hend2 = Signal(name=f"ne2_{p}"), Signal(name=f"he2_{p}")
-            addr2 = Signal(range(2 * R + C), name=f"ad2_{p}")
-            first = Signal(init=1, name=f"first{p}")
-            m.d.sync += [v2.eq(v1), last2.eq(last1), nend2.eq(nend1), hend2.eq(hend1),
-                         addr2.eq(addr1)]
-            acc_new, _ = mac_lane(m, Mux(zero1, 0, a_rd.data), w1, first=first, en=v2,
-                                  shape=signed(self.part_bits),
-                                  prod_shape=signed(lstm.act_bits + vb), name=f"lane{p}")
-            m.d.comb += [r_wr.addr.eq(addr2), r_wr.data.eq(acc_new), r_wr.en.eq(v2 & last2)]
-            with m.If(v2):
-                m.d.sync += first.eq(last2)
-            with m.If(nend2):
-                m.d.sync += nc[p].eq(nc[p] + 1)
-            with m.If(hend2):
-                m.d.sync += hd.eq(hd + 1)
-            m.d.comb += [r_rd.addr.eq(rd_addr), r_rd.en.eq(rd_en)]
-            lane_data.append(r_rd.data)
-
-            with m.If(restart):
-                m.d.sync += [t.eq(0), s.eq(0), lpar.eq(0), xbase.eq(0), hb.eq(0), brow.eq(0),
-                             primed.eq(0), done.eq(0), hd.eq(0), nc[p].eq(0), first.eq(1)]
+        h_data = Signal(signed(lstm.fmt.h_bits))
+        lanes = [self._lane(m, p, ew=ew, h_data=h_data, rd_addr=rd_addr, rd_en=rd_en,
+                            x_cnt=x_cnt, n_w=n_w, ew_read_step=ew_read_step, restart=restart)
+                 for p in range(P)]
+        completed, lanes_done, lane_results = zip(*lanes)
 
         # ---- inputs --------------------------------------------------------------------
         m.d.comb += self.i.ready.eq((x_cnt < X) & ~hw_en)
@@ -303,12 +199,61 @@ class LstmEngine(wiring.Component):
             m.d.sync += x_cnt.eq(x_cnt + 1)
 
         # ---- element-wise unit ---------------------------------------------------------
+        ew_issue(m, ii=self.ew_ii, steps=T, n_hidden=H, completed=list(completed), lane=item_p,
+                 issue=issue, rank=idx, step=ew_step, parity=par, restart=restart)
+        g_rd, k_rd, par_rd = self._element_wise(m, ew, list(lane_results), h_data)
+        with m.If(hw_en):
+            m.d.sync += n_w.eq(n_w + 1)
+
+        # ---- logits: the lanes' head sums plus the bias, once every lane is done ---------
+        logits_out(m, self.o, lane_results=lane_results, lanes_done=lanes_done,
+                   bias=[int(x) for x in self.head.b], logit_bits=self.model.logit_bits,
+                   head_base=2 * R, ew_read_addr=Mux(par_rd, R, 0) + 4 * k_rd + g_rd,
+                   rd_addr=rd_addr, rd_en=rd_en, restart=restart)
+        with m.If(restart):
+            m.d.sync += [x_cnt.eq(0), n_w.eq(0)] + [d.eq(0) for d in ew_step_d]
+        return m
+
+    def _lane(self, m, p, *, ew, h_data, rd_addr, rd_en, x_cnt, n_w, ew_read_step, restart):
+        """Lane p (module docstring: A to D): its memories, its word walk and its MAC, the h
+        of the EW and the inputs written into its activations. Returns ``(completed,
+        head_done, results)``: its complete neurons, whether its head rows are written, the
+        data of its result reads at ``rd_addr``."""
+        sched, lstm = self.schedule, self.cell
+        H, n_in, T, C = lstm.n_hidden, lstm.n_in, self.steps, self.model.n_classes
+        X, R = T * n_in, 4 * sched.slots
+        w_rd, (a_wr, a_rd), (r_wr, r_rd) = lane_memories(
+            m, p, words=sched.words[p], word_bits=sched.word_bits, act_bits=lstm.act_bits,
+            act_depth=X + 2 * H, part_bits=self.part_bits, result_depth=2 * R + C)
+        # Activation writes: h from the EW (step s at X + (s odd ? H : 0)), else an input.
+        hw_en = ew.valid[-1]
+        m.d.comb += [a_wr.addr.eq(Mux(hw_en, X + Mux(ew.parity[-1], H, 0) + ew.rank[-1], x_cnt)),
+                     a_wr.data.eq(Mux(hw_en, h_data, self.i.payload)),
+                     a_wr.en.eq(hw_en | (self.i.valid & self.i.ready))]
+        word = lane_walk(m, p, w_rd, steps=T, n_in=n_in, n_hidden=H,
+                         step_words=sched.step_words[p], value_bits=sched.value_bits,
+                         col_bits=sched.col_bits, max_rows=max(R, C), x_loaded=x_cnt,
+                         h_written=n_w, ew_read_step=ew_read_step, restart=restart)
+        completed, head_rows = lane_mac(
+            m, p, word, a_rd, r_wr, x_words=X, n_hidden=H, step_rows=R, n_classes=C, steps=T,
+            slots=sched.slots, act_bits=lstm.act_bits, value_bits=sched.value_bits,
+            part_bits=self.part_bits, restart=restart)
+        m.d.comb += [r_rd.addr.eq(rd_addr), r_rd.en.eq(rd_en)]
+        return completed, head_rows == C, r_rd.data
+
+    def _element_wise(self, m, ew, lane_results, h_data):
+        """The EW after its issue (module docstring: its offsets from τ): the gates' reads and
+        biases, its multipliers, its tables and the cell's state; drives ``h_data``. Returns
+        ``(gate, slot, parity)`` of its result read (the lanes' read address)."""
+        lstm, fmt = self.cell, self.cell.fmt
+        H, A, F = lstm.n_hidden, fmt.table_bits, fmt.gate_frac
+        by_rank = sorted(range(H), key=lambda j: self.schedule.rank[j])
         consts = [gate_constants(lstm, g) for g in GATE_ORDER]
         z_bits = max(signed_bits(c[2], c[3]) for c in consts)
-        a_bits = z_bits
         b_bits = max(c[0] for c in consts).bit_length()
         bias = [int(lstm.b[g][j]) for j in by_rank for g in GATE_ORDER]
         bias_bits = signed_bits(min(bias + [0]), max(bias + [0]))
+        # bias at 4·rank + g; the tables: σ, then tanh
         m.submodules.bias = bias_mem = memory.Memory(shape=signed(bias_bits), depth=4 * H,
                                                      init=bias)
         tables = [int(x) for x in sigmoid_table(fmt)] + [int(x) for x in tanh_table(fmt)]
@@ -318,124 +263,24 @@ class LstmEngine(wiring.Component):
         b_rd, t_rd = bias_mem.read_port(), tab_mem.read_port()
         c_rd, c_wr = c_mem.read_port(transparent_for=()), c_mem.write_port()
 
-        II = self.ew_ii
-        phase = Signal(range(II))
-        m.d.sync += phase.eq(Mux(phase == II - 1, 0, phase + 1))
-        lane_nc = Array(nc)[item_p]
-        lane_ec = Array(ec)[item_p]
-        m.d.comb += issue.eq((phase == 0) & (ew_step < T) & (lane_nc > lane_ec))
-        with m.If(issue):
-            m.d.sync += Array(ec)[item_p].eq(lane_ec + 1)
-            m.d.sync += idx.eq(Mux(idx == H - 1, 0, idx + 1))
-            with m.If(idx == H - 1):
-                m.d.sync += [ew_step.eq(ew_step + 1), par.eq(~par)]
-
-        # τ+g: read z_g and its bias.
-        g_rd = Signal(range(4))
-        for d in range(4):
-            with m.If(v[d]):
-                m.d.comb += g_rd.eq(d)
-        k_rd = Mux(v[0], kk[0], Mux(v[1], kk[1], Mux(v[2], kk[2], kk[3])))
-        par_rd = Mux(v[0], pr[0], Mux(v[1], pr[1], Mux(v[2], pr[2], pr[3])))
-        ix_rd = Mux(v[0], ix[0], Mux(v[1], ix[1], Mux(v[2], ix[2], ix[3])))
+        g_rd, k_rd, par_rd, ix_rd = ew_result_read(m, ew)
         m.d.comb += [b_rd.addr.eq(Cat(g_rd, ix_rd)), b_rd.en.eq(1)]
-
-        # Multipliers (operands mx, my; product mp): z_g·M_g loaded at τ+g+1 onto the first,
-        # i·g at τ+5, f·c at τ+6, o·tanh(c_t) at τ+D−3 onto the last (the same one if one).
-        n_mul = self.ew_multipliers
-        x_bits = [a_bits, max(fmt.c_bits, F + 2)]
-        y_bits = [b_bits, F + 1]
-        if n_mul == 1:
+        # Multipliers: z_g·M_g onto the first, the cell's products onto the last (the same one
+        # if one).
+        x_bits, y_bits = [z_bits, max(fmt.c_bits, F + 2)], [b_bits, F + 1]
+        if self.ew_multipliers == 1:
             x_bits, y_bits = [max(x_bits)], [max(y_bits)]
-        mx = [Signal(signed(xb), name=f"ew_mx{n}") for n, xb in enumerate(x_bits)]
-        my = [Signal(unsigned(yb), name=f"ew_my{n}") for n, yb in enumerate(y_bits)]
-        mp = [Signal(signed(xb + yb + 1), name=f"ew_mp{n}") for n, (xb, yb) in
-              enumerate(zip(x_bits, y_bits))]
-        m.d.sync += [p_.eq(x_ * y_) for x_, y_, p_ in zip(mx, my, mp)]
-        z_lane = Array(lane_data)[Mux(v[1], pp[1], Mux(v[2], pp[2], Mux(v[3], pp[3], pp[4])))]
-        z = Signal(signed(max(self.part_bits, bias_bits) + 1))
-        m.d.comb += z.eq(z_lane + b_rd.data)
-        gval = Signal(signed(F + 2))
-        o_a, o_b = Signal(unsigned(F + 1)), Signal(unsigned(F + 1))
-        ig_reg = Signal(signed(2 * F + 4))
-        c_new = Signal(signed(fmt.c_bits))
-        for g, (M, _, z_lo, z_hi) in enumerate(consts):
-            with m.If(v[g + 1]):
-                m.d.sync += [mx[0].eq(Mux(z < z_lo, z_lo, Mux(z > z_hi, z_hi, z))),
-                             my[0].eq(M)]
-        with m.If(v[5]):
-            m.d.sync += [mx[-1].eq(gval), my[-1].eq(t_rd.data)]
-        c_prev = Mux(s0[6], 0, c_rd.data)
-        with m.If(v[6]):
-            m.d.sync += [mx[-1].eq(c_prev), my[-1].eq(t_rd.data)]
-        tanh_rd = _TANH_READ[n_mul]
-        tanh_c = t_rd.data               # read the cycle before, or held since
-        if tanh_rd != D - 4:
-            tanh_c = Signal(signed(F + 2))
-            with m.If(v[tanh_rd + 1]):
-                m.d.sync += tanh_c.eq(t_rd.data)
-        with m.If(v[D - 3]):
-            m.d.sync += [mx[-1].eq(tanh_c), my[-1].eq(o_b)]
-
-        # τ+g+3: table index of z_g; τ+9 (one multiplier) or τ+12: of c_t, whenever no z_g.
-        flip = 1 << (A - 1)
-        u = [saturate(m, round_half_up(mp[0], s_g), A, name=f"u_{g}") for g, (_, s_g, _, _) in
-             zip(GATE_ORDER, consts)]
-        u_c = saturate(m, round_half_up(c_new, F - fmt.tanh_frac), A, name="u_ct")
-        t_addr = Signal(A + 1)
-        m.d.comb += t_addr.eq(Cat((u_c ^ flip)[:A], 1))
-        for g in range(4):
-            with m.If(v[g + 3]):
-                m.d.comb += t_addr.eq(Cat((u[g] ^ flip)[:A], int(GATE_ORDER[g] == "c")))
-        m.d.comb += [t_rd.addr.eq(t_addr), t_rd.en.eq(1)]
-        with m.If(v[4]):
-            m.d.sync += gval.eq(t_rd.data)
-        with m.If(v[7]):
-            m.d.sync += [o_a.eq(t_rd.data), ig_reg.eq(mp[-1])]
-        with m.If(v[11]):
-            m.d.sync += o_b.eq(o_a)      # before the next neuron's o arrives
-        c_sum = saturate(m, round_half_up(ig_reg + mp[-1], F), fmt.c_bits, name="c_sum")
-        with m.If(v[8]):
-            m.d.sync += c_new.eq(c_sum)
-        m.d.comb += [c_rd.addr.eq(ix[5]), c_rd.en.eq(1),
-                     c_wr.addr.eq(ix[9]), c_wr.data.eq(c_new), c_wr.en.eq(v[9])]
-        m.d.comb += h_data.eq(saturate(m, round_half_up(mp[-1], 2 * F - fmt.h_frac), fmt.h_bits,
-                                       name="h"))
-        with m.If(hw_en):
-            m.d.sync += n_w.eq(n_w + 1)
-
-
-        # ---- logits: the lanes' head sums plus the bias, once every lane is done ---------
-        m.submodules.head_bias = hb_mem = memory.Memory(
-            shape=signed(model.logit_bits), depth=C, init=[int(x) for x in self.head.b])
-        hb_rd = hb_mem.read_port()
-        all_done = Signal()
-        m.d.comb += all_done.eq(Cat(*lane_done).all())
-        out_on, emitting, last_out = Signal(), Signal(), Signal()
-        r = Signal(range(C))
-        adv = ~self.o.valid | self.o.ready
-        with m.If(all_done & ~out_on):
-            m.d.sync += [out_on.eq(1), emitting.eq(1), r.eq(0)]
-        m.d.comb += [rd_addr.eq(Mux(out_on, 2 * R + r, Mux(par_rd, R, 0) + 4 * k_rd + g_rd)),
-                     rd_en.eq(~out_on | adv), hb_rd.addr.eq(r), hb_rd.en.eq(adv)]
-        total = hb_rd.data
-        for x in lane_data:
-            total = total + x
-        m.d.comb += self.o.payload.eq(total)
-        with m.If(out_on & adv):
-            m.d.sync += [self.o.valid.eq(emitting), last_out.eq(emitting & (r == C - 1))]
-            with m.If(emitting):
-                m.d.sync += r.eq(r + 1)
-                with m.If(r == C - 1):
-                    m.d.sync += emitting.eq(0)
-            with m.If(~emitting & (~self.o.valid | last_out)):
-                # The last logit has been taken: the next sequence.
-                m.d.comb += restart.eq(1)
-        with m.If(restart):
-            m.d.sync += [out_on.eq(0), x_cnt.eq(0), n_w.eq(0), ew_step.eq(0), idx.eq(0),
-                         par.eq(0), last_out.eq(0)] + [e.eq(0) for e in ec]
-            m.d.sync += [d.eq(0) for d in ew_step_d]
-        return m
+        mx, my, mp = ew_multipliers(m, x_bits, y_bits)
+        z = ew_gate_sum(m, ew, lane_results, b_rd.data,
+                        bits=max(self.part_bits, bias_bits) + 1)
+        cell = cell_state(m, ew, t_rd.data, mp[-1], c_rd, c_wr, h_data, frac=F,
+                          c_bits=fmt.c_bits, h_frac=fmt.h_frac)
+        gate_products(m, ew, z, consts, mx[0], my[0])
+        cell_products(m, ew, mx[-1], my[-1], table=t_rd.data, g=cell.g, c_prev=cell.c_prev,
+                      o=cell.o, tanh_read=_TANH_READ[self.ew_multipliers], frac=F)
+        table_reads(m, ew, t_rd, mp[0], cell.c_t, shifts=[s for _, s, _, _ in consts],
+                    table_bits=A, c_shift=F - fmt.tanh_frac)
+        return g_rd, k_rd, par_rd
 
 
 def lstm_cycles(sched, steps, phase=0, *, ew_multipliers=1):
