@@ -121,8 +121,10 @@ class Network(wiring.Component):
 
             interval = max(max_k interval_k, n_classes + 1)
 
-        (:attr:`stage_intervals`). Every stage buffers a whole vector at its input while it
-        computes the one before, so a faster stage never holds back a slower one.
+        (:attr:`stage_intervals`). A dense engine buffers a whole vector at its input while it
+        computes the one before, and a sparse array loads while it sends, so a faster stage
+        never holds back a slower one (checked cycle for cycle on random dense, sparse and
+        mixed chains).
         """
         return max(self.stage_intervals)
 

@@ -40,6 +40,16 @@ def test_dense_bench_on_verilator(case, tmp_path):
     run_case(case, "verilator", tmp_path)
 
 
+def test_random_ready_needs_a_generator():
+    import asyncio
+    from slimgen.sim.streams import stream_get
+    with pytest.raises(ValueError, match=r"^A ready probability below 1 needs a random "
+                                         r"generator \(rng\)$"):
+        asyncio.run(stream_get(None, "o", 1, ready_probability=0.5))
+    with pytest.raises(ValueError, match=r"^Ready probability must be in \(0, 1\], not 0$"):
+        asyncio.run(stream_get(None, "o", 1, ready_probability=0))
+
+
 def run_case(case, sim, tmp_path):
     require_simulator(sim)
     c = dict(CASES[case])
