@@ -25,7 +25,8 @@ def _layer_module(name, modules):
     return key if key in modules else None
 
 
-def make_plan(layers, prediction, *, board, cycles, cycles_lower_bound=None, multipliers=None):
+def make_plan(layers, prediction, *, board, cycles, interval=None, cycles_lower_bound=None,
+              multipliers=None):
     """The plan (a dict, what ``plan.json`` holds).
 
     Parameters
@@ -38,6 +39,10 @@ def make_plan(layers, prediction, *, board, cycles, cycles_lower_bound=None, mul
         The board it is predicted for.
     cycles : int
         Cycles of one inference, from the schedule (``cycles_estimate``).
+    interval : int, optional
+        Cycles between results with inferences back to back, when the design is a pipeline
+        of engines that says it exactly (``interval_estimate``); otherwise one inference at
+        a time bounds it by ``cycles`` (``interval_at_most``).
     """
     modules = prediction.modules
     # a module's figures include its submodules' (bridge.network.layer0.core)
@@ -64,6 +69,8 @@ def make_plan(layers, prediction, *, board, cycles, cycles_lower_bound=None, mul
               "bram_estimate": prediction.bram, "cycles_estimate": int(cycles),
               # one inference at a time: the next starts at the latest when this one ends
               "interval_at_most": int(cycles)}
+    if interval is not None:
+        totals["interval_estimate"] = int(interval)
     if cycles_lower_bound is not None:
         totals["cycles_lower_bound"] = int(cycles_lower_bound)
     if multipliers is not None:

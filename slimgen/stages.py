@@ -273,6 +273,8 @@ def stage_generate(run):
                "cycles_lower_bound": int(-(-mults // multipliers)),
                "cycles_estimate": int(estimate(net)) if estimate
                else sum(e["cycles"] for e in layers)}
+    if hasattr(net, "interval"):     # a pipeline of engines: results closer than one latency
+        figures["interval_estimate"] = int(net.interval)
     if planner:     # the candidates go into plan.json only
         figures["planner"] = {k: v for k, v in planner.items() if k != "candidates"}
     _write_plan(run, int_model, figures, config, planner)
@@ -321,7 +323,7 @@ def _write_plan(run, int_model, figures, config, planner=None):
     prediction = predict_top(int_model, board, network_factory=lambda: run.kind.make_network(
         int_model, config))
     plan = make_plan(figures["layers"], prediction, board=board,
-                     cycles=figures["cycles_estimate"],
+                     cycles=figures["cycles_estimate"], interval=figures.get("interval_estimate"),
                      cycles_lower_bound=figures["cycles_lower_bound"],
                      multipliers=figures["multipliers"])
     if planner:

@@ -81,6 +81,15 @@ def multipliers(net):
     return net.multipliers
 
 
+def cycles_estimate(net):
+    """Cycles of one inference: the per-layer engines' exact pipeline latency
+    (:attr:`slimgen.hw.network.Network.latency`: a layer starts as the one before sends),
+    else the folded array's layers one after another."""
+    if hasattr(net, "engines"):
+        return net.latency
+    return sum(net.layer_cycles)
+
+
 def layer_entries(net):
     if not hasattr(net, "engines"):   # folded: every layer on the same lanes
         return [{**dense_entry(f"layer{k}", layer.W, layer.weight_bits, None, lanes=net.lanes,
