@@ -54,6 +54,16 @@ def _table(values, index):
     return Array([Const(v, shape) for v in values])[index]
 
 
+def _transform(m, name, matrix, in_shape, inputs):
+    """A combinational :class:`TransformUnit` of ``matrix`` (always valid, always ready) added
+    to ``m`` as ``name``, its inputs driven by ``inputs``; its ``o.payload`` is the product."""
+    unit = TransformUnit(matrix, in_shape=in_shape, stages=0)
+    m.submodules[name] = unit
+    m.d.comb += [unit.i.valid.eq(1), unit.o.ready.eq(1)]
+    m.d.comb += [unit.i.payload[j].eq(v) for j, v in enumerate(inputs)]
+    return unit
+
+
 def _ubits(n):
     return max(1, int(n).bit_length())
 
@@ -439,10 +449,8 @@ class Engine(wiring.Component):
         # V = BT d for every algorithm the engine has, the layer's one latched
         outs = []
         for k, (wino, _) in enumerate(t.winos):
-            unit = TransformUnit(wino.BT, in_shape=signed(t.act_bits), stages=0)
-            m.submodules[f"input_transform{k}"] = unit
-            m.d.comb += [unit.i.valid.eq(1), unit.o.ready.eq(1)]
-            m.d.comb += [unit.i.payload[i].eq(sr[i]) for i in range(wino.N)]
+            unit = _transform(m, f"input_transform{k}", wino.BT, signed(t.act_bits),
+                              sr[:wino.N])
             outs.append([unit.o.payload[j] if j < wino.alpha else 0 for j in range(A)])
         wk = t.layer("wk", s["layer"])
         with m.If(start):
@@ -524,10 +532,8 @@ class Engine(wiring.Component):
             return plain
         ys = []
         for k, (wino, y_bits) in enumerate(t.winos):
-            unit = TransformUnit(wino.AT, in_shape=signed(t.acc_bits), stages=0)
-            m.submodules[f"output_transform{k}"] = unit
-            m.d.comb += [unit.i.valid.eq(1), unit.o.ready.eq(1)]
-            m.d.comb += [unit.i.payload[j].eq(lane[j]) for j in range(wino.alpha)]
+            unit = _transform(m, f"output_transform{k}", wino.AT, signed(t.acc_bits),
+                              lane[:wino.alpha])
             P = Array(unit.o.payload[n] for n in range(wino.m))[i]
             shifted = Signal(signed(unit.out_bits), name=f"r1_shifted{k}")
             m.d.comb += shifted.eq(P >> wino.k)
