@@ -149,7 +149,8 @@ def _plans(per_layer):
 
 
 def _within_board(hw, int_model, config):
-    """``hw`` when it is predicted to fit ``config.board``, else the engine of the fastest
+    """``hw`` when it is predicted to fit ``config.board`` (at most
+    :data:`slimgen.planner.LC_SHARE` of its logic cells), else the engine of the fastest
     per-layer choice of algorithms predicted to fit: each layer's algorithms are first
     predicted alone (the other layers direct), then the combinations of those that fit
     (:func:`_plans`, at most :data:`MAX_PLANS`), the all-direct design last; ``hw`` when
@@ -157,8 +158,11 @@ def _within_board(hw, int_model, config):
     from slimgen.boards.build import get_board
     from slimgen.boards.resource_model import predict_top
     from slimgen.hw.compiler import choose, compile_network, options
+    from slimgen.planner import LC_SHARE
     board = get_board(config.board)
     budget = {k: board.totals[k] for k in ("lc", "dsp", "bram") if board.totals.get(k)}
+    if "lc" in budget:       # the resource model's logic figure is off by up to about 20 %
+        budget["lc"] = int(budget["lc"] * LC_SHARE)
     names = {"lc": board.lc_name, "dsp": "DSP blocks", "bram": "block RAMs"}
 
     def build(plan):
@@ -181,7 +185,9 @@ def _within_board(hw, int_model, config):
     too_much = over(None)
     if not too_much:
         return hw
-    short = ", ".join(f"{need:,} {names[k]} of {have:,}" for k, (need, have) in too_much.items())
+    short = ", ".join(f"{need:,} {names[k]} of {have:,}" + (
+        f" planned ({LC_SHARE:.0%} of {board.totals['lc']:,})" if k == "lc" else "")
+        for k, (need, have) in too_much.items())
     fastest = {e["name"]: e for e in hw.summary}
     per_layer = options(choose(int_model, lanes=config.lanes)[1])
     direct = {s: "direct" for s in per_layer}
