@@ -111,11 +111,11 @@ PINNED = {
         "mlp/network.v": "5051a8cf55bc0473fed8e9e9c27c38a84501a563749c6ebe8aee4cadcfb2096d",
         "lstm/float.npz": "e64a90df0c7db79e6578ae66383615d6d8ee81af62207a8ba04c28b97169402b",
         "lstm/model.npz": "32cd30330b1d3520f608ed21badf83d3622b26659a52fb909599d7527442983e",
-        "lstm/network.v": "12789cb4987b560c6c0a0fb03d1a65918d70ee4a60562adc835306940c0f0256",
+        "lstm/network.v": "16324a26863750234c332d7a7f197e323d9f1bc1dd1bb5417d5a5c3bb6b1be35",
         "cnn/float.npz": "683fcb175d4fa9a2a3ea0f5cbbb2a370d73066cd96e9da788fe803d0a4d1a3c7",
         "cnn/compressed.npz": "b074b51ec7f64971b6877c592f2e64eb20b8523ad379f8bf632832ee8e54f2d6",
         "cnn/model.npz": "288ec86b6a7956200a94d60133616f85a8ce24678b14ec9b7b97d9c1a93a07ac",
-        "cnn/network.v": "b0a2aeb8cb7bfd5e9a5232bd4d69fc3449d52fc3921a8765d46523d2c7e2870d",
+        "cnn/network.v": "d42887ce30905d0953a30349a463c17876b09e1bd691b6514a838148fdb9d945",
     },
 }
 
