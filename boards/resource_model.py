@@ -223,6 +223,16 @@ def memory_blocks(depth, width, family, *, written=True, reads=1):
     return n if kind == "block" else 0
 
 
+def _rom_width(cell):
+    """The data bits of a ROM that vary from word to word: yosys keeps a column that is the
+    same in every word as a constant (a 75 × 15 table of multipliers whose top 4 bits are all
+    zero is mapped as 75 × 11, in logic rather than a block RAM)."""
+    init = [int(v) for v in cell.init] if len(cell.init) else [0]
+    if len(init) < cell.depth:        # the words not given are zero
+        init.append(0)
+    return sum(1 for k in range(cell.width) if len({(v >> k) & 1 for v in init}) > 1)
+
+
 def structure(netlist, family):
     """Counts of ``netlist`` for ``family``: ``{module: {feature: bits, "dsp", "bram"}}``,
     ``module`` the name path of the cell's module (a tuple)."""
@@ -288,9 +298,10 @@ def structure(netlist, family):
         elif isinstance(cell, _nir.Memory):
             written = any(isinstance(p, _nir.SyncWritePort) for p in ports[cell_idx])
             reads = sum(1 for p in ports[cell_idx] if not isinstance(p, _nir.SyncWritePort))
-            kind, n = memory_kind(cell.depth, cell.width, family, written=written,
+            width = cell.width if written else _rom_width(cell)
+            kind, n = memory_kind(cell.depth, width, family, written=written,
                                   reads=reads)
-            bits = cell.depth * cell.width
+            bits = cell.depth * width
             if kind == "block":
                 c["bram"] += n
             elif kind == "lutram":

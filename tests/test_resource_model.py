@@ -85,11 +85,13 @@ def test_a_multiply_by_a_constant_takes_no_dsp_block():
     assert "dsp" not in _counts(unit)
 
 
-def _memory_unit(depth, width, *, rom=False):
-    """A memory with one synchronous read port and, unless ``rom``, one write port."""
+def _memory_unit(depth, width, *, rom=False, init=None):
+    """A memory with one synchronous read port and, unless ``rom``, one write port; a ROM's
+    words ``init`` or ones whose bits all vary."""
     def body(m, u):
-        init = [k % (1 << width) for k in range(depth)] if rom else []
-        m.submodules.mem = mem = Memory(shape=width, depth=depth, init=init)
+        words = init if init is not None else [(k * 40503) % (1 << width) for k in range(depth)]
+        init_ = words if rom else []
+        m.submodules.mem = mem = Memory(shape=width, depth=depth, init=init_)
         r = mem.read_port()
         m.d.comb += [r.addr.eq(u.ra), u.rd.eq(r.data)]
         if not rom:
@@ -121,6 +123,17 @@ def test_small_memories_go_where_yosys_puts_them():
     assert _counts(_memory_unit(96, 6, rom=True), "ice40") == {"rom": 96 * 6, "ff": 6}
     assert _counts(_memory_unit(128, 14, rom=True), "ice40") == {"bram": 1}
     assert _counts(_memory_unit(128, 14, rom=True), "ecp5") == {"rom": 128 * 14, "ff": 14}
+
+
+def test_a_rom_column_that_never_changes_is_a_constant():
+    """yosys keeps a ROM's columns that are the same in every word as constants (YoWASP
+    yosys, synth_ice40): 128 × 14 holding 0 … 127 is 128 × 7 (56) and stays in logic, as the
+    compiler's 75 × 15 table of requantizer multipliers below 2^11 does (75 × 11)."""
+    assert _counts(_memory_unit(128, 14, rom=True, init=list(range(128))), "ice40") == \
+        {"rom": 128 * 7, "ff": 14}
+    table = [(k * 40503) % (1 << 11) for k in range(75)]
+    assert _counts(_memory_unit(75, 15, rom=True, init=table), "ice40") == \
+        {"rom": 75 * 11, "ff": 15}
 
 
 def test_address_slices_of_a_block_ram_share_its_width():
