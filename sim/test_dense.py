@@ -34,7 +34,8 @@ def test_dense_bench(case, tmp_path):
 
 @pytest.mark.sim
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["random-requant", "send-bound"])
+@pytest.mark.parametrize("case", ["random-requant",
+                                  pytest.param("send-bound", marks=pytest.mark.long)])
 def test_dense_bench_on_verilator(case, tmp_path):
     """The default simulator is Icarus; the lanes- and the serializer-bound case on the other."""
     run_case(case, "verilator", tmp_path)

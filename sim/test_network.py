@@ -30,8 +30,11 @@ NETWORKS = {"per-layer": lambda q: Network(q, lanes=4), "folded": lambda q: Fold
 
 @pytest.mark.sim
 @pytest.mark.slow
-@pytest.mark.parametrize("sim", ["icarus", "verilator"])
-@pytest.mark.parametrize("kind", NETWORKS)
+# CI: the per-layer engines on Icarus, the folded one on Verilator; -m long: the other two
+@pytest.mark.parametrize("sim,kind", [
+    (sim, kind) if (sim == "icarus") == (kind == "per-layer")
+    else pytest.param(sim, kind, marks=pytest.mark.long)
+    for sim in ("icarus", "verilator") for kind in NETWORKS])
 def test_network_every_test_image(sim, kind, digits_model, tmp_path):
     require_simulator(sim)
     qmodel, x_q, y = digits_model
@@ -95,7 +98,8 @@ def test_network_dataflow(case, tmp_path):
 
 @pytest.mark.sim
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["lanes-bound", "serializer-bound"])
+@pytest.mark.parametrize("case", ["lanes-bound",
+                                  pytest.param("serializer-bound", marks=pytest.mark.long)])
 def test_network_dataflow_on_verilator(case, tmp_path):
     """The default simulator is Icarus; two of the cases on the other."""
     check_dataflow(case, "verilator", tmp_path)
