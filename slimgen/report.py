@@ -215,6 +215,7 @@ def _build(root, config, s, vcd_note, vcd_path, unreadable):
     if s.get("layers"):
         _artifact(root / "model.npz", "int", unreadable)
     _artifact(root / "compressed.npz", "float", unreadable)
+    plan = _plan(root, unreadable)
     if unreadable:
         B.append(("p", "Could not be read, so missing from this report: " + "; ".join(
             f"{name} ({why})" for name, why in unreadable) + "."))
@@ -307,16 +308,39 @@ def _build(root, config, s, vcd_note, vcd_path, unreadable):
             png = fig(s)
             if png:
                 B.append(("img", name, png, caption))
-        table = [[label, f"{s[k + '_used']:,} of {s[k + '_total']:,}"]
+        # measured by nextpnr beside the resource model's prediction before synthesis
+        lc_name = (plan or {}).get("lc_name")
+        table = [[lc_name if k == "lc" and lc_name else label,
+                  f"{s[k + '_used']:,} of {s[k + '_total']:,}",
+                  *_predicted(s.get(k + "_estimate"), s[k + "_used"])]
                  for k, label in RESOURCES if s.get(k + "_used") is not None and s.get(k + "_total")]
-        table += [[label, v] for label, v in (
+        table += [[label, v, "", ""] for label, v in (
             ("maximum frequency", f"{s['fmax_mhz']:g} MHz" if s.get("fmax_mhz") else None),
             ("board clock", f"{s['target_mhz']:g} MHz" if s.get("target_mhz") else None),
             ("bitstream", s.get("bitstream"))) if v]
-        B.append(("table", ["", ""], table))
+        B.append(("table", ["", "built", "predicted", "error"], table))
     else:
         B.append(("p", "Not built: the run stopped before the build stage, so there are no "
                   "resource or timing figures. Run 'slimgen build' for them."))
+    if plan:
+        planner = plan.get("planner")
+        B.append(("h2", "The plan, before synthesis"))
+        B.append(("p", f"Per layer as generate planned it for the {plan['board']}: engine, "
+                  f"lanes and cycles from the schedule; {plan.get('lc_name', 'logic cells')}, "
+                  f"DSP blocks and block RAMs from the resource model ('shared' where layers "
+                  f"share one array)." + (f" The planner chose: {planner['why']}." if planner
+                                          else "")))
+        B.append(("table", ["layer", "engine", "lanes", "cycles",
+                            plan.get("lc_name", "logic cells"), "DSP", "BRAM"], plan_rows(plan)))
+        if planner:
+            B.append(("details", "Every design the planner weighed",
+                      ["lanes", "engine", "multipliers", "cycles", "interval", "inferences/s",
+                       plan.get("lc_name", "logic cells"), "DSP", "BRAM", "fits"],
+                      [[_num(c["lanes"]), c["engine"], _num(c["multipliers"]), _num(c["cycles"]),
+                        _num(c["interval"]), _num(c["fps"]), _num(c["lc"]), _num(c["dsp"]),
+                        _num(c["bram"]), "yes" if not c["over"] else "no: " + ", ".join(
+                            f"{k} {n:,} of {a:,}" for k, n, a in c["over"])]
+                       for c in planner["candidates"]]))
 
     B.append(("h2", "Latency and throughput"))
     if s.get("cycles_per_inference"):

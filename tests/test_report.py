@@ -213,3 +213,31 @@ def test_agreement_rows_from_the_import_and_the_stages(tmp_path):
                     ["integer (golden model) vs float", "same class on 99.7%"],
                     ["hardware vs integer", "logits DIFFER on 360 test samples"]]
     assert _agreement(tmp_path / "nothing", {}) == []
+
+
+def test_the_plan_beside_the_build(tmp_path):
+    """The resource model's prediction beside nextpnr's figures, the plan's table and every
+    design the planner weighed."""
+    s = dict(CNN_SUMMARY, lc_estimate=3690, dsp_estimate=8, bram_estimate=22)
+    root = _run(tmp_path, s)
+    candidate = {"lanes": 4, "engine": "auto", "multipliers": 4, "cycles": 2400,
+                 "interval": 2400, "fps": 5000.0, "lc": 3690, "dsp": 8, "bram": 22, "over": []}
+    plan = {"board": "icebreaker", "lc_name": "logic cells", "layers": [
+        {"name": "conv1", "engine": "winograd F(2×2,3×3)", "lanes": 4, "cycles": 900,
+         "lc_estimate": "shared", "dsp_estimate": "shared", "bram_estimate": "shared"}],
+        "shared": {"lc_estimate": 3690, "dsp_estimate": 8, "bram_estimate": 22},
+        "totals": {"cycles_estimate": 2400, "lc_estimate": 3690, "dsp_estimate": 8,
+                   "bram_estimate": 22},
+        "planner": {"objective": "latency", "why": "latency: 4 lanes, the only design",
+                    "lanes": 4, "engine": "auto",
+                    "candidates": [candidate, dict(candidate, lanes=8, multipliers=8,
+                                                   over=[["dsp", 16, 8]])]}}
+    (root / "plan.json").write_text(json.dumps(plan))
+    _, md_path = write_report(root, record_waveform=False)
+    md = md_path.read_text()
+    assert "| logic cells | 4,100 of 5,280 | 3,690 | -10.0% |" in md
+    assert "| DSP multipliers | 8 of 8 | 8 | exact |" in md
+    assert "The planner chose: latency: 4 lanes, the only design." in md
+    assert "| conv1 | winograd F(2×2,3×3) | 4 | 900 | shared | shared | shared |" in md
+    assert "| total |  |  | 2,400 | 3,690 | 8 | 22 |" in md
+    assert "| 8 | auto | 8 | 2,400 | 2,400 | 5,000 | 3,690 | 8 | 22 | no: dsp 16 of 8 |" in md
