@@ -121,8 +121,10 @@ def choose(int_net, *, lanes, force=None):
 
     ``force`` ``{record index: (algorithm name, why)}`` overrides the cost model's choice
     for those layers (a plan that fits a board, :func:`options`); the name must be
-    ``"direct"`` or one of the layer's candidates that is not rejected."""
-    force = force or {}
+    ``"direct"`` or one of the layer's candidates that is not rejected; a layer forced onto the
+    cost model's own choice keeps its reason. A force on a layer that runs direct only, or on
+    no weighted layer, is a ``ValueError``."""
+    force = dict(force or {})
     direct = build_programs(int_net, lanes=lanes)
     algorithms, notes = {}, {}
     in_range = (0, (1 << int_net.input_bits) - 1)
@@ -133,6 +135,8 @@ def choose(int_net, *, lanes, force=None):
             continue
         reason = _eligible(layer)
         if reason:
+            if force.pop(p.source, ("direct",))[0] != "direct":
+                raise ValueError(f"Layer {p.source} ({p.name}) runs direct only: {reason}")
             notes[p.source] = (f"direct: {reason}", [])
             in_range = (p.lo, p.hi)
             continue
@@ -155,19 +159,9 @@ def choose(int_net, *, lanes, force=None):
             cands.append((f, wino))
         ok = [(f, w) for f, w in cands[1:] if f["rejected"] is None]
         figures = [base] + [f for f, _ in cands[1:]]
-        if p.source in force:
-            name, why = force[p.source]
-            if name != "direct":
-                picked = [w for f, w in ok if w.name == name]
-                if not picked:
-                    raise ValueError(f"Layer {p.source} ({p.name}) cannot run on {name}: it "
-                                     f"is not one of its candidates that fit the "
-                                     f"multipliers")
-                algorithms[p.source] = picked[0]
-            notes[p.source] = (why, figures)
-        elif ok:
+        wino = None
+        if ok:
             f, wino = min(ok, key=lambda c: (c[0]["cycles"], c[0]["transform_adders"]))
-            algorithms[p.source] = wino
             saving = 1 - f["cycles"] / base["cycles"]
             why = (f"{wino.name}: {f['cycles']} cycles against {base['cycles']} direct "
                    f"({saving:.0%} fewer), the fewest of {len(figures)} candidates, "
@@ -176,9 +170,42 @@ def choose(int_net, *, lanes, force=None):
         else:
             why = (f"direct: {base['cycles']} cycles; no Winograd candidate saves "
                    f"{MIN_SAVING:.0%} within the multipliers' {MAX_OPERAND_BITS} bits")
+        best = wino.name if wino else "direct"
+        if p.source in force and force[p.source][0] != best:
+            name, forced_why = force.pop(p.source)
+            if name == "direct":
+                wino = None
+            else:
+                picked = [w for f, w in ok if w.name == name]
+                if not picked:
+                    rejected = [f["rejected"] for f, w in cands[1:] if w.name == name]
+                    raise ValueError(
+                        f"Layer {p.source} ({p.name}) cannot run on {name}: "
+                        + (rejected[0] if rejected else "its candidates are "
+                           + ", ".join(["direct"] + [w.name for _, w in ok])))
+                wino = picked[0]
+            why = forced_why or f"{name}: forced (the cost model's choice is {best})"
+        force.pop(p.source, None)         # the cost model's own choice keeps its reason
+        if wino is not None:
+            algorithms[p.source] = wino
         notes[p.source] = (why, figures)
         in_range = (p.lo, p.hi)
+    if force:
+        raise ValueError(f"No weighted layer at record {', '.join(map(str, sorted(force)))} "
+                         f"to force an algorithm on")
     return algorithms, notes
+
+
+def options(notes):
+    """Per convolution that has a Winograd candidate: ``{record index: [(algorithm name,
+    cycles), ...]}``, direct first, then the candidates not rejected (from :func:`choose`'s
+    ``notes``)."""
+    out = {}
+    for source, (_, figures) in notes.items():
+        ok = [(f["algorithm"], f["cycles"]) for f in figures[1:] if f["rejected"] is None]
+        if ok:
+            out[source] = [(figures[0]["algorithm"], figures[0]["cycles"])] + ok
+    return out
 
 
 # ------------------------------------------------------------------ the summary
@@ -220,18 +247,6 @@ def summary(programs, int_net, notes=None):
             "mults": float(mults / p.n_out), "mults_per_inference": int(mults),
             "cycles": int(layer_cycles(p)), "bound": int(-(-mults // P)),
         })
-    return out
-
-
-def options(notes):
-    """Per convolution that has a Winograd candidate: ``{record index: [(algorithm name,
-    cycles), ...]}``, direct first, then the candidates not rejected (from :func:`choose`'s
-    ``notes``)."""
-    out = {}
-    for source, (_, figures) in notes.items():
-        ok = [(f["algorithm"], f["cycles"]) for f in figures[1:] if f["rejected"] is None]
-        if ok:
-            out[source] = [(figures[0]["algorithm"], figures[0]["cycles"])] + ok
     return out
 
 

@@ -45,7 +45,7 @@ def test_a_description_goes_through_train_compress_and_quantize(tmp_path):
         and "logic cells of 4,752 planned (90% of 5,280) on the icebreaker; this is the " \
             "fastest choice" in why, why
     plan = json.loads((run / "plan.json").read_text())
-    assert plan["totals"]["lc_estimate"] <= 5280
+    assert plan["totals"]["lc_estimate"] <= 5280 * 0.9       # LC_SHARE of the board
     assert (run / "network.v").stat().st_size > 1000
 
 

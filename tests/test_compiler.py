@@ -2,6 +2,8 @@
 the engine on Amaranth's simulator bit-exact with exactly the cycles the compiler counts,
 planted bugs caught, and its refusals word for word."""
 
+import re
+
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment
@@ -309,6 +311,19 @@ def test_a_forced_algorithm_per_layer():
     assert second["cycles"] == dict(per_layer[b])[name]
     x = random_inputs(rng, int_net, 4)
     np.testing.assert_array_equal(execute(engine.programs, x), int_net(x))
+    names = ", ".join(["direct"] + [n for n, _ in per_layer[a][1:]])
     with pytest.raises(ValueError, match=rf"^Layer {a} \(conv{a}\) cannot run on F\(4, 5\) "
-                                         r"Toom-Cook: it is not one of its candidates"):
+                                         rf"Toom-Cook: its candidates are {re.escape(names)}$"):
         compile_network(int_net, lanes=3, force={a: ("F(4, 5) Toom-Cook", "")})
+    dense = len(int_net.layers) - 1
+    with pytest.raises(ValueError, match=rf"^Layer {dense} \(dense{dense}\) runs direct only: "
+                                         r"dense layer: no sliding window$"):
+        compile_network(int_net, lanes=3, force={dense: ("F(2, 3) Toom-Cook", "")})
+    with pytest.raises(ValueError, match=r"^No weighted layer at record 99 to force an "
+                                         r"algorithm on$"):
+        compile_network(int_net, lanes=3, force={99: ("direct", "")})
+    # a layer forced onto the cost model's own choice keeps its reason
+    own = compile_network(int_net, lanes=3)
+    same = compile_network(int_net, lanes=3, force={
+        k: (e["algorithm"], None) for k, e in zip((a, b), own.summary)})
+    assert [e["why"] for e in same.summary] == [e["why"] for e in own.summary]

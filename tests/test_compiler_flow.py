@@ -90,3 +90,49 @@ def test_per_layer_plans_fastest_first():
     assert plans == [{0: "A", 2: "B"}, {0: "A", 2: "C"}, {0: "direct", 2: "B"},
                      {0: "direct", 2: "C"}, {0: "A", 2: "direct"},
                      {0: "direct", 2: "direct"}]
+
+
+def test_the_board_fit_takes_the_fastest_plan_predicted_to_fit(monkeypatch):
+    """With a resource model that charges 2,000 logic cells per layer on an F(4, r)
+    algorithm and 500 per layer on any other Winograd one, the iCEBreaker (4,752 planned)
+    takes at most one F(4, r) layer: the board fit must build the fastest such plan, every
+    single-layer plan among those it tries, the layers left on the cost model's choice keeping
+    its reason and the others saying why they moved."""
+    from slimgen.boards import resource_model
+    from slimgen.boards.resource_model import Prediction
+    from slimgen.hw.compiler import choose, compile_network, options
+    from slimgen.models.net import _plans
+    from slimgen.sw.network import check_network
+
+    def cost(algorithms):
+        return 1000 + sum(2000 if a.startswith("F(4") else 500 if a.startswith("F(") else 0
+                          for a in algorithms)
+
+    def fake_predict(int_net, board, *, network_factory, **_):
+        engine = network_factory()
+        lc = cost(e["algorithm"] for e in engine.summary)
+        return Prediction("ice40", lc, 4, 10, {}, {})
+    monkeypatch.setattr(resource_model, "predict_top", fake_predict)
+    net = check_network({"name": "c", "layers": [
+        {"type": "input", "shape": [32, 8], "bits": 4},
+        {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"}, {"type": "relu"},
+        {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"}, {"type": "relu"},
+        {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"},
+        {"type": "flatten"}, {"type": "dense", "units": 3}]})
+    int_net = random_int_network(np.random.default_rng(0), net, density=1.0, weight_bits=4,
+                                 act_bits=4)
+    own = compile_network(int_net, lanes=4)
+    assert cost(e["algorithm"] for e in own.summary) > 4752     # the cost model's is over
+    per_layer = options(choose(int_net, lanes=4)[1])
+    fitting = [p for p in _plans(per_layer) if cost(p.values()) <= 4752]
+    hw = make_network(int_net, SimpleNamespace(lanes=4, board="icebreaker", net="c.json",
+                                               engine="auto", method="none", layout="rows"))
+    got = {k: e["algorithm"] for k, e in zip(sorted(per_layer), hw.summary[:3])}
+    assert got == fitting[0]
+    for e, old in zip(hw.summary[:3], own.summary):
+        if e["algorithm"] == old["algorithm"]:
+            assert e["why"] == old["why"]
+        else:
+            assert e["why"].startswith(f"{e['algorithm']}: the cost model's {old['algorithm']} "
+                                       f"is faster"), e["why"]
+    assert hw.summary[3]["why"] == "direct: dense layer: no sliding window"

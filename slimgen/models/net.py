@@ -166,23 +166,26 @@ def _within_board(hw, int_model, config):
     names = {"lc": board.lc_name, "dsp": "DSP blocks", "bram": "block RAMs"}
 
     def build(plan):
-        """The engine of ``plan`` ({record: algorithm name}; None: the cost model's)."""
-        if plan is None:
-            return compile_network(int_model, lanes=config.lanes)
-        winograd = any(n != "direct" for n in plan.values())
-        return compile_network(int_model, lanes=config.lanes, winograd=winograd,
-                               force={s: (n, "") for s, n in plan.items()})
+        """The engine of ``plan`` ({record: algorithm name}); a layer on the cost model's
+        own choice keeps its reason, the others get theirs below."""
+        return compile_network(int_model, lanes=config.lanes,
+                               force={s: (n, None) for s, n in plan.items()})
 
-    def over(plan):
+    def over(plan=None, engine=None):
+        """What ``plan`` (or the built ``engine``) needs beyond the budget."""
         built = []
-        p = predict_top(int_model, board, network_factory=lambda: built.append(build(plan))
-                        or built[-1])
-        for e in built:
-            e._MustUse__silence = True      # not built: no "created but never used" warning
+
+        def factory():
+            built.append(engine if engine is not None else build(plan))
+            return built[-1]
+        p = predict_top(int_model, board, network_factory=factory)
+        if engine is None:
+            for e in built:
+                e._MustUse__silence = True  # not built: no "created but never used" warning
         need = {"lc": p.lc, "dsp": p.dsp, "bram": p.bram}
         return {k: (need[k], have) for k, have in budget.items() if need[k] > have}
 
-    too_much = over(None)
+    too_much = over(engine=hw)
     if not too_much:
         return hw
     short = ", ".join(f"{need:,} {names[k]} of {have:,}" + (
@@ -196,9 +199,15 @@ def _within_board(hw, int_model, config):
     # add transform units, accumulators and weights)
     alone = {s: [opts[0]] + [(n, c) for n, c in opts[1:] if not over({**direct, s: n})]
              for s, opts in per_layer.items()}
-    plans = [plan for plan in _plans(alone) if plan != direct][:MAX_PLANS] + [direct]
-    for plan in plans:
-        if sum(n != "direct" for n in plan.values()) != 1 and over(plan):
+    def winograd_layers(plan):
+        return sum(n != "direct" for n in plan.values())
+    # the plans of one Winograd layer fit (predicted above); of the others at most MAX_PLANS
+    # are predicted, fastest first, the all-direct one last
+    every = _plans(alone)
+    several = [plan for plan in every if winograd_layers(plan) > 1][:MAX_PLANS]
+    plans = [plan for plan in every if winograd_layers(plan) == 1 or plan in several]
+    for plan in plans + [direct]:
+        if winograd_layers(plan) != 1 and over(plan):
             continue
         hw._MustUse__silence = True
         chosen = build(plan)
