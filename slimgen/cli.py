@@ -22,6 +22,7 @@ from slimgen.results import SUMMARY_KEYS, format_summary  # noqa: F401  (the sum
 from slimgen.compress_cli import METHODS
 from slimgen.flow import STAGES, FlowError
 from slimgen.host_cli import EXIT_BROKEN_PIPE
+from slimgen.planner import OBJECTIVES
 from slimgen.settings import ENGINES
 
 __all__ = ["main"]
@@ -63,10 +64,10 @@ def _add_run_options(p, *, run_required=False):
                         "zero weights)")
     p.add_argument("--layout", choices=("rows", "banks"), help="sparse layout and balanced groups")
     p.add_argument("--board", help="icebreaker (default) or ulx3s-85f")
-    p.add_argument("--objective", choices=("latency", "throughput", "area"),
+    p.add_argument("--objective", choices=OBJECTIVES + ("none",),
                    help="let the planner choose the lanes for the board: the fewest cycles, "
                         "the most inferences per second, or the fewest logic cells (replaces "
-                        "--lanes; plan.json lists every design it weighed)")
+                        "--lanes; plan.json lists every design it weighed); none: --lanes again")
     p.add_argument("--fps", type=float, help="with --objective: at least this many "
                                              "inferences per second at the board's clock")
     p.add_argument("--sim", choices=("icarus", "verilator"), help="simulator for verify")
@@ -97,6 +98,8 @@ def _config(args, run_root):
     from_file = settings_merge.settings_object(config_file, f"--config {config_file}") \
         if config_file else {}
     given = {key: getattr(args, key) for key in _OPTIONS if getattr(args, key, None) is not None}
+    if given.get("objective") == "none":      # back to --lanes: no planner, no rate
+        given.update(objective=None, fps=None)
     if getattr(args, "sizes", None) is not None:
         try:
             given["sizes"] = [int(s) for s in args.sizes.split(",")]

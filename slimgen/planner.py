@@ -4,9 +4,11 @@ objective within the board's budget (issue 19), before synthesis.
 ``--objective latency|throughput|area`` (and ``--fps N``) replace ``--lanes`` (and
 ``--engine auto``): every lane count of :data:`LANES` the run's engine takes, on each engine
 setting worth weighing (:func:`_engines`: the MLP's folded array or one dense engine per
-layer, a dataflow pipeline), is built as the generate stage builds it, its cycles
-and interval come from the engine's schedule (exact), its logic cells / LUTs, DSP blocks and
-block RAMs from the resource model (:func:`slimgen.boards.resource_model.predict_top`), and
+layer, a dataflow pipeline), is built as the generate stage builds it; its cycles and interval
+come from the engine's schedule (exact for the compiler's engine and the MLP's per-layer
+pipeline, the engines' own cycle models for the others), its logic cells / LUTs, DSP blocks
+and block RAMs from the resource model (:func:`slimgen.boards.resource_model.predict_top`),
+and
 
 - ``latency``: the fewest cycles per inference (ties: fewer logic cells);
 - ``throughput``: the shortest interval between inferences (ties: fewer cycles, fewer cells);
@@ -14,9 +16,8 @@ block RAMs from the resource model (:func:`slimgen.boards.resource_model.predict
 
 among the designs that fit the board (at most :data:`LC_SHARE` of its logic cells) and reach
 ``fps`` inferences per second at the board's clock (``clock / interval``) when it is given.
-One message says why when none does. Balanced
-sparsity fixes the lanes (one group of weights per lane, chosen at compression): the planner
-keeps them and says so.
+One message says why when none does. Balanced sparsity fixes the lanes (one group of weights
+per lane, chosen at compression): the planner keeps them and says so.
 """
 
 from __future__ import annotations
@@ -115,16 +116,18 @@ def weigh(kind, int_model, config, board, *, log=None):
         lanes_tried = (config.lanes,)
     else:   # more lanes than twice the DSP blocks would not fit in logic either
         lanes_tried = [n for n in LANES if n <= 2 * max(1, board.totals.get("dsp") or 1)]
-    candidates, seen = [], set()
+    candidates, seen, refused = [], set(), []
     for engine in _engines(kind, int_model, config):
         for lanes in lanes_tried:
             try:
                 cfg = dataclasses.replace(config, lanes=lanes, engine=engine)
-            except SettingError:      # more lanes than the network's layers can use
+            except SettingError as e:     # more lanes than the network's layers can use
+                refused.append(f"{lanes} lanes: {e}")
                 continue
             try:
                 c = _candidate(kind, int_model, cfg, board)
-            except ValueError:        # an engine that cannot take this folding
+            except ValueError as e:       # an engine that cannot take this folding
+                refused.append(f"{lanes} lanes: {e}")
                 continue
             same = (c.lanes, c.multipliers, c.cycles, c.interval, c.lc, c.dsp, c.bram)
             if same in seen:          # the engine setting changed nothing
@@ -137,8 +140,12 @@ def weigh(kind, int_model, config, board, *, log=None):
                     + ("" if c.fits else " (does not fit)"))
     if not candidates:
         raise PlanError(f"no lane count of {', '.join(map(str, lanes_tried))} can be built "
-                        f"for this network")
+                        f"for this network ({refused[0]})")
     return candidates
+
+
+def _lanes_words(n):
+    return f"{n} lane" + ("s" if n != 1 else "")
 
 
 def pick(candidates, config, board):
@@ -149,13 +156,18 @@ def pick(candidates, config, board):
     fitting = [c for c in candidates if c.fits]
     if not fitting:
         small = min(candidates, key=lambda c: c.lc)
-        raise PlanError(f"no lane count fits the {board.name}: the smallest design ({small.lanes} "
-                        f"lanes) needs " + ", ".join(f"{n:,} {k} of {a:,}" for k, n, a in small.over))
+        names = {"lc": f"{board.lc_name} of the", "dsp": "DSP blocks of", "bram": "block RAMs of"}
+        need = ", ".join(f"{n:,} {names[k]} {a:,}" + (" planned (90 % of the board's)"
+                                                      if k == "lc" else "")
+                         for k, n, a in small.over)
+        raise PlanError(f"no design fits the {board.name}: the smallest "
+                        f"({_lanes_words(small.lanes)}) needs {need}; take a bigger board or "
+                        f"a smaller network")
     meeting = [c for c in fitting if fps is None or c.fps >= fps]
     if not meeting:
         best = max(fitting, key=lambda c: c.fps)
-        raise PlanError(f"--fps {fps:g}: the fastest design that fits the {board.name} gives "
-                        f"{best.fps:,.0f} inferences/s ({best.lanes} lanes, an interval of "
+        raise PlanError(f"fps {fps:,.10g}: the fastest design that fits the {board.name} gives "
+                        f"{best.fps:,.0f} inferences/s ({_lanes_words(best.lanes)}, an interval of "
                         f"{best.interval:,} cycles at {board.clock_hz / 1e6:g} MHz); ask for at "
                         f"most that, or a bigger board")
     key = {"latency": lambda c: (c.cycles, c.lc),
@@ -166,11 +178,12 @@ def pick(candidates, config, board):
               "throughput": f"{chosen.fps:,.0f} inferences/s (an interval of "
                             f"{chosen.interval:,} cycles)",
               "area": f"{chosen.lc:,} {board.lc_name}"}[objective]
-    why = (f"{objective}: {chosen.lanes} lanes ({chosen.multipliers} multipliers, engine "
-           f"{chosen.engine}), {figure}, "
+    why = (f"{objective}: {_lanes_words(chosen.lanes)} ({chosen.multipliers} multipliers"
+           + (", one dense engine per layer" if chosen.engine == "dense" else "")
+           + f"), {figure}, "
            + (f"the best of {len(meeting)} designs that fit the {board.name}" if len(meeting) > 1
               else f"the only design that fits the {board.name}")
-           + (f" at {fps:g} inferences/s or more" if fps else ""))
+           + (f" at {fps:,.10g} inferences/s or more" if fps else ""))
     if config.method == "balanced":
         why += f" (balanced sparsity fixes the lanes at {config.lanes}: one group per lane)"
     return chosen, why

@@ -309,8 +309,11 @@ def _hardware_config(run):
     from slimgen.planner import planned_config
     if run.config.objective is None:
         return run.config
-    plan_path = run.need("plan.json", "generate")
-    return planned_config(run.config, json.loads(plan_path.read_text()))
+    plan = flow._read_json(run.need("plan.json", "generate"))
+    if not isinstance((plan or {}).get("planner"), dict):
+        raise FlowError(f"{run.path('plan.json')} holds no planner's choice for --objective "
+                        f"{run.config.objective}; run 'slimgen generate' again")
+    return planned_config(run.config, plan)
 
 
 def _write_plan(run, int_model, figures, config, planner=None):

@@ -41,9 +41,9 @@ def test_each_objective_picks_its_best_design_among_those_that_fit(mlp_run):
     assert len(fitting) >= 2 and any(not c.fits for c in candidates)
     # the folded MLP's cycles fall with its lanes until the UP5K's 8 DSP blocks are used
     assert chosen.cycles == min(c.cycles for c in fitting) and chosen.dsp <= 8
-    assert why.startswith(f"latency: {chosen.lanes} lanes ({chosen.multipliers} multipliers, "
-                          f"engine {chosen.engine}), {chosen.cycles:,} cycles per inference, "
-                          f"the best of "
+    assert chosen.engine == "auto"      # the folded array: no words for the engine
+    assert why.startswith(f"latency: {chosen.lanes} lanes ({chosen.multipliers} multipliers), "
+                          f"{chosen.cycles:,} cycles per inference, the best of "
                           f"{len(fitting)} designs that fit the icebreaker")
     small, why, _ = _plan(mlp_run, objective="area")
     assert small.lc == min(c.lc for c in fitting) and small.lc < chosen.lc
@@ -52,7 +52,7 @@ def test_each_objective_picks_its_best_design_among_those_that_fit(mlp_run):
     mid, why, _ = _plan(mlp_run, objective="area", fps=target)
     assert small.fps < target <= mid.fps and mid.lc == min(
         c.lc for c in fitting if c.fps >= target)
-    assert why.endswith(f"at {target:g} inferences/s or more")
+    assert why.endswith(f"at {target:,.10g} inferences/s or more")
     fast, _, _ = _plan(mlp_run, objective="throughput")
     assert fast.interval == min(c.interval for c in fitting)
     # the folded array runs one inference at a time; one dense engine per layer is a
@@ -62,11 +62,12 @@ def test_each_objective_picks_its_best_design_among_those_that_fit(mlp_run):
         assert c.fps == pytest.approx(12e6 / c.interval)
         assert c.interval == c.cycles if c.engine == "auto" else c.interval < c.cycles
     # on the UP5K's 8 DSP blocks the folded array (every layer on all of them) still wins
+    assert fast.engine == "auto"
 
 
 def test_an_unreachable_rate_and_a_board_too_small_say_by_how_much(mlp_run):
     best = max((c for c in mlp_run[2] if c.fits), key=lambda c: c.fps)
-    with pytest.raises(PlanError, match=rf"^--fps 1e\+06: the fastest design that fits the "
+    with pytest.raises(PlanError, match=rf"^fps 1,000,000: the fastest design that fits the "
                                         rf"icebreaker gives {best.fps:,.0f} inferences/s "
                                         rf"\({best.lanes} lanes, an interval of "
                                         rf"{best.interval:,} cycles at 12 MHz\); ask for at "
@@ -83,13 +84,17 @@ def test_generate_builds_the_chosen_lanes_and_plan_json_lists_every_design(mlp_r
     plan = json.loads((root / "plan.json").read_text())
     planner = plan["planner"]
     assert planner["objective"] == "area" and planner["fps"] == 20000.0
-    chosen = [c for c in planner["candidates"] if c["lanes"] == planner["lanes"]][0]
+    chosen = [c for c in planner["candidates"]
+              if (c["lanes"], c["engine"]) == (planner["lanes"], planner["engine"])][0]
     assert chosen["fps"] >= 20000 and not chosen["over"]
     assert figures["planner"] == {k: v for k, v in planner.items() if k != "candidates"}
     # the design generated is the chosen one: its cycles and multipliers are the plan's
     assert figures["cycles_estimate"] == chosen["cycles"] == plan["totals"]["cycles_estimate"]
     assert figures["multipliers"] == chosen["multipliers"]
     assert plan["totals"]["lc_estimate"] == chosen["lc"]
+    # a pipeline's interval is exact and shorter than its latency (Network.latency)
+    if planner["engine"] == "dense":
+        assert plan["totals"]["interval_estimate"] == chosen["interval"] < chosen["cycles"]
     from slimgen.stages import _hardware_config
     assert (_hardware_config(run).lanes, _hardware_config(run).engine) == (planner["lanes"],
                                                                      planner["engine"])
@@ -100,7 +105,7 @@ def test_a_plan_error_reaches_the_user_as_one_message(mlp_run):
     root, config, _ = mlp_run
     run = Run(root, replace(config, objective="latency", fps=1e7), progress=False,
               log=lambda s: None)
-    with pytest.raises(FlowError, match=r"^generate: --fps 1e\+07: the fastest design"):
+    with pytest.raises(FlowError, match=r"^generate: fps 10,000,000: the fastest design"):
         run_stage(run, "generate")
 
 
@@ -123,3 +128,39 @@ def test_candidate_record():
     c = Candidate(4, "auto", 8, 344, 344, 1920, 8, 10, (("dsp", 12, 8),), 34883.72)
     assert not c.fits
     assert c.to_dict()["over"] == [["dsp", 12, 8]] and c.to_dict()["fps"] == 34883.7
+
+
+def test_no_design_that_fits_says_what_the_smallest_needs():
+    from slimgen.boards.build import get_board
+    board = get_board("icebreaker")
+    big = Candidate(2, "auto", 4, 900, 900, 6000, 9, 40,
+                    (("lc", 6000, 4752), ("dsp", 9, 8), ("bram", 40, 30)), 13333.3)
+    config = RunConfig(objective="area")
+    with pytest.raises(PlanError) as e:
+        pick([big, replace(big, lanes=4, lc=7000)], config, board)
+    assert str(e.value) == (
+        "no design fits the icebreaker: the smallest (2 lanes) needs 6,000 logic cells of the "
+        "4,752 planned (90 % of the board's), 9 DSP blocks of 8, 40 block RAMs of 30; take a "
+        "bigger board or a smaller network")
+
+
+@pytest.mark.slow
+def test_the_command_line_sets_and_clears_the_objective(mlp_run, tmp_path, capsys):
+    import shutil
+    from slimgen.cli import main
+    root = tmp_path / "run"
+    shutil.copytree(mlp_run[0], root)
+    assert main(["generate", "--run", str(root), "--objective", "area", "--fps", "20000",
+                 "--quiet"]) == 0
+    stored = json.loads((root / "config.json").read_text())
+    assert (stored["objective"], stored["fps"]) == ("area", 20000.0)
+    assert json.loads((root / "plan.json").read_text())["planner"]["objective"] == "area"
+    assert main(["generate", "--run", str(root), "--objective", "none", "--quiet"]) == 0
+    stored = json.loads((root / "config.json").read_text())
+    assert (stored["objective"], stored["fps"]) == (None, None)
+    assert "planner" not in json.loads((root / "plan.json").read_text())
+    capsys.readouterr()
+    assert main(["generate", "--run", str(root), "--fps", "5"]) != 0
+    assert capsys.readouterr().err.strip().endswith(
+        "--fps is a target for the planner; give --objective latency, throughput or area "
+        "with it")
