@@ -14,7 +14,8 @@ and
 - ``throughput``: the shortest interval between inferences (ties: fewer cycles, fewer cells);
 - ``area``: the fewest logic cells (ties: fewer DSP blocks, block RAMs)
 
-among the designs that fit the board (at most :data:`LC_SHARE` of its logic cells) and reach
+among the designs that fit the board (at most
+:data:`~slimgen.boards.resource_model.LC_SHARE` of its logic cells) and reach
 ``fps`` inferences per second at the board's clock (``clock / interval``) when it is given.
 One message says why when none does. Balanced sparsity fixes the lanes (one group of weights
 per lane, chosen at compression): the planner keeps them and says so.
@@ -31,10 +32,7 @@ __all__ = ["OBJECTIVES", "LANES", "Candidate", "PlanError", "weigh", "pick", "pl
 OBJECTIVES = ("latency", "throughput", "area")
 #: The lane counts tried (those the engine and the board's multipliers take).
 LANES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
-#: The share of the board's logic cells / LUTs a design may be predicted to use: the resource
-#: model's logic figure is off by up to about 20 % on the designs bench/resources.py checks
-#: (DSP blocks and block RAMs are exact), and placement gets hard near a full device.
-LC_SHARE = 0.9
+
 
 
 class PlanError(ValueError):
@@ -68,7 +66,7 @@ class Candidate:
 
 
 def _candidate(kind, int_model, config, board):
-    from slimgen.boards.resource_model import predict_top
+    from slimgen.boards.resource_model import LC_SHARE, predict_top
     built = []
 
     def factory():

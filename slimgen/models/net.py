@@ -150,15 +150,14 @@ def _plans(per_layer):
 
 def _within_board(hw, int_model, config):
     """``hw`` when it is predicted to fit ``config.board`` (at most
-    :data:`slimgen.planner.LC_SHARE` of its logic cells), else the engine of the fastest
+    :data:`slimgen.boards.resource_model.LC_SHARE` of its logic cells), else the engine of the fastest
     per-layer choice of algorithms predicted to fit: each layer's algorithms are first
     predicted alone (the other layers direct), then the combinations of those that fit
     (:func:`_plans`, at most :data:`MAX_PLANS`), the all-direct design last; ``hw`` when
     none fits (the build says by how much)."""
     from slimgen.boards.build import get_board
-    from slimgen.boards.resource_model import predict_top
+    from slimgen.boards.resource_model import LC_SHARE, predict_top
     from slimgen.hw.compiler import choose, compile_network, options
-    from slimgen.planner import LC_SHARE
     board = get_board(config.board)
     budget = {k: board.totals[k] for k in ("lc", "dsp", "bram") if board.totals.get(k)}
     if "lc" in budget:       # the resource model's logic figure is off by up to about 20 %
