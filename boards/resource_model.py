@@ -151,7 +151,7 @@ def _assignment_bits(cell, flip_flops):
 _BLOCKS = {
     "ice40": (("RAM4K", 11, (2, 4, 8, 16), 1, 64, True),),
     "ecp5": (("DP16KD", 14, (1, 2, 4, 9, 18), 9, 128, True),
-             ("PDPW16KD", 14, (1, 2, 4, 9, 18, 36), 9, 128, False)),
+             ("PDPW16KD", 14, (1, 2, 4, 9, 18, 36), 9, 128, True)),
 }
 #: memory_libmap's cost of a bit left to logic (ROM, RAM), of ECP5's 16 × 4 LUT RAM, and its
 #: factors for read multiplexer and write decoder bits.
@@ -160,10 +160,11 @@ _LUTRAM_COST, _LUTRAM_SHAPE = 4, (16, 4)
 _FACTOR_MUX = _FACTOR_DEMUX = 0.5
 #: memory_libmap's emulation score (× ``FACTOR_EMU`` 2) of a block for slimgen's memories,
 #: read from its debug log on the CNN and compiler engines (iCE40): 1 for a ROM, 7 for a RAM
-#: whose read port sees its own writes (transparency and read-first emulated); taken the
-#: same on ECP5, where the LSTM engine's 74 × 17 RAMs went to LUT RAM (cost 134) rather
-#: than a DP16KD (128 + 2 × 7).
-_EMULATION = {("ice40", False): 1, ("ice40", True): 7, ("ecp5", False): 1, ("ecp5", True): 7}
+#: whose read port sees its own writes (transparency and read-first emulated). On ECP5 a RAM's
+#: is 5, as YoWASP yosys 0.70 maps the LSTM engine's non-transparent 74-deep RAMs: 17, 18 and
+#: 19 bits wide to LUT RAM (cost 134, 136, 138), 20 and 24 bits to a 36-bit-wide PDPW16KD
+#: (128 + 2 × 5 against LUT RAM's 140, 168).
+_EMULATION = {("ice40", False): 1, ("ice40", True): 7, ("ecp5", False): 1, ("ecp5", True): 5}
 _FACTOR_EMU = 2
 
 

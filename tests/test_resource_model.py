@@ -162,3 +162,16 @@ def test_prediction_is_the_coefficients_times_the_counts():
     assert p.lc == round(c["base"] + 9 * c["carry"] + 9 * c["ff"])
     assert (p.dsp, p.bram) == (0, 0)
     assert p.to_dict() == {"lc_estimate": p.lc, "dsp_estimate": 0, "bram_estimate": 0}
+
+
+def test_ecp5_ram_between_lut_ram_and_a_wide_block():
+    """The LSTM engine's 74-deep RAMs (one write port, one non-transparent read port) as
+    YoWASP yosys 0.70 maps them on the ECP5: up to 19 bits in LUT RAM, from 20 bits in one
+    36-bit-wide PDPW16KD (a DP16KD is at most 18 wide)."""
+    from slimgen.boards.resource_model import memory_kind
+    for width in (17, 18, 19):
+        assert memory_kind(74, width, "ecp5") == ("lutram", 25)
+    for width in (20, 24):
+        assert memory_kind(74, width, "ecp5") == ("block", 1)
+    assert memory_kind(104, 9, "ecp5") == ("lutram", 21)
+    assert memory_kind(32, 13, "ecp5") == ("lutram", 8)
