@@ -177,6 +177,12 @@ def _check_used(config, asked, config_file, words):
         name, what, hint = unused
         raise FlowError(f"{where}{name_of(name)} is {what}; {words.flag('method', method)} "
                         f"does not use it ({hint})")
+    if "lanes" in asked and config.objective is not None and method != "balanced":
+        back = ('"objective": null in it' if config_file else
+                words.flag("objective", "none" if words is CLI_WORDS else None))
+        raise FlowError(f"{where}{name_of('lanes')} is chosen by the planner with "
+                        f"{words.flag('objective', config.objective)} ({leave_out('lanes')}, "
+                        f"or give {back} to choose it yourself)")
     for name, what, kinds, note in (
             ("sizes", "the MLP's layer sizes", ("mlp",), None),
             ("hidden", "the LSTM's hidden units", ("lstm",), None),

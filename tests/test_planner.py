@@ -164,3 +164,24 @@ def test_the_command_line_sets_and_clears_the_objective(mlp_run, tmp_path, capsy
     assert capsys.readouterr().err.strip().endswith(
         "--fps is a target for the planner; give --objective latency, throughput or area "
         "with it")
+
+
+@pytest.mark.parametrize("where, expected", [
+    ("cli", "--lanes is chosen by the planner with --objective area (leave --lanes out, or "
+            "give --objective none to choose it yourself)"),
+    ("api", "lanes is chosen by the planner with objective='area' (leave lanes out, or give "
+            "objective=None to choose it yourself)"),
+])
+def test_lanes_given_with_an_objective_is_refused(where, expected, tmp_path, capsys):
+    """The planner chooses the lanes: a --lanes given with --objective would be ignored."""
+    if where == "cli":
+        from slimgen.cli import main
+        assert main(["generate", "--run", str(tmp_path / "run"), "--objective", "area",
+                     "--lanes", "8"]) != 0
+        assert capsys.readouterr().err.strip().endswith(expected)
+    else:
+        from slimgen import api
+        with pytest.raises(FlowError) as e:
+            api.project(tmp_path / "run", objective="area", lanes=8)
+        assert str(e.value) == expected
+    assert not (tmp_path / "run" / "config.json").exists()
