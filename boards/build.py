@@ -152,6 +152,9 @@ class BuildResult:
         return asdict(self)
 
 
+_ABC9_ASSERTION = "GetSize(conn.first) == GetSize(conn.second)"
+
+
 def missing_tools(board):
     """The Python modules of ``board``'s YoWASP tools that are not installed (names)."""
     board = get_board(board) if isinstance(board, str) else board
@@ -298,17 +301,26 @@ def build_bitstream(qmodel, board="icebreaker", build_dir="build", *, lanes=4,
     for stale in (report, bitstream):
         stale.unlink(missing_ok=True)
 
-    platform = board.platform()
     overrides = dict(board.overrides)
     overrides["nextpnr_opts"] = f"--report {report.name} --timing-allow-fail"
     top = BoardTop(qmodel, lanes=lanes, baud=baud, leds=board.leds,
                    network_options=network_options, network_factory=network_factory)
     t0 = time.monotonic()
-    plan = platform.prepare(top, name, **overrides)
-    plan.extract(build_dir)
-    with open(log, "wb") as f:
-        rc = subprocess.run(["sh", f"{plan.script}.sh"], cwd=build_dir, env=env, stdout=f,
-                            stderr=subprocess.STDOUT).returncode
+
+    def run_tools():
+        plan = board.platform().prepare(top, name, **overrides)   # a platform prepares once
+        plan.extract(build_dir)
+        with open(log, "wb") as f:
+            return subprocess.run(["sh", f"{plan.script}.sh"], cwd=build_dir, env=env,
+                                  stdout=f, stderr=subprocess.STDOUT).returncode
+    rc = run_tools()
+    yosys_report = build_dir / f"{name}.rpt"
+    if rc != 0 and board.family == "ecp5" and yosys_report.exists() and \
+            _ABC9_ASSERTION in yosys_report.read_text(errors="replace"):
+        # YoWASP yosys 0.70's ABC9 trips this assertion on some ECP5 netlists (the MLP's
+        # double-buffered dense engines, a 16-lane 1-D CNN); abc9 with -dff maps them
+        overrides["synth_opts"] = f"{overrides.get('synth_opts', '')} -dff".strip()
+        rc = run_tools()
     seconds = time.monotonic() - t0
 
     logs = _logs(build_dir, name)
