@@ -32,6 +32,8 @@ HERE = Path(__file__).resolve().parent
 NETWORKS = {
     "mlp": (["--model", "mlp"], 64),
     "cnn": (["--model", "cnn"], 64),
+    # the CNN preset with lanes free to choose (balanced sparsity ties them to its groups)
+    "cnn-mag": (["--model", "cnn", "--method", "magnitude", "--sparsity", "0.75"], 64),
     "lstm": (["--model", "lstm", "--method", "lstm_gates"], 64),
     "cnn1d": (["--net", str(HERE.parent / "examples" / "nets" / "cnn1d.json")], 64),
 }
