@@ -37,7 +37,7 @@ def test_dense_bench(case, tmp_path):
 @pytest.mark.parametrize("case", ["random-requant",
                                   pytest.param("send-bound", marks=pytest.mark.long)])
 def test_dense_bench_on_verilator(case, tmp_path):
-    """The default simulator is Icarus; the lanes- and the serializer-bound case on the other."""
+    """The default simulator is Icarus; one case on the other in CI, both with -m long."""
     run_case(case, "verilator", tmp_path)
 
 

@@ -101,7 +101,7 @@ def test_network_dataflow(case, tmp_path):
 @pytest.mark.parametrize("case", ["lanes-bound",
                                   pytest.param("serializer-bound", marks=pytest.mark.long)])
 def test_network_dataflow_on_verilator(case, tmp_path):
-    """The default simulator is Icarus; two of the cases on the other."""
+    """The default simulator is Icarus; one case on the other in CI, both with -m long."""
     check_dataflow(case, "verilator", tmp_path)
 
 

@@ -67,13 +67,8 @@ class Candidate:
 
 def _candidate(kind, int_model, config, board):
     from slimgen.boards.resource_model import LC_SHARE, predict_top
-    built = []
-
-    def factory():
-        built.append(kind.make_network(int_model, config))
-        return built[-1]
-    p = predict_top(int_model, board, network_factory=factory)
-    net = built[-1]
+    net = kind.make_network(int_model, config)
+    p = predict_top(int_model, board, network_factory=lambda: net)
     count = getattr(kind, "multipliers", None)
     estimate = getattr(kind, "cycles_estimate", None)
     entries = kind.layer_entries(net)

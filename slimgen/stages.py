@@ -277,7 +277,7 @@ def stage_generate(run):
         figures["interval_estimate"] = int(net.interval)
     if planner:     # the candidates go into plan.json only
         figures["planner"] = {k: v for k, v in planner.items() if k != "candidates"}
-    _write_plan(run, int_model, figures, config, planner)
+    _write_plan(run, int_model, figures, net, planner)
     return figures
 
 
@@ -290,7 +290,7 @@ def _planned(run, int_model):
     if config.objective is None:
         return config, None
     board = get_board(config.board)
-    run.log(f"plan: {config.objective}" + (f" at {config.fps:g} inferences/s or more"
+    run.log(f"plan: {config.objective}" + (f" at {config.fps:,.10g} inferences/s or more"
                                            if config.fps else "") + f" on the {board.name}")
     try:
         chosen, candidates, why = plan_lanes(run.kind, int_model, config, board,
@@ -316,15 +316,14 @@ def _hardware_config(run):
     return planned_config(run.config, plan)
 
 
-def _write_plan(run, int_model, figures, config, planner=None):
-    """``plan.json``: the layers and the resources predicted for the run's board, printed as
-    a short table unless the run is quiet."""
+def _write_plan(run, int_model, figures, net, planner=None):
+    """``plan.json``: the layers and the resources of ``net`` (the network generate built)
+    predicted for the run's board, printed as a short table unless the run is quiet."""
     from slimgen.boards.build import get_board
     from slimgen.boards.plan import format_plan, make_plan
     from slimgen.boards.resource_model import predict_top
-    board = get_board(config.board)
-    prediction = predict_top(int_model, board, network_factory=lambda: run.kind.make_network(
-        int_model, config))
+    board = get_board(run.config.board)
+    prediction = predict_top(int_model, board, network_factory=lambda: net)
     plan = make_plan(figures["layers"], prediction, board=board,
                      cycles=figures["cycles_estimate"], interval=figures.get("interval_estimate"),
                      cycles_lower_bound=figures["cycles_lower_bound"],

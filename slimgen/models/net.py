@@ -150,9 +150,9 @@ def _plans(per_layer):
 
 def _within_board(hw, int_model, config):
     """``hw`` when it is predicted to fit ``config.board`` (at most
-    :data:`slimgen.boards.resource_model.LC_SHARE` of its logic cells), else the engine of the fastest
-    per-layer choice of algorithms predicted to fit: each layer's algorithms are first
-    predicted alone (the other layers direct), then the combinations of those that fit
+    :data:`slimgen.boards.resource_model.LC_SHARE` of its logic cells), else the engine of
+    the fastest per-layer choice of algorithms predicted to fit: each layer's algorithms are
+    first predicted alone (the other layers direct), then the combinations of those that fit
     (:func:`_plans`, at most :data:`MAX_PLANS`), the all-direct design last; ``hw`` when
     none fits (the build says by how much)."""
     from slimgen.boards.build import get_board
@@ -172,15 +172,10 @@ def _within_board(hw, int_model, config):
 
     def over(plan=None, engine=None):
         """What ``plan`` (or the built ``engine``) needs beyond the budget."""
-        built = []
-
-        def factory():
-            built.append(engine if engine is not None else build(plan))
-            return built[-1]
-        p = predict_top(int_model, board, network_factory=factory)
         if engine is None:
-            for e in built:
-                e._MustUse__silence = True  # not built: no "created but never used" warning
+            engine = build(plan)
+            engine._MustUse__silence = True   # predicted, not built: no "never used" warning
+        p = predict_top(int_model, board, network_factory=lambda: engine)
         need = {"lc": p.lc, "dsp": p.dsp, "bram": p.bram}
         return {k: (need[k], have) for k, have in budget.items() if need[k] > have}
 
@@ -198,6 +193,7 @@ def _within_board(hw, int_model, config):
     # add transform units, accumulators and weights)
     alone = {s: [opts[0]] + [(n, c) for n, c in opts[1:] if not over({**direct, s: n})]
              for s, opts in per_layer.items()}
+
     def winograd_layers(plan):
         return sum(n != "direct" for n in plan.values())
     # the plans of one Winograd layer fit (predicted above); of the others at most MAX_PLANS
