@@ -19,7 +19,10 @@ cycles per layer).
 
 Memories: two activation buffers (layer l reads buffer l mod 2 and writes buffer (l+1) mod 2)
 of max n_in words; per lane one weight memory holding every layer's groups one after the
-other, read at a running address (there is no address arithmetic at all).
+other, read at a running address (there is no address arithmetic at all). With
+``weights="spram"`` the lanes' weight memories are one row-wide store in the UP5K's SPRAMs
+(:class:`slimgen.hw.lib.weights.SpramWeights`), written at run time through ``load`` before the
+first sample; the schedule is the same.
 
 Pipeline of a lane: cycle t issues the reads of x[i] and W[o, i]; t+1 registers the product
 (the DSP block's register); t+2 adds it to the accumulator, which starts from the bias.
@@ -32,6 +35,7 @@ from amaranth.lib.wiring import In, Out
 from .lib.argmax import Argmax, result_layout
 from .lib.mac_lane import mac_lane
 from .lib.requantizer import requantize
+from .lib.weights import SpramWeights, weight_image
 from .network import mlp_layers
 
 __all__ = ["FoldedMlp"]
@@ -47,6 +51,9 @@ class FoldedMlp(wiring.Component):
         with ReLU; the last one gives its accumulators (logits).
     lanes : int
         MAC lanes P, 1 ≤ P ≤ the widest layer's outputs.
+    weights : "bram" or "spram"
+        Where the weights live: block RAMs initialised by the bitstream, or the UP5K's SPRAMs,
+        written at run time through ``load`` (:mod:`slimgen.hw.lib.weights`).
 
     Attributes
     ----------
@@ -54,21 +61,46 @@ class FoldedMlp(wiring.Component):
         The n_inputs input codes of one sample, one per transfer.
     o : Out(stream.Signature(result_layout(n_classes, logit_bits)))
         One transfer per sample: the class (first index of the largest logit) and the logits.
+    load : In(stream.Signature(unsigned(8)))
+        ``weights="spram"`` only: the weight image (:meth:`weight_image`), one byte per transfer.
+    loaded : Out(1)
+        ``weights="spram"`` only: high once the whole image is written.
     """
 
-    def __init__(self, qmodel, *, lanes=8):
+    def __init__(self, qmodel, *, lanes=8, weights="bram"):
         layers = mlp_layers(qmodel)
         widest = max(layer.n_out for layer in layers)
         if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= widest:
             raise ValueError(f"Lane count must be an integer from 1 to the widest layer's "
                              f"{widest} outputs, not {lanes!r}")
+        if weights not in ("bram", "spram"):
+            raise ValueError(f"Weights go in 'bram' (block RAM) or 'spram' (the UP5K's "
+                             f"single-port RAMs), not {weights!r}")
         self.qmodel = qmodel
         self.lanes = lanes
+        self.weights = weights
         self.groups = [-(-layer.n_out // lanes) for layer in qmodel.layers]
-        super().__init__({
+        ports = {
             "i": In(stream.Signature(unsigned(qmodel.input_bits))),
             "o": Out(stream.Signature(result_layout(qmodel.n_classes, qmodel.logit_bits))),
-        })
+        }
+        if weights == "spram":
+            ports.update(load=In(stream.Signature(unsigned(8))), loaded=Out(1))
+        super().__init__(ports)
+
+    @property
+    def weight_bits(self):
+        """The widest layer's weight width: every lane memory word has it."""
+        return max(layer.weight_bits for layer in self.qmodel.layers)
+
+    def weight_image(self):
+        """The bytes ``load`` takes (``weights="spram"``): every lane's words, row by row."""
+        return weight_image([self.lane_weights(p) for p in range(self.lanes)], self.weight_bits)
+
+    @property
+    def weight_bytes(self):
+        """Length of :meth:`weight_image`."""
+        return len(self.weight_image())
 
     @property
     def multipliers(self):
@@ -100,6 +132,26 @@ class FoldedMlp(wiring.Component):
                     else words.extend([0] * layer.n_in)
         return words
 
+    def _weight_memories(self, m, w_bits):
+        """The lanes' weight memories: ``(address, [lane p's word])``, a word one cycle after
+        its address (the running address of :meth:`elaborate`)."""
+        if self.weights == "spram":
+            m.submodules.weights = store = SpramWeights(
+                [self.lane_weights(p) for p in range(self.lanes)], w_bits)
+            wiring.connect(m, wiring.flipped(self.load), store.load)
+            m.d.comb += self.loaded.eq(store.loaded)
+            return store.addr, [store.data[p] for p in range(self.lanes)]
+        address = Signal(range(self.weight_depth + 1), name="w_read_addr")
+        words = []
+        for p in range(self.lanes):
+            mem = memory.Memory(shape=signed(w_bits), depth=self.weight_depth,
+                                init=self.lane_weights(p))
+            m.submodules[f"w{p}"] = mem
+            port = mem.read_port()
+            m.d.comb += port.addr.eq(address)
+            words.append(port.data)
+        return address, words
+
     def elaborate(self, platform):
         m = Module()
         layers, P = self.qmodel.layers, self.lanes
@@ -123,12 +175,7 @@ class FoldedMlp(wiring.Component):
             bufs.append(buf)
             rd.append(buf.read_port(transparent_for=()))
             wr.append(buf.write_port())
-        w_rd = []
-        for p in range(P):
-            mem = memory.Memory(shape=signed(w_bits), depth=self.weight_depth,
-                                init=self.lane_weights(p))
-            m.submodules[f"w{p}"] = mem
-            w_rd.append(mem.read_port())
+        w_addr_port, w_data = self._weight_memories(m, w_bits)
         biases = [Array(Const(int(layer.b[g * P + p]) if g * P + p < layer.n_out else 0,
                               signed(acc_bits))
                         for layer, G in zip(layers, self.groups) for g in range(G))
@@ -174,8 +221,7 @@ class FoldedMlp(wiring.Component):
         m.d.comb += read_buf.eq(layer_i[0])
         for k in range(2):
             m.d.comb += rd[k].addr.eq(idx)
-        for p in range(P):
-            m.d.comb += w_rd[p].addr.eq(w_addr)
+        m.d.comb += w_addr_port.eq(w_addr)
         # The first layer's inputs also go into buffer 0 for its later groups.
         m.d.comb += [wr[0].addr.eq(idx), wr[0].data.eq(self.i.payload),
                      wr[0].en.eq(self.i.valid & self.i.ready)]
@@ -204,7 +250,7 @@ class FoldedMlp(wiring.Component):
         ]
         x = Mux(s1_stream, x_stream, Mux(s1_rd, rd[1].data, rd[0].data))
         for p in range(P):   # x (unsigned) · W (signed); a group's sums start from the bias
-            total, _ = mac_lane(m, x, w_rd[p].data, first=s2_first, en=s2_valid,
+            total, _ = mac_lane(m, x, w_data[p], first=s2_first, en=s2_valid,
                                 shape=signed(acc_bits), init=biases[p][s2_group],
                                 name=f"lane{p}")
             with m.If(s2_valid & s2_last):

@@ -48,14 +48,15 @@ def prepare_bench(build_dir, qmodel, x_q):
 
 
 def verify_network(verilog_path, qmodel, x_q, *, build_dir, sim=None, toplevel="network",
-                   log_file=None, ready_probability=1.0, seed=0):
+                   log_file=None, ready_probability=1.0, seed=0, weight_image=None):
     """Run every row of ``x_q`` (n, n_inputs) through the Verilog network at ``verilog_path``.
 
     Raises :class:`slimgen.sim.runner.BenchFailed` when any sample differs from the golden
     model (the bench's log names the first few). ``log_file``: where the simulator's output
     goes (default: the terminal). ``ready_probability`` below 1: the samples are also streamed
     to a consumer ready on that fraction of the cycles (drawn with ``seed``), and must be
-    exact there too.
+    exact there too. ``weight_image``: the bytes of a network whose weights are written at run
+    time (a ``load`` port, :mod:`slimgen.hw.lib.weights`), sent before the first sample.
     """
     if not 0 < ready_probability <= 1:
         raise ValueError(f"Ready probability must be in (0, 1], not {ready_probability!r}")
@@ -69,7 +70,9 @@ def verify_network(verilog_path, qmodel, x_q, *, build_dir, sim=None, toplevel="
     buf = io.BytesIO()
     np.savez(buf, inputs=x_q, expected=expected, logit_bits=qmodel.logit_bits,
              cls_bits=layout["cls"].shape.width, ready_probability=float(ready_probability),
-             seed=int(seed))
+             seed=int(seed),
+             **({} if weight_image is None else
+                {"weights": np.frombuffer(bytes(weight_image), dtype=np.uint8)}))
     write_bytes_atomic(data_path, buf.getvalue())
     out_path.unlink(missing_ok=True)
     run_bench(verilog=verilog_path, toplevel=toplevel, test_module="slimgen.sim.network_tb",

@@ -3,7 +3,9 @@ golden model sample by sample.
 
 Data in (``SLIMGEN_TB_DATA``, an ``.npz``): ``inputs`` (n, n_inputs) integer codes,
 ``expected`` (n, n_classes) golden logits, ``logit_bits``, ``cls_bits``.
-Optional: ``ready_probability`` (default 1) and ``seed``: below 1, the samples are streamed a
+Optional: ``weights``, the weight image of a network that takes its weights at run time
+(``load`` and ``loaded`` ports), streamed in before the first sample, with ``loaded`` low before
+and high after; ``ready_probability`` (default 1) and ``seed``: below 1, the samples are streamed a
 second time to a consumer ready on that fraction of the cycles, and must be exact again.
 Results out (``SLIMGEN_TB_OUT``, an ``.npz`` written whole): ``logits`` and ``cls`` as the
 hardware gave them (streamed back to back), ``latency`` (cycles from a sample's first input
@@ -15,7 +17,7 @@ a consumer always ready) and ``interval`` (the mean cycles between consecutive r
 
 import cocotb
 import numpy as np
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge
 from cocotb.utils import get_sim_time
 
 from slimgen.sim.streams import (CLOCK_NS, bench_file, start_clock_and_reset, stream_get,
@@ -60,6 +62,18 @@ async def _stream(dut, inputs, **ready):
     return await get, np.array(cycles, dtype=np.int64)
 
 
+async def _load_weights(dut, image):
+    """The weight image into ``load``; ``loaded`` must be low before and high after."""
+    await ReadOnly()
+    assert int(dut.loaded.value) == 0, "loaded is high out of reset, before any weight"
+    await RisingEdge(dut.clk)
+    await stream_put(dut, "load", image)
+    await ReadOnly()
+    assert int(dut.loaded.value) == 1, f"loaded is low after the {len(image)} image bytes"
+    await RisingEdge(dut.clk)
+    dut._log.info("%d weight bytes loaded", len(image))
+
+
 @cocotb.test()
 async def network_matches_golden(dut):
     """Each sample alone (latency), then all samples streamed (interval); all logits exact."""
@@ -68,9 +82,12 @@ async def network_matches_golden(dut):
         logit_bits, cls_bits = int(f["logit_bits"]), int(f["cls_bits"])
         ready_probability = float(f["ready_probability"]) if "ready_probability" in f else 1.0
         seed = int(f["seed"]) if "seed" in f else 0
+        weights = f["weights"] if "weights" in f else None
     n, n_classes = expected.shape
     fields = (n_classes, logit_bits, cls_bits)
     await start_clock_and_reset(dut)
+    if weights is not None:
+        await _load_weights(dut, weights)
 
     # One sample in flight: latency of the first sample.
     first, cycles = await _stream(dut, inputs[:1])

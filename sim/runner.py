@@ -112,6 +112,18 @@ def check_simulator(sim):
                                 f"PATH: {how}")
 
 
+#: Simulation models of vendor primitives a design may instantiate, by module name.
+PRIMITIVE_MODELS = {"SB_SPRAM256KA": Path(__file__).resolve().parent / "models" / "SB_SPRAM256KA.v"}
+
+
+def _with_primitive_models(sources):
+    """``sources`` and the models of the primitives they instantiate but do not define."""
+    text = "\n".join(Path(s).read_text() for s in sources)
+    return sources + [model for name, model in PRIMITIVE_MODELS.items()
+                      if re.search(rf"\b{name}\b", text)
+                      and not re.search(rf"\bmodule\s+{name}\b", text)]
+
+
 def run_bench(*, verilog, toplevel, test_module, build_dir, sim=None, extra_env=None,
               waves=False, testcase=None, log_file=None):
     """Compile ``verilog`` (a path or a list of paths) and run the cocotb ``test_module``.
@@ -126,6 +138,7 @@ def run_bench(*, verilog, toplevel, test_module, build_dir, sim=None, extra_env=
     os.environ["PATH"] = _venv_path()
     sources = [Path(v).resolve() for v in ([verilog] if isinstance(verilog, (str, Path))
                                           else verilog)]
+    sources = _with_primitive_models(sources)
     build_dir = Path(build_dir).resolve() / sim
     runner = get_runner(sim)
     if sim == "verilator":

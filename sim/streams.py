@@ -22,7 +22,7 @@ async def start_clock_and_reset(dut, cycles=2):
     """Start ``dut.clk`` and hold ``dut.rst`` high for ``cycles`` rising edges."""
     Clock(dut.clk, CLOCK_NS, unit="ns").start()
     dut.rst.value = 1
-    for name in ("i__valid", "o__ready"):
+    for name in ("i__valid", "o__ready", "load__valid"):
         if hasattr(dut, name):
             getattr(dut, name).value = 0
     for _ in range(cycles):

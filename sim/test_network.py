@@ -148,3 +148,48 @@ def test_network_bench_catches_a_wrong_weight(digits_model, tmp_path):
     with pytest.raises(BenchFailed, match=r"1 of 1 tests failed"):
         verify_network(verilog, qmodel, x_q[:8], build_dir=tmp_path / "build", sim=sim,
                        log_file=tmp_path / "sim.log")
+
+
+def _spram_case():
+    """Random three-layer MLP with 8-bit weights on 5 lanes: rows of 40 bits in 3 SPRAMs."""
+    rng = np.random.default_rng(12)
+    qmodel = dense_network([random_dense_layer(rng, 20, 12), random_dense_layer(rng, 12, 9),
+                            random_dense_layer(rng, 9, 5, requant=False)])
+    return qmodel, FoldedMlp(qmodel, lanes=5, weights="spram"), rng.integers(0, 256, (24, 20))
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("sim", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
+def test_folded_network_with_weights_in_spram(sim, tmp_path):
+    """Weights written at run time into the SPRAM model (sim/models), then every sample exact;
+    the same latency as with the weights in block RAM."""
+    require_simulator(sim)
+    qmodel, net, x_q = _spram_case()
+    assert net.weight_bytes == 2 * 3 * net.weight_depth
+    verilog = tmp_path / "network.v"
+    write_bytes_atomic(verilog, to_verilog(net, "network").encode())
+    r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim,
+                       weight_image=net.weight_image())
+    assert r.n == len(x_q) and r.bit_exact
+    np.testing.assert_array_equal(r.logits, qmodel(x_q))
+    verilog_bram = tmp_path / "bram.v"
+    write_bytes_atomic(verilog_bram, to_verilog(FoldedMlp(qmodel, lanes=5), "network").encode())
+    assert r.latency == verify_network(verilog_bram, qmodel, x_q[:2], build_dir=tmp_path / "b2",
+                                       sim=sim).latency
+
+
+@pytest.mark.sim
+def test_spram_bench_catches_a_wrong_weight_image(tmp_path):
+    """One byte of the image changed must make the bench fail (the weights are really read
+    from what was loaded)."""
+    from slimgen.sim.runner import default_simulator
+    sim = default_simulator()
+    require_simulator(sim)
+    qmodel, net, x_q = _spram_case()
+    image = bytearray(net.weight_image())
+    image[7] ^= 0x10
+    verilog = tmp_path / "network.v"
+    write_bytes_atomic(verilog, to_verilog(net, "network").encode())
+    with pytest.raises(BenchFailed, match=r"1 of 1 tests failed"):
+        verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim,
+                       weight_image=bytes(image), log_file=tmp_path / "sim.log")
