@@ -15,6 +15,13 @@ as the model's integer input code ``clip(round(pixel / 16 / input_scale), 0, 2^i
 integer model (its network description and records), whose golden model gives the logits to
 compare with the board's.
 
+A network that keeps its weights in the UP5K's SPRAM (which the bitstream cannot initialise)
+starts without them and answers UNLOADED. :func:`classify` then sends the run folder's
+``weights.bin`` (its weight image, written by ``slimgen generate``) with LOAD, checks the board's
+LOADED, and asks once more; a run without ``weights.bin`` never sends LOAD. A load takes ten bit
+times a byte (4.4 s for 50 kB at 115200 baud); the port's timeouts are stretched by that much
+while it runs.
+
 The port is a device path (``/dev/ttyUSB1``) or any pyserial URL (``socket://host:port``,
 ``loop://``), or an already open pyserial-like object (``write``, ``read`` with a timeout).
 """
@@ -27,8 +34,8 @@ import numpy as np
 from slimgen.sw import uart_protocol as proto
 
 __all__ = ["HostError", "Model", "Classification", "SIDE", "PIXEL_MAX",
-           "MAX_BAUD", "check_port", "check_baud", "load_png", "to_digit", "load_image",
-           "load_model", "classify"]
+           "MAX_BAUD", "WEIGHTS_FILE", "check_port", "check_baud", "load_png", "to_digit",
+           "load_image", "load_weight_image", "load_model", "classify"]
 
 #: Images travel as SIDE × SIDE pixels on the digits' 0..PIXEL_MAX scale.
 SIDE, PIXEL_MAX = 8, 16
@@ -37,6 +44,11 @@ SIDE, PIXEL_MAX = 8, 16
 MAX_BAUD = 12_000_000
 #: pyserial URL schemes that connect to host:port over the network.
 _NETWORK_SCHEMES = ("socket", "rfc2217")
+#: The weight image of a run whose board takes its weights over the line, in the run folder.
+WEIGHTS_FILE = "weights.bin"
+#: A weight load is written in pieces of about this many seconds of line time (for progress,
+#: and so that no single write outlasts the port's write timeout).
+_CHUNK_SECONDS = 0.25
 
 
 def check_port(port):
@@ -78,6 +90,8 @@ class Model:
     split_seed: int = 0
     golden: object = None  # the model kind's integer model when a run folder gave one
     kind: str = "mlp"      # the model kind (slimgen.models)
+    weights: object = None       # the weight image (bytes) to LOAD when the board has none
+    weights_path: object = None  # where it came from (named in messages)
 
     def codes(self, pixels):
         """0..16 pixels (64,) to the network's integer input codes."""
@@ -189,28 +203,71 @@ def load_model(run):
         raise ArtifactError(f"Model file {path}: its logits are {int_model.logit_bits} bits "
                             f"wide, but the UART carries at most {proto.MAX_LOGIT_BITS}; no board "
                             f"serves this model")
+    weights = load_weight_image(run)
     return Model(n_inputs=int_model.n_inputs, n_classes=int_model.n_classes,
                  input_bits=int_model.input_bits, input_scale=int_model.input_scale,
                  logit_bits=int_model.logit_bits, split_seed=manifest.get("split_seed", 0),
-                 golden=int_model, kind=name)
+                 golden=int_model, kind=name, weights=weights,
+                 weights_path=None if weights is None else Path(run) / WEIGHTS_FILE)
+
+
+def load_weight_image(run):
+    """The weight image (bytes) in the run folder's ``weights.bin``, or None when it has none.
+
+    When the run's ``plan.json`` records the network's ``weight_bytes``, the file must be that
+    long; a file of another length (left by another build) is an ``ArtifactError``.
+    """
+    import json
+    from slimgen.sw.artifact import ArtifactError
+    path = Path(run) / WEIGHTS_FILE
+    try:
+        image = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise ArtifactError(f"Weight image {path} cannot be read: {e.strerror or e}") from None
+    redo = f"run 'slimgen generate --run {run}' again"
+    if not 1 <= len(image) <= proto.MAX_WEIGHT_BYTES:
+        raise ArtifactError(f"Weight image {path} is {len(image):,} bytes; a weight image is 1 to "
+                            f"{proto.MAX_WEIGHT_BYTES:,} bytes: {redo}")
+    plan_path = Path(run) / "plan.json"
+    try:
+        plan = json.loads(plan_path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        return image
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise ArtifactError(f"{plan_path} is not readable JSON, so the length of {path} cannot "
+                            f"be checked: {redo}") from None
+    expected = plan.get("weight_bytes") if isinstance(plan, dict) else None
+    if expected is None:
+        return image
+    if isinstance(expected, bool) or not isinstance(expected, int) or expected < 1:
+        raise ArtifactError(f"{plan_path} gives weight_bytes {expected!r}, not a positive "
+                            f"integer: {redo}")
+    if len(image) != expected:
+        raise ArtifactError(f"Weight image {path} is {len(image):,} bytes, but the network of "
+                            f"{plan_path} takes {expected:,}: {redo}")
+    return image
 
 
 class _CountingPort:
-    """Passes ``write``/``read`` through to a port and remembers how much the last read got."""
+    """Passes ``write``/``read`` through to a port and remembers what was read since the last
+    write (the reply so far)."""
 
     def __init__(self, port):
-        self.port, self.last_read = port, None  # the bytes of the last read
+        self.port, self.received = port, None  # None before the first read
 
     def reset_input_buffer(self):
         if hasattr(self.port, "reset_input_buffer"):
             self.port.reset_input_buffer()
 
     def write(self, data):
+        self.received = None
         return self.port.write(data)
 
     def read(self, n):
         data = self.port.read(n)
-        self.last_read = bytes(data)
+        self.received = (self.received or b"") + bytes(data)
         return data
 
 
@@ -236,14 +293,16 @@ def _open(port, baud, timeout):
 
 
 def classify(port, image, *, run=None, model=None, timeout=2.0, baud=proto.DEFAULT_BAUD,
-             invert=None):
+             invert=None, progress=None):
     """Send ``image`` (a PNG path or ``digits:<index>``) to the board on ``port`` and return its
     :class:`Classification`.
 
     ``run``: a run folder whose ``model.npz`` gives the model's interface and the golden logits
-    to compare against (and the split seed of ``digits:<index>``); ``model``: a :class:`Model`
-    instead. ``timeout``: seconds to wait for the reply. A bad ``baud`` (see :data:`MAX_BAUD`)
-    or network URL is a ``ValueError`` before anything is opened.
+    to compare against (and the split seed of ``digits:<index>``), and whose ``weights.bin``, if
+    any, is loaded into a board that answers UNLOADED; ``model``: a :class:`Model` instead.
+    ``timeout``: seconds to wait for the reply. ``progress``: called as ``progress(sent, total)``
+    while a weight image is sent. A bad ``baud`` (see :data:`MAX_BAUD`) or network URL is a
+    ``ValueError`` before anything is opened.
     """
     check_baud(baud)
     if isinstance(port, (str, Path)):
@@ -257,20 +316,24 @@ def classify(port, image, *, run=None, model=None, timeout=2.0, baud=proto.DEFAU
     own = isinstance(port, (str, Path))
     name = str(port) if own else getattr(port, "port", None) or "the port"
     handle = _open(str(port), baud, timeout) if own else port
-    counted = _CountingPort(handle)
+    line = _Line(handle, name, timeout, baud)
     try:
-        reply = proto.transact(counted, codes, n_inputs=model.n_inputs,
-                               n_classes=model.n_classes, input_bits=model.input_bits,
-                               logit_bits=model.logit_bits)
-    except proto.ProtocolError as e:
-        expected = proto.reply_length(model.n_classes)
-        data = counted.last_read
-        if data is not None and len(data) < expected and data[:1] != bytes([proto.Response.ERROR]):
-            got = "nothing" if not data else f"{len(data)} of {expected} bytes"
-            raise HostError(f"Timed out after {timeout:g} s waiting for the board's reply on "
-                            f"{name}: got {got}. Is the board programmed with this network's "
-                            f"bitstream, and is this its UART port at {baud} baud?") from None
-        raise HostError(f"Garbled reply from the board on {name}: {e}") from None
+        try:
+            reply = line.infer(codes, model)
+        except proto.WeightsNotLoaded:
+            if model.weights is None:
+                where = f"run folder {run} has no {WEIGHTS_FILE}" if run is not None else \
+                    "no run folder was given (--run)"
+                raise HostError(f"The board on {name} answered UNLOADED: its network keeps its "
+                                f"weights in SPRAM and they have not been sent, but {where}; "
+                                f"give the run folder its bitstream was built from") from None
+            line.load(model, progress)
+            try:
+                reply = line.infer(codes, model)
+            except proto.WeightsNotLoaded:
+                raise HostError(f"The board on {name} answered UNLOADED again right after it "
+                                f"acknowledged the weight image; it may have been reset in "
+                                f"between, try again") from None
     except OSError as e:  # serial.SerialException is an OSError; also a write timeout
         raise HostError(f"Serial port {name} failed: {e}") from None
     finally:
@@ -278,3 +341,59 @@ def classify(port, image, *, run=None, model=None, timeout=2.0, baud=proto.DEFAU
             handle.close()
     golden = model.golden(codes[None, :])[0] if model.golden is not None else None
     return Classification(reply.cls, reply.logits, pixels, codes, label, golden)
+
+
+class _Line:
+    """The exchanges of :func:`classify` on an open port, their failures as :class:`HostError`."""
+
+    def __init__(self, handle, name, timeout, baud):
+        self.handle, self.port = handle, _CountingPort(handle)
+        self.name, self.timeout, self.baud = name, timeout, baud
+
+    def infer(self, codes, model):
+        """The board's :class:`~slimgen.sw.uart_protocol.Reply` for ``codes``; lets
+        :class:`~slimgen.sw.uart_protocol.WeightsNotLoaded` through."""
+        try:
+            return proto.transact(self.port, codes, n_inputs=model.n_inputs,
+                                  n_classes=model.n_classes, input_bits=model.input_bits,
+                                  logit_bits=model.logit_bits)
+        except proto.WeightsNotLoaded:
+            raise
+        except proto.ProtocolError as e:
+            expected = proto.reply_length(model.n_classes)
+            data = self.port.received
+            if data is not None and len(data) < expected and \
+                    data[:1] in (b"", bytes([proto.Response.RESULT])):
+                got = "nothing" if not data else f"{len(data)} of {expected} bytes"
+                raise HostError(f"Timed out after {self.timeout:g} s waiting for the board's "
+                                f"reply on {self.name}: got {got}. Is the board programmed with "
+                                f"this network's bitstream, and is this its UART port at "
+                                f"{self.baud} baud?") from None
+            raise HostError(f"Garbled reply from the board on {self.name}: {e}") from None
+
+    def load(self, model, progress):
+        """Send ``model.weights`` with LOAD and check LOADED, the port's timeouts stretched by
+        the time the image takes on the line."""
+        image = model.weights
+        seconds = 10 * (1 + len(image)) / self.baud   # 8N1: ten bit times a byte
+        chunk = max(1, int(_CHUNK_SECONDS * self.baud / 10))
+        saved = {a: getattr(self.handle, a) for a in ("timeout", "write_timeout")
+                 if hasattr(self.handle, a)}
+        what = f"the {len(image):,}-byte weight image" + \
+            (f" {model.weights_path}" if model.weights_path else "")
+        try:
+            for a in saved:
+                setattr(self.handle, a, self.timeout + seconds)
+            proto.load_weights(self.port, image, weight_bytes=len(image), chunk_bytes=chunk,
+                               progress=progress)
+        except proto.ProtocolError as e:
+            if not self.port.received:
+                raise HostError(f"Timed out waiting for the board on {self.name} to acknowledge "
+                                f"{what} ({seconds:.1f} s on the line at {self.baud} baud, "
+                                f"{self.timeout:g} s more allowed): got nothing. Is it the image "
+                                f"of the network this board was programmed with?") from None
+            raise HostError(f"Garbled answer to {what} from the board on {self.name}: "
+                            f"{e}") from None
+        finally:
+            for a, value in saved.items():
+                setattr(self.handle, a, value)

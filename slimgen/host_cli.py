@@ -4,12 +4,16 @@
                      image.png | digits:<index>
 
 prints the class and the logits the board answered, and, with a run folder (of any model kind:
-MLP, CNN or LSTM), whether they equal the golden model's. Exit status: 0 when the board answered
-(and agreed with the golden model), 1 when the board's logits differ from the golden model's, the
-port or line failed or the run's model file is unusable, 2 for invalid arguments (a baud rate
-that is not 1 to 12,000,000, a bad timeout or port name, a socket:// URL without host:port, a
-missing, unreadable or wrongly shaped image, a bad index, a run folder that is empty, a file or
-without a model); 141 when stdout was closed early (``| head``).
+MLP, CNN or LSTM), whether they equal the golden model's. A board whose network keeps its weights
+in SPRAM answers the first image after configuration with UNLOADED; the command then sends the
+run folder's weights.bin (a few seconds, its progress on stderr) and asks again.
+
+Exit status: 0 when the board answered (and agreed with the golden model), 1 when the board's
+logits differ from the golden model's, the port or line failed or the run's model file or weight
+image is unusable, 2 for invalid arguments (a baud rate that is not 1 to 12,000,000, a bad
+timeout or port name, a socket:// URL without host:port, a missing, unreadable or wrongly shaped
+image, a bad index, a run folder that is empty, a file or without a model); 141 when stdout was
+closed early (``| head``).
 """
 
 import argparse
@@ -106,10 +110,12 @@ def add_parser(subparsers):
                         "socket://127.0.0.1:7000)")
     p.add_argument("--run", type=_run_folder, default=None,
                    help="run folder: its model.npz gives the golden logits to compare against "
-                        "and the split seed of digits:<index>")
+                        "and the split seed of digits:<index>; its weights.bin, if any, is "
+                        "loaded into a board that has none")
     p.add_argument("--baud", type=_baud, default=115200, help="baud rate (default 115200)")
     p.add_argument("--timeout", type=_timeout, default=2.0,
-                   help="seconds to wait for the reply (default 2)")
+                   help="seconds to wait for the reply (default 2; a weight load is given its "
+                        "time on the line more)")
     ink = p.add_mutually_exclusive_group()
     ink.add_argument("--dark-ink", dest="invert", action="store_const", const=True,
                      help="the digit is dark on a light background (default: guessed)")
@@ -138,13 +144,37 @@ def write_stdout(text) -> bool:
 EXIT_BROKEN_PIPE = 128 + 13
 
 
+class LoadProgress:
+    """Shows a weight load on ``stream`` (stderr): on a terminal one line rewritten in place,
+    elsewhere (a log) a line when it starts and one when every byte is sent."""
+
+    def __init__(self, stream, baud):
+        self.stream, self.baud, self.started = stream, baud, False
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def __call__(self, sent, total):
+        head = "slimgen classify: loading the board's weights"
+        if self.tty:
+            end = "\n" if sent == total else ""
+            self.stream.write(f"\r{head}: {sent:,} / {total:,} bytes ({100 * sent // total} %)"
+                              f"{end}")
+        else:
+            if not self.started:
+                self.stream.write(f"{head}: {total:,} bytes, about "
+                                  f"{10 * total / self.baud:.1f} s at {self.baud} baud\n")
+            if sent == total:
+                self.stream.write(f"{head}: {total:,} bytes sent\n")
+        self.started = True
+        self.stream.flush()
+
+
 def run(args) -> int:
     """Run ``slimgen classify``; returns the exit status."""
     from slimgen.host import HostError, classify
     from slimgen.sw.artifact import ArtifactError
     try:
         c = classify(args.port, args.image, run=args.run, timeout=args.timeout, baud=args.baud,
-                     invert=args.invert)
+                     invert=args.invert, progress=LoadProgress(sys.stderr, args.baud))
     except (HostError, ArtifactError) as e:
         print(f"slimgen classify: error: {e}", file=sys.stderr)
         return 1

@@ -1,0 +1,188 @@
+"""The weight-loading part of the UART protocol: LOAD, LOADED and UNLOADED, their encoders,
+decoders and checks, and the host's exchanges over a fake port that plays a board with SPRAM
+weights."""
+
+import re
+
+import numpy as np
+import pytest
+
+from slimgen.sw import uart_protocol as proto
+
+
+def test_command_and_response_bytes():
+    """The bytes are fixed: the gateware and every host ever built must agree on them."""
+    assert proto.Command.LOAD == 0x57 == ord("W")
+    assert proto.Response.LOADED == 0x4C == ord("L")
+    assert proto.Response.UNLOADED == 0x55 == ord("U")
+    values = [*proto.Command, *proto.Response]
+    assert len(set(values)) == len(values)
+
+
+def test_load_round_trip():
+    image = bytes(range(256)) * 3 + b"\x00\xff"
+    request = proto.encode_load(image, len(image))
+    assert len(request) == proto.load_length(len(image)) == 1 + 770
+    assert request[0] == proto.Command.LOAD and request[1:] == image
+    assert proto.decode_load(request, len(image)) == image
+    assert proto.encode_load(bytearray(image), 770) == request
+    assert proto.encode_load(memoryview(image), 770) == request
+
+
+@pytest.mark.parametrize("image, weight_bytes, error, message", [
+    (b"\x01\x02", 3, ValueError, "The model's weight image is 3 bytes, not 2"),
+    (b"\x01\x02\x03\x04", 3, ValueError, "The model's weight image is 3 bytes, not 4"),
+    ([1, 2, 3], 3, TypeError, "A weight image must be bytes, not list"),
+    (np.zeros(3, np.uint8), 3, TypeError, "A weight image must be bytes, not ndarray"),
+    (b"", 0, ValueError, "Weight image length must be an integer from 1 to 16777216, not 0"),
+    (b"\x01", True, ValueError, "Weight image length must be an integer from 1 to 16777216, "
+                                "not True"),
+    (b"\x01", 1 << 24 | 1, ValueError, "Weight image length must be an integer from 1 to "
+                                       "16777216, not 16777217"),
+])
+def test_bad_loads(image, weight_bytes, error, message):
+    with pytest.raises(error, match="^" + re.escape(message) + "$"):
+        proto.encode_load(image, weight_bytes)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"W\x01\x02", "A LOAD request is 4 bytes (command and a 3-byte weight image), not 3"),
+    (b"W\x01\x02\x03\x04", "A LOAD request is 4 bytes (command and a 3-byte weight image), "
+                           "not 5"),
+    (b"I\x01\x02\x03", "Unknown command byte 0x49; expected LOAD (0x57)"),
+])
+def test_decode_load_checks(data, message):
+    with pytest.raises(proto.ProtocolError, match="^" + re.escape(message) + "$"):
+        proto.decode_load(data, 3)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "The board did not answer the LOAD; a missing answer means the weight image is "
+          "shorter than the board's network expects, the board stopped answering, or the baud "
+          "rate is wrong"),
+    (b"E", "The board answered ERROR to LOAD: its network keeps its weights in the bitstream "
+           "and takes no weight image"),
+    (b"U", "The answer to LOAD is 55, expected LOADED (0x4c) alone; the line is garbled or "
+           "out of step"),
+    (b"LL", "The answer to LOAD is 4c 4c, expected LOADED (0x4c) alone"),
+])
+def test_decode_loaded(data, message):
+    assert proto.decode_loaded(b"L") is None
+    with pytest.raises(proto.ProtocolError, match="^" + re.escape(message)):
+        proto.decode_loaded(data)
+
+
+def test_unloaded_reply():
+    """UNLOADED is its own error, a ProtocolError, and alone on the line."""
+    with pytest.raises(proto.WeightsNotLoaded, match=r"^The board answered UNLOADED: its "
+                                                     r"network's weights are not loaded; send "
+                                                     r"them with LOAD first$"):
+        proto.decode_reply(b"U", 10)
+    assert issubclass(proto.WeightsNotLoaded, proto.ProtocolError)
+    # Any other lone byte is a garbled reply, said as such (not as a short one).
+    with pytest.raises(proto.ProtocolError, match=r"^The reply starts with 0x4c, expected "
+                                                  r"RESULT \(0x52\)"):
+        proto.decode_reply(b"L", 10)
+
+
+class SpramBoard:
+    """A pyserial-like port playing a board whose weights are loaded at run time: the golden
+    model answers only once exactly ``image`` was loaded; writes may come in any pieces."""
+
+    def __init__(self, qmodel, image):
+        self.qmodel, self.image = qmodel, bytes(image)
+        self.loaded = None    # the image last loaded
+        self.inbox, self.out, self.writes = b"", b"", []
+
+    def reset_input_buffer(self):
+        self.out = b""
+
+    def write(self, data):
+        self.writes.append(bytes(data))
+        self.inbox += bytes(data)
+        self._serve()
+        return len(data)
+
+    def _serve(self):
+        n_in, n_load = proto.request_length(self.qmodel.n_inputs), proto.load_length(
+            len(self.image))
+        while self.inbox:
+            if self.inbox[0] == proto.Command.INFER and len(self.inbox) >= n_in:
+                x = proto.decode_request(self.inbox[:n_in], self.qmodel.n_inputs)
+                self.inbox = self.inbox[n_in:]
+                if self.loaded != self.image:
+                    self.out += bytes([proto.Response.UNLOADED])
+                else:
+                    logits = self.qmodel(x[None])[0]
+                    self.out += proto.encode_reply(int(np.argmax(logits)), logits)
+            elif self.inbox[0] == proto.Command.LOAD and len(self.inbox) >= n_load:
+                self.loaded = proto.decode_load(self.inbox[:n_load], len(self.image))
+                self.inbox = self.inbox[n_load:]
+                self.out += bytes([proto.Response.LOADED])
+            else:
+                return
+
+    def read(self, n):
+        data, self.out = self.out[:n], self.out[n:]
+        return data
+
+
+def _tiny():
+    from slimgen.sim.testing import dense_network, random_dense_layer
+    rng = np.random.default_rng(4)
+    return dense_network([random_dense_layer(rng, 6, 5),
+                          random_dense_layer(rng, 5, 3, requant=False)])
+
+
+def test_transact_and_load_weights_over_a_fake_port():
+    q = _tiny()
+    image = bytes(np.random.default_rng(0).integers(0, 256, 1000, dtype=np.uint8))
+    board = SpramBoard(q, image)
+    x = np.arange(6) * 40
+    kw = dict(n_inputs=6, n_classes=3, logit_bits=q.logit_bits)
+    with pytest.raises(proto.WeightsNotLoaded):
+        proto.transact(board, x, **kw)
+    progress = []
+    proto.load_weights(board, image, weight_bytes=1000, chunk_bytes=300,
+                       progress=lambda sent, total: progress.append((sent, total)))
+    assert progress == [(300, 1000), (600, 1000), (900, 1000), (1000, 1000)]
+    assert board.writes[-5:] == [b"W", image[:300], image[300:600], image[600:900], image[900:]]
+    assert board.loaded == image
+    assert proto.transact(board, x, **kw).logits.tolist() == q(x[None])[0].tolist()
+
+
+def test_load_weights_checks_the_answer():
+    q = _tiny()
+    image = bytes(10)
+    with pytest.raises(proto.ProtocolError, match="The board did not answer the LOAD"):
+        proto.load_weights(SpramBoard(q, bytes(11)), image, weight_bytes=10)  # short image
+    with pytest.raises(ValueError, match=r"^The model's weight image is 9 bytes, not 10$"):
+        proto.load_weights(SpramBoard(q, image), image, weight_bytes=9)
+    with pytest.raises(ValueError, match=r"^Chunk length must be an integer from 1 to "):
+        proto.load_weights(SpramBoard(q, image), image, weight_bytes=10, chunk_bytes=0)
+
+
+def test_one_byte_answers_do_not_wait_for_more():
+    """transact reads the first byte alone: ERROR and UNLOADED come back without waiting out the
+    port's timeout for a whole reply."""
+
+    class Port:
+        def __init__(self, answer):
+            self.answer, self.reads = answer, []
+
+        def write(self, data):
+            pass
+
+        def read(self, n):
+            self.reads.append(n)
+            data, self.answer = self.answer[:n], self.answer[n:]
+            return data
+
+    for answer, error in [(b"U", proto.WeightsNotLoaded), (b"E", proto.ProtocolError)]:
+        port = Port(answer)
+        with pytest.raises(error):
+            proto.transact(port, np.zeros(6, int), n_inputs=6, n_classes=3)
+        assert port.reads == [1]
+    port = Port(proto.encode_reply(1, [0, 5, 2]))
+    assert proto.transact(port, np.zeros(6, int), n_inputs=6, n_classes=3).cls == 1
+    assert port.reads == [1, proto.reply_length(3) - 1]
