@@ -12,10 +12,16 @@ network on one array of P multiply-accumulate lanes and one requantizer::
     logits ─> Argmax ─> o {cls, logits}
 
 A sample loads into buffer 0 (one input code per transfer, channels-last), the layers run one
-after the other between the two buffers, the logits go to the argmax. Per layer the walker
-issues one tap a cycle, holding a group's last tap until the drain has finished the previous
-group (``cooldown``), and waits ``FLUSH + L`` cycles after its last tap
-(:func:`slimgen.hw.program.layer_cycles` counts exactly these cycles).
+after the other between the two buffers, the logits go to the argmax. The walker issues one
+tap a cycle and no stage waits for another to end: layer 0 runs while the inputs arrive, a
+layer starts while the previous one still drains, and each logit goes to the argmax as soon
+as it is written. A tap is held only while its input word is not yet written (``avail``: the
+inputs loaded, or the previous layer's outputs written, in address order), while it ends a
+group and the drain has not finished the previous one (``cooldown``), for a Winograd
+layer's products after its last tap (``settle``), or when it ends layer 0 before the last
+input came (the next layer writes buffer 0). :func:`slimgen.hw.program.schedule` models
+these holds and :func:`~slimgen.hw.program.network_cycles` counts the cycles exactly. The
+next sample loads once the result has gone to the argmax.
 
 A Winograd layer (op ``"wino"``, 1-D F(m, r)) uses the same walker, tile by tile::
 
@@ -41,7 +47,7 @@ from .lib.argmax import Argmax, result_layout
 from .lib.const_mul import const_times
 from .lib.requantizer import requantize
 from .lib.transform import TransformUnit
-from .program import FLUSH
+from .program import cool_end
 
 __all__ = ["Engine"]
 
@@ -139,6 +145,7 @@ class _Tables:
         OH, OW, CO = p.out_shape
         s, (pt, pl) = p.stride, p.pad
         wk = self.winos.index((p.wino, p.y_bits)) if p.wino else 0
+        nxt = self.programs[k + 1] if k + 1 < len(self.programs) else None
         return {
             "H": p.limit[0], "W": p.limit[1], "OHm1": OH - 1, "OWm1": p.positions[1] - 1,
             "CO": CO, "out_step": p.m * CO, "n_out": p.n_out, "m": p.m, "mm1": p.m - 1,
@@ -151,6 +158,9 @@ class _Tables:
             "mac": p.op in ("mac", "wino"), "max": p.op == "max", "gid_base": self.gid_base[k],
             "cidx_base": self.cidx_base[k], "requant": p.requant, "shift": max(p.shift, 1),
             "lo": p.lo, "hi": p.hi, "last": k == len(self.programs) - 1,
+            "n_in": p.n_in, "src_ordered": k == 0 or self.programs[k - 1].op != "wino",
+            # set at the layer's last tap, for the next layer (none after the last layer)
+            "cool_end": cool_end(p, nxt) if nxt else 0, "settle_end": p.tail if nxt else 0,
         }[name]
 
 
@@ -232,28 +242,94 @@ class Engine(wiring.Component):
         wiring.connect(m, argmax.o, wiring.flipped(self.o))
         logits = Array(Signal(signed(self.logit_bits), name=f"logit{k}")
                        for k in range(self.n_classes))
-        issue = self._walker(m, mems, logits, argmax.i)
-        self._drain(m, mems, self._lanes(m, mems, issue), logits)
+        # the drain's writes, counted by the walker (words it may read) and the sender
+        wrote = {"buf": [Signal(name=f"wrote_buf{k}") for k in range(2)],
+                 "layer": Signal(range(max(2, len(self.programs))), name="wrote_layer"),
+                 "logit": Signal(name="wrote_logit")}
+        done = self._sender(m, logits, argmax.i, wrote["logit"])
+        loaded = self._loader(m, mems, done)
+        issue = self._walker(m, mems, loaded, wrote, done)
+        self._drain(m, mems, self._lanes(m, mems, issue), logits, wrote)
         return m
 
-    def _walker(self, m, mems, logits, send):
-        """The sequencer (load, layer by layer, send) and stage A of the tap pipeline."""
-        t, n_layers = self.t, len(self.programs)
+    def _loader(self, m, mems, done):
+        """A sample's input codes into buffer 0, one per transfer, until it has ``n_inputs``
+        (the walker reads them as they arrive); the next sample's once its result has gone.
+        Returns the count loaded."""
+        loaded = Signal(range(self.n_inputs + 1), name="loaded")
+        wr = mems["buf"][0][1]
+        m.d.comb += self.i.ready.eq(loaded != self.n_inputs)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.comb += [wr.addr.eq(loaded), wr.data.eq(self.i.payload), wr.en.eq(1)]
+            m.d.sync += loaded.eq(loaded + 1)
+        with m.If(done):
+            m.d.sync += loaded.eq(0)
+        return loaded
+
+    def _sender(self, m, logits, send, wrote_logit):
+        """The logits to the argmax one a cycle, each as soon as the drain has written it (a
+        direct layer or a pool writes them in order; a Winograd layer's drain does not, so
+        then all of them first). Returns ``done``: the last one goes."""
+        n = self.n_classes
+        written = Signal(range(n + 1), name="logits_written")
+        sent = Signal(range(n), name="logits_sent")
+        done = Signal(name="sample_done")
+        ready = (written == n) if self.programs[-1].op == "wino" else (sent < written)
+        m.d.comb += [send.valid.eq(ready), send.payload.eq(logits[sent]),
+                     done.eq(send.valid & send.ready & (sent == n - 1))]
+        with m.If(wrote_logit):
+            m.d.sync += written.eq(written + 1)
+        with m.If(send.valid & send.ready):
+            m.d.sync += sent.eq(sent + 1)
+        with m.If(done):
+            m.d.sync += [sent.eq(0), written.eq(0)]
+        return done
+
+    def _available(self, m, layer, enter, nxt, loaded, wrote, done):
+        """The input words of the walker's layer written so far: the inputs loaded (layer
+        0), else the previous layer's outputs in address order (a Winograd layer's drain is
+        not in order: none until all). ``written[k]`` counts buffer k's writes by the
+        walker's layer or the one before (an older layer's last writes may still arrive as
+        the walker enters a layer); it restarts as the walker enters the layer that writes
+        buffer k next, or a new sample."""
+        t = self.t
+        written = [Signal(range(t.depth + 1), name=f"written{k}") for k in range(2)]
+        fresh = wrote["layer"] + 1 >= layer
+        for k in range(2):
+            with m.If(wrote["buf"][k] & fresh):
+                m.d.sync += written[k].eq(written[k] + 1)
+        with m.If(enter):               # after the counts: layer nxt writes buffer (nxt + 1) % 2
+            with m.If(nxt[0]):
+                m.d.sync += written[0].eq(0)
+            with m.Else():
+                m.d.sync += written[1].eq(0)
+        with m.If(done):
+            m.d.sync += written[1].eq(0)
+        words = Mux(layer[0], written[1], written[0])
+        avail = Signal(range(t.depth + 1), name="avail")
+        whole = t.layer("src_ordered", layer) | (words == t.layer("n_in", layer))
+        m.d.comb += avail.eq(Mux(layer == 0, loaded, Mux(whole, words, 0)))
+        return avail
+
+    def _walker(self, m, mems, loaded, wrote, done):
+        """The sequencer (layer after layer, then waiting for the send) and stage A of the
+        tap pipeline: one tap a cycle, held as :func:`slimgen.hw.program.schedule` says."""
+        t, n_layers, p0 = self.t, len(self.programs), self.programs[0]
         layer = Signal(range(max(2, n_layers)), name="layer")
-        ptr = Signal(range(max(2, len(t.taps))), name="ptr")
+        ptr = Signal(range(max(2, len(t.taps))), name="ptr")     # 0: layer 0's first tap
         ptr_next = Signal.like(ptr, name="ptr_next")
         g = Signal(range(max(2, max(len(p.groups) for p in self.programs))), name="group")
         ch0 = Signal(range(max(p.out_shape[2] for p in self.programs) + 1), name="ch0")
         oy, ox = Signal(range(2 ** 16), name="oy"), Signal(range(2 ** 16), name="ox")
-        iy0, ix0 = Signal(signed(18), name="iy0"), Signal(signed(18), name="ix0")
-        row_base = Signal(signed(t.addr_bits), name="row_base")
-        pos_base = Signal(signed(t.addr_bits), name="pos_base")
+        # reset: layer 0's first position, as a layer's last tap sets them for the next
+        iy0 = Signal(signed(18), name="iy0", init=t._value("iy0", 0, p0))
+        ix0 = Signal(signed(18), name="ix0", init=t._value("ix0", 0, p0))
+        row_base = Signal(signed(t.addr_bits), name="row_base", init=t._value("base0", 0, p0))
+        pos_base = Signal(signed(t.addr_bits), name="pos_base", init=t._value("base0", 0, p0))
         out_base = Signal(range(t.out_max), name="out_base")
-        drain_max = self.lanes * t.m_max
-        cooldown = Signal(range(drain_max + 1), name="cooldown")
-        first = Signal(name="first")
-        flush = Signal(range(FLUSH + t.alpha + 1 + drain_max + 1), name="flush")
-        count = Signal(range(max(self.n_inputs, self.n_classes) + 1), name="count")
+        cooldown = Signal(range(self.lanes * t.m_max + t.alpha + 2), name="cooldown")
+        settle = Signal(range(t.alpha + 2), name="settle")
+        first = Signal(name="first", init=1)
         L = lambda name: t.layer(name, layer)     # noqa: E731  (this layer's constant)
 
         off, ky, kx, e_last = self._fields(mems["taps"].data)
@@ -261,89 +337,80 @@ class Engine(wiring.Component):
         inside = (iy >= 0) & (iy < L("H")) & (ix >= 0) & (ix < L("W"))
         addr = Signal(signed(t.addr_bits + 1), name="tap_addr")
         m.d.comb += addr.eq(pos_base + off + Mux(L("pool"), ch0, 0))
-        group_end, pos_end = Signal(), Signal()
+        group_end, pos_end, final = Signal(), Signal(), Signal(name="final_tap")
+        enter, nxt = Signal(name="enter"), Signal.like(layer, name="next_layer")
         Lcur = Mux(g == L("Gm1"), L("Llast"), L("Lg"))
         issue = {"valid": Signal(name="a_valid"), "inside": inside, "first": first,
                  "last": e_last, "gid": L("gid_base") + g, "L": Lcur,
                  "out": out_base + ch0, "cidx": L("cidx_base") + ch0, "layer": layer,
                  "kx": kx, "ptr": ptr, "D": Mux(g == L("Gm1"), L("Dlast"), L("Dg"))}
+        avail = self._available(m, layer, enter, nxt, loaded, wrote, done)
+        hold = Signal(name="hold")
         run = Signal()
         m.d.comb += [
+            final.eq(e_last & (g == L("Gm1")) & (ox == L("OWm1")) & (oy == L("OHm1"))),
+            # the holds of schedule(): the drain busy, a Winograd layer's products, the
+            # input word not yet written, layer 0 ending before its last input came
+            hold.eq((e_last & (cooldown != 0)) | (settle != 0) | (inside & (addr >= avail))
+                    | (final & (layer == 0) & (loaded != self.n_inputs))),
             mems["taps"].addr.eq(ptr_next), ptr_next.eq(ptr),
-            issue["valid"].eq(run & ~(e_last & (cooldown != 0))),
+            issue["valid"].eq(run & ~hold),
             group_end.eq(issue["valid"] & e_last), pos_end.eq(group_end & (g == L("Gm1"))),
+            enter.eq(issue["valid"] & final), nxt.eq(Mux(L("last"), 0, layer + 1)),
         ]
         m.d.sync += ptr.eq(ptr_next)
         for port in mems["w"]:
             m.d.comb += port.addr.eq(ptr_next)       # the Winograd products' sequencer overrides
         for rd, _ in mems["buf"]:
             m.d.comb += rd.addr.eq(addr)
+        with m.If(cooldown != 0):
+            m.d.sync += cooldown.eq(cooldown - 1)
+        with m.If(settle != 0):
+            m.d.sync += settle.eq(settle - 1)
 
         with m.FSM(name="engine"):
-            with m.State("LOAD"):
-                wr = mems["buf"][0][1]
-                m.d.comb += [self.i.ready.eq(1), wr.addr.eq(count), wr.data.eq(self.i.payload),
-                             wr.en.eq(self.i.valid)]
-                with m.If(self.i.valid):
-                    m.d.sync += count.eq(count + 1)
-                    with m.If(count == self.n_inputs - 1):
-                        m.d.sync += [count.eq(0), layer.eq(0)]
-                        m.next = "SETUP"
-            with m.State("SETUP"):
-                m.d.comb += ptr_next.eq(L("tap_start"))
-                m.d.sync += [iy0.eq(L("iy0")), ix0.eq(L("ix0")), row_base.eq(L("base0")),
-                             pos_base.eq(L("base0")), out_base.eq(0), g.eq(0), ch0.eq(0),
-                             oy.eq(0), ox.eq(0), first.eq(1), cooldown.eq(0)]
-                m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += run.eq(1)
                 self._advance(m, issue, dict(
                     L=L, ptr=ptr, ptr_next=ptr_next, g=g, ch0=ch0, oy=oy, ox=ox, iy0=iy0,
                     ix0=ix0, row_base=row_base, pos_base=pos_base, out_base=out_base,
-                    cooldown=cooldown, first=first, flush=flush, group_end=group_end,
-                    pos_end=pos_end))
-            with m.State("FLUSH"):
-                m.d.sync += flush.eq(flush - 1)
-                with m.If(flush == 0):
-                    with m.If(L("last")):
-                        m.next = "SEND"
-                    with m.Else():
-                        m.d.sync += layer.eq(layer + 1)
-                        m.next = "SETUP"
-            with m.State("SEND"):
-                m.d.comb += [send.valid.eq(1), send.payload.eq(logits[count])]
-                with m.If(send.ready):
-                    m.d.sync += count.eq(count + 1)
-                    with m.If(count == self.n_classes - 1):
-                        m.d.sync += count.eq(0)
-                        m.next = "LOAD"
+                    cooldown=cooldown, settle=settle, first=first, group_end=group_end,
+                    pos_end=pos_end, enter=enter, nxt=nxt, layer=layer))
+                with m.If(enter & L("last")):
+                    m.next = "WAIT"
+            with m.State("WAIT"):                    # until the last logit has gone
+                with m.If(done):
+                    m.next = "RUN"
         return issue
 
     def _advance(self, m, issue, v):
-        """RUN: the counters after each issued tap (next tap, group, position, layer)."""
+        """RUN: the counters after each issued tap (next tap, group, position); the last tap
+        of a layer sets them for the next layer (layer 0 after the last)."""
         L, ptr, ptr_next, g, ch0 = v["L"], v["ptr"], v["ptr_next"], v["g"], v["ch0"]
+        oy, ox, iy0, ix0 = v["oy"], v["ox"], v["iy0"], v["ix0"]
+        row_base, pos_base, out_base = v["row_base"], v["pos_base"], v["out_base"]
         with m.If(issue["valid"]):
             m.d.comb += ptr_next.eq(Mux(issue["last"] & (L("pool") | (g == L("Gm1"))),
                                         L("tap_start"), ptr + 1))
             m.d.sync += v["first"].eq(issue["last"])
         with m.If(v["group_end"]):
             m.d.sync += [v["cooldown"].eq(issue["D"] - 1), g.eq(g + 1), ch0.eq(ch0 + L("Lg"))]
-        with m.Elif(v["cooldown"] != 0):
-            m.d.sync += v["cooldown"].eq(v["cooldown"] - 1)
         with m.If(v["pos_end"]):
-            oy, ox, iy0, ix0 = v["oy"], v["ox"], v["iy0"], v["ix0"]
-            row_base, pos_base = v["row_base"], v["pos_base"]
-            m.d.sync += [g.eq(0), ch0.eq(0), v["out_base"].eq(v["out_base"] + L("out_step"))]
+            m.d.sync += [g.eq(0), ch0.eq(0), out_base.eq(out_base + L("out_step"))]
             with m.If(ox == L("OWm1")):
                 m.d.sync += [ox.eq(0), ix0.eq(L("ix0")), oy.eq(oy + 1), iy0.eq(iy0 + L("s")),
                              row_base.eq(row_base + L("row_step")),
                              pos_base.eq(row_base + L("row_step"))]
-                with m.If(oy == L("OHm1")):
-                    m.d.sync += v["flush"].eq(FLUSH + L("tail") + issue["D"] - 1)
-                    m.next = "FLUSH"
             with m.Else():
                 m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + L("sx")),
                              pos_base.eq(pos_base + L("col_step"))]
+        with m.If(v["enter"]):               # after the above: the next layer's first tap
+            N = lambda name: self.t.layer(name, v["nxt"])     # noqa: E731
+            m.d.comb += ptr_next.eq(N("tap_start"))
+            m.d.sync += [v["layer"].eq(v["nxt"]), iy0.eq(N("iy0")), ix0.eq(N("ix0")),
+                         row_base.eq(N("base0")), pos_base.eq(N("base0")), out_base.eq(0),
+                         g.eq(0), ch0.eq(0), oy.eq(0), ox.eq(0),
+                         v["cooldown"].eq(L("cool_end")), v["settle"].eq(L("settle_end"))]
 
     # ------------------------------------------------------------------ lanes and drain
 
@@ -471,7 +538,7 @@ class Engine(wiring.Component):
         m.d.comb += q["v"].eq(Array(V)[q["j"]])
         return q
 
-    def _drain(self, m, mems, c, logits):
+    def _drain(self, m, mems, c, logits, wrote):
         """The one requantizer draining the bank, lane d by lane, output i by output (a
         Winograd layer's m outputs per lane, from the output transform of its α sums): R1
         (select, read M), R2 (requantize, clamp to the layer's range), R3 (write the next
@@ -513,8 +580,10 @@ class Engine(wiring.Component):
 
         last = t.layer("last", w["layer"])
         write = w["valid"] & (w["addr"] < t.layer("n_out", w["layer"]))
+        m.d.comb += [wrote["layer"].eq(w["layer"]), wrote["logit"].eq(write & last)]
         for k, (_, wr) in enumerate(mems["buf"]):
             target = write & ~last & (w["layer"][0] != k)
+            m.d.comb += wrote["buf"][k].eq(target)
             with m.If(target):
                 m.d.comb += [wr.addr.eq(w["addr"]), wr.data.eq(w["data"]), wr.en.eq(1)]
         with m.If(write & last):

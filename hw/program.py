@@ -31,8 +31,10 @@ check zeroes taps in the padding, their cycle is still spent.
 
 Cycles (:func:`layer_cycles`): one per tap issued; a group's last tap waits until the
 requantizer has drained the previous group (its L lanes, one a cycle), so a group costs
-``max(T, L_prev)`` cycles; then ``FLUSH + L`` cycles to empty the pipeline and one to set up
-the next layer.
+``max(T, L_prev)`` cycles. Nothing waits for a whole stage to end: layer 0 starts while the
+inputs arrive, a layer starts while the previous one drains, the logits go to the argmax as
+they are written; a tap waits only for its own input word (:func:`schedule`, whose cycles
+:func:`network_cycles` counts exactly).
 
 ``wino`` (a 1-D convolution of stride 1 on a Winograd/CRT algorithm F(m, r) of
 :mod:`slimgen.sw.winograd` in integer form, :class:`Wino`): positions are tiles of m outputs
@@ -48,8 +50,8 @@ whose filters are not all zero in the group::
         out(y) written where t·m + i < OW (the edge tile's extra outputs are dropped)
 
 The products of a block run α cycles behind its reads, so a layer ends ``α + 1`` cycles later
-(``tail``), and a group's drain lasts ``m·L`` cycles (``drain``); otherwise the cycle count is
-the one above.
+(``tail``: the next layer's first tap waits for it), and a group's drain lasts ``m·L`` cycles
+(``drain``); otherwise the cycle count is the one above.
 """
 
 from dataclasses import dataclass
@@ -61,12 +63,9 @@ from slimgen.sw.fixed import requantize, signed_bits
 from slimgen.sw.integer_model import act_range
 
 __all__ = ["LayerProgram", "Wino", "wino_algorithm", "wino_program", "build_programs", "execute",
-           "layer_cycles", "layer_mults", "network_cycles", "MUTATIONS", "FLUSH",
+           "layer_cycles", "layer_mults", "network_cycles", "schedule", "cool_end", "MUTATIONS",
            "MAX_OPERAND_BITS"]
 
-# Pipeline depth behind the walker: read, multiply, accumulate, requantize (3 stages) and the
-# write, with one cycle of margin before the next layer's first read.
-FLUSH = 5
 # The signed operands one multiplier takes (ECP5's 18×18 blocks).
 MAX_OPERAND_BITS = 18
 # Bugs planted on purpose, so the tests can show that the fuzz bench catches them:
@@ -560,9 +559,11 @@ def layer_run_cycles(p):
 
 
 def layer_cycles(p):
-    """Setup, issue and flush cycles of one layer on the engine (a group's drain lasts
-    ``m·L`` cycles, a Winograd layer's products run ``tail`` cycles behind)."""
-    return 1 + layer_run_cycles(p) + FLUSH + p.tail + p.groups[-1][1] * p.m
+    """The layer's own cycles, as the cost model compares algorithms: its taps issued with
+    every input present (:func:`layer_run_cycles`) and a Winograd layer's ``tail``. In the
+    network (:func:`network_cycles`) layers overlap the load, each other's drain and the
+    send, and a tap may wait for its input word."""
+    return layer_run_cycles(p) + p.tail
 
 
 def layer_mults(p):
@@ -586,7 +587,96 @@ def layer_mults(p):
     return total
 
 
+def _drained_addresses(p, out, L):
+    """The addresses a group of L lanes drains, in the drain's order, from ``out`` (its first
+    output word): lane by lane (and a Winograd lane's m outputs); None where an edge tile's output
+    is dropped."""
+    CO = p.out_shape[2]
+    return [out + i * CO + d if out + i * CO + d < p.n_out else None
+            for d in range(L) for i in range(p.m)]
+
+
+def cool_end(p, nxt):
+    """The cooldown the walker sets at a layer's last tap: the next layer's first group may
+    start its drain once the last group's has ended (the tails move both starts)."""
+    return max(0, p.groups[-1][1] * p.m + p.tail - (nxt.tail if nxt else 0) - 1)
+
+
+def schedule(programs, n_inputs):
+    """The engine's schedule for one sample, its input codes given one a cycle from cycle 0
+    (the first transfer): ``(final, writes)`` with ``final[k]`` the cycle layer k's last tap
+    issues and ``writes[k]`` (n_out,) the cycle each of its outputs is written (a logit:
+    its register).
+
+    The walker issues one tap a cycle in order and holds it while
+
+    - its input word is not yet written (inside taps only; a read one cycle after its
+      write sees it): input word a is written at cycle a; a layer's outputs as its drain
+      writes them, in order (direct layers and pools), or all at once when a Winograd
+      layer (whose drain is not in address order) has written its last;
+    - it ends a group and the drain has not finished the previous group (``cooldown``:
+      a group drains D = L·m words from cycle ``issue + 3 + tail``, one a cycle, its last
+      tap ``D`` cycles after the previous group's);
+    - it is layer 0's last tap and not every input has arrived (the next layer writes
+      buffer 0);
+    - it follows a Winograd layer by fewer than ``tail + 1`` cycles (its products still
+      use the accumulate stage).
+
+    A drained word d of a group whose last tap issued at cycle c is written at cycle
+    ``c + 5 + tail + d`` (read, multiply, accumulate, the drain's select, requantize,
+    write)."""
+    final, writes = [], []
+    t, cool_until, settle_until = 0, 0, 0
+    ready = np.arange(n_inputs, dtype=np.int64) + 1      # the cycle each input may be read
+    for k, p in enumerate(programs):
+        H, W, C = p.in_shape
+        OH, OW = p.positions
+        _, _, CO = p.out_shape
+        written = np.zeros(p.n_out, dtype=np.int64)
+        pool = p.op in ("max", "avg")
+        pos = 0
+        for oy in range(OH):
+            for ox in range(OW):
+                iy0, ix0 = oy * p.stride - p.pad[0], ox * p.step - p.pad[1]
+                for g, (ch0, L, taps) in enumerate(p.groups):
+                    for j, (ky, kx, c) in enumerate(taps):
+                        at = max(t, settle_until)
+                        iy, ix = iy0 + ky, ix0 + kx
+                        if 0 <= iy < p.limit[0] and 0 <= ix < p.limit[1]:
+                            at = max(at, ready[(iy * W + ix) * C + c + (ch0 if pool else 0)])
+                        last = j == len(taps) - 1
+                        if last:
+                            at = max(at, cool_until)
+                        if last and k == 0 and g == len(p.groups) - 1 and oy == OH - 1 \
+                                and ox == OW - 1:
+                            at = max(at, n_inputs)
+                        t = at + 1
+                        if last:
+                            cool_until = at + L * p.m
+                            first_write = at + 5 + p.tail
+                            for n, a in enumerate(_drained_addresses(p, pos + ch0, L)):
+                                if a is not None:
+                                    written[a] = first_write + n
+                pos += p.m * CO
+        nxt = programs[k + 1] if k + 1 < len(programs) else None
+        cool_until = t + cool_end(p, nxt)
+        settle_until = t + p.tail
+        final.append(t - 1)
+        writes.append(written)
+        ready = written + 1 if p.op != "wino" else np.full_like(written, written.max() + 1)
+    return final, writes
+
+
 def network_cycles(programs, n_inputs, n_classes):
-    """Cycles from the first input transfer to the result on ``o`` with inputs given one a
-    cycle: load, every layer, the logits to the argmax and its result register."""
-    return n_inputs + sum(layer_cycles(p) for p in programs) + n_classes + 1
+    """Cycles from the first input transfer to the result's transfer on ``o``, both counted,
+    with inputs given one a cycle and the result taken at once (:func:`schedule`). The
+    logits go to the argmax one a cycle as soon as each is written (all of them written
+    first when the last layer is a Winograd layer), the result follows the last logit."""
+    _, writes = schedule(programs, n_inputs)
+    logits = writes[-1]
+    if programs[-1].op == "wino":
+        logits = np.full_like(logits, logits.max())
+    sent = -1
+    for w in logits:
+        sent = max(sent + 1, int(w) + 1)
+    return sent + 2
