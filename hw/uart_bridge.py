@@ -25,7 +25,9 @@ starts without them. LOAD resets the network (so a new image always starts at it
 streams the next ``network.weight_bytes`` bytes into ``load`` and answers LOADED once the
 network's ``loaded`` is high; a LOAD cut short is abandoned as above, and the reset clears
 ``loaded``. An INFER while ``loaded`` is low takes its pixels (without passing them on) and is
-answered UNLOADED. A network without ``load`` answers LOAD with ERROR, as any unknown command.
+answered UNLOADED. An INFER cut short resets the network too, so its weights must be sent again
+(the host does so when it is answered UNLOADED). A network without ``load`` answers LOAD with
+ERROR, as any unknown command.
 """
 
 from amaranth.hdl import Module, ResetInserter, Signal, signed

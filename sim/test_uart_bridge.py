@@ -1,14 +1,23 @@
 """Launch the UART bridge bench: real digit images sent over the serial line by a simulated
-host, replies checked against the golden model; on the simulator named by SLIMGEN_SIM."""
+host, replies checked against the golden model; on the simulator named by SLIMGEN_SIM. Also a
+network that keeps its weights in the UP5K's SPRAM, its weight image sent over the line first."""
+
+import io
+from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
 
-from slimgen.sim.runner import default_simulator
-from slimgen.sim.uart_bridge import verify_uart_bridge
+from slimgen.sim.runner import default_simulator, run_bench
+from slimgen.sim.uart_bridge import UARTVerification, verify_uart_bridge
+from slimgen.sw.artifact import write_bytes_atomic
 from slimgen.sw.uart_protocol import divisor
 
 from .testing import require_simulator, trained_int_network
+
+#: The bench's tests of run-time weight loading, skipped for weights in the bitstream.
+LOADING_TESTS = {"bridge_answers_unloaded_until_loaded", "bridge_abandons_a_short_load"}
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +27,21 @@ def digits_model():
     return qmodel, x_q
 
 
+def _outcomes(build_dir, sim):
+    """``{test name: "passed" | "skipped" | "failed"}`` of the bench's last run."""
+    root = ElementTree.parse(Path(build_dir) / sim / "results.xml").getroot()
+    out = {}
+    for case in root.iter("testcase"):
+        kind = "failed" if case.find("failure") is not None or case.find("error") is not None \
+            else "skipped" if case.find("skipped") is not None else "passed"
+        out[case.get("name")] = kind
+    return out
+
+
 @pytest.mark.sim
 def test_uart_bridge_fast_line(digits_model, tmp_path):
-    """Twenty images at 8 clock cycles per bit, plus the bad-request recovery test."""
+    """Twenty images at 8 clock cycles per bit, plus the bad-request recovery test (LOAD,
+    which this network does not take, answered with ERROR)."""
     sim = default_simulator()
     require_simulator(sim)
     qmodel, x_q = digits_model
@@ -30,6 +51,59 @@ def test_uart_bridge_fast_line(digits_model, tmp_path):
     assert (r.expected < 0).any()  # negative logits made it through the sign extension
     # 65 request and 42 reply frames of 10 bits, plus the network's latency.
     assert (r.cycles > (65 + 42) * 10 * 8).all()
+    outcomes = _outcomes(tmp_path, sim)
+    assert {name for name, kind in outcomes.items() if kind == "skipped"} == LOADING_TESTS
+    assert all(kind == "passed" for name, kind in outcomes.items() if name not in LOADING_TESTS)
+
+
+def verify_spram_bridge(qmodel, x_q, *, lanes, divisor, build_dir, timeout_bytes=64, sim=None):
+    """As :func:`slimgen.sim.uart_bridge.verify_uart_bridge`, for a
+    :class:`slimgen.hw.folded_mlp.FoldedMlp` of ``lanes`` lanes that keeps its weights in SPRAM:
+    the bench sends its weight image with LOAD after each reset. Returns the
+    :class:`UARTVerification` and the network."""
+    from slimgen.hw.folded_mlp import FoldedMlp
+    from slimgen.hw.uart_bridge import UARTBridge
+    from slimgen.hw.verilog import to_verilog
+    from slimgen.sim.network import prepare_bench
+    sim = sim or default_simulator()
+    build_dir, x_q, expected = prepare_bench(build_dir, qmodel, x_q)
+    net = FoldedMlp(qmodel, lanes=lanes, weights="spram")
+    bridge = UARTBridge(qmodel, divisor=divisor, timeout_bytes=timeout_bytes, network=net)
+    verilog = build_dir / "uart_bridge.v"
+    write_bytes_atomic(verilog, to_verilog(bridge, "uart_bridge").encode())
+    data_path, out_path = build_dir / "bench_data.npz", build_dir / "bench_out.npz"
+    buf = io.BytesIO()
+    np.savez(buf, inputs=x_q, expected=expected, divisor=divisor, logit_bits=qmodel.logit_bits,
+             timeout_bytes=timeout_bytes,
+             weights=np.frombuffer(net.weight_image(), dtype=np.uint8))
+    write_bytes_atomic(data_path, buf.getvalue())
+    out_path.unlink(missing_ok=True)
+    run_bench(verilog=verilog, toplevel="uart_bridge", test_module="slimgen.sim.uart_bridge_tb",
+              build_dir=build_dir, sim=sim,
+              extra_env={"SLIMGEN_TB_DATA": data_path.resolve(),
+                         "SLIMGEN_TB_OUT": out_path.resolve()})
+    with np.load(out_path) as f:
+        r = UARTVerification(f["logits"], f["cls"], expected, f["cycles"], divisor, sim)
+    return r, net
+
+
+@pytest.mark.sim
+def test_uart_bridge_weights_in_spram(digits_model, tmp_path):
+    """The digits MLP on 8 lanes with its weights in the UP5K's four SPRAMs (8 × 8 bits a row):
+    INFER before LOAD answered UNLOADED, LOAD then twenty images bit-exact, a LOAD cut short
+    abandoned by the byte timeout and a whole one working again."""
+    from slimgen.hw.lib.weights import spram_blocks
+    sim = default_simulator()
+    require_simulator(sim)
+    qmodel, x_q = digits_model
+    r, net = verify_spram_bridge(qmodel, x_q[:20], lanes=8, divisor=8, build_dir=tmp_path,
+                                 sim=sim)
+    assert spram_blocks(8, net.weight_bits) == 4
+    assert net.weight_bytes == 4 * 2 * (64 * 4 + 32 * 2)  # 4 SPRAMs × 2 bytes × 320 rows
+    assert r.bit_exact and len(r.logits) == 20
+    np.testing.assert_array_equal(r.logits, qmodel(x_q[:20]))
+    outcomes = _outcomes(tmp_path, sim)
+    assert LOADING_TESTS <= set(outcomes) and set(outcomes.values()) == {"passed"}, outcomes
 
 
 @pytest.mark.sim
