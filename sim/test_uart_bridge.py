@@ -107,6 +107,48 @@ def test_uart_bridge_weights_in_spram(digits_model, tmp_path):
 
 
 @pytest.mark.sim
+def test_classify_loads_spram_weights_on_simulated_board(digits_model, tmp_path, capsys):
+    """``slimgen classify`` (pyserial over ``socket://``) against the simulated bridge with the
+    weights in SPRAM: the first image finds the board unloaded, sends the run's weights.bin
+    (progress on stderr) and is answered exactly; the second goes straight through."""
+    import argparse
+    from slimgen import host_cli
+    from slimgen.hw.folded_mlp import FoldedMlp
+    from slimgen.sw.artifact import save_int_network
+    from slimgen.sw.data import load_digits
+    from slimgen.sw.quantize import quantize_inputs
+    from .test_host import REPLY_SECONDS, SimulatedBoard   # skips without pyserial
+    sim = default_simulator()
+    require_simulator(sim)
+    qmodel, _ = digits_model
+    run = tmp_path / "run"
+    run.mkdir()
+    save_int_network(run / "model.npz", qmodel, dataset="digits", split_seed=0,
+                     extra={"model": "mlp"})
+    net = FoldedMlp(qmodel, lanes=8, weights="spram")
+    write_bytes_atomic(run / "weights.bin", net.weight_image())
+    x, _ = load_digits(seed=0).part("test")
+    p = argparse.ArgumentParser()
+    host_cli.add_parser(p.add_subparsers())
+    board = SimulatedBoard(qmodel, tmp_path / "bench", sim, network=net)
+    try:
+        url = board.url()
+        for k in (0, 1):
+            args = p.parse_args(["classify", "--port", url, "--run", str(run),
+                                 "--timeout", str(REPLY_SECONDS), f"digits:{k}"])
+            assert args.func(args) == 0
+            captured = capsys.readouterr()
+            golden = qmodel(quantize_inputs(x[k:k + 1], qmodel.input_scale, qmodel.input_bits))
+            assert captured.out.splitlines()[1:] == [
+                "logits " + " ".join(str(v) for v in golden[0].tolist()), "golden model: equal"]
+            loading = "slimgen classify: loading the board's weights: 2,560 bytes"
+            assert captured.err.splitlines() == ([f"{loading}, about 0.2 s at 115200 baud",
+                                                  f"{loading} sent"] if k == 0 else [])
+    finally:
+        board.stop()
+
+
+@pytest.mark.sim
 @pytest.mark.slow
 def test_uart_bridge_real_baud(digits_model, tmp_path):
     """One image at the iCEBreaker's real divisor (12 MHz / 115200 baud)."""
