@@ -1,6 +1,6 @@
 """The weight-loading part of the UART protocol: LOAD, LOADED and UNLOADED, their encoders,
-decoders and checks, and the host's exchanges over a fake port that plays a board with SPRAM
-weights."""
+decoders and checks, the host's exchanges over a fake port that plays a board with SPRAM
+weights, and which networks the bridge serves LOAD to."""
 
 import re
 
@@ -186,3 +186,40 @@ def test_one_byte_answers_do_not_wait_for_more():
     port = Port(proto.encode_reply(1, [0, 5, 2]))
     assert proto.transact(port, np.zeros(6, int), n_inputs=6, n_classes=3).cls == 1
     assert port.reads == [1, proto.reply_length(3) - 1]
+
+
+# --- the bridge's side: which networks take LOAD ---------------------------------------------
+
+def test_bridge_takes_load_from_a_network_with_a_load_port():
+    """A network with ``load`` is served LOAD (its image length on the bridge); one without is
+    not; a ``load`` without ``loaded`` or a valid ``weight_bytes`` is refused at once."""
+    from amaranth.hdl import unsigned
+    from amaranth.lib import stream, wiring
+    from amaranth.lib.wiring import In, Out
+
+    from slimgen.hw.folded_mlp import FoldedMlp
+    from slimgen.hw.lib.argmax import result_layout
+    from slimgen.hw.uart_bridge import UARTBridge
+
+    q = _tiny()
+    net = FoldedMlp(q, lanes=5, weights="spram")
+    assert UARTBridge(q, divisor=8, network=net).weight_bytes == net.weight_bytes > 0
+    assert UARTBridge(q, divisor=8, network=FoldedMlp(q, lanes=5)).weight_bytes is None
+
+    class Ports(wiring.Component):
+        def __init__(self, weight_bytes, *, loaded=True):
+            self.weight_bytes = weight_bytes
+            ports = {"i": In(stream.Signature(unsigned(8))),
+                     "o": Out(stream.Signature(result_layout(q.n_classes, q.logit_bits))),
+                     "load": In(stream.Signature(unsigned(8)))}
+            if loaded:
+                ports["loaded"] = Out(1)
+            super().__init__(ports)
+
+    with pytest.raises(TypeError, match=r"^A network with a load port must also have a loaded "
+                                        r"port; .* has none$"):
+        UARTBridge(q, divisor=8, network=Ports(10, loaded=False))
+    for bad in (0, -3, 2.5, True, None, 1 << 24 | 1):
+        with pytest.raises(ValueError, match=rf"^A network's weight_bytes must be an integer from "
+                                             rf"1 to 16777216, not {re.escape(repr(bad))}$"):
+            UARTBridge(q, divisor=8, network=Ports(bad))
