@@ -19,7 +19,7 @@ A network that keeps its weights in the UP5K's SPRAM (which the bitstream cannot
 starts without them and answers UNLOADED. :func:`classify` then sends the run folder's
 ``weights.bin`` (its weight image, written by ``slimgen generate``) with LOAD, checks the board's
 LOADED, and asks once more; a run without ``weights.bin`` never sends LOAD. A load takes ten bit
-times a byte (4.4 s for 50 kB at 115200 baud); the port's timeouts are stretched by that much
+times a byte (4.3 s for 50 kB at 115200 baud); the port's timeouts are stretched by that much
 while it runs.
 
 The port is a device path (``/dev/ttyUSB1``) or any pyserial URL (``socket://host:port``,
