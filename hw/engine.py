@@ -12,16 +12,17 @@ network on one array of P multiply-accumulate lanes and one requantizer::
     logits ─> Argmax ─> o {cls, logits}
 
 A sample loads into buffer 0 (one input code per transfer, channels-last), the layers run one
-after the other between the two buffers, the logits go to the argmax. The walker issues one
-tap a cycle and no stage waits for another to end: layer 0 runs while the inputs arrive, a
-layer starts while the previous one still drains, and each logit goes to the argmax as soon
-as it is written. A tap is held only while its input word is not yet written (``avail``: the
-inputs loaded, or the previous layer's outputs written, in address order), while it ends a
-group and the drain has not finished the previous one (``cooldown``), for a Winograd
-layer's products after its last tap (``settle``), or when it ends layer 0 before the last
-input came (the next layer writes buffer 0). :func:`slimgen.hw.program.schedule` models
-these holds and :func:`~slimgen.hw.program.network_cycles` counts the cycles exactly. The
-next sample loads once the result has gone to the argmax.
+after the other between the two buffers, the logits go to the argmax. The walker issues one tap
+a cycle and no stage waits for another to end: layer 0 runs while the inputs arrive, a layer
+starts while the previous one still drains, and each logit goes to the argmax as soon as it is
+written. A tap is held only while its input word is not yet written (``avail``: the inputs
+loaded, or the previous layer's outputs written, in address order), while it ends a group and
+the drain has not finished the previous one (``cooldown``), for a Winograd layer's products
+after its last tap (``settle``), or when it ends layer 0 before the last input came (the next
+layer writes buffer 0); a sample starts with its first input.
+:func:`slimgen.hw.program.schedule` models these holds and
+:func:`~slimgen.hw.program.network_cycles` counts the cycles exactly. The next sample loads
+once the result has gone to the argmax.
 
 A Winograd layer (op ``"wino"``, 1-D F(m, r)) uses the same walker, tile by tile::
 
@@ -350,8 +351,10 @@ class Engine(wiring.Component):
         m.d.comb += [
             final.eq(e_last & (g == L("Gm1")) & (ox == L("OWm1")) & (oy == L("OHm1"))),
             # the holds of schedule(): the drain busy, a Winograd layer's products, the
-            # input word not yet written, layer 0 ending before its last input came
+            # input word not yet written, layer 0 ending before its last input came or
+            # starting before its first (a padding tap would not wait)
             hold.eq((e_last & (cooldown != 0)) | (settle != 0) | (inside & (addr >= avail))
+                    | ((layer == 0) & (loaded == 0))
                     | (final & (layer == 0) & (loaded != self.n_inputs))),
             mems["taps"].addr.eq(ptr_next), ptr_next.eq(ptr),
             issue["valid"].eq(run & ~hold),

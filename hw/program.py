@@ -618,7 +618,8 @@ def schedule(programs, n_inputs):
       a group drains D = L·m words from cycle ``issue + 3 + tail``, one a cycle, its last
       tap ``D`` cycles after the previous group's);
     - it is layer 0's last tap and not every input has arrived (the next layer writes
-      buffer 0);
+      buffer 0), or a tap of layer 0 before the first input has (the sample starts with
+      it: a tap in the padding reads nothing, yet must not run ahead);
     - it follows a Winograd layer by fewer than ``tail + 1`` cycles (its products still
       use the accumulate stage).
 
@@ -640,7 +641,7 @@ def schedule(programs, n_inputs):
                 iy0, ix0 = oy * p.stride - p.pad[0], ox * p.step - p.pad[1]
                 for g, (ch0, L, taps) in enumerate(p.groups):
                     for j, (ky, kx, c) in enumerate(taps):
-                        at = max(t, settle_until)
+                        at = max(t, settle_until, 1 if k == 0 else 0)
                         iy, ix = iy0 + ky, ix0 + kx
                         if 0 <= iy < p.limit[0] and 0 <= ix < p.limit[1]:
                             at = max(at, ready[(iy * W + ix) * C + c + (ch0 if pool else 0)])
