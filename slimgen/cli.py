@@ -23,7 +23,7 @@ from slimgen.compress_cli import METHODS
 from slimgen.flow import STAGES, FlowError
 from slimgen.host_cli import EXIT_BROKEN_PIPE
 from slimgen.planner import OBJECTIVES
-from slimgen.settings import ENGINES
+from slimgen.settings import ENGINES, WEIGHT_MEMORIES
 
 __all__ = ["main"]
 
@@ -70,6 +70,11 @@ def _add_run_options(p, *, run_required=False):
                         "--lanes; plan.json lists every design it weighed); none: --lanes again")
     p.add_argument("--fps", type=float, help="with --objective: at least this many "
                                              "inferences per second at the board's clock")
+    p.add_argument("--weight-memory", dest="weight_memory", choices=WEIGHT_MEMORIES,
+                   help="where the folded MLP keeps its weights: bram (in the bitstream), "
+                        "spram (the iCEBreaker's 1 Mbit of single-port RAM, sent over the "
+                        "UART by 'slimgen run' before the first inference), or auto (default: "
+                        "spram when the block RAMs are predicted not to hold them)")
     p.add_argument("--sim", choices=("icarus", "verilator"), help="simulator for verify")
     p.add_argument("--config", dest="config_file",
                    help="a JSON file of run settings (the keys of config.json); options given "
@@ -80,7 +85,7 @@ def _add_run_options(p, *, run_required=False):
 # The run options of the command line, each a setting of RunConfig under the same name.
 _OPTIONS = ("model", "seed", "data", "epochs", "hidden", "weight_bits", "lanes", "board", "sim",
             "method", "sparsity", "bits", "engine", "layout", "compress_epochs",
-            "finetune_epochs", "objective", "fps")
+            "finetune_epochs", "objective", "fps", "weight_memory")
 
 
 def _option(name):

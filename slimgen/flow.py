@@ -43,7 +43,7 @@ STAGE_SETTINGS = {
                  "finetune_epochs"),  # + lanes for balanced groups
     "quantize": ("weight_bits", "act_bits"),
     # the board too: the plan is the board's, and the compiler keeps a design within it
-    "generate": ("lanes", "engine", "layout", "board", "objective", "fps"),
+    "generate": ("lanes", "engine", "layout", "board", "objective", "fps", "weight_memory"),
     "verify": ("sim",),
     "build": ("board",),
     "report": (),
@@ -52,7 +52,7 @@ STAGE_SETTINGS = {
 FEEDS_LATER_STAGES = ("train", "compress", "quantize", "generate")
 STAGE_OUTPUTS = {
     "train": ("float.npz",), "compress": ("compressed.npz",), "quantize": ("model.npz",),
-    "generate": ("network.v", "plan.json"),
+    "generate": ("network.v", "plan.json", "weights.bin"),
     "verify": ("waveform.vcd",), "build": (), "report": ("report.html", "report.md"),
 }
 

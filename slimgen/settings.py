@@ -9,6 +9,9 @@ __all__ = ["RunConfig", "SettingError", "SettingTypeError", "ENGINES", "MAX_UNIT
            "MAX_EPOCHS", "MAX_BATCH_SIZE"]
 
 ENGINES = ("auto", "dense", "sparse", "folded")
+#: Where the folded MLP keeps its weights: block RAM, the iCE40UP5K's SPRAMs (written at run
+#: time, over the UART), or SPRAM only when the block RAMs are predicted not to hold them.
+WEIGHT_MEMORIES = ("auto", "bram", "spram")
 # Upper limits, so that a typo fails here and not with a MemoryError after the run folder
 # changed: a layer (MLP sizes, LSTM hidden units, lanes) of at most 4096 units, and bounded
 # training loops.
@@ -101,6 +104,7 @@ class RunConfig:
     sim: str = "icarus"
     objective: str | None = None  # the planner: latency, throughput or area (None: lanes as given)
     fps: float | None = None      # the planner: at least this many inferences per second
+    weight_memory: str = "auto"   # bram, spram (iCE40UP5K, loaded at run time) or auto
 
     def __post_init__(self):
         from slimgen.models import MODEL_KINDS, get_model_kind
@@ -182,6 +186,16 @@ class RunConfig:
             if self.objective is None:
                 raise SettingError("fps", f"is a target for the planner; give --objective "
                                           f"latency, throughput or area with it")
+        _check_choice("weight_memory", self.weight_memory, WEIGHT_MEMORIES)
+        if self.weight_memory == "spram" and not BOARDS[self.board].totals.get("spram"):
+            raise SettingError("weight_memory", f"'spram' keeps the weights in single-port "
+                                                f"RAMs, which the {self.board} does not have; "
+                                                f"give 'bram' or 'auto'")
+        if self.weight_memory == "spram" and self.model in ("cnn", "lstm"):
+            raise SettingError("weight_memory", f"'spram' is for the folded MLP engine (--model "
+                                                f"mlp, or a --net of dense layers); the "
+                                                f"{self.model} engine keeps its weights in "
+                                                f"block RAM: give 'bram' or 'auto'")
         # what the model kind's hardware can take (lanes, layout)
         get_model_kind(self.model).check_config(self)
 

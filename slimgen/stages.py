@@ -256,9 +256,19 @@ def stage_generate(run):
     from slimgen.hw.verilog import to_verilog
     int_model = load_int_artifact(run)
     config, planner = _planned(run, int_model)
-    net = run.kind.make_network(int_model, config)
+    try:
+        net = run.kind.make_network(int_model, config)
+    except ValueError as e:
+        raise FlowError(f"generate: {e}") from None
     text = to_verilog(net, "network")
     write_bytes_atomic(run.path("network.v"), text.encode())
+    image = net.weight_image() if hasattr(net, "load") else None
+    if image is not None:      # weights in SPRAM: the host sends them before the first sample
+        write_bytes_atomic(run.path(WEIGHTS_FILE), image)
+        run.log(f"generate: the weights go in SPRAM: {len(image):,} bytes in {WEIGHTS_FILE}, "
+                f"sent over the UART by 'slimgen run' before the first inference")
+    else:
+        run.path(WEIGHTS_FILE).unlink(missing_ok=True)
     layers = run.kind.layer_entries(net)
     # A kind whose layers share one multiplier array says how many multipliers it has in all;
     # otherwise every layer has its own lanes.
@@ -272,7 +282,9 @@ def stage_generate(run):
                # every multiplier busy on a useful product every cycle: the latency floor
                "cycles_lower_bound": int(-(-mults // multipliers)),
                "cycles_estimate": int(estimate(net)) if estimate
-               else sum(e["cycles"] for e in layers)}
+               else sum(e["cycles"] for e in layers),
+               "weight_memory": "spram" if image is not None else "bram",
+               "weight_bytes": len(image) if image is not None else 0}
     if hasattr(net, "interval"):     # a pipeline of engines: results closer than one latency
         figures["interval_estimate"] = int(net.interval)
     if planner:     # the candidates go into plan.json only
@@ -330,9 +342,33 @@ def _write_plan(run, int_model, figures, net, planner=None):
                      multipliers=figures["multipliers"])
     if planner:
         plan["planner"] = planner
+    # where the weights are: in the bitstream, or in SPRAM, sent by the host (weights.bin)
+    plan["weight_memory"], plan["weight_bytes"] = figures["weight_memory"], figures["weight_bytes"]
     _write_json(run.path("plan.json"), plan)
     if run.progress:
         run.log(format_plan(plan))
+
+
+#: The weight image of a network whose weights are written at run time (SPRAM).
+WEIGHTS_FILE = "weights.bin"
+
+
+def _weight_image(run):
+    """The bytes of ``weights.bin`` when generate's network takes its weights at run time
+    (``plan.json`` says so), else None."""
+    plan = flow._read_json(run.need("plan.json", "generate")) or {}
+    if plan.get("weight_memory") != "spram":
+        return None
+    try:
+        image = run.need(WEIGHTS_FILE, "generate").read_bytes()
+    except OSError as e:
+        raise FlowError(f"cannot read {run.path(WEIGHTS_FILE)}: {e.strerror or e}; run "
+                        f"'slimgen generate' again") from None
+    if len(image) != plan.get("weight_bytes"):
+        raise FlowError(f"{run.path(WEIGHTS_FILE)} has {len(image):,} bytes, but generate's "
+                        f"network takes {plan.get('weight_bytes'):,}; run 'slimgen generate' "
+                        f"again")
+    return image
 
 
 def stage_verify(run):
@@ -341,10 +377,13 @@ def stage_verify(run):
     qmodel = load_int_artifact(run)
     verilog = run.need("network.v", "generate")
     x_q, y = run.test_inputs(qmodel)
-    run.log(f"verify: {len(x_q)} test samples through {verilog.name} on {run.config.sim}")
+    image = _weight_image(run)
+    run.log(f"verify: {len(x_q)} test samples through {verilog.name} on {run.config.sim}"
+            + (f", after the {len(image):,} bytes of {WEIGHTS_FILE}" if image else ""))
     try:
         r = verify_network(verilog, qmodel, x_q, build_dir=run.path("sim"), sim=run.config.sim,
-                           log_file=run.path("sim").resolve() / "verify.log")
+                           log_file=run.path("sim").resolve() / "verify.log",
+                           weight_image=image)
     except BenchFailed as e:
         run.record("verify", {"hw_bit_exact": False, "images_verified": 0, "_failed": True})
         raise FlowError(f"Hardware differs from the golden model: {e}") from None

@@ -32,3 +32,82 @@ def test_out_of_range_words_and_bad_depths_are_refused():
 def test_the_store_exposes_its_image_and_blocks():
     store = SpramWeights([[1, 2, 3]] * 4, 6)
     assert store.blocks == 2 and store.depth == 3 and len(store.image) == 2 * 2 * 3
+
+
+# ---------------------------------------------------------------- the flow's choice and files
+
+def _folded_config(memory, board="icebreaker"):
+    from types import SimpleNamespace
+    return SimpleNamespace(engines="folded", lanes=4, layout="rows", board=board,
+                           weight_memory=memory)
+
+
+@pytest.fixture(scope="module")
+def mnist_sized_mlp():
+    """784-64-10 with 8-bit weights: 8 lanes × 6,400 words, 410 kbit, over the UP5K's 120 kbit
+    of block RAM and within its 1 Mbit of SPRAM."""
+    import numpy as np
+    from slimgen.sim.testing import dense_network, random_dense_layer
+    rng = np.random.default_rng(3)
+    return dense_network([random_dense_layer(rng, 784, 64),
+                          random_dense_layer(rng, 64, 10, requant=False)])
+
+
+def test_auto_puts_weights_the_block_rams_cannot_hold_in_spram_on_the_icebreaker(
+        mnist_sized_mlp):
+    from slimgen.models.mlp import make_network
+    net = make_network(mnist_sized_mlp, _folded_config("auto"))
+    assert net.weights == "spram" and net.weight_bytes == 2 * 4 * 6400
+    assert make_network(mnist_sized_mlp, _folded_config("bram")).weights == "bram"
+    # the ULX3S has no SPRAM: its block RAMs hold them
+    assert make_network(mnist_sized_mlp, _folded_config("auto", "ulx3s-85f")).weights == "bram"
+
+
+def test_auto_keeps_a_small_mlp_in_block_ram():
+    import numpy as np
+    from slimgen.models.mlp import make_network
+    from slimgen.sim.testing import dense_network, random_dense_layer
+    rng = np.random.default_rng(4)
+    q = dense_network([random_dense_layer(rng, 64, 32),
+                       random_dense_layer(rng, 32, 10, requant=False)])
+    assert make_network(q, _folded_config("auto")).weights == "bram"
+
+
+def test_spram_is_refused_where_it_cannot_be_used(mnist_sized_mlp):
+    from slimgen.flow import RunConfig, SettingError
+    from slimgen.models.mlp import make_network
+    with pytest.raises(SettingError, match=r"^weight_memory 'spram' .* which the ulx3s-85f does "
+                                           r"not have; give 'bram' or 'auto'"):
+        RunConfig(weight_memory="spram", board="ulx3s-85f")
+    with pytest.raises(SettingError, match=r"the cnn engine keeps its weights in block RAM"):
+        RunConfig(model="cnn", weight_memory="spram")
+    with pytest.raises(SettingError, match=r"^weight_memory must be one of"):
+        RunConfig(weight_memory="flash")
+    config = _folded_config("spram")
+    config.engines = "dense"
+    with pytest.raises(ValueError, match=r"weights in SPRAM need the folded engine"):
+        make_network(mnist_sized_mlp, config)
+
+
+def test_generate_writes_the_image_and_verify_refuses_one_of_another_length(tmp_path):
+    import json
+    from dataclasses import replace
+    from slimgen.flow import FlowError, Run, run_stage
+    from slimgen.sim.testing import untrained_int_run
+    _, config = untrained_int_run("mlp", tmp_path)
+    run = Run(tmp_path, replace(config, weight_memory="spram"), progress=False,
+              log=lambda msg: None)
+    figures = run_stage(run, "generate")
+    image = (tmp_path / "weights.bin").read_bytes()
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert figures["weight_memory"] == plan["weight_memory"] == "spram"
+    assert len(image) == figures["weight_bytes"] == plan["weight_bytes"] > 0
+    (tmp_path / "weights.bin").write_bytes(image[:-2])
+    with pytest.raises(FlowError, match=rf"weights.bin has {len(image) - 2:,} bytes, but "
+                                        rf"generate's network takes {len(image):,}"):
+        run_stage(run, "verify")
+    # back to block RAM: generate removes the image nobody would send
+    run = Run(tmp_path, replace(config, weight_memory="bram"), progress=False,
+              log=lambda msg: None)
+    assert run_stage(run, "generate")["weight_memory"] == "bram"
+    assert not (tmp_path / "weights.bin").exists()

@@ -67,13 +67,42 @@ def network(config, act_bits=None, pixel_max=16):
 
 
 def make_network(int_model, config):
+    memory = getattr(config, "weight_memory", "auto")
     if config.engines == "folded":
         # the multipliers of one engine per layer, shared by all layers
         from slimgen.hw.folded_mlp import FoldedMlp
         widest = max(layer.n_out for layer in int_model.layers)
-        return FoldedMlp(int_model, lanes=min(config.lanes * len(int_model.layers), widest))
+        lanes = min(config.lanes * len(int_model.layers), widest)
+        if memory == "auto":
+            memory = _weight_memory(int_model, lanes, config.board)
+        return FoldedMlp(int_model, lanes=lanes, weights=memory)
+    if memory == "spram":
+        raise ValueError(f"weights in SPRAM need the folded engine (every layer on one "
+                         f"array), not {config.engines} engines; give --engine folded or "
+                         f"--weight-memory bram")
     from slimgen.hw.network import Network
     return Network(int_model, lanes=config.lanes, engines=config.engines, layout=config.layout)
+
+
+def _weight_memory(int_model, lanes, board_name):
+    """``"spram"`` when the board has single-port RAMs and the folded MLP's weights in block
+    RAM are predicted (:func:`slimgen.boards.resource_model.predict_top`) to need more block
+    RAMs than the board has while they fit its SPRAMs; ``"bram"`` otherwise (the bitstream
+    holds them, nothing to load at run time)."""
+    from slimgen.boards.build import get_board
+    board = get_board(board_name)
+    if not board.totals.get("spram"):
+        return "bram"
+    from slimgen.boards.resource_model import predict_top
+    from slimgen.hw.folded_mlp import FoldedMlp
+    from slimgen.hw.lib.weights import SPRAM_WORDS, spram_blocks
+    net = FoldedMlp(int_model, lanes=lanes)
+    if spram_blocks(lanes, net.weight_bits) > board.totals["spram"] \
+            or net.weight_depth > SPRAM_WORDS:
+        return "bram"                    # the build says by how much the block RAMs fall short
+    net._MustUse__silence = True         # predicted, not built
+    need = predict_top(int_model, board, network_factory=lambda: net).bram
+    return "spram" if need > board.totals["bram"] else "bram"
 
 
 def multipliers(net):

@@ -92,6 +92,11 @@ def _cnn_3x3(int_model):
 def make_network(int_model, config):
     from slimgen.models import get_model_kind
     name, reasons = hardware_kind(int_model)
+    if name != "mlp" and config.weight_memory == "spram":
+        raise ValueError(f"--weight-memory spram is for networks of dense layers (the folded "
+                         f"MLP engine); {int_model.network.name} runs on the "
+                         f"{name or 'compiler'}'s engine, which keeps its weights in block "
+                         f"RAM: give --weight-memory bram or auto")
     if name is None:
         return _compiled(int_model, config, reasons)
     # the settings the engine reads; a dense MLP goes on one folded array, as the preset does
@@ -99,7 +104,8 @@ def make_network(int_model, config):
     if name == "mlp" and config.engine == "auto" and config.method == "none":
         engines = "folded"
     settings = SimpleNamespace(lanes=config.lanes, layout=config.layout, engine=config.engine,
-                               engines=engines)
+                               engines=engines, board=config.board,
+                               weight_memory=config.weight_memory)
     hw = get_model_kind(name).make_network(int_model, settings)
     hw.slimgen_kind = name        # which engine's layer entries and cycle model apply
     return hw
