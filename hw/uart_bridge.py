@@ -158,10 +158,12 @@ class UARTBridge(wiring.Component):
             with m.Else():
                 m.d.sync += idle.eq(idle + 1)
 
-        def send(byte, done):
-            """Hand ``byte`` to the transmitter, dropping what arrives, then go to ``done``."""
+        def send(byte, done, *then):
+            """Hand ``byte`` to the transmitter, dropping what arrives; then do ``then`` and go
+            to ``done``."""
             m.d.comb += [rx.o.ready.eq(1), tx.i.payload.eq(byte), tx.i.valid.eq(1)]
             with m.If(tx.i.ready):
+                m.d.sync += then
                 m.next = done
 
         with m.FSM() as fsm:
@@ -173,8 +175,8 @@ class UARTBridge(wiring.Component):
             with m.State("COMMAND"):
                 m.d.comb += rx.o.ready.eq(1)
                 with m.If(rx.o.valid):
-                    m.d.sync += [count.eq(0), idle.eq(0)]
                     with m.If(rx.o.payload == Command.INFER):
+                        m.d.sync += [count.eq(0), idle.eq(0)]
                         m.next = "PIXELS"
                         if loads_weights:
                             with m.If(~net.loaded):
@@ -182,6 +184,7 @@ class UARTBridge(wiring.Component):
                     if loads_weights:
                         with m.Elif(rx.o.payload == Command.LOAD):
                             m.d.comb += net_rst.eq(1)
+                            m.d.sync += [count.eq(0), idle.eq(0)]
                             m.next = "WEIGHTS"
                     with m.Else():
                         m.d.sync += self.error.eq(1)
@@ -201,8 +204,7 @@ class UARTBridge(wiring.Component):
             with m.State("HEADER"):
                 send(Response.RESULT, "CLASS")
             with m.State("CLASS"):
-                send(result.cls, "LOGITS")
-                m.d.sync += [j.eq(0), b.eq(0)]
+                send(result.cls, "LOGITS", j.eq(0), b.eq(0))
             with m.State("LOGITS"):
                 m.d.comb += [rx.o.ready.eq(1), tx.i.valid.eq(1),
                              tx.i.payload.eq(logit.as_unsigned().word_select(b, 8))]

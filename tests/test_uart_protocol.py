@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The weight-loading part of the UART protocol: LOAD, LOADED and UNLOADED, their encoders,
 decoders and checks, the host's exchanges over a fake port that plays a board with SPRAM
 weights, and which networks the bridge serves LOAD to."""
