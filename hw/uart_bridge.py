@@ -105,11 +105,11 @@ class UARTBridge(wiring.Component):
         if not isinstance(timeout_bytes, int) or timeout_bytes < 2:
             raise ValueError(f"Timeout must be an integer of at least 2 byte times, "
                              f"not {timeout_bytes!r}")
-        self.rx_unit = UARTRx(divisor=divisor)
-        self.tx_unit = UARTTx(divisor=divisor)
         self.network = network if network is not None else \
             Network(qmodel, lanes=lanes, **(network_options or {}))
         self.weight_bytes = _weight_bytes(self.network)
+        self.rx_unit = UARTRx(divisor=divisor)
+        self.tx_unit = UARTTx(divisor=divisor)
         self.qmodel, self.divisor = qmodel, divisor
         self.timeout_cycles = timeout_bytes * 10 * divisor
         cls_shape = result_layout(qmodel.n_classes, qmodel.logit_bits)["cls"].shape

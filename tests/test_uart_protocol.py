@@ -194,7 +194,7 @@ def test_one_byte_answers_do_not_wait_for_more():
 def test_bridge_takes_load_from_a_network_with_a_load_port():
     """A network with ``load`` is served LOAD (its image length on the bridge); one without is
     not; a ``load`` without ``loaded`` or a valid ``weight_bytes`` is refused at once."""
-    from amaranth.hdl import unsigned
+    from amaranth.hdl import Fragment, unsigned
     from amaranth.lib import stream, wiring
     from amaranth.lib.wiring import In, Out
 
@@ -204,8 +204,11 @@ def test_bridge_takes_load_from_a_network_with_a_load_port():
 
     q = _tiny()
     net = FoldedMlp(q, lanes=5, weights="spram")
-    assert UARTBridge(q, divisor=8, network=net).weight_bytes == net.weight_bytes > 0
-    assert UARTBridge(q, divisor=8, network=FoldedMlp(q, lanes=5)).weight_bytes is None
+    with_load = UARTBridge(q, divisor=8, network=net)
+    without = UARTBridge(q, divisor=8, network=FoldedMlp(q, lanes=5))
+    assert with_load.weight_bytes == net.weight_bytes > 0 and without.weight_bytes is None
+    for bridge in (with_load, without):
+        Fragment.get(bridge, None)   # both elaborate
 
     class Ports(wiring.Component):
         def __init__(self, weight_bytes, *, loaded=True):
