@@ -10,8 +10,9 @@ The cost model. A convolution that is 1-D, of stride 1 and with a kernel of r �
 the candidates direct and the Winograd/CRT algorithms of :data:`CANDIDATES` for its r (those
 with the same matrices counted once). Each is built as the layer's program and measured:
 
-- ``cycles``: the layer's exact cycles on the P lanes (:func:`slimgen.hw.program
-  .layer_cycles`);
+- ``cycles``: the layer's own cycles on the P lanes, its taps with every input present
+  (:func:`slimgen.hw.program.layer_cycles`; in the network the layers overlap the load,
+  each other's drain and the send, :func:`~slimgen.hw.program.network_cycles`);
 - ``transform_adders``: the adders of the input transform BT and the output transform AT as
   shift-add networks (:class:`slimgen.hw.lib.transform.TransformUnit`), and of the product
   by q⁻¹ when the scale is not a power of two;

@@ -159,9 +159,12 @@ class _Tables:
             "mac": p.op in ("mac", "wino"), "max": p.op == "max", "gid_base": self.gid_base[k],
             "cidx_base": self.cidx_base[k], "requant": p.requant, "shift": max(p.shift, 1),
             "lo": p.lo, "hi": p.hi, "last": k == len(self.programs) - 1,
-            "n_in": p.n_in, "src_ordered": k == 0 or self.programs[k - 1].op != "wino",
-            # set at the layer's last tap, for the next layer (none after the last layer)
-            "cool_end": cool_end(p, nxt) if nxt else 0, "settle_end": p.tail if nxt else 0,
+            "tile_rest": (p.m - 1) * CO,
+            # set at the layer's last tap, for the next layer (none after the last layer); a
+            # Winograd layer's products read the weights (the port's address) and use the
+            # accumulate stage for tail + 1 cycles after its last tap
+            "cool_end": cool_end(p, nxt) if nxt else 0,
+            "settle_end": p.tail + 1 if nxt and p.tail else 0,
         }[name]
 
 
@@ -246,7 +249,9 @@ class Engine(wiring.Component):
         # the drain's writes, counted by the walker (words it may read) and the sender
         wrote = {"buf": [Signal(name=f"wrote_buf{k}") for k in range(2)],
                  "layer": Signal(range(max(2, len(self.programs))), name="wrote_layer"),
-                 "logit": Signal(name="wrote_logit")}
+                 "logit": Signal(name="wrote_logit"),
+                 "group_end": [Signal(name=f"wrote_group_end{k}") for k in range(2)],
+                 "prefix": Signal(range(self.t.depth + 1), name="wrote_prefix")}
         done = self._sender(m, logits, argmax.i, wrote["logit"])
         loaded = self._loader(m, mems, done)
         issue = self._walker(m, mems, loaded, wrote, done)
@@ -288,17 +293,22 @@ class Engine(wiring.Component):
 
     def _available(self, m, layer, enter, nxt, loaded, wrote, done):
         """The input words of the walker's layer written so far: the inputs loaded (layer
-        0), else the previous layer's outputs in address order (a Winograd layer's drain is
-        not in order: none until all). ``written[k]`` counts buffer k's writes by the
-        walker's layer or the one before (an older layer's last writes may still arrive as
-        the walker enters a layer); it restarts as the walker enters the layer that writes
-        buffer k next, or a new sample."""
+        0), else the previous layer's outputs, counted one by one as a direct layer or a
+        pool writes them in address order; a Winograd layer's drain is not in that order,
+        so the end of each of its groups tells the words written before its ``prefix``.
+        ``written[k]`` counts buffer k's words of the walker's layer or the one before (an
+        older layer's last writes may still arrive as the walker enters a layer); it
+        restarts as the walker enters the layer that writes buffer k next, or a new
+        sample."""
         t = self.t
         written = [Signal(range(t.depth + 1), name=f"written{k}") for k in range(2)]
         fresh = wrote["layer"] + 1 >= layer
+        in_order = ~t.layer("wino", wrote["layer"])
         for k in range(2):
-            with m.If(wrote["buf"][k] & fresh):
+            with m.If(wrote["buf"][k] & fresh & in_order):
                 m.d.sync += written[k].eq(written[k] + 1)
+            with m.If(wrote["group_end"][k] & fresh & ~in_order):
+                m.d.sync += written[k].eq(wrote["prefix"])
         with m.If(enter):               # after the counts: layer nxt writes buffer (nxt + 1) % 2
             with m.If(nxt[0]):
                 m.d.sync += written[0].eq(0)
@@ -306,10 +316,8 @@ class Engine(wiring.Component):
                 m.d.sync += written[1].eq(0)
         with m.If(done):
             m.d.sync += written[1].eq(0)
-        words = Mux(layer[0], written[1], written[0])
         avail = Signal(range(t.depth + 1), name="avail")
-        whole = t.layer("src_ordered", layer) | (words == t.layer("n_in", layer))
-        m.d.comb += avail.eq(Mux(layer == 0, loaded, Mux(whole, words, 0)))
+        m.d.comb += avail.eq(Mux(layer == 0, loaded, Mux(layer[0], written[1], written[0])))
         return avail
 
     def _walker(self, m, mems, loaded, wrote, done):
@@ -329,7 +337,7 @@ class Engine(wiring.Component):
         pos_base = Signal(signed(t.addr_bits), name="pos_base", init=t._value("base0", 0, p0))
         out_base = Signal(range(t.out_max), name="out_base")
         cooldown = Signal(range(self.lanes * t.m_max + t.alpha + 2), name="cooldown")
-        settle = Signal(range(t.alpha + 2), name="settle")
+        settle = Signal(range(t.alpha + 3), name="settle")
         first = Signal(name="first", init=1)
         L = lambda name: t.layer(name, layer)     # noqa: E731  (this layer's constant)
 
@@ -580,17 +588,39 @@ class Engine(wiring.Component):
              "data": Signal(signed(max(t.act_bits, self.logit_bits)), name="w_data")}
         m.d.sync += [w["valid"].eq(r["valid"]), w["addr"].eq(r["addr"]), w["layer"].eq(lay),
                      w["data"].eq(Mux(y < lo, lo, Mux(y > hi, hi, y)))]
+        group_end = self._group_prefix(m, meta, active & (i == t.layer("mm1", meta["layer"]))
+                                       & (d == meta["L"] - 1), wrote["prefix"])
 
         last = t.layer("last", w["layer"])
         write = w["valid"] & (w["addr"] < t.layer("n_out", w["layer"]))
         m.d.comb += [wrote["layer"].eq(w["layer"]), wrote["logit"].eq(write & last)]
         for k, (_, wr) in enumerate(mems["buf"]):
             target = write & ~last & (w["layer"][0] != k)
-            m.d.comb += wrote["buf"][k].eq(target)
+            m.d.comb += [wrote["buf"][k].eq(target),
+                         wrote["group_end"][k].eq(group_end & ~last & (w["layer"][0] != k))]
             with m.If(target):
                 m.d.comb += [wr.addr.eq(w["addr"]), wr.data.eq(w["data"]), wr.en.eq(1)]
         with m.If(write & last):
             m.d.sync += logits[w["addr"]].eq(w["data"])
+
+    def _group_prefix(self, m, meta, r_end, prefix):
+        """For a Winograd layer's drain, not in address order: at the write of a group's last
+        output (R1 ``r_end``, two cycles on), every word before ``prefix`` is written, the
+        tile's first row up to the group's last channel, the whole tile after its last
+        group (at most n_out: the edge tile's extra outputs are dropped). Returns the write
+        stage's group end."""
+        t, lay = self.t, meta["layer"]
+        ends = [Signal(name=f"{s}_group_end") for s in ("r", "w")]
+        at = [Signal(range(t.depth + 1), name=f"{s}_prefix") for s in ("r", "w")]
+        if not any(p.op == "wino" for p in self.programs[:-1]):
+            return ends[1]
+        last_group = meta["cidx"] - t.layer("cidx_base", lay) + meta["L"] == t.layer("CO", lay)
+        words = meta["out"] + meta["L"] + Mux(last_group, t.layer("tile_rest", lay), 0)
+        n_out = t.layer("n_out", lay)
+        m.d.sync += [ends[0].eq(r_end), at[0].eq(Mux(words > n_out, n_out, words)),
+                     ends[1].eq(ends[0]), at[1].eq(at[0])]
+        m.d.comb += prefix.eq(at[1])
+        return ends[1]
 
     def _drained(self, m, c, layer, d, i):
         """What R1 takes from lane ``d``'s bank: its sum (direct layers, pools), or output
