@@ -329,7 +329,11 @@ def _build(root, config, s, vcd_note, vcd_path, unreadable):
                   f"lanes and cycles from the schedule; {plan.get('lc_name', 'logic cells')}, "
                   f"DSP blocks and block RAMs from the resource model ('shared' where layers "
                   f"share one array)." + (f" The planner chose: {planner['why']}." if planner
-                                          else "")))
+                                          else "")
+                  + (f" The weights are in the board's SPRAMs, which the bitstream cannot "
+                     f"initialise: 'slimgen run' sends the {plan.get('weight_bytes', 0):,} "
+                     f"bytes of weights.bin over the UART before the first inference."
+                     if plan.get("weight_memory") == "spram" else "")))
         B.append(("table", ["layer", "engine", "lanes", "cycles",
                             plan.get("lc_name", "logic cells"), "DSP", "BRAM"], plan_rows(plan)))
         if planner:

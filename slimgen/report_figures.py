@@ -14,7 +14,8 @@ STAGE_ACCURACY = (("float_accuracy", "float"), ("compressed_accuracy", "compress
                   ("hw_accuracy", "hardware (simulated RTL)"))
 BOARD_NAMES = {"icebreaker": "iCEBreaker (iCE40UP5K)", "ulx3s-85f": "ULX3S (ECP5-85F)",
                "ulx3s-25f": "ULX3S (ECP5-25F)"}
-RESOURCES = (("lc", "logic cells"), ("dsp", "DSP multipliers"), ("bram", "block RAMs"))
+RESOURCES = (("lc", "logic cells"), ("dsp", "DSP multipliers"), ("bram", "block RAMs"),
+             ("spram", "SPRAMs"))
 BLUE, GREY, GREEN, ORANGE, RED = "#1f5fa8", "#b8c2cc", "#2e8b57", "#e08a1e", "#c0392b"
 
 

@@ -83,8 +83,9 @@ class SpramWeights(wiring.Component):
         The weight image, one byte per transfer, always ready; the byte after the last starts
         the image again from address 0.
     loaded : Out(1)
-        High while the last byte written was the image's last (cleared by reset and by the
-        first byte of a new image).
+        High while the last byte written was the image's last: low at power-up and from the
+        first byte of a new image on. A reset does not clear it (nor the SPRAMs): it only
+        rewinds the write position, so a host's abandoned request does not cost a reload.
     """
 
     def __init__(self, lane_words, weight_bits):
@@ -105,8 +106,9 @@ class SpramWeights(wiring.Component):
         row = Signal(range(D), name="load_row")        # the byte being written: its row,
         block = Signal(range(max(2, B)), name="load_block")   # its SPRAM,
         high = Signal(name="load_high")                # and its half
+        loaded = Signal(name="image_loaded", reset_less=True)
         write = self.load.valid
-        m.d.comb += self.load.ready.eq(1)
+        m.d.comb += [self.load.ready.eq(1), self.loaded.eq(loaded)]
         with m.If(write):
             m.d.sync += high.eq(~high)
             with m.If(high):
@@ -116,7 +118,7 @@ class SpramWeights(wiring.Component):
                     with m.If(row == D - 1):
                         m.d.sync += row.eq(0)
             last = high & (block == B - 1) & (row == D - 1)
-            m.d.sync += self.loaded.eq(last)
+            m.d.sync += loaded.eq(last)
 
         address = Signal(14, name="spram_address")
         m.d.comb += address.eq(Mux(write, row, self.addr))
