@@ -36,6 +36,8 @@ NETWORKS = {
     "cnn-mag": (["--model", "cnn", "--method", "magnitude", "--sparsity", "0.75"], 64),
     "lstm": (["--model", "lstm", "--method", "lstm_gates"], 64),
     "cnn1d": (["--net", str(HERE.parent / "examples" / "nets" / "cnn1d.json")], 64),
+    # MNIST 28×28: 410 kbit of 8-bit weights, over the UP5K's 120 kbit of block RAM
+    "mnist-mlp": (["--model", "mlp", "--data", "mnist5k", "--sizes", "784,64,10"], 784),
 }
 #: board: (the planned run's objective, the goal's words)
 BOARDS = {"ulx3s-85f": ("throughput", "inferences/s ≥ 80 % of the bound, with half the "
@@ -83,26 +85,30 @@ def run_flow(name, board, objective, runs, epochs):
         "lc": build["lc_used"], "lc_predicted": build["lc_estimate"], "dsp": build["dsp_used"],
         "dsp_predicted": build["dsp_estimate"], "dsp_total": build["dsp_total"],
         "bram": build["bram_used"], "bram_predicted": build["bram_estimate"],
-        "seconds": round(seconds)}
+        "bram_total": build["bram_total"], "weight_memory": gen["weight_memory"],
+        "weight_bits": 8 * gen["weight_bytes"], "spram": build.get("spram_used", 0),
+        "spram_predicted": build.get("spram_estimate"), "seconds": round(seconds)}
 
 
 def table(rows):
-    head = (f"{'network':<7} {'board':<10} {'design':<10} {'engine':<28} {'mult':>4} "
+    head = (f"{'network':<9} {'board':<10} {'design':<10} {'engine':<28} {'mult':>4} "
             f"{'exact':>5} {'latency':>7} {'interval':>8} {'(pred)':>7} {'fmax':>5} "
             f"{'inf/s':>8} {'of bound':>8} {'LC/LUT':>6} {'(pred)':>6} {'DSP':>7} {'BRAM':>7}")
     lines = [head, "-" * len(head)]
     for r in rows:
         if "error" in r:
-            lines.append(f"{r['name']:<7} {r['board']:<10} {r['variant']:<10} failed: "
+            lines.append(f"{r['name']:<9} {r['board']:<10} {r['variant']:<10} failed: "
                          f"{r['error']}")
             continue
         lines.append(
-            f"{r['name']:<7} {r['board']:<10} {r['variant']:<10} {r['engine'][:28]:<28} "
+            f"{r['name']:<9} {r['board']:<10} {r['variant']:<10} {r['engine'][:28]:<28} "
             f"{r['multipliers']:>4} {'yes' if r['bit_exact'] else 'NO':>5} {r['latency']:>7} "
             f"{r['interval']:>8.0f} {r['interval_predicted']:>7} {r['fmax_mhz']:>5.1f} "
             f"{r['inferences_per_second']:>8.0f} {r['of_bound']:>8.0%} {r['lc']:>6} "
             f"{r['lc_predicted']:>6} {r['dsp']:>3}/{r['dsp_predicted']:<3} "
-            f"{r['bram']:>3}/{r['bram_predicted']:<3}")
+            f"{r['bram']:>3}/{r['bram_predicted']:<3}"
+            + (f" SPRAM {r['spram']}/{r['spram_predicted']}" if r["weight_memory"] == "spram"
+               else ""))
     return "\n".join(lines)
 
 
@@ -158,11 +164,21 @@ def main(argv=None):
                 why = f"{planned['latency']} cycles against {today['latency']}"
             goals.append({"network": name, "board": board, "goal": words, "met": met,
                           "why": why})
+        # weights the block RAMs cannot hold, in SPRAM: built and bit-exact
+        for r in rows:
+            if r["board"] == board and r.get("weight_memory") == "spram":
+                goals.append({
+                    "network": r["name"], "board": board,
+                    "goal": "weights over the block RAM fit through SPRAM, bit-exact",
+                    "met": r["bit_exact"] and r["spram"] > 0,
+                    "why": f"{r['variant']}: {r['weight_bits']:,} weight bits in {r['spram']} "
+                           f"SPRAMs, {r['bram']} of {r['bram_total']} block RAMs, "
+                           f"{r['images']} images {'bit-exact' if r['bit_exact'] else 'NOT exact'}"})
     exact = [r for r in rows if "error" not in r]
     print("\ngoals:")
     for g in goals:
         verdict = {True: "met", False: "missed", None: "not measured"}[g["met"]]
-        print(f"  {g['network']:<6} {g['board']:<10} {g['goal']:<36} {verdict}"
+        print(f"  {g['network']:<9} {g['board']:<10} {g['goal']:<36} {verdict}"
               + (f" ({g['why']})" if g.get("why") else ""))
     print(json.dumps({"bench": "planner", "rows": rows, "goals": goals,
                       "dsp_exact": all(r["dsp"] == r["dsp_predicted"] for r in exact),
