@@ -15,6 +15,7 @@ import numpy as np
 from slimgen import flow
 from slimgen.flow import FlowError, STAGES, _write_json, check_data, data_sha256, \
     skip_build_option
+from slimgen.host import WEIGHTS_FILE
 from slimgen.sw.artifact import (ArtifactError, load_float_model, load_int_network,
                                  save_float_model, save_int_network, write_bytes_atomic)
 
@@ -343,31 +344,29 @@ def _write_plan(run, int_model, figures, net, planner=None):
     if planner:
         plan["planner"] = planner
     # where the weights are: in the bitstream, or in SPRAM, sent by the host (weights.bin)
-    plan["weight_memory"], plan["weight_bytes"] = figures["weight_memory"], figures["weight_bytes"]
+    plan["weight_memory"] = figures["weight_memory"]
+    if figures["weight_bytes"]:      # what slimgen.host checks weights.bin against
+        plan["weight_bytes"] = figures["weight_bytes"]
     _write_json(run.path("plan.json"), plan)
     if run.progress:
         run.log(format_plan(plan))
 
 
-#: The weight image of a network whose weights are written at run time (SPRAM).
-WEIGHTS_FILE = "weights.bin"
-
-
 def _weight_image(run):
     """The bytes of ``weights.bin`` when generate's network takes its weights at run time
-    (``plan.json`` says so), else None."""
+    (``plan.json`` says so, and how long the image is), else None."""
+    from slimgen.host import load_weight_image
+    from slimgen.sw.artifact import ArtifactError
     plan = flow._read_json(run.need("plan.json", "generate")) or {}
     if plan.get("weight_memory") != "spram":
         return None
     try:
-        image = run.need(WEIGHTS_FILE, "generate").read_bytes()
-    except OSError as e:
-        raise FlowError(f"cannot read {run.path(WEIGHTS_FILE)}: {e.strerror or e}; run "
-                        f"'slimgen generate' again") from None
-    if len(image) != plan.get("weight_bytes"):
-        raise FlowError(f"{run.path(WEIGHTS_FILE)} has {len(image):,} bytes, but generate's "
-                        f"network takes {plan.get('weight_bytes'):,}; run 'slimgen generate' "
-                        f"again")
+        image = load_weight_image(run.root)
+    except ArtifactError as e:
+        raise FlowError(str(e)) from None
+    if image is None:
+        raise FlowError(f"{run.path(WEIGHTS_FILE)} does not exist, but generate put the "
+                        f"weights in SPRAM: run 'slimgen generate --run {run.root}' again")
     return image
 
 

@@ -103,11 +103,17 @@ def test_generate_writes_the_image_and_verify_refuses_one_of_another_length(tmp_
     assert figures["weight_memory"] == plan["weight_memory"] == "spram"
     assert len(image) == figures["weight_bytes"] == plan["weight_bytes"] > 0
     (tmp_path / "weights.bin").write_bytes(image[:-2])
-    with pytest.raises(FlowError, match=rf"weights.bin has {len(image) - 2:,} bytes, but "
-                                        rf"generate's network takes {len(image):,}"):
+    with pytest.raises(FlowError, match=rf"weights.bin is {len(image) - 2:,} bytes, but the "
+                                        rf"network of .*plan.json takes {len(image):,}"):
+        run_stage(run, "verify")
+    (tmp_path / "weights.bin").unlink()
+    with pytest.raises(FlowError, match=r"weights.bin does not exist, but generate put the "
+                                        r"weights in SPRAM"):
         run_stage(run, "verify")
     # back to block RAM: generate removes the image nobody would send
     run = Run(tmp_path, replace(config, weight_memory="bram"), progress=False,
               log=lambda msg: None)
+    (tmp_path / "weights.bin").write_bytes(image)
     assert run_stage(run, "generate")["weight_memory"] == "bram"
     assert not (tmp_path / "weights.bin").exists()
+    assert "weight_bytes" not in json.loads((tmp_path / "plan.json").read_text())

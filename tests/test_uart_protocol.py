@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from slimgen.sw import uart_protocol as proto
+from spram_board import SpramBoard
 
 
 def test_command_and_response_bytes():
@@ -84,48 +85,6 @@ def test_unloaded_reply():
     with pytest.raises(proto.ProtocolError, match=r"^The reply starts with 0x4c, expected "
                                                   r"RESULT \(0x52\)"):
         proto.decode_reply(b"L", 10)
-
-
-class SpramBoard:
-    """A pyserial-like port playing a board whose weights are loaded at run time: the golden
-    model answers only once exactly ``image`` was loaded; writes may come in any pieces."""
-
-    def __init__(self, qmodel, image):
-        self.qmodel, self.image = qmodel, bytes(image)
-        self.loaded = None    # the image last loaded
-        self.inbox, self.out, self.writes = b"", b"", []
-
-    def reset_input_buffer(self):
-        self.out = b""
-
-    def write(self, data):
-        self.writes.append(bytes(data))
-        self.inbox += bytes(data)
-        self._serve()
-        return len(data)
-
-    def _serve(self):
-        n_in, n_load = proto.request_length(self.qmodel.n_inputs), proto.load_length(
-            len(self.image))
-        while self.inbox:
-            if self.inbox[0] == proto.Command.INFER and len(self.inbox) >= n_in:
-                x = proto.decode_request(self.inbox[:n_in], self.qmodel.n_inputs)
-                self.inbox = self.inbox[n_in:]
-                if self.loaded != self.image:
-                    self.out += bytes([proto.Response.UNLOADED])
-                else:
-                    logits = self.qmodel(x[None])[0]
-                    self.out += proto.encode_reply(int(np.argmax(logits)), logits)
-            elif self.inbox[0] == proto.Command.LOAD and len(self.inbox) >= n_load:
-                self.loaded = proto.decode_load(self.inbox[:n_load], len(self.image))
-                self.inbox = self.inbox[n_load:]
-                self.out += bytes([proto.Response.LOADED])
-            else:
-                return
-
-    def read(self, n):
-        data, self.out = self.out[:n], self.out[n:]
-        return data
 
 
 def _tiny():
