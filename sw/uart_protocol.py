@@ -138,17 +138,23 @@ def encode_request(pixels, n_inputs, input_bits=8):
     return bytes([Command.INFER]) + x.astype(np.uint8).tobytes()
 
 
-def decode_request(data, n_inputs):
-    """The pixels (n_inputs,) int64 of a request; the board's side, for tests and models."""
-    n = request_length(n_inputs)
+def _request_body(data, command, n, what, body):
+    """The bytes after the command byte of request ``data``, which must be ``n`` bytes long
+    and start with ``command``."""
     data = bytes(data)
     if len(data) != n:
-        raise ProtocolError(f"A request is {n} bytes (command and {n - 1} pixels), "
-                            f"not {len(data)}")
-    if data[0] != Command.INFER:
+        raise ProtocolError(f"{what} is {n} bytes (command and {body}), not {len(data)}")
+    if data[0] != command:
         raise ProtocolError(f"Unknown command byte 0x{data[0]:02x}; expected "
-                            f"INFER (0x{Command.INFER:02x})")
-    return np.frombuffer(data[1:], dtype=np.uint8).astype(np.int64)
+                            f"{command.name} (0x{command:02x})")
+    return data[1:]
+
+
+def decode_request(data, n_inputs):
+    """The pixels (n_inputs,) int64 of a request; the board's side, for tests and models."""
+    body = _request_body(data, Command.INFER, request_length(n_inputs), "A request",
+                         f"{n_inputs} pixels")
+    return np.frombuffer(body, dtype=np.uint8).astype(np.int64)
 
 
 def encode_reply(cls, logits):
@@ -237,15 +243,8 @@ def encode_load(image, weight_bytes):
 
 def decode_load(data, weight_bytes):
     """The weight image (bytes) of a LOAD request; the board's side, for tests and models."""
-    n = load_length(weight_bytes)
-    data = bytes(data)
-    if len(data) != n:
-        raise ProtocolError(f"A LOAD request is {n} bytes (command and a {n - 1}-byte weight "
-                            f"image), not {len(data)}")
-    if data[0] != Command.LOAD:
-        raise ProtocolError(f"Unknown command byte 0x{data[0]:02x}; expected "
-                            f"LOAD (0x{Command.LOAD:02x})")
-    return data[1:]
+    return _request_body(data, Command.LOAD, load_length(weight_bytes), "A LOAD request",
+                         f"a {weight_bytes}-byte weight image")
 
 
 def decode_loaded(data):
