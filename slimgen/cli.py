@@ -73,7 +73,7 @@ def _add_run_options(p, *, run_required=False):
     p.add_argument("--weight-memory", dest="weight_memory", choices=WEIGHT_MEMORIES,
                    help="where the folded MLP keeps its weights: bram (in the bitstream), "
                         "spram (the iCEBreaker's 1 Mbit of single-port RAM, sent over the "
-                        "UART by 'slimgen run' before the first inference), or auto (default: "
+                        "UART by 'slimgen classify' when the board has none), or auto (default: "
                         "spram when the block RAMs are predicted not to hold them)")
     p.add_argument("--sim", choices=("icarus", "verilator"), help="simulator for verify")
     p.add_argument("--config", dest="config_file",

@@ -331,8 +331,8 @@ def _build(root, config, s, vcd_note, vcd_path, unreadable):
                   f"share one array)." + (f" The planner chose: {planner['why']}." if planner
                                           else "")
                   + (f" The weights are in the board's SPRAMs, which the bitstream cannot "
-                     f"initialise: 'slimgen run' sends the {plan.get('weight_bytes', 0):,} "
-                     f"bytes of weights.bin over the UART before the first inference."
+                     f"initialise: 'slimgen classify' sends the {plan.get('weight_bytes', 0):,} "
+                     f"bytes of weights.bin over the UART when the board has none (once after power-up)."
                      if plan.get("weight_memory") == "spram" else "")))
         B.append(("table", ["layer", "engine", "lanes", "cycles",
                             plan.get("lc_name", "logic cells"), "DSP", "BRAM"], plan_rows(plan)))

@@ -267,7 +267,7 @@ def stage_generate(run):
     if image is not None:      # weights in SPRAM: the host sends them before the first sample
         write_bytes_atomic(run.path(WEIGHTS_FILE), image)
         run.log(f"generate: the weights go in SPRAM: {len(image):,} bytes in {WEIGHTS_FILE}, "
-                f"sent over the UART by 'slimgen run' before the first inference")
+                f"sent over the UART by 'slimgen classify' when the board has none")
     else:
         run.path(WEIGHTS_FILE).unlink(missing_ok=True)
     layers = run.kind.layer_entries(net)
