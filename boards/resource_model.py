@@ -19,6 +19,15 @@ matches, flip-flops, memories). Every cell is counted by kind and width (:func:`
 ``lutram``      bits of small memories, ECP5 only (distributed RAM: a LUT holds 16 × 2 bits)
 ==============  ==============================================================================
 
+Only what yosys keeps is counted: a cell that computes what an earlier one computes from the
+same inputs is merged with it, again and again (``opt_merge`` on the flattened design; two
+layers' Winograd transforms of one algorithm read the same operand bus, so the second tree
+goes; an expression such as the folded MLP's ``bank[out_idx]`` is a new multiplexer at every
+use in Amaranth's netlist, one in yosys'), and only the output bits that
+something reads, traced back bit by bit from the ports, memories and instances, are counted
+(``opt_clean``, ``wreduce``: an adder is as wide as its highest bit read) (:func:`_merged`,
+:func:`_live_nets`).
+
 The logic cells (iCE40 ``ICESTORM_LC``) or LUT4s (ECP5 ``TRELLIS_COMB``) nextpnr reports are
 ``base + Σ coefficient × count`` with one small set of coefficients per family
 (:data:`COEFFICIENTS`), fitted on a calibration set of built designs and checked on others
@@ -55,12 +64,16 @@ LC_SHARE = 0.9
 #: ``bench/resources.py --fit`` on its calibration designs only (non-negative least squares
 #: of the model its leave-one-out error chose; bench/README.md).
 COEFFICIENTS = {
-    # "carry/lut/ff" on 6 iCEBreaker designs (leave-one-out worst 12.4 %)
-    "ice40": {"base": 0.0, "carry": 0.383, "inc": 0.383, "mux": 0.4598, "logic": 0.3065,
-              "rom": 0.0575, "lutram": 0.0287, "ff": 0.9661},
-    # "one scale" on 2 ULX3S designs (leave-one-out worst 13.1 %); flip-flops are TRELLIS_FF
-    "ecp5": {"base": 0.0, "carry": 1.1481, "inc": 1.1481, "mux": 0.5741, "logic": 0.3827,
-             "rom": 0.0718, "lutram": 0.0359, "ff": 0.0},
+    # "carry/inc/lut/ff" on 7 iCEBreaker designs (leave-one-out worst 9.2 %); an iCE40 adder
+    # bit shares its logic cell with the sum's LUT and the register after it, so the fit
+    # prices the register, not the carry
+    "ice40": {"base": 0.0, "carry": 0.2368, "inc": 1.2089, "mux": 0.355, "logic": 0.2367,
+              "rom": 0.0444, "lutram": 0.0222, "ff": 1.6694},
+    # "yosys carry + lut/lutram/ff" on 6 ULX3S designs (leave-one-out worst 13.2 %): a carry
+    # bit 0.845 LUT (yosys' CCU2C halves per counted bit), the rest fitted; flip-flops are
+    # TRELLIS_FF, but each brings about 0.74 LUT of next-state logic the counts miss
+    "ecp5": {"base": 0.0, "carry": 0.8453, "inc": 0.8453, "mux": 0.4297, "logic": 0.2865,
+             "rom": 0.0537, "lutram": 0.1527, "ff": 0.7436},
 }
 
 _CARRY_OPS = {"+", "-", "u<", "u>", "u<=", "u>=", "s<", "s>", "s<=", "s>="}
@@ -133,6 +146,11 @@ def _low_zeros(value):
 
 def _is_const(value):
     return all(net.is_const for net in value)
+
+
+def _const_of(value):
+    """The unsigned integer of a constant operand."""
+    return sum(net.const << k for k, net in enumerate(value))
 
 
 def _assignment_bits(cell, flip_flops):
@@ -240,6 +258,110 @@ def _rom_width(cell):
     return sum(1 for k in range(cell.width) if len({(v >> k) & 1 for v in init}) > 1)
 
 
+#: Operators whose output bit k depends on their inputs' bits 0..k only (an adder's carry
+#: runs upwards) or on bit k only (bitwise operators, a multiplexer's data).
+_UPWARD_OPS = {"+", "-", "*"}
+_BITWISE_OPS = {"&", "|", "^", "~", "m"}
+#: Cells that only compute their outputs: dropped by yosys (``opt_clean``) when nothing
+#: reads them, and narrowed (``wreduce``) to the output bits something reads.
+_PURE = ("Operator", "Part", "Matches", "PriorityMatch", "AssignmentList", "FlipFlop")
+
+
+def _merged(netlist):
+    """``{net: net}``: the outputs of cells that compute what an earlier cell computes from
+    the same inputs, mapped to that cell's, found again and again until nothing changes (as
+    yosys' ``opt_merge`` runs on the flattened design: two layers' Winograd transforms of
+    the same algorithm read the same operand bus, so the second whole tree goes)."""
+    from amaranth.hdl import _nir
+    pure = tuple(getattr(_nir, name) for name in _PURE)
+    canon = {}
+
+    def find(net):
+        while net in canon:
+            net = canon[net]
+        return net
+
+    def key(cell):
+        out = [type(cell).__name__]
+        for name, v in sorted(vars(cell).items()):
+            if name in ("module_idx", "src_loc", "attributes"):
+                continue
+            if isinstance(v, _nir.Net):
+                v = find(v)
+            elif isinstance(v, _nir.Value):
+                v = tuple(find(n) for n in v)
+            elif isinstance(v, tuple) and v and isinstance(v[0], _nir.Value):
+                v = tuple(tuple(find(n) for n in x) for x in v)
+            elif isinstance(v, tuple) and v and isinstance(v[0], _nir.Assignment):
+                v = tuple((find(a.cond), a.start, tuple(find(n) for n in a.value))
+                          for a in v)
+            out.append((name, v))
+        return tuple(out)
+
+    gone = set()
+    changed = True
+    while changed:
+        changed = False
+        seen = {}
+        for idx, cell in enumerate(netlist.cells):
+            if idx in gone or not isinstance(cell, pure):
+                continue
+            first = seen.setdefault(key(cell), idx)
+            if first != idx:
+                gone.add(idx)
+                changed = True
+                for net in cell.output_nets(idx):
+                    canon[net] = _nir.Net.from_cell(first, net.bit)
+    return {net: find(net) for net in canon}
+
+
+def _live_nets(netlist):
+    """The nets something outside the pure logic needs (a port, an instance, a memory
+    write), traced back bit by bit: an adder's output bit k needs its inputs' bits 0..k, a
+    bitwise operator's, a multiplexer's or a flip-flop's bit k their inputs' bit k. What is
+    not live, yosys removes (``opt_clean``) or narrows (``wreduce``: an accumulator of which
+    only the low bits are read keeps only those)."""
+    from amaranth.hdl import _nir
+    pure = tuple(getattr(_nir, name) for name in _PURE)
+    canon = _merged(netlist)
+    live = set()
+    work = []
+    for cell in netlist.cells:
+        if not isinstance(cell, pure):
+            work.extend(cell.input_nets())
+    while work:
+        net = work.pop()
+        net = canon.get(net, net)
+        if net.is_const or net in live:
+            continue
+        live.add(net)
+        if not net.is_cell:
+            continue
+        cell, k = netlist.cells[net.cell], net.bit
+        if isinstance(cell, _nir.Operator) and cell.operator in _UPWARD_OPS:
+            for v in cell.inputs:
+                work.extend(v[:k + 1])
+        elif isinstance(cell, _nir.Operator) and cell.operator in _BITWISE_OPS:
+            *sel, = cell.inputs[:1] if cell.operator == "m" else ()
+            for v in sel:
+                work.extend(v)
+            for v in cell.inputs[len(sel):]:
+                work.append(v[k])
+        elif isinstance(cell, _nir.Operator) and cell.operator in _SHIFT_OPS \
+                and _is_const(cell.inputs[1]):          # wiring: the one bit it moves
+            value, amount = cell.inputs[0], _const_of(cell.inputs[1])
+            j = k - amount if cell.operator == "<<" else k + amount
+            if 0 <= j < len(value) or cell.operator == "s>>":
+                work.append(value[min(j, len(value) - 1)])
+        elif isinstance(cell, _nir.FlipFlop):
+            work.extend((cell.data[k], cell.clk, cell.arst))
+        elif isinstance(cell, _nir.AssignmentList):
+            work.extend(net for net, _ in cell.comb_edges_to(k))
+        else:
+            work.extend(cell.input_nets())
+    return live
+
+
 def structure(netlist, family):
     """Counts of ``netlist`` for ``family``: ``{module: {feature: bits, "dsp", "bram"}}``,
     ``module`` the name path of the cell's module (a tuple)."""
@@ -249,6 +371,7 @@ def structure(netlist, family):
     ports = defaultdict(list)
     sync_reads = defaultdict(int)
     flip_flops = set()
+    live = _live_nets(netlist)
     for cell_idx, cell in enumerate(netlist.cells):
         if isinstance(cell, _nir.FlipFlop):
             flip_flops.add(cell_idx)
@@ -258,18 +381,25 @@ def structure(netlist, family):
             sync_reads[cell.memory] += 1
     for cell_idx, cell in enumerate(netlist.cells):
         c = counts[netlist.modules[cell.module_idx].name]
+        if isinstance(cell, (_nir.Operator, _nir.FlipFlop, _nir.Part, _nir.AssignmentList,
+                             _nir.Matches)):
+            used = sorted(net.bit for net in cell.output_nets(cell_idx) if net in live)
+            if not used:                  # nothing reads it: yosys removes it
+                continue
         if isinstance(cell, _nir.Operator):
             op, ins = cell.operator, cell.inputs
             width = len(ins[-1]) if op != "m" else len(ins[1])
+            if op in _UPWARD_OPS or op in _BITWISE_OPS:    # up to the highest bit read
+                width = min(width, used[-1] + 1)
             if op in ("+", "-") and len(ins) == 2:
                 # as wide as the operands' significant bits and a carry (yosys trims the
-                # sign extension above), at most the result; low bits where an operand is
-                # zero (a shifted term) pass the other through
+                # sign extension above), at most the result bits read; low bits where an
+                # operand is zero (a shifted term) pass the other through
                 top = min(width, max(_significant(v) for v in ins) + 1)
                 bits = max(0, top - max(_low_zeros(v) for v in ins))
                 c["inc" if any(_is_const(v) for v in ins) else "carry"] += bits
             elif op == "-":                                   # negation
-                c["carry"] += _significant(ins[0])
+                c["carry"] += min(width, _significant(ins[0]))
             elif op in _CARRY_OPS:
                 if any(_is_const(v) for v in ins):   # against a constant: a few LUTs
                     c["logic"] += max(_significant(v) for v in ins if not _is_const(v))
@@ -282,11 +412,15 @@ def structure(netlist, family):
                 else:
                     c["dsp"] += multiplier_blocks(_significant(a), _significant(b), family)
             elif op == "m":
-                c["mux"] += width
+                c["mux"] += len(used)
             elif op in _DIVIDE_OPS:      # a carry chain per quotient bit
                 c["carry"] += width * width
+            elif op in _SHIFT_OPS and _is_const(ins[1]):    # by a constant: wiring
+                pass
             elif op in _SHIFT_OPS:
-                c["mux"] += width * max(1, math.ceil(math.log2(max(2, len(ins[0])))))
+                c["mux"] += len(used) * max(1, math.ceil(math.log2(max(2, len(ins[0])))))
+            elif op in _BITWISE_OPS:
+                c["logic"] += len(used)
             elif op in _LOGIC_OPS:
                 c["logic"] += max(len(v) for v in ins)
             elif op not in _FREE_OPS:
@@ -301,7 +435,7 @@ def structure(netlist, family):
             positions = max(1, (len(cell.value) - cell.width) // cell.stride + 1)
             c["mux"] += cell.width * (positions - 1)
         elif isinstance(cell, _nir.FlipFlop):
-            c["ff"] += len(cell.data)
+            c["ff"] += len(used)
         elif isinstance(cell, _nir.Memory):
             written = any(isinstance(p, _nir.SyncWritePort) for p in ports[cell_idx])
             reads = sum(1 for p in ports[cell_idx] if not isinstance(p, _nir.SyncWritePort))
@@ -311,8 +445,10 @@ def structure(netlist, family):
             bits = cell.depth * width
             if kind == "block":
                 c["bram"] += n
-            elif kind == "lutram":
+            elif kind == "lutram":    # 16-deep LUT RAMs and a read multiplexer over them
                 c["lutram"] += bits * max(1, reads)
+                rows = -(-cell.depth // _LUTRAM_SHAPE[0])
+                c["mux"] += max(1, reads) * cell.width * (rows - 1)
             elif written:         # flip-flops and a read multiplexer per port
                 c["ff"] += bits + sync_reads[cell_idx] * cell.width
                 c["mux"] += reads * cell.width * (cell.depth - 1)
