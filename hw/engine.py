@@ -48,7 +48,7 @@ from .lib.argmax import Argmax, result_layout
 from .lib.const_mul import const_times
 from .lib.requantizer import requantize
 from .lib.transform import TransformUnit
-from .program import cool_end
+from .program import cool_end, settle_end
 
 __all__ = ["Engine"]
 
@@ -119,6 +119,13 @@ class _Tables:
         ranges = [(0, (1 << input_bits) - 1)] + [(p.lo, p.hi) for p in programs[:-1]]
         self.act_bits = max(signed_bits(lo, hi) for lo, hi in ranges)
         self.acc_bits = max([p.acc_bits for p in programs] + [self.act_bits])
+        # the first input row and column of a position, from the padding to the last one
+        self.iy_bits = signed_bits(min(-p.pad[0] for p in programs),
+                                   max((p.positions[0] - 1) * p.stride - p.pad[0]
+                                       for p in programs))
+        self.ix_bits = signed_bits(min(-p.pad[1] for p in programs),
+                                   max((p.positions[1] - 1) * p.step - p.pad[1]
+                                       for p in programs))
         # Winograd layers: one transform pair per (algorithm, y width); V is a multiplier operand
         self.winos = list(dict.fromkeys((p.wino, p.y_bits) for p in programs if p.wino))
         self.opd_bits = max([self.act_bits] + [p.v_bits for p in programs])
@@ -159,12 +166,10 @@ class _Tables:
             "mac": p.op in ("mac", "wino"), "max": p.op == "max", "gid_base": self.gid_base[k],
             "cidx_base": self.cidx_base[k], "requant": p.requant, "shift": max(p.shift, 1),
             "lo": p.lo, "hi": p.hi, "last": k == len(self.programs) - 1,
-            "tile_rest": (p.m - 1) * CO,
-            # set at the layer's last tap, for the next layer (none after the last layer); a
-            # Winograd layer's products read the weights (the port's address) and use the
-            # accumulate stage for tail + 1 cycles after its last tap
+            "after_wino": k > 0 and self.programs[k - 1].op == "wino",
+            # set at the layer's last tap, for the next layer (none after the last layer)
             "cool_end": cool_end(p, nxt) if nxt else 0,
-            "settle_end": p.tail + 1 if nxt and p.tail else 0,
+            "settle_end": settle_end(p) if nxt else 0,
         }[name]
 
 
@@ -247,11 +252,8 @@ class Engine(wiring.Component):
         logits = Array(Signal(signed(self.logit_bits), name=f"logit{k}")
                        for k in range(self.n_classes))
         # the drain's writes, counted by the walker (words it may read) and the sender
-        wrote = {"buf": [Signal(name=f"wrote_buf{k}") for k in range(2)],
-                 "layer": Signal(range(max(2, len(self.programs))), name="wrote_layer"),
-                 "logit": Signal(name="wrote_logit"),
-                 "group_end": [Signal(name=f"wrote_group_end{k}") for k in range(2)],
-                 "prefix": Signal(range(self.t.depth + 1), name="wrote_prefix")}
+        wrote = {"buf": Signal(name="wrote_buf"), "logit": Signal(name="wrote_logit"),
+                 "layer": Signal(range(max(2, len(self.programs))), name="wrote_layer")}
         done = self._sender(m, logits, argmax.i, wrote["logit"])
         loaded = self._loader(m, mems, done)
         issue = self._walker(m, mems, loaded, wrote, done)
@@ -291,33 +293,25 @@ class Engine(wiring.Component):
             m.d.sync += [sent.eq(0), written.eq(0)]
         return done
 
-    def _available(self, m, layer, enter, nxt, loaded, wrote, done):
-        """The input words of the walker's layer written so far: the inputs loaded (layer
-        0), else the previous layer's outputs, counted one by one as a direct layer or a
-        pool writes them in address order; a Winograd layer's drain is not in that order,
-        so the end of each of its groups tells the words written before its ``prefix``.
-        ``written[k]`` counts buffer k's words of the walker's layer or the one before (an
-        older layer's last writes may still arrive as the walker enters a layer); it
-        restarts as the walker enters the layer that writes buffer k next, or a new
-        sample."""
+    def _available(self, m, layer, enter, loading, wrote, done):
+        """``avail``: the input words of the walker's layer written so far, the inputs loaded
+        (layer 0) or the previous layer's outputs, counted one by one as the drain writes
+        them in address order; ``made`` counts the walker's own layer's outputs and becomes
+        ``avail`` as the walker enters the next layer (an older layer's last writes, still
+        arriving then, count for neither). A Winograd layer's drain is not in address
+        order: the layer after it waits until it has ended (``settle``) and ignores
+        ``avail``."""
         t = self.t
-        written = [Signal(range(t.depth + 1), name=f"written{k}") for k in range(2)]
-        fresh = wrote["layer"] + 1 >= layer
-        in_order = ~t.layer("wino", wrote["layer"])
-        for k in range(2):
-            with m.If(wrote["buf"][k] & fresh & in_order):
-                m.d.sync += written[k].eq(written[k] + 1)
-            with m.If(wrote["group_end"][k] & fresh & ~in_order):
-                m.d.sync += written[k].eq(wrote["prefix"])
-        with m.If(enter):               # after the counts: layer nxt writes buffer (nxt + 1) % 2
-            with m.If(nxt[0]):
-                m.d.sync += written[0].eq(0)
-            with m.Else():
-                m.d.sync += written[1].eq(0)
-        with m.If(done):
-            m.d.sync += written[1].eq(0)
         avail = Signal(range(t.depth + 1), name="avail")
-        m.d.comb += avail.eq(Mux(layer == 0, loaded, Mux(layer[0], written[1], written[0])))
+        made = Signal(range(t.depth + 1), name="made")
+        made_next = Signal.like(made, name="made_next")
+        m.d.comb += made_next.eq(made + (wrote["buf"] & (wrote["layer"] == layer)))
+        m.d.sync += [made.eq(made_next),
+                     avail.eq(avail + (loading | (wrote["buf"] & (wrote["layer"] + 1 == layer))))]
+        with m.If(enter):
+            m.d.sync += [avail.eq(made_next), made.eq(0)]
+        with m.If(done):
+            m.d.sync += [avail.eq(0), made.eq(0)]
         return avail
 
     def _walker(self, m, mems, loaded, wrote, done):
@@ -329,15 +323,16 @@ class Engine(wiring.Component):
         ptr_next = Signal.like(ptr, name="ptr_next")
         g = Signal(range(max(2, max(len(p.groups) for p in self.programs))), name="group")
         ch0 = Signal(range(max(p.out_shape[2] for p in self.programs) + 1), name="ch0")
-        oy, ox = Signal(range(2 ** 16), name="oy"), Signal(range(2 ** 16), name="ox")
+        oy = Signal(range(max(2, max(p.positions[0] for p in self.programs))), name="oy")
+        ox = Signal(range(max(2, max(p.positions[1] for p in self.programs))), name="ox")
         # reset: layer 0's first position, as a layer's last tap sets them for the next
-        iy0 = Signal(signed(18), name="iy0", init=t._value("iy0", 0, p0))
-        ix0 = Signal(signed(18), name="ix0", init=t._value("ix0", 0, p0))
+        iy0 = Signal(signed(t.iy_bits), name="iy0", init=t._value("iy0", 0, p0))
+        ix0 = Signal(signed(t.ix_bits), name="ix0", init=t._value("ix0", 0, p0))
         row_base = Signal(signed(t.addr_bits), name="row_base", init=t._value("base0", 0, p0))
         pos_base = Signal(signed(t.addr_bits), name="pos_base", init=t._value("base0", 0, p0))
         out_base = Signal(range(t.out_max), name="out_base")
         cooldown = Signal(range(self.lanes * t.m_max + t.alpha + 2), name="cooldown")
-        settle = Signal(range(t.alpha + 3), name="settle")
+        settle = Signal(range(max(settle_end(p) for p in self.programs) + 1), name="settle")
         first = Signal(name="first", init=1)
         L = lambda name: t.layer(name, layer)     # noqa: E731  (this layer's constant)
 
@@ -353,7 +348,7 @@ class Engine(wiring.Component):
                  "last": e_last, "gid": L("gid_base") + g, "L": Lcur,
                  "out": out_base + ch0, "cidx": L("cidx_base") + ch0, "layer": layer,
                  "kx": kx, "ptr": ptr, "D": Mux(g == L("Gm1"), L("Dlast"), L("Dg"))}
-        avail = self._available(m, layer, enter, nxt, loaded, wrote, done)
+        avail = self._available(m, layer, enter, self.i.valid & self.i.ready, wrote, done)
         hold = Signal(name="hold")
         run = Signal()
         m.d.comb += [
@@ -361,7 +356,8 @@ class Engine(wiring.Component):
             # the holds of schedule(): the drain busy, a Winograd layer's products, the
             # input word not yet written, layer 0 ending before its last input came or
             # starting before its first (a padding tap would not wait)
-            hold.eq((e_last & (cooldown != 0)) | (settle != 0) | (inside & (addr >= avail))
+            hold.eq((e_last & (cooldown != 0)) | (settle != 0)
+                    | (inside & ~L("after_wino") & (addr >= avail))
                     | ((layer == 0) & (loaded == 0))
                     | (final & (layer == 0) & (loaded != self.n_inputs))),
             mems["taps"].addr.eq(ptr_next), ptr_next.eq(ptr),
@@ -588,39 +584,17 @@ class Engine(wiring.Component):
              "data": Signal(signed(max(t.act_bits, self.logit_bits)), name="w_data")}
         m.d.sync += [w["valid"].eq(r["valid"]), w["addr"].eq(r["addr"]), w["layer"].eq(lay),
                      w["data"].eq(Mux(y < lo, lo, Mux(y > hi, hi, y)))]
-        group_end = self._group_prefix(m, meta, active & (i == t.layer("mm1", meta["layer"]))
-                                       & (d == meta["L"] - 1), wrote["prefix"])
 
         last = t.layer("last", w["layer"])
         write = w["valid"] & (w["addr"] < t.layer("n_out", w["layer"]))
-        m.d.comb += [wrote["layer"].eq(w["layer"]), wrote["logit"].eq(write & last)]
+        m.d.comb += [wrote["layer"].eq(w["layer"]), wrote["logit"].eq(write & last),
+                     wrote["buf"].eq(write & ~last)]
         for k, (_, wr) in enumerate(mems["buf"]):
             target = write & ~last & (w["layer"][0] != k)
-            m.d.comb += [wrote["buf"][k].eq(target),
-                         wrote["group_end"][k].eq(group_end & ~last & (w["layer"][0] != k))]
             with m.If(target):
                 m.d.comb += [wr.addr.eq(w["addr"]), wr.data.eq(w["data"]), wr.en.eq(1)]
         with m.If(write & last):
             m.d.sync += logits[w["addr"]].eq(w["data"])
-
-    def _group_prefix(self, m, meta, r_end, prefix):
-        """For a Winograd layer's drain, not in address order: at the write of a group's last
-        output (R1 ``r_end``, two cycles on), every word before ``prefix`` is written, the
-        tile's first row up to the group's last channel, the whole tile after its last
-        group (at most n_out: the edge tile's extra outputs are dropped). Returns the write
-        stage's group end."""
-        t, lay = self.t, meta["layer"]
-        ends = [Signal(name=f"{s}_group_end") for s in ("r", "w")]
-        at = [Signal(range(t.depth + 1), name=f"{s}_prefix") for s in ("r", "w")]
-        if not any(p.op == "wino" for p in self.programs[:-1]):
-            return ends[1]
-        last_group = meta["cidx"] - t.layer("cidx_base", lay) + meta["L"] == t.layer("CO", lay)
-        words = meta["out"] + meta["L"] + Mux(last_group, t.layer("tile_rest", lay), 0)
-        n_out = t.layer("n_out", lay)
-        m.d.sync += [ends[0].eq(r_end), at[0].eq(Mux(words > n_out, n_out, words)),
-                     ends[1].eq(ends[0]), at[1].eq(at[0])]
-        m.d.comb += prefix.eq(at[1])
-        return ends[1]
 
     def _drained(self, m, c, layer, d, i):
         """What R1 takes from lane ``d``'s bank: its sum (direct layers, pools), or output

@@ -63,8 +63,8 @@ from slimgen.sw.fixed import requantize, signed_bits
 from slimgen.sw.integer_model import act_range
 
 __all__ = ["LayerProgram", "Wino", "wino_algorithm", "wino_program", "build_programs", "execute",
-           "layer_cycles", "layer_mults", "network_cycles", "schedule", "cool_end", "MUTATIONS",
-           "MAX_OPERAND_BITS"]
+           "layer_cycles", "layer_mults", "network_cycles", "schedule", "cool_end", "settle_end",
+           "MUTATIONS", "MAX_OPERAND_BITS"]
 
 # The signed operands one multiplier takes (ECP5's 18×18 blocks).
 MAX_OPERAND_BITS = 18
@@ -596,6 +596,14 @@ def _drained_addresses(p, out, L):
             for d in range(L) for i in range(p.m)]
 
 
+def settle_end(p):
+    """The cycles the walker waits after a Winograd layer's last tap before the next layer's
+    first: until its last group's last output is written, ``4 + tail + D`` (its products
+    also read the weights and use the accumulate stage until ``tail + 1``); none after
+    another layer."""
+    return 4 + p.tail + p.groups[-1][1] * p.m if p.op == "wino" else 0
+
+
 def cool_end(p, nxt):
     """The cooldown the walker sets at a layer's last tap: the next layer's first group may
     start its drain once the last group's has ended (the tails move both starts)."""
@@ -612,19 +620,15 @@ def schedule(programs, n_inputs):
 
     - its input word is not yet written (inside taps only; a read one cycle after its
       write sees it): input word a is written at cycle a; a layer's outputs as its drain
-      writes them, in order (direct layers and pools); a Winograd layer's drain is not in
-      address order, so its words count as written at the write of a group's last output
-      (the tile's first row up to the group's last channel; the whole tile after its last
-      group);
+      writes them, in order (direct layers and pools);
     - it ends a group and the drain has not finished the previous group (``cooldown``:
       a group drains D = L·m words from cycle ``issue + 3 + tail``, one a cycle, its last
       tap ``D`` cycles after the previous group's);
     - it is layer 0's last tap and not every input has arrived (the next layer writes
       buffer 0), or a tap of layer 0 before the first input has (the sample starts with
       it: a tap in the padding reads nothing, yet must not run ahead);
-    - it follows a Winograd layer's last tap by fewer than ``tail + 2`` cycles (its
-      products still read the weights, at the port's address a cycle before, and use the
-      accumulate stage).
+    - it follows a Winograd layer before that layer's last output is written
+      (:func:`settle_end`: its drain is not in address order).
 
     A drained word d of a group whose last tap issued at cycle c is written at cycle
     ``c + 5 + tail + d`` (read, multiply, accumulate, the drain's select, requantize,
@@ -637,7 +641,6 @@ def schedule(programs, n_inputs):
         OH, OW = p.positions
         _, _, CO = p.out_shape
         written = np.zeros(p.n_out, dtype=np.int64)
-        marks = []                  # a Winograd group's last write and the words before it
         pool = p.op in ("max", "avg")
         pos = 0
         for oy in range(OH):
@@ -662,21 +665,14 @@ def schedule(programs, n_inputs):
                             for n, a in enumerate(_drained_addresses(p, pos + ch0, L)):
                                 if a is not None:
                                     written[a] = first_write + n
-                            rest = (p.m - 1) * CO if ch0 + L == CO else 0
-                            marks.append((first_write + L * p.m - 1,
-                                          min(pos + ch0 + L + rest, p.n_out)))
                 pos += p.m * CO
         nxt = programs[k + 1] if k + 1 < len(programs) else None
         cool_until = t + cool_end(p, nxt)
-        settle_until = t + p.tail + 1 if p.tail else t
+        settle_until = t + settle_end(p)
         final.append(t - 1)
         writes.append(written)
-        ready = written + 1
-        if p.op == "wino":
-            done = 0
-            for end, prefix in marks:
-                ready[done:prefix] = end + 1
-                done = max(done, prefix)
+        # after a Winograd layer every word is written once settle_until has come
+        ready = written + 1 if p.op != "wino" else np.zeros_like(written)
     return final, writes
 
 
