@@ -16,13 +16,13 @@ after the other between the two buffers, the logits go to the argmax. The walker
 a cycle and no stage waits for another to end: layer 0 runs while the inputs arrive, a layer
 starts while the previous one still drains, and each logit goes to the argmax as soon as it is
 written. A tap is held only while its input word is not yet written (``avail``: the inputs
-loaded, or the previous layer's outputs written, in address order), while it ends a group and
-the drain has not finished the previous one (``cooldown``), for a Winograd layer's products
-after its last tap (``settle``), or when it ends layer 0 before the last input came (the next
-layer writes buffer 0); a sample starts with its first input.
-:func:`slimgen.hw.program.schedule` models these holds and
-:func:`~slimgen.hw.program.network_cycles` counts the cycles exactly. The next sample loads
-once the result has gone to the argmax.
+loaded, or the previous layer's outputs written, which a direct layer or a pool writes in
+address order), while it ends a group and the drain has not finished the previous one
+(``cooldown``), after a Winograd layer until that layer's drain, not in address order, has
+ended (``settle``), or when it ends layer 0 before the last input came (the next layer writes
+buffer 0); a sample starts with its first input. :func:`slimgen.hw.program.schedule` models
+these holds and :func:`~slimgen.hw.program.network_cycles` counts the cycles exactly. The next
+sample loads once the result has gone to the argmax.
 
 A Winograd layer (op ``"wino"``, 1-D F(m, r)) uses the same walker, tile by tile::
 

@@ -50,8 +50,9 @@ whose filters are not all zero in the group::
         out(y) written where t·m + i < OW (the edge tile's extra outputs are dropped)
 
 The products of a block run α cycles behind its reads, so a layer ends ``α + 1`` cycles later
-(``tail``: the next layer's first tap waits for it), and a group's drain lasts ``m·L`` cycles
-(``drain``); otherwise the cycle count is the one above.
+(``tail``), and a group's drain lasts ``m·L`` cycles (``drain``); the next layer waits until
+the last drain has ended (its words are not written in address order); otherwise the cycle
+count is the one above.
 """
 
 from dataclasses import dataclass
