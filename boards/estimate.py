@@ -42,13 +42,15 @@ def multiplier_blocks(a_width, b_width, family):
 def check_estimate(estimate, board):
     """Raise :class:`slimgen.boards.build.DesignDoesNotFit` when the estimate (a
     :class:`slimgen.boards.resource_model.Prediction`) already exceeds ``board``'s DSP blocks
-    or block RAMs; returns the estimate otherwise. Logic cells are not refused before
-    synthesis: their prediction is within a margin, not exact."""
+    block RAMs or SPRAMs (a board without SPRAM has none); returns the estimate otherwise.
+    Logic cells are not refused before synthesis: their prediction is within a margin, not
+    exact."""
     from .build import DesignDoesNotFit, fit_knobs
     over = {}
     for name, need, key in (("DSP blocks", estimate.dsp, "dsp"),
-                            ("block RAMs", estimate.bram, "bram")):
-        have = board.totals.get(key)
+                            ("block RAMs", estimate.bram, "bram"),
+                            ("SPRAMs", estimate.spram, "spram")):
+        have = board.totals.get(key, 0 if key == "spram" else None)
         if have is not None and need > have:
             over[name] = (need, have)
     if over:

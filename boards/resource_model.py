@@ -92,12 +92,14 @@ class Prediction:
     bram: int
     counts: dict                    # feature -> bits, the whole design
     modules: dict = field(default_factory=dict)   # module name -> {"lc", "dsp", "bram", ...}
+    spram: int = 0                  # SB_SPRAM256KA instances (iCE40UP5K single-port RAMs)
 
     #: what :func:`slimgen.boards.estimate.check_estimate`'s refusal names
     source = "the design's netlist"
 
     def to_dict(self):
-        return {"lc_estimate": self.lc, "dsp_estimate": self.dsp, "bram_estimate": self.bram}
+        return {"lc_estimate": self.lc, "dsp_estimate": self.dsp, "bram_estimate": self.bram,
+                "spram_estimate": self.spram}
 
 
 def top_netlist(qmodel, board, *, lanes=4, network_factory=None, network_options=None):
@@ -436,6 +438,8 @@ def structure(netlist, family):
             c["mux"] += cell.width * (positions - 1)
         elif isinstance(cell, _nir.FlipFlop):
             c["ff"] += len(used)
+        elif isinstance(cell, _nir.Instance) and cell.type == "SB_SPRAM256KA":
+            c["spram"] += 1           # a single-port RAM primitive, placed as it is
         elif isinstance(cell, _nir.Memory):
             written = any(isinstance(p, _nir.SyncWritePort) for p in ports[cell_idx])
             reads = sum(1 for p in ports[cell_idx] if not isinstance(p, _nir.SyncWritePort))
@@ -481,7 +485,7 @@ def predict(netlist, family, *, coefficients=None, depth=3):
                     "bram": c.get("bram", 0)}
     lc = round(coefficients["base"] + _lc(total, coefficients))
     return Prediction(family, lc, total.get("dsp", 0), total.get("bram", 0),
-                      {k: total.get(k, 0) for k in FEATURES}, out)
+                      {k: total.get(k, 0) for k in FEATURES}, out, total.get("spram", 0))
 
 
 def predict_top(qmodel, board, *, lanes=4, network_factory=None, network_options=None,

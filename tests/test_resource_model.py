@@ -161,7 +161,8 @@ def test_prediction_is_the_coefficients_times_the_counts():
     assert p.counts == {**dict.fromkeys(FEATURES, 0), "carry": 9, "ff": 9}
     assert p.lc == round(c["base"] + 9 * c["carry"] + 9 * c["ff"])
     assert (p.dsp, p.bram) == (0, 0)
-    assert p.to_dict() == {"lc_estimate": p.lc, "dsp_estimate": 0, "bram_estimate": 0}
+    assert p.to_dict() == {"lc_estimate": p.lc, "dsp_estimate": 0, "bram_estimate": 0,
+                           "spram_estimate": 0}
 
 
 def test_ecp5_ram_between_lut_ram_and_a_wide_block():

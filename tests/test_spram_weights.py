@@ -117,3 +117,21 @@ def test_generate_writes_the_image_and_verify_refuses_one_of_another_length(tmp_
     assert run_stage(run, "generate")["weight_memory"] == "bram"
     assert not (tmp_path / "weights.bin").exists()
     assert "weight_bytes" not in json.loads((tmp_path / "plan.json").read_text())
+
+
+def test_the_resource_model_counts_the_sprams_and_the_build_check_refuses_too_many(
+        mnist_sized_mlp):
+    from dataclasses import replace
+    from slimgen.boards.build import DesignDoesNotFit, get_board
+    from slimgen.boards.estimate import check_estimate
+    from slimgen.boards.resource_model import predict_top
+    from slimgen.hw.folded_mlp import FoldedMlp
+    board = get_board("icebreaker")
+    p = predict_top(mnist_sized_mlp, board,
+                    network_factory=lambda: FoldedMlp(mnist_sized_mlp, lanes=8, weights="spram"))
+    assert p.spram == 4 and p.to_dict()["spram_estimate"] == 4 and p.bram < 30
+    assert check_estimate(p, board) is p
+    with pytest.raises(DesignDoesNotFit, match=r"SPRAMs: 5 needed, 4 available"):
+        check_estimate(replace(p, spram=5), board)
+    with pytest.raises(DesignDoesNotFit, match=r"SPRAMs: 4 needed, 0 available"):
+        check_estimate(p, get_board("ulx3s-85f"))

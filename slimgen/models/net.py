@@ -92,7 +92,7 @@ def _cnn_3x3(int_model):
 def make_network(int_model, config):
     from slimgen.models import get_model_kind
     name, reasons = hardware_kind(int_model)
-    if name != "mlp" and config.weight_memory == "spram":
+    if name != "mlp" and getattr(config, "weight_memory", "auto") == "spram":
         raise ValueError(f"--weight-memory spram is for networks of dense layers (the folded "
                          f"MLP engine); {int_model.network.name} runs on the "
                          f"{name or 'compiler'}'s engine, which keeps its weights in block "
@@ -105,7 +105,7 @@ def make_network(int_model, config):
         engines = "folded"
     settings = SimpleNamespace(lanes=config.lanes, layout=config.layout, engine=config.engine,
                                engines=engines, board=config.board,
-                               weight_memory=config.weight_memory)
+                               weight_memory=getattr(config, "weight_memory", "auto"))
     hw = get_model_kind(name).make_network(int_model, settings)
     hw.slimgen_kind = name        # which engine's layer entries and cycle model apply
     return hw
