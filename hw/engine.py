@@ -332,7 +332,8 @@ class Engine(wiring.Component):
         pos_base = Signal(signed(t.addr_bits), name="pos_base", init=t._value("base0", 0, p0))
         out_base = Signal(range(t.out_max), name="out_base")
         cooldown = Signal(range(self.lanes * t.m_max + t.alpha + 2), name="cooldown")
-        settle = Signal(range(max(settle_end(p) for p in self.programs) + 1), name="settle")
+        settle = Signal(range(max(2, max(settle_end(p) for p in self.programs) + 1)),
+                        name="settle")
         first = Signal(name="first", init=1)
         L = lambda name: t.layer(name, layer)     # noqa: E731  (this layer's constant)
 
