@@ -55,9 +55,9 @@ __all__ = ["FEATURES", "LC_SHARE", "COEFFICIENTS", "Prediction", "top_netlist", 
 FEATURES = ("carry", "inc", "mux", "logic", "ff", "lutram", "rom")
 
 #: The share of a board's logic cells / LUTs a design may be predicted to use when the flow
-#: plans one (the planner, the compiler's board fit): the logic figure is off by up to about
-#: 20 % on the designs bench/resources.py checks (DSP blocks and block RAMs are exact), and
-#: placement gets hard near a full device.
+#: plans one (the planner, the compiler's board fit): the logic figure is off by up to 10 % on
+#: the iCE40 designs bench/resources.py checks and up to 17 % on the ECP5 ones (DSP blocks and
+#: block RAMs are exact), and placement gets hard near a full device.
 LC_SHARE = 0.9
 
 #: Logic cells (iCE40) or LUT4s (ECP5) per counted bit, per family, and ``base``: fitted by

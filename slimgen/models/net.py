@@ -166,7 +166,7 @@ def _within_board(hw, int_model, config):
     from slimgen.hw.compiler import choose, compile_network, options
     board = get_board(config.board)
     budget = {k: board.totals[k] for k in ("lc", "dsp", "bram") if board.totals.get(k)}
-    if "lc" in budget:       # the resource model's logic figure is off by up to about 20 %
+    if "lc" in budget:       # the resource model's logic figure is off by up to 10-17 %
         budget["lc"] = int(budget["lc"] * LC_SHARE)
     names = {"lc": board.lc_name, "dsp": "DSP blocks", "bram": "block RAMs"}
 
