@@ -57,14 +57,11 @@ class SimulatedBoard:
     def __init__(self, qmodel, folder, sim, network=None):
         self.folder, self.error = folder, None
         self.port_file, self.stop_file = folder / "port", folder / "stop"
-        if network is None:
-            verilog = write_bridge_verilog(folder / "uart_bridge.v", qmodel, divisor=DIVISOR)
-        else:
-            from slimgen.hw.uart_bridge import UARTBridge
-            from slimgen.hw.verilog import to_verilog
-            verilog = folder / "uart_bridge.v"
-            bridge = UARTBridge(qmodel, divisor=DIVISOR, network=network)
-            write_bytes_atomic(verilog, to_verilog(bridge, "uart_bridge").encode())
+        # the bridge's own byte timeout for a network of its own (a weight load streams
+        # thousands of bytes through the socket), the benches' short one otherwise
+        verilog = write_bridge_verilog(folder / "uart_bridge.v", qmodel, divisor=DIVISOR,
+                                       timeout_bytes=64 if network is None else 1024,
+                                       network=network)
         self.log = folder / "bench.log"
         kwargs = dict(verilog=verilog, toplevel="uart_bridge", test_module="slimgen.sim.host_tb",
                       build_dir=folder, sim=sim, log_file=self.log,

@@ -2,15 +2,14 @@
 host, replies checked against the golden model; on the simulator named by SLIMGEN_SIM. Also a
 network that keeps its weights in the UP5K's SPRAM, its weight image sent over the line first."""
 
-import io
 from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
 import pytest
 
-from slimgen.sim.runner import default_simulator, run_bench
-from slimgen.sim.uart_bridge import UARTVerification, verify_uart_bridge
+from slimgen.sim.runner import default_simulator
+from slimgen.sim.uart_bridge import verify_uart_bridge
 from slimgen.sw.artifact import write_bytes_atomic
 from slimgen.sw.uart_protocol import divisor
 
@@ -56,37 +55,6 @@ def test_uart_bridge_fast_line(digits_model, tmp_path):
     assert all(kind == "passed" for name, kind in outcomes.items() if name not in LOADING_TESTS)
 
 
-def verify_spram_bridge(qmodel, x_q, *, lanes, divisor, build_dir, timeout_bytes=64, sim=None):
-    """As :func:`slimgen.sim.uart_bridge.verify_uart_bridge`, for a
-    :class:`slimgen.hw.folded_mlp.FoldedMlp` of ``lanes`` lanes that keeps its weights in SPRAM:
-    the bench sends its weight image with LOAD after each reset. Returns the
-    :class:`UARTVerification` and the network."""
-    from slimgen.hw.folded_mlp import FoldedMlp
-    from slimgen.hw.uart_bridge import UARTBridge
-    from slimgen.hw.verilog import to_verilog
-    from slimgen.sim.network import prepare_bench
-    sim = sim or default_simulator()
-    build_dir, x_q, expected = prepare_bench(build_dir, qmodel, x_q)
-    net = FoldedMlp(qmodel, lanes=lanes, weights="spram")
-    bridge = UARTBridge(qmodel, divisor=divisor, timeout_bytes=timeout_bytes, network=net)
-    verilog = build_dir / "uart_bridge.v"
-    write_bytes_atomic(verilog, to_verilog(bridge, "uart_bridge").encode())
-    data_path, out_path = build_dir / "bench_data.npz", build_dir / "bench_out.npz"
-    buf = io.BytesIO()
-    np.savez(buf, inputs=x_q, expected=expected, divisor=divisor, logit_bits=qmodel.logit_bits,
-             timeout_bytes=timeout_bytes,
-             weights=np.frombuffer(net.weight_image(), dtype=np.uint8))
-    write_bytes_atomic(data_path, buf.getvalue())
-    out_path.unlink(missing_ok=True)
-    run_bench(verilog=verilog, toplevel="uart_bridge", test_module="slimgen.sim.uart_bridge_tb",
-              build_dir=build_dir, sim=sim,
-              extra_env={"SLIMGEN_TB_DATA": data_path.resolve(),
-                         "SLIMGEN_TB_OUT": out_path.resolve()})
-    with np.load(out_path) as f:
-        r = UARTVerification(f["logits"], f["cls"], expected, f["cycles"], divisor, sim)
-    return r, net
-
-
 @pytest.mark.sim
 def test_uart_bridge_weights_in_spram(digits_model, tmp_path):
     """The digits MLP on 8 lanes with its weights in the UP5K's four SPRAMs (8 × 8 bits a row):
@@ -96,8 +64,10 @@ def test_uart_bridge_weights_in_spram(digits_model, tmp_path):
     sim = default_simulator()
     require_simulator(sim)
     qmodel, x_q = digits_model
-    r, net = verify_spram_bridge(qmodel, x_q[:20], lanes=8, divisor=8, build_dir=tmp_path,
-                                 sim=sim)
+    from slimgen.hw.folded_mlp import FoldedMlp
+    net = FoldedMlp(qmodel, lanes=8, weights="spram")
+    r = verify_uart_bridge(qmodel, x_q[:20], divisor=8, build_dir=tmp_path, sim=sim,
+                           network=net)
     assert spram_blocks(8, net.weight_bits) == 4
     assert net.weight_bytes == 4 * 2 * (64 * 4 + 32 * 2)  # 4 SPRAMs × 2 bytes × 320 rows
     assert r.bit_exact and len(r.logits) == 20
