@@ -7,6 +7,13 @@ datapath). Per convolution ``l`` and tile: the input transform takes ``Cin·α·
 products ``Σ_k max(S·n_k, m²)`` (``S = α²/P`` steps, ``n_k`` the input channels whose filter
 ``W[k, c]`` is not all zero), and the two overlap tile by tile. The dense layer takes its longest
 lane's stream of the balanced-sparse ``"rows"`` layout.
+
+The cycle counts are exact, the hardware's schedule cycle by cycle: tile ``j``'s window reads
+start at ``R_j`` and its products at ``Q_j`` (:meth:`CNNSchedule.tile_starts`), the tile
+buffers (two) making ``R_j = max(R_(j−1) + tr, Q_(j−2) + pr)`` and
+``Q_j = max(Q_(j−1) + pr, R_j + tr + 1)``: the pace of a tile is ``max(tr, pr)`` but for
+``tr ≈ pr``, where it is ``(tr + pr + 1) / 2``. :meth:`CNNSchedule.cycles_estimate` is then the
+network bench's latency and :meth:`CNNSchedule.result_interval` its interval.
 """
 
 from __future__ import annotations
@@ -193,24 +200,87 @@ class CNNSchedule:
         """Cycles of the dense layer's weight stream (its longest lane)."""
         return self.sparse_layout.stream_cycles
 
-    def layer_cycles(self, layer):
-        """Cycles of convolution ``layer``: the first tile's input transform, then every tile
-        at the pace of the slower of its transform and its products, the last tile's products."""
+    def tile_starts(self, layer):
+        """``(reads, products)``: the cycle each tile of convolution ``layer`` (row-major)
+        starts its window reads and its products, from the layer's first read.
+
+        The reads of a tile take ``tr`` (:meth:`transform_cycles`) cycles into one of two
+        tile buffers, free again once the products of the tile before the last have ended;
+        a tile's ``V`` is in its buffer the cycle after its last read, and its products take
+        ``pr`` (:meth:`tile_cycles`) cycles once the previous tile's have ended."""
         th, tw = self.layer_shapes[layer][6:]
         tr, pr = self.transform_cycles(layer), self.tile_cycles(layer)
-        return tr + (th * tw - 1) * max(tr, pr) + pr
+        reads, products = [0], [tr + 1]
+        for j in range(1, th * tw):
+            # tile j's buffer is free once tile j − 2's products have ended
+            reads.append(max(reads[-1] + tr, products[j - 2] + pr if j > 1 else 0))
+            products.append(max(products[-1] + pr, reads[-1] + tr + 1))
+        return reads, products
+
+    def layer_cycles(self, layer):
+        """Cycles of convolution ``layer`` from its first window read to its last product
+        issued, both counted: the last tile's products start (:meth:`tile_starts`) and take
+        :meth:`tile_cycles`."""
+        return self.tile_starts(layer)[1][-1] + self.tile_cycles(layer)
+
+    # After a convolution's last product issued: its word and V read (1), its product (1) and
+    # sum (1), the m² values of Y held (1) and sent one per cycle through the requantizer into
+    # the output register (1), the last written on the m²-th: then the sequencer starts the
+    # next layer (1) and its first read follows (1).
+    _OUT = 4            # last product issued → the tile's first output written
+    _NEXT = 2           # the layer's last output written → the next layer's first read
+
+    def _timeline(self):
+        """Cycles from the sequencer's start of an image's convolutions (the cycle after its
+        last input's transfer raised ``in_full``), as :class:`slimgen.hw.cnn.CNN` runs them:
+        ``(first_reads, done, result)``, each convolution's first window read, the cycle the
+        last one writes its last output, and the cycle the result is valid on ``o``."""
+        first, t = [], 1                       # start is registered: the reads follow it
+        for layer in range(len(self.layer_shapes)):
+            first.append(t)
+            done = t + self.layer_cycles(layer) - 1 + self._OUT + self.m * self.m - 1
+            t = done + self._NEXT
+        # WAIT (1), the dense stream, its pipeline (4) and dense_done (1), one logit a cycle
+        # into the argmax, and the result registered (1)
+        result = done + 2 + self.dense_cycles + 5 + self.qmodel.n_classes
+        return first, done, result
 
     def cycles_estimate(self):
-        """Cycles from an image's first input to its result, one image in flight: the load,
-        each convolution (:meth:`layer_cycles` and its pipeline), the dense stream and the
-        argmax."""
-        # start, V ready, issue → memory → product → accumulate, the last tile's m² outputs,
-        # their write
-        pipe = 8 + self.m * self.m
-        total = self.qmodel.n_inputs + 1
-        for layer in range(len(self.layer_shapes)):
-            total += self.layer_cycles(layer) + pipe
-        return total + self.dense_cycles + 5 + self.qmodel.n_classes + 1
+        """Cycles of one image alone with an always-ready consumer, from its first input's
+        transfer to its result's, both counted (the network bench's ``latency``): the load,
+        ``in_full`` and the sequencer's start, then :meth:`_timeline`."""
+        return self.qmodel.n_inputs + 1 + self._timeline()[2] + 1
+
+    def _store_cycles(self, first):
+        """The cycles, from the convolutions' start, on which a convolution but the last
+        writes an output into the activation banks (the input loader waits on them)."""
+        mm, busy = self.m * self.m, set()
+        for layer in range(len(self.layer_shapes) - 1):
+            _, _, _, cout, oh, ow, th, tw = self.layer_shapes[layer]
+            for j, q in enumerate(self.tile_starts(layer)[1]):
+                ty, tx = divmod(j, tw)
+                end = first[layer] + q - 1      # the last product of each k ends its cycles
+                for k in range(cout):
+                    end += self.inner_cycles(layer, k)
+                    busy.update(end + self._OUT + n for n in range(mm)
+                                if ty * self.m + n // self.m < oh
+                                and tx * self.m + n % self.m < ow)
+        return busy
+
+    def result_interval(self):
+        """Cycles between consecutive results with images back to back and an always-ready
+        consumer (the network bench's ``interval``). The next image loads from the cycle
+        after the first convolution's last read, one input a cycle but on the cycles a
+        convolution writes the banks; its convolutions start once it is loaded and the
+        result is on ``o``."""
+        first, _, result = self._timeline()
+        reads, _ = self.tile_starts(0)
+        t = first[0] + reads[-1] + self.transform_cycles(0)      # the cycle after the release
+        busy, left = self._store_cycles(first), self.qmodel.n_inputs
+        while left:
+            left -= t not in busy
+            t += 1
+        return max(result, t) + 1       # in_full seen the cycle after the last input
 
     def region_bases(self):
         """Base address of each convolution's input in the activation banks (input row ``y``

@@ -5,7 +5,10 @@ as :func:`slimgen.sw.golden.forward` does, like :class:`slimgen.hw.network.Netwo
 and with the same ports, but layer after layer on the same lanes, so that every multiplier
 serves every layer and the latency approaches the bound set by the multipliers::
 
-    cycles ≈ Σ_l n_in_l · ⌈n_out_l / P⌉  +  (P + 4) per layer        bound = Σ_l n_in_l · n_out_l / P
+    cycles = Σ_l n_in_l + (G_l − 1)·max(n_in_l, P + 3) + t_l + 3      bound = Σ_l n_in_l · n_out_l / P
+
+with ``G_l = ⌈n_out_l / P⌉`` groups and ``t_l = n_out_l − (G_l − 1)·P`` outputs in the last one
+(:attr:`FoldedMlp.layer_cycles`, exact from the first input's transfer to the result's).
 
 Schedule. Layer l's outputs are computed in G_l = ⌈n_out_l / P⌉ groups; in group g lane p
 computes output o = g·P + p from x[i] (broadcast, one input per cycle) and W_l[o, i] (its own
@@ -14,8 +17,16 @@ computing overlap; every later group reads them from an activation buffer. A gro
 product goes straight into an output bank (no drain between groups), which a serializer
 requantizes, ``y = sat(relu((acc · M_l + 2^(s_l−1)) >> s_l))``, into the next layer's buffer
 while the lanes compute the next group; the last layer's accumulators go to the argmax. A layer
-starts when the previous one's outputs are all in its buffer (the only bubble, about P + 4
-cycles per layer).
+starts when the previous one's outputs are all in its buffer.
+
+Cycles, issue by issue (one input and one weight per lane a cycle). A group's last issue waits
+until the bank is free: the group before reached it 3 cycles after its own last issue (read,
+product, sum) and the serializer takes its P outputs in P cycles, so a group's last issue
+comes max(n_in, P + 3) cycles after the last one's. After a layer's last issue (its last group
+of t outputs), the next layer issues once the pipeline and the serializer are empty, t + 4
+cycles later; after the last layer's, the result leaves t + 3 cycles later, on the cycle after
+the argmax takes the last logit. With samples back to back, the next sample's first issue
+follows the last layer's last one, and its first group's last issue waits for that bank.
 
 Memories: two activation buffers (layer l reads buffer l mod 2 and writes buffer (l+1) mod 2)
 of max n_in words; per lane one weight memory holding every layer's groups one after the
@@ -107,15 +118,35 @@ class FoldedMlp(wiring.Component):
         """MAC lanes in the whole network (the requantizers use shift-adds)."""
         return self.lanes
 
+    def _tails(self):
+        """Outputs in each layer's last group: ``n_out − (G − 1)·P``."""
+        return [layer.n_out - (G - 1) * self.lanes
+                for layer, G in zip(self.qmodel.layers, self.groups)]
+
     @property
     def layer_cycles(self):
-        """Cycles each layer holds the lanes: n_in · G issue cycles and the bubble after it."""
-        return [layer.n_in * g + self.lanes + 4 for layer, g in zip(self.qmodel.layers, self.groups)]
+        """Per layer, cycles from its first issue to the next layer's (the last layer: to its
+        result, counted): ``n_in + (G − 1)·max(n_in, P + 3) + t + 3``, the groups' issues (a
+        group's last one at least P + 3 cycles after the previous group's, when the bank is
+        free) and the pipeline and serializer of its last group of ``t`` outputs."""
+        return [layer.n_in + (G - 1) * max(layer.n_in, self.lanes + 3) + t + 3
+                for layer, G, t in zip(self.qmodel.layers, self.groups, self._tails())]
 
     @property
     def cycles_per_vector(self):
-        """Cycles from the first input to the result with an always-ready consumer (about)."""
+        """Cycles of one sample alone with an always-ready consumer, from its first input's
+        transfer to its result's, both counted (the network bench's ``latency``): the sum of
+        :attr:`layer_cycles`."""
         return sum(self.layer_cycles)
+
+    @property
+    def result_interval(self):
+        """Cycles between consecutive results with samples back to back and an always-ready
+        consumer: the next sample's first issue follows the last layer's last one, so
+        :attr:`cycles_per_vector` less the last layer's ``t + 3`` cycles after it, plus the
+        cycles the next sample's first group waits for the bank when its ``n_in`` issues take
+        fewer: ``cycles_per_vector − min(n_in_0, t_last + 3)``."""
+        return self.cycles_per_vector - min(self.qmodel.layers[0].n_in, self._tails()[-1] + 3)
 
     @property
     def weight_depth(self):

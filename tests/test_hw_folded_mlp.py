@@ -66,3 +66,22 @@ def test_folded_mlp_refuses_bad_lanes_and_layers():
         FoldedMlp(bad, lanes=2)
     with pytest.raises(TypeError, match="Model must be an IntNetwork"):
         FoldedMlp(q.layers, lanes=2)
+
+
+@pytest.mark.parametrize("sizes, lanes", [
+    ((64, 32, 10), 8),        # the digits MLP: 336 cycles (344 predicted before issue 19)
+    ((10, 6, 4), 3),
+    ((12, 8, 5, 3), 4),
+    ((5, 1, 2), 1),           # groups shorter than the bank's P + 3: they wait for it
+    ((1, 4, 2), 2),           # one input: the next sample's first group waits too
+])
+def test_folded_mlp_cycles_and_interval_exact(sizes, lanes):
+    """Issue 19: one sample alone takes cycles_per_vector (first input to result, both
+    counted), and samples back to back give results result_interval apart, exactly."""
+    rng = np.random.default_rng(sum(sizes) + lanes)
+    q = _model(rng, sizes)
+    x = rng.integers(0, 256, (3, sizes[0]))
+    _, one = _check(q, lanes, x[:1])
+    dut, three = _check(q, lanes, x)
+    assert one == dut.cycles_per_vector == sum(dut.layer_cycles)
+    assert three - one == 2 * dut.result_interval

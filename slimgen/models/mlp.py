@@ -113,7 +113,8 @@ def multipliers(net):
 def cycles_estimate(net):
     """Cycles of one inference: the per-layer engines' exact pipeline latency
     (:attr:`slimgen.hw.network.Network.latency`: a layer starts as the one before sends),
-    else the folded array's layers one after another."""
+    else the folded array's exact :attr:`~slimgen.hw.folded_mlp.FoldedMlp.layer_cycles`, its
+    layers one after another."""
     if hasattr(net, "engines"):
         return net.latency
     return sum(net.layer_cycles)
