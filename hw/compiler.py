@@ -102,10 +102,12 @@ def _candidates(r):
     return out
 
 
-def _eligible(layer):
+def _eligible(layer, last):
     """None when a record may run on Winograd, else why not."""
     if layer.kind != "conv":
         return f"{layer.kind} layer: no sliding window"
+    if last:
+        return "the last layer: its logits go to the argmax in class order"
     if layer.dims != 1:
         return "2-D convolution: the compiler's Winograd algorithms are 1-D"
     if layer.stride != 1:
@@ -134,7 +136,7 @@ def choose(int_net, *, lanes, force=None):
         if p.op != "mac":
             in_range = (p.lo, p.hi)
             continue
-        reason = _eligible(layer)
+        reason = _eligible(layer, p is direct[-1])
         if reason:
             if force.pop(p.source, ("direct",))[0] != "direct":
                 raise ValueError(f"Layer {p.source} ({p.name}) runs direct only: {reason}")
@@ -266,7 +268,7 @@ def compile_network(int_net, *, lanes, mutation=None, winograd=True, force=None)
     engine = Engine(programs, n_inputs=int_net.n_inputs, input_bits=int_net.input_bits,
                     n_classes=int_net.n_classes, logit_bits=int_net.logit_bits)
     engine.summary = summary(programs, int_net, notes)
-    engine.cycles = network_cycles(programs, int_net.n_inputs, int_net.n_classes)
+    engine.cycles = network_cycles(programs, int_net.n_inputs)
     mults = sum(e["mults_per_inference"] for e in engine.summary)
     engine.mults = mults
     engine.bound = -(-mults // lanes)

@@ -4,25 +4,28 @@ network on one array of P multiply-accumulate lanes and one requantizer::
                 ┌──────────── walker (layer, position, group, tap counters) ───────────┐
                 │ tap table[ptr] → (off, ky, kx, last)   weights[p][ptr]              │
     i ─> buf 0 ─┤ A: addr = pos_base + off (+ch0), bounds check   read buf[layer % 2] │
-         buf 1 ─┤ B: v = inside ? x : 0       prod[p] = v · w[p]       bias[gid] read │
-                │ C: acc[p] = (first ? bias[p] : acc[p]) + prod[p]  (max / sum pools)  │
+         buf 1 ─┤ B: v = inside ? x : 0       prod[p] = v · w[p]   (w read at A's ptr) │
+                │ C: acc[p] = (first ? 0 : acc[p]) + prod[p]      (max / sum pools)    │
                 │    last tap: bank ← acc  ──> drain d = 0 … L−1 (one requantizer):    │
-                │ R1: bank[d], M[ch0 + d] read   R2: clamp(requantize(·, M, shift))   │
-                └ R3: buf[(layer + 1) % 2][out + d] ← y   (last layer: logits[d]) ─────┘
-    logits ─> Argmax ─> o {cls, logits}
+                │ R1: bank[d] + bias[c + d], M[c + d] read   (c: the group's channel)  │
+                │ R2: clamp(requantize(·, M, shift))                                   │
+                └ R3: buf[(layer + 1) % 2][out + d] ← y    (last layer: to the argmax) ┘
+    Argmax ─> o {cls, logits}
 
 A sample loads into buffer 0 (one input code per transfer, channels-last), the layers run one
-after the other between the two buffers, the logits go to the argmax. The walker issues one tap
-a cycle and no stage waits for another to end: layer 0 runs while the inputs arrive, a layer
-starts while the previous one still drains, and each logit goes to the argmax as soon as it is
-written. A tap is held only while its input word is not yet written (``avail``: the inputs
-loaded, or the previous layer's outputs written, which a direct layer or a pool writes in
-address order), while it ends a group and the drain has not finished the previous one
-(``cooldown``), after a Winograd layer until that layer's drain, not in address order, has
-ended (``settle``), or when it ends layer 0 before the last input came (the next layer writes
-buffer 0); a sample starts with its first input. :func:`slimgen.hw.program.schedule` models
-these holds and :func:`~slimgen.hw.program.network_cycles` counts the cycles exactly. The next
-sample loads once the result has gone to the argmax.
+after the other between the two buffers, the last layer's drain gives the logits to the argmax
+in class order (the last layer runs direct). The walker issues one tap a cycle and no stage
+waits for another to end: layer 0 runs while the inputs arrive, a layer starts while the
+previous one still drains, and each logit goes to the argmax as it is made. A tap is held only
+while its input word is not yet written (``avail``: the inputs loaded, or the previous layer's
+outputs written, which a direct layer or a pool writes in address order), while it ends a group
+and the drain has not finished the previous one (``cooldown``), after a Winograd layer until
+that layer's drain, not in address order, has ended (``settle``), when it ends layer 0 before
+the last input came (the next layer writes buffer 0), or when it ends a group of the last layer
+while the argmax still holds the previous result; a sample starts with its first input.
+:func:`slimgen.hw.program.schedule` models these holds and
+:func:`~slimgen.hw.program.network_cycles` counts the cycles exactly. The next sample loads
+once the result has gone to the argmax.
 
 A Winograd layer (op ``"wino"``, 1-D F(m, r)) uses the same walker, tile by tile::
 
@@ -50,15 +53,26 @@ from .lib.requantizer import requantize
 from .lib.transform import TransformUnit
 from .program import cool_end, settle_end
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "CONST_MULTIPLIERS"]
+
+#: The most distinct requantizer multipliers M (over every layer and channel) the engine makes
+#: shift-add networks of; with more (per-channel scales) M is a run-time product. One M per
+#: layer is the common case: a run-time product of a 21-bit sum and a 15-bit M takes 2 of the
+#: UP5K's 8 multiplier blocks, which the lanes need.
+CONST_MULTIPLIERS = 4
 
 
 def _table(values, index):
     """``values[index]`` for a run-time index: a multiplexer over constants."""
     values = [int(v) for v in values]
-    shape = signed(signed_bits(min(values), max(values))) if min(values) < 0 else \
+    if len(set(values)) == 1:        # the same in every layer: no multiplexer
+        return Const(values[0], _shape(values))
+    return Array([Const(v, _shape(values)) for v in values])[index]
+
+
+def _shape(values):
+    return signed(signed_bits(min(values), max(values))) if min(values) < 0 else \
         unsigned(max(1, max(values).bit_length()))
-    return Array([Const(v, shape) for v in values])[index]
 
 
 def _transform(m, name, matrix, in_shape, inputs):
@@ -83,7 +97,7 @@ class _Tables:
         P = self.P = lanes
         self.programs = programs
         taps, weights, tap_start, bias, mult = [], [[] for _ in range(P)], [], [], []
-        gid_base, cidx_base = [], []
+        cidx_base = []
         for p in programs:
             tap_start.append(len(taps))
             entries = p.taps
@@ -100,22 +114,33 @@ class _Tables:
                 taps.append(((ky * W + kx) * C + c, ky, kx, k in last))
                 for lane in range(P):
                     weights[lane].append(int(p.weights[k, lane]))
-            gid_base.append(len(bias))
-            if p.op in ("mac", "wino"):
-                for ch0, L, _ in p.groups:
-                    bias.append([int(v) for v in p.bias[ch0:ch0 + L]] + [0] * (P - L))
-            cidx_base.append(len(mult))
-            if p.requant:
-                mult.extend(int(v) for v in p.multiplier)
-        self.taps, self.weights, self.bias, self.mult = taps, weights, bias or [[0] * P], \
-            mult or [1]
-        self.tap_start, self.gid_base, self.cidx_base = tap_start, gid_base, cidx_base
+            # one entry per output channel of every layer with weights or a requantizer, the
+            # drain's index for both (a max-pool reads neither; a pool's bias is 0)
+            mac, CO = p.op in ("mac", "wino"), p.out_shape[2]
+            cidx_base.append(len(mult) if mac or p.requant else 0)
+            if mac or p.requant:
+                bias.extend(int(v) for v in p.bias) if mac else bias.extend([0] * CO)
+                mult.extend(int(v) for v in p.multiplier) if p.requant else \
+                    mult.extend([None] * CO)
+        # a layer that does not requantize never reads M: any value of the others will do
+        fill = next((v for v in mult if v is not None), 1)
+        self.taps, self.weights, self.bias = taps, weights, bias
+        self.mult = [fill if v is None else v for v in mult]
+        self.tap_start, self.cidx_base = tap_start, cidx_base
+        # above every drain index: a pool's (its channels from 0) and its lanes' reach
+        self.cidx_max = max([len(mult)] + [p.out_shape[2] for p in programs]) + P + 1
         self.off_bits = _ubits(max(t[0] for t in taps))
         self.ky_bits = _ubits(max(t[1] for t in taps))
         self.kx_bits = _ubits(max(t[2] for t in taps))
         self.weight_bits = signed_bits(min(min(w) for w in weights), max(max(w) for w in weights))
-        self.bias_bits = signed_bits(min(min(b) for b in self.bias), max(max(b) for b in self.bias))
-        self.mult_bits = _ubits(max(self.mult))
+        self.bias_bits = signed_bits(min(bias), max(bias))
+        self.pools = any(p.op in ("max", "avg") for p in programs)
+        # the requantizer's M: a few distinct values become shift-add networks chosen by an
+        # index (no multiplier block; the UP5K has 8), more stay a run-time product
+        values = sorted(set(self.mult))
+        self.mult_values = values if len(values) <= CONST_MULTIPLIERS else None
+        self.mult_words = [values.index(v) for v in self.mult] if self.mult_values else self.mult
+        self.mult_bits = _ubits(max(self.mult_words))
         ranges = [(0, (1 << input_bits) - 1)] + [(p.lo, p.hi) for p in programs[:-1]]
         self.act_bits = max(signed_bits(lo, hi) for lo, hi in ranges)
         self.acc_bits = max([p.acc_bits for p in programs] + [self.act_bits])
@@ -163,7 +188,7 @@ class _Tables:
             "s": s, "sx": p.step, "col_step": p.step * C, "row_step": s * W * C,
             "base0": -(pt * W + pl) * C, "iy0": -pt, "ix0": -pl,
             "tap_start": self.tap_start[k], "pool": p.op in ("max", "avg"),
-            "mac": p.op in ("mac", "wino"), "max": p.op == "max", "gid_base": self.gid_base[k],
+            "mac": p.op in ("mac", "wino"), "max": p.op == "max",
             "cidx_base": self.cidx_base[k], "requant": p.requant, "shift": max(p.shift, 1),
             "lo": p.lo, "hi": p.hi, "last": k == len(self.programs) - 1,
             "after_wino": k > 0 and self.programs[k - 1].op == "wino",
@@ -199,6 +224,9 @@ class Engine(wiring.Component):
         lanes = programs[0].lanes
         if any(p.lanes != lanes for p in programs):
             raise ValueError("Every layer program must have the same lane count")
+        if programs[-1].op == "wino":
+            raise ValueError("The last layer gives the logits to the argmax in class order: "
+                             "it runs direct, not on a Winograd algorithm")
         self.t = _Tables(programs, lanes, input_bits)
         self.programs, self.lanes = programs, lanes
         self.n_inputs, self.n_classes, self.logit_bits = n_inputs, n_classes, logit_bits
@@ -223,13 +251,13 @@ class Engine(wiring.Component):
                         init=t.weights[lane])
             m.submodules[f"weights{lane}"] = wm
             mems["w"].append(wm.read_port())
-        bias_init = [sum((b & ((1 << t.bias_bits) - 1)) << (lane * t.bias_bits)
-                         for lane, b in enumerate(row)) for row in t.bias]
-        m.submodules.bias = bm = Memory(shape=unsigned(P * t.bias_bits),
-                                        depth=max(2, len(bias_init)), init=bias_init)
-        m.submodules.mult = mm = Memory(shape=unsigned(t.mult_bits), depth=max(2, len(t.mult)),
-                                        init=t.mult)
-        mems["bias"], mems["mult"] = bm.read_port(), mm.read_port()
+        m.submodules.bias = bm = Memory(shape=signed(t.bias_bits), depth=max(2, len(t.bias)),
+                                        init=t.bias)
+        mems["bias"], mems["mult"] = bm.read_port(), None
+        if not t.mult_values or len(t.mult_values) > 1:     # M, or which of the constants
+            m.submodules.mult = mm = Memory(shape=unsigned(t.mult_bits),
+                                            depth=max(2, len(t.mult_words)), init=t.mult_words)
+            mems["mult"] = mm.read_port()
         for k in range(2):
             am = Memory(shape=signed(t.act_bits), depth=max(2, t.depth), init=[])
             m.submodules[f"buf{k}"] = am
@@ -249,15 +277,14 @@ class Engine(wiring.Component):
         m.submodules.argmax = argmax = Argmax(n_classes=self.n_classes,
                                               logit_bits=self.logit_bits)
         wiring.connect(m, argmax.o, wiring.flipped(self.o))
-        logits = Array(Signal(signed(self.logit_bits), name=f"logit{k}")
-                       for k in range(self.n_classes))
-        # the drain's writes, counted by the walker (words it may read) and the sender
-        wrote = {"buf": Signal(name="wrote_buf"), "logit": Signal(name="wrote_logit"),
-                 "layer": Signal(range(max(2, len(self.programs))), name="wrote_layer")}
-        done = self._sender(m, logits, argmax.i, wrote["logit"])
+        # the drain's writes, counted by the walker (words it may read); the last layer's
+        # go to the argmax, and its last one ends the sample
+        wrote = {"buf": Signal(name="wrote_buf"), "layer": Signal(
+            range(max(2, len(self.programs))), name="wrote_layer")}
+        done = Signal(name="sample_done")
         loaded = self._loader(m, mems, done)
-        issue = self._walker(m, mems, loaded, wrote, done)
-        self._drain(m, mems, self._lanes(m, mems, issue), logits, wrote)
+        issue = self._walker(m, mems, loaded, wrote, done, argmax.o.valid)
+        self._drain(m, mems, self._lanes(m, mems, issue), argmax.i, wrote, done)
         return m
 
     def _loader(self, m, mems, done):
@@ -273,25 +300,6 @@ class Engine(wiring.Component):
         with m.If(done):
             m.d.sync += loaded.eq(0)
         return loaded
-
-    def _sender(self, m, logits, send, wrote_logit):
-        """The logits to the argmax one a cycle, each as soon as the drain has written it (a
-        direct layer or a pool writes them in order; a Winograd layer's drain does not, so
-        then all of them first). Returns ``done``: the last one goes."""
-        n = self.n_classes
-        written = Signal(range(n + 1), name="logits_written")
-        sent = Signal(range(n), name="logits_sent")
-        done = Signal(name="sample_done")
-        ready = (written == n) if self.programs[-1].op == "wino" else (sent < written)
-        m.d.comb += [send.valid.eq(ready), send.payload.eq(logits[sent]),
-                     done.eq(send.valid & send.ready & (sent == n - 1))]
-        with m.If(wrote_logit):
-            m.d.sync += written.eq(written + 1)
-        with m.If(send.valid & send.ready):
-            m.d.sync += sent.eq(sent + 1)
-        with m.If(done):
-            m.d.sync += [sent.eq(0), written.eq(0)]
-        return done
 
     def _available(self, m, layer, enter, loading, wrote, done):
         """``avail``: the input words of the walker's layer written so far, the inputs loaded
@@ -314,9 +322,11 @@ class Engine(wiring.Component):
             m.d.sync += [avail.eq(0), made.eq(0)]
         return avail
 
-    def _walker(self, m, mems, loaded, wrote, done):
+    def _walker(self, m, mems, loaded, wrote, done, result_waits):
         """The sequencer (layer after layer, then waiting for the send) and stage A of the
-        tap pipeline: one tap a cycle, held as :func:`slimgen.hw.program.schedule` says."""
+        tap pipeline: one tap a cycle, held as :func:`slimgen.hw.program.schedule` says, and
+        a group of the last layer held from ending while the argmax still holds the
+        previous result (``result_waits``; it takes no logit then)."""
         t, n_layers, p0 = self.t, len(self.programs), self.programs[0]
         layer = Signal(range(max(2, n_layers)), name="layer")
         ptr = Signal(range(max(2, len(t.taps))), name="ptr")     # 0: layer 0's first tap
@@ -346,7 +356,7 @@ class Engine(wiring.Component):
         enter, nxt = Signal(name="enter"), Signal.like(layer, name="next_layer")
         Lcur = Mux(g == L("Gm1"), L("Llast"), L("Lg"))
         issue = {"valid": Signal(name="a_valid"), "inside": inside, "first": first,
-                 "last": e_last, "gid": L("gid_base") + g, "L": Lcur,
+                 "last": e_last, "L": Lcur,
                  "out": out_base + ch0, "cidx": L("cidx_base") + ch0, "layer": layer,
                  "kx": kx, "ptr": ptr, "D": Mux(g == L("Gm1"), L("Dlast"), L("Dg"))}
         avail = self._available(m, layer, enter, self.i.valid & self.i.ready, wrote, done)
@@ -357,7 +367,7 @@ class Engine(wiring.Component):
             # the holds of schedule(): the drain busy, a Winograd layer's products, the
             # input word not yet written, layer 0 ending before its last input came or
             # starting before its first (a padding tap would not wait)
-            hold.eq((e_last & (cooldown != 0)) | (settle != 0)
+            hold.eq((e_last & ((cooldown != 0) | (L("last") & result_waits))) | (settle != 0)
                     | (inside & ~L("after_wino") & (addr >= avail))
                     | ((layer == 0) & (loaded == 0))
                     | (final & (layer == 0) & (loaded != self.n_inputs))),
@@ -368,7 +378,9 @@ class Engine(wiring.Component):
         ]
         m.d.sync += ptr.eq(ptr_next)
         for port in mems["w"]:
-            m.d.comb += port.addr.eq(ptr_next)       # the Winograd products' sequencer overrides
+            # the issued tap's weights, read as it goes to B (the Winograd products'
+            # sequencer overrides: no direct tap issues while it runs, schedule()'s settle)
+            m.d.comb += port.addr.eq(ptr)
         for rd, _ in mems["buf"]:
             m.d.comb += rd.addr.eq(addr)
         with m.If(cooldown != 0):
@@ -424,22 +436,19 @@ class Engine(wiring.Component):
 
     def _lanes(self, m, mems, a):
         """Stages B (read, multiply) and C (accumulate) of every lane; a group's last product
-        copies the accumulators (and the bias) to the bank the drain reads. A Winograd layer's
+        copies the accumulators to the bank the drain reads. A Winograd layer's
         products come from :meth:`_wino_products` instead of B. Returns the drain's inputs."""
         t, P, A = self.t, self.lanes, self.t.alpha
         b = {"valid": Signal(name="b_valid"), "inside": Signal(name="b_inside"),
              "first": Signal(name="b_first"), "last": Signal(name="b_last"),
-             "gid": Signal(range(max(2, len(t.bias))), name="b_gid"),
              "L": Signal(range(P + 1), name="b_L"), "out": Signal(range(t.out_max),
                                                                    name="b_out"),
-             "cidx": Signal(range(len(t.mult) + P + 1), name="b_cidx"),
+             "cidx": Signal(range(t.cidx_max), name="b_cidx"),
              "layer": Signal(range(max(2, len(self.programs))), name="b_layer")}
         if t.winos:                      # a Winograd block's position and weight rows
             b["kx"] = Signal(range(max(2, 1 << t.kx_bits)), name="b_kx")
             b["ptr"] = Signal(range(max(2, len(t.taps))), name="b_ptr")
         m.d.sync += [b[k].eq(a[k]) for k in b]
-        w = [Signal(signed(t.weight_bits), name=f"b_w{p}") for p in range(P)]
-        m.d.sync += [w[p].eq(mems["w"][p].data) for p in range(P)]
         data = Mux(b["layer"][0], mems["buf"][1][0].data, mems["buf"][0][0].data)
         x = Signal(signed(t.act_bits), name="b_x")
         m.d.comb += x.eq(Mux(b["inside"], data, 0))
@@ -454,47 +463,40 @@ class Engine(wiring.Component):
         with m.Else():
             m.d.sync += [c[k].eq(b[k]) for k in keys if k != "valid"]
             m.d.sync += [c["valid"].eq(direct), c["j"].eq(0)]
-        m.d.comb += mems["bias"].addr.eq(Mux(q["valid"], q["gid"], b["gid"]))
-        c_x = Signal(signed(t.act_bits), name="c_x")
         x_op = Signal(signed(t.opd_bits), name="b_operand")
         m.d.comb += x_op.eq(Mux(q["valid"], q["v"], x))
         prod = [Signal(signed(t.opd_bits + t.weight_bits), name=f"c_prod{p}") for p in range(P)]
-        m.d.sync += [c_x.eq(x)] + [prod[p].eq(x_op * Mux(q["valid"], mems["w"][p].data, w[p]))
-                                   for p in range(P)]
+        m.d.sync += [prod[p].eq(x_op * mems["w"][p].data) for p in range(P)]
+        if t.pools:                     # a pool's input word, for its compare or sum
+            c_x = Signal(signed(t.act_bits), name="c_x")
+            m.d.sync += c_x.eq(x)
 
         is_mac, is_max = t.layer("mac", c["layer"]), t.layer("max", c["layer"])
-        is_wino = t.layer("wino", c["layer"])
         acc = [[Signal(signed(t.acc_bits), name=f"acc{p}_{j}") for j in range(A)]
                for p in range(P)]
         bank = [[Signal(signed(t.acc_bits), name=f"bank{p}_{j}") for j in range(A)]
                 for p in range(P)]
-        bias_bank = [Signal(signed(t.bias_bits), name=f"bias_bank{p}") for p in range(P)]
-        bias = mems["bias"].data
         # a group's last product (j = α − 1 of its last block; the only one if not Winograd)
         start = Signal(name="c_start")
         m.d.comb += start.eq(c["valid"] & c["last"] & (c["j"] == t.layer("am1", c["layer"])))
         for p in range(P):
-            bias_p = bias[p * t.bias_bits:(p + 1) * t.bias_bits].as_signed()
-            with m.If(start):
-                m.d.sync += bias_bank[p].eq(bias_p)
             for j in range(A):
                 a_pj = acc[p][j]
                 nxt = Signal(signed(t.acc_bits), name=f"acc{p}_{j}_next")
-                if j == 0:
+                summed = Mux(c["first"], 0, a_pj) + prod[p]     # the bias: in the drain
+                if j == 0 and t.pools:
                     pooled = Mux(c["first"], c_x, Mux(is_max, Mux(c_x > a_pj, c_x, a_pj),
                                                       a_pj + c_x))
-                    base = Mux(is_wino, 0, bias_p)
-                    m.d.comb += nxt.eq(Mux(is_mac, Mux(c["first"], base, a_pj) + prod[p],
-                                           pooled))
+                    m.d.comb += nxt.eq(Mux(is_mac, summed, pooled))
                 else:
-                    m.d.comb += nxt.eq(Mux(c["first"], 0, a_pj) + prod[p])
-                mine = c["j"] == j
+                    m.d.comb += nxt.eq(summed)
+                mine = (c["j"] == j) if A > 1 else 1
                 with m.If(c["valid"] & mine):
                     m.d.sync += a_pj.eq(nxt)
                 with m.If(start):
-                    m.d.sync += bank[p][j].eq(Mux(mine, nxt, a_pj))
-        return {"start": start, "bank": bank, "bias": bias_bank, "L": c["L"], "out": c["out"],
-                "cidx": c["cidx"], "layer": c["layer"]}
+                    m.d.sync += bank[p][j].eq(Mux(mine, nxt, a_pj) if A > 1 else nxt)
+        return {"start": start, "bank": bank, "L": c["L"], "out": c["out"], "cidx": c["cidx"],
+                "layer": c["layer"]}
 
     def _wino_products(self, m, mems, b, x):
         """A Winograd layer's blocks: stage B stores the α reads of a block; its last one
@@ -502,7 +504,7 @@ class Engine(wiring.Component):
         products j = 0 … α − 1 (weights read at the block's rows) one a cycle, in step with
         the next block's reads. Returns the products' stage (``valid``, ``v`` = V[j], …)."""
         t, A = self.t, self.t.alpha
-        keys = ("first", "last", "gid", "L", "out", "cidx", "layer")
+        keys = ("first", "last", "L", "out", "cidx", "layer")
         q = {k: Signal.like(b[k], name=f"q_{k}") for k in keys}
         q["valid"], q["j"] = Signal(name="q_valid"), Signal(range(max(2, A)), name="q_j")
         q["v"] = Signal(signed(t.opd_bits), name="q_v")
@@ -546,11 +548,12 @@ class Engine(wiring.Component):
         m.d.comb += q["v"].eq(Array(V)[q["j"]])
         return q
 
-    def _drain(self, m, mems, c, logits, wrote):
+    def _drain(self, m, mems, c, send, wrote, done):
         """The one requantizer draining the bank, lane d by lane, output i by output (a
         Winograd layer's m outputs per lane, from the output transform of its α sums): R1
-        (select, read M), R2 (requantize, clamp to the layer's range), R3 (write the next
-        buffer or a logit; a tile's outputs past the row's end are not written)."""
+        (select, add the bias read the cycle before, read M), R2 (requantize, clamp to the
+        layer's range), R3 (write the next buffer, or a logit to the argmax ``send``; a tile's
+        outputs past the row's end are not written). ``done``: the last logit goes."""
         t, P = self.t, self.lanes
         active = Signal(name="d_active")
         d = Signal(range(max(2, P)), name="d")
@@ -560,22 +563,38 @@ class Engine(wiring.Component):
         r = {"valid": Signal(name="r_valid"), "sel": Signal(signed(t.acc_bits), name="r_sel"),
              "addr": Signal(range(2 * t.out_max), name="r_addr"),
              "layer": Signal.like(meta["layer"], name="r_layer")}
-        m.d.comb += mems["mult"].addr.eq(meta["cidx"] + d)
-        m.d.sync += [r["valid"].eq(active), r["sel"].eq(self._drained(m, c, meta["layer"], d, i)),
+        if mems["mult"] is not None:
+            m.d.comb += mems["mult"].addr.eq(meta["cidx"] + d)
+        # lane d's bias (channel cidx + d), read as d and the group come
+        d_next = Signal.like(d, name="d_next")
+        m.d.comb += [d_next.eq(d), mems["bias"].addr.eq(
+            Mux(c["start"], c["cidx"], meta["cidx"]) + d_next)]
+        bias = mems["bias"].data
+        summed = self._drained(m, c, meta["layer"], d, i) + \
+            (Mux(t.layer("mac", meta["layer"]), bias, 0) if t.pools else bias)
+        m.d.sync += [r["valid"].eq(active), r["sel"].eq(summed), d.eq(d_next),
                      r["addr"].eq(meta["out"] + ioff + d), r["layer"].eq(meta["layer"])]
         with m.If(active):
             with m.If(i == t.layer("mm1", meta["layer"])):
-                m.d.sync += [i.eq(0), ioff.eq(0), d.eq(d + 1)]
+                m.d.sync += [i.eq(0), ioff.eq(0)]
+                m.d.comb += d_next.eq(d + 1)
                 with m.If(d == meta["L"] - 1):
                     m.d.sync += active.eq(0)
             with m.Else():
                 m.d.sync += [i.eq(i + 1), ioff.eq(ioff + t.layer("CO", meta["layer"]))]
         with m.If(c["start"]):           # after the above: a new group starts as one ends
-            m.d.sync += [active.eq(1), d.eq(0), i.eq(0), ioff.eq(0)]
+            m.d.sync += [active.eq(1), i.eq(0), ioff.eq(0)]
             m.d.sync += [meta[k].eq(c[k]) for k in meta]
+            m.d.comb += d_next.eq(0)
 
         lay = r["layer"]
-        y_req = requantize(m, r["sel"], mems["mult"].data, t.layer("shift", lay),
+        if not t.mult_values:
+            multiplier = mems["mult"].data
+        elif len(t.mult_values) == 1:
+            multiplier = t.mult_values[0]
+        else:
+            multiplier = (tuple(t.mult_values), mems["mult"].data)
+        y_req = requantize(m, r["sel"], multiplier, t.layer("shift", lay),
                            out_bits=t.req_bits, relu=False, name="requant")
         y = Signal(signed(max(t.acc_bits, t.req_bits)), name="r_y")
         lo, hi = t.layer("lo", lay), t.layer("hi", lay)
@@ -588,19 +607,20 @@ class Engine(wiring.Component):
 
         last = t.layer("last", w["layer"])
         write = w["valid"] & (w["addr"] < t.layer("n_out", w["layer"]))
-        m.d.comb += [wrote["layer"].eq(w["layer"]), wrote["logit"].eq(write & last),
-                     wrote["buf"].eq(write & ~last)]
+        m.d.comb += [wrote["layer"].eq(w["layer"]), wrote["buf"].eq(write & ~last)]
         for k, (_, wr) in enumerate(mems["buf"]):
             target = write & ~last & (w["layer"][0] != k)
             with m.If(target):
                 m.d.comb += [wr.addr.eq(w["addr"]), wr.data.eq(w["data"]), wr.en.eq(1)]
-        with m.If(write & last):
-            m.d.sync += logits[w["addr"]].eq(w["data"])
+        # the last layer is direct: its logits come in class order, and the walker held its
+        # groups until the argmax was free, so it takes each at once
+        m.d.comb += [send.valid.eq(write & last), send.payload.eq(w["data"]),
+                     done.eq(send.valid & (w["addr"] == self.n_classes - 1))]
 
     def _drained(self, m, c, layer, d, i):
-        """What R1 takes from lane ``d``'s bank: its sum (direct layers, pools), or output
-        ``i`` of a Winograd layer, ``(AT M)_i / (2^k·q) + b`` (a shift, then q⁻¹ modulo
-        2^y_bits: exact, the sum being a multiple of 2^k·q)."""
+        """What R1 takes from lane ``d``'s bank before the bias: its sum (direct layers,
+        pools), or output ``i`` of a Winograd layer, ``(AT M)_i / (2^k·q)`` (a shift, then
+        q⁻¹ modulo 2^y_bits: exact, the sum being a multiple of 2^k·q)."""
         t = self.t
         lane = [Array(c["bank"][p][j] for p in range(self.lanes))[d] for j in range(t.alpha)]
         plain = Signal(signed(t.acc_bits), name="r1_sum")
@@ -621,6 +641,5 @@ class Engine(wiring.Component):
                 ys.append(const_times(m, shifted[:y_bits], inv, width=y_bits,
                                       name=f"r1_unscaled{k}"))
         y = Signal(signed(t.acc_bits), name="r1_wino")
-        bias = Array(c["bias"])[d]
-        m.d.comb += y.eq(Array(ys)[t.layer("wk", layer)] + bias)
+        m.d.comb += y.eq(Array(ys)[t.layer("wk", layer)])
         return Mux(t.layer("wino", layer), y, plain)

@@ -677,16 +677,10 @@ def schedule(programs, n_inputs):
     return final, writes
 
 
-def network_cycles(programs, n_inputs, n_classes):
+def network_cycles(programs, n_inputs):
     """Cycles from the first input transfer to the result's transfer on ``o``, both counted,
     with inputs given one a cycle and the result taken at once (:func:`schedule`). The
-    logits go to the argmax one a cycle as soon as each is written (all of them written
-    first when the last layer is a Winograd layer), the result follows the last logit."""
+    last layer is direct: its drain gives the logits to the argmax in class order as it
+    writes them, and the result follows the last one."""
     _, writes = schedule(programs, n_inputs)
-    logits = writes[-1]
-    if programs[-1].op == "wino":
-        logits = np.full_like(logits, logits.max())
-    sent = -1
-    for w in logits:
-        sent = max(sent + 1, int(w) + 1)
-    return sent + 2
+    return int(writes[-1].max()) + 2

@@ -284,7 +284,7 @@ def test_winograd_engine_bit_exact_with_the_counted_cycles(seed):
     x = random_inputs(rng, int_net, 2)
     logits, cycles = _simulate(engine, int_net, x)
     np.testing.assert_array_equal(logits, int_net(x))
-    n = network_cycles(programs, int_net.n_inputs, int_net.n_classes)
+    n = network_cycles(programs, int_net.n_inputs)
     assert cycles == [n] * len(x)
 
 
@@ -326,7 +326,7 @@ def test_the_cost_model_takes_winograd_where_it_pays():
     assert second["algorithm"] == "direct" and second["candidates"] == []
     assert second["why"] == "direct: stride 2: Winograd needs stride 1"
     assert dense["why"] == "direct: dense layer: no sliding window"
-    assert engine.cycles == network_cycles(engine.programs, int_net.n_inputs, 3)
+    assert engine.cycles == network_cycles(engine.programs, int_net.n_inputs)
     assert compile_network(int_net, lanes=4, winograd=False).cycles > engine.cycles + 200
 
     sparse = random_int_network(rng, net, density=0.1, weight_bits=4, act_bits=4)

@@ -11,7 +11,7 @@ element-wise unit).
 
 from amaranth.hdl import Mux, Signal, Value, signed, unsigned
 
-from .const_mul import const_times
+from .const_mul import const_times, select_times
 
 __all__ = ["requantize", "round_half_up", "saturate"]
 
@@ -63,10 +63,12 @@ def requantize(m, acc, multiplier, shift, *, out_bits, relu, name):
     m : Module
     acc : Value
         The accumulator, a signed Value of any width.
-    multiplier : int or Value
+    multiplier : int, (ints, Value) or Value
         ``M``: a constant ``int ≥ 1`` (a shift-add network over its canonical signed digits,
-        :func:`slimgen.hw.lib.const_mul.const_times`, no DSP block) or an unsigned Value (a
-        product, e.g. a per-layer M from a table).
+        :func:`slimgen.hw.lib.const_mul.const_times`, no DSP block); a pair ``(values,
+        index)``, ``values[index]`` of constants ``≥ 1`` chosen at run time (one network per
+        distinct value and a multiplexer, :func:`~slimgen.hw.lib.const_mul.select_times`, no
+        DSP block); or an unsigned Value (a product: a multiplier block).
     shift : int or Value
         ``s``: a constant ``int ≥ 1`` or an unsigned Value whose run-time value is at least 1.
     out_bits : int
@@ -91,6 +93,13 @@ def requantize(m, acc, multiplier, shift, *, out_bits, relu, name):
             raise ValueError(f"Multiplier must be a positive integer, not {multiplier}")
         product, m_bits = const_times(m, acc, multiplier, name=f"{name}_prod"), \
             multiplier.bit_length()
+    elif isinstance(multiplier, tuple):
+        values, index = multiplier
+        values = [int(v) for v in values]
+        if not values or min(values) < 1:
+            raise ValueError(f"Multipliers must be positive integers, not {values}")
+        m_bits = max(values).bit_length()
+        product = select_times(m, acc, values, index, len(acc) + m_bits + 1, f"{name}_prod")
     else:
         multiplier = Value.cast(multiplier)
         if multiplier.shape().signed:
