@@ -92,6 +92,12 @@ class CNN(wiring.Component):
         """Multipliers of the shared array (every layer runs on them)."""
         return self.schedule.lanes
 
+    @property
+    def interval(self):
+        """Cycles between results with images back to back (the next image loads while the
+        convolutions after the first run): :meth:`CNNSchedule.result_interval`."""
+        return self.schedule.result_interval()
+
     def elaborate(self, platform):
         m = Module()
         sch = self.schedule

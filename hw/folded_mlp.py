@@ -140,7 +140,7 @@ class FoldedMlp(wiring.Component):
         return sum(self.layer_cycles)
 
     @property
-    def result_interval(self):
+    def interval(self):
         """Cycles between consecutive results with samples back to back and an always-ready
         consumer: the next sample's first issue follows the last layer's last one, so
         :attr:`cycles_per_vector` less the last layer's ``t + 3`` cycles after it, plus the

@@ -42,7 +42,7 @@ def test_random_cnn_bit_exact(sim, tmp_path):
                           np.full((1, qmodel.n_inputs), 255)])
     net = CNN(qmodel, lanes=4)
     r = _verify(net, qmodel, x_q, sim, tmp_path)
-    assert 0 < r.interval <= r.latency
+    assert np.all(np.diff(r.result_cycles) == net.interval) and r.interval <= r.latency
 
 
 @pytest.mark.sim

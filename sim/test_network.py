@@ -46,10 +46,10 @@ def test_network_every_test_image(sim, kind, digits_model, tmp_path):
     np.testing.assert_array_equal(r.logits, qmodel(x_q))
     assert np.mean(r.cls == y) == np.mean(argmax_first(qmodel(x_q)) == y)
     assert 0 < r.latency < 2000 and 0 < r.interval <= r.latency
-    if kind == "per-layer":
-        net = NETWORKS[kind](qmodel)
-        assert r.latency == net.latency
-        assert np.all(np.diff(r.result_cycles) == net.interval)
+    # the engines' cycle models, exact: one sample alone, and results back to back
+    net = NETWORKS[kind](qmodel)
+    assert r.latency == (net.latency if kind == "per-layer" else net.cycles_per_vector)
+    assert np.all(np.diff(r.result_cycles) == net.interval)
 
 
 # Random MLPs on the per-layer network: (sizes, lanes, engines). The digits-sized one on 32 and
@@ -130,6 +130,9 @@ def test_folded_network_on_a_random_three_layer_model(tmp_path):
     r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim)
     assert r.n == 40 and r.bit_exact
     np.testing.assert_array_equal(r.logits, qmodel(x_q))
+    net = FoldedMlp(qmodel, lanes=5)
+    assert r.latency == net.cycles_per_vector
+    assert np.all(np.diff(r.result_cycles) == net.interval)
 
 
 @pytest.mark.sim

@@ -286,7 +286,7 @@ def stage_generate(run):
                else sum(e["cycles"] for e in layers),
                "weight_memory": "spram" if image is not None else "bram",
                "weight_bytes": len(image) if image is not None else 0}
-    if hasattr(net, "interval"):     # a pipeline of engines: results closer than one latency
+    if hasattr(net, "interval"):     # the next inference overlaps this one: results closer
         figures["interval_estimate"] = int(net.interval)
     if planner:     # the candidates go into plan.json only
         figures["planner"] = {k: v for k, v in planner.items() if k != "candidates"}

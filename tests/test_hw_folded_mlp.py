@@ -77,11 +77,11 @@ def test_folded_mlp_refuses_bad_lanes_and_layers():
 ])
 def test_folded_mlp_cycles_and_interval_exact(sizes, lanes):
     """Issue 19: one sample alone takes cycles_per_vector (first input to result, both
-    counted), and samples back to back give results result_interval apart, exactly."""
+    counted), and samples back to back give results interval apart, exactly."""
     rng = np.random.default_rng(sum(sizes) + lanes)
     q = _model(rng, sizes)
     x = rng.integers(0, 256, (3, sizes[0]))
     _, one = _check(q, lanes, x[:1])
     dut, three = _check(q, lanes, x)
     assert one == dut.cycles_per_vector == sum(dut.layer_cycles)
-    assert three - one == 2 * dut.result_interval
+    assert three - one == 2 * dut.interval

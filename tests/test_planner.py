@@ -55,12 +55,15 @@ def test_each_objective_picks_its_best_design_among_those_that_fit(mlp_run):
     assert why.endswith(f"at {target:,.10g} inferences/s or more")
     fast, _, _ = _plan(mlp_run, objective="throughput")
     assert fast.interval == min(c.interval for c in fitting)
-    # the folded array runs one inference at a time; one dense engine per layer is a
-    # pipeline whose interval is its slowest stage's, shorter than its latency
+    # on the folded array the next inference's first group overlaps the last layer's tail
+    # (at most its 64 inputs' issues, FoldedMlp.interval); one dense engine per layer is a
+    # pipeline whose interval is its slowest stage's; both shorter than the latency
     assert {c.engine for c in candidates} == {"auto", "dense"}
     for c in candidates:
         assert c.fps == pytest.approx(12e6 / c.interval)
-        assert c.interval == c.cycles if c.engine == "auto" else c.interval < c.cycles
+        assert c.interval < c.cycles
+        if c.engine == "auto":
+            assert c.cycles - c.interval <= 64
     # on the UP5K's 8 DSP blocks the folded array (every layer on all of them) still wins
     assert fast.engine == "auto"
 
