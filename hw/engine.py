@@ -8,8 +8,8 @@ network on one array of P multiply-accumulate lanes and one requantizer::
                 │ C: acc[p] = (first ? 0 : acc[p]) + prod[p]      (max / sum pools)    │
                 │    last tap: bank ← acc  ──> drain d = 0 … L−1 (one requantizer):    │
                 │ R1: bank[d] + bias[c + d], M[c + d] read   (c: the group's channel)  │
-                │ R2: clamp(requantize(·, M, shift))                                   │
-                └ R3: buf[(layer + 1) % 2][out + d] ← y    (last layer: to the argmax) ┘
+                │ R2: · M   R3: clamp(round(·, shift))                                 │
+                └ R4: buf[(layer + 1) % 2][out + d] ← y    (last layer: to the argmax) ┘
     Argmax ─> o {cls, logits}
 
 A sample loads into buffer 0 (one input code per transfer, channels-last), the layers run one
@@ -551,9 +551,10 @@ class Engine(wiring.Component):
     def _drain(self, m, mems, c, send, wrote, done):
         """The one requantizer draining the bank, lane d by lane, output i by output (a
         Winograd layer's m outputs per lane, from the output transform of its α sums): R1
-        (select, add the bias read the cycle before, read M), R2 (requantize, clamp to the
-        layer's range), R3 (write the next buffer, or a logit to the argmax ``send``; a tile's
-        outputs past the row's end are not written). ``done``: the last logit goes."""
+        (select, add the bias read the cycle before, read M), R2 (times M), R3 (round,
+        saturate, clamp to the layer's range), R4 (write the next buffer, or a logit to the
+        argmax ``send``; a tile's outputs past the row's end are not written). ``done``: the
+        last logit goes."""
         t, P = self.t, self.lanes
         active = Signal(name="d_active")
         d = Signal(range(max(2, P)), name="d")
@@ -587,7 +588,13 @@ class Engine(wiring.Component):
             m.d.sync += [meta[k].eq(c[k]) for k in meta]
             m.d.comb += d_next.eq(0)
 
-        lay = r["layer"]
+        # R2 multiplies by M (the product registered: a short path to the clock), R3 rounds,
+        # saturates and clamps
+        x = {"valid": Signal(name="x_valid"), "sel": Signal.like(r["sel"], name="x_sel"),
+             "addr": Signal.like(r["addr"], name="x_addr"),
+             "layer": Signal.like(r["layer"], name="x_layer")}
+        m.d.sync += [x[k].eq(r[k]) for k in x]
+        lay = x["layer"]
         if not t.mult_values:
             multiplier = mems["mult"].data
         elif len(t.mult_values) == 1:
@@ -595,14 +602,14 @@ class Engine(wiring.Component):
         else:
             multiplier = (tuple(t.mult_values), mems["mult"].data)
         y_req = requantize(m, r["sel"], multiplier, t.layer("shift", lay),
-                           out_bits=t.req_bits, relu=False, name="requant")
-        y = Signal(signed(max(t.acc_bits, t.req_bits)), name="r_y")
+                           out_bits=t.req_bits, relu=False, name="requant", registered=True)
+        y = Signal(signed(max(t.acc_bits, t.req_bits)), name="x_y")
         lo, hi = t.layer("lo", lay), t.layer("hi", lay)
-        m.d.comb += y.eq(Mux(t.layer("requant", lay), y_req, r["sel"]))
+        m.d.comb += y.eq(Mux(t.layer("requant", lay), y_req, x["sel"]))
         w = {"valid": Signal(name="w_valid"), "addr": Signal.like(r["addr"], name="w_addr"),
              "layer": Signal.like(lay, name="w_layer"),
              "data": Signal(signed(max(t.act_bits, self.logit_bits)), name="w_data")}
-        m.d.sync += [w["valid"].eq(r["valid"]), w["addr"].eq(r["addr"]), w["layer"].eq(lay),
+        m.d.sync += [w["valid"].eq(x["valid"]), w["addr"].eq(x["addr"]), w["layer"].eq(lay),
                      w["data"].eq(Mux(y < lo, lo, Mux(y > hi, hi, y)))]
 
         last = t.layer("last", w["layer"])

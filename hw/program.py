@@ -599,10 +599,10 @@ def _drained_addresses(p, out, L):
 
 def settle_end(p):
     """The cycles the walker waits after a Winograd layer's last tap before the next layer's
-    first: until its last group's last output is written, ``4 + tail + D`` (its products
+    first: until its last group's last output is written, ``5 + tail + D`` (its products
     also read the weights and use the accumulate stage until ``tail + 1``); none after
     another layer."""
-    return 4 + p.tail + p.groups[-1][1] * p.m if p.op == "wino" else 0
+    return 5 + p.tail + p.groups[-1][1] * p.m if p.op == "wino" else 0
 
 
 def cool_end(p, nxt):
@@ -632,8 +632,8 @@ def schedule(programs, n_inputs):
       (:func:`settle_end`: its drain is not in address order).
 
     A drained word d of a group whose last tap issued at cycle c is written at cycle
-    ``c + 5 + tail + d`` (read, multiply, accumulate, the drain's select, requantize,
-    write)."""
+    ``c + 6 + tail + d`` (read, multiply, accumulate, the drain's select, times M, round
+    and clamp, write)."""
     final, writes = [], []
     t, cool_until, settle_until = 0, 0, 0
     ready = np.arange(n_inputs, dtype=np.int64) + 1      # the cycle each input may be read
@@ -662,7 +662,7 @@ def schedule(programs, n_inputs):
                         t = at + 1
                         if last:
                             cool_until = at + L * p.m
-                            first_write = at + 5 + p.tail
+                            first_write = at + 6 + p.tail
                             for n, a in enumerate(_drained_addresses(p, pos + ch0, L)):
                                 if a is not None:
                                     written[a] = first_write + n

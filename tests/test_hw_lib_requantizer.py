@@ -12,15 +12,21 @@ from slimgen.hw.lib.requantizer import requantize
 from slimgen.sw.fixed import requantize as golden
 
 
-def simulate(acc_bits, rows, *, multiplier, shift, out_bits, relu):
+def simulate(acc_bits, rows, *, multiplier, shift, out_bits, relu, registered=False):
     """Outputs for ``rows`` of (acc, M, s); ``multiplier``/``shift`` an int (constant) or
-    ``"value"`` (a port of ``m_bits``/4 bits driven with the row's M/s)."""
+    ``"value"`` (a port of ``m_bits``/4 bits driven with the row's M/s); ``multiplier`` a
+    tuple of ints: ``(values, index)``, the index driven with the row's M's position.
+    ``registered``: each output read one clock after its row's inputs."""
     m = Module()
     acc = Signal(signed(acc_bits))
     M = Signal(unsigned(max(r[1] for r in rows).bit_length())) if multiplier == "value" \
         else multiplier
+    if isinstance(multiplier, tuple):
+        index = Signal(range(len(multiplier)))
+        M = (multiplier, index)
     s = Signal(unsigned(max(r[2] for r in rows).bit_length())) if shift == "value" else shift
-    y = requantize(m, acc, M, s, out_bits=out_bits, relu=relu, name="rq")
+    y = requantize(m, acc, M, s, out_bits=out_bits, relu=relu, name="rq",
+                   registered=registered)
     assert y.shape() == (unsigned(out_bits) if relu else signed(out_bits))
     out = []
 
@@ -29,11 +35,17 @@ def simulate(acc_bits, rows, *, multiplier, shift, out_bits, relu):
             ctx.set(acc, a)
             if multiplier == "value":
                 ctx.set(M, mv)
+            if isinstance(multiplier, tuple):
+                ctx.set(index, multiplier.index(mv))
             if shift == "value":
                 ctx.set(s, sv)
+            if registered:
+                await ctx.tick()
             out.append(ctx.get(y))
 
     sim = Simulator(m)
+    if registered:
+        sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
     return np.array(out, dtype=np.int64)
@@ -95,6 +107,23 @@ def test_run_time_multiplier_and_shift(multiplier, shift, relu):
     got = simulate(16, rows, multiplier=multiplier, shift=shift, out_bits=8, relu=relu)
     expected = np.array([golden(a, M, s, relu=relu, out_bits=8) for a, M, s in rows])
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("registered", [False, True])
+def test_multiplier_chosen_among_constants(registered):
+    """``(values, index)``: one shift-add network per value and a multiplexer (the engine's
+    per-layer M); registered, the product one clock behind, the shift that clock's."""
+    values = (1, 77, 181, 2**14 + 1)
+    rng = np.random.default_rng(7 + registered)
+    rows = []
+    for M in values:
+        for s in (1, 9, 20):
+            rows += [(a, M, s) for a in accumulators(rng, 20, M, s, n=20)[:50]]
+    got = simulate(20, rows, multiplier=values, shift="value", out_bits=8, relu=False,
+                   registered=registered)
+    expected = np.array([golden(a, M, s, relu=False, out_bits=8) for a, M, s in rows])
+    np.testing.assert_array_equal(got, expected)
+    assert expected.min() == -128 and expected.max() == 127
 
 
 def test_ties_round_up():

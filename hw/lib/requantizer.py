@@ -54,9 +54,11 @@ def saturate(m, v, bits, *, signed_out=True, name):
     return y
 
 
-def requantize(m, acc, multiplier, shift, *, out_bits, relu, name):
+def requantize(m, acc, multiplier, shift, *, out_bits, relu, name, registered=False):
     """Add the combinational requantizer of ``acc`` to ``m``; returns its output Value
-    (the caller registers it).
+    (the caller registers it). With ``registered`` the product ``acc · M`` goes through a
+    register first: the output follows ``acc`` one cycle later, and ``shift`` is that
+    cycle's (a shorter path: the rounding and saturation do not follow the product).
 
     Parameters
     ----------
@@ -77,6 +79,8 @@ def requantize(m, acc, multiplier, shift, *, out_bits, relu, name):
         Clip negatives to 0 (unsigned output) or saturate to the signed range.
     name : str
         Prefix of the signals added.
+    registered : bool
+        Register the product (one cycle of latency).
 
     Returns
     -------
@@ -109,6 +113,10 @@ def requantize(m, acc, multiplier, shift, *, out_bits, relu, name):
     if _is_int(shift) and shift < 1:
         raise ValueError(f"Shift must be at least 1, not {shift}")
     # |acc · M| ≤ 2^(a−1) · (2^mb − 1): the product fits a + mb signed bits, its rounding too.
+    if registered:
+        held = Signal(signed(len(acc) + m_bits + 1), name=f"{name}_product")
+        m.d.sync += held.eq(product)
+        product = held
     scaled = Signal(signed(len(acc) + m_bits + 1), name=f"{name}_scaled")
     m.d.comb += scaled.eq(round_half_up(product, shift))
     return saturate(m, scaled, out_bits, signed_out=not relu, name=name)
