@@ -97,10 +97,10 @@ def _weight_memory(int_model, lanes, board_name):
     from slimgen.hw.folded_mlp import FoldedMlp
     from slimgen.hw.lib.weights import SPRAM_WORDS, spram_blocks
     net = FoldedMlp(int_model, lanes=lanes)
+    net._MustUse__silence = True         # predicted, not built: no "never used" warning
     if spram_blocks(lanes, net.weight_bits) > board.totals["spram"] \
             or net.weight_depth > SPRAM_WORDS:
         return "bram"                    # the build says by how much the block RAMs fall short
-    net._MustUse__silence = True         # predicted, not built
     need = predict_top(int_model, board, network_factory=lambda: net).bram
     return "spram" if need > board.totals["bram"] else "bram"
 
