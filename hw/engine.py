@@ -2,7 +2,7 @@
 network on one array of P multiply-accumulate lanes and one requantizer::
 
                 ┌──────────── walker (layer, position, group, tap counters) ───────────┐
-                │ tap table[ptr] → (off, ky, kx, last)   weights[p][ptr]              │
+                │ tap table[ptr] → (off, ky, kx, last)   weights[p][wptr]             │
     i ─> buf 0 ─┤ A: addr = pos_base + off (+ch0), bounds check   read buf[layer % 2] │
          buf 1 ─┤ B: v = inside ? x : 0       prod[p] = v · w[p]   (w read at A's ptr) │
                 │ C: acc[p] = (first ? 0 : acc[p]) + prod[p]      (max / sum pools)    │
@@ -25,7 +25,10 @@ the last input came (the next layer writes buffer 0), or when it ends a group of
 while the argmax still holds the previous result; a sample starts with its first input.
 :func:`slimgen.hw.program.schedule` models these holds and
 :func:`~slimgen.hw.program.network_cycles` counts the cycles exactly. The next sample loads
-once the result has gone to the argmax.
+once the result has gone to the argmax. A layer whose groups all have the same taps (nothing
+pruned apart) keeps one copy of its tap list, read again for each group, and its weight rows
+follow their own pointer ``wptr`` (a dense 784 → 64 layer on 8 lanes: 784 tap words, not
+6,272).
 
 A Winograd layer (op ``"wino"``, 1-D F(m, r)) uses the same walker, tile by tile::
 
@@ -97,23 +100,29 @@ class _Tables:
         P = self.P = lanes
         self.programs = programs
         taps, weights, tap_start, bias, mult = [], [[] for _ in range(P)], [], [], []
-        cidx_base = []
+        cidx_base, w_start, shared = [], [], []
         for p in programs:
             tap_start.append(len(taps))
-            entries = p.taps
+            w_start.append(len(weights[0]))
+            # every group with the same taps (nothing pruned apart): one copy of the list,
+            # read again for each group, as a pool's window; the weights stay one row a tap
+            groups = [taps_g for _, _, taps_g in p.groups]
+            shared.append(p.op in ("mac", "wino") and len(groups) > 1
+                          and all(g == groups[0] for g in groups))
+            entries = groups[0] if shared[-1] else p.taps
             H, W, C = p.in_shape
             last = set()
-            if p.op in ("mac", "wino"):
+            if p.op in ("mac", "wino") and not shared[-1]:
                 k = 0
-                for _, _, group in p.groups:
+                for group in groups:
                     k += len(group)
                     last.add(k - 1)
             else:
                 last.add(len(entries) - 1)
             for k, (ky, kx, c) in enumerate(entries):
                 taps.append(((ky * W + kx) * C + c, ky, kx, k in last))
-                for lane in range(P):
-                    weights[lane].append(int(p.weights[k, lane]))
+            for lane in range(P):
+                weights[lane].extend(int(w) for w in p.weights[:, lane])
             # one entry per output channel of every layer with weights or a requantizer, the
             # drain's index for both (a max-pool reads neither; a pool's bias is 0)
             mac, CO = p.op in ("mac", "wino"), p.out_shape[2]
@@ -127,6 +136,9 @@ class _Tables:
         self.taps, self.weights, self.bias = taps, weights, bias
         self.mult = [fill if v is None else v for v in mult]
         self.tap_start, self.cidx_base = tap_start, cidx_base
+        self.w_start, self.shared = w_start, shared
+        # the weight rows' own pointer, where some layer's groups share their taps
+        self.wptr = any(shared)
         # above every drain index: a pool's (its channels from 0) and its lanes' reach
         self.cidx_max = max([len(mult)] + [p.out_shape[2] for p in programs]) + P + 1
         self.off_bits = _ubits(max(t[0] for t in taps))
@@ -188,6 +200,7 @@ class _Tables:
             "s": s, "sx": p.step, "col_step": p.step * C, "row_step": s * W * C,
             "base0": -(pt * W + pl) * C, "iy0": -pt, "ix0": -pl,
             "tap_start": self.tap_start[k], "pool": p.op in ("max", "avg"),
+            "w_start": self.w_start[k], "shared": self.shared[k],
             "mac": p.op in ("mac", "wino"), "max": p.op == "max",
             "cidx_base": self.cidx_base[k], "requant": p.requant, "shift": max(p.shift, 1),
             "lo": p.lo, "hi": p.hi, "last": k == len(self.programs) - 1,
@@ -247,7 +260,7 @@ class Engine(wiring.Component):
                                           init=words)
         mems = {"taps": taps.read_port(), "w": [], "buf": []}
         for lane in range(P):
-            wm = Memory(shape=signed(t.weight_bits), depth=max(2, len(words)),
+            wm = Memory(shape=signed(t.weight_bits), depth=max(2, len(t.weights[lane])),
                         init=t.weights[lane])
             m.submodules[f"weights{lane}"] = wm
             mems["w"].append(wm.read_port())
@@ -331,6 +344,9 @@ class Engine(wiring.Component):
         layer = Signal(range(max(2, n_layers)), name="layer")
         ptr = Signal(range(max(2, len(t.taps))), name="ptr")     # 0: layer 0's first tap
         ptr_next = Signal.like(ptr, name="ptr_next")
+        # the issued tap's weight row: the tap's own entry unless groups share their taps
+        wptr = Signal(range(max(2, len(t.weights[0]))), name="wptr") if t.wptr else ptr
+        wptr_next = Signal.like(wptr, name="wptr_next") if t.wptr else ptr_next
         g = Signal(range(max(2, max(len(p.groups) for p in self.programs))), name="group")
         ch0 = Signal(range(max(p.out_shape[2] for p in self.programs) + 1), name="ch0")
         oy = Signal(range(max(2, max(p.positions[0] for p in self.programs))), name="oy")
@@ -358,7 +374,7 @@ class Engine(wiring.Component):
         issue = {"valid": Signal(name="a_valid"), "inside": inside, "first": first,
                  "last": e_last, "L": Lcur,
                  "out": out_base + ch0, "cidx": L("cidx_base") + ch0, "layer": layer,
-                 "kx": kx, "ptr": ptr, "D": Mux(g == L("Gm1"), L("Dlast"), L("Dg"))}
+                 "kx": kx, "wptr": wptr, "D": Mux(g == L("Gm1"), L("Dlast"), L("Dg"))}
         avail = self._available(m, layer, enter, self.i.valid & self.i.ready, wrote, done)
         hold = Signal(name="hold")
         run = Signal()
@@ -377,10 +393,13 @@ class Engine(wiring.Component):
             enter.eq(issue["valid"] & final), nxt.eq(Mux(L("last"), 0, layer + 1)),
         ]
         m.d.sync += ptr.eq(ptr_next)
+        if t.wptr:
+            m.d.comb += wptr_next.eq(wptr)
+            m.d.sync += wptr.eq(wptr_next)
         for port in mems["w"]:
             # the issued tap's weights, read as it goes to B (the Winograd products'
             # sequencer overrides: no direct tap issues while it runs, schedule()'s settle)
-            m.d.comb += port.addr.eq(ptr)
+            m.d.comb += port.addr.eq(wptr)
         for rd, _ in mems["buf"]:
             m.d.comb += rd.addr.eq(addr)
         with m.If(cooldown != 0):
@@ -392,7 +411,7 @@ class Engine(wiring.Component):
             with m.State("RUN"):
                 m.d.comb += run.eq(1)
                 self._advance(m, issue, dict(
-                    L=L, ptr=ptr, ptr_next=ptr_next, g=g, ch0=ch0, oy=oy, ox=ox, iy0=iy0,
+                    L=L, ptr=ptr, ptr_next=ptr_next, wptr=wptr, wptr_next=wptr_next, g=g, ch0=ch0, oy=oy, ox=ox, iy0=iy0,
                     ix0=ix0, row_base=row_base, pos_base=pos_base, out_base=out_base,
                     cooldown=cooldown, settle=settle, first=first, group_end=group_end,
                     pos_end=pos_end, enter=enter, nxt=nxt, layer=layer))
@@ -410,8 +429,13 @@ class Engine(wiring.Component):
         oy, ox, iy0, ix0 = v["oy"], v["ox"], v["iy0"], v["ix0"]
         row_base, pos_base, out_base = v["row_base"], v["pos_base"], v["out_base"]
         with m.If(issue["valid"]):
-            m.d.comb += ptr_next.eq(Mux(issue["last"] & (L("pool") | (g == L("Gm1"))),
+            # a group's last tap: the next group's taps (a shared list, a pool's window)
+            # from the start, its weight rows after this group's; a position's last: both
+            row_end = issue["last"] & (L("pool") | (g == L("Gm1")))
+            m.d.comb += ptr_next.eq(Mux(row_end | (issue["last"] & L("shared")),
                                         L("tap_start"), ptr + 1))
+            if self.t.wptr:
+                m.d.comb += v["wptr_next"].eq(Mux(row_end, L("w_start"), v["wptr"] + 1))
             m.d.sync += v["first"].eq(issue["last"])
         with m.If(v["group_end"]):
             m.d.sync += [v["cooldown"].eq(issue["D"] - 1), g.eq(g + 1), ch0.eq(ch0 + L("Lg"))]
@@ -427,6 +451,8 @@ class Engine(wiring.Component):
         with m.If(v["enter"]):               # after the above: the next layer's first tap
             N = lambda name: self.t.layer(name, v["nxt"])     # noqa: E731
             m.d.comb += ptr_next.eq(N("tap_start"))
+            if self.t.wptr:
+                m.d.comb += v["wptr_next"].eq(N("w_start"))
             m.d.sync += [v["layer"].eq(v["nxt"]), iy0.eq(N("iy0")), ix0.eq(N("ix0")),
                          row_base.eq(N("base0")), pos_base.eq(N("base0")), out_base.eq(0),
                          g.eq(0), ch0.eq(0), oy.eq(0), ox.eq(0),
@@ -447,7 +473,7 @@ class Engine(wiring.Component):
              "layer": Signal(range(max(2, len(self.programs))), name="b_layer")}
         if t.winos:                      # a Winograd block's position and weight rows
             b["kx"] = Signal(range(max(2, 1 << t.kx_bits)), name="b_kx")
-            b["ptr"] = Signal(range(max(2, len(t.taps))), name="b_ptr")
+            b["wptr"] = Signal(range(max(2, len(t.weights[0]))), name="b_wptr")
         m.d.sync += [b[k].eq(a[k]) for k in b]
         data = Mux(b["layer"][0], mems["buf"][1][0].data, mems["buf"][0][0].data)
         x = Signal(signed(t.act_bits), name="b_x")
@@ -515,7 +541,7 @@ class Engine(wiring.Component):
         block_first = Signal(name="block_first")
         active, start = Signal(name="seq_active"), Signal(name="seq_start")
         pj = Signal(range(max(2, A)), name="seq_j")
-        wbase = Signal.like(b["ptr"], name="seq_base")
+        wbase = Signal.like(b["wptr"], name="seq_base")
         s = {k: Signal.like(b[k], name=f"seq_{k}") for k in keys}
         am1 = t.layer("am1", b["layer"])
         in_wino = b["valid"] & t.layer("wino", b["layer"])
@@ -542,7 +568,7 @@ class Engine(wiring.Component):
                 m.d.sync += active.eq(0)
         m.d.sync += [q["valid"].eq(active), q["j"].eq(pj)] + [q[k].eq(s[k]) for k in keys]
         with m.If(in_wino & (b["kx"] == am1)):
-            m.d.sync += [active.eq(1), start.eq(1), pj.eq(0), wbase.eq(b["ptr"] - am1),
+            m.d.sync += [active.eq(1), start.eq(1), pj.eq(0), wbase.eq(b["wptr"] - am1),
                          s["first"].eq(block_first), s["last"].eq(b["last"])]
             m.d.sync += [s[k].eq(b[k]) for k in keys if k not in ("first", "last")]
         m.d.comb += q["v"].eq(Array(V)[q["j"]])

@@ -158,6 +158,26 @@ def test_summary_and_bound():
     Fragment.get(engine, None)                          # it elaborates (and is used)
 
 
+def test_groups_with_the_same_taps_share_one_tap_list():
+    """A dense layer with nothing pruned apart keeps its n_in taps once for its G groups
+    (its weights G·n_in rows); a group with pruned taps keeps its own list; bit-exact and
+    the counted cycles on Amaranth's simulator."""
+    rng = np.random.default_rng(5)
+    first, second = random_dense_layer(rng, 12, 10), random_dense_layer(rng, 10, 6,
+                                                                         requant=False)
+    first.W[first.W == 0] = 1                          # every tap of every group
+    second.W[:3, :4] = 0                               # the first group of 3 lanes prunes 4
+    net = dense_network([first, second])
+    engine = compile_network(net, lanes=3)
+    t = engine.t
+    assert t.shared == [True, False] and t.wptr
+    assert len(t.taps) == 12 + (6 + 10) and len(t.weights[0]) == 4 * 12 + (6 + 10)
+    x = rng.integers(0, 1 << net.input_bits, (3, net.n_inputs))
+    logits, cycles = _simulate(engine, net, x)
+    np.testing.assert_array_equal(logits, net(x))
+    assert cycles == [engine.cycles] * len(x)
+
+
 def test_pruned_filters_cost_no_cycles():
     rng = np.random.default_rng(3)
     layer = random_dense_layer(rng, 12, 8)
