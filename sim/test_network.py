@@ -40,14 +40,14 @@ def test_network_every_test_image(sim, kind, digits_model, tmp_path):
     qmodel, x_q, y = digits_model
     assert len(x_q) == 360
     verilog = tmp_path / "network.v"
-    write_bytes_atomic(verilog, to_verilog(NETWORKS[kind](qmodel), "network").encode())
+    net = NETWORKS[kind](qmodel)
+    write_bytes_atomic(verilog, to_verilog(net, "network").encode())
     r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim)
     assert r.n == 360 and r.bit_exact
     np.testing.assert_array_equal(r.logits, qmodel(x_q))
     assert np.mean(r.cls == y) == np.mean(argmax_first(qmodel(x_q)) == y)
     assert 0 < r.latency < 2000 and 0 < r.interval <= r.latency
     # the engines' cycle models, exact: one sample alone, and results back to back
-    net = NETWORKS[kind](qmodel)
     assert r.latency == (net.latency if kind == "per-layer" else net.cycles_per_vector)
     assert np.all(np.diff(r.result_cycles) == net.interval)
 
@@ -126,11 +126,11 @@ def test_folded_network_on_a_random_three_layer_model(tmp_path):
                             random_dense_layer(rng, 9, 5, requant=False)])
     x_q = rng.integers(0, 256, (40, 20))
     verilog = tmp_path / "network.v"
-    write_bytes_atomic(verilog, to_verilog(FoldedMlp(qmodel, lanes=5), "network").encode())
+    net = FoldedMlp(qmodel, lanes=5)
+    write_bytes_atomic(verilog, to_verilog(net, "network").encode())
     r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim)
     assert r.n == 40 and r.bit_exact
     np.testing.assert_array_equal(r.logits, qmodel(x_q))
-    net = FoldedMlp(qmodel, lanes=5)
     assert r.latency == net.cycles_per_vector
     assert np.all(np.diff(r.result_cycles) == net.interval)
 
