@@ -37,3 +37,7 @@ def test_flow_cnn_every_test_image(tmp_path):
     assert s["multipliers"] == 4 and s["lanes"] == [4, 4, 4]
     assert s["cycles_lower_bound"] == -(-s["mults_per_inference"] // s["multipliers"])
     assert s["latency_over_bound"] <= 1.25
+    # the schedule's cycle models, exact through the flow: an image alone, and streamed
+    assert s["cycles_per_inference"] == s["cycles_estimate"]
+    plan = json.loads((run / "plan.json").read_text())
+    assert s["cycles_between_inferences"] == plan["totals"]["interval_estimate"]
