@@ -128,9 +128,8 @@ class _Tables:
             mac, CO = p.op in ("mac", "wino"), p.out_shape[2]
             cidx_base.append(len(mult) if mac or p.requant else 0)
             if mac or p.requant:
-                bias.extend(int(v) for v in p.bias) if mac else bias.extend([0] * CO)
-                mult.extend(int(v) for v in p.multiplier) if p.requant else \
-                    mult.extend([None] * CO)
+                bias.extend([int(v) for v in p.bias] if mac else [0] * CO)
+                mult.extend([int(v) for v in p.multiplier] if p.requant else [None] * CO)
         # a layer that does not requantize never reads M: any value of the others will do
         fill = next((v for v in mult if v is not None), 1)
         self.taps, self.weights, self.bias = taps, weights, bias
@@ -411,7 +410,8 @@ class Engine(wiring.Component):
             with m.State("RUN"):
                 m.d.comb += run.eq(1)
                 self._advance(m, issue, dict(
-                    L=L, ptr=ptr, ptr_next=ptr_next, wptr=wptr, wptr_next=wptr_next, g=g, ch0=ch0, oy=oy, ox=ox, iy0=iy0,
+                    L=L, ptr=ptr, ptr_next=ptr_next, wptr=wptr, wptr_next=wptr_next, g=g,
+                    ch0=ch0, oy=oy, ox=ox, iy0=iy0,
                     ix0=ix0, row_base=row_base, pos_base=pos_base, out_base=out_base,
                     cooldown=cooldown, settle=settle, first=first, group_end=group_end,
                     pos_end=pos_end, enter=enter, nxt=nxt, layer=layer))

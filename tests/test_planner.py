@@ -56,14 +56,21 @@ def test_each_objective_picks_its_best_design_among_those_that_fit(mlp_run):
     fast, _, _ = _plan(mlp_run, objective="throughput")
     assert fast.interval == min(c.interval for c in fitting)
     # on the folded array the next inference's first group overlaps the last layer's tail
-    # (at most its 64 inputs' issues, FoldedMlp.interval); one dense engine per layer is a
-    # pipeline whose interval is its slowest stage's; both shorter than the latency
+    # (FoldedMlp's exact cycles and interval, compared with the simulator in
+    # test_hw_folded_mlp); one dense engine per layer is a pipeline whose interval is its
+    # slowest stage's; both shorter than the latency
+    from slimgen.hw.folded_mlp import FoldedMlp
+    from slimgen.stages import load_int_artifact
+    root, config, _ = mlp_run
+    int_model = load_int_artifact(Run(root, config, progress=False, log=lambda s: None))
     assert {c.engine for c in candidates} == {"auto", "dense"}
     for c in candidates:
         assert c.fps == pytest.approx(12e6 / c.interval)
         assert c.interval < c.cycles
         if c.engine == "auto":
-            assert c.cycles - c.interval <= 64
+            folded = FoldedMlp(int_model, lanes=c.multipliers)
+            folded._MustUse__silence = True          # its figures only
+            assert (c.cycles, c.interval) == (folded.cycles_per_vector, folded.interval)
     # on the UP5K's 8 DSP blocks the folded array (every layer on all of them) still wins
     assert fast.engine == "auto"
 
