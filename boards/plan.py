@@ -4,8 +4,8 @@
 the engine chose one, cycles) with the resource model's prediction of the board top
 (:mod:`slimgen.boards.resource_model`): a layer that is a module of its own in the network
 (``layer0`` of the MLP's per-layer engines, ...) gets its own logic cells / LUTs, DSP blocks
-and block RAMs; layers that share one array (the compiler's engine, the CNN, the folded MLP,
-the LSTM engine) are marked ``"shared"`` and the shared hardware is one row of its own, with
+and block RAMs; layers that share one array (the compiler's engine, which the folded MLP is, the
+CNN, the LSTM engine) are marked ``"shared"`` and the shared hardware is one row of its own, with
 the board top's UART bridge. The totals are the whole design's. :func:`format_plan` is the
 table ``slimgen generate`` prints.
 """

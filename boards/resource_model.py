@@ -22,7 +22,7 @@ matches, flip-flops, memories). Every cell is counted by kind and width (:func:`
 Only what yosys keeps is counted: a cell that computes what an earlier one computes from the
 same inputs is merged with it, again and again (``opt_merge`` on the flattened design; two
 layers' Winograd transforms of one algorithm read the same operand bus, so the second tree
-goes; an expression such as the folded MLP's ``bank[out_idx]`` is a new multiplexer at every
+goes; an expression such as a bank read at a run-time index is a new multiplexer at every
 use in Amaranth's netlist, one in yosys'), and only the output bits that
 something reads, traced back bit by bit from the ports, memories and instances, are counted
 (``opt_clean``, ``wreduce``: an adder is as wide as its highest bit read) (:func:`_merged`,

@@ -253,22 +253,30 @@ def summary(programs, int_net, notes=None):
     return out
 
 
-def compile_network(int_net, *, lanes, mutation=None, winograd=True, force=None):
+def compile_network(int_net, *, lanes, mutation=None, winograd=True, force=None,
+                    weights="bram"):
     """The :class:`~slimgen.hw.engine.Engine` of an integer network on ``lanes`` lanes, with
     ``.programs``, ``.summary`` (:func:`summary`), ``.cycles`` (from the first input to the
-    result, :func:`slimgen.hw.program.network_cycles`) and ``.bound`` (all useful products
+    result, :func:`slimgen.hw.program.network_cycles`), ``.interval`` (between results with
+    samples back to back: ``cycles − 1``, the next sample's first input taken as the result
+    goes) and ``.bound`` (all useful products
     over the lanes). ``winograd``: let the cost model (:func:`choose`) put convolutions on
     Winograd/CRT algorithms; False runs every one direct; ``force`` fixes some layers'
-    algorithms (:func:`choose`). ``mutation``: a bug planted on purpose (tests only). One
-    ``ValueError`` says what cannot be built."""
+    algorithms (:func:`choose`); ``weights``: the weight rows in ``"bram"`` or the UP5K's
+    ``"spram"`` (:class:`~slimgen.hw.engine.Engine`). ``mutation``: a bug planted on purpose
+    (tests only). One ``ValueError`` says what cannot be built."""
     from .engine import Engine
     algorithms, notes = choose(int_net, lanes=lanes, force=force) if winograd else ({}, {})
     programs = build_programs(int_net, lanes=lanes, mutation=mutation, algorithms=algorithms)
     check_programs(programs, int_net)
     engine = Engine(programs, n_inputs=int_net.n_inputs, input_bits=int_net.input_bits,
-                    n_classes=int_net.n_classes, logit_bits=int_net.logit_bits)
+                    n_classes=int_net.n_classes, logit_bits=int_net.logit_bits,
+                    weights=weights)
     engine.summary = summary(programs, int_net, notes)
     engine.cycles = network_cycles(programs, int_net.n_inputs)
+    # the loader takes the next sample's first input on the cycle after the last logit, the
+    # cycle the result goes: the samples overlap by that one cycle
+    engine.interval = engine.cycles - 1
     mults = sum(e["mults_per_inference"] for e in engine.summary)
     engine.mults = mults
     engine.bound = -(-mults // lanes)

@@ -54,6 +54,7 @@ from .lib.argmax import Argmax, result_layout
 from .lib.const_mul import const_times
 from .lib.requantizer import requantize
 from .lib.transform import TransformUnit
+from .lib.weights import SpramWeights, weight_image
 from .program import cool_end, settle_end
 
 __all__ = ["Engine", "CONST_MULTIPLIERS"]
@@ -221,6 +222,11 @@ class Engine(wiring.Component):
         Input codes per sample and their (unsigned) width.
     n_classes, logit_bits : int
         The last program's outputs and their signed width.
+    weights : "bram" or "spram"
+        Where the lanes' weight rows live: block RAMs the bitstream initialises, or the
+        UP5K's single-port RAMs, written at run time through ``load``
+        (:class:`slimgen.hw.lib.weights.SpramWeights`; a row of P weights is read at one
+        address either way, so the schedule is the same).
 
     Attributes
     ----------
@@ -228,9 +234,15 @@ class Engine(wiring.Component):
         ``n_inputs`` transfers per sample, channels-last raster order.
     o : Out(stream.Signature(result_layout(n_classes, logit_bits)))
         One transfer per sample.
+    load : In(stream.Signature(unsigned(8)))
+        ``weights="spram"`` only: the weight image (:meth:`weight_image`), one byte per
+        transfer, before the first sample.
+    loaded : Out(1)
+        ``weights="spram"`` only: high once the whole image is written.
     """
 
-    def __init__(self, programs, *, n_inputs, input_bits, n_classes, logit_bits):
+    def __init__(self, programs, *, n_inputs, input_bits, n_classes, logit_bits,
+                 weights="bram"):
         if not programs:
             raise ValueError("The engine needs at least one layer program")
         lanes = programs[0].lanes
@@ -239,13 +251,40 @@ class Engine(wiring.Component):
         if programs[-1].op == "wino":
             raise ValueError("The last layer gives the logits to the argmax in class order: "
                              "it runs direct, not on a Winograd algorithm")
+        if weights not in ("bram", "spram"):
+            raise ValueError(f"Weights go in 'bram' (block RAM) or 'spram' (the UP5K's "
+                             f"single-port RAMs), not {weights!r}")
         self.t = _Tables(programs, lanes, input_bits)
-        self.programs, self.lanes = programs, lanes
+        self.programs, self.lanes, self.weights = programs, lanes, weights
         self.n_inputs, self.n_classes, self.logit_bits = n_inputs, n_classes, logit_bits
-        super().__init__({
+        ports = {
             "i": In(stream.Signature(unsigned(input_bits))),
             "o": Out(stream.Signature(result_layout(n_classes, logit_bits))),
-        })
+        }
+        if weights == "spram":
+            self.weight_image()          # the SPRAMs' limits, checked where the engine is built
+            ports.update(load=In(stream.Signature(unsigned(8))), loaded=Out(1))
+        super().__init__(ports)
+
+    @property
+    def weight_bits(self):
+        """The signed width of every lane's weight word."""
+        return self.t.weight_bits
+
+    @property
+    def weight_depth(self):
+        """Weight rows: words in each lane's memory."""
+        return len(self.t.weights[0])
+
+    def weight_image(self):
+        """The bytes ``load`` takes (``weights="spram"``): the lanes' rows, one after the other
+        (:func:`slimgen.hw.lib.weights.weight_image`)."""
+        return weight_image(self.t.weights, self.t.weight_bits)
+
+    @property
+    def weight_bytes(self):
+        """Length of :meth:`weight_image`."""
+        return len(self.weight_image())
 
     # ------------------------------------------------------------------ memories
 
@@ -257,12 +296,23 @@ class Engine(wiring.Component):
         # depths of at least 2: a 0-bit address is not valid Verilog
         m.submodules.taps = taps = Memory(shape=unsigned(tw), depth=max(2, len(words)),
                                           init=words)
-        mems = {"taps": taps.read_port(), "w": [], "buf": []}
-        for lane in range(P):
-            wm = Memory(shape=signed(t.weight_bits), depth=max(2, len(t.weights[lane])),
-                        init=t.weights[lane])
-            m.submodules[f"weights{lane}"] = wm
-            mems["w"].append(wm.read_port())
+        # the lanes' weight rows: one address, every lane's word on the next cycle
+        mems = {"taps": taps.read_port(), "w_addr": Signal(range(max(2, len(t.weights[0]))),
+                                                           name="w_addr"), "buf": []}
+        if self.weights == "spram":
+            m.submodules.weights = store = SpramWeights(t.weights, t.weight_bits)
+            wiring.connect(m, wiring.flipped(self.load), store.load)
+            m.d.comb += [self.loaded.eq(store.loaded), store.addr.eq(mems["w_addr"])]
+            mems["w"] = [store.data[lane] for lane in range(P)]
+        else:
+            mems["w"] = []
+            for lane in range(P):
+                wm = Memory(shape=signed(t.weight_bits), depth=max(2, len(t.weights[lane])),
+                            init=t.weights[lane])
+                m.submodules[f"weights{lane}"] = wm
+                port = wm.read_port()
+                m.d.comb += port.addr.eq(mems["w_addr"])
+                mems["w"].append(port.data)
         m.submodules.bias = bm = Memory(shape=signed(t.bias_bits), depth=max(2, len(t.bias)),
                                         init=t.bias)
         mems["bias"], mems["mult"] = bm.read_port(), None
@@ -395,10 +445,9 @@ class Engine(wiring.Component):
         if t.wptr:
             m.d.comb += wptr_next.eq(wptr)
             m.d.sync += wptr.eq(wptr_next)
-        for port in mems["w"]:
-            # the issued tap's weights, read as it goes to B (the Winograd products'
-            # sequencer overrides: no direct tap issues while it runs, schedule()'s settle)
-            m.d.comb += port.addr.eq(wptr)
+        # the issued tap's weights, read as it goes to B (the Winograd products' sequencer
+        # overrides: no direct tap issues while it runs, schedule()'s settle)
+        m.d.comb += mems["w_addr"].eq(wptr)
         for rd, _ in mems["buf"]:
             m.d.comb += rd.addr.eq(addr)
         with m.If(cooldown != 0):
@@ -492,7 +541,7 @@ class Engine(wiring.Component):
         x_op = Signal(signed(t.opd_bits), name="b_operand")
         m.d.comb += x_op.eq(Mux(q["valid"], q["v"], x))
         prod = [Signal(signed(t.opd_bits + t.weight_bits), name=f"c_prod{p}") for p in range(P)]
-        m.d.sync += [prod[p].eq(x_op * mems["w"][p].data) for p in range(P)]
+        m.d.sync += [prod[p].eq(x_op * mems["w"][p]) for p in range(P)]
         if t.pools:                     # a pool's input word, for its compare or sum
             c_x = Signal(signed(t.act_bits), name="c_x")
             m.d.sync += c_x.eq(x)
@@ -561,8 +610,7 @@ class Engine(wiring.Component):
         # the sequencer: products j = 0 … α − 1 of the latched block
         m.d.sync += start.eq(0)
         with m.If(active):
-            for port in mems["w"]:
-                m.d.comb += port.addr.eq(wbase + pj)
+            m.d.comb += mems["w_addr"].eq(wbase + pj)
             m.d.sync += pj.eq(pj + 1)
             with m.If(pj == t.layer("am1", s["layer"])):
                 m.d.sync += active.eq(0)

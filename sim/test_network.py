@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from slimgen.hw.folded_mlp import FoldedMlp
+from slimgen.hw.compiler import compile_network
 from slimgen.hw.network import Network
 from slimgen.hw.verilog import to_verilog
 from slimgen.sim.network import verify_network
@@ -25,7 +25,8 @@ def digits_model():
     return trained_int_network("mlp", view="vector", sizes=(64, 32, 10))
 
 
-NETWORKS = {"per-layer": lambda q: Network(q, lanes=4), "folded": lambda q: FoldedMlp(q, lanes=8)}
+NETWORKS = {"per-layer": lambda q: Network(q, lanes=4),
+            "folded": lambda q: compile_network(q, lanes=8)}     # the compiler's shared array
 
 
 @pytest.mark.sim
@@ -48,7 +49,7 @@ def test_network_every_test_image(sim, kind, digits_model, tmp_path):
     assert np.mean(r.cls == y) == np.mean(argmax_first(qmodel(x_q)) == y)
     assert 0 < r.latency < 2000 and 0 < r.interval <= r.latency
     # the engines' cycle models, exact: one sample alone, and results back to back
-    assert r.latency == (net.latency if kind == "per-layer" else net.cycles_per_vector)
+    assert r.latency == (net.latency if kind == "per-layer" else net.cycles)
     assert np.all(np.diff(r.result_cycles) == net.interval)
 
 
@@ -126,12 +127,12 @@ def test_folded_network_on_a_random_three_layer_model(tmp_path):
                             random_dense_layer(rng, 9, 5, requant=False)])
     x_q = rng.integers(0, 256, (40, 20))
     verilog = tmp_path / "network.v"
-    net = FoldedMlp(qmodel, lanes=5)
+    net = compile_network(qmodel, lanes=5)
     write_bytes_atomic(verilog, to_verilog(net, "network").encode())
     r = verify_network(verilog, qmodel, x_q, build_dir=tmp_path / "build", sim=sim)
     assert r.n == 40 and r.bit_exact
     np.testing.assert_array_equal(r.logits, qmodel(x_q))
-    assert r.latency == net.cycles_per_vector
+    assert r.latency == net.cycles
     assert np.all(np.diff(r.result_cycles) == net.interval)
 
 
@@ -158,7 +159,7 @@ def _spram_case():
     rng = np.random.default_rng(12)
     qmodel = dense_network([random_dense_layer(rng, 20, 12), random_dense_layer(rng, 12, 9),
                             random_dense_layer(rng, 9, 5, requant=False)])
-    return qmodel, FoldedMlp(qmodel, lanes=5, weights="spram"), rng.integers(0, 256, (24, 20))
+    return qmodel, compile_network(qmodel, lanes=5, weights="spram"), rng.integers(0, 256, (24, 20))
 
 
 @pytest.mark.sim
@@ -176,7 +177,7 @@ def test_folded_network_with_weights_in_spram(sim, tmp_path):
     assert r.n == len(x_q) and r.bit_exact
     np.testing.assert_array_equal(r.logits, qmodel(x_q))
     verilog_bram = tmp_path / "bram.v"
-    write_bytes_atomic(verilog_bram, to_verilog(FoldedMlp(qmodel, lanes=5), "network").encode())
+    write_bytes_atomic(verilog_bram, to_verilog(compile_network(qmodel, lanes=5), "network").encode())
     assert r.latency == verify_network(verilog_bram, qmodel, x_q[:2], build_dir=tmp_path / "b2",
                                        sim=sim).latency
 

@@ -64,8 +64,8 @@ def test_uart_bridge_weights_in_spram(digits_model, tmp_path):
     sim = default_simulator()
     require_simulator(sim)
     qmodel, x_q = digits_model
-    from slimgen.hw.folded_mlp import FoldedMlp
-    net = FoldedMlp(qmodel, lanes=8, weights="spram")
+    from slimgen.hw.compiler import compile_network
+    net = compile_network(qmodel, lanes=8, weights="spram")
     r = verify_uart_bridge(qmodel, x_q[:20], divisor=8, build_dir=tmp_path, sim=sim,
                            network=net)
     assert spram_blocks(8, net.weight_bits) == 4
@@ -83,7 +83,7 @@ def test_classify_loads_spram_weights_on_simulated_board(digits_model, tmp_path,
     (progress on stderr) and is answered exactly; the second goes straight through."""
     import argparse
     from slimgen import host_cli
-    from slimgen.hw.folded_mlp import FoldedMlp
+    from slimgen.hw.compiler import compile_network
     from slimgen.sw.artifact import save_int_network
     from slimgen.sw.data import load_digits
     from slimgen.sw.quantize import quantize_inputs
@@ -95,7 +95,7 @@ def test_classify_loads_spram_weights_on_simulated_board(digits_model, tmp_path,
     run.mkdir()
     save_int_network(run / "model.npz", qmodel, dataset="digits", split_seed=0,
                      extra={"model": "mlp"})
-    net = FoldedMlp(qmodel, lanes=8, weights="spram")
+    net = compile_network(qmodel, lanes=8, weights="spram")
     write_bytes_atomic(run / "weights.bin", net.weight_image())
     x, _ = load_digits(seed=0).part("test")
     p = argparse.ArgumentParser()

@@ -61,7 +61,6 @@ def generated_tops():
     """``(name, Verilog text)`` of every top, module ``name`` (the flow's shapes, random weights)."""
     from slimgen.hw.cnn import CNN
     from slimgen.hw.compiler import compile_network
-    from slimgen.hw.folded_mlp import FoldedMlp
     from slimgen.hw.lstm_cell import LstmClassifier
     from slimgen.hw.network import Network
     from slimgen.hw.uart_bridge import UARTBridge
@@ -73,7 +72,7 @@ def generated_tops():
     lstm = random_lstm_classifier(rng, 8, 32, 10, steps=8, weight_bits=10, c_weight_bits=10,
                                   head_weight_bits=10)
     components = {
-        "mlp_folded": FoldedMlp(dense, lanes=8),
+        "mlp_folded": compile_network(dense, lanes=8),
         "mlp_dense": Network(dense, lanes=4, engines="dense"),
         "mlp_sparse_rows": Network(sparse, lanes=4, engines="sparse"),
         "mlp_sparse_banks": Network(sparse, lanes=4, engines="sparse", layout="banks"),

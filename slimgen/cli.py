@@ -59,9 +59,9 @@ def _add_run_options(p, *, run_required=False):
                    help="epochs of masked fine-tuning after compression (default: the method's)")
     p.add_argument("--engine", choices=ENGINES,
                    help="hardware engine of the MLP's dense layers (folded: every layer on one "
-                        "array of lanes × layers lanes; auto: sparse when pruned, else folded; "
-                        "the LSTM runs its four gates and head on shared lanes that skip "
-                        "zero weights)")
+                        "array of lanes × layers lanes, at most the board's DSP blocks; auto: "
+                        "sparse when pruned, else folded; the LSTM runs its four gates and head "
+                        "on shared lanes that skip zero weights)")
     p.add_argument("--layout", choices=("rows", "banks"), help="sparse layout and balanced groups")
     p.add_argument("--board", help="icebreaker (default) or ulx3s-85f")
     p.add_argument("--objective", choices=OBJECTIVES + ("none",),
@@ -71,7 +71,8 @@ def _add_run_options(p, *, run_required=False):
     p.add_argument("--fps", type=float, help="with --objective: at least this many "
                                              "inferences per second at the board's clock")
     p.add_argument("--weight-memory", dest="weight_memory", choices=WEIGHT_MEMORIES,
-                   help="where the folded MLP keeps its weights: bram (in the bitstream), "
+                   help="where the shared array (the folded MLP, a --net the compiler builds) "
+                        "keeps its weights: bram (in the bitstream), "
                         "spram (the iCEBreaker's 1 Mbit of single-port RAM, sent over the "
                         "UART by 'slimgen classify' when the board has none), or auto (default: "
                         "spram when the block RAMs are predicted not to hold them)")

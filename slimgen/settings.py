@@ -9,7 +9,7 @@ __all__ = ["RunConfig", "SettingError", "SettingTypeError", "ENGINES", "MAX_UNIT
            "MAX_EPOCHS", "MAX_BATCH_SIZE"]
 
 ENGINES = ("auto", "dense", "sparse", "folded")
-#: Where the folded MLP keeps its weights: block RAM, the iCE40UP5K's SPRAMs (written at run
+#: Where the compiler's shared array (the folded MLP's) keeps its weights: block RAM, the iCE40UP5K's SPRAMs (written at run
 #: time, over the UART), or SPRAM only when the block RAMs are predicted not to hold them.
 WEIGHT_MEMORIES = ("auto", "bram", "spram")
 # Upper limits, so that a typo fails here and not with a MemoryError after the run folder
@@ -192,8 +192,8 @@ class RunConfig:
                                                 f"RAMs, which the {self.board} does not have; "
                                                 f"give 'bram' or 'auto'")
         if self.weight_memory == "spram" and self.model in ("cnn", "lstm"):
-            raise SettingError("weight_memory", f"'spram' is for the folded MLP engine (--model "
-                                                f"mlp, or a --net of dense layers); the "
+            raise SettingError("weight_memory", f"'spram' is for the compiler's shared array "
+                                                f"(--model mlp, or a --net it builds); the "
                                                 f"{self.model} engine keeps its weights in "
                                                 f"block RAM: give 'bram' or 'auto'")
         # what the model kind's hardware can take (lanes, layout)

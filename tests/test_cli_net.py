@@ -52,7 +52,7 @@ def test_a_description_goes_through_train_compress_and_quantize(tmp_path):
 @pytest.mark.parametrize("layers, engine", [
     ([{"type": "input", "shape": [64]}, {"type": "dense", "units": 16}, {"type": "batchnorm"},
       {"type": "relu"}, {"type": "dropout", "rate": 0.1}, {"type": "dense", "units": 10}],
-     "folded dense"),
+     "direct, shared array"),
     ([{"type": "input", "shape": [8, 8, 1]}, {"type": "conv2d", "channels": 4, "kernel": 3},
       {"type": "batchnorm"}, {"type": "relu"}, {"type": "maxpool", "size": 2},
       {"type": "flatten"}, {"type": "dense", "units": 10}], "winograd F(2×2, 3×3), shared array"),

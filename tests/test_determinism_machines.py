@@ -104,12 +104,14 @@ SETTINGS = {
 # gateware library hw/lib, issue 16: same behaviour, bit-exact on the sim benches, same cycles;
 # and again for the CNN's scheduler fix fbbf933 and the LSTM's one element-wise multiplier
 # e753a23, after their sim benches passed; the MLP's for the folded engine's weight memories
-# behind one read address (weights in block RAM or SPRAM, issue 19), same cycles, bit-exact.)
+# behind one read address (weights in block RAM or SPRAM, issue 19), same cycles, bit-exact;
+# and the MLP's for the folded MLP on the compiler's engine, issue 16, bit-exact on its sim
+# benches.)
 PINNED = {
     ("2.4.6", ("0.3.30", "0.3.31.188.0")): {
         "mlp/float.npz": "f72b4e8b38d57abe7b8cb3827c1c8c95fe4c393ed5c56103463cfbde8e40564d",
         "mlp/model.npz": "8829d66c4af8f3adf6845d1c3a183aaea4c3ab494ee4d718c22e3064fc5439af",
-        "mlp/network.v": "739fb8f58406e38a0e15b6649f729d5e4e182d4ddd0b2f7d6ee872072c00ad07",
+        "mlp/network.v": "cef64575e5a7cd55b27684533d6a8879346df15904e8b8cf1c449bcff1336274",
         "lstm/float.npz": "e64a90df0c7db79e6578ae66383615d6d8ee81af62207a8ba04c28b97169402b",
         "lstm/model.npz": "32cd30330b1d3520f608ed21badf83d3622b26659a52fb909599d7527442983e",
         "lstm/network.v": "16324a26863750234c332d7a7f197e323d9f1bc1dd1bb5417d5a5c3bb6b1be35",

@@ -55,11 +55,11 @@ def test_each_objective_picks_its_best_design_among_those_that_fit(mlp_run):
     assert why.endswith(f"at {target:,.10g} inferences/s or more")
     fast, _, _ = _plan(mlp_run, objective="throughput")
     assert fast.interval == min(c.interval for c in fitting)
-    # on the folded array the next inference's first group overlaps the last layer's tail
-    # (FoldedMlp's exact cycles and interval, compared with the simulator in
-    # test_hw_folded_mlp); one dense engine per layer is a pipeline whose interval is its
+    # on the folded array (the compiler's engine) the next inference's first input comes as
+    # the result goes (its exact cycles and interval, compared with the simulator in
+    # sim/test_network.py); one dense engine per layer is a pipeline whose interval is its
     # slowest stage's; both shorter than the latency
-    from slimgen.hw.folded_mlp import FoldedMlp
+    from slimgen.hw.compiler import compile_network
     from slimgen.stages import load_int_artifact
     root, config, _ = mlp_run
     int_model = load_int_artifact(Run(root, config, progress=False, log=lambda s: None))
@@ -68,9 +68,9 @@ def test_each_objective_picks_its_best_design_among_those_that_fit(mlp_run):
         assert c.fps == pytest.approx(12e6 / c.interval)
         assert c.interval < c.cycles
         if c.engine == "auto":
-            folded = FoldedMlp(int_model, lanes=c.multipliers)
+            folded = compile_network(int_model, lanes=c.multipliers)
             folded._MustUse__silence = True          # its figures only
-            assert (c.cycles, c.interval) == (folded.cycles_per_vector, folded.interval)
+            assert (c.cycles, c.interval) == (folded.cycles, folded.cycles - 1)
     # on the UP5K's 8 DSP blocks the folded array (every layer on all of them) still wins
     assert fast.engine == "auto"
 

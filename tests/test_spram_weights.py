@@ -125,10 +125,11 @@ def test_the_resource_model_counts_the_sprams_and_the_build_check_refuses_too_ma
     from slimgen.boards.build import DesignDoesNotFit, get_board
     from slimgen.boards.estimate import check_estimate
     from slimgen.boards.resource_model import predict_top
-    from slimgen.hw.folded_mlp import FoldedMlp
+    from slimgen.hw.compiler import compile_network
     board = get_board("icebreaker")
     p = predict_top(mnist_sized_mlp, board,
-                    network_factory=lambda: FoldedMlp(mnist_sized_mlp, lanes=8, weights="spram"))
+                    network_factory=lambda: compile_network(mnist_sized_mlp, lanes=8,
+                                                            weights="spram"))
     assert p.spram == 4 and p.to_dict()["spram_estimate"] == 4 and p.bram < 30
     assert check_estimate(p, board) is p
     with pytest.raises(DesignDoesNotFit, match=r"SPRAMs: 5 needed, 4 available"):

@@ -157,14 +157,14 @@ def test_bridge_takes_load_from_a_network_with_a_load_port():
     from amaranth.lib import stream, wiring
     from amaranth.lib.wiring import In, Out
 
-    from slimgen.hw.folded_mlp import FoldedMlp
+    from slimgen.hw.compiler import compile_network
     from slimgen.hw.lib.argmax import result_layout
     from slimgen.hw.uart_bridge import UARTBridge
 
     q = _tiny()
-    net = FoldedMlp(q, lanes=5, weights="spram")
+    net = compile_network(q, lanes=5, weights="spram")
     with_load = UARTBridge(q, divisor=8, network=net)
-    without = UARTBridge(q, divisor=8, network=FoldedMlp(q, lanes=5))
+    without = UARTBridge(q, divisor=8, network=compile_network(q, lanes=5))
     assert with_load.weight_bytes == net.weight_bytes > 0 and without.weight_bytes is None
     for bridge in (with_load, without):
         Fragment.get(bridge, None)   # both elaborate

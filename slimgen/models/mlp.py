@@ -1,11 +1,13 @@
 """The MLP model kind: Dense/ReLU layers on the digits' vector view; one engine per layer
 (dense or sparse, :class:`slimgen.hw.network.Network`) or every layer on one shared array
-(folded, :class:`slimgen.hw.folded_mlp.FoldedMlp`)."""
+(folded: the compiler's engine, :func:`slimgen.hw.compiler.compile_network`, on ``--lanes`` ×
+layers lanes)."""
 
 from slimgen.sw.network import preset
 
-__all__ = ["VIEW", "check_config", "check_data", "network", "make_network", "layer_entries",
-           "multipliers"]
+__all__ = ["VIEW", "check_config", "check_data", "network", "make_network", "folded_lanes",
+           "weight_memory",
+           "layer_entries", "multipliers", "cycles_estimate"]
 
 VIEW = "vector"
 
@@ -66,16 +68,27 @@ def network(config, act_bits=None, pixel_max=16):
     return preset("mlp", sizes=tuple(config.sizes), input_bits=act_bits or config.act_bits)
 
 
+def folded_lanes(int_model, lanes, board_name=None):
+    """The folded array's lanes: the multipliers of one engine of ``lanes`` per layer, shared
+    by all layers, at most the widest layer's outputs and the board's DSP blocks (a lane is
+    one multiplier: with more the design would not fit, and a deep MLP's default, 4 lanes a
+    layer, would not on the iCEBreaker's 8)."""
+    n = min(lanes * len(int_model.layers), max(layer.n_out for layer in int_model.layers))
+    if board_name:
+        from slimgen.boards.build import get_board
+        n = min(n, get_board(board_name).totals.get("dsp") or n)
+    return n
+
+
 def make_network(int_model, config):
     memory = getattr(config, "weight_memory", "auto")
     if config.engines == "folded":
-        # the multipliers of one engine per layer, shared by all layers
-        from slimgen.hw.folded_mlp import FoldedMlp
-        widest = max(layer.n_out for layer in int_model.layers)
-        lanes = min(config.lanes * len(int_model.layers), widest)
+        from slimgen.hw.compiler import compile_network
+        board = getattr(config, "board", None)
+        lanes = folded_lanes(int_model, config.lanes, board)
         if memory == "auto":
-            memory = _weight_memory(int_model, lanes, config.board)
-        return FoldedMlp(int_model, lanes=lanes, weights=memory)
+            memory = weight_memory(int_model, lanes, board)
+        return compile_network(int_model, lanes=lanes, weights=memory)
     if memory == "spram":
         raise ValueError(f"weights in SPRAM need the folded engine (every layer on one "
                          f"array), not {config.engines} engines; give --engine folded or "
@@ -84,19 +97,20 @@ def make_network(int_model, config):
     return Network(int_model, lanes=config.lanes, engines=config.engines, layout=config.layout)
 
 
-def _weight_memory(int_model, lanes, board_name):
-    """``"spram"`` when the board has single-port RAMs and the folded MLP's weights in block
-    RAM are predicted (:func:`slimgen.boards.resource_model.predict_top`) to need more block
+def weight_memory(int_model, lanes, board_name):
+    """Where the compiler's shared array of ``lanes`` keeps ``int_model``'s weights (the folded
+    MLP's, and any network's the compiler builds): ``"spram"`` when the board has single-port
+    RAMs and the weights in block RAM are predicted (:func:`slimgen.boards.resource_model.predict_top`) to need more block
     RAMs than the board has while they fit its SPRAMs; ``"bram"`` otherwise (the bitstream
-    holds them, nothing to load at run time)."""
+    holds them, nothing to load at run time; also without a board)."""
     from slimgen.boards.build import get_board
-    board = get_board(board_name)
-    if not board.totals.get("spram"):
+    board = get_board(board_name) if board_name else None
+    if not board or not board.totals.get("spram"):
         return "bram"
     from slimgen.boards.resource_model import predict_top
-    from slimgen.hw.folded_mlp import FoldedMlp
+    from slimgen.hw.compiler import compile_network
     from slimgen.hw.lib.weights import SPRAM_WORDS, spram_blocks
-    net = FoldedMlp(int_model, lanes=lanes)
+    net = compile_network(int_model, lanes=lanes)
     net._MustUse__silence = True         # predicted, not built: no "never used" warning
     if spram_blocks(lanes, net.weight_bits) > board.totals["spram"] \
             or net.weight_depth > SPRAM_WORDS:
@@ -105,36 +119,34 @@ def _weight_memory(int_model, lanes, board_name):
     return "spram" if need > board.totals["bram"] else "bram"
 
 
+def _folded(net):
+    return not hasattr(net, "engines")
+
+
 def multipliers(net):
     """MAC lanes in the whole network (shared by every layer when folded)."""
-    return net.multipliers
+    return net.lanes if _folded(net) else net.multipliers
 
 
 def cycles_estimate(net):
     """Cycles of one inference: the per-layer engines' exact pipeline latency
     (:attr:`slimgen.hw.network.Network.latency`: a layer starts as the one before sends),
-    else the folded array's exact :attr:`~slimgen.hw.folded_mlp.FoldedMlp.layer_cycles`, its
-    layers one after another."""
-    if hasattr(net, "engines"):
-        return net.latency
-    return sum(net.layer_cycles)
+    else the folded array's exact count (:func:`slimgen.hw.program.network_cycles`)."""
+    return net.cycles if _folded(net) else net.latency
 
 
 def layer_entries(net):
-    if not hasattr(net, "engines"):   # folded: every layer on the same lanes
-        return [{**dense_entry(f"layer{k}", layer.W, layer.weight_bits, None, lanes=net.lanes,
-                               cycles=c), "engine": "folded dense"}
-                for k, (layer, c) in enumerate(zip(net.qmodel.layers, net.layer_cycles))]
+    if _folded(net):                  # every layer on the same lanes: the compiler's summary
+        return net.summary
     entries = []
     for k, (layer, engine) in enumerate(zip(net.qmodel.layers, net.engines)):
         entries.append(dense_entry(f"layer{k}", layer.W, layer.weight_bits, engine))
     return entries
 
 
-def dense_entry(name, W, weight_bits, engine, *, lanes=None, cycles=None):
-    """The per-layer entry of a dense or sparse engine computing ``W`` (n_out, n_in); without
-    an engine, of ``lanes`` dense lanes busy for ``cycles``."""
-    P = engine.lanes if engine is not None else lanes
+def dense_entry(name, W, weight_bits, engine):
+    """The per-layer entry of a dense or sparse engine computing ``W`` (n_out, n_in)."""
+    P = engine.lanes
     if hasattr(engine, "sparse_layout"):
         L = engine.sparse_layout
         lane_cycles = [int(v) for v in L.lane_lengths]  # non-zeros, plus a word per empty row
@@ -155,5 +167,5 @@ def dense_entry(name, W, weight_bits, engine, *, lanes=None, cycles=None):
         "nonzeros_per_group": per_lane, "lanes": int(P),
         **({"lane_cycles": lane_cycles} if lane_cycles is not None else {}),
         "mults_direct": int(n_in), "mults": float((W != 0).sum() / n_out),
-        "cycles": int(engine.cycles_per_vector if engine is not None else cycles),
+        "cycles": int(engine.cycles_per_vector),
     }

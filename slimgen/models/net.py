@@ -92,11 +92,11 @@ def _cnn_3x3(int_model):
 def make_network(int_model, config):
     from slimgen.models import get_model_kind
     name, reasons = hardware_kind(int_model)
-    if name != "mlp" and getattr(config, "weight_memory", "auto") == "spram":
-        raise ValueError(f"--weight-memory spram is for networks of dense layers (the folded "
-                         f"MLP engine); {int_model.network.name} runs on the "
-                         f"{name or 'compiler'}'s engine, which keeps its weights in block "
-                         f"RAM: give --weight-memory bram or auto")
+    if name in ("cnn", "lstm") and getattr(config, "weight_memory", "auto") == "spram":
+        raise ValueError(f"--weight-memory spram is for the compiler's shared array (networks "
+                         f"of dense layers, and those no preset engine takes); "
+                         f"{int_model.network.name} runs on the {name} preset's engine, which "
+                         f"keeps its weights in block RAM: give --weight-memory bram or auto")
     if name is None:
         return _compiled(int_model, config, reasons)
     # the settings the engine reads; a dense MLP goes on one folded array, as the preset does
@@ -120,8 +120,12 @@ def _compiled(int_model, config, reasons):
     not fit the run's board, :func:`_within_board` looks for the fastest per-layer choice
     that does, and each convolution's ``why`` says so."""
     from slimgen.hw.compiler import compile_network
+    from slimgen.models.mlp import weight_memory
+    memory = getattr(config, "weight_memory", "auto")
     try:
-        hw = compile_network(int_model, lanes=config.lanes)
+        if memory == "auto":
+            memory = weight_memory(int_model, config.lanes, getattr(config, "board", None))
+        hw = compile_network(int_model, lanes=config.lanes, weights=memory)
     except ValueError as e:
         why = "; ".join(f"{k}: {v}" for k, v in reasons.items())
         raise ValueError(f"the network {int_model.network.name} ({config.net}) cannot be "
@@ -173,7 +177,7 @@ def _within_board(hw, int_model, config):
     def build(plan):
         """The engine of ``plan`` ({record: algorithm name}); a layer on the cost model's
         own choice keeps its reason, the others get theirs below."""
-        return compile_network(int_model, lanes=config.lanes,
+        return compile_network(int_model, lanes=config.lanes, weights=hw.weights,
                                force={s: (n, None) for s, n in plan.items()})
 
     def over(plan=None, engine=None):
