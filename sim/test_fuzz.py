@@ -1,7 +1,8 @@
 """The compiler's fuzz bench: seeded random descriptions (:mod:`slimgen.sim.fuzz`, every layer
 kind the shared-array engine takes) compiled to Verilog and run on Verilator on random
-inputs, logits bit-exact against the golden model and the latency equal to the compiler's
-cycle count. Five cases run in CI (``sim``); all of them with ``pytest -m fuzz``. The cost
+inputs, logits bit-exact against the golden model, the latency and the interval between
+results equal to the compiler's cycle count and interval (the weight rows in block RAM, and in
+one case in SPRAM). Five cases run in CI (``sim``); all of them with ``pytest -m fuzz``. The cost
 model puts most sequence cases' convolutions on Winograd/CRT algorithms (1 and 3 of the CI
 five). Planted bugs (:data:`slimgen.hw.program.MUTATIONS`) must make the bench fail."""
 
@@ -22,23 +23,28 @@ CI_SEEDS = (0, 1, 2, 3, 4)            # one case of each family
 FUZZ_SEEDS = tuple(range(5, 24))
 
 
-def _run(case, tmp_path, mutation=None):
+def _run(case, tmp_path, mutation=None, weights="bram"):
     require_simulator("verilator")
-    engine = compile_network(case.int_net, lanes=case.lanes, mutation=mutation)
+    engine = compile_network(case.int_net, lanes=case.lanes, mutation=mutation,
+                             weights=weights)
     verilog = tmp_path / "network.v"
     write_bytes_atomic(verilog, to_verilog(engine, "network").encode())
     r = verify_network(verilog, case.int_net, case.x, build_dir=tmp_path / "build",
-                       sim="verilator", log_file=tmp_path / "bench.log")
+                       sim="verilator", log_file=tmp_path / "bench.log",
+                       weight_image=engine.weight_image() if weights == "spram" else None)
     return engine, r
 
 
-def _check(seed, tmp_path):
+def _check(seed, tmp_path, weights="bram"):
     case = fuzz_case(seed)
-    engine, r = _run(case, tmp_path)
+    engine, r = _run(case, tmp_path, weights=weights)
     assert r.n == len(case.x) and r.bit_exact
     np.testing.assert_array_equal(r.logits, case.int_net(case.x))
-    # the bench's latency runs from the first input transfer to the result's transfer
+    # the bench's latency runs from the first input transfer to the result's transfer, and
+    # its samples go back to back
     assert r.latency == engine.cycles, (r.latency, engine.cycles)
+    assert set(np.diff(r.result_cycles)) == {engine.interval}
+    return engine
 
 
 @pytest.mark.sim
@@ -52,6 +58,15 @@ def test_fuzz_ci(seed, tmp_path):
 @pytest.mark.parametrize("seed", FUZZ_SEEDS)
 def test_fuzz(seed, tmp_path):
     _check(seed, tmp_path)
+
+
+@pytest.mark.sim
+def test_a_winograd_case_with_its_weight_rows_in_spram(tmp_path):
+    """Case 1 (a convolution on F(4, 6) Toom-Cook, whose products read the weight rows from
+    the sequencer) with the rows loaded at run time into the SPRAM model (sim/models)."""
+    engine = _check(1, tmp_path, weights="spram")
+    assert engine.weights == "spram" and any(e["algorithm"] != "direct" and e["kind"] == "conv"
+                                             for e in engine.summary)
 
 
 @pytest.mark.sim

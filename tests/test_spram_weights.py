@@ -89,6 +89,41 @@ def test_spram_is_refused_where_it_cannot_be_used(mnist_sized_mlp):
         make_network(mnist_sized_mlp, config)
 
 
+def test_a_network_the_compiler_builds_takes_spram_and_a_preset_engines_does_not():
+    """A --net the compiler builds (a 1-D CNN) keeps its weight rows in SPRAM when asked, with
+    the same schedule; one the CNN preset's engine takes is refused with the reason."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from slimgen.models.net import make_network
+    from slimgen.sw.network import check_network
+    from slimgen.sw.random_network import random_int_network
+
+    def config(memory):
+        return SimpleNamespace(lanes=4, board="icebreaker", net="n.json", engine="auto",
+                               method="none", layout="rows", weight_memory=memory)
+    rng = np.random.default_rng(6)
+    conv1d = random_int_network(rng, check_network({"name": "c1", "layers": [
+        {"type": "input", "shape": [16, 4]}, {"type": "conv1d", "channels": 8, "kernel": 5},
+        {"type": "relu"}, {"type": "flatten"}, {"type": "dense", "units": 10}]}),
+        density=1.0, weight_bits=8, act_bits=8)
+    in_spram, in_bram = (make_network(conv1d, config(m)) for m in ("spram", "bram"))
+    assert in_spram.slimgen_kind == "compiler" and in_spram.weights == "spram"
+    assert in_spram.weight_bytes == 2 * spram_blocks(4, in_spram.weight_bits) \
+        * in_spram.weight_depth and "load" in in_spram.signature.members
+    assert in_bram.weights == "bram" and "load" not in in_bram.signature.members
+    assert in_spram.cycles == in_bram.cycles
+    cnn = random_int_network(rng, check_network({"name": "c2", "layers": [
+        {"type": "input", "shape": [8, 8, 1]}, {"type": "conv2d", "channels": 4, "kernel": 3},
+        {"type": "relu"}, {"type": "maxpool", "size": 2}, {"type": "flatten"},
+        {"type": "dense", "units": 10}]}), density=1.0, weight_bits=8, act_bits=8)
+    with pytest.raises(ValueError, match=r"^--weight-memory spram is for the compiler's shared "
+                                         r"array .*; c2 runs on the cnn preset's engine, which "
+                                         r"keeps its weights in block RAM: give --weight-memory "
+                                         r"bram or auto$"):
+        make_network(cnn, config("spram"))
+
+
 def test_generate_writes_the_image_and_verify_refuses_one_of_another_length(tmp_path):
     import json
     from dataclasses import replace
