@@ -122,8 +122,10 @@ def weigh(kind, int_model, config, board, *, log=None):
             except ValueError as e:       # an engine that cannot take this folding
                 refused.append(f"{lanes} lanes: {e}")
                 continue
-            same = (c.lanes, c.multipliers, c.cycles, c.interval, c.lc, c.dsp, c.bram)
-            if same in seen:          # the engine setting changed nothing
+            # the engine setting or the lanes changed nothing (the folded MLP's lanes are
+            # capped at the board's DSP blocks): the first setting that builds it is kept
+            same = (c.multipliers, c.cycles, c.interval, c.lc, c.dsp, c.bram)
+            if same in seen:
                 continue
             seen.add(same)
             candidates.append(c)

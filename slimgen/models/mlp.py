@@ -1,7 +1,7 @@
 """The MLP model kind: Dense/ReLU layers on the digits' vector view; one engine per layer
 (dense or sparse, :class:`slimgen.hw.network.Network`) or every layer on one shared array
 (folded: the compiler's engine, :func:`slimgen.hw.compiler.compile_network`, on ``--lanes`` ×
-layers lanes)."""
+layers lanes, at most the widest layer's outputs and the board's DSP blocks)."""
 
 from slimgen.sw.network import preset
 
