@@ -261,6 +261,8 @@ def stage_generate(run):
         net = run.kind.make_network(int_model, config)
     except ValueError as e:
         raise FlowError(f"generate: {e}") from None
+    if getattr(net, "slimgen_note", None):     # what the engine made of the settings
+        run.log(f"generate: {net.slimgen_note}")
     text = to_verilog(net, "network")
     write_bytes_atomic(run.path("network.v"), text.encode())
     image = net.weight_image() if hasattr(net, "load") else None

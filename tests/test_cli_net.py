@@ -154,3 +154,17 @@ def test_import_and_export_are_commands(tmp_path, capsys):
     assert main(["import", str(tmp_path / "missing.onnx"), "--run", str(tmp_path / "x")]) == 1
     assert capsys.readouterr().err.startswith("slimgen import: error: ")
     assert not (tmp_path / "x").exists()
+
+
+def test_generate_says_when_the_folded_lanes_are_fewer_than_asked(tmp_path, capsys):
+    """Three dense layers at --lanes 4 would be 12 multipliers; the iCEBreaker has 8."""
+    net = _write(tmp_path, {"name": "deep", "layers": [
+        {"type": "input", "shape": [64]}, {"type": "dense", "units": 16}, {"type": "relu"},
+        {"type": "dense", "units": 16}, {"type": "relu"}, {"type": "dense", "units": 10}]})
+    run = tmp_path / "run"
+    assert main(["flow", "--run", str(run), "--net", net, "--epochs", "1", "--to",
+                 "generate"]) == 0
+    captured = capsys.readouterr()
+    assert ("generate: the folded array has 8 lanes, not 4 lanes × 3 layers = 12: at most "
+            "the icebreaker's 8 DSP blocks") in captured.out + captured.err
+    assert json.loads((run / "generate.json").read_text())["multipliers"] == 8

@@ -89,6 +89,14 @@ def test_the_folded_lanes_are_lanes_times_layers_within_the_widest_layer_and_the
                                               weight_memory="bram"))
         net._MustUse__silence = True
         assert net.lanes == lanes, board
+    assert net.__dict__.get("slimgen_note") is None          # 20 lanes: as asked
+    net = make_network(q, SimpleNamespace(engines="folded", lanes=4, board="icebreaker",
+                                          weight_memory="bram"))
+    net._MustUse__silence = True
+    assert net.slimgen_note == ("the folded array has 8 lanes, not 4 lanes × 5 layers = 20: "
+                                "at most the icebreaker's 8 DSP blocks")
     net = make_network(q, SimpleNamespace(engines="folded", lanes=16, weight_memory="bram"))
     net._MustUse__silence = True
     assert net.lanes == 32                       # the widest layer's outputs
+    assert net.slimgen_note == ("the folded array has 32 lanes, not 16 lanes × 5 layers = 80: "
+                                "at most the widest layer's 32 outputs")

@@ -88,7 +88,16 @@ def make_network(int_model, config):
         lanes = folded_lanes(int_model, config.lanes, board)
         if memory == "auto":
             memory = weight_memory(int_model, lanes, board)
-        return compile_network(int_model, lanes=lanes, weights=memory)
+        net = compile_network(int_model, lanes=lanes, weights=memory)
+        asked = config.lanes * len(int_model.layers)
+        if lanes < asked:          # said in the generate log: the user asked for more
+            widest = max(layer.n_out for layer in int_model.layers)
+            why = (f"the widest layer's {widest} outputs" if lanes == widest else
+                   f"the {board}'s {lanes} DSP blocks")
+            net.slimgen_note = (f"the folded array has {lanes} lanes, not {config.lanes} "
+                                f"lanes × {len(int_model.layers)} layers = {asked}: at most "
+                                f"{why}")
+        return net
     if memory == "spram":
         raise ValueError(f"weights in SPRAM need the folded engine (every layer on one "
                          f"array), not {config.engines} engines; give --engine folded or "
