@@ -159,7 +159,8 @@ def _spram_case():
     rng = np.random.default_rng(12)
     qmodel = dense_network([random_dense_layer(rng, 20, 12), random_dense_layer(rng, 12, 9),
                             random_dense_layer(rng, 9, 5, requant=False)])
-    return qmodel, compile_network(qmodel, lanes=5, weights="spram"), rng.integers(0, 256, (24, 20))
+    net = compile_network(qmodel, lanes=5, weights="spram")
+    return qmodel, net, rng.integers(0, 256, (24, 20))
 
 
 @pytest.mark.sim
@@ -177,7 +178,8 @@ def test_folded_network_with_weights_in_spram(sim, tmp_path):
     assert r.n == len(x_q) and r.bit_exact
     np.testing.assert_array_equal(r.logits, qmodel(x_q))
     verilog_bram = tmp_path / "bram.v"
-    write_bytes_atomic(verilog_bram, to_verilog(compile_network(qmodel, lanes=5), "network").encode())
+    bram = compile_network(qmodel, lanes=5)
+    write_bytes_atomic(verilog_bram, to_verilog(bram, "network").encode())
     assert r.latency == verify_network(verilog_bram, qmodel, x_q[:2], build_dir=tmp_path / "b2",
                                        sim=sim).latency
 

@@ -9,8 +9,9 @@ __all__ = ["RunConfig", "SettingError", "SettingTypeError", "ENGINES", "MAX_UNIT
            "MAX_EPOCHS", "MAX_BATCH_SIZE"]
 
 ENGINES = ("auto", "dense", "sparse", "folded")
-#: Where the compiler's shared array (the folded MLP's) keeps its weights: block RAM, the iCE40UP5K's SPRAMs (written at run
-#: time, over the UART), or SPRAM only when the block RAMs are predicted not to hold them.
+#: Where the compiler's shared array (the folded MLP's) keeps its weights: block RAM, the
+#: iCE40UP5K's SPRAMs (written at run time, over the UART), or SPRAM only when the block RAMs
+#: are predicted not to hold them.
 WEIGHT_MEMORIES = ("auto", "bram", "spram")
 # Upper limits, so that a typo fails here and not with a MemoryError after the run folder
 # changed: a layer (MLP sizes, LSTM hidden units, lanes) of at most 4096 units, and bounded

@@ -6,8 +6,7 @@ layers lanes, at most the widest layer's outputs and the board's DSP blocks)."""
 from slimgen.sw.network import preset
 
 __all__ = ["VIEW", "check_config", "check_data", "network", "make_network", "folded_lanes",
-           "weight_memory",
-           "layer_entries", "multipliers", "cycles_estimate"]
+           "with_weight_memory", "layer_entries", "multipliers", "cycles_estimate"]
 
 VIEW = "vector"
 
@@ -86,9 +85,9 @@ def make_network(int_model, config):
         from slimgen.hw.compiler import compile_network
         board = getattr(config, "board", None)
         lanes = folded_lanes(int_model, config.lanes, board)
-        if memory == "auto":
-            memory = weight_memory(int_model, lanes, board)
-        net = compile_network(int_model, lanes=lanes, weights=memory)
+        net = with_weight_memory(int_model, memory, board,
+                                 lambda weights: compile_network(int_model, lanes=lanes,
+                                                                 weights=weights))
         asked = config.lanes * len(int_model.layers)
         if lanes < asked:          # said in the generate log: the user asked for more
             widest = max(layer.n_out for layer in int_model.layers)
@@ -106,26 +105,29 @@ def make_network(int_model, config):
     return Network(int_model, lanes=config.lanes, engines=config.engines, layout=config.layout)
 
 
-def weight_memory(int_model, lanes, board_name):
-    """Where the compiler's shared array of ``lanes`` keeps ``int_model``'s weights (the folded
-    MLP's, and any network's the compiler builds): ``"spram"`` when the board has single-port
-    RAMs and the weights in block RAM are predicted (:func:`slimgen.boards.resource_model.predict_top`) to need more block
-    RAMs than the board has while they fit its SPRAMs; ``"bram"`` otherwise (the bitstream
-    holds them, nothing to load at run time; also without a board)."""
+def with_weight_memory(int_model, memory, board_name, build):
+    """The compiler's engine ``build(weights)`` with ``int_model``'s weights where ``memory``
+    (``--weight-memory``) says; with ``"auto"`` (the folded MLP's, and any network's the
+    compiler builds) in the board's single-port RAMs when the block-RAM design is predicted
+    (:func:`slimgen.boards.resource_model.predict_top`) to need more block RAMs than the
+    board has while the weights fit its SPRAMs, else in block RAM (the bitstream holds them,
+    nothing to load at run time; also without a board)."""
+    if memory != "auto":
+        return build(memory)
+    net = build("bram")
     from slimgen.boards.build import get_board
     board = get_board(board_name) if board_name else None
     if not board or not board.totals.get("spram"):
-        return "bram"
+        return net
     from slimgen.boards.resource_model import predict_top
-    from slimgen.hw.compiler import compile_network
     from slimgen.hw.lib.weights import SPRAM_WORDS, spram_blocks
-    net = compile_network(int_model, lanes=lanes)
-    net._MustUse__silence = True         # predicted, not built: no "never used" warning
-    if spram_blocks(lanes, net.weight_bits) > board.totals["spram"] \
+    if spram_blocks(net.lanes, net.weight_bits) > board.totals["spram"] \
             or net.weight_depth > SPRAM_WORDS:
-        return "bram"                    # the build says by how much the block RAMs fall short
-    need = predict_top(int_model, board, network_factory=lambda: net).bram
-    return "spram" if need > board.totals["bram"] else "bram"
+        return net                       # the build says by how much the block RAMs fall short
+    if predict_top(int_model, board, network_factory=lambda: net).bram <= board.totals["bram"]:
+        return net
+    net._MustUse__silence = True         # predicted, not built: no "never used" warning
+    return build("spram")
 
 
 def _folded(net):

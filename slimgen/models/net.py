@@ -5,9 +5,9 @@ Hardware: a network whose integer model has the structure one of the presets' en
 (:func:`hardware_kind`) is built on that engine: dense layers with ReLU (the MLP's engines:
 unless pruned, every layer on one folded array, which is the compiler's), 3×3 stride-1 'same'
 convolutions with ReLU, one max-pool and dense layers (the CNN's shared Winograd array), or an
-LSTM's last state and a dense head (the LSTM engine). Any other feed-forward network goes through the compiler
-(:func:`slimgen.hw.compiler.compile_network`): every layer on one shared array of ``lanes``
-multipliers, 1-D convolutions on Winograd/CRT where the cost model finds it saves cycles and
+LSTM's last state and a dense head (the LSTM engine). Any other feed-forward network goes
+through the compiler (:func:`slimgen.hw.compiler.compile_network`): every layer on one shared
+array of ``lanes`` multipliers, 1-D convolutions on Winograd/CRT where the cost model finds it saves cycles and
 the design is predicted to fit the run's board, the per-layer programs, cycles, bound and
 reasons in ``generate.json``; the weights in block RAM, or in the UP5K's SPRAMs when the block
 RAMs are predicted not to hold them (``--weight-memory``). A recurrent network no preset
@@ -121,12 +121,12 @@ def _compiled(int_model, config, reasons):
     not fit the run's board, :func:`_within_board` looks for the fastest per-layer choice
     that does, and each convolution's ``why`` says so."""
     from slimgen.hw.compiler import compile_network
-    from slimgen.models.mlp import weight_memory
-    memory = getattr(config, "weight_memory", "auto")
+    from slimgen.models.mlp import with_weight_memory
     try:
-        if memory == "auto":
-            memory = weight_memory(int_model, config.lanes, getattr(config, "board", None))
-        hw = compile_network(int_model, lanes=config.lanes, weights=memory)
+        hw = with_weight_memory(int_model, getattr(config, "weight_memory", "auto"),
+                                getattr(config, "board", None),
+                                lambda weights: compile_network(int_model, lanes=config.lanes,
+                                                                weights=weights))
     except ValueError as e:
         why = "; ".join(f"{k}: {v}" for k, v in reasons.items())
         raise ValueError(f"the network {int_model.network.name} ({config.net}) cannot be "
