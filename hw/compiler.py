@@ -6,9 +6,10 @@ and gives the :class:`slimgen.hw.engine.Engine` with a plain-Python summary per 
 (:func:`summary`): the engine and algorithm and why, taps, cycles, useful multiplications
 and their bound ``⌈multiplications / P⌉``.
 
-The cost model. A convolution that is 1-D, of stride 1 and with a kernel of r ≥ 3 taps has
+The cost model. A convolution of stride 1 with a kernel of r ≥ 3 taps (r × r in 2-D) has
 the candidates direct and the Winograd/CRT algorithms of :data:`CANDIDATES` for its r (those
-with the same matrices counted once). Each is built as the layer's program and measured:
+with the same matrices counted once; in 2-D each nested as F(m×m, r×r),
+:func:`slimgen.hw.program.wino_2d`). Each is built as the layer's program and measured:
 
 - ``cycles``: the layer's own cycles on the P lanes, its taps with every input present
   (:func:`slimgen.hw.program.layer_cycles`; in the network the layers overlap the load,
@@ -20,7 +21,8 @@ with the same matrices counted once). Each is built as the layer's program and m
   memory) and ``acc_bits`` (the α running sums per lane, the output transform).
 
 A candidate whose operand or weight is wider than a multiplier takes
-(:data:`~slimgen.hw.program.MAX_OPERAND_BITS`) is rejected. Of the others the one with the
+(:data:`~slimgen.hw.program.MAX_OPERAND_BITS`), or with more than :data:`MAX_POINTS` running
+sums per lane, is rejected. Of the others the one with the
 fewest cycles wins (ties: fewer transform adders), but a Winograd algorithm must save at least
 :data:`MIN_SAVING` of the direct cycles: its transforms and its α accumulators per lane are
 logic the direct layer does not need.
@@ -33,15 +35,19 @@ from slimgen.sw.winograd import csd_digits
 
 from .lib.const_mul import ShiftAddNetwork
 from .program import (MAX_OPERAND_BITS, build_programs, layer_cycles, layer_mults,
-                      network_cycles, wino_algorithm, wino_program)
+                      network_cycles, wino_2d, wino_algorithm, wino_program)
 
 __all__ = ["compile_network", "summary", "check_programs", "choose", "options", "CANDIDATES",
-           "MIN_SAVING"]
+           "MIN_SAVING", "MAX_POINTS"]
 
 # (m, moduli) of the Winograd/CRT candidates F(m, r) for every kernel r ≥ 3.
 CANDIDATES = ((2, "toomcook"), (4, "toomcook"), (2, "crt"), (4, "crt"))
 # The fraction of the direct cycles a Winograd algorithm must save to be chosen.
 MIN_SAVING = 0.05
+# The most running sums (α, α² in 2-D) per lane: each is a register and so is its copy in the
+# drain's bank, 2·α·P·acc_bits flip-flops (F(2×2, 3×3) on 4 lanes of 20 bits: 2,560, half
+# the iCE40UP5K's logic cells; F(4×4, 3×3) would need 36 per lane).
+MAX_POINTS = 16
 
 
 def check_programs(programs, int_net):
@@ -90,11 +96,13 @@ def _figures(p):
             "rejected": None}
 
 
-def _candidates(r):
-    """The distinct Winograd/CRT algorithms of :data:`CANDIDATES` for kernel r."""
+def _candidates(r, dims):
+    """The distinct Winograd/CRT algorithms of :data:`CANDIDATES` for kernel r (r × r when
+    ``dims`` is 2)."""
     seen, out = set(), []
     for m, moduli in CANDIDATES:
         wino = wino_algorithm(m, r, moduli)
+        wino = wino_2d(wino) if dims == 2 else wino
         key = (wino.BT, wino.AT, wino.G)
         if key not in seen:
             seen.add(key)
@@ -108,8 +116,8 @@ def _eligible(layer, last):
         return f"{layer.kind} layer: no sliding window"
     if last:
         return "the last layer: its logits go to the argmax in class order"
-    if layer.dims != 1:
-        return "2-D convolution: the compiler's Winograd algorithms are 1-D"
+    if len(set(layer.W.shape[2:])) != 1:
+        return f"a {'×'.join(map(str, layer.W.shape[2:]))} kernel: Winograd takes square ones"
     if layer.stride != 1:
         return f"stride {layer.stride}: Winograd needs stride 1"
     if layer.kernel < 3:
@@ -145,7 +153,7 @@ def choose(int_net, *, lanes, force=None):
             continue
         base = _figures(p)
         cands = [base]
-        for wino in _candidates(layer.kernel):
+        for wino in _candidates(layer.kernel, layer.dims):
             q = wino_program(p.source, layer, p.in_shape, lanes, None, wino, in_range)
             f = _figures(q)
             if f["operand_bits"] > MAX_OPERAND_BITS:
@@ -154,6 +162,9 @@ def choose(int_net, *, lanes, force=None):
             elif f["weight_bits"] > MAX_OPERAND_BITS:
                 f["rejected"] = (f"U = G g needs {f['weight_bits']} signed bits; the "
                                  f"multipliers take at most {MAX_OPERAND_BITS}")
+            elif wino.alpha > MAX_POINTS:
+                f["rejected"] = (f"{wino.alpha} running sums per lane (at most {MAX_POINTS}, "
+                                 f"registers with a bank copy each)")
             elif q.y_bits > 31:
                 f["rejected"] = f"the exact sums need {q.y_bits} bits (at most 31)"
             elif f["cycles"] > (1 - MIN_SAVING) * base["cycles"]:

@@ -30,17 +30,22 @@ pruned apart) keeps one copy of its tap list, read again for each group, and its
 follow their own pointer ``wptr`` (a dense 784 → 64 layer on 8 lanes: 784 tap words, not
 6,272).
 
-A Winograd layer (op ``"wino"``, 1-D F(m, r)) uses the same walker, tile by tile::
+A Winograd layer (op ``"wino"``, 1-D F(m, r) or 2-D F(m×m, r×r)) uses the same walker, tile
+by tile::
 
-    B: tile[kx] ← v  (a block's α reads; kx = α − 1 ends the block and starts the sequencer)
+    B: tile[e] ← v  (a block's α reads; e = α − 1 ends the block and starts the sequencer;
+                     e is the tap's column in 1-D, counted where a 2-D layer is)
     S: V ← BT·tile (input-transform unit)    j = 0 … α − 1: weights[p][block + j] read
     B': prod[p] = V[j] · U[p]   C: acc[p][j] = (first block ? 0 : acc[p][j]) + prod[p]
-    drain, lane d, output i < m: R1 takes (AT·bank[d])_i ≫ k, times q⁻¹ mod 2^y_bits, + b
+    drain, lane d, output n < m^dims: R1 takes (AT·bank[d])_n ≫ k, times q⁻¹ mod 2^y_bits, + b
 
 so a block's products run one block behind its reads, with ``tail = α + 1`` more cycles at
-the layer's end and ``m·L`` drain cycles a group; each distinct algorithm has one input and
-one output transform unit (:class:`slimgen.hw.lib.transform.TransformUnit`), and every lane
-keeps α running sums.
+the layer's end and ``m^dims·L`` drain cycles a group; each distinct algorithm has one input
+and one output transform unit (:class:`slimgen.hw.lib.transform.TransformUnit`), and every
+lane keeps α running sums. A 2-D tile's outputs are m rows of m: the drain's address jumps to
+the next output row after m words, and an output past the right edge (its tile's first
+column, carried down the pipeline, plus its own) is not written; the walker's next row of
+tiles starts m output rows on.
 """
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
@@ -158,7 +163,7 @@ class _Tables:
         self.acc_bits = max([p.acc_bits for p in programs] + [self.act_bits])
         # the first input row and column of a position, from the padding to the last one
         self.iy_bits = signed_bits(min(-p.pad[0] for p in programs),
-                                   max((p.positions[0] - 1) * p.stride - p.pad[0]
+                                   max((p.positions[0] - 1) * p.ystep - p.pad[0]
                                        for p in programs))
         self.ix_bits = signed_bits(min(-p.pad[1] for p in programs),
                                    max((p.positions[1] - 1) * p.step - p.pad[1]
@@ -167,18 +172,22 @@ class _Tables:
         self.winos = list(dict.fromkeys((p.wino, p.y_bits) for p in programs if p.wino))
         self.opd_bits = max([self.act_bits] + [p.v_bits for p in programs])
         self.alpha = max([1] + [w.alpha for w, _ in self.winos])
-        self.m_max = max(p.m for p in programs)
+        self.outs_max = max(p.outs for p in programs)
+        # a 2-D tile: its entry counted at stage B, its outputs' rows and right edge drained
+        self.wino2d = any(w.dims == 2 for w, _ in self.winos)
         self.depth = max([programs[0].n_in] + [p.n_out for p in programs[:-1]])
         self.req_bits = max([p.out_bits for p in programs if p.requant] or [2])
         # pos_base + off over every layer: from the most negative corner to past the end
         self.addr_bits = 2 + max(signed_bits(-(p.pad[0] * p.in_shape[1] + p.pad[1])
                                              * p.in_shape[2],
-                                             p.n_in + (p.out_shape[0] * p.stride * p.in_shape[1]
+                                             p.n_in + (max(p.out_shape[0] * p.stride,
+                                                           p.positions[0] * p.ystep)
+                                                       * p.in_shape[1]
                                                        + p.positions[1] * p.step)
                                              * p.in_shape[2] + max(t[0] for t in taps))
                                  for p in programs)
         # output addresses: a tile's outputs past the row's end are computed, not written
-        self.out_max = 2 * max(p.positions[0] * p.positions[1] * p.m * p.out_shape[2]
+        self.out_max = 2 * max(p.positions[0] * p.positions[1] * p.outs * p.out_shape[2]
                                for p in programs) + 2 * self.depth + 2 * P + 4
 
     def layer(self, name, index):
@@ -188,14 +197,18 @@ class _Tables:
     def _value(self, name, k, p):
         H, W, C = p.in_shape
         OH, OW, CO = p.out_shape
-        s, (pt, pl) = p.stride, p.pad
+        s, (pt, pl) = p.ystep, p.pad
         wk = self.winos.index((p.wino, p.y_bits)) if p.wino else 0
         nxt = self.programs[k + 1] if k + 1 < len(self.programs) else None
         return {
-            "H": p.limit[0], "W": p.limit[1], "OHm1": OH - 1, "OWm1": p.positions[1] - 1,
-            "CO": CO, "out_step": p.m * CO, "n_out": p.n_out, "m": p.m, "mm1": p.m - 1,
+            "H": p.limit[0], "W": p.limit[1], "OHm1": p.positions[0] - 1,
+            "OWm1": p.positions[1] - 1,
+            "CO": CO, "out_step": p.m * CO, "n_out": p.n_out, "mm1": p.outs - 1,
+            # a 2-D tile's: the next row of tiles, the output row within a tile, the edge
+            "out_row": (p.mh * OW - (p.positions[1] - 1) * p.m) * CO, "mcm1": p.m - 1,
+            "out_jump": (OW - p.m + 1) * CO, "col_lim": OW - pl if p.wino else (1 << (self.ix_bits - 1)) + self.outs_max,
             "wino": p.op == "wino", "wk": wk, "am1": p.wino.alpha - 1 if p.wino else 0,
-            "tail": p.tail, "Dg": p.groups[0][1] * p.m, "Dlast": p.groups[-1][1] * p.m,
+            "tail": p.tail, "Dg": p.groups[0][1] * p.outs, "Dlast": p.groups[-1][1] * p.outs,
             "Gm1": len(p.groups) - 1, "Lg": p.groups[0][1], "Llast": p.groups[-1][1],
             "s": s, "sx": p.step, "col_step": p.step * C, "row_step": s * W * C,
             "base0": -(pt * W + pl) * C, "iy0": -pt, "ix0": -pl,
@@ -406,7 +419,7 @@ class Engine(wiring.Component):
         row_base = Signal(signed(t.addr_bits), name="row_base", init=t._value("base0", 0, p0))
         pos_base = Signal(signed(t.addr_bits), name="pos_base", init=t._value("base0", 0, p0))
         out_base = Signal(range(t.out_max), name="out_base")
-        cooldown = Signal(range(self.lanes * t.m_max + t.alpha + 2), name="cooldown")
+        cooldown = Signal(range(self.lanes * t.outs_max + t.alpha + 2), name="cooldown")
         settle = Signal(range(max(2, max(settle_end(p) for p in self.programs) + 1)),
                         name="settle")
         first = Signal(name="first", init=1)
@@ -424,6 +437,8 @@ class Engine(wiring.Component):
                  "last": e_last, "L": Lcur,
                  "out": out_base + ch0, "cidx": L("cidx_base") + ch0, "layer": layer,
                  "kx": kx, "wptr": wptr, "D": Mux(g == L("Gm1"), L("Dlast"), L("Dg"))}
+        if t.wino2d:                        # a tile's first column, for the drain's right edge
+            issue["ix0"] = ix0
         avail = self._available(m, layer, enter, self.i.valid & self.i.ready, wrote, done)
         hold = Signal(name="hold")
         run = Signal()
@@ -494,6 +509,8 @@ class Engine(wiring.Component):
                 m.d.sync += [ox.eq(0), ix0.eq(L("ix0")), oy.eq(oy + 1), iy0.eq(iy0 + L("s")),
                              row_base.eq(row_base + L("row_step")),
                              pos_base.eq(row_base + L("row_step"))]
+                if self.t.wino2d:       # past the tile's m rows of outputs
+                    m.d.sync += out_base.eq(out_base + L("out_row"))
             with m.Else():
                 m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + L("sx")),
                              pos_base.eq(pos_base + L("col_step"))]
@@ -521,15 +538,18 @@ class Engine(wiring.Component):
              "cidx": Signal(range(t.cidx_max), name="b_cidx"),
              "layer": Signal(range(max(2, len(self.programs))), name="b_layer")}
         if t.winos:                      # a Winograd block's position and weight rows
-            b["kx"] = Signal(range(max(2, 1 << t.kx_bits)), name="b_kx")
+            if not t.wino2d:
+                b["kx"] = Signal(range(max(2, 1 << t.kx_bits)), name="b_kx")
             b["wptr"] = Signal(range(max(2, len(t.weights[0]))), name="b_wptr")
+        if t.wino2d:
+            b["ix0"] = Signal(signed(t.ix_bits), name="b_ix0")
         m.d.sync += [b[k].eq(a[k]) for k in b]
         data = Mux(b["layer"][0], mems["buf"][1][0].data, mems["buf"][0][0].data)
         x = Signal(signed(t.act_bits), name="b_x")
         m.d.comb += x.eq(Mux(b["inside"], data, 0))
         q = self._wino_products(m, mems, b, x)
 
-        keys = ("valid", "first", "last", "L", "out", "cidx", "layer")
+        keys = ("valid", "first", "last", "L", "out", "cidx", "layer") + self._tile_keys
         c = {k: Signal.like(b[k], name=f"c_{k}") for k in keys}
         c["j"] = Signal(range(max(2, A)), name="c_j")
         direct = b["valid"] & ~t.layer("wino", b["layer"])
@@ -571,7 +591,13 @@ class Engine(wiring.Component):
                 with m.If(start):
                     m.d.sync += bank[p][j].eq(Mux(mine, nxt, a_pj) if A > 1 else nxt)
         return {"start": start, "bank": bank, "L": c["L"], "out": c["out"], "cidx": c["cidx"],
-                "layer": c["layer"]}
+                "layer": c["layer"], **{k: c[k] for k in self._tile_keys}}
+
+    @property
+    def _tile_keys(self):
+        """What a group carries down the pipeline besides its lanes, channels and layer: a
+        2-D tile's first column (the drain drops the outputs past the right edge)."""
+        return ("ix0",) if self.t.wino2d else ()
 
     def _wino_products(self, m, mems, b, x):
         """A Winograd layer's blocks: stage B stores the α reads of a block; its last one
@@ -579,7 +605,7 @@ class Engine(wiring.Component):
         products j = 0 … α − 1 (weights read at the block's rows) one a cycle, in step with
         the next block's reads. Returns the products' stage (``valid``, ``v`` = V[j], …)."""
         t, A = self.t, self.t.alpha
-        keys = ("first", "last", "L", "out", "cidx", "layer")
+        keys = ("first", "last", "L", "out", "cidx", "layer") + self._tile_keys
         q = {k: Signal.like(b[k], name=f"q_{k}") for k in keys}
         q["valid"], q["j"] = Signal(name="q_valid"), Signal(range(max(2, A)), name="q_j")
         q["v"] = Signal(signed(t.opd_bits), name="q_v")
@@ -594,15 +620,21 @@ class Engine(wiring.Component):
         s = {k: Signal.like(b[k], name=f"seq_{k}") for k in keys}
         am1 = t.layer("am1", b["layer"])
         in_wino = b["valid"] & t.layer("wino", b["layer"])
+        if t.wino2d:        # the block's entry: counted, a 2-D tile's column is not its index
+            entry = Signal(range(max(2, A)), name="b_entry")
+            with m.If(in_wino):
+                m.d.sync += entry.eq(Mux(entry == am1, 0, entry + 1))
+        else:
+            entry = b["kx"]
         with m.If(in_wino):
-            m.d.sync += Array(sr)[b["kx"]].eq(x)
-            with m.If(b["kx"] == 0):
+            m.d.sync += Array(sr)[entry].eq(x)
+            with m.If(entry == 0):
                 m.d.sync += block_first.eq(b["first"])
         # V = BT d for every algorithm the engine has, the layer's one latched
         outs = []
         for k, (wino, _) in enumerate(t.winos):
             unit = _transform(m, f"input_transform{k}", wino.BT, signed(t.act_bits),
-                              sr[:wino.N])
+                              sr[:wino.reads])
             outs.append([unit.o.payload[j] if j < wino.alpha else 0 for j in range(A)])
         wk = t.layer("wk", s["layer"])
         with m.If(start):
@@ -615,7 +647,7 @@ class Engine(wiring.Component):
             with m.If(pj == t.layer("am1", s["layer"])):
                 m.d.sync += active.eq(0)
         m.d.sync += [q["valid"].eq(active), q["j"].eq(pj)] + [q[k].eq(s[k]) for k in keys]
-        with m.If(in_wino & (b["kx"] == am1)):
+        with m.If(in_wino & (entry == am1)):
             m.d.sync += [active.eq(1), start.eq(1), pj.eq(0), wbase.eq(b["wptr"] - am1),
                          s["first"].eq(block_first), s["last"].eq(b["last"])]
             m.d.sync += [s[k].eq(b[k]) for k in keys if k not in ("first", "last")]
@@ -632,12 +664,17 @@ class Engine(wiring.Component):
         t, P = self.t, self.lanes
         active = Signal(name="d_active")
         d = Signal(range(max(2, P)), name="d")
-        i = Signal(range(max(2, t.m_max)), name="d_i")
+        i = Signal(range(max(2, t.outs_max)), name="d_i")
         ioff = Signal(range(t.out_max), name="d_ioff")
-        meta = {k: Signal.like(c[k], name=f"d_{k}") for k in ("L", "out", "cidx", "layer")}
+        meta = {k: Signal.like(c[k], name=f"d_{k}")
+                for k in ("L", "out", "cidx", "layer") + self._tile_keys}
         r = {"valid": Signal(name="r_valid"), "sel": Signal(signed(t.acc_bits), name="r_sel"),
              "addr": Signal(range(2 * t.out_max), name="r_addr"),
              "layer": Signal.like(meta["layer"], name="r_layer")}
+        if t.wino2d:        # the output's column within its tile; inside the right edge
+            col = Signal(range(max(2, t.outs_max)), name="d_col")
+            r["inside"] = Signal(name="r_inside")
+            m.d.sync += r["inside"].eq(meta["ix0"] + col < t.layer("col_lim", meta["layer"]))
         if mems["mult"] is not None:
             m.d.comb += mems["mult"].addr.eq(meta["cidx"] + d)
         # lane d's bias (channel cidx + d), read as d and the group come
@@ -657,8 +694,17 @@ class Engine(wiring.Component):
                     m.d.sync += active.eq(0)
             with m.Else():
                 m.d.sync += [i.eq(i + 1), ioff.eq(ioff + t.layer("CO", meta["layer"]))]
+            if t.wino2d:        # a tile's row of m outputs ends: the next row's first
+                m.d.sync += col.eq(col + 1)
+                with m.If((col == t.layer("mcm1", meta["layer"]))
+                          | (i == t.layer("mm1", meta["layer"]))):
+                    m.d.sync += col.eq(0)
+                    with m.If(i != t.layer("mm1", meta["layer"])):
+                        m.d.sync += ioff.eq(ioff + t.layer("out_jump", meta["layer"]))
         with m.If(c["start"]):           # after the above: a new group starts as one ends
             m.d.sync += [active.eq(1), i.eq(0), ioff.eq(0)]
+            if t.wino2d:
+                m.d.sync += col.eq(0)
             m.d.sync += [meta[k].eq(c[k]) for k in meta]
             m.d.comb += d_next.eq(0)
 
@@ -668,6 +714,8 @@ class Engine(wiring.Component):
              "addr": Signal.like(r["addr"], name="x_addr"),
              "layer": Signal.like(r["layer"], name="x_layer")}
         m.d.sync += [x[k].eq(r[k]) for k in x]
+        if t.wino2d:        # an output past a 2-D tile's right edge is not written
+            m.d.sync += x["valid"].eq(r["valid"] & r["inside"])
         lay = x["layer"]
         if not t.mult_values:
             multiplier = mems["mult"].data
@@ -712,7 +760,7 @@ class Engine(wiring.Component):
         for k, (wino, y_bits) in enumerate(t.winos):
             unit = _transform(m, f"output_transform{k}", wino.AT, signed(t.acc_bits),
                               lane[:wino.alpha])
-            P = Array(unit.o.payload[n] for n in range(wino.m))[i]
+            P = Array(unit.o.payload[n] for n in range(wino.outs))[i]
             shifted = Signal(signed(unit.out_bits), name=f"r1_shifted{k}")
             m.d.comb += shifted.eq(P >> wino.k)
             if wino.q == 1:

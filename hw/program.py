@@ -36,23 +36,26 @@ inputs arrive, a layer starts while the previous one drains, the logits go to th
 they are written; a tap waits only for its own input word (:func:`schedule`, whose cycles
 :func:`network_cycles` counts exactly).
 
-``wino`` (a 1-D convolution of stride 1 on a Winograd/CRT algorithm F(m, r) of
-:mod:`slimgen.sw.winograd` in integer form, :class:`Wino`): positions are tiles of m outputs
-(``ox`` steps by m); a group's taps are blocks of α entries, one block per input channel c
-whose filters are not all zero in the group::
+``wino`` (a convolution of stride 1 on a Winograd/CRT algorithm of :mod:`slimgen.sw.winograd`
+in integer form, :class:`Wino`: F(m, r) in 1-D, F(m×m, r×r) in 2-D, the 1-D algorithm on the
+flattened tile, :func:`wino_2d`): positions are tiles of m outputs, m × m in 2-D (``ox``,
+and ``oy`` in 2-D, step by m); a group's taps are blocks of α entries (α² in 2-D), one block
+per input channel c whose filters are not all zero in the group::
 
-    for tile t, group g, channel block c:                       # α cycles each
-        d[i] = x[t·m − pad_left + i, c]  for i < N = m + r − 1  (read on entries i < N)
+    for tile (ty, tx), group g, channel block c:                # α cycles each
+        d[e] = x[ty·m − pad_top + a, tx·m − pad_left + b, c]   (entry e: tile row a, column b,
+               e = a·N + b, N = m + r − 1; a = 0, e = b in 1-D; read on entries e < N^dims)
         V = BT d                         (one input-transform unit, shift-add network)
         M[j, p] += V[j] · U[p, c, j]     for j < α, every lane p   (U = G g: weight memory)
-    for lane p < L, output i < m:                               # the drain, m·L cycles
-        y = (AT M[:, p])_i / (2^k·q) + b[p]   (exact: a shift, then q⁻¹ modulo 2^y_bits)
-        out(y) written where t·m + i < OW (the edge tile's extra outputs are dropped)
+    for lane p < L, output n < m^dims:                          # the drain, m^dims·L cycles
+        y = (AT M[:, p])_n / (2^k·q) + b[p]   (exact: a shift, then q⁻¹ modulo 2^y_bits)
+        out(y) written at row ty·m + n // m, column tx·m + n % m when inside the output
+        (an edge tile's extra outputs are dropped)
 
 The products of a block run α cycles behind its reads, so a layer ends ``α + 1`` cycles later
-(``tail``), and a group's drain lasts ``m·L`` cycles (``drain``); the next layer waits until
-the last drain has ended (its words are not written in address order); otherwise the cycle
-count is the one above.
+(``tail``), and a group's drain lasts ``m^dims·L`` cycles (``drain``); the next layer waits
+until the last drain has ended (its words are not written in address order); otherwise the
+cycle count is the one above.
 """
 
 from dataclasses import dataclass
@@ -63,7 +66,7 @@ import numpy as np
 from slimgen.sw.fixed import requantize, signed_bits
 from slimgen.sw.integer_model import act_range
 
-__all__ = ["LayerProgram", "Wino", "wino_algorithm", "wino_program", "build_programs", "execute",
+__all__ = ["LayerProgram", "Wino", "wino_algorithm", "wino_2d", "wino_program", "build_programs", "execute",
            "layer_cycles", "layer_mults", "network_cycles", "schedule", "cool_end", "settle_end",
            "MUTATIONS", "MAX_OPERAND_BITS"]
 
@@ -78,8 +81,12 @@ MUTATIONS = ("pad_edge", "shift", "transform")
 
 @dataclass(frozen=True)
 class Wino:
-    """A 1-D algorithm F(m, r) as the engine runs it: ``y = AT[(G g) ⊙ (BT d)] / (2^k·q)``
-    with integer ``BT`` (α × N), ``G`` (α × r) and ``AT`` (m × α), ``q`` odd."""
+    """An algorithm F(m, r) (``dims`` 1) or F(m×m, r×r) (``dims`` 2) as the engine runs it:
+    ``y = AT[(G g) ⊙ (BT d)] / (2^k·q)`` with integer ``BT`` (α × N), ``G`` (α × r) and
+    ``AT`` (m × α), ``q`` odd. The 2-D algorithm is the 1-D one on the row-major flattened
+    tile (:func:`wino_2d`): ``BT ⊗ BT``, ``G ⊗ G``, ``AT ⊗ AT``, scale ``(2^k·q)²``, since
+    ``vec(BT d B) = (BT ⊗ BT) vec(d)``; ``alpha``, ``reads`` and ``outs`` count its points,
+    tile entries and outputs (α², N², m²), ``m`` and ``r`` stay per side."""
     name: str
     m: int
     r: int
@@ -88,14 +95,35 @@ class Wino:
     G: tuple
     k: int
     q: int
+    dims: int = 1
 
     @property
     def alpha(self):
+        """Points of the algorithm: the running sums per lane, the products per block."""
         return len(self.BT)
 
     @property
     def N(self):
+        """Input tile entries per side, ``m + r − 1``."""
         return self.m + self.r - 1
+
+    @property
+    def reads(self):
+        """Input tile entries BT takes: ``N`` or ``N²``."""
+        return len(self.BT[0])
+
+    @property
+    def outs(self):
+        """Outputs of a tile: ``m`` or ``m²``."""
+        return len(self.AT)
+
+    def entry(self, j):
+        """The (row, column) of the tile that block entry ``j`` reads. Entries past the
+        tile's (a CRT algorithm's extra points) read a word that is not used: in 1-D the
+        column ``j`` (the engine's tile register is the column), in 2-D the first entry."""
+        if self.dims == 1:
+            return (0, j)
+        return divmod(j, self.N) if j < self.reads else (0, 0)
 
 
 def wino_algorithm(m, r, moduli="toomcook"):
@@ -114,6 +142,19 @@ def wino_algorithm(m, r, moduli="toomcook"):
     kind = "Toom-Cook" if alg.is_toom_cook else "CRT"
     return Wino(f"{alg.name} {kind}", m, r, ints(form.BT.matrix), ints(form.AT.matrix),
                 ints(form.G.matrix), k, q >> k)
+
+
+def wino_2d(wino):
+    """The 2-D algorithm F(m×m, r×r) nested from a 1-D :class:`Wino` F(m, r) (its docstring)."""
+    if wino.dims != 1:
+        raise ValueError(f"{wino.name} is already 2-D")
+    kron = lambda M: tuple(tuple(int(v) for v in row)                # noqa: E731
+                           for row in np.kron(np.array(M, dtype=np.int64),
+                                              np.array(M, dtype=np.int64)))
+    m, r = wino.m, wino.r
+    name = wino.name.replace(f"F({m}, {r})", f"F({m}×{m}, {r}×{r})")
+    return Wino(name, m, r, kron(wino.BT), kron(wino.AT), kron(wino.G), 2 * wino.k,
+                wino.q * wino.q, dims=2)
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,15 +198,31 @@ class LayerProgram:
         return self.wino.m if self.wino else 1
 
     @property
+    def mh(self):
+        """Output rows per position: a 2-D tile's m, else 1."""
+        return self.wino.m if self.wino and self.wino.dims == 2 else 1
+
+    @property
+    def outs(self):
+        """Outputs per lane and position: ``mh·m`` (a tile's), else 1."""
+        return self.mh * self.m
+
+    @property
     def step(self):
         """The walker's step between positions along a row: the tile's m or the stride."""
         return self.wino.m if self.wino else self.stride
 
     @property
+    def ystep(self):
+        """The walker's step between rows of positions: a 2-D tile's m or the stride."""
+        return self.mh if self.mh > 1 else self.stride
+
+    @property
     def positions(self):
-        """(rows, positions per row) the walker visits: tiles of m for ``wino``."""
+        """(rows, positions per row) the walker visits: tiles of m × m (2-D) or m for
+        ``wino``."""
         OH, OW, _ = self.out_shape
-        return (OH, -(-OW // self.m))
+        return (-(-OH // self.mh), -(-OW // self.m))
 
     @property
     def tail(self):
@@ -249,9 +306,9 @@ def _interval(coeffs, lo, hi):
             int(np.sum(np.where(coeffs > 0, coeffs * hi, coeffs * lo))))
 
 
-def _wino_groups(U, lanes):
-    """Groups of ≤ lanes output channels and their channel blocks (α taps ``(0, j, c)``
-    each) where some lane's Winograd-domain weights are not all zero.
+def _wino_groups(U, lanes, wino):
+    """Groups of ≤ lanes output channels and their channel blocks (α taps ``(*entry(j), c)``
+    each, :meth:`Wino.entry`) where some lane's Winograd-domain weights are not all zero.
 
     U (CO, C, α) → ``groups``, ``weights`` (n_taps, lanes). A group whose weights are all
     zero keeps the block of channel 0 so it still gives its bias."""
@@ -261,11 +318,12 @@ def _wino_groups(U, lanes):
         L = min(lanes, CO - ch0)
         block = U[ch0:ch0 + L]                                    # (L, C, α)
         used = [int(c) for c in np.flatnonzero(np.any(block != 0, axis=(0, 2)))] or [0]
-        taps = tuple((0, j, c) for c in used for j in range(alpha))
-        for _, j, c in taps:
-            row = np.zeros(lanes, dtype=np.int64)
-            row[:L] = block[:, c, j]
-            rows.append(row)
+        taps = tuple((*wino.entry(j), c) for c in used for j in range(alpha))
+        for c in used:
+            for j in range(alpha):
+                row = np.zeros(lanes, dtype=np.int64)
+                row[:L] = block[:, c, j]
+                rows.append(row)
         groups.append((ch0, L, taps))
     return tuple(groups), np.array(rows, dtype=np.int64).reshape(-1, lanes)
 
@@ -296,25 +354,31 @@ def _wino_widths(wino, W, U, in_range):
 
 
 def wino_program(k, layer, in_shape, lanes, mutation, wino, in_range):
-    """The program of record ``k``, a 1-D convolution of stride 1, on ``wino`` (module
-    docstring), for an input of ``in_shape`` (H, W, C) with values in ``in_range``."""
-    _, W, C = in_shape
-    if layer.dims != 1 or layer.stride != 1 or layer.kernel != wino.r:
-        raise ValueError(f"Layer {k} (conv) is not a 1-D convolution of stride 1 with "
-                         f"{wino.r} taps, which {wino.name} needs")
+    """The program of record ``k``, a convolution of stride 1 (1-D or 2-D as ``wino``), on
+    ``wino`` (module docstring), for an input of ``in_shape`` (H, W, C) with values in
+    ``in_range``."""
+    H, W, C = in_shape
+    kernel = (wino.r,) * wino.dims
+    if layer.dims != wino.dims or layer.stride != 1 or tuple(layer.W.shape[2:]) != kernel:
+        raise ValueError(f"Layer {k} (conv) is not a {wino.dims}-D convolution of stride 1 "
+                         f"with a {'×'.join(map(str, kernel))} kernel, which {wino.name} "
+                         f"needs")
     if mutation == "transform":
         AT = ((wino.AT[0][0] + 1, *wino.AT[0][1:]), *wino.AT[1:])
         from dataclasses import replace
         wino = replace(wino, AT=AT)
-    U = np.einsum("ju,kcu->kcj", np.array(wino.G, dtype=np.int64), layer.W)    # (CO, C, α)
-    groups, weights = _wino_groups(U, lanes)
+    g = layer.W.reshape(layer.c_out, layer.c_in, -1)                # (CO, C, r^dims)
+    U = np.einsum("ju,kcu->kcj", np.array(wino.G, dtype=np.int64), g)       # (CO, C, α)
+    groups, weights = _wino_groups(U, lanes, wino)
     v_bits, acc_bits, y_bits = _wino_widths(wino, layer.W, U, in_range)
     b = layer.b.astype(np.int64)
     y_range = (-(1 << (y_bits - 1)) + int(b.min()), (1 << (y_bits - 1)) - 1 + int(b.max()))
     M, shift, lo, hi = _requant(layer, mutation)
     return LayerProgram(
         name=f"conv{k}", op="wino", source=k, in_shape=tuple(in_shape),
-        out_shape=(1, layer.out_size(W, 0), layer.c_out), stride=1, pad=(0, layer.pad[0][0]),
+        out_shape=(1, layer.out_size(W, 0), layer.c_out) if wino.dims == 1 else
+        (layer.out_size(H, 0), layer.out_size(W, 1), layer.c_out), stride=1,
+        pad=(0, layer.pad[0][0]) if wino.dims == 1 else (layer.pad[0][0], layer.pad[1][0]),
         groups=groups, weights=weights, bias=b.copy(),
         multiplier=None if M is None else M.copy(), shift=shift, lo=lo, hi=hi,
         post_relu=False, limit=_limit(in_shape, mutation), lanes=lanes,
@@ -393,7 +457,7 @@ def build_programs(int_net, *, lanes, mutation=None, algorithms=None):
     """The layer programs of an :class:`~slimgen.sw.integer_model.IntNetwork` on ``lanes``
     lanes: one per convolution, dense or pool record; a flatten costs nothing and a ReLU
     record becomes the previous program's ``post_relu``. ``algorithms``: ``{record index:
-    Wino}`` for the 1-D convolutions that run on a Winograd/CRT algorithm (the others run
+    Wino}`` for the convolutions that run on a Winograd/CRT algorithm (the others run
     direct). ``mutation``: one of :data:`MUTATIONS` (tests only), else None. ``ValueError``
     names what cannot run."""
     if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
@@ -466,31 +530,34 @@ def remove_scale(P, wino, y_bits):
 def _run_wino(p, x):
     """A ``wino`` program on one sample (module docstring), as the engine computes it."""
     _, W, C = p.in_shape
-    _, OW, CO = p.out_shape
+    OH, OW, CO = p.out_shape
     w = p.wino
     BT, AT = np.array(w.BT, dtype=np.int64), np.array(w.AT, dtype=np.int64)
+    entries = [w.entry(j) for j in range(w.reads)]
     y = np.zeros(p.n_out, dtype=np.int64)
-    for t in range(p.positions[1]):
-        ix0 = t * w.m - p.pad[1]
-        row = 0
-        for ch0, L, taps in p.groups:
-            M = np.zeros((w.alpha, L), dtype=np.int64)                 # per lane
-            for b in range(0, len(taps), w.alpha):
-                c = taps[b][2]
-                inside = [0 <= ix0 + i < p.limit[1] and 0 < p.limit[0] for i in range(w.N)]
-                d = np.array([x[(ix0 + i) * C + c] if inside[i] else 0 for i in range(w.N)],
-                             dtype=np.int64)
-                M += (BT @ d)[:, None] * p.weights[row + b:row + b + w.alpha, :L]
-            row += len(taps)
-            acc = remove_scale(AT @ M, w, p.y_bits) + p.bias[ch0:ch0 + L]       # (m, L)
-            if p.requant:
-                acc = requantize(acc, p.multiplier[ch0:ch0 + L], p.shift, relu=False,
-                                 out_bits=62)
-            out = np.clip(acc, p.lo, p.hi)
-            for i in range(w.m):
-                if t * w.m + i < OW:
-                    base = (t * w.m + i) * CO + ch0
-                    y[base:base + L] = out[i]
+    for ty in range(p.positions[0]):
+        for tx in range(p.positions[1]):
+            iy0, ix0 = ty * p.mh - p.pad[0], tx * w.m - p.pad[1]
+            row = 0
+            for ch0, L, taps in p.groups:
+                M = np.zeros((w.alpha, L), dtype=np.int64)                 # per lane
+                for b in range(0, len(taps), w.alpha):
+                    c = taps[b][2]
+                    d = np.array([x[((iy0 + a) * W + ix0 + e) * C + c]
+                                  if 0 <= iy0 + a < p.limit[0] and 0 <= ix0 + e < p.limit[1]
+                                  else 0 for a, e in entries], dtype=np.int64)
+                    M += (BT @ d)[:, None] * p.weights[row + b:row + b + w.alpha, :L]
+                row += len(taps)
+                acc = remove_scale(AT @ M, w, p.y_bits) + p.bias[ch0:ch0 + L]   # (outs, L)
+                if p.requant:
+                    acc = requantize(acc, p.multiplier[ch0:ch0 + L], p.shift, relu=False,
+                                     out_bits=62)
+                out = np.clip(acc, p.lo, p.hi)
+                for n in range(w.outs):
+                    oy, ox = ty * p.mh + n // w.m, tx * w.m + n % w.m
+                    if oy < OH and ox < OW:
+                        base = (oy * OW + ox) * CO + ch0
+                        y[base:base + L] = out[n]
     return y
 
 
@@ -548,7 +615,7 @@ def layer_run_cycles(p):
     """Cycles the walker spends issuing this program's taps (module docstring): one per tap,
     a group's last tap held until the previous group's L lanes have drained."""
     cooldown, cycles = 0, 0
-    per_position = [(len(taps), L * p.m) for _, L, taps in p.groups]
+    per_position = [(len(taps), L * p.outs) for _, L, taps in p.groups]
     OH, OW = p.positions
     for _ in range(OH * OW):
         for T, D in per_position:
@@ -571,7 +638,7 @@ def layer_mults(p):
     """Useful multiplications per inference: for every position, every tap inside the input
     times the lanes whose weight on it is non-zero (a pool makes none)."""
     if p.op == "wino":      # every tile's products with a non-zero weight
-        return p.positions[1] * int(np.count_nonzero(p.weights))
+        return p.positions[0] * p.positions[1] * int(np.count_nonzero(p.weights))
     if p.op != "mac":
         return 0
     H, W, _ = p.in_shape
@@ -588,13 +655,17 @@ def layer_mults(p):
     return total
 
 
-def _drained_addresses(p, out, L):
-    """The addresses a group of L lanes drains, in the drain's order, from ``out`` (its first
-    output word): lane by lane (and a Winograd lane's m outputs); None where an edge tile's output
-    is dropped."""
-    CO = p.out_shape[2]
-    return [out + i * CO + d if out + i * CO + d < p.n_out else None
-            for d in range(L) for i in range(p.m)]
+def _drained_addresses(p, oy, ox, ch0, L):
+    """The addresses a group of L lanes from channel ``ch0`` at position (oy, ox) drains, in
+    the drain's order: lane by lane (and a Winograd lane's outputs, row by row of its tile);
+    None where an edge tile's output is dropped."""
+    OH, OW, CO = p.out_shape
+    out = []
+    for d in range(L):
+        for n in range(p.outs):
+            y, x = oy * p.mh + n // p.m, ox * p.m + n % p.m
+            out.append((y * OW + x) * CO + ch0 + d if y < OH and x < OW else None)
+    return out
 
 
 def settle_end(p):
@@ -602,13 +673,13 @@ def settle_end(p):
     first: until its last group's last output is written, ``5 + tail + D`` (its products
     also read the weights and use the accumulate stage until ``tail + 1``); none after
     another layer."""
-    return 5 + p.tail + p.groups[-1][1] * p.m if p.op == "wino" else 0
+    return 5 + p.tail + p.groups[-1][1] * p.outs if p.op == "wino" else 0
 
 
 def cool_end(p, nxt):
     """The cooldown the walker sets at a layer's last tap: the next layer's first group may
     start its drain once the last group's has ended (the tails move both starts)."""
-    return max(0, p.groups[-1][1] * p.m + p.tail - (nxt.tail if nxt else 0) - 1)
+    return max(0, p.groups[-1][1] * p.outs + p.tail - (nxt.tail if nxt else 0) - 1)
 
 
 def schedule(programs, n_inputs):
@@ -640,13 +711,11 @@ def schedule(programs, n_inputs):
     for k, p in enumerate(programs):
         H, W, C = p.in_shape
         OH, OW = p.positions
-        _, _, CO = p.out_shape
         written = np.zeros(p.n_out, dtype=np.int64)
         pool = p.op in ("max", "avg")
-        pos = 0
         for oy in range(OH):
             for ox in range(OW):
-                iy0, ix0 = oy * p.stride - p.pad[0], ox * p.step - p.pad[1]
+                iy0, ix0 = oy * p.ystep - p.pad[0], ox * p.step - p.pad[1]
                 for g, (ch0, L, taps) in enumerate(p.groups):
                     for j, (ky, kx, c) in enumerate(taps):
                         at = max(t, settle_until, 1 if k == 0 else 0)
@@ -661,12 +730,11 @@ def schedule(programs, n_inputs):
                             at = max(at, n_inputs)
                         t = at + 1
                         if last:
-                            cool_until = at + L * p.m
+                            cool_until = at + L * p.outs
                             first_write = at + 6 + p.tail
-                            for n, a in enumerate(_drained_addresses(p, pos + ch0, L)):
+                            for n, a in enumerate(_drained_addresses(p, oy, ox, ch0, L)):
                                 if a is not None:
                                     written[a] = first_write + n
-                pos += p.m * CO
         nxt = programs[k + 1] if k + 1 < len(programs) else None
         cool_until = t + cool_end(p, nxt)
         settle_until = t + settle_end(p)

@@ -11,7 +11,7 @@ from amaranth.hdl import Fragment
 from slimgen.hw.compiler import compile_network
 from slimgen.hw.engine import Engine
 from slimgen.hw.program import (build_programs, execute, layer_mults, network_cycles,
-                                wino_algorithm)
+                                wino_2d, wino_algorithm)
 from slimgen.sim.fuzz import fuzz_case
 from slimgen.sim.streams import unpack_fields
 from slimgen.sim.testing import dense_network, random_dense_layer, random_lstm_cell
@@ -308,6 +308,55 @@ def test_winograd_engine_bit_exact_with_the_counted_cycles(seed):
     assert cycles == [n] * len(x)
 
 
+def _conv2d_net(rng, *, density=None):
+    """Two 3×3 convolutions ('same' or 'valid', then 'same') on a small image, a dense layer."""
+    net = check_network({"name": "wino2d", "layers": [
+        {"type": "input", "shape": [int(rng.integers(3, 8)), int(rng.integers(3, 8)),
+                                    int(rng.integers(1, 3))], "bits": int(rng.integers(2, 9))},
+        {"type": "conv2d", "channels": int(rng.integers(1, 5)), "kernel": 3,
+         "padding": str(rng.choice(["same", "valid"]))}, {"type": "relu"},
+        {"type": "conv2d", "channels": int(rng.integers(1, 5)), "kernel": 3,
+         "padding": "same", "bias": bool(rng.random() < 0.5)},
+        {"type": "flatten"}, {"type": "dense", "units": 3}]})
+    return random_int_network(rng, net, density=density)
+
+
+WINOS_2D = [wino_2d(wino_algorithm(2, 3)), wino_2d(wino_algorithm(4, 3)),
+            wino_2d(wino_algorithm(4, 3, "crt"))]
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_2d_winograd_programs_equal_the_golden_model(seed):
+    """F(2×2, 3×3), F(4×4, 3×3) Toom-Cook and CRT (α = 7: entries past the 6 × 6 tile):
+    tiles past the bottom and right edges, pruned filters, 2 to 8 bits, several groups."""
+    rng = np.random.default_rng([32, seed])
+    int_net = _conv2d_net(rng, density=(None, 1.0, 0.3)[seed % 3])
+    x = random_inputs(rng, int_net, 4)
+    convs = [k for k, layer in enumerate(int_net.layers) if layer.kind == "conv"]
+    for wino in WINOS_2D:
+        programs = build_programs(int_net, lanes=int(rng.integers(1, 6)),
+                                  algorithms={k: wino for k in convs})
+        assert [p.op for p in programs] == ["wino", "wino", "mac"]
+        np.testing.assert_array_equal(execute(programs, x), int_net(x))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_2d_winograd_engine_bit_exact_with_the_counted_cycles(seed):
+    """On Amaranth's simulator: F(2×2, 3×3) on the first or on both convolutions, tiles past
+    the bottom and right edges, one to four lanes."""
+    rng = np.random.default_rng([31, seed])
+    int_net = _conv2d_net(rng, density=(None, 1.0, 0.3)[seed % 3])
+    convs = [k for k, layer in enumerate(int_net.layers) if layer.kind == "conv"]
+    algorithms = {k: WINOS_2D[0] for k in convs[:1 + seed % 2]}
+    programs = build_programs(int_net, lanes=int(rng.integers(1, 5)), algorithms=algorithms)
+    engine = Engine(programs, n_inputs=int_net.n_inputs, input_bits=int_net.input_bits,
+                    n_classes=int_net.n_classes, logit_bits=int_net.logit_bits)
+    x = random_inputs(rng, int_net, 2)
+    logits, cycles = _simulate(engine, int_net, x)
+    np.testing.assert_array_equal(logits, int_net(x))
+    assert cycles == [network_cycles(programs, int_net.n_inputs)] * len(x)
+
+
 def test_a_wrong_transform_constant_changes_the_outputs():
     wrong = 0
     for seed in range(10):
@@ -359,7 +408,18 @@ def test_the_cost_model_takes_winograd_where_it_pays():
         {"type": "input", "shape": [8, 8, 2]}, {"type": "conv2d", "channels": 3, "kernel": 3},
         {"type": "flatten"}, {"type": "dense", "units": 3}]})
     first = compile_network(random_int_network(rng, image), lanes=2).summary[0]
-    assert first["why"] == "direct: 2-D convolution: the compiler's Winograd algorithms are 1-D"
+    assert first["algorithm"] == "F(2×2, 3×3) Toom-Cook"
+    assert first["why"].startswith("F(2×2, 3×3) Toom-Cook: 1041 cycles against 2304 direct")
+    assert "16 accumulators of" in first["why"]
+    rejected = {c["algorithm"]: c["rejected"] for c in first["candidates"][1:]}
+    assert rejected["F(4×4, 3×3) Toom-Cook"] is not None
+    assert rejected["F(4×4, 3×3) Toom-Cook"].startswith("36 running sums per lane (at most 16")
+    wide = check_network({"name": "i", "layers": [
+        {"type": "input", "shape": [8, 8, 2]}, {"type": "conv2d", "channels": 3, "kernel": 5},
+        {"type": "flatten"}, {"type": "dense", "units": 3}]})
+    first = compile_network(random_int_network(rng, wide), lanes=2).summary[0]
+    assert first["algorithm"] == "direct"
+    assert all(c["rejected"] for c in first["candidates"][1:])
 
 
 def test_the_cost_model_rejects_operands_wider_than_the_multiplier():
