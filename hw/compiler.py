@@ -85,12 +85,16 @@ def _transform_adders(wino, y_bits):
 
 
 def _figures(p):
-    """One candidate's figures (the module docstring's cost model)."""
+    """One candidate's figures (the module docstring's cost model); the transform adders of
+    an algorithm with more than :data:`MAX_POINTS` points are not counted (None): it is
+    rejected, and sharing the subexpressions of its large matrices takes minutes."""
     weights = p.weights
     w_bits = signed_bits(int(weights.min(initial=0)), int(weights.max(initial=0)))
+    adders = 0 if not p.wino else None if p.wino.alpha > MAX_POINTS else \
+        _transform_adders(p.wino, p.y_bits)
     return {"algorithm": p.wino.name if p.wino else "direct", "cycles": int(layer_cycles(p)),
             "mults_per_inference": int(layer_mults(p)),
-            "transform_adders": _transform_adders(p.wino, p.y_bits) if p.wino else 0,
+            "transform_adders": adders,
             "operand_bits": int(p.v_bits) if p.wino else None, "weight_bits": int(w_bits),
             "acc_bits": int(p.acc_bits), "accumulators_per_lane": p.wino.alpha if p.wino else 1,
             "rejected": None}

@@ -2,9 +2,11 @@
 kind the shared-array engine takes) compiled to Verilog and run on Verilator on random
 inputs, logits bit-exact against the golden model, the latency and the interval between
 results equal to the compiler's cycle count and interval (the weight rows in block RAM, and in
-one case in SPRAM). Five cases run in CI (``sim``); all of them with ``pytest -m fuzz``. The cost
+one case in SPRAM). Six cases run in CI (``sim``); all of them with ``pytest -m fuzz``. The cost
 model puts most sequence cases' convolutions on Winograd/CRT algorithms (1 and 3 of the CI
-five). Planted bugs (:data:`slimgen.hw.program.MUTATIONS`) must make the bench fail."""
+six) and an image's 3×3 convolutions of stride 1 on F(2×2, 3×3) where it pays (cases 7, 30,
+70, 80 and 102, the first image cases that it does; 80 in CI). Planted bugs
+(:data:`slimgen.hw.program.MUTATIONS`) must make the bench fail."""
 
 import numpy as np
 import pytest
@@ -19,8 +21,8 @@ from slimgen.sw.artifact import write_bytes_atomic
 
 from .testing import require_simulator
 
-CI_SEEDS = (0, 1, 2, 3, 4)            # one case of each family
-FUZZ_SEEDS = tuple(range(5, 24))
+CI_SEEDS = (0, 1, 2, 3, 4, 80)        # one case of each family, and a 2-D Winograd layer
+FUZZ_SEEDS = tuple(range(5, 24)) + (30, 70, 102)
 
 
 def _run(case, tmp_path, mutation=None, weights="bram"):
@@ -73,6 +75,7 @@ def test_a_winograd_case_with_its_weight_rows_in_spram(tmp_path):
 @pytest.mark.parametrize("mutation, seed", [
     ("pad_edge", 2),
     ("transform", 1),                     # case 1 runs a convolution on F(4, 6) Toom-Cook
+    pytest.param("transform", 80, marks=pytest.mark.fuzz),     # F(2×2, 3×3)
     pytest.param("shift", 5, marks=pytest.mark.fuzz),
 ])
 def test_a_planted_bug_fails_the_bench(mutation, seed, tmp_path):
