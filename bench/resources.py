@@ -67,7 +67,8 @@ DESIGNS = (
     Design("fuzz1-4", "icebreaker", "fuzz:1", 4, "cal"),
     Design("fuzz2-3", "icebreaker", "fuzz:2", 3, "val"),
     Design("fuzz3-2", "icebreaker", "fuzz:3", 2, "cal"),
-    Design("cnn3_dense2-4", "icebreaker", "net:cnn3_dense2", 4, "val"),
+    Design("cnn3_dense2-4", "icebreaker", "net:cnn3_dense2", 4, "val",
+           ("direct", "direct", "direct")),       # F(2×2, 3×3) does not fit the iCEBreaker
     Design("mlp-dense-8-ecp5", "ulx3s-85f", "mlp-dense", 8, "cal"),
     Design("cnn-4-ecp5", "ulx3s-85f", "cnn", 4, "val"),
     Design("lstm-4-ecp5", "ulx3s-85f", "lstm", 4, "cal"),
@@ -92,6 +93,9 @@ DESIGNS = (
     Design("cnn-16-ecp5", "ulx3s-85f", "cnn", 16, "val"),    # the planner's throughput CNN
     Design("lstm-2-ecp5", "ulx3s-85f", "lstm", 2, "val"),
     Design("mlp-folded-8", "icebreaker", "mlp-folded", 4, "val", weight_bits=8),  # the planner's
+    # 2-D Winograd on the compiler: 16 running sums per lane
+    Design("cnn3_dense2-4-ecp5", "ulx3s-85f", "net:cnn3_dense2", 4, "val",
+           ("F(2×2, 3×3) Toom-Cook",) * 3),
 )
 
 

@@ -206,7 +206,8 @@ class _Tables:
             "CO": CO, "out_step": p.m * CO, "n_out": p.n_out, "mm1": p.outs - 1,
             # a 2-D tile's: the next row of tiles, the output row within a tile, the edge
             "out_row": (p.mh * OW - (p.positions[1] - 1) * p.m) * CO, "mcm1": p.m - 1,
-            "out_jump": (OW - p.m + 1) * CO, "col_lim": OW - pl if p.wino else (1 << (self.ix_bits - 1)) + self.outs_max,
+            "out_jump": (OW - p.m + 1) * CO,
+            "col_lim": OW - pl if p.wino else (1 << (self.ix_bits - 1)) + self.outs_max,
             "wino": p.op == "wino", "wk": wk, "am1": p.wino.alpha - 1 if p.wino else 0,
             "tail": p.tail, "Dg": p.groups[0][1] * p.outs, "Dlast": p.groups[-1][1] * p.outs,
             "Gm1": len(p.groups) - 1, "Lg": p.groups[0][1], "Llast": p.groups[-1][1],
@@ -575,21 +576,25 @@ class Engine(wiring.Component):
         start = Signal(name="c_start")
         m.d.comb += start.eq(c["valid"] & c["last"] & (c["j"] == t.layer("am1", c["layer"])))
         for p in range(P):
+            # one adder per lane: a cycle's product goes to one running sum, j (a pool's and a
+            # direct layer's: j = 0)
+            a_p = acc[p][0]
+            if A > 1:
+                a_p = Signal(signed(t.acc_bits), name=f"acc{p}_sel")
+                m.d.comb += a_p.eq(Array(acc[p])[c["j"]])
+            nxt = Signal(signed(t.acc_bits), name=f"acc{p}_next" if A > 1 else f"acc{p}_0_next")
+            summed = Mux(c["first"], 0, a_p) + prod[p]     # the bias: in the drain
+            if t.pools:
+                pooled = Mux(c["first"], c_x, Mux(is_max, Mux(c_x > a_p, c_x, a_p), a_p + c_x))
+                m.d.comb += nxt.eq(Mux(is_mac, summed, pooled))
+            else:
+                m.d.comb += nxt.eq(summed)
             for j in range(A):
-                a_pj = acc[p][j]
-                nxt = Signal(signed(t.acc_bits), name=f"acc{p}_{j}_next")
-                summed = Mux(c["first"], 0, a_pj) + prod[p]     # the bias: in the drain
-                if j == 0 and t.pools:
-                    pooled = Mux(c["first"], c_x, Mux(is_max, Mux(c_x > a_pj, c_x, a_pj),
-                                                      a_pj + c_x))
-                    m.d.comb += nxt.eq(Mux(is_mac, summed, pooled))
-                else:
-                    m.d.comb += nxt.eq(summed)
                 mine = (c["j"] == j) if A > 1 else 1
                 with m.If(c["valid"] & mine):
-                    m.d.sync += a_pj.eq(nxt)
+                    m.d.sync += acc[p][j].eq(nxt)
                 with m.If(start):
-                    m.d.sync += bank[p][j].eq(Mux(mine, nxt, a_pj) if A > 1 else nxt)
+                    m.d.sync += bank[p][j].eq(Mux(mine, nxt, acc[p][j]) if A > 1 else nxt)
         return {"start": start, "bank": bank, "L": c["L"], "out": c["out"], "cidx": c["cidx"],
                 "layer": c["layer"], **{k: c[k] for k in self._tile_keys}}
 

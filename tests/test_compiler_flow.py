@@ -136,3 +136,25 @@ def test_the_board_fit_takes_the_fastest_plan_predicted_to_fit(monkeypatch):
             assert e["why"].startswith(f"{e['algorithm']}: the cost model's {old['algorithm']} "
                                        f"is faster"), e["why"]
     assert hw.summary[3]["why"] == "direct: dense layer: no sliding window"
+
+
+def test_2d_winograd_where_the_board_has_room():
+    """conv_stride2's 3×3 convolution of stride 1 halves its cycles on F(2×2, 3×3), whose 16
+    running sums per lane and their bank copies the ULX3S holds; on the iCEBreaker the
+    resource model predicts about twice its logic cells, so the layer runs direct and says
+    why (the real resource model, no build)."""
+    net = load_network(str(Path(__file__).parents[1] / "examples" / "nets" / "conv_stride2.json"))
+    int_net = random_int_network(np.random.default_rng(4), net, density=1.0)
+    settings = dict(lanes=4, net="conv_stride2.json", engine="auto", method="none",
+                    layout="rows")
+    big = make_network(int_net, SimpleNamespace(board="ulx3s-85f", **settings))
+    small = make_network(int_net, SimpleNamespace(board="icebreaker", **settings))
+    assert [e["algorithm"] for e in big.summary] == ["direct", "F(2×2, 3×3) Toom-Cook", "avg",
+                                                     "direct"]
+    assert [e["algorithm"] for e in small.summary] == ["direct", "direct", "avg", "direct"]
+    assert small.summary[1]["why"].startswith(
+        "direct: the cost model's F(2×2, 3×3) Toom-Cook is faster")
+    assert re.search(r"predicted to need [\d,]+ logic cells of 4,752 planned",
+                     small.summary[1]["why"])
+    assert big.summary[1]["cycles"] < 0.5 * small.summary[1]["cycles"]
+    assert big.cycles < small.cycles
