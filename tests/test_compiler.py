@@ -298,14 +298,19 @@ def test_winograd_engine_bit_exact_with_the_counted_cycles(seed):
     convs = [k for k, layer in enumerate(int_net.layers) if layer.kind == "conv"]
     a, b = rng.choice(len(WINOS[r]), 2, replace=False)
     algorithms = {convs[0]: WINOS[r][a], convs[1]: WINOS[r][b]}
-    programs = build_programs(int_net, lanes=int(rng.integers(1, 6)), algorithms=algorithms)
+    _assert_engine_runs(int_net, build_programs(int_net, lanes=int(rng.integers(1, 6)),
+                                                algorithms=algorithms), rng)
+
+
+def _assert_engine_runs(int_net, programs, rng):
+    """The programs' engine on Amaranth's simulator, two random samples: logits bit-exact,
+    every sample's cycles :func:`network_cycles`."""
     engine = Engine(programs, n_inputs=int_net.n_inputs, input_bits=int_net.input_bits,
                     n_classes=int_net.n_classes, logit_bits=int_net.logit_bits)
     x = random_inputs(rng, int_net, 2)
     logits, cycles = _simulate(engine, int_net, x)
     np.testing.assert_array_equal(logits, int_net(x))
-    n = network_cycles(programs, int_net.n_inputs)
-    assert cycles == [n] * len(x)
+    assert cycles == [network_cycles(programs, int_net.n_inputs)] * len(x)
 
 
 def _conv2d_net(rng, *, density=None):
@@ -348,13 +353,8 @@ def test_2d_winograd_engine_bit_exact_with_the_counted_cycles(seed):
     int_net = _conv2d_net(rng, density=(None, 1.0, 0.3)[seed % 3])
     convs = [k for k, layer in enumerate(int_net.layers) if layer.kind == "conv"]
     algorithms = {k: WINOS_2D[0] for k in convs[:1 + seed % 2]}
-    programs = build_programs(int_net, lanes=int(rng.integers(1, 5)), algorithms=algorithms)
-    engine = Engine(programs, n_inputs=int_net.n_inputs, input_bits=int_net.input_bits,
-                    n_classes=int_net.n_classes, logit_bits=int_net.logit_bits)
-    x = random_inputs(rng, int_net, 2)
-    logits, cycles = _simulate(engine, int_net, x)
-    np.testing.assert_array_equal(logits, int_net(x))
-    assert cycles == [network_cycles(programs, int_net.n_inputs)] * len(x)
+    _assert_engine_runs(int_net, build_programs(int_net, lanes=int(rng.integers(1, 5)),
+                                                algorithms=algorithms), rng)
 
 
 def test_a_wrong_transform_constant_changes_the_outputs():
@@ -372,8 +372,9 @@ def test_a_wrong_transform_constant_changes_the_outputs():
 def test_the_cost_model_takes_winograd_where_it_pays():
     """A dense 1-D convolution of 8 channels in, 4 out on 4 lanes: F(4, 3) nearly halves the
     cycles (α = 6 products per 4 outputs, the CRT form needs 7); the same layer 90 % pruned
-    stays direct (direct skips every zero tap, Winograd whole channels only); stride 2 and
-    2-D stay direct and say why."""
+    stays direct (direct skips every zero tap, Winograd whole channels only); stride 2 stays
+    direct and says why; a 2-D 3×3 convolution takes F(2×2, 3×3) (F(4×4, 3×3): 36 running
+    sums per lane, rejected) and a 5×5 one stays direct."""
     rng = np.random.default_rng(0)
     net = check_network({"name": "c", "layers": [
         {"type": "input", "shape": [32, 8], "bits": 4},

@@ -7,8 +7,8 @@ unless pruned, every layer on one folded array, which is the compiler's), 3×3 s
 convolutions with ReLU, one max-pool and dense layers (the CNN's shared Winograd array), or an
 LSTM's last state and a dense head (the LSTM engine). Any other feed-forward network goes
 through the compiler (:func:`slimgen.hw.compiler.compile_network`): every layer on one shared
-array of ``lanes`` multipliers, 1-D convolutions on Winograd/CRT where the cost model finds it saves cycles and
-the design is predicted to fit the run's board, the per-layer programs, cycles, bound and
+array of ``lanes`` multipliers, convolutions (1-D, and 2-D 3×3 on F(2×2, 3×3)) on Winograd/CRT
+where the cost model finds it saves cycles and the design is predicted to fit the run's board, the per-layer programs, cycles, bound and
 reasons in ``generate.json``; the weights in block RAM, or in the UP5K's SPRAMs when the block
 RAMs are predicted not to hold them (``--weight-memory``). A recurrent network no preset
 engine takes (a GRU) is refused at generate with the reasons.
