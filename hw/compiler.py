@@ -46,7 +46,8 @@ CANDIDATES = ((2, "toomcook"), (4, "toomcook"), (2, "crt"), (4, "crt"))
 MIN_SAVING = 0.05
 # The most running sums (α, α² in 2-D) per lane: each is a register and so is its copy in the
 # drain's bank, 2·α·P·acc_bits flip-flops (F(2×2, 3×3) on 4 lanes of 20 bits: 2,560, half
-# the iCE40UP5K's logic cells; F(4×4, 3×3) would need 36 per lane).
+# the iCE40UP5K's logic cells; F(4×4, 3×3) would need 36 per lane). Every 1-D candidate of
+# the kernels a description takes (1 to 7 taps) stays below it.
 MAX_POINTS = 16
 
 

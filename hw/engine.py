@@ -186,7 +186,8 @@ class _Tables:
                                                        + p.positions[1] * p.step)
                                              * p.in_shape[2] + max(t[0] for t in taps))
                                  for p in programs)
-        # output addresses: a tile's outputs past the row's end are computed, not written
+        # output addresses: a tile's outputs past the right or bottom edge are computed, not
+        # written
         self.out_max = 2 * max(p.positions[0] * p.positions[1] * p.outs * p.out_shape[2]
                                for p in programs) + 2 * self.depth + 2 * P + 4
 
@@ -204,7 +205,9 @@ class _Tables:
             "H": p.limit[0], "W": p.limit[1], "OHm1": p.positions[0] - 1,
             "OWm1": p.positions[1] - 1,
             "CO": CO, "out_step": p.m * CO, "n_out": p.n_out, "mm1": p.outs - 1,
-            # a 2-D tile's: the next row of tiles, the output row within a tile, the edge
+            # designs with a 2-D layer: the step to the next row of positions (out_step for
+            # every other layer), a tile's last column and the step to its next output row,
+            # and the bound of ix0 + column (above every ix0 where every output is written)
             "out_row": (p.mh * OW - (p.positions[1] - 1) * p.m) * CO, "mcm1": p.m - 1,
             "out_jump": (OW - p.m + 1) * CO,
             "col_lim": OW - pl if p.wino else (1 << (self.ix_bits - 1)) + self.outs_max,
@@ -510,7 +513,7 @@ class Engine(wiring.Component):
                 m.d.sync += [ox.eq(0), ix0.eq(L("ix0")), oy.eq(oy + 1), iy0.eq(iy0 + L("s")),
                              row_base.eq(row_base + L("row_step")),
                              pos_base.eq(row_base + L("row_step"))]
-                if self.t.wino2d:       # past the tile's m rows of outputs
+                if self.t.wino2d:       # past the tile's m rows (replaces the out_step above)
                     m.d.sync += out_base.eq(out_base + L("out_row"))
             with m.Else():
                 m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + L("sx")),
@@ -661,11 +664,11 @@ class Engine(wiring.Component):
 
     def _drain(self, m, mems, c, send, wrote, done):
         """The one requantizer draining the bank, lane d by lane, output i by output (a
-        Winograd layer's m outputs per lane, from the output transform of its α sums): R1
-        (select, add the bias read the cycle before, read M), R2 (times M), R3 (round,
+        Winograd layer's m^dims outputs per lane, from the output transform of its α sums):
+        R1 (select, add the bias read the cycle before, read M), R2 (times M), R3 (round,
         saturate, clamp to the layer's range), R4 (write the next buffer, or a logit to the
-        argmax ``send``; a tile's outputs past the row's end are not written). ``done``: the
-        last logit goes."""
+        argmax ``send``; a tile's outputs past the right edge (the column check) or the
+        bottom one (``addr ≥ n_out``) are not written). ``done``: the last logit goes."""
         t, P = self.t, self.lanes
         active = Signal(name="d_active")
         d = Signal(range(max(2, P)), name="d")
@@ -699,8 +702,8 @@ class Engine(wiring.Component):
                     m.d.sync += active.eq(0)
             with m.Else():
                 m.d.sync += [i.eq(i + 1), ioff.eq(ioff + t.layer("CO", meta["layer"]))]
-            if t.wino2d:        # a tile's row of m outputs ends: the next row's first
-                m.d.sync += col.eq(col + 1)
+            if t.wino2d:        # a tile's row of m outputs ends: the next row's first (the
+                m.d.sync += col.eq(col + 1)     # jump replaces the + CO above)
                 with m.If((col == t.layer("mcm1", meta["layer"]))
                           | (i == t.layer("mm1", meta["layer"]))):
                     m.d.sync += col.eq(0)

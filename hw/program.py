@@ -66,8 +66,8 @@ import numpy as np
 from slimgen.sw.fixed import requantize, signed_bits
 from slimgen.sw.integer_model import act_range
 
-__all__ = ["LayerProgram", "Wino", "wino_algorithm", "wino_2d", "wino_program", "build_programs", "execute",
-           "layer_cycles", "layer_mults", "network_cycles", "schedule", "cool_end", "settle_end",
+__all__ = ["LayerProgram", "Wino", "wino_algorithm", "wino_2d", "wino_program", "build_programs",
+           "execute", "layer_cycles", "layer_mults", "network_cycles", "schedule", "cool_end", "settle_end",
            "MUTATIONS", "MAX_OPERAND_BITS"]
 
 # The signed operands one multiplier takes (ECP5's 18×18 blocks).
@@ -120,7 +120,8 @@ class Wino:
     def entry(self, j):
         """The (row, column) of the tile that block entry ``j`` reads. Entries past the
         tile's (a CRT algorithm's extra points) read a word that is not used: in 1-D the
-        column ``j`` (the engine's tile register is the column), in 2-D the first entry."""
+        column ``j`` (an engine without 2-D layers indexes its tile registers by the column),
+        in 2-D the first entry (the engine counts the entries)."""
         if self.dims == 1:
             return (0, j)
         return divmod(j, self.N) if j < self.reads else (0, 0)
@@ -694,7 +695,7 @@ def schedule(programs, n_inputs):
       write sees it): input word a is written at cycle a; a layer's outputs as its drain
       writes them, in order (direct layers and pools);
     - it ends a group and the drain has not finished the previous group (``cooldown``:
-      a group drains D = L·m words from cycle ``issue + 3 + tail``, one a cycle, its last
+      a group drains D = L·m^dims words from cycle ``issue + 3 + tail``, one a cycle, its last
       tap ``D`` cycles after the previous group's);
     - it is layer 0's last tap and not every input has arrived (the next layer writes
       buffer 0), or a tap of layer 0 before the first input has (the sample starts with

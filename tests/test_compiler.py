@@ -332,7 +332,7 @@ WINOS_2D = [wino_2d(wino_algorithm(2, 3)), wino_2d(wino_algorithm(4, 3)),
 
 @pytest.mark.parametrize("seed", range(24))
 def test_2d_winograd_programs_equal_the_golden_model(seed):
-    """F(2×2, 3×3), F(4×4, 3×3) Toom-Cook and CRT (α = 7: entries past the 6 × 6 tile):
+    """F(2×2, 3×3), F(4×4, 3×3) Toom-Cook and CRT (α = 7², 13 entries past the 6 × 6 tile):
     tiles past the bottom and right edges, pruned filters, 2 to 8 bits, several groups."""
     rng = np.random.default_rng([32, seed])
     int_net = _conv2d_net(rng, density=(None, 1.0, 0.3)[seed % 3])
@@ -355,6 +355,27 @@ def test_2d_winograd_engine_bit_exact_with_the_counted_cycles(seed):
     algorithms = {k: WINOS_2D[0] for k in convs[:1 + seed % 2]}
     _assert_engine_runs(int_net, build_programs(int_net, lanes=int(rng.integers(1, 5)),
                                                 algorithms=algorithms), rng)
+
+
+@pytest.mark.parametrize("seed, wino", [(0, 0), (1, 0), (2, 2)])
+def test_2d_winograd_beside_pools_and_strided_layers(seed, wino):
+    """On Amaranth's simulator: a 2-D Winograd layer in a design whose other layers walk
+    several rows of their own (a max-pool, a direct convolution of stride 2 after it), so
+    the next row of positions, the column check and the y step serve every kind of layer;
+    and F(4×4, 3×3) CRT (49 points: the entries past its 6 × 6 tile counted through)."""
+    rng = np.random.default_rng([33, seed])
+    net = check_network({"name": "mixed", "layers": [
+        {"type": "input", "shape": [7, 6, 2], "bits": 5},
+        {"type": "conv2d", "channels": 3, "kernel": 3, "padding": "same"}, {"type": "relu"},
+        {"type": "maxpool", "size": 2, "stride": 1}, {"type": "relu"},
+        {"type": "conv2d", "channels": 2, "kernel": 3, "stride": 2, "padding": "same"},
+        {"type": "flatten"}, {"type": "dense", "units": 3}]})
+    int_net = random_int_network(rng, net, density=1.0)
+    programs = build_programs(int_net, lanes=1 + seed, algorithms={0: WINOS_2D[wino]})
+    assert [p.op for p in programs] == ["wino", "max", "mac", "mac"]
+    m = WINOS_2D[wino].m
+    assert programs[2].stride == 2 and programs[0].positions == (-(-7 // m), -(-6 // m))
+    _assert_engine_runs(int_net, programs, rng)
 
 
 def test_a_wrong_transform_constant_changes_the_outputs():
@@ -413,14 +434,19 @@ def test_the_cost_model_takes_winograd_where_it_pays():
     assert first["why"].startswith("F(2×2, 3×3) Toom-Cook: 1041 cycles against 2304 direct")
     assert "16 accumulators of" in first["why"]
     rejected = {c["algorithm"]: c["rejected"] for c in first["candidates"][1:]}
-    assert rejected["F(4×4, 3×3) Toom-Cook"] is not None
     assert rejected["F(4×4, 3×3) Toom-Cook"].startswith("36 running sums per lane (at most 16")
     wide = check_network({"name": "i", "layers": [
         {"type": "input", "shape": [8, 8, 2]}, {"type": "conv2d", "channels": 3, "kernel": 5},
         {"type": "flatten"}, {"type": "dense", "units": 3}]})
     first = compile_network(random_int_network(rng, wide), lanes=2).summary[0]
     assert first["algorithm"] == "direct"
-    assert all(c["rejected"] for c in first["candidates"][1:])
+    rejected = {c["algorithm"]: c["rejected"] for c in first["candidates"][1:]}
+    assert list(rejected) == ["F(2×2, 5×5) Toom-Cook", "F(4×4, 5×5) Toom-Cook",
+                              "F(2×2, 5×5) CRT", "F(4×4, 5×5) CRT"]
+    assert rejected["F(2×2, 5×5) Toom-Cook"].startswith("36 running sums per lane")
+    assert rejected["F(2×2, 5×5) CRT"].startswith("49 running sums per lane")
+    assert rejected["F(4×4, 5×5) Toom-Cook"].startswith("V = BT d needs 20 signed bits")
+    assert rejected["F(4×4, 5×5) CRT"].startswith("U = G g needs ")
 
 
 def test_the_cost_model_rejects_operands_wider_than_the_multiplier():
