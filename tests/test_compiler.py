@@ -426,19 +426,20 @@ def test_the_cost_model_takes_winograd_where_it_pays():
     assert all(c["rejected"] for c in first["candidates"][1:])
     assert first["why"].startswith("direct: ")
 
-    image = check_network({"name": "i", "layers": [
-        {"type": "input", "shape": [8, 8, 2]}, {"type": "conv2d", "channels": 3, "kernel": 3},
-        {"type": "flatten"}, {"type": "dense", "units": 3}]})
-    first = compile_network(random_int_network(rng, image), lanes=2).summary[0]
+    def image(kernel):
+        """The first layer's summary of a kernel × kernel convolution on an 8×8 image."""
+        net = check_network({"name": "i", "layers": [
+            {"type": "input", "shape": [8, 8, 2]},
+            {"type": "conv2d", "channels": 3, "kernel": kernel},
+            {"type": "flatten"}, {"type": "dense", "units": 3}]})
+        return compile_network(random_int_network(rng, net), lanes=2).summary[0]
+    first = image(3)
     assert first["algorithm"] == "F(2×2, 3×3) Toom-Cook"
     assert first["why"].startswith("F(2×2, 3×3) Toom-Cook: 1041 cycles against 2304 direct")
     assert "16 accumulators of" in first["why"]
     rejected = {c["algorithm"]: c["rejected"] for c in first["candidates"][1:]}
     assert rejected["F(4×4, 3×3) Toom-Cook"].startswith("36 running sums per lane (at most 16")
-    wide = check_network({"name": "i", "layers": [
-        {"type": "input", "shape": [8, 8, 2]}, {"type": "conv2d", "channels": 3, "kernel": 5},
-        {"type": "flatten"}, {"type": "dense", "units": 3}]})
-    first = compile_network(random_int_network(rng, wide), lanes=2).summary[0]
+    first = image(5)
     assert first["algorithm"] == "direct"
     rejected = {c["algorithm"]: c["rejected"] for c in first["candidates"][1:]}
     assert list(rejected) == ["F(2×2, 5×5) Toom-Cook", "F(4×4, 5×5) Toom-Cook",
