@@ -158,3 +158,39 @@ def test_2d_winograd_where_the_board_has_room():
                      small.summary[1]["why"])
     assert big.summary[1]["cycles"] < 0.5 * small.summary[1]["cycles"]
     assert big.cycles < small.cycles
+
+
+def test_the_board_fit_puts_the_weights_where_its_own_plan_needs(monkeypatch):
+    """``--weight-memory auto`` decides on the plan the board fit takes, not on the cost
+    model's first choice: with a resource model in which any F(4, r) layer costs 2,000 logic
+    cells and 20 more block RAMs when its weights are in block RAM, the cost model's design
+    goes to SPRAM, but the plan that fits the logic cells has no F(4, r) layer and keeps its
+    weights in block RAM (nothing to load at run time)."""
+    from slimgen.boards import resource_model
+    from slimgen.boards.resource_model import Prediction
+    from slimgen.sw.network import check_network
+
+    def fake_predict(int_net, board, *, network_factory, **_):
+        engine = network_factory()
+        wide = sum(e["algorithm"].startswith("F(4") for e in engine.summary)
+        bram = 10 + (20 * wide if engine.weights == "bram" else 0)
+        return Prediction("ice40", 1000 + 2000 * wide, 4, bram, {}, {})
+    monkeypatch.setattr(resource_model, "predict_top", fake_predict)
+    net = check_network({"name": "c", "layers": [
+        {"type": "input", "shape": [32, 8], "bits": 4},
+        {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"}, {"type": "relu"},
+        {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"}, {"type": "relu"},
+        {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"},
+        {"type": "flatten"}, {"type": "dense", "units": 3}]})
+    int_net = random_int_network(np.random.default_rng(0), net, density=1.0, weight_bits=4,
+                                 act_bits=4)
+    settings = dict(lanes=4, board="icebreaker", net="c.json", engine="auto", method="none",
+                    layout="rows")
+    from slimgen.hw.compiler import compile_network
+    first = compile_network(int_net, lanes=4)
+    assert sum(e["algorithm"].startswith("F(4") for e in first.summary) > 1   # over both
+    hw = make_network(int_net, SimpleNamespace(weight_memory="auto", **settings))
+    wide = sum(e["algorithm"].startswith("F(4") for e in hw.summary)
+    assert wide == 1 and hw.weights == "bram"          # 3,000 logic cells, 30 block RAMs
+    forced = make_network(int_net, SimpleNamespace(weight_memory="spram", **settings))
+    assert forced.weights == "spram"

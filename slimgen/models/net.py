@@ -169,6 +169,7 @@ def _within_board(hw, int_model, config):
     from slimgen.boards.build import get_board
     from slimgen.boards.resource_model import LC_SHARE, predict_top
     from slimgen.hw.compiler import choose, compile_network, options
+    from slimgen.models.mlp import with_weight_memory
     board = get_board(config.board)
     budget = {k: board.totals[k] for k in ("lc", "dsp", "bram") if board.totals.get(k)}
     if "lc" in budget:       # the resource model's logic figure is off by up to 10-17 %
@@ -176,10 +177,14 @@ def _within_board(hw, int_model, config):
     names = {"lc": board.lc_name, "dsp": "DSP blocks", "bram": "block RAMs"}
 
     def build(plan):
-        """The engine of ``plan`` ({record: algorithm name}); a layer on the cost model's
-        own choice keeps its reason, the others get theirs below."""
-        return compile_network(int_model, lanes=config.lanes, weights=hw.weights,
-                               force={s: (n, None) for s, n in plan.items()})
+        """The engine of ``plan`` ({record: algorithm name}), its weights where
+        ``--weight-memory`` says (``auto``: this plan's own block RAMs decide, not those of
+        the cost model's choice, which may need SPRAM where a slower plan does not); a layer
+        on the cost model's own choice keeps its reason, the others get theirs below."""
+        return with_weight_memory(
+            int_model, getattr(config, "weight_memory", "auto"), config.board,
+            lambda weights: compile_network(int_model, lanes=config.lanes, weights=weights,
+                                            force={s: (n, None) for s, n in plan.items()}))
 
     def over(plan=None, engine=None):
         """What ``plan`` (or the built ``engine``) needs beyond the budget."""
