@@ -92,6 +92,20 @@ def test_per_layer_plans_fastest_first():
                      {0: "direct", 2: "direct"}]
 
 
+def _three_convs():
+    """Three dense 3-tap 1-D convolutions of 8 channels and a dense layer, 4-bit: each
+    convolution has F(2, 3) and F(4, 3) candidates the board fit chooses among."""
+    from slimgen.sw.network import check_network
+    net = check_network({"name": "c", "layers": [
+        {"type": "input", "shape": [32, 8], "bits": 4},
+        {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"}, {"type": "relu"},
+        {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"}, {"type": "relu"},
+        {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"},
+        {"type": "flatten"}, {"type": "dense", "units": 3}]})
+    return random_int_network(np.random.default_rng(0), net, density=1.0, weight_bits=4,
+                              act_bits=4)
+
+
 def test_the_board_fit_takes_the_fastest_plan_predicted_to_fit(monkeypatch):
     """With a resource model that charges 2,000 logic cells per layer on an F(4, r)
     algorithm and 500 per layer on any other Winograd one, the iCEBreaker (4,752 planned)
@@ -102,7 +116,6 @@ def test_the_board_fit_takes_the_fastest_plan_predicted_to_fit(monkeypatch):
     from slimgen.boards.resource_model import Prediction
     from slimgen.hw.compiler import choose, compile_network, options
     from slimgen.models.net import _plans
-    from slimgen.sw.network import check_network
 
     def cost(algorithms):
         return 1000 + sum(2000 if a.startswith("F(4") else 500 if a.startswith("F(") else 0
@@ -113,14 +126,7 @@ def test_the_board_fit_takes_the_fastest_plan_predicted_to_fit(monkeypatch):
         lc = cost(e["algorithm"] for e in engine.summary)
         return Prediction("ice40", lc, 4, 10, {}, {})
     monkeypatch.setattr(resource_model, "predict_top", fake_predict)
-    net = check_network({"name": "c", "layers": [
-        {"type": "input", "shape": [32, 8], "bits": 4},
-        {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"}, {"type": "relu"},
-        {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"}, {"type": "relu"},
-        {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"},
-        {"type": "flatten"}, {"type": "dense", "units": 3}]})
-    int_net = random_int_network(np.random.default_rng(0), net, density=1.0, weight_bits=4,
-                                 act_bits=4)
+    int_net = _three_convs()
     own = compile_network(int_net, lanes=4)
     assert cost(e["algorithm"] for e in own.summary) > 4752     # the cost model's is over
     per_layer = options(choose(int_net, lanes=4)[1])
@@ -168,7 +174,6 @@ def test_the_board_fit_puts_the_weights_where_its_own_plan_needs(monkeypatch):
     weights in block RAM (nothing to load at run time)."""
     from slimgen.boards import resource_model
     from slimgen.boards.resource_model import Prediction
-    from slimgen.sw.network import check_network
 
     def fake_predict(int_net, board, *, network_factory, **_):
         engine = network_factory()
@@ -176,14 +181,7 @@ def test_the_board_fit_puts_the_weights_where_its_own_plan_needs(monkeypatch):
         bram = 10 + (20 * wide if engine.weights == "bram" else 0)
         return Prediction("ice40", 1000 + 2000 * wide, 4, bram, {}, {})
     monkeypatch.setattr(resource_model, "predict_top", fake_predict)
-    net = check_network({"name": "c", "layers": [
-        {"type": "input", "shape": [32, 8], "bits": 4},
-        {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"}, {"type": "relu"},
-        {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"}, {"type": "relu"},
-        {"type": "conv1d", "channels": 8, "kernel": 3, "padding": "same"},
-        {"type": "flatten"}, {"type": "dense", "units": 3}]})
-    int_net = random_int_network(np.random.default_rng(0), net, density=1.0, weight_bits=4,
-                                 act_bits=4)
+    int_net = _three_convs()
     settings = dict(lanes=4, board="icebreaker", net="c.json", engine="auto", method="none",
                     layout="rows")
     from slimgen.hw.compiler import compile_network
