@@ -22,7 +22,7 @@ class LstmClassifier(wiring.Component):
     Parameters
     ----------
     model : IntNetwork
-        An LSTM cell and a dense head (:func:`slimgen.hw.lstm_schedule.lstm_classifier`).
+        An LSTM cell and a dense head (:func:`slimgen.hw.lstm_schedule.recurrent_classifier`).
     lanes : int
         Multiply lanes of the engine (shared by the gate products and the head).
     ew_multipliers : int

@@ -24,10 +24,10 @@ from .lib.requantizer import round_half_up, saturate
 from .lstm_schedule import GATE_ORDER
 
 __all__ = ["CellRegs", "EwTaps", "LaneWord", "cell_products", "cell_state", "ew_gate_sum",
-           "ew_issue", "ew_multipliers", "ew_result_read", "ew_taps", "gate_products",
+           "ew_issue", "ew_multipliers", "ew_result_read", "ew_taps", "gate_products", "gru_cell",
            "lane_mac", "lane_memories", "lane_walk", "logits_out", "table_reads", "taps"]
 
-GATES = len(GATE_ORDER)                  # rows per neuron; the EW reads one a cycle
+GATES = len(GATE_ORDER)                  # rows per neuron (any cell); the EW reads one a cycle
 
 
 def taps(m, value, depth, *, name):
@@ -51,17 +51,18 @@ class EwTaps:
     lane: list         # (5,) the lane whose results hold its z_g (read up to τ+3, data at τ+4)
     slot: list         # (4,) its slot among that lane's neurons
     parity: list       # (D,) its step's parity: the result buffer read, the h buffer written
-    first_step: list   # (7,) its step is the first: c_{t−1} = 0
+    first_step: list   # its step is the first: c_{t−1} = 0 (LSTM, τ+6), h_{t−1} = 0 (GRU, τ+9)
 
 
-def ew_taps(m, *, issue, rank, lane, slot, parity, first_step, depth):
-    """The :class:`EwTaps` of the neuron issued this cycle (``issue``), ``depth`` = D."""
+def ew_taps(m, *, issue, rank, lane, slot, parity, first_step, depth, first_depth):
+    """The :class:`EwTaps` of the neuron issued this cycle (``issue``), ``depth`` = D, the
+    first step's flag along ``first_depth`` stages."""
     return EwTaps(valid=taps(m, issue, depth, name="ew_v"),
                   rank=taps(m, rank, depth, name="ew_idx"),
                   lane=taps(m, lane, 5, name="ew_p"),
                   slot=taps(m, slot, 4, name="ew_k"),
                   parity=taps(m, parity, depth, name="ew_par"),
-                  first_step=taps(m, first_step, 7, name="ew_s0_"))
+                  first_step=taps(m, first_step, first_depth, name="ew_s0_"))
 
 
 def ew_issue(m, *, ii, steps, n_hidden, completed, lane, issue, rank, step, parity, restart):
@@ -354,6 +355,62 @@ def cell_state(m, ew, table, mp, c_rd, c_wr, h, *, frac, c_bits, h_frac):
                  c_wr.addr.eq(ew.rank[9]), c_wr.data.eq(c_new), c_wr.en.eq(ew.valid[9])]
     m.d.comb += h.eq(saturate(m, round_half_up(mp, 2 * F - h_frac), h_frac + 1, name="h"))
     return CellRegs(g=gval, o=o_b, c_prev=Mux(ew.first_step[6], 0, c_rd.data), c_t=c_new)
+
+
+def gru_cell(m, ew, z, t_rd, mx, my, mp, h_rd, h_wr, h, *, consts, frac, h_frac, table_bits):
+    """The GRU's element-wise step on one multiplier ``mx``, ``my`` → ``mp`` (registered), the
+    table port ``t_rd`` (σ at ``0 … 2^A − 1``, tanh after) and its own memory of h_{t−1}
+    (``h_rd``, ``h_wr``, by rank), from the row sums ``z`` (+ bias) read at τ+0..3 in the
+    order r, z, nh, nx; ``consts`` = (M, s, z_lo, z_hi) of gates r, z, n
+    (:func:`slimgen.hw.lstm_engine.gate_constants`)::
+
+        τ+1  × z_r·M_r          τ+3  σ(u_r) read; nh held      τ+4  × nh·r; nx held
+        τ+2  × z_z·M_z          τ+4  σ(u_z) read                τ+5  z held
+        τ+6  × clip(nx·2^F + nh·r)·M_n                          τ+8  tanh(u_n) read; h_{t−1} read
+        τ+9  × (h_{t−1}·2^(F − h_frac) − n)·z; n held
+        τ+11 h = sat(round((n·2^F + z·(h_{t−1}·2^(F − h_frac) − n)) >> 2F − h_frac))
+
+    which is the golden model's ``(2^F − z)·n + z·h_{t−1}·2^(F − h_frac)`` rearranged. The
+    multiplier's operand writes (τ+1, 2, 4, 6, 9) and the table reads (τ+3, 4, 8) are pairwise
+    different modulo the issue interval 6. Drives ``h`` (h_frac + 1 bits)."""
+    F, A = frac, table_bits
+    flip = 1 << (A - 1)
+    (M_r, s_r, lo_r, hi_r), (M_z, s_z, lo_z, hi_z), (M_n, s_n, lo_n, hi_n) = consts
+
+    def clip(v, lo, hi):
+        return Mux(v < lo, lo, Mux(v > hi, hi, v))
+
+    nh = Signal(signed(len(z)), name="gru_nh")
+    nx = Signal(signed(len(z)), name="gru_nx")
+    zg = Signal(unsigned(F + 1), name="gru_z")          # σ: 0 ≤ z ≤ 2^F
+    n = Signal(signed(F + 2), name="gru_n")             # tanh: |n| ≤ 2^F
+    with m.If(ew.valid[1]):
+        m.d.sync += [mx.eq(clip(z, lo_r, hi_r)), my.eq(M_r)]
+    with m.If(ew.valid[2]):
+        m.d.sync += [mx.eq(clip(z, lo_z, hi_z)), my.eq(M_z)]
+    with m.If(ew.valid[3]):
+        m.d.sync += nh.eq(z)
+    with m.If(ew.valid[4]):
+        m.d.sync += [nx.eq(z), mx.eq(nh), my.eq(t_rd.data)]
+    with m.If(ew.valid[5]):
+        m.d.sync += zg.eq(t_rd.data)
+    with m.If(ew.valid[6]):
+        m.d.sync += [mx.eq(clip((nx << F) + mp, lo_n, hi_n)), my.eq(M_n)]
+    h_prev = Mux(ew.first_step[9], 0, h_rd.data)
+    with m.If(ew.valid[9]):
+        m.d.sync += [n.eq(t_rd.data), mx.eq((h_prev << (F - h_frac)) - t_rd.data),
+                     my.eq(zg)]
+    u = {g: saturate(m, round_half_up(mp, s_g), A, name=f"u_{g}")
+         for g, s_g in (("r", s_r), ("z", s_z), ("n", s_n))}
+    t_addr = Signal(A + 1, name="t_addr")
+    for d, g in ((3, "r"), (4, "z"), (8, "n")):
+        with m.If(ew.valid[d]):
+            m.d.comb += t_addr.eq(Cat((u[g] ^ flip)[:A], int(g == "n")))
+    m.d.comb += [t_rd.addr.eq(t_addr), t_rd.en.eq(1)]
+    m.d.comb += h.eq(saturate(m, round_half_up((n << F) + mp, 2 * F - h_frac), h_frac + 1,
+                              name="h"))
+    m.d.comb += [h_rd.addr.eq(ew.rank[8]), h_rd.en.eq(1),
+                 h_wr.addr.eq(ew.rank[11]), h_wr.data.eq(h), h_wr.en.eq(ew.valid[11])]
 
 
 # ---- the logits ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The LSTM classifier's datapath: P lanes that compute the gate products neuron by neuron, a
 time-multiplexed element-wise unit, and the head on the same lanes. Bit-exact with
-an LSTM classifier (:func:`slimgen.hw.lstm_schedule.lstm_classifier`: an LSTM cell and a dense
+an LSTM classifier (:func:`slimgen.hw.lstm_schedule.recurrent_classifier`: an LSTM cell and a dense
 head, :class:`slimgen.sw.integer_model.IntNetwork`), as :func:`slimgen.sw.golden.forward` runs it.
 
 Schedule (:mod:`slimgen.hw.lstm_schedule`): lane p streams, per step, the four gate rows (c, i,
@@ -65,16 +65,20 @@ from slimgen.sw.fixed import signed_bits
 from slimgen.sw.golden import sigmoid_table, tanh_table
 
 from .lstm_datapath import (cell_products, cell_state, ew_gate_sum, ew_issue, ew_multipliers,
-                            ew_result_read, ew_taps, gate_products, lane_mac, lane_memories,
-                            lane_walk, logits_out, table_reads)
-from .lstm_schedule import GATE_ORDER, build_schedule, lstm_classifier
+                            ew_result_read, ew_taps, gate_products, gru_cell, lane_mac,
+                            lane_memories, lane_walk, logits_out, table_reads)
+from .lstm_schedule import GATE_ORDER, build_schedule, cell_rows, recurrent_classifier
 
 __all__ = ["LstmEngine", "EW_II", "EW_DEPTH", "EW_PRODUCTS", "gate_constants", "lstm_cycles"]
 
-EW_II = {1: 7, 2: 5}      # cycles between neurons in the element-wise unit, by its multipliers
-EW_DEPTH = {1: 17, 2: 16}  # its stages (issue to h write)
-EW_PRODUCTS = 4 + 3       # per neuron and step: z_g·M_g for 4 gates; i·g, f·c, o·tanh(c)
-_TANH_READ = {1: 9, 2: 12}   # the offset of the tanh(c_t) table read
+# Cycles between neurons in the element-wise unit, by cell and by its multipliers.
+EW_II = {"lstm": {1: 7, 2: 5}, "gru": {1: 6}}
+EW_DEPTH = {"lstm": {1: 17, 2: 16}, "gru": {1: 12}}   # its stages (issue to h write)
+# Per neuron and step. LSTM: z_g·M_g for 4 gates; i·g, f·c, o·tanh(c). GRU: z_g·M_g for r, z
+# and the candidate; r·(U_n h + b_hn) and z·(h_{t−1} − n) (gru_cell).
+EW_PRODUCTS = {"lstm": 4 + 3, "gru": 3 + 2}
+_TANH_READ = {1: 9, 2: 12}   # the offset of the LSTM's tanh(c_t) table read
+_FIRST_STEP = {"lstm": 7, "gru": 10}   # the first step's flag: until c_{t−1}, h_{t−1} are read
 
 
 def gate_constants(lstm, gate):
@@ -108,7 +112,7 @@ class LstmEngine(wiring.Component):
     Parameters
     ----------
     model : IntNetwork
-        An LSTM cell and a dense head (:func:`slimgen.hw.lstm_schedule.lstm_classifier`).
+        An LSTM cell and a dense head (:func:`slimgen.hw.lstm_schedule.recurrent_classifier`).
     lanes : int
         Multiply lanes (shared by the gates and the head), from 1 to the hidden units.
     ew_multipliers : int
@@ -124,17 +128,19 @@ class LstmEngine(wiring.Component):
     """
 
     def __init__(self, model, *, lanes=4, ew_multipliers=1):
-        self.cell, self.head, self.steps = lstm_classifier(model)
+        self.cell, self.head, self.steps = recurrent_classifier(model)
         self.model = model
         self.schedule = build_schedule(model, lanes)
-        if ew_multipliers not in EW_II or isinstance(ew_multipliers, bool):
-            raise ValueError(f"Element-wise multipliers must be 1 or 2, not {ew_multipliers!r}")
+        kind = self.cell.cell
+        if ew_multipliers not in EW_II[kind] or isinstance(ew_multipliers, bool):
+            raise ValueError(f"Element-wise multipliers of the {kind} must be "
+                             f"{' or '.join(map(str, EW_II[kind]))}, not {ew_multipliers!r}")
         self.lanes = lanes
         self.ew_multipliers = ew_multipliers
-        self.ew_ii = EW_II[ew_multipliers]
-        self.ew_depth = EW_DEPTH[ew_multipliers]
+        self.ew_ii = EW_II[kind][ew_multipliers]
+        self.ew_depth = EW_DEPTH[kind][ew_multipliers]
         lstm = self.cell
-        rows = [lstm.W[g][j] for g in GATE_ORDER for j in range(lstm.n_hidden)]
+        rows = [W[j] for W, _ in cell_rows(lstm).values() for j in range(lstm.n_hidden)]
         rows += list(self.head.W)
         self.part_bits = _partial_range([[int(v) for v in r] for r in rows], lstm.act_bits)
         super().__init__({
@@ -181,7 +187,8 @@ class LstmEngine(wiring.Component):
         item_k = Array(Const(k, range(max(sched.slots, 2))) for _, k in sched.items)[idx]
         par = Signal()                   # ew_step's parity
         ew = ew_taps(m, issue=issue, rank=idx, lane=item_p, slot=item_k, parity=par,
-                     first_step=ew_step == 0, depth=self.ew_depth)
+                     first_step=ew_step == 0, depth=self.ew_depth,
+                     first_depth=_FIRST_STEP[lstm.cell])
         hw_en = ew.valid[-1]             # h write this cycle
 
         # ---- lanes ---------------------------------------------------------------------
@@ -242,37 +249,48 @@ class LstmEngine(wiring.Component):
         return completed, head_rows == C, r_rd.data
 
     def _element_wise(self, m, ew, lane_results, h_data):
-        """The EW after its issue (module docstring: its offsets from τ): the gates' reads and
-        biases, its multipliers, its tables and the cell's state; drives ``h_data``. Returns
-        ``(gate, slot, parity)`` of its result read (the lanes' read address)."""
+        """The EW after its issue (module docstring: its offsets from τ; the GRU's:
+        :func:`slimgen.hw.lstm_datapath.gru_cell`): the rows' reads and biases, its
+        multipliers, its tables and the cell's state; drives ``h_data``. Returns ``(row, slot,
+        parity)`` of its result read (the lanes' read address)."""
         lstm, fmt = self.cell, self.cell.fmt
         H, A, F = lstm.n_hidden, fmt.table_bits, fmt.gate_frac
         by_rank = sorted(range(H), key=lambda j: self.schedule.rank[j])
-        consts = [gate_constants(lstm, g) for g in GATE_ORDER]
+        # the gates' constants in the order the EW scales them: the rows' (c, i, f, o), r, z, n
+        consts = [gate_constants(lstm, g) for g in (GATE_ORDER if lstm.cell == "lstm"
+                                                    else lstm.gates)]
         z_bits = max(signed_bits(c[2], c[3]) for c in consts)
         b_bits = max(c[0] for c in consts).bit_length()
-        bias = [int(lstm.b[g][j]) for j in by_rank for g in GATE_ORDER]
+        bias = [int(b[j]) for j in by_rank for _, b in cell_rows(lstm).values()]
         bias_bits = signed_bits(min(bias + [0]), max(bias + [0]))
-        # bias at 4·rank + g; the tables: σ, then tanh
+        # bias at 4·rank + row; the tables: σ, then tanh
         m.submodules.bias = bias_mem = memory.Memory(shape=signed(bias_bits), depth=4 * H,
                                                      init=bias)
         tables = [int(x) for x in sigmoid_table(fmt)] + [int(x) for x in tanh_table(fmt)]
         m.submodules.tables = tab_mem = memory.Memory(shape=signed(F + 2), depth=2 << A,
                                                       init=tables)
-        m.submodules.c = c_mem = memory.Memory(shape=signed(fmt.c_bits), depth=H, init=[])
         b_rd, t_rd = bias_mem.read_port(), tab_mem.read_port()
-        c_rd, c_wr = c_mem.read_port(transparent_for=()), c_mem.write_port()
-
         g_rd, k_rd, par_rd, ix_rd = ew_result_read(m, ew)
         m.d.comb += [b_rd.addr.eq(Cat(g_rd, ix_rd)), b_rd.en.eq(1)]
+        z_sum_bits = max(self.part_bits, bias_bits) + 1
+        z = ew_gate_sum(m, ew, lane_results, b_rd.data, bits=z_sum_bits)
+        if lstm.cell == "gru":
+            # one multiplier: the gates' z·M, nh·r (nh as wide as a row sum), z·(h' − n)
+            mx, my, mp = ew_multipliers(m, [max(z_bits, z_sum_bits, F + 3)],
+                                        [max(b_bits, F + 1)])
+            m.submodules.h = h_mem = memory.Memory(shape=signed(fmt.h_bits), depth=H, init=[])
+            gru_cell(m, ew, z, t_rd, mx[0], my[0], mp[0],
+                     h_mem.read_port(transparent_for=()), h_mem.write_port(), h_data,
+                     consts=consts, frac=F, h_frac=fmt.h_frac, table_bits=A)
+            return g_rd, k_rd, par_rd
+        m.submodules.c = c_mem = memory.Memory(shape=signed(fmt.c_bits), depth=H, init=[])
+        c_rd, c_wr = c_mem.read_port(transparent_for=()), c_mem.write_port()
         # Multipliers: z_g·M_g onto the first, the cell's products onto the last (the same one
         # if one).
         x_bits, y_bits = [z_bits, max(fmt.c_bits, F + 2)], [b_bits, F + 1]
         if self.ew_multipliers == 1:
             x_bits, y_bits = [max(x_bits)], [max(y_bits)]
         mx, my, mp = ew_multipliers(m, x_bits, y_bits)
-        z = ew_gate_sum(m, ew, lane_results, b_rd.data,
-                        bits=max(self.part_bits, bias_bits) + 1)
         cell = cell_state(m, ew, t_rd.data, mp[-1], c_rd, c_wr, h_data, frac=F,
                           c_bits=fmt.c_bits, h_frac=fmt.h_frac)
         gate_products(m, ew, z, consts, mx[0], my[0])
@@ -297,7 +315,8 @@ def lstm_cycles(sched, steps, phase=0, *, ew_multipliers=1):
     every lane's last head word, the result 2 cycles after the last logit.
     """
     P, H, n_in, T = sched.lanes, sched.n_hidden, sched.n_in, steps
-    ew_ii, ew_depth = EW_II[ew_multipliers], EW_DEPTH[ew_multipliers]
+    ew_ii = EW_II[sched.cell][ew_multipliers]
+    ew_depth = EW_DEPTH[sched.cell][ew_multipliers]
     X = T * n_in
     decoded = [[sched.decode(w) for w in sched.words[p]] for p in range(P)]
     h_en = []                                   # cycles of the EW's h writes

@@ -2,9 +2,11 @@
 hidden unit, in which order, and the word streams its lanes read. Pure Python and NumPy.
 
 The engine's P lanes each own a set of hidden units (neurons). Per step, lane p streams, neuron
-by neuron, the four gate rows of each of its neurons (c first, then i, f, o), one multiply per
-non-zero weight: pruned weights cost no cycle; a row with no non-zero weight costs one (a
-filler word of weight 0). After the last step the lanes stream the head: lane p holds a block
+by neuron, the four rows of each of its neurons (:data:`ROWS`: an LSTM's gates c, i, f, o; a
+GRU's r, z and its candidate's two sums, ``nh`` = U_n h + b_hn on the h columns and ``nx`` =
+W_n x + b_n on the x columns, which the cell combines as ``(nx · 2^F + r · nh)``), one
+multiply per non-zero weight: pruned weights cost no cycle; a row with no non-zero weight
+costs one (a filler word of weight 0). After the last step the lanes stream the head: lane p holds a block
 of the hidden units' columns of every logit row; the logits are the sums over the lanes.
 
 Words (``value_bits + col_bits + 1`` bits, LSB first): the weight (signed), the column and
@@ -25,28 +27,43 @@ import numpy as np
 
 from slimgen.sw.integer_model import IntDense, IntNetwork, IntRecurrent
 
-__all__ = ["LstmSchedule", "build_schedule", "lstm_classifier", "GATE_ORDER"]
+__all__ = ["LstmSchedule", "build_schedule", "recurrent_classifier", "cell_rows", "GATE_ORDER",
+           "ROWS"]
 
-GATE_ORDER = ("c", "i", "f", "o")   # rows of a neuron, in stream order
+GATE_ORDER = ("c", "i", "f", "o")   # an LSTM neuron's rows, in stream order
+ROWS = {"lstm": GATE_ORDER, "gru": ("r", "z", "nh", "nx")}   # every cell's, in stream order
 
 
-def lstm_classifier(model):
-    """``(cell, head, steps)`` of an LSTM classifier: an :class:`IntNetwork` over sequences
-    (steps, n_in) of unsigned codes whose layers are an LSTM :class:`IntRecurrent` giving its
-    last hidden state and a dense :class:`IntDense` head on it giving the logits; or
-    ``TypeError``/``ValueError`` saying what does not fit."""
+def cell_rows(cell):
+    """``{row: (W, b)}`` of a recurrent cell's :data:`ROWS`: W (H, n_in + H) over v = [x; h],
+    b (H,). The GRU's candidate is split: ``nh`` keeps W_n's h columns and b_hn, ``nx`` its x
+    columns and b_n (the other columns zero: no words)."""
+    if cell.cell == "lstm":
+        return {g: (cell.W[g], cell.b[g]) for g in GATE_ORDER}
+    n_in, Wn = cell.n_in, cell.W["n"]
+    nh, nx = Wn.copy(), Wn.copy()
+    nh[:, :n_in] = 0
+    nx[:, n_in:] = 0
+    return {"r": (cell.W["r"], cell.b["r"]), "z": (cell.W["z"], cell.b["z"]),
+            "nh": (nh, cell.b["hn"]), "nx": (nx, cell.b["n"])}
+
+
+def recurrent_classifier(model):
+    """``(cell, head, steps)`` of a recurrent classifier: an :class:`IntNetwork` over sequences
+    (steps, n_in) of unsigned codes whose layers are an LSTM or GRU :class:`IntRecurrent`
+    giving its last hidden state and a dense :class:`IntDense` head on it giving the logits;
+    or ``TypeError``/``ValueError`` saying what does not fit."""
     if not isinstance(model, IntNetwork):
         raise TypeError(f"Model must be an IntNetwork, not {model!r}")
     kinds = [layer.kind for layer in model.layers]
     if kinds != ["recurrent", "dense"]:
-        raise ValueError(f"The LSTM classifier takes a recurrent cell and a dense head, not "
-                         f"{', '.join(kinds) or 'no layers'}")
+        raise ValueError(f"The recurrent classifier takes an LSTM or GRU cell and a dense "
+                         f"head, not {', '.join(kinds) or 'no layers'}")
     cell, head = model.layers
     shape = model.network.input_shape
-    if not isinstance(cell, IntRecurrent) or cell.cell != "lstm" or cell.sequences \
-            or cell.in_signed:
-        raise ValueError("The cell must be an LSTM on unsigned inputs giving its last hidden "
-                         "state")
+    if not isinstance(cell, IntRecurrent) or cell.sequences or cell.in_signed:
+        raise ValueError("The cell must be an LSTM or GRU on unsigned inputs giving its last "
+                         "hidden state")
     if len(shape) != 2 or shape[1] != cell.n_in:
         raise ValueError(f"The input must be a sequence of {cell.n_in} features per step, not "
                          f"of shape {shape}")
@@ -60,6 +77,7 @@ def lstm_classifier(model):
 @dataclass(frozen=True, eq=False)
 class LstmSchedule:
     """The lanes' word streams and the element-wise order (see the module docstring)."""
+    cell: str             # "lstm" or "gru": the rows (:data:`ROWS`) and the element-wise unit
     lanes: int
     n_in: int
     n_hidden: int
@@ -103,16 +121,17 @@ def _row(*parts):
 
 
 def build_schedule(model, lanes):
-    """The :class:`LstmSchedule` of an LSTM classifier (:func:`lstm_classifier`) on ``lanes``
-    lanes."""
-    lstm, head, _ = lstm_classifier(model)
+    """The :class:`LstmSchedule` of a recurrent classifier (:func:`recurrent_classifier`) on
+    ``lanes`` lanes."""
+    lstm, head, _ = recurrent_classifier(model)
     H, n_in, C = lstm.n_hidden, lstm.n_in, head.n_out
     if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= H:
         raise ValueError(f"Lane count must be an integer from 1 to the hidden units ({H}), "
                          f"not {lanes!r}")
     P = lanes
-    nnz = {g: np.count_nonzero(lstm.W[g], axis=1) for g in GATE_ORDER}
-    work = [sum(max(1, int(nnz[g][j])) for g in GATE_ORDER) for j in range(H)]
+    rows = cell_rows(lstm)
+    nnz = {g: np.count_nonzero(W, axis=1) for g, (W, _) in rows.items()}
+    work = [sum(max(1, int(nnz[g][j])) for g in rows) for j in range(H)]
 
     # Neurons to lanes: longest first onto the least loaded lane (ties: lowest lane, neuron).
     load, neurons = [0] * P, [[] for _ in range(P)]
@@ -153,8 +172,8 @@ def build_schedule(model, lanes):
     for p in range(P):
         out = []
         for j in neurons[p]:
-            for g in GATE_ORDER:
-                W = lstm.W[g][j]
+            for W, _ in rows.values():
+                W = W[j]
                 emit(out, _row((W[:n_in], x_cols), (W[n_in:][by_rank], h_cols)))
         step_words.append(len(out))
         cols = np.arange(bounds[p], bounds[p + 1])           # ranks of the lane's block
@@ -163,6 +182,6 @@ def build_schedule(model, lanes):
             emit(out, _row((head.W[c][by_rank[cols]], n_in + cols)))
         head_words.append(len(out) - step_words[-1])
         words.append(tuple(out))
-    return LstmSchedule(P, n_in, H, C, value_bits, col_bits, tuple(tuple(n) for n in neurons),
+    return LstmSchedule(lstm.cell, P, n_in, H, C, value_bits, col_bits, tuple(tuple(n) for n in neurons),
                         tuple(int(r) for r in rank), items, tuple(words), tuple(step_words),
                         tuple(head_words), tuple(head_cols))

@@ -16,7 +16,7 @@ from slimgen.sw.artifact import write_bytes_atomic
 from slimgen.sw.golden import argmax_first
 from slimgen.sw.integer_model import RecurrentFormat
 
-from .testing import prune_gates, random_lstm_classifier, require_simulator, trained_int_network
+from .testing import prune_gates, random_recurrent_classifier, require_simulator, trained_int_network
 
 
 def trained_lstm_classifier(n_hidden=16, q=1.0, seed=0):
@@ -66,20 +66,21 @@ def test_lstm_every_test_image(sim, digits_lstm, tmp_path):
 
 _NARROW = {"fmt": RecurrentFormat(gate_frac=6, tanh_frac=6, c_bits=9, h_frac=5, table_bits=7),
            "weight_bits": 4, "c_weight_bits": 3, "head_weight_bits": 5, "in_bits": 4}
-_CLASSIFIERS = [(3, {}, 1), (3, {}, 2), (7, _NARROW, 1), (7, _NARROW, 2)]
+_CLASSIFIERS = [(3, {}, 1, "lstm"), (3, {}, 2, "lstm"), (7, _NARROW, 1, "lstm"),
+                (7, _NARROW, 2, "lstm"), (3, {}, 1, "gru"), (7, _NARROW, 1, "gru")]
 
 
 @pytest.mark.sim
 # every case on Icarus in CI, one on Verilator; all of them on Verilator with -m long
-@pytest.mark.parametrize("sim,lanes,fmt,ew", [("icarus", *c) for c in _CLASSIFIERS] + [
+@pytest.mark.parametrize("sim,lanes,fmt,ew,cell", [("icarus", *c) for c in _CLASSIFIERS] + [
     pytest.param("verilator", *c, marks=() if c[0] == 3 and c[2] == 2 else pytest.mark.long)
     for c in _CLASSIFIERS])
-def test_lstm_random_classifier(sim, lanes, fmt, ew, tmp_path):
-    """Random weights over the tables' whole range (c and h saturate), random inputs, on one
-    and on two element-wise multipliers."""
+def test_lstm_random_classifier(sim, lanes, fmt, ew, cell, tmp_path):
+    """Random LSTM and GRU weights over the tables' whole range (c and h saturate), random
+    inputs, on one and on two element-wise multipliers."""
     require_simulator(sim)
     rng = np.random.default_rng(lanes)
-    qmodel = random_lstm_classifier(rng, 6, 7, 5, steps=5, density=0.2, **fmt)
+    qmodel = random_recurrent_classifier(rng, 6, 7, 5, steps=5, density=0.2, cell=cell, **fmt)
     x_q = rng.integers(0, 1 << qmodel.input_bits, (12, 5 * 6))
     verilog = tmp_path / "lstm.v"
     write_bytes_atomic(verilog, to_verilog(LstmClassifier(qmodel, lanes=lanes,

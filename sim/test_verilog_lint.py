@@ -20,7 +20,7 @@ from slimgen.hw.verilog import to_verilog
 
 from .fuzz import fuzz_case
 from .runner import _venv_path
-from .testing import random_cnn, random_lstm_classifier, random_mlp, require_simulator
+from .testing import random_cnn, random_recurrent_classifier, random_mlp, require_simulator
 
 WAIVERS = json.loads((Path(__file__).with_name("lint_waivers.json")).read_text())["waivers"]
 
@@ -69,7 +69,7 @@ def generated_tops():
     dense, sparse = random_mlp(rng, (64, 32, 10)), random_mlp(rng, (64, 32, 10), density=0.2)
     cnn = random_cnn(rng, (8, 8, 1), (4, 8), pool=2, n_classes=10, density=0.5,
                      conv_bias=False)
-    lstm = random_lstm_classifier(rng, 8, 32, 10, steps=8, weight_bits=10, c_weight_bits=10,
+    lstm = random_recurrent_classifier(rng, 8, 32, 10, steps=8, weight_bits=10, c_weight_bits=10,
                                   head_weight_bits=10)
     components = {
         "mlp_folded": compile_network(dense, lanes=8),

@@ -4,8 +4,8 @@
   missing, except in CI (``CI`` set), where every tool must be installed and a missing one fails;
 - small random integer layers and models for the hardware tests, as the records of
   :mod:`slimgen.sw.integer_model` (:func:`random_dense_layer`, :func:`random_sparse_layer`,
-  :func:`random_conv_layer`, :func:`random_lstm_cell`, and the networks :func:`random_mlp`,
-  :func:`random_cnn`, :func:`random_lstm_classifier`, :func:`dense_network`): weights over
+  :func:`random_conv_layer`, :func:`random_recurrent_cell`, and the networks :func:`random_mlp`,
+  :func:`random_cnn`, :func:`random_recurrent_classifier`, :func:`dense_network`): weights over
   their whole range or at one extreme, requantizations that map about a quarter of the
   accumulator range onto the outputs (so outputs cover zero, the middle and saturation);
 - a preset's integer model quantized the way the flow does it, untrained in a run folder
@@ -18,14 +18,14 @@ import numpy as np
 
 from slimgen.sim.runner import SimulatorNotFound, check_simulator
 from slimgen.sw.fixed import multiplier_shift, symmetric_max
-from slimgen.sw.integer_model import (IntConv, IntDense, IntFlatten, IntNetwork, IntPool,
+from slimgen.sw.integer_model import (GATES, IntConv, IntDense, IntFlatten, IntNetwork, IntPool,
                                       IntRecurrent, RecurrentFormat)
 from slimgen.sw.network import check_network
 
 __all__ = ["require_simulator", "random_dense_layer", "random_sparse_layer",
-           "random_conv_layer", "random_lstm_cell", "balanced_mask", "magnitude_mask", "dense_network", "random_mlp",
-           "random_cnn", "random_lstm_classifier", "untrained_int_run", "trained_int_network",
-           "prune_gates"]
+           "random_conv_layer", "random_recurrent_cell", "balanced_mask", "magnitude_mask",
+           "dense_network", "random_mlp", "random_cnn", "random_recurrent_classifier",
+           "untrained_int_run", "trained_int_network", "prune_gates"]
 
 
 def require_simulator(sim):
@@ -118,28 +118,33 @@ def random_conv_layer(rng, c_in, c_out, kernel=3, *, weight_bits=8, in_bits=8, o
     return IntConv(W, b, M, shift, True, True, out_bits=out_bits, **common)
 
 
-def random_lstm_cell(rng, n_in, n_hidden, *, density=0.3, fmt=RecurrentFormat(), in_bits=5,
-                     weight_bits=8, c_weight_bits=8, spread=4.0):
-    """A random LSTM :class:`IntRecurrent` on unsigned ``in_bits`` inputs: gates i, f, o with
-    about ``density`` non-zeros, c dense; the multipliers put the typical accumulator at about
-    ``spread`` table steps · 16, so the tables are used over their whole range (saturation
-    included)."""
+def random_recurrent_cell(rng, n_in, n_hidden, *, cell="lstm", density=0.3,
+                          fmt=RecurrentFormat(), in_bits=5, weight_bits=8, c_weight_bits=8,
+                          spread=4.0):
+    """A random LSTM or GRU :class:`IntRecurrent` on unsigned ``in_bits`` inputs: gates with
+    about ``density`` non-zeros (the LSTM's c dense); the multipliers put the typical
+    accumulator at about ``spread`` table steps · 16, so the tables are used over their whole
+    range (saturation included). The GRU's candidate sum is ``nx · 2^F + r · nh`` (r up to
+    2^F), its multiplier 2^F times smaller."""
     H = n_hidden
     act_bits = max(in_bits + 1, fmt.h_bits)
     W, b, M, S = {}, {}, {}, {}
-    for g in ("i", "f", "o", "c"):
-        qmax = symmetric_max(c_weight_bits if g == "c" else weight_bits)
+    for g in GATES[cell]:
+        qmax = symmetric_max(c_weight_bits if (cell, g) == ("lstm", "c") else weight_bits)
         w = rng.integers(-qmax, qmax + 1, (H, n_in + H))
-        if g != "c":
+        if (cell, g) != ("lstm", "c"):
             w = w * (rng.random((H, n_in + H)) < density)
         W[g] = w.astype(np.int64)
         b[g] = rng.integers(-qmax * 16, qmax * 16 + 1, H).astype(np.int64)
         # typical |z|: weights ~ qmax/2 times activations ~ 2^(act_bits−2) over the non-zeros
         typical = max(1.0, qmax / 2 * 2 ** (act_bits - 2)
                       * np.sqrt(max(1, np.count_nonzero(w) / H)))
+        if (cell, g) == ("gru", "n"):
+            b["hn"] = rng.integers(-qmax * 16, qmax * 16 + 1, H).astype(np.int64)
+            typical *= 2 ** fmt.gate_frac
         M[g], S[g] = multiplier_shift(spread * 16 / typical, 16)
-    return IntRecurrent("lstm", fmt, W, b, M, S, in_bits=in_bits, weight_bits=weight_bits,
-                        c_weight_bits=c_weight_bits)
+    return IntRecurrent(cell, fmt, W, b, M, S, in_bits=in_bits, weight_bits=weight_bits,
+                        c_weight_bits=c_weight_bits if cell == "lstm" else weight_bits)
 
 
 # ------------------------------------------------------------------ random networks
@@ -187,14 +192,17 @@ def random_cnn(rng, in_shape=(6, 6, 1), channels=(2, 3), pool=2, n_classes=3, *,
     return IntNetwork(check_network(desc, name="cnn"), tuple(layers), 1.0, act_bits)
 
 
-def random_lstm_classifier(rng, n_in, n_hidden, n_classes, *, steps, density=0.3,
-                           fmt=RecurrentFormat(), in_bits=5, weight_bits=8, c_weight_bits=8,
-                           head_weight_bits=8, spread=8.0):
-    """An LSTM classifier :class:`IntNetwork` over ``steps`` steps of ``n_in`` features:
-    :func:`random_lstm_cell` (tables used over their whole range) and a dense head on the
-    signed hidden state with about a fifth of its weights zero, giving the logits."""
-    cell = random_lstm_cell(rng, n_in, n_hidden, density=density, fmt=fmt, in_bits=in_bits,
-                            weight_bits=weight_bits, c_weight_bits=c_weight_bits, spread=spread)
+def random_recurrent_classifier(rng, n_in, n_hidden, n_classes, *, steps, cell="lstm",
+                                density=0.3, fmt=RecurrentFormat(), in_bits=5, weight_bits=8,
+                                c_weight_bits=8, head_weight_bits=8, spread=8.0):
+    """An LSTM or GRU classifier :class:`IntNetwork` over ``steps`` steps of ``n_in``
+    features: :func:`random_recurrent_cell` (tables used over their whole range) and a dense
+    head on the signed hidden state with about a fifth of its weights zero, giving the
+    logits."""
+    kind = cell
+    cell = random_recurrent_cell(rng, n_in, n_hidden, cell=kind, density=density, fmt=fmt,
+                                 in_bits=in_bits, weight_bits=weight_bits,
+                                 c_weight_bits=c_weight_bits, spread=spread)
     qmax = symmetric_max(head_weight_bits)
     W = rng.integers(-qmax, qmax + 1, (n_classes, n_hidden)) * \
         (rng.random((n_classes, n_hidden)) < 0.8)
@@ -204,9 +212,9 @@ def random_lstm_classifier(rng, n_in, n_hidden, n_classes, *, steps, density=0.3
     head = IntDense(W, b, requant=False, relu=False, in_bits=fmt.h_bits, in_signed=True,
                     weight_bits=head_weight_bits, out_bits=head.acc_bits)
     desc = [{"type": "input", "shape": [steps, n_in], "bits": in_bits},
-            {"type": "lstm", "hidden": n_hidden, **fmt.to_dict()},
+            {"type": kind, "hidden": n_hidden, **fmt.to_dict()},
             {"type": "dense", "units": n_classes}]
-    return IntNetwork(check_network(desc, name="lstm"), (cell, head), 1.0, in_bits)
+    return IntNetwork(check_network(desc, name=kind), (cell, head), 1.0, in_bits)
 
 
 # ------------------------------------------------------------------ quantized presets

@@ -14,7 +14,7 @@ from slimgen.hw.program import (build_programs, execute, layer_mults, network_cy
                                 wino_2d, wino_algorithm)
 from slimgen.sim.fuzz import fuzz_case
 from slimgen.sim.streams import unpack_fields
-from slimgen.sim.testing import dense_network, random_dense_layer, random_lstm_cell
+from slimgen.sim.testing import dense_network, random_dense_layer, random_recurrent_cell
 from slimgen.sw.integer_model import IntNetwork
 from slimgen.sw.network import check_network
 from slimgen.sw.random_network import random_description, random_inputs, random_int_network
@@ -202,7 +202,7 @@ def test_multiplications_skip_the_padding():
 
 def test_recurrent_layers_are_refused():
     rng = np.random.default_rng(0)
-    cell = random_lstm_cell(rng, 4, 6)
+    cell = random_recurrent_cell(rng, 4, 6)
     net = check_network({"layers": [{"type": "input", "shape": [5, 4]},
                                     {"type": "lstm", "hidden": 6},
                                     {"type": "dense", "units": 3}]})

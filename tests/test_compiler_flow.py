@@ -13,7 +13,7 @@ import pytest
 
 from slimgen.cli import main
 from slimgen.models.net import make_network
-from slimgen.sw.network import load_network
+from slimgen.sw.network import check_network, load_network
 from slimgen.sw.random_network import random_int_network
 
 CONV1D = {"name": "seq", "layers": [
@@ -41,14 +41,42 @@ def test_a_description_no_preset_takes_generates_on_the_compiler(tmp_path):
 
 
 def test_a_recurrent_network_no_engine_takes_is_refused():
+    """A GRU giving every step's state (a flatten and a dense layer after it) is neither the
+    recurrent engine's classifier nor feed-forward."""
+    desc = [{"type": "input", "shape": [8, 8], "bits": 5},
+            {"type": "gru", "hidden": 8, "sequences": True}, {"type": "flatten"},
+            {"type": "dense", "units": 10}]
+    int_net = random_int_network(np.random.default_rng(0), check_network(desc, name="seq"))
+    with pytest.raises(ValueError, match=r"^the network seq \(seq.json\) cannot be built: the "
+                                         r"compiler says Layer 0 is a recurrent gru cell; .* and "
+                                         r"it fits none of the preset engines \(mlp: .*lstm: The "
+                                         r"recurrent classifier takes an LSTM or GRU cell and a "
+                                         r"dense head, not recurrent, flatten, dense\); run the "
+                                         r"software stages with --to quantize$"):
+        make_network(int_net, SimpleNamespace(net="seq.json", lanes=4))
+
+
+def test_the_gru_example_goes_to_the_recurrent_engine():
+    """examples/nets/gru.json (a GRU's last state, dropout, dense): the recurrent engine with
+    its GRU element-wise unit, its entries the GRU's."""
+    from slimgen.models import get_model_kind
     path = str(Path(__file__).parents[1] / "examples" / "nets" / "gru.json")
     int_net = random_int_network(np.random.default_rng(0), load_network(path))
-    with pytest.raises(ValueError, match=rf"^the network gru \({re.escape(path)}\) cannot "
-                                         r"be built: the compiler says Layer 0 is a recurrent "
-                                         r"gru cell; .* and it fits none of the preset engines "
-                                         r"\(mlp: .*run the software stages with --to "
-                                         r"quantize$"):
-        make_network(int_net, SimpleNamespace(net=path, lanes=4))
+    config = SimpleNamespace(net=path, lanes=4, layout="rows", engine="auto", engines="auto",
+                             board="icebreaker", method="none", weight_memory="auto")
+    hw = make_network(int_net, config)
+    assert hw.slimgen_kind == "lstm" and hw.engine.cell.cell == "gru"
+    assert (hw.engine.lanes, hw.engine.ew_multipliers, hw.engine.ew_ii) == (4, 1, 6)
+    entries = get_model_kind("lstm").layer_entries(hw)
+    assert [e["name"] for e in entries] == ["gates_rz", "gate_n", "head", "elementwise"]
+    assert entries[-1]["mults_per_inference"] == 8 * 32 * 5
+    cell = hw.engine.cell
+    assert entries[0]["nonzeros"] == np.count_nonzero(cell.W["r"]) + \
+        np.count_nonzero(cell.W["z"])
+    assert entries[1]["nonzeros"] == np.count_nonzero(cell.W["n"])
+    with pytest.raises(ValueError, match=r"^--weight-memory spram is for the compiler's shared "
+                                         r"array .* gru runs on the lstm preset's engine"):
+        make_network(int_net, SimpleNamespace(**{**vars(config), "weight_memory": "spram"}))
 
 
 WINO1D = {"name": "seq3", "layers": [

@@ -7,8 +7,8 @@ import pytest
 
 from slimgen.hw.lstm_cell import LstmClassifier
 from slimgen.hw.lstm_engine import EW_II, LstmEngine, gate_constants, lstm_cycles
-from slimgen.hw.lstm_schedule import GATE_ORDER, build_schedule
-from slimgen.sim.testing import random_lstm_cell, random_lstm_classifier
+from slimgen.hw.lstm_schedule import ROWS, build_schedule
+from slimgen.sim.testing import random_recurrent_cell, random_recurrent_classifier
 from slimgen.sw.fixed import requantize
 from slimgen.sw.golden import recurrent
 from slimgen.sw.integer_model import RecurrentFormat
@@ -21,10 +21,11 @@ SMALL = {"fmt": RecurrentFormat(gate_frac=6, tanh_frac=6, c_bits=9, h_frac=5, ta
          "weight_bits": 4, "c_weight_bits": 3, "in_bits": 4}
 
 
-def random_classifier(rng, n_in, n_hidden, n_classes, *, steps, fmt=DEFAULT, density=0.3):
+def random_classifier(rng, n_in, n_hidden, n_classes, *, steps, fmt=DEFAULT, density=0.3,
+                      cell="lstm"):
     head = {"head_weight_bits": 5} if fmt is SMALL else {}
-    return random_lstm_classifier(rng, n_in, n_hidden, n_classes, steps=steps, density=density,
-                                  **fmt, **head)
+    return random_recurrent_classifier(rng, n_in, n_hidden, n_classes, steps=steps,
+                                       cell=cell, density=density, **fmt, **head)
 
 
 def _logits(raw, n_classes, logit_bits):
@@ -37,18 +38,22 @@ def _logits(raw, n_classes, logit_bits):
     return np.array(out, dtype=np.int64)
 
 
-@pytest.mark.parametrize("fmt,lanes,density,ew", [
-    (DEFAULT, 3, 0.3, 1),
-    (DEFAULT, 3, 0.3, 2),
-    (DEFAULT, 1, 0.1, 1),
-    (SMALL, 4, 0.2, 2),
-    (SMALL, 9, 0.05, 1),     # one neuron per lane; many empty rows (fillers)
-    (SMALL, 9, 0.05, 2),
+@pytest.mark.parametrize("fmt,lanes,density,ew,cell", [
+    (DEFAULT, 3, 0.3, 1, "lstm"),
+    (DEFAULT, 3, 0.3, 2, "lstm"),
+    (DEFAULT, 1, 0.1, 1, "lstm"),
+    (SMALL, 4, 0.2, 2, "lstm"),
+    (SMALL, 9, 0.05, 1, "lstm"),     # one neuron per lane; many empty rows (fillers)
+    (SMALL, 9, 0.05, 2, "lstm"),
+    (DEFAULT, 3, 0.3, 1, "gru"),
+    (DEFAULT, 1, 0.6, 1, "gru"),
+    (SMALL, 4, 0.2, 1, "gru"),
+    (SMALL, 9, 0.05, 1, "gru"),
 ])
-def test_classifier_random_weights(fmt, lanes, density, ew):
+def test_classifier_random_weights(fmt, lanes, density, ew, cell):
     """Three sequences back to back through the classifier: logits and class exact."""
     rng = np.random.default_rng(lanes)
-    model = random_classifier(rng, 5, 9, 4, steps=4, fmt=fmt, density=density)
+    model = random_classifier(rng, 5, 9, 4, steps=4, fmt=fmt, density=density, cell=cell)
     X = rng.integers(0, 1 << model.input_bits, (3, 4 * 5))
     dut = LstmClassifier(model, lanes=lanes, ew_multipliers=ew)
     raw, cycles = run_stream(dut, X.ravel(), 3, raw=True)
@@ -130,24 +135,28 @@ def _latency(dut, x, delay):
     return result[0]
 
 
-@pytest.mark.parametrize("fmt,lanes,density,delay,ew", [
-    (DEFAULT, 3, 0.3, 0, 1),
-    (DEFAULT, 2, 0.6, 3, 1),
-    (DEFAULT, 2, 0.6, 3, 2),
-    (SMALL, 9, 0.05, 5, 1),      # one neuron per lane: the EW paces the steps
-    (SMALL, 9, 0.05, 7, 2),
-    (SMALL, 4, 0.2, 8, 1),
-    (SMALL, 4, 0.2, 4, 2),
+@pytest.mark.parametrize("fmt,lanes,density,delay,ew,cell", [
+    (DEFAULT, 3, 0.3, 0, 1, "lstm"),
+    (DEFAULT, 2, 0.6, 3, 1, "lstm"),
+    (DEFAULT, 2, 0.6, 3, 2, "lstm"),
+    (SMALL, 9, 0.05, 5, 1, "lstm"),      # one neuron per lane: the EW paces the steps
+    (SMALL, 9, 0.05, 7, 2, "lstm"),
+    (SMALL, 4, 0.2, 8, 1, "lstm"),
+    (SMALL, 4, 0.2, 4, 2, "lstm"),
+    (DEFAULT, 2, 0.6, 3, 1, "gru"),
+    (DEFAULT, 3, 0.3, 5, 1, "gru"),
+    (SMALL, 9, 0.05, 10, 1, "gru"),
+    (SMALL, 4, 0.2, 4, 1, "gru"),
 ])
-def test_cycle_model_is_exact(fmt, lanes, density, delay, ew):
+def test_cycle_model_is_exact(fmt, lanes, density, delay, ew, cell):
     """The cycle model replays the engine: one sequence's latency, whatever the EW's phase
     when it starts, is :func:`lstm_cycles` at that phase, and at most the estimate."""
     rng = np.random.default_rng(20 + lanes)
-    model = random_classifier(rng, 5, 9, 4, steps=4, fmt=fmt, density=density)
+    model = random_classifier(rng, 5, 9, 4, steps=4, fmt=fmt, density=density, cell=cell)
     x = rng.integers(0, 1 << model.input_bits, 4 * 5)
     dut = LstmClassifier(model, lanes=lanes, ew_multipliers=ew)
     latency = _latency(dut, x, delay)
-    eng, ii = dut.engine, EW_II[ew]
+    eng, ii = dut.engine, EW_II[cell][ew]
     assert latency == lstm_cycles(eng.schedule, eng.steps, delay % ii, ew_multipliers=ew)
     assert latency <= eng.cycles_estimate == max(
         lstm_cycles(eng.schedule, eng.steps, k, ew_multipliers=ew) for k in range(ii))
@@ -160,15 +169,23 @@ def test_engine_errors():
     with pytest.raises(ValueError, match=r"^Lane count must be an integer from 1 to the hidden "
                                          r"units \(3\), not 4$"):
         LstmEngine(model, lanes=4)
-    with pytest.raises(ValueError, match=r"^Element-wise multipliers must be 1 or 2, not 3$"):
+    with pytest.raises(ValueError, match=r"^Element-wise multipliers of the lstm must be 1 or "
+                                         r"2, not 3$"):
         LstmEngine(model, lanes=2, ew_multipliers=3)
+    gru = random_classifier(np.random.default_rng(0), 2, 3, 2, steps=2, cell="gru")
+    with pytest.raises(ValueError, match=r"^Element-wise multipliers of the gru must be 1, "
+                                         r"not 2$"):
+        LstmEngine(gru, lanes=2, ew_multipliers=2)
 
 
-@pytest.mark.parametrize("lanes", [1, 2, 5, 9])
-def test_schedule_recomposes_the_weights(lanes):
-    """Every lane's rows, decoded, are its neurons' gate rows (h columns by rank) and its block
-    of the head's columns; every neuron is on exactly one lane; ranks follow the lanes."""
-    model = random_classifier(np.random.default_rng(7), 5, 9, 4, steps=3, density=0.1)
+@pytest.mark.parametrize("lanes,cell", [(1, "lstm"), (2, "lstm"), (5, "lstm"), (9, "lstm"),
+                                        (2, "gru"), (5, "gru")])
+def test_schedule_recomposes_the_weights(lanes, cell):
+    """Every lane's rows, decoded, are its neurons' gate rows (h columns by rank; the GRU's
+    candidate as its h part, then its x part) and its block of the head's columns; every
+    neuron is on exactly one lane; ranks follow the lanes."""
+    model = random_classifier(np.random.default_rng(7), 5, 9, 4, steps=3, density=0.1,
+                              cell=cell)
     lstm, head = model.layers
     s = build_schedule(model, lanes)
     n_in, H = 5, 9
@@ -187,8 +204,12 @@ def test_schedule_recomposes_the_weights(lanes):
                 rows.append(cur)
                 cur = []
         assert not cur and len(s.words[p]) == s.step_words[p] + s.head_words[p]
-        expected = [np.concatenate([lstm.W[g][j][:n_in], lstm.W[g][j][n_in:][by_rank]])
-                    for j in s.neurons[p] for g in GATE_ORDER]
+        W = {g: lstm.W[g] for g in lstm.gates}
+        parts = {"nh": lambda w: np.concatenate([0 * w[:n_in], w[n_in:]]),
+                 "nx": lambda w: np.concatenate([w[:n_in], 0 * w[n_in:]])}
+        expected = [np.concatenate([row[:n_in], row[n_in:][by_rank]])
+                    for j in s.neurons[p] for g in ROWS[cell]
+                    for row in [parts[g](W["n"][j]) if g in parts else W[g][j]]]
         cols = np.array(s.head_cols[p])
         for c in range(4):
             e = np.zeros(n_in + H, dtype=np.int64)
@@ -208,11 +229,12 @@ def test_schedule_recomposes_the_weights(lanes):
             assert cols_h == sorted(cols_h)
 
 
-def test_gate_constants_keep_the_index():
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gate_constants_keep_the_index(cell):
     """Clipping z to [z_lo, z_hi] and the reduced M, s give the golden table index for
     every z (checked over a range well beyond both ends)."""
-    lstm = random_lstm_cell(np.random.default_rng(3), 4, 6, spread=8)
-    for g in GATE_ORDER:
+    lstm = random_recurrent_cell(np.random.default_rng(3), 4, 6, spread=8, cell=cell)
+    for g in lstm.gates:
         M, s, lo, hi = gate_constants(lstm, g)
         assert M % 2 == 1 or s == 1
         z = np.arange(4 * lo - 100, 4 * hi + 100)
@@ -228,24 +250,24 @@ def test_gate_constants_keep_the_index():
 
 
 def test_classifier_refuses_a_cell():
-    lstm = random_lstm_cell(np.random.default_rng(0), 2, 3)
+    lstm = random_recurrent_cell(np.random.default_rng(0), 2, 3)
     with pytest.raises(TypeError, match=r"^Model must be an IntNetwork, not"):
         LstmClassifier(lstm)
 
 
 def test_classifier_structure_checked():
     from dataclasses import replace
-    from slimgen.hw.lstm_schedule import lstm_classifier
+    from slimgen.hw.lstm_schedule import recurrent_classifier
     from slimgen.sim.testing import random_mlp
     model = random_classifier(np.random.default_rng(0), 2, 3, 2, steps=2)
     cell, head = model.layers
-    assert lstm_classifier(model) == (cell, head, 2)
-    with pytest.raises(ValueError, match=r"^The LSTM classifier takes a recurrent cell and a "
-                                         r"dense head, not dense, dense$"):
+    assert recurrent_classifier(model) == (cell, head, 2)
+    with pytest.raises(ValueError, match=r"^The recurrent classifier takes an LSTM or GRU cell "
+                                         r"and a dense head, not dense, dense$"):
         LstmEngine(random_mlp(np.random.default_rng(0), (4, 3, 2)))
-    with pytest.raises(ValueError, match=r"^The cell must be an LSTM on unsigned inputs giving "
-                                         r"its last hidden state$"):
-        lstm_classifier(replace(model, layers=(replace(cell, sequences=True), head)))
+    with pytest.raises(ValueError, match=r"^The cell must be an LSTM or GRU on unsigned inputs "
+                                         r"giving its last hidden state$"):
+        recurrent_classifier(replace(model, layers=(replace(cell, sequences=True), head)))
     with pytest.raises(ValueError, match=r"^The head must be a dense layer on the 8-bit signed "
                                          r"hidden state giving its accumulators \(the logits\)$"):
-        lstm_classifier(replace(model, layers=(cell, replace(head, in_signed=False))))
+        recurrent_classifier(replace(model, layers=(cell, replace(head, in_signed=False))))

@@ -73,13 +73,13 @@ def ew_multipliers(int_model, lanes):
     takes a hidden unit every 7 cycles, two every 5: two pay when the element-wise unit
     paces the steps (few words per lane and step) or its queue at a step's end is long."""
     from slimgen.hw.lstm_engine import EW_II, EW_PRODUCTS, lstm_cycles
-    from slimgen.hw.lstm_schedule import build_schedule, lstm_classifier
-    lstm, head, T = lstm_classifier(int_model)
+    from slimgen.hw.lstm_schedule import build_schedule, recurrent_classifier
+    cell, head, T = recurrent_classifier(int_model)
     sched = build_schedule(int_model, lanes)
-    mults = T * sum(int(np.count_nonzero(lstm.W[g])) for g in "cifo") + \
-        int(np.count_nonzero(head.W)) + T * lstm.n_hidden * EW_PRODUCTS
+    mults = T * sum(int(np.count_nonzero(cell.W[g])) for g in cell.gates) + \
+        int(np.count_nonzero(head.W)) + T * cell.n_hidden * EW_PRODUCTS[cell.cell]
     best = None
-    for n, ii in sorted(EW_II.items()):
+    for n, ii in sorted(EW_II[cell.cell].items()):
         cycles = max(lstm_cycles(sched, T, phase, ew_multipliers=n) for phase in range(ii))
         cost = cycles * (lanes + n) / mults
         if best is None or cost < best[0]:
@@ -115,47 +115,59 @@ def _entry(name, kind, W, weight_bits, per_lane, lanes, cycles, uses):
     }
 
 
+# The per-inference entries of a cell's products: (name, kind, gates, their rows).
+_GATE_ENTRIES = {
+    "lstm": (("gates_ifo", "lstm gates", "ifo", ("i", "f", "o")),
+             ("gate_c", "lstm gate", "c", ("c",))),
+    "gru": (("gates_rz", "gru gates", "rz", ("r", "z")),
+            ("gate_n", "gru gate", "n", ("nh", "nx"))),
+}
+
+
 def layer_entries(net):
-    """Per-inference entries: the W_i, W_f, W_o products, the W_c product (both ``steps``
-    times) and the head (once), all on the same lanes. ``nonzeros_per_group``: each lane's
-    non-zero weights of that matrix; ``cycles``: the busiest lane's words for it (a row
+    """Per-inference entries: the cell's gate products in two groups (an LSTM's W_i, W_f, W_o
+    and its W_c; a GRU's W_r, W_z and its candidate's W_n), both ``steps`` times, and the head
+    (once), all on the same lanes, then the element-wise unit. ``nonzeros_per_group``: each
+    lane's non-zero weights of that matrix; ``cycles``: the busiest lane's words for it (a row
     without non-zeros costs one) per inference."""
-    from slimgen.hw.lstm_schedule import GATE_ORDER
+    from slimgen.hw.lstm_schedule import cell_rows
     eng = net.engine
-    sched, lstm, head, T = eng.schedule, eng.cell, eng.head, eng.steps
+    sched, cell, head, T = eng.schedule, eng.cell, eng.head, eng.steps
     P = eng.lanes
-    ifo = np.concatenate([lstm.W[g] for g in "ifo"])
-    per_lane = {g: [int(sum(np.count_nonzero(lstm.W[g][j]) for j in sched.neurons[p]))
-                    for p in range(P)] for g in GATE_ORDER}
-    words = {g: [sum(max(1, int(np.count_nonzero(lstm.W[g][j]))) for j in sched.neurons[p])
-                 for p in range(P)] for g in GATE_ORDER}
-    ifo_lane = [sum(per_lane[g][p] for g in "ifo") for p in range(P)]
-    ifo_words = [sum(words[g][p] for g in "ifo") for p in range(P)]
-    head_lane = [int(np.count_nonzero(head.W[:, [int(j) for j in range(lstm.n_hidden)
+    rows = cell_rows(cell)
+    words = {r: [sum(max(1, int(np.count_nonzero(W[j]))) for j in sched.neurons[p])
+                 for p in range(P)] for r, (W, _) in rows.items()}
+    entries = []
+    for name, kind, gates, row_names in _GATE_ENTRIES[cell.cell]:
+        per_lane = [sum(int(np.count_nonzero(cell.W[g][j])) for g in gates
+                        for j in sched.neurons[p]) for p in range(P)]
+        lane_words = [sum(words[r][p] for r in row_names) for p in range(P)]
+        W = np.concatenate([cell.W[g] for g in gates])
+        entries.append(_entry(name, kind, W, cell.gate_bits(gates[0]), per_lane, P,
+                              T * max(lane_words), T))
+    head_lane = [int(np.count_nonzero(head.W[:, [int(j) for j in range(cell.n_hidden)
                                                  if sched.rank[j] in sched.head_cols[p]]]))
                  for p in range(P)]
-    return [
-        _entry("gates_ifo", "lstm gates", ifo, lstm.weight_bits, ifo_lane, P,
-               T * max(ifo_words), T),
-        _entry("gate_c", "lstm gate", lstm.W["c"], lstm.c_weight_bits, per_lane["c"], P,
-               T * max(words["c"]), T),
+    return entries + [
         _entry("head", "dense", head.W, head.weight_bits, head_lane, P,
                max(sched.head_words), 1),
-        _elementwise_entry(lstm.n_hidden, T, eng.ew_multipliers, eng.ew_ii),
+        _elementwise_entry(cell.cell, cell.n_hidden, T, eng.ew_multipliers, eng.ew_ii),
     ]
 
 
-def _elementwise_entry(n_hidden, steps, n_mul, ii):
-    """The element-wise unit: per hidden unit and step z_g·M_g for the four gates and the
-    cell's three products, on its own ``n_mul`` multipliers, a unit every ``ii`` cycles."""
+def _elementwise_entry(cell, n_hidden, steps, n_mul, ii):
+    """The element-wise unit: per hidden unit and step its products (an LSTM's z_g·M_g for
+    the four gates and the cell's three; a GRU's three z_g·M_g and two), on its own ``n_mul``
+    multipliers, a unit every ``ii`` cycles."""
     from slimgen.hw.lstm_engine import EW_PRODUCTS
+    products = EW_PRODUCTS[cell]
     return {
-        "name": "elementwise", "kind": "lstm cell", "engine": "time-multiplexed",
-        "shape": [int(n_hidden), EW_PRODUCTS], "weight_bits": None, "sparsity": None,
+        "name": "elementwise", "kind": f"{cell} cell", "engine": "time-multiplexed",
+        "shape": [int(n_hidden), products], "weight_bits": None, "sparsity": None,
         "nonzeros": None, "nonzeros_per_group": None, "lanes": int(n_mul),
-        "mults_direct": EW_PRODUCTS, "mults": float(EW_PRODUCTS),
+        "mults_direct": products, "mults": float(products),
         "cycles": int(steps * n_hidden * ii),
-        "mults_per_inference": int(steps * n_hidden * EW_PRODUCTS),
+        "mults_per_inference": int(steps * n_hidden * products),
     }
 
 

@@ -5,13 +5,15 @@ Hardware: a network whose integer model has the structure one of the presets' en
 (:func:`hardware_kind`) is built on that engine: dense layers with ReLU (the MLP's engines:
 unless pruned, every layer on one folded array, which is the compiler's), 3×3 stride-1 'same'
 convolutions with ReLU, one max-pool and dense layers (the CNN's shared Winograd array), or an
-LSTM's last state and a dense head (the LSTM engine). Any other feed-forward network goes
+LSTM's or a GRU's last state and a dense head (the recurrent engine,
+:class:`slimgen.hw.lstm_engine.LstmEngine`). Any other feed-forward network goes
 through the compiler (:func:`slimgen.hw.compiler.compile_network`): every layer on one shared
-array of ``lanes`` multipliers, convolutions (1-D, and 2-D 3×3 on F(2×2, 3×3)) on Winograd/CRT
-where the cost model finds it saves cycles and the design is predicted to fit the run's board, the per-layer programs, cycles, bound and
-reasons in ``generate.json``; the weights in block RAM, or in the UP5K's SPRAMs when the block
-RAMs are predicted not to hold them (``--weight-memory``). A recurrent network no preset
-engine takes (a GRU) is refused at generate with the reasons.
+array of ``lanes`` multipliers, convolutions (1-D, and 2-D 3×3 on F(2×2, 3×3)) on
+Winograd/CRT where the cost model finds it saves cycles and the design is predicted to fit the
+run's board, the per-layer programs, cycles, bound and reasons in ``generate.json``; the weights in block RAM, or in the UP5K's SPRAMs when the block
+RAMs are predicted not to hold them (``--weight-memory``). A recurrent network the recurrent
+engine does not take (stacked cells, every step's state out) is refused at generate with the
+reasons.
 """
 
 import math
@@ -68,10 +70,10 @@ def hardware_kind(int_model):
     """``(name, None)`` of the preset whose engine takes ``int_model`` (``"mlp"``, ``"cnn"``,
     ``"lstm"``), or ``(None, reasons)`` with each engine's refusal."""
     from slimgen.hw.cnn_schedule import cnn_parts
-    from slimgen.hw.lstm_schedule import lstm_classifier
+    from slimgen.hw.lstm_schedule import recurrent_classifier
     from slimgen.hw.network import mlp_layers
     reasons = {}
-    for name, check in (("mlp", mlp_layers), ("cnn", _cnn_3x3), ("lstm", lstm_classifier)):
+    for name, check in (("mlp", mlp_layers), ("cnn", _cnn_3x3), ("lstm", recurrent_classifier)):
         try:
             check(int_model)
             return name, None
