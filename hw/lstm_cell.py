@@ -1,5 +1,6 @@
-"""The LSTM classifier top: :class:`slimgen.hw.lstm_engine.LstmEngine` (gates, element-wise
-step and head on shared lanes), then :class:`slimgen.hw.lib.argmax.Argmax`::
+"""The recurrent (LSTM or GRU) classifier top: :class:`slimgen.hw.lstm_engine.LstmEngine`
+(gates, element-wise step and head on shared lanes), then
+:class:`slimgen.hw.lib.argmax.Argmax`::
 
     i ─> LstmEngine ─> logits ─> Argmax ─> o {cls, logits[n_classes]}
 """
@@ -15,14 +16,14 @@ __all__ = ["LstmClassifier"]
 
 
 class LstmClassifier(wiring.Component):
-    """An LSTM classifier in hardware: :class:`slimgen.hw.lstm_engine.LstmEngine`
+    """An LSTM or GRU classifier in hardware: :class:`slimgen.hw.lstm_engine.LstmEngine`
     (gates, element-wise step and head on shared lanes), then
     :class:`slimgen.hw.lib.argmax.Argmax`, with the ports of :class:`slimgen.hw.network.Network`.
 
     Parameters
     ----------
     model : IntNetwork
-        An LSTM cell and a dense head (:func:`slimgen.hw.lstm_schedule.recurrent_classifier`).
+        An LSTM or GRU cell and a dense head (:func:`slimgen.hw.lstm_schedule.recurrent_classifier`).
     lanes : int
         Multiply lanes of the engine (shared by the gate products and the head).
     ew_multipliers : int

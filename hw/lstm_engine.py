@@ -1,7 +1,11 @@
-"""The LSTM classifier's datapath: P lanes that compute the gate products neuron by neuron, a
-time-multiplexed element-wise unit, and the head on the same lanes. Bit-exact with
-an LSTM classifier (:func:`slimgen.hw.lstm_schedule.recurrent_classifier`: an LSTM cell and a dense
-head, :class:`slimgen.sw.integer_model.IntNetwork`), as :func:`slimgen.sw.golden.forward` runs it.
+"""The recurrent classifier's datapath: P lanes that compute the gate products neuron by
+neuron, a time-multiplexed element-wise unit, and the head on the same lanes. Bit-exact with
+an LSTM or GRU classifier (:func:`slimgen.hw.lstm_schedule.recurrent_classifier`: the cell and
+a dense head, :class:`slimgen.sw.integer_model.IntNetwork`), as
+:func:`slimgen.sw.golden.forward` runs it. The LSTM's element-wise unit is described below;
+the GRU's four rows per neuron (r, z, U_n h + b_hn, W_n x + b_n) run on the same lanes, and
+its element-wise unit (:func:`slimgen.hw.lstm_datapath.gru_cell`: five products on one
+multiplier, a neuron every 6 cycles, D = 12) replaces the LSTM's; everything else is shared.
 
 Schedule (:mod:`slimgen.hw.lstm_schedule`): lane p streams, per step, the four gate rows (c, i,
 f, o) of each of its neurons, one multiply per non-zero weight. When a lane completes a neuron,
@@ -107,17 +111,19 @@ def _partial_range(rows, act_bits):
 
 
 class LstmEngine(wiring.Component):
-    """An LSTM classifier up to its logits.
+    """An LSTM or GRU classifier up to its logits.
 
     Parameters
     ----------
     model : IntNetwork
-        An LSTM cell and a dense head (:func:`slimgen.hw.lstm_schedule.recurrent_classifier`).
+        An LSTM or GRU cell and a dense head
+        (:func:`slimgen.hw.lstm_schedule.recurrent_classifier`).
     lanes : int
         Multiply lanes (shared by the gates and the head), from 1 to the hidden units.
     ew_multipliers : int
-        The element-wise unit's multipliers: 1 (a neuron every 7 cycles) or 2 (z·M on one,
-        the cell's products on the other: every 5 cycles).
+        The element-wise unit's multipliers (:data:`EW_II`). LSTM: 1 (a neuron every 7
+        cycles) or 2 (z·M on one, the cell's products on the other: every 5 cycles). GRU: 1
+        (every 6 cycles).
 
     Attributes
     ----------

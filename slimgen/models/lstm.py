@@ -9,7 +9,9 @@ Hardware (:class:`slimgen.hw.lstm_engine.LstmEngine`): the run's ``lanes`` are m
 shared by all four gates and the head; each lane computes whole hidden units (all four gate
 rows, one multiply per non-zero weight), and a time-multiplexed element-wise unit overlaps
 the lanes, its seven products per hidden unit and step on one multiplier or two
-(:func:`ew_multipliers` picks the busier design on the cycle model). The latency bound counts
+(:func:`ew_multipliers` picks the busier design on the cycle model). The same engine runs a
+GRU (a description's ``gru`` layer, :mod:`slimgen.models.net`): its entries are the GRU's
+gates and its element-wise unit's five products. The latency bound counts
 every multiplier and product, the element-wise unit's too. The 32-unit preset, dense: 4 lanes
 1.21× the bound (one element-wise multiplier), 8 lanes 1.14× (one); gate-pruned
 (``--method lstm_gates``): 4 lanes 1.14× (one), 8 lanes 1.20× (two).
