@@ -44,7 +44,7 @@ class Design:
     """One design of the bench: a name, the board, how its network is made, the split."""
     name: str
     board: str
-    kind: str         # mlp-dense, mlp-sparse, mlp-folded, cnn, lstm, fuzz:<seed>, net:<name>,
+    kind: str         # mlp-dense, mlp-sparse, mlp-folded, cnn, lstm, gru, fuzz:<seed>, net:<name>,
     #                   run:<bench>/<seed>: the integer model a bench/benchmarks.py run trained
     lanes: int
     split: str        # "cal" (fits the coefficients) or "val" (only checked)
@@ -96,6 +96,9 @@ DESIGNS = (
     # 2-D Winograd on the compiler: 16 running sums per lane
     Design("cnn3_dense2-4-ecp5", "ulx3s-85f", "net:cnn3_dense2", 4, "val",
            ("F(2×2, 3×3) Toom-Cook",) * 3),
+    # the GRU on the recurrent engine (examples/nets/gru.json)
+    Design("gru-2", "icebreaker", "gru", 2, "val"),
+    Design("gru-4-ecp5", "ulx3s-85f", "gru", 4, "val"),
 )
 
 
@@ -119,10 +122,11 @@ def make_design(design):
         q = random_cnn(rng, (8, 8, 1), cnn.CHANNELS, 2, cnn.N_CLASSES)
         cfg = SimpleNamespace(lanes=lanes, engines="dense", layout="rows")
         return q, lambda: cnn.make_network(q, cfg)
-    if kind == "lstm":
+    if kind in ("lstm", "gru"):
         from slimgen.models import lstm
-        q = random_int_network(rng, preset("lstm", hidden=lstm.N_HIDDEN, input_bits=5,
-                                           h_frac=7), density=0.3, weight_bits=6)
+        net = preset("lstm", hidden=lstm.N_HIDDEN, input_bits=5, h_frac=7) if kind == "lstm" \
+            else load_network(EXAMPLES / "gru.json")
+        q = random_int_network(rng, net, density=0.3, weight_bits=6)
         return q, lambda: lstm.make_network(q, SimpleNamespace(lanes=lanes))
     from slimgen.hw.compiler import choose, compile_network, options
     from slimgen.sw.network import DATA_PRESETS

@@ -415,18 +415,20 @@ def gru_cell(m, ew, z, t_rd, mx, my, mp, h_rd, h_wr, h, *, consts, frac, h_frac,
 
 # ---- the logits ------------------------------------------------------------------------------
 
-def logits_out(m, o, *, lane_results, lanes_done, bias, logit_bits, head_base, ew_read_addr,
-               rd_addr, rd_en, restart):
+def logits_out(m, o, *, lane_results, lanes_done, ew_done, bias, logit_bits, head_base,
+               ew_read_addr, rd_addr, rd_en, restart):
     """The logits on the stream ``o`` once every lane has written its head rows
-    (``lanes_done``), one a transfer: ``logit_r = b_r + Σ_p result_p[head_base + r]``. Until
-    then the lanes' shared result reads (``rd_addr``, ``rd_en``) are the EW's
+    (``lanes_done``) and the EW has written every h of the sequence (``ew_done``: a hidden
+    unit no logit reads is not waited for by the head, and its late write must not land in
+    the next sequence), one a transfer: ``logit_r = b_r + Σ_p result_p[head_base + r]``.
+    Until then the lanes' shared result reads (``rd_addr``, ``rd_en``) are the EW's
     (``ew_read_addr``). Drives ``restart`` when the last logit has been taken."""
     C = len(bias)
     m.submodules.head_bias = hb_mem = memory.Memory(shape=signed(logit_bits), depth=C,
                                                     init=bias)
     hb_rd = hb_mem.read_port()
     all_done = Signal(name="all_done")
-    m.d.comb += all_done.eq(Cat(*lanes_done).all())
+    m.d.comb += all_done.eq(Cat(*lanes_done).all() & ew_done)
     out_on = Signal(name="out_on")       # the logits' turn (until restart)
     emitting = Signal(name="emitting")   # logits left to put on o
     last_out = Signal(name="last_out")   # o holds the last logit

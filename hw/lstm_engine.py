@@ -218,9 +218,9 @@ class LstmEngine(wiring.Component):
         with m.If(hw_en):
             m.d.sync += n_w.eq(n_w + 1)
 
-        # ---- logits: the lanes' head sums plus the bias, once every lane is done ---------
+        # ---- logits: the lanes' head sums plus the bias, once every lane and the EW are done
         logits_out(m, self.o, lane_results=lane_results, lanes_done=lanes_done,
-                   bias=[int(x) for x in self.head.b], logit_bits=self.model.logit_bits,
+                   ew_done=n_w == T * H, bias=[int(x) for x in self.head.b], logit_bits=self.model.logit_bits,
                    head_base=2 * R, ew_read_addr=Mux(par_rd, R, 0) + 4 * k_rd + g_rd,
                    rd_addr=rd_addr, rd_en=rd_en, restart=restart)
         with m.If(restart):
@@ -317,8 +317,10 @@ def lstm_cycles(sched, steps, phase=0, *, ew_multipliers=1):
     EW_DEPTH cycles after the EW took that neuron; at step s ≥ 2, 5 cycles after it took the
     last neuron of step s − 2. A neuron is complete 3 cycles after its last word; the EW takes
     the neuron of rank r on a cycle of phase 0, once it is complete and rank r − 1 is taken,
-    and writes its h EW_DEPTH − 1 cycles later. The logits leave 4 + n_classes cycles after
-    every lane's last head word, the result 2 cycles after the last logit.
+    and writes its h EW_DEPTH − 1 cycles later. The logits start 3 cycles after every lane's
+    last head word or 1 after the EW's last h write, whichever is later (a hidden unit no
+    logit reads is not waited for by the head), and leave one a cycle; the result follows
+    2 cycles after the last logit.
     """
     P, H, n_in, T = sched.lanes, sched.n_hidden, sched.n_in, steps
     ew_ii = EW_II[sched.cell][ew_multipliers]
@@ -360,5 +362,5 @@ def lstm_cycles(sched, steps, phase=0, *, ew_multipliers=1):
                 took[s][r] = t + (-phase - t) % ew_ii
         new = sorted(t + ew_depth - 1 for row in took for t in row)
         if new == h_en or not X or new[0] > xt[-1]:     # the inputs as assumed
-            return max(go) + 4 + sched.n_classes + 2
+            return max(max(go) + 3, new[-1] + 1) + 1 + sched.n_classes + 2
         h_en = new

@@ -13,6 +13,12 @@ a batchnorm and ReLU or not; a max or average pool of size 2 or 3 and any stride
 half of them. Dense layers of 2 to 12 units close every network. Widths (2 to 8 bits),
 sparsity (density 0.2 to 1 per layer) and per-layer or per-channel multipliers come from
 :func:`slimgen.sw.random_network.random_int_network`.
+
+The recurrent engine's cases (:func:`recurrent_case`, seeds of their own): an LSTM (even seeds)
+or a GRU (odd) of 1 to 10 hidden units over 2 to 6 steps of 1 to 6 features, its last state
+(a dropout or not) into a dense head of 2 to 12 units; the cell's fixed-point format random
+half of the time (:func:`slimgen.sw.random_network.random_recurrent_format`), built by the
+flow's choice of engine (:func:`slimgen.models.net.make_network`) on 1 to 4 lanes.
 """
 
 from dataclasses import dataclass
@@ -20,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from slimgen.sw.network import NetworkError, check_network, padding_amounts
-from slimgen.sw.random_network import random_inputs, random_int_network
+from slimgen.sw.random_network import random_inputs, random_int_network, random_recurrent_format
 
-__all__ = ["FuzzCase", "fuzz_case", "fuzz_description", "FAMILIES"]
+__all__ = ["FuzzCase", "fuzz_case", "fuzz_description", "recurrent_case", "FAMILIES"]
 
 FAMILIES = ("image", "sequence", "image-global", "sequence-global", "vector")
 
@@ -106,3 +112,26 @@ def fuzz_case(seed, *, n=8):
     int_net = random_int_network(rng, net, density=None)
     return FuzzCase(seed, family, int_net, random_inputs(rng, int_net, n),
                     int(rng.integers(1, 7)))
+
+
+def recurrent_case(seed, *, n=6):
+    """Recurrent case ``seed`` (module docstring): a :class:`FuzzCase` of family ``lstm`` or
+    ``gru``, ``n`` input sequences (the all-zero and all-max first). Same seed, same case."""
+    rng = np.random.default_rng([17, seed])
+    cell = ("lstm", "gru")[seed % 2]
+    hidden = int(rng.integers(1, 11))
+    while True:
+        desc = [{"type": "input", "shape": [int(rng.integers(2, 7)), int(rng.integers(1, 7))],
+                 "bits": int(rng.integers(2, 9))},
+                {"type": cell, "hidden": hidden, **random_recurrent_format(rng)}]
+        if rng.random() < 0.3:
+            desc.append({"type": "dropout", "rate": 0.1})
+        desc.append({"type": "dense", "units": int(rng.integers(2, 13))})
+        try:
+            net = check_network(desc, name=f"{cell}{seed}")
+            break
+        except NetworkError:
+            continue
+    int_net = random_int_network(rng, net, density=None)
+    return FuzzCase(seed, cell, int_net, random_inputs(rng, int_net, n),
+                    int(rng.integers(1, min(4, hidden) + 1)))

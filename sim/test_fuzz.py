@@ -6,15 +6,22 @@ one case in SPRAM). Six cases run in CI (``sim``); all of them with ``pytest -m 
 model puts most sequence cases' convolutions on Winograd/CRT algorithms (1 and 3 of the CI
 six) and an image's 3×3 convolutions of stride 1 on F(2×2, 3×3) where it pays (cases 7, 30,
 70, 80 and 102, the first image cases that it does; 80 in CI). Planted bugs
-(:data:`slimgen.hw.program.MUTATIONS`) must make the bench fail."""
+(:data:`slimgen.hw.program.MUTATIONS`) must make the bench fail.
+
+The recurrent layers (LSTM, GRU) run on the recurrent engine
+(:class:`slimgen.hw.lstm_cell.LstmClassifier`), fuzzed with cases of their own
+(:func:`slimgen.sim.fuzz.recurrent_case`): two in CI, sixteen with ``-m fuzz``, the latency
+the engine's cycle model at some phase of its element-wise unit."""
 
 import numpy as np
 import pytest
 
 from slimgen.hw.compiler import compile_network
+from slimgen.hw.lstm_cell import LstmClassifier
+from slimgen.hw.lstm_engine import EW_II, lstm_cycles
 from slimgen.hw.program import execute
 from slimgen.hw.verilog import to_verilog
-from slimgen.sim.fuzz import fuzz_case
+from slimgen.sim.fuzz import fuzz_case, recurrent_case
 from slimgen.sim.network import verify_network
 from slimgen.sim.runner import BenchFailed
 from slimgen.sw.artifact import write_bytes_atomic
@@ -23,6 +30,8 @@ from .testing import require_simulator
 
 CI_SEEDS = (0, 1, 2, 3, 4, 80)        # one case of each family, and a 2-D Winograd layer
 FUZZ_SEEDS = tuple(range(5, 24)) + (30, 70, 102)
+RECURRENT_CI_SEEDS = (0, 1)           # an LSTM and a GRU
+RECURRENT_FUZZ_SEEDS = tuple(range(2, 18))
 
 
 def _run(case, tmp_path, mutation=None, weights="bram"):
@@ -86,3 +95,37 @@ def test_a_planted_bug_fails_the_bench(mutation, seed, tmp_path):
     assert not np.array_equal(execute(programs, case.x), case.int_net(case.x))
     with pytest.raises(BenchFailed):
         _run(case, tmp_path, mutation)
+
+
+def _check_recurrent(seed, tmp_path):
+    """Recurrent case ``seed`` on Verilator: logits exact, the latency of one sequence the
+    cycle model's at one of the element-wise unit's phases, at most its estimate. The LSTM's
+    element-wise unit on two multipliers in every fourth case."""
+    require_simulator("verilator")
+    case = recurrent_case(seed)
+    cell = case.int_net.layers[0].cell
+    ew = 2 if cell == "lstm" and seed % 4 == 0 else 1
+    dut = LstmClassifier(case.int_net, lanes=case.lanes, ew_multipliers=ew)
+    verilog = tmp_path / "network.v"
+    write_bytes_atomic(verilog, to_verilog(dut, "network").encode())
+    r = verify_network(verilog, case.int_net, case.x, build_dir=tmp_path / "build",
+                       sim="verilator", log_file=tmp_path / "bench.log")
+    assert r.n == len(case.x) and r.bit_exact
+    np.testing.assert_array_equal(r.logits, case.int_net(case.x))
+    eng = dut.engine
+    phases = {lstm_cycles(eng.schedule, eng.steps, k, ew_multipliers=ew)
+              for k in range(EW_II[cell][ew])}
+    assert r.latency in phases and r.latency <= eng.cycles_estimate, (r.latency, phases)
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("seed", RECURRENT_CI_SEEDS)
+def test_fuzz_recurrent_ci(seed, tmp_path):
+    _check_recurrent(seed, tmp_path)
+
+
+@pytest.mark.sim
+@pytest.mark.fuzz
+@pytest.mark.parametrize("seed", RECURRENT_FUZZ_SEEDS)
+def test_fuzz_recurrent(seed, tmp_path):
+    _check_recurrent(seed, tmp_path)

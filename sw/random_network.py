@@ -32,7 +32,8 @@ from .integer_model import (GATES, IntConv, IntDense, IntFlatten, IntNetwork, In
                             IntRecurrent, IntRelu, RecurrentFormat, act_range)
 from .network import LAYER_FIELDS, RECURRENT_FORMAT, check_network, padding_amounts
 
-__all__ = ["random_description", "random_int_network", "random_inputs", "FAMILY_KINDS"]
+__all__ = ["random_description", "random_int_network", "random_inputs",
+           "random_recurrent_format", "FAMILY_KINDS"]
 
 MULTIPLIER_BITS = 16
 
@@ -62,7 +63,7 @@ def _families(kinds):
     return spatial or ["vector"]
 
 
-def _recurrent_format(rng):
+def random_recurrent_format(rng):
     """Default half of the time, else a random format within RECURRENT_FORMAT's ranges and
     :func:`check_network`'s rules (h_frac, tanh_frac ≤ gate_frac ≤ c_bits − 2)."""
     if rng.random() < 0.5:
@@ -149,7 +150,7 @@ def _spatial_layer(rng, family, kinds, shape):
         return layer
     if kind in ("lstm", "gru"):
         return {"type": kind, "hidden": int(rng.integers(1, 6)),
-                "sequences": bool(rng.random() < 0.5), **_recurrent_format(rng)}
+                "sequences": bool(rng.random() < 0.5), **random_recurrent_format(rng)}
     if kind == "dropout":
         return {"type": "dropout", "rate": round(float(rng.uniform(0, 0.5)), 2)}
     return {"type": kind}          # relu, global_avgpool

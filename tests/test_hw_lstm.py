@@ -64,6 +64,31 @@ def test_classifier_random_weights(fmt, lanes, density, ew, cell):
     assert cycles <= 3 * (dut.engine.cycles_estimate + 4 * 5 + 4), cycles
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_hidden_unit_no_logit_reads(cell):
+    """The head never reads the last-ranked hidden unit (its column zero): the logits wait for
+    its h all the same, so that its write does not land in the next sequence (found by the
+    recurrent fuzz cases: the next sequence's lane counted that write as one of its own and
+    read a stale h; with the LSTM of this seed, the second and fourth sequences went wrong).
+    Four sequences back to back exact; one sequence's latency the cycle model's."""
+    from dataclasses import replace
+    rng = np.random.default_rng(2)
+    model = random_classifier(rng, 4, 6, 3, steps=4, density=0.5, cell=cell)
+    rec, head = model.layers
+    last = int(np.argmax(build_schedule(model, 1).rank))
+    W = head.W.copy()
+    W[:, last] = 0
+    model = replace(model, layers=(rec, replace(head, W=W)))
+    X = rng.integers(0, 1 << model.input_bits, (4, 4 * 4))
+    dut = LstmClassifier(model, lanes=1)
+    raw, _ = run_stream(dut, X.ravel(), 4, raw=True)
+    np.testing.assert_array_equal(_logits(raw, 3, model.logit_bits), model(X))
+    eng = dut.engine
+    for delay in (0, 3):
+        latency = _latency(LstmClassifier(model, lanes=1), X[0], delay)
+        assert latency == lstm_cycles(eng.schedule, eng.steps, delay % eng.ew_ii)
+
+
 def test_classifier_with_gaps_and_backpressure():
     """Inputs with idle cycles between them and a consumer that is often not ready: the lanes
     wait for their inputs, the logits wait for the consumer, and nothing is lost."""
