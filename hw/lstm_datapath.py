@@ -19,12 +19,15 @@ from dataclasses import dataclass
 from amaranth.hdl import Array, Cat, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory
 
+from slimgen.sw.fixed import signed_bits
+
 from .lib.mac_lane import mac_lane
 from .lib.requantizer import round_half_up, saturate
 from .lstm_schedule import GATE_ORDER
 
 __all__ = ["CellRegs", "EwTaps", "LaneWord", "cell_products", "cell_state", "ew_gate_sum",
            "ew_issue", "ew_multipliers", "ew_result_read", "ew_taps", "gate_products", "gru_cell",
+           "GRU_EW",
            "lane_mac", "lane_memories", "lane_walk", "logits_out", "table_reads", "taps"]
 
 GATES = len(GATE_ORDER)                  # rows per neuron (any cell); the EW reads one a cycle
@@ -128,7 +131,8 @@ def lane_walk(m, p, w_rd, *, steps, n_in, n_hidden, step_words, value_bits, col_
     """Stages A and B of lane p: ``w_rd`` reads word t + 1 while word t is decoded; it issues
     (``go``) when its operand is there — input ``s·n_in + col`` loaded (``x_loaded`` above
     it), or the h of rank ``col − n_in`` of step s − 1 written (``h_written`` above
-    ``(s − 1)·H + rank``; none at step 0, read as 0) — and, at s ≥ 2, when the EW has read
+    ``(s − 1)·H + rank``; none at step 0, read as 0, once the first input is) — and, at
+    s ≥ 2, when the EW has read
     every result of step s − 2 (``ew_read_step + 1 ≥ s``), whose buffer step s writes. The
     ``step_words`` words of a step repeat for every step, then the head's words follow once.
     Returns a :class:`LaneWord`."""
@@ -151,7 +155,10 @@ def lane_walk(m, p, w_rd, *, steps, n_in, n_hidden, step_words, value_bits, col_
     head = s == T
     guard = (s < 2) | head | (ew_read_step + 1 >= s)
     # (the head reads no x: its fillers name column 0)
-    ready = Mux(is_h, (s == 0) | (h_written + H > hb + hr), head | (x_loaded > xbase + col))
+    # (an h word of step 0, read as 0, still waits for the sequence's first input: a sample
+    # starts with its first input, whatever the idle time before it)
+    ready = Mux(is_h, (h_written + H > hb + hr) & (x_loaded != 0),
+                head | (x_loaded > xbase + col))
     go = Signal(name=f"go{p}")
     m.d.comb += go.eq(primed & ~done & guard & ready)
 
@@ -357,60 +364,94 @@ def cell_state(m, ew, table, mp, c_rd, c_wr, h, *, frac, c_bits, h_frac):
     return CellRegs(g=gval, o=o_b, c_prev=Mux(ew.first_step[6], 0, c_rd.data), c_t=c_new)
 
 
-def gru_cell(m, ew, z, t_rd, mx, my, mp, h_rd, h_wr, h, *, consts, frac, h_frac, table_bits):
-    """The GRU's element-wise step on one multiplier ``mx``, ``my`` → ``mp`` (registered), the
-    table port ``t_rd`` (σ at ``0 … 2^A − 1``, tanh after) and its own memory of h_{t−1}
-    (``h_rd``, ``h_wr``, by rank), from the row sums ``z`` (+ bias) read at τ+0..3 in the
-    order r, z, nh, nx; ``consts`` = (M, s, z_lo, z_hi) of gates r, z, n
-    (:func:`slimgen.hw.lstm_engine.gate_constants`)::
+#: The GRU element-wise unit's schedule by its multipliers: for each product (the gates'
+#: scalings r, z, n; nh·r; z·(h' − n)) the multiplier and the offset from τ of its operand
+#: write; the issue interval and the depth D (issue to h write, at τ + D − 1).
+GRU_EW = {
+    1: {"ii": 6, "depth": 12, "r": (0, 1), "z": (0, 2), "nh": (0, 4), "n": (0, 6), "h": (0, 9)},
+    2: {"ii": 5, "depth": 14, "r": (0, 1), "z": (0, 2), "nh": (1, 4), "n": (0, 8), "h": (1, 11)},
+}
+
+
+def gru_cell(m, ew, z, t_rd, muls, h_rd, h_wr, h, *, consts, frac, h_frac, table_bits,
+             plan):
+    """The GRU's element-wise step on the multipliers ``muls`` (``(mx, my, mp)``, mp
+    registered) as :data:`GRU_EW` ``plan`` places its products, the table port ``t_rd`` (σ
+    at ``0 … 2^A − 1``, tanh after) and its own memory of h_{t−1} (``h_rd``, ``h_wr``, by
+    rank), from the row sums ``z`` (+ bias) read at τ+0..3 in the order r, z, nh, nx;
+    ``consts`` = (M, s, z_lo, z_hi) of gates r, z, n
+    (:func:`slimgen.hw.lstm_engine.gate_constants`). On one multiplier (n: τ+6, h: τ+9)::
 
         τ+1  × z_r·M_r          τ+3  σ(u_r) read; nh held      τ+4  × nh·r; nx held
         τ+2  × z_z·M_z          τ+4  σ(u_z) read                τ+5  z held
-        τ+6  × clip(nx·2^F + nh·r)·M_n                          τ+8  tanh(u_n) read; h_{t−1} read
-        τ+9  × (h_{t−1}·2^(F − h_frac) − n)·z; n held
-        τ+11 h = sat(round((n·2^F + z·(h_{t−1}·2^(F − h_frac) − n)) >> 2F − h_frac))
+        τ+n  × clip(nx·2^F + nh·r)·M_n     (held at τ+6 when n > 6)
+        τ+n+2  tanh(u_n) read; h_{t−1} read
+        τ+h = τ+n+3  × (h_{t−1}·2^(F − h_frac) − n)·z; n held      (z copied at τ+h−2 if needed)
+        τ+h+2  h = sat(round((n·2^F + z·(h_{t−1}·2^(F − h_frac) − n)) >> 2F − h_frac))
 
-    which is the golden model's ``(2^F − z)·n + z·h_{t−1}·2^(F − h_frac)`` rearranged. The
-    multiplier's operand writes (τ+1, 2, 4, 6, 9) and the table reads (τ+3, 4, 8) are pairwise
-    different modulo the issue interval 6. Drives ``h`` (h_frac + 1 bits)."""
-    F, A = frac, table_bits
+    which is the golden model's ``(2^F − z)·n + z·h_{t−1}·2^(F − h_frac)`` rearranged. Each
+    multiplier's operand writes and the table reads are pairwise different modulo the issue
+    interval, and no product is read after a later write has replaced it. Drives ``h``
+    (h_frac + 1 bits)."""
+    F, A, ii = frac, table_bits, plan["ii"]
     flip = 1 << (A - 1)
     (M_r, s_r, lo_r, hi_r), (M_z, s_z, lo_z, hi_z), (M_n, s_n, lo_n, hi_n) = consts
+    d_n, d_h = plan["n"][1], plan["h"][1]
+    assert plan["nh"][1] == 4 and d_h == d_n + 3 and d_n >= 6
 
     def clip(v, lo, hi):
         return Mux(v < lo, lo, Mux(v > hi, hi, v))
+
+    def put(name, x, y):
+        mx, my, _ = muls[plan[name][0]]
+        with m.If(ew.valid[plan[name][1]]):
+            m.d.sync += [mx.eq(x), my.eq(y)]
+
+    def product(name):
+        return muls[plan[name][0]][2]
 
     nh = Signal(signed(len(z)), name="gru_nh")
     nx = Signal(signed(len(z)), name="gru_nx")
     zg = Signal(unsigned(F + 1), name="gru_z")          # σ: 0 ≤ z ≤ 2^F
     n = Signal(signed(F + 2), name="gru_n")             # tanh: |n| ≤ 2^F
-    with m.If(ew.valid[1]):
-        m.d.sync += [mx.eq(clip(z, lo_r, hi_r)), my.eq(M_r)]
-    with m.If(ew.valid[2]):
-        m.d.sync += [mx.eq(clip(z, lo_z, hi_z)), my.eq(M_z)]
+    put("r", clip(z, lo_r, hi_r), M_r)
+    put("z", clip(z, lo_z, hi_z), M_z)
     with m.If(ew.valid[3]):
         m.d.sync += nh.eq(z)
     with m.If(ew.valid[4]):
-        m.d.sync += [nx.eq(z), mx.eq(nh), my.eq(t_rd.data)]
+        m.d.sync += nx.eq(z)
+    put("nh", nh, t_rd.data)
     with m.If(ew.valid[5]):
         m.d.sync += zg.eq(t_rd.data)
-    with m.If(ew.valid[6]):
-        m.d.sync += [mx.eq(clip((nx << F) + mp, lo_n, hi_n)), my.eq(M_n)]
-    h_prev = Mux(ew.first_step[9], 0, h_rd.data)
-    with m.If(ew.valid[9]):
-        m.d.sync += [n.eq(t_rd.data), mx.eq((h_prev << (F - h_frac)) - t_rd.data),
-                     my.eq(zg)]
-    u = {g: saturate(m, round_half_up(mp, s_g), A, name=f"u_{g}")
+    zn = clip((nx << F) + product("nh"), lo_n, hi_n)
+    if d_n > 6:          # nh·r is replaced before τ+n: held from τ+6
+        zn_held = Signal(signed(signed_bits(lo_n, hi_n)), name="gru_zn")
+        with m.If(ew.valid[6]):
+            m.d.sync += zn_held.eq(zn)
+        zn = zn_held
+    put("n", zn, M_n)
+    z_h = zg
+    if d_h - 5 >= ii:    # the next neuron's z arrives first: a copy
+        z_h = Signal(unsigned(F + 1), name="gru_z2")
+        with m.If(ew.valid[d_h - 2]):
+            m.d.sync += z_h.eq(zg)
+    h_prev = Mux(ew.first_step[d_h], 0, h_rd.data)
+    with m.If(ew.valid[d_h]):
+        m.d.sync += n.eq(t_rd.data)
+    put("h", (h_prev << (F - h_frac)) - t_rd.data, z_h)
+    scaled = product("n")             # the gates' scalings are on one multiplier
+    u = {g: saturate(m, round_half_up(scaled, s_g), A, name=f"u_{g}")
          for g, s_g in (("r", s_r), ("z", s_z), ("n", s_n))}
     t_addr = Signal(A + 1, name="t_addr")
-    for d, g in ((3, "r"), (4, "z"), (8, "n")):
+    for d, g in ((3, "r"), (4, "z"), (d_n + 2, "n")):
         with m.If(ew.valid[d]):
             m.d.comb += t_addr.eq(Cat((u[g] ^ flip)[:A], int(g == "n")))
     m.d.comb += [t_rd.addr.eq(t_addr), t_rd.en.eq(1)]
-    m.d.comb += h.eq(saturate(m, round_half_up((n << F) + mp, 2 * F - h_frac), h_frac + 1,
-                              name="h"))
-    m.d.comb += [h_rd.addr.eq(ew.rank[8]), h_rd.en.eq(1),
-                 h_wr.addr.eq(ew.rank[11]), h_wr.data.eq(h), h_wr.en.eq(ew.valid[11])]
+    m.d.comb += h.eq(saturate(m, round_half_up((n << F) + product("h"), 2 * F - h_frac),
+                              h_frac + 1, name="h"))
+    m.d.comb += [h_rd.addr.eq(ew.rank[d_n + 2]), h_rd.en.eq(1),
+                 h_wr.addr.eq(ew.rank[d_h + 2]), h_wr.data.eq(h),
+                 h_wr.en.eq(ew.valid[d_h + 2])]
 
 
 # ---- the logits ------------------------------------------------------------------------------

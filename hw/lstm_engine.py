@@ -5,7 +5,8 @@ a dense head, :class:`slimgen.sw.integer_model.IntNetwork`), as
 :func:`slimgen.sw.golden.forward` runs it. The LSTM's element-wise unit is described below;
 the GRU's four rows per neuron (r, z, U_n h + b_hn, W_n x + b_n) run on the same lanes, and
 its element-wise unit (:func:`slimgen.hw.lstm_datapath.gru_cell`: five products on one
-multiplier, a neuron every 6 cycles, D = 12) replaces the LSTM's; everything else is shared.
+multiplier, a neuron every 6 cycles, D = 12, or on two, every 5, D = 14) replaces the LSTM's;
+everything else is shared.
 
 Schedule (:mod:`slimgen.hw.lstm_schedule`): lane p streams, per step, the four gate rows (c, i,
 f, o) of each of its neurons, one multiply per non-zero weight. When a lane completes a neuron,
@@ -68,21 +69,22 @@ from amaranth.lib.wiring import In, Out
 from slimgen.sw.fixed import signed_bits
 from slimgen.sw.golden import sigmoid_table, tanh_table
 
-from .lstm_datapath import (cell_products, cell_state, ew_gate_sum, ew_issue, ew_multipliers,
-                            ew_result_read, ew_taps, gate_products, gru_cell, lane_mac,
-                            lane_memories, lane_walk, logits_out, table_reads)
+from .lstm_datapath import (GRU_EW, cell_products, cell_state, ew_gate_sum, ew_issue,
+                            ew_multipliers, ew_result_read, ew_taps, gate_products, gru_cell,
+                            lane_mac, lane_memories, lane_walk, logits_out, table_reads)
 from .lstm_schedule import GATE_ORDER, build_schedule, cell_rows, recurrent_classifier
 
 __all__ = ["LstmEngine", "EW_II", "EW_DEPTH", "EW_PRODUCTS", "gate_constants", "lstm_cycles"]
 
 # Cycles between neurons in the element-wise unit, by cell and by its multipliers.
-EW_II = {"lstm": {1: 7, 2: 5}, "gru": {1: 6}}
-EW_DEPTH = {"lstm": {1: 17, 2: 16}, "gru": {1: 12}}   # its stages (issue to h write)
+EW_II = {"lstm": {1: 7, 2: 5}, "gru": {n: p["ii"] for n, p in GRU_EW.items()}}
+# its stages (issue to h write)
+EW_DEPTH = {"lstm": {1: 17, 2: 16}, "gru": {n: p["depth"] for n, p in GRU_EW.items()}}
 # Per neuron and step. LSTM: z_g·M_g for 4 gates; i·g, f·c, o·tanh(c). GRU: z_g·M_g for r, z
 # and the candidate; r·(U_n h + b_hn) and z·(h_{t−1} − n) (gru_cell).
 EW_PRODUCTS = {"lstm": 4 + 3, "gru": 3 + 2}
 _TANH_READ = {1: 9, 2: 12}   # the offset of the LSTM's tanh(c_t) table read
-_FIRST_STEP = {"lstm": 7, "gru": 10}   # the first step's flag: until c_{t−1}, h_{t−1} are read
+_FIRST_STEP = {"lstm": 7, "gru": 12}   # the first step's flag: until c_{t−1}, h_{t−1} are read
 
 
 def gate_constants(lstm, gate):
@@ -123,7 +125,7 @@ class LstmEngine(wiring.Component):
     ew_multipliers : int
         The element-wise unit's multipliers (:data:`EW_II`). LSTM: 1 (a neuron every 7
         cycles) or 2 (z·M on one, the cell's products on the other: every 5 cycles). GRU: 1
-        (every 6 cycles).
+        (every 6 cycles) or 2 (every 5).
 
     Attributes
     ----------
@@ -281,13 +283,16 @@ class LstmEngine(wiring.Component):
         z_sum_bits = max(self.part_bits, bias_bits) + 1
         z = ew_gate_sum(m, ew, lane_results, b_rd.data, bits=z_sum_bits)
         if lstm.cell == "gru":
-            # one multiplier: the gates' z·M, nh·r (nh as wide as a row sum), z·(h' − n)
-            mx, my, mp = ew_multipliers(m, [max(z_bits, z_sum_bits, F + 3)],
-                                        [max(b_bits, F + 1)])
+            # the gates' z·M on the first; nh·r (nh as wide as a row sum) and z·(h' − n) on
+            # the last (the same one if one)
+            x_bits, y_bits = [z_bits, max(z_sum_bits, F + 3)], [b_bits, F + 1]
+            if self.ew_multipliers == 1:
+                x_bits, y_bits = [max(x_bits)], [max(y_bits)]
+            muls = list(zip(*ew_multipliers(m, x_bits, y_bits)))
             m.submodules.h = h_mem = memory.Memory(shape=signed(fmt.h_bits), depth=H, init=[])
-            gru_cell(m, ew, z, t_rd, mx[0], my[0], mp[0],
-                     h_mem.read_port(transparent_for=()), h_mem.write_port(), h_data,
-                     consts=consts, frac=F, h_frac=fmt.h_frac, table_bits=A)
+            gru_cell(m, ew, z, t_rd, muls, h_mem.read_port(transparent_for=()),
+                     h_mem.write_port(), h_data, consts=consts, frac=F, h_frac=fmt.h_frac,
+                     table_bits=A, plan=GRU_EW[self.ew_multipliers])
             return g_rd, k_rd, par_rd
         m.submodules.c = c_mem = memory.Memory(shape=signed(fmt.c_bits), depth=H, init=[])
         c_rd, c_wr = c_mem.read_port(transparent_for=()), c_mem.write_port()
@@ -314,7 +319,8 @@ def lstm_cycles(sched, steps, phase=0, *, ew_multipliers=1):
     The engine's rules, word by word: a lane issues a word a cycle after the previous one at
     the earliest, and once its operand is there: input q of the sequence a cycle after its
     transfer (inputs go one a cycle, but not while h is written), h of rank r of step s − 1
-    EW_DEPTH cycles after the EW took that neuron; at step s ≥ 2, 5 cycles after it took the
+    EW_DEPTH cycles after the EW took that neuron (at step 0, read as 0, a cycle after the
+    first input's transfer); at step s ≥ 2, 5 cycles after it took the
     last neuron of step s − 2. A neuron is complete 3 cycles after its last word; the EW takes
     the neuron of rank r on a cycle of phase 0, once it is complete and rank r − 1 is taken,
     and writes its h EW_DEPTH − 1 cycles later. The logits start 3 cycles after every lane's
@@ -348,6 +354,8 @@ def lstm_cycles(sched, steps, phase=0, *, ew_multipliers=1):
                         t = max(t, took[s - 1][col - n_in] + ew_depth)
                     elif col < n_in and s < T:
                         t = max(t, xt[s * n_in + col] + 1)
+                    if s == 0:
+                        t = max(t, xt[0] + 1)
                     if 2 <= s < T:
                         t = max(t, took[s - 2][H - 1] + 5)
                     go[p] = t

@@ -67,7 +67,8 @@ def test_lstm_every_test_image(sim, digits_lstm, tmp_path):
 _NARROW = {"fmt": RecurrentFormat(gate_frac=6, tanh_frac=6, c_bits=9, h_frac=5, table_bits=7),
            "weight_bits": 4, "c_weight_bits": 3, "head_weight_bits": 5, "in_bits": 4}
 _CLASSIFIERS = [(3, {}, 1, "lstm"), (3, {}, 2, "lstm"), (7, _NARROW, 1, "lstm"),
-                (7, _NARROW, 2, "lstm"), (3, {}, 1, "gru"), (7, _NARROW, 1, "gru")]
+                (7, _NARROW, 2, "lstm"), (3, {}, 1, "gru"), (3, {}, 2, "gru"),
+                (7, _NARROW, 1, "gru"), (7, _NARROW, 2, "gru")]
 
 
 @pytest.mark.sim

@@ -46,9 +46,12 @@ def _logits(raw, n_classes, logit_bits):
     (SMALL, 9, 0.05, 1, "lstm"),     # one neuron per lane; many empty rows (fillers)
     (SMALL, 9, 0.05, 2, "lstm"),
     (DEFAULT, 3, 0.3, 1, "gru"),
+    (DEFAULT, 3, 0.3, 2, "gru"),
     (DEFAULT, 1, 0.6, 1, "gru"),
     (SMALL, 4, 0.2, 1, "gru"),
+    (SMALL, 4, 0.2, 2, "gru"),
     (SMALL, 9, 0.05, 1, "gru"),
+    (SMALL, 9, 0.05, 2, "gru"),
 ])
 def test_classifier_random_weights(fmt, lanes, density, ew, cell):
     """Three sequences back to back through the classifier: logits and class exact."""
@@ -169,9 +172,12 @@ def _latency(dut, x, delay):
     (SMALL, 4, 0.2, 8, 1, "lstm"),
     (SMALL, 4, 0.2, 4, 2, "lstm"),
     (DEFAULT, 2, 0.6, 3, 1, "gru"),
+    (DEFAULT, 2, 0.6, 3, 2, "gru"),
     (DEFAULT, 3, 0.3, 5, 1, "gru"),
     (SMALL, 9, 0.05, 10, 1, "gru"),
+    (SMALL, 9, 0.05, 8, 2, "gru"),
     (SMALL, 4, 0.2, 4, 1, "gru"),
+    (SMALL, 4, 0.2, 4, 2, "gru"),
 ])
 def test_cycle_model_is_exact(fmt, lanes, density, delay, ew, cell):
     """The cycle model replays the engine: one sequence's latency, whatever the EW's phase
@@ -198,9 +204,9 @@ def test_engine_errors():
                                          r"2, not 3$"):
         LstmEngine(model, lanes=2, ew_multipliers=3)
     gru = random_classifier(np.random.default_rng(0), 2, 3, 2, steps=2, cell="gru")
-    with pytest.raises(ValueError, match=r"^Element-wise multipliers of the gru must be 1, "
-                                         r"not 2$"):
-        LstmEngine(gru, lanes=2, ew_multipliers=2)
+    with pytest.raises(ValueError, match=r"^Element-wise multipliers of the gru must be 1 or 2, "
+                                         r"not 0$"):
+        LstmEngine(gru, lanes=2, ew_multipliers=0)
 
 
 @pytest.mark.parametrize("lanes,cell", [(1, "lstm"), (2, "lstm"), (5, "lstm"), (9, "lstm"),
