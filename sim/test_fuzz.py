@@ -58,17 +58,43 @@ def _check(seed, tmp_path, weights="bram"):
     return engine
 
 
+def _check_recurrent(seed, tmp_path):
+    """Recurrent case ``seed`` on Verilator: logits exact, the latency of one sequence the
+    cycle model's at one of the element-wise unit's phases, at most its estimate. The
+    element-wise unit on one multiplier in seeds 0, 1, 4, 5, …, on two in seeds 2, 3, 6, 7, …"""
+    require_simulator("verilator")
+    case = recurrent_case(seed)
+    cell = case.int_net.layers[0].cell
+    ew = 1 + seed // 2 % 2
+    dut = LstmClassifier(case.int_net, lanes=case.lanes, ew_multipliers=ew)
+    verilog = tmp_path / "network.v"
+    write_bytes_atomic(verilog, to_verilog(dut, "network").encode())
+    r = verify_network(verilog, case.int_net, case.x, build_dir=tmp_path / "build",
+                       sim="verilator", log_file=tmp_path / "bench.log")
+    assert r.n == len(case.x) and r.bit_exact
+    np.testing.assert_array_equal(r.logits, case.int_net(case.x))
+    eng = dut.engine
+    phases = {lstm_cycles(eng.schedule, eng.steps, k, ew_multipliers=ew)
+              for k in range(EW_II[cell][ew])}
+    assert r.latency in phases and r.latency <= eng.cycles_estimate, (r.latency, phases)
+
+
+CHECKS = {"net": _check, "recurrent": _check_recurrent}
+
+
 @pytest.mark.sim
-@pytest.mark.parametrize("seed", CI_SEEDS)
-def test_fuzz_ci(seed, tmp_path):
-    _check(seed, tmp_path)
+@pytest.mark.parametrize("kind, seed", [("net", s) for s in CI_SEEDS]
+                         + [("recurrent", s) for s in RECURRENT_CI_SEEDS])
+def test_fuzz_ci(kind, seed, tmp_path):
+    CHECKS[kind](seed, tmp_path)
 
 
 @pytest.mark.sim
 @pytest.mark.fuzz
-@pytest.mark.parametrize("seed", FUZZ_SEEDS)
-def test_fuzz(seed, tmp_path):
-    _check(seed, tmp_path)
+@pytest.mark.parametrize("kind, seed", [("net", s) for s in FUZZ_SEEDS]
+                         + [("recurrent", s) for s in RECURRENT_FUZZ_SEEDS])
+def test_fuzz(kind, seed, tmp_path):
+    CHECKS[kind](seed, tmp_path)
 
 
 @pytest.mark.sim
@@ -96,36 +122,3 @@ def test_a_planted_bug_fails_the_bench(mutation, seed, tmp_path):
     with pytest.raises(BenchFailed):
         _run(case, tmp_path, mutation)
 
-
-def _check_recurrent(seed, tmp_path):
-    """Recurrent case ``seed`` on Verilator: logits exact, the latency of one sequence the
-    cycle model's at one of the element-wise unit's phases, at most its estimate. The
-    element-wise unit on one multiplier in seeds 0, 1, 4, 5, …, on two in seeds 2, 3, 6, 7, …"""
-    require_simulator("verilator")
-    case = recurrent_case(seed)
-    cell = case.int_net.layers[0].cell
-    ew = 1 + seed // 2 % 2
-    dut = LstmClassifier(case.int_net, lanes=case.lanes, ew_multipliers=ew)
-    verilog = tmp_path / "network.v"
-    write_bytes_atomic(verilog, to_verilog(dut, "network").encode())
-    r = verify_network(verilog, case.int_net, case.x, build_dir=tmp_path / "build",
-                       sim="verilator", log_file=tmp_path / "bench.log")
-    assert r.n == len(case.x) and r.bit_exact
-    np.testing.assert_array_equal(r.logits, case.int_net(case.x))
-    eng = dut.engine
-    phases = {lstm_cycles(eng.schedule, eng.steps, k, ew_multipliers=ew)
-              for k in range(EW_II[cell][ew])}
-    assert r.latency in phases and r.latency <= eng.cycles_estimate, (r.latency, phases)
-
-
-@pytest.mark.sim
-@pytest.mark.parametrize("seed", RECURRENT_CI_SEEDS)
-def test_fuzz_recurrent_ci(seed, tmp_path):
-    _check_recurrent(seed, tmp_path)
-
-
-@pytest.mark.sim
-@pytest.mark.fuzz
-@pytest.mark.parametrize("seed", RECURRENT_FUZZ_SEEDS)
-def test_fuzz_recurrent(seed, tmp_path):
-    _check_recurrent(seed, tmp_path)
