@@ -121,4 +121,3 @@ def test_a_planted_bug_fails_the_bench(mutation, seed, tmp_path):
     assert not np.array_equal(execute(programs, case.x), case.int_net(case.x))
     with pytest.raises(BenchFailed):
         _run(case, tmp_path, mutation)
-
