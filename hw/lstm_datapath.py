@@ -267,14 +267,16 @@ def ew_gate_sum(m, ew, lane_results, bias, *, bits):
     return z
 
 
-def ew_multipliers(m, x_bits, y_bits):
-    """The EW's registered multipliers ``mp[n] ← mx[n] · my[n]`` (signed × unsigned, one per
-    width pair). Returns ``(mx, my, mp)``."""
+def ew_multipliers(m, x_bits, y_bits, drop=None):
+    """The EW's registered multipliers ``mp[n] ← (mx[n] · my[n]) >> drop[n]`` (signed ×
+    unsigned, one per width pair; ``drop``: low bits no reader uses, none by default). Returns
+    ``(mx, my, mp)``."""
+    drop = drop or [0] * len(x_bits)
     mx = [Signal(signed(xb), name=f"ew_mx{n}") for n, xb in enumerate(x_bits)]
     my = [Signal(unsigned(yb), name=f"ew_my{n}") for n, yb in enumerate(y_bits)]
-    mp = [Signal(signed(xb + yb + 1), name=f"ew_mp{n}") for n, (xb, yb) in
-          enumerate(zip(x_bits, y_bits))]
-    m.d.sync += [p_.eq(x_ * y_) for x_, y_, p_ in zip(mx, my, mp)]
+    mp = [Signal(signed(xb + yb + 1 - d), name=f"ew_mp{n}") for n, (xb, yb, d) in
+          enumerate(zip(x_bits, y_bits, drop))]
+    m.d.sync += [p_.eq((x_ * y_) >> d) for x_, y_, p_, d in zip(mx, my, mp, drop)]
     return mx, my, mp
 
 
@@ -374,7 +376,7 @@ GRU_EW = {
 
 
 def gru_cell(m, ew, z, t_rd, muls, h_rd, h_wr, h, *, consts, frac, h_frac, table_bits,
-             plan):
+             plan, scale_drop=0):
     """The GRU's element-wise step on the multipliers ``muls`` (``(mx, my, mp)``, mp
     registered) as :data:`GRU_EW` ``plan`` places its products, the table port ``t_rd`` (σ
     at ``0 … 2^A − 1``, tanh after) and its own memory of h_{t−1} (``h_rd``, ``h_wr``, by
@@ -391,8 +393,9 @@ def gru_cell(m, ew, z, t_rd, muls, h_rd, h_wr, h, *, consts, frac, h_frac, table
 
     which is the golden model's ``(2^F − z)·n + z·h_{t−1}·2^(F − h_frac)`` rearranged. Each
     multiplier's operand writes and the table reads are pairwise different modulo the issue
-    interval, and no product is read after a later write has replaced it. Drives ``h``
-    (h_frac + 1 bits)."""
+    interval, and no product is read after a later write has replaced it. ``scale_drop``: the
+    low bits the gates' multiplier drops (on two multipliers; below every shift s_g). Drives
+    ``h`` (h_frac + 1 bits)."""
     F, A, ii = frac, table_bits, plan["ii"]
     flip = 1 << (A - 1)
     (M_r, s_r, lo_r, hi_r), (M_z, s_z, lo_z, hi_z), (M_n, s_n, lo_n, hi_n) = consts
@@ -440,7 +443,7 @@ def gru_cell(m, ew, z, t_rd, muls, h_rd, h_wr, h, *, consts, frac, h_frac, table
         m.d.sync += n.eq(t_rd.data)
     put("h", (h_prev << (F - h_frac)) - t_rd.data, z_h)
     scaled = product("n")             # the gates' scalings are on one multiplier
-    u = {g: saturate(m, round_half_up(scaled, s_g), A, name=f"u_{g}")
+    u = {g: saturate(m, round_half_up(scaled, s_g - scale_drop), A, name=f"u_{g}")
          for g, s_g in (("r", s_r), ("z", s_z), ("n", s_n))}
     t_addr = Signal(A + 1, name="t_addr")
     for d, g in ((3, "r"), (4, "z"), (d_n + 2, "n")):

@@ -84,7 +84,8 @@ EW_DEPTH = {"lstm": {1: 17, 2: 16}, "gru": {n: p["depth"] for n, p in GRU_EW.ite
 # and the candidate; r·(U_n h + b_hn) and z·(h_{t−1} − n) (gru_cell).
 EW_PRODUCTS = {"lstm": 4 + 3, "gru": 3 + 2}
 _TANH_READ = {1: 9, 2: 12}   # the offset of the LSTM's tanh(c_t) table read
-_FIRST_STEP = {"lstm": 7, "gru": 12}   # the first step's flag: until c_{t−1}, h_{t−1} are read
+# the first step's flag: until c_{t−1} (LSTM), h_{t−1} (GRU, by its multipliers) are read
+_FIRST_STEP = {"lstm": {1: 7, 2: 7}, "gru": {n: p["h"][1] + 1 for n, p in GRU_EW.items()}}
 
 
 def gate_constants(lstm, gate):
@@ -196,7 +197,7 @@ class LstmEngine(wiring.Component):
         par = Signal()                   # ew_step's parity
         ew = ew_taps(m, issue=issue, rank=idx, lane=item_p, slot=item_k, parity=par,
                      first_step=ew_step == 0, depth=self.ew_depth,
-                     first_depth=_FIRST_STEP[lstm.cell])
+                     first_depth=_FIRST_STEP[lstm.cell][self.ew_multipliers])
         hw_en = ew.valid[-1]             # h write this cycle
 
         # ---- lanes ---------------------------------------------------------------------
@@ -286,13 +287,15 @@ class LstmEngine(wiring.Component):
             # the gates' z·M on the first; nh·r (nh as wide as a row sum) and z·(h' − n) on
             # the last (the same one if one)
             x_bits, y_bits = [z_bits, max(z_sum_bits, F + 3)], [b_bits, F + 1]
+            # on two, the first's product is only ever shifted right by s_g: its low bits go
+            drop = [min(s for _, s, _, _ in consts) - 1, 0]
             if self.ew_multipliers == 1:
-                x_bits, y_bits = [max(x_bits)], [max(y_bits)]
-            muls = list(zip(*ew_multipliers(m, x_bits, y_bits)))
+                x_bits, y_bits, drop = [max(x_bits)], [max(y_bits)], [0]
+            muls = list(zip(*ew_multipliers(m, x_bits, y_bits, drop)))
             m.submodules.h = h_mem = memory.Memory(shape=signed(fmt.h_bits), depth=H, init=[])
             gru_cell(m, ew, z, t_rd, muls, h_mem.read_port(transparent_for=()),
                      h_mem.write_port(), h_data, consts=consts, frac=F, h_frac=fmt.h_frac,
-                     table_bits=A, plan=GRU_EW[self.ew_multipliers])
+                     table_bits=A, plan=GRU_EW[self.ew_multipliers], scale_drop=drop[0])
             return g_rd, k_rd, par_rd
         m.submodules.c = c_mem = memory.Memory(shape=signed(fmt.c_bits), depth=H, init=[])
         c_rd, c_wr = c_mem.read_port(transparent_for=()), c_mem.write_port()

@@ -69,8 +69,9 @@ def generated_tops():
     dense, sparse = random_mlp(rng, (64, 32, 10)), random_mlp(rng, (64, 32, 10), density=0.2)
     cnn = random_cnn(rng, (8, 8, 1), (4, 8), pool=2, n_classes=10, density=0.5,
                      conv_bias=False)
-    lstm = random_recurrent_classifier(rng, 8, 32, 10, steps=8, weight_bits=10, c_weight_bits=10,
-                                  head_weight_bits=10)
+    lstm = random_recurrent_classifier(rng, 8, 32, 10, steps=8, weight_bits=10,
+                                       c_weight_bits=10, head_weight_bits=10)
+    gru = random_recurrent_classifier(rng, 8, 32, 10, steps=8, cell="gru", weight_bits=8)
     components = {
         "mlp_folded": compile_network(dense, lanes=8),
         "mlp_dense": Network(dense, lanes=4, engines="dense"),
@@ -78,6 +79,8 @@ def generated_tops():
         "mlp_sparse_banks": Network(sparse, lanes=4, engines="sparse", layout="banks"),
         "cnn": CNN(cnn, lanes=4),
         "lstm": LstmClassifier(lstm, lanes=8),
+        "gru": LstmClassifier(gru, lanes=4),
+        "gru_ew2": LstmClassifier(gru, lanes=4, ew_multipliers=2),
         # the compiler's engine, on a fuzzed network with conv, pool and dense layers
         "compiled": compile_network(fuzz_case(2).int_net, lanes=4),
         "uart_bridge": UARTBridge(dense, divisor=104, lanes=4),
@@ -167,7 +170,7 @@ def test_generated_verilog_lints_clean_but_for_the_waivers(lint_results):
 @pytest.mark.sim
 def test_every_top_was_linted(lint_results):
     assert sorted(lint_results) == sorted([
-        "board", "cnn", "compiled", "lstm", "mlp_dense", "mlp_folded", "mlp_sparse_banks",
+        "board", "cnn", "compiled", "gru", "gru_ew2", "lstm", "mlp_dense", "mlp_folded", "mlp_sparse_banks",
         "mlp_sparse_rows", "uart_bridge"])
     for name, (lines, messages) in lint_results.items():
         assert any(ln.startswith(f"module {name}(") for ln in lines), name
