@@ -3,8 +3,9 @@ iCEBreaker, and the resource model's prediction against nextpnr, on every design
 
     python bench/planner.py [--only mlp,cnn,...] [--runs DIR] [--fresh] [--epochs 20]
 
-For each network (the three presets on the digits and a description the compiler takes), two
-runs through the whole flow from nothing, seed 0, Verilator on every test image::
+For each network (the three presets on the digits, a description the compiler takes and the
+GRU description on the recurrent engine), two runs through the whole flow from nothing, seed 0,
+Verilator on every test image::
 
     python -m slimgen flow --run <runs>/<name>-<variant> <network> --board B [--objective O]
 
@@ -36,6 +37,8 @@ NETWORKS = {
     "cnn-mag": (["--model", "cnn", "--method", "magnitude", "--sparsity", "0.75"], 64),
     "lstm": (["--model", "lstm", "--method", "lstm_gates"], 64),
     "cnn1d": (["--net", str(HERE.parent / "examples" / "nets" / "cnn1d.json")], 64),
+    # the GRU on the recurrent engine (its element-wise unit's multipliers count)
+    "gru": (["--net", str(HERE.parent / "examples" / "nets" / "gru.json")], 64),
     # MNIST 28×28: 410 kbit of 8-bit weights, over the UP5K's 120 kbit of block RAM
     "mnist-mlp": (["--model", "mlp", "--data", "mnist5k", "--sizes", "784,64,10"], 784),
 }
