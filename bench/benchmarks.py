@@ -1,9 +1,9 @@
 """Beyond the 8×8 digits (issue 18): MNIST-1D against its paper's table, and MNIST 28×28 on the
 iCEBreaker. Every preset of :data:`BENCHES` through the whole flow from nothing, to a bitstream
 (a run whose generate stage refuses the structure keeps its software figures), with the float
-model trained on several seeds; a table of float / compressed / integer / hardware accuracy, bit-exactness,
-board, resources, fmax, cycles against their bound, inferences per second and the published
-figure beside ours; the goals, met or not and why; a final JSON line.
+model trained on several seeds; a table of float / compressed / integer / hardware accuracy,
+bit-exactness, board, resources, fmax, cycles against their bound, inferences per second and
+the published figure beside ours; the goals, met or not and why; a final JSON line.
 
     python bench/benchmarks.py [--only mnist1d-cnn,mnist-cnn] [--seeds 5] [--seed 0]
                                [--runs DIR] [--fresh] [--jobs 1]

@@ -23,7 +23,8 @@ class LstmClassifier(wiring.Component):
     Parameters
     ----------
     model : IntNetwork
-        An LSTM or GRU cell and a dense head (:func:`slimgen.hw.lstm_schedule.recurrent_classifier`).
+        An LSTM or GRU cell and a dense head
+        (:func:`slimgen.hw.lstm_schedule.recurrent_classifier`).
     lanes : int
         Multiply lanes of the engine (shared by the gate products and the head).
     ew_multipliers : int

@@ -1,13 +1,15 @@
-"""Datapath pieces of the LSTM classifier's engine (:class:`slimgen.hw.lstm_engine.LstmEngine`;
-its module docstring gives the lane pipeline A–D and the element-wise unit's (EW's) offsets
-from the issue cycle τ, which these pieces implement):
+"""Datapath pieces of the recurrent classifier's engine
+(:class:`slimgen.hw.lstm_engine.LstmEngine`; its module docstring gives the lane pipeline A–D
+and the LSTM element-wise unit's (EW's) offsets from the issue cycle τ, which these pieces
+implement; the GRU's EW is :mod:`slimgen.hw.gru_datapath`):
 
 - the EW's tags delayed along its pipeline (:func:`ew_taps`) and its issue (:func:`ew_issue`);
 - a lane: its memories (:func:`lane_memories`), its word walk, stages A and B
   (:func:`lane_walk`), and its multiply and accumulate, stages B to D (:func:`lane_mac`);
-- the EW's datapath: its result reads (:func:`ew_result_read`), its multipliers
-  (:func:`ew_multipliers`) and their operands (:func:`gate_products`, :func:`cell_products`),
-  its table port (:func:`table_reads`) and the cell's registers up to h_t (:func:`cell_state`);
+- the EW's datapath: its result reads (:func:`ew_result_read`) and its multipliers
+  (:func:`ew_multipliers`), both cells'; the LSTM's operands (:func:`gate_products`,
+  :func:`cell_products`), table port (:func:`table_reads`) and the cell's registers up to h_t
+  (:func:`cell_state`);
 - the logits out of the lanes' head sums (:func:`logits_out`).
 
 The functions add logic to a module ``m`` and return its signals; they take plain numbers,
@@ -19,15 +21,12 @@ from dataclasses import dataclass
 from amaranth.hdl import Array, Cat, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory
 
-from slimgen.sw.fixed import signed_bits
-
 from .lib.mac_lane import mac_lane
 from .lib.requantizer import round_half_up, saturate
 from .lstm_schedule import GATE_ORDER
 
 __all__ = ["CellRegs", "EwTaps", "LaneWord", "cell_products", "cell_state", "ew_gate_sum",
-           "ew_issue", "ew_multipliers", "ew_result_read", "ew_taps", "gate_products", "gru_cell",
-           "GRU_EW",
+           "ew_issue", "ew_multipliers", "ew_result_read", "ew_taps", "gate_products",
            "lane_mac", "lane_memories", "lane_walk", "logits_out", "table_reads", "taps"]
 
 GATES = len(GATE_ORDER)                  # rows per neuron (any cell); the EW reads one a cycle
@@ -54,7 +53,7 @@ class EwTaps:
     lane: list         # (5,) the lane whose results hold its z_g (read up to τ+3, data at τ+4)
     slot: list         # (4,) its slot among that lane's neurons
     parity: list       # (D,) its step's parity: the result buffer read, the h buffer written
-    first_step: list   # its step is the first: c_{t−1} = 0 (LSTM, τ+6), h_{t−1} = 0 (GRU, τ+9)
+    first_step: list   # its step is the first: c_{t−1} = 0 (LSTM), h_{t−1} = 0 (GRU)
 
 
 def ew_taps(m, *, issue, rank, lane, slot, parity, first_step, depth, first_depth):
@@ -249,7 +248,8 @@ def _gate_tap(ew, field, first):
 
 
 def ew_result_read(m, ew):
-    """τ+g: the EW reads z_g (g = 0 … 3: c, i, f, o) of the neuron issued g cycles ago.
+    """τ+g: the EW reads row g's sum (g = 0 … 3: :data:`~slimgen.hw.lstm_schedule.ROWS`, an
+    LSTM's c, i, f, o, a GRU's r, z, nh, nx) of the neuron issued g cycles ago.
     Returns ``(gate, slot, parity, rank)`` of that read."""
     g_rd = Signal(range(GATES), name="g_rd")
     for d in range(GATES):
@@ -364,97 +364,6 @@ def cell_state(m, ew, table, mp, c_rd, c_wr, h, *, frac, c_bits, h_frac):
                  c_wr.addr.eq(ew.rank[9]), c_wr.data.eq(c_new), c_wr.en.eq(ew.valid[9])]
     m.d.comb += h.eq(saturate(m, round_half_up(mp, 2 * F - h_frac), h_frac + 1, name="h"))
     return CellRegs(g=gval, o=o_b, c_prev=Mux(ew.first_step[6], 0, c_rd.data), c_t=c_new)
-
-
-#: The GRU element-wise unit's schedule by its multipliers: for each product (the gates'
-#: scalings r, z, n; nh·r; z·(h' − n)) the multiplier and the offset from τ of its operand
-#: write; the issue interval and the depth D (issue to h write, at τ + D − 1).
-GRU_EW = {
-    1: {"ii": 6, "depth": 12, "r": (0, 1), "z": (0, 2), "nh": (0, 4), "n": (0, 6), "h": (0, 9)},
-    2: {"ii": 5, "depth": 14, "r": (0, 1), "z": (0, 2), "nh": (1, 4), "n": (0, 8), "h": (1, 11)},
-}
-
-
-def gru_cell(m, ew, z, t_rd, muls, h_rd, h_wr, h, *, consts, frac, h_frac, table_bits,
-             plan, scale_drop=0):
-    """The GRU's element-wise step on the multipliers ``muls`` (``(mx, my, mp)``, mp
-    registered) as :data:`GRU_EW` ``plan`` places its products, the table port ``t_rd`` (σ
-    at ``0 … 2^A − 1``, tanh after) and its own memory of h_{t−1} (``h_rd``, ``h_wr``, by
-    rank), from the row sums ``z`` (+ bias) read at τ+0..3 in the order r, z, nh, nx;
-    ``consts`` = (M, s, z_lo, z_hi) of gates r, z, n
-    (:func:`slimgen.hw.lstm_engine.gate_constants`). On one multiplier (n: τ+6, h: τ+9)::
-
-        τ+1  × z_r·M_r          τ+3  σ(u_r) read; nh held      τ+4  × nh·r; nx held
-        τ+2  × z_z·M_z          τ+4  σ(u_z) read                τ+5  z held
-        τ+n  × clip(nx·2^F + nh·r)·M_n     (held at τ+6 when n > 6)
-        τ+n+2  tanh(u_n) read; h_{t−1} read
-        τ+h = τ+n+3  × (h_{t−1}·2^(F − h_frac) − n)·z; n held      (z copied at τ+h−2 if needed)
-        τ+h+2  h = sat(round((n·2^F + z·(h_{t−1}·2^(F − h_frac) − n)) >> 2F − h_frac))
-
-    which is the golden model's ``(2^F − z)·n + z·h_{t−1}·2^(F − h_frac)`` rearranged. Each
-    multiplier's operand writes and the table reads are pairwise different modulo the issue
-    interval, and no product is read after a later write has replaced it. ``scale_drop``: the
-    low bits the gates' multiplier drops (on two multipliers; below every shift s_g). Drives
-    ``h`` (h_frac + 1 bits)."""
-    F, A, ii = frac, table_bits, plan["ii"]
-    flip = 1 << (A - 1)
-    (M_r, s_r, lo_r, hi_r), (M_z, s_z, lo_z, hi_z), (M_n, s_n, lo_n, hi_n) = consts
-    d_n, d_h = plan["n"][1], plan["h"][1]
-    assert plan["nh"][1] == 4 and d_h == d_n + 3 and d_n >= 6
-
-    def clip(v, lo, hi):
-        return Mux(v < lo, lo, Mux(v > hi, hi, v))
-
-    def put(name, x, y):
-        mx, my, _ = muls[plan[name][0]]
-        with m.If(ew.valid[plan[name][1]]):
-            m.d.sync += [mx.eq(x), my.eq(y)]
-
-    def product(name):
-        return muls[plan[name][0]][2]
-
-    nh = Signal(signed(len(z)), name="gru_nh")
-    nx = Signal(signed(len(z)), name="gru_nx")
-    zg = Signal(unsigned(F + 1), name="gru_z")          # σ: 0 ≤ z ≤ 2^F
-    n = Signal(signed(F + 2), name="gru_n")             # tanh: |n| ≤ 2^F
-    put("r", clip(z, lo_r, hi_r), M_r)
-    put("z", clip(z, lo_z, hi_z), M_z)
-    with m.If(ew.valid[3]):
-        m.d.sync += nh.eq(z)
-    with m.If(ew.valid[4]):
-        m.d.sync += nx.eq(z)
-    put("nh", nh, t_rd.data)
-    with m.If(ew.valid[5]):
-        m.d.sync += zg.eq(t_rd.data)
-    zn = clip((nx << F) + product("nh"), lo_n, hi_n)
-    if d_n > 6:          # nh·r is replaced before τ+n: held from τ+6
-        zn_held = Signal(signed(signed_bits(lo_n, hi_n)), name="gru_zn")
-        with m.If(ew.valid[6]):
-            m.d.sync += zn_held.eq(zn)
-        zn = zn_held
-    put("n", zn, M_n)
-    z_h = zg
-    if d_h - 5 >= ii:    # the next neuron's z arrives first: a copy
-        z_h = Signal(unsigned(F + 1), name="gru_z2")
-        with m.If(ew.valid[d_h - 2]):
-            m.d.sync += z_h.eq(zg)
-    h_prev = Mux(ew.first_step[d_h], 0, h_rd.data)
-    with m.If(ew.valid[d_h]):
-        m.d.sync += n.eq(t_rd.data)
-    put("h", (h_prev << (F - h_frac)) - t_rd.data, z_h)
-    scaled = product("n")             # the gates' scalings are on one multiplier
-    u = {g: saturate(m, round_half_up(scaled, s_g - scale_drop), A, name=f"u_{g}")
-         for g, s_g in (("r", s_r), ("z", s_z), ("n", s_n))}
-    t_addr = Signal(A + 1, name="t_addr")
-    for d, g in ((3, "r"), (4, "z"), (d_n + 2, "n")):
-        with m.If(ew.valid[d]):
-            m.d.comb += t_addr.eq(Cat((u[g] ^ flip)[:A], int(g == "n")))
-    m.d.comb += [t_rd.addr.eq(t_addr), t_rd.en.eq(1)]
-    m.d.comb += h.eq(saturate(m, round_half_up((n << F) + product("h"), 2 * F - h_frac),
-                              h_frac + 1, name="h"))
-    m.d.comb += [h_rd.addr.eq(ew.rank[d_n + 2]), h_rd.en.eq(1),
-                 h_wr.addr.eq(ew.rank[d_h + 2]), h_wr.data.eq(h),
-                 h_wr.en.eq(ew.valid[d_h + 2])]
 
 
 # ---- the logits ------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ an LSTM or GRU classifier (:func:`slimgen.hw.lstm_schedule.recurrent_classifier`
 a dense head, :class:`slimgen.sw.integer_model.IntNetwork`), as
 :func:`slimgen.sw.golden.forward` runs it. The LSTM's element-wise unit is described below;
 the GRU's four rows per neuron (r, z, U_n h + b_hn, W_n x + b_n) run on the same lanes, and
-its element-wise unit (:func:`slimgen.hw.lstm_datapath.gru_cell`: five products on one
+its element-wise unit (:func:`slimgen.hw.gru_datapath.gru_cell`: five products on one
 multiplier, a neuron every 6 cycles, D = 12, or on two, every 5, D = 14) replaces the LSTM's;
 everything else is shared.
 
@@ -69,9 +69,10 @@ from amaranth.lib.wiring import In, Out
 from slimgen.sw.fixed import signed_bits
 from slimgen.sw.golden import sigmoid_table, tanh_table
 
-from .lstm_datapath import (GRU_EW, cell_products, cell_state, ew_gate_sum, ew_issue,
-                            ew_multipliers, ew_result_read, ew_taps, gate_products, gru_cell,
-                            lane_mac, lane_memories, lane_walk, logits_out, table_reads)
+from .gru_datapath import GRU_EW, gru_cell
+from .lstm_datapath import (cell_products, cell_state, ew_gate_sum, ew_issue, ew_multipliers,
+                            ew_result_read, ew_taps, gate_products, lane_mac, lane_memories,
+                            lane_walk, logits_out, table_reads)
 from .lstm_schedule import GATE_ORDER, build_schedule, cell_rows, recurrent_classifier
 
 __all__ = ["LstmEngine", "EW_II", "EW_DEPTH", "EW_PRODUCTS", "gate_constants", "lstm_cycles"]
@@ -223,7 +224,8 @@ class LstmEngine(wiring.Component):
 
         # ---- logits: the lanes' head sums plus the bias, once every lane and the EW are done
         logits_out(m, self.o, lane_results=lane_results, lanes_done=lanes_done,
-                   ew_done=n_w == T * H, bias=[int(x) for x in self.head.b], logit_bits=self.model.logit_bits,
+                   ew_done=n_w == T * H, bias=[int(x) for x in self.head.b],
+                   logit_bits=self.model.logit_bits,
                    head_base=2 * R, ew_read_addr=Mux(par_rd, R, 0) + 4 * k_rd + g_rd,
                    rd_addr=rd_addr, rd_en=rd_en, restart=restart)
         with m.If(restart):
@@ -259,7 +261,7 @@ class LstmEngine(wiring.Component):
 
     def _element_wise(self, m, ew, lane_results, h_data):
         """The EW after its issue (module docstring: its offsets from τ; the GRU's:
-        :func:`slimgen.hw.lstm_datapath.gru_cell`): the rows' reads and biases, its
+        :func:`slimgen.hw.gru_datapath.gru_cell`): the rows' reads and biases, its
         multipliers, its tables and the cell's state; drives ``h_data``. Returns ``(row, slot,
         parity)`` of its result read (the lanes' read address)."""
         lstm, fmt = self.cell, self.cell.fmt

@@ -6,8 +6,9 @@ by neuron, the four rows of each of its neurons (:data:`ROWS`: an LSTM's gates c
 GRU's r, z and its candidate's two sums, ``nh`` = U_n h + b_hn on the h columns and ``nx`` =
 W_n x + b_n on the x columns, which the cell combines as ``(nx · 2^F + r · nh)``), one
 multiply per non-zero weight: pruned weights cost no cycle; a row with no non-zero weight
-costs one (a filler word of weight 0). After the last step the lanes stream the head: lane p holds a block
-of the hidden units' columns of every logit row; the logits are the sums over the lanes.
+costs one (a filler word of weight 0). After the last step the lanes stream the head: lane p
+holds a block of the hidden units' columns of every logit row; the logits are the sums over
+the lanes.
 
 Words (``value_bits + col_bits + 1`` bits, LSB first): the weight (signed), the column and
 ``last`` (last word of a row). Columns ``0 .. n_in−1`` are the step's inputs x_t; column
@@ -182,6 +183,6 @@ def build_schedule(model, lanes):
             emit(out, _row((head.W[c][by_rank[cols]], n_in + cols)))
         head_words.append(len(out) - step_words[-1])
         words.append(tuple(out))
-    return LstmSchedule(lstm.cell, P, n_in, H, C, value_bits, col_bits, tuple(tuple(n) for n in neurons),
-                        tuple(int(r) for r in rank), items, tuple(words), tuple(step_words),
+    return LstmSchedule(lstm.cell, P, n_in, H, C, value_bits, col_bits,
+                        tuple(tuple(n) for n in neurons), tuple(int(r) for r in rank), items, tuple(words), tuple(step_words),
                         tuple(head_words), tuple(head_cols))

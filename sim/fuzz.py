@@ -17,8 +17,9 @@ sparsity (density 0.2 to 1 per layer) and per-layer or per-channel multipliers c
 The recurrent engine's cases (:func:`recurrent_case`, seeds of their own): an LSTM (even seeds)
 or a GRU (odd) of 1 to 10 hidden units over 2 to 6 steps of 1 to 6 features, its last state
 (a dropout or not) into a dense head of 2 to 12 units; the cell's fixed-point format random
-half of the time (:func:`slimgen.sw.random_network.random_recurrent_format`), built by the
-flow's choice of engine (:func:`slimgen.models.net.make_network`) on 1 to 4 lanes.
+half of the time (:func:`slimgen.sw.random_network.random_recurrent_format`), on 1 to 4 lanes
+(the flow builds such a network on the recurrent engine, :func:`slimgen.models.net.make_network`;
+the bench builds that engine itself, to choose its element-wise multipliers).
 """
 
 from dataclasses import dataclass

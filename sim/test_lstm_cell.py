@@ -16,7 +16,8 @@ from slimgen.sw.artifact import write_bytes_atomic
 from slimgen.sw.golden import argmax_first
 from slimgen.sw.integer_model import RecurrentFormat
 
-from .testing import prune_gates, random_recurrent_classifier, require_simulator, trained_int_network
+from .testing import (prune_gates, random_recurrent_classifier, require_simulator,
+                      trained_int_network)
 
 
 def trained_lstm_classifier(n_hidden=16, q=1.0, seed=0):

@@ -58,7 +58,8 @@ def _board_verilog(qmodel):
 
 
 def generated_tops():
-    """``(name, Verilog text)`` of every top, module ``name`` (the flow's shapes, random weights)."""
+    """``(name, Verilog text)`` of every top, module ``name`` (the flow's shapes, random
+    weights)."""
     from slimgen.hw.cnn import CNN
     from slimgen.hw.compiler import compile_network
     from slimgen.hw.lstm_cell import LstmClassifier
@@ -170,7 +171,7 @@ def test_generated_verilog_lints_clean_but_for_the_waivers(lint_results):
 @pytest.mark.sim
 def test_every_top_was_linted(lint_results):
     assert sorted(lint_results) == sorted([
-        "board", "cnn", "compiled", "gru", "gru_ew2", "lstm", "mlp_dense", "mlp_folded", "mlp_sparse_banks",
-        "mlp_sparse_rows", "uart_bridge"])
+        "board", "cnn", "compiled", "gru", "gru_ew2", "lstm", "mlp_dense", "mlp_folded",
+        "mlp_sparse_banks", "mlp_sparse_rows", "uart_bridge"])
     for name, (lines, messages) in lint_results.items():
         assert any(ln.startswith(f"module {name}(") for ln in lines), name

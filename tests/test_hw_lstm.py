@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""The LSTM cell and the LSTM classifier's engine on Amaranth's simulator, against the integer
+"""The recurrent (LSTM and GRU) classifier's engine on Amaranth's simulator, against the integer
 golden model; the engine's schedule and constants against the weights they come from."""
 
 import numpy as np
@@ -191,6 +191,32 @@ def test_cycle_model_is_exact(fmt, lanes, density, delay, ew, cell):
     assert latency == lstm_cycles(eng.schedule, eng.steps, delay % ii, ew_multipliers=ew)
     assert latency <= eng.cycles_estimate == max(
         lstm_cycles(eng.schedule, eng.steps, k, ew_multipliers=ew) for k in range(ii))
+
+
+@pytest.mark.parametrize("cell,ew", [("lstm", 1), ("lstm", 2), ("gru", 1), ("gru", 2)])
+def test_a_lane_starting_on_h_words_waits_for_the_first_input(cell, ew):
+    """Each lane's first row has h weights and no x weights: its step-0 words (h read as 0)
+    still wait for the sequence's first input, so that the latency is the cycle model's
+    whatever the idle time before the sample (it came out 5 to 7 cycles shorter after a
+    delay, and the model could not know the delay)."""
+    from dataclasses import replace
+    rng = np.random.default_rng(4)
+    model = random_classifier(rng, 4, 6, 3, steps=3, density=0.5, cell=cell)
+    rec, head = model.layers
+    s = build_schedule(model, 2)
+    W = {g: w.copy() for g, w in rec.W.items()}
+    first = ROWS[cell][0]
+    for p in range(2):
+        j = s.neurons[p][0]
+        W[first][j, :4] = 0
+        W[first][j, 4:] = np.where(W[first][j, 4:] == 0, 1, W[first][j, 4:])
+    model = replace(model, layers=(replace(rec, W=W), head))
+    x = rng.integers(0, 1 << model.input_bits, 3 * 4)
+    for delay in (0, 7, 20):
+        dut = LstmClassifier(model, lanes=2, ew_multipliers=ew)
+        eng = dut.engine
+        assert _latency(dut, x, delay) == lstm_cycles(eng.schedule, eng.steps,
+                                                      delay % eng.ew_ii, ew_multipliers=ew)
 
 
 def test_engine_errors():

@@ -72,8 +72,9 @@ def ew_multipliers(int_model, lanes):
     """The element-wise unit's multipliers (1 or 2) that keep every multiplier busiest: the
     fewer modelled multiplier-cycles per multiplication, ``cycles · (lanes + n) / mults``
     (cycles: :attr:`slimgen.hw.lstm_engine.LstmEngine.cycles_estimate`; ties: 1). One multiplier
-    takes a hidden unit every 7 cycles, two every 5: two pay when the element-wise unit
-    paces the steps (few words per lane and step) or its queue at a step's end is long."""
+    takes a hidden unit every 7 cycles (GRU: 6), two every 5: two pay when the element-wise
+    unit paces the steps (few words per lane and step) or its queue at a step's end is
+    long."""
     from slimgen.hw.lstm_engine import EW_II, EW_PRODUCTS, lstm_cycles
     from slimgen.hw.lstm_schedule import build_schedule, recurrent_classifier
     cell, head, T = recurrent_classifier(int_model)
@@ -91,8 +92,9 @@ def ew_multipliers(int_model, lanes):
 
 def multipliers(net):
     """Every multiplier in use: the lanes (shared by the gate products and the head) and the
-    element-wise unit's one or two (the accumulators' scaling onto the tables, and f·c, i·g,
-    o·tanh c), which :func:`layer_entries` counts as a layer of its own."""
+    element-wise unit's one or two (the accumulators' scaling onto the tables, and an LSTM's
+    f·c, i·g, o·tanh c or a GRU's r·(U_n h + b_hn), z·(h − n)), which :func:`layer_entries`
+    counts as a layer of its own."""
     return net.engine.multipliers + net.engine.ew_multipliers
 
 

@@ -10,8 +10,9 @@ LSTM's or a GRU's last state and a dense head (the recurrent engine,
 through the compiler (:func:`slimgen.hw.compiler.compile_network`): every layer on one shared
 array of ``lanes`` multipliers, convolutions (1-D, and 2-D 3×3 on F(2×2, 3×3)) on
 Winograd/CRT where the cost model finds it saves cycles and the design is predicted to fit the
-run's board, the per-layer programs, cycles, bound and reasons in ``generate.json``; the weights in block RAM, or in the UP5K's SPRAMs when the block
-RAMs are predicted not to hold them (``--weight-memory``). A recurrent network the recurrent
+run's board, the per-layer programs, cycles, bound and reasons in ``generate.json``; the
+weights in block RAM, or in the UP5K's SPRAMs when the block RAMs are predicted not to hold
+them (``--weight-memory``). A recurrent network the recurrent
 engine does not take (stacked cells, every step's state out) is refused at generate with the
 reasons.
 """
