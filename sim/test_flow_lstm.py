@@ -1,6 +1,6 @@
-"""The gate-pruned LSTM through ``slimgen flow`` up to verification: every image of the digits
-test split through the generated Verilog of the LSTM classifier, bit-exact against the integer
-golden model."""
+"""The gate-pruned LSTM and a GRU description through ``slimgen flow`` up to verification:
+every image of the digits test split through the generated Verilog of the recurrent
+classifier, bit-exact against the integer golden model."""
 
 import functools
 import json
@@ -43,3 +43,26 @@ def test_flow_lstm_every_test_image(tmp_path, monkeypatch):
     assert s["cycles_lower_bound"] == -(-s["mults_per_inference"] // (8 + n_ew))
     assert s["cycles_lower_bound"] <= s["cycles_per_inference"] <= s["cycles_estimate"]
     assert s["latency_over_bound"] <= 1.25
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_flow_gru_description_every_test_image(tmp_path):
+    """examples/nets/gru.json (a GRU's last state, dropout, dense) through the flow: the
+    recurrent engine with the GRU's element-wise unit, every test image bit-exact."""
+    from pathlib import Path
+    require_simulator("verilator")
+    net = Path(__file__).resolve().parents[1] / "examples" / "nets" / "gru.json"
+    run = tmp_path / "run"
+    assert main(["flow", "--net", str(net), "--epochs", "4", "--lanes", "4", "--sim",
+                 "verilator", "--run", str(run), "--skip-build", "--quiet"]) == 0
+    s = json.loads((run / "summary.json").read_text())
+    assert s["images_verified"] == 360 and s["hw_bit_exact"]
+    assert s["hw_accuracy"] == s["int_accuracy"]
+    assert [e["name"] for e in s["layers"]] == ["gates_rz", "gate_n", "head", "elementwise"]
+    rz, n, head, ew = s["layers"]
+    assert rz["lanes"] == n["lanes"] == head["lanes"] == 4 and ew["lanes"] in (1, 2)
+    assert ew["mults_per_inference"] == 8 * 32 * 5
+    assert s["mults_per_inference"] == 8 * (rz["nonzeros"] + n["nonzeros"]) + \
+        head["nonzeros"] + ew["mults_per_inference"]
+    assert s["cycles_lower_bound"] <= s["cycles_per_inference"] <= s["cycles_estimate"]
