@@ -67,17 +67,20 @@ def ew_taps(m, *, issue, rank, lane, slot, parity, first_step, depth, first_dept
                   first_step=taps(m, first_step, first_depth, name="ew_s0_"))
 
 
-def ew_issue(m, *, ii, steps, n_hidden, completed, lane, issue, rank, step, parity, restart):
+def ew_issue(m, *, ii, steps, n_hidden, completed, lane, issue, rank, step, parity, restart,
+             start):
     """The EW takes the neuron of rank ``rank`` (computed by lane ``lane``) on phase 0 of a
     counter modulo ``ii``, once that lane has completed more neurons than the EW took from it::
 
         issue = (phase = 0) ∧ (step < steps) ∧ (completed[lane] > taken[lane])
 
     then moves to the next rank, and after rank H − 1 to the next step (``parity`` flips).
-    ``completed``: the lanes' counts of complete neurons; ``issue`` is driven here."""
+    ``completed``: the lanes' counts of complete neurons; ``issue`` is driven here. The
+    counter restarts with every sequence: ``start`` (its first input taken) is phase 0, so a
+    sequence's cycles do not depend on when it came (the EW is empty then)."""
     H = n_hidden
     phase = Signal(range(ii), name="phase")
-    m.d.sync += phase.eq(Mux(phase == ii - 1, 0, phase + 1))
+    m.d.sync += phase.eq(Mux(start | (phase == ii - 1), Mux(start, 1 % ii, 0), phase + 1))
     taken = [Signal(Value.cast(n).shape(), name=f"ec{p}") for p, n in enumerate(completed)]
     lane_completed, lane_taken = Array(completed)[lane], Array(taken)[lane]
     m.d.comb += issue.eq((phase == 0) & (step < steps) & (lane_completed > lane_taken))

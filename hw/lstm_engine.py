@@ -166,12 +166,10 @@ class LstmEngine(wiring.Component):
 
     @functools.cached_property
     def cycles_estimate(self):
-        """Modelled cycles per sample, from its first input transfer to its result out of
+        """Cycles per sample, from its first input transfer to its result out of
         :class:`slimgen.hw.lstm_cell.LstmClassifier` (inputs sent back to back): the engine's
-        timing replayed word by word (:func:`lstm_cycles`), at the EW's worst phase."""
-        return max(lstm_cycles(self.schedule, self.steps, phase,
-                               ew_multipliers=self.ew_multipliers)
-                   for phase in range(self.ew_ii))
+        timing replayed word by word (:func:`lstm_cycles`)."""
+        return lstm_cycles(self.schedule, self.steps, ew_multipliers=self.ew_multipliers)
 
     def elaborate(self, platform):
         m = Module()
@@ -217,6 +215,7 @@ class LstmEngine(wiring.Component):
 
         # ---- element-wise unit ---------------------------------------------------------
         ew_issue(m, ii=self.ew_ii, steps=T, n_hidden=H, completed=list(completed), lane=item_p,
+                 start=self.i.valid & self.i.ready & (x_cnt == 0),
                  issue=issue, rank=idx, step=ew_step, parity=par, restart=restart)
         g_rd, k_rd, par_rd = self._element_wise(m, ew, list(lane_results), h_data)
         with m.If(hw_en):
@@ -317,9 +316,9 @@ class LstmEngine(wiring.Component):
         return g_rd, k_rd, par_rd
 
 
-def lstm_cycles(sched, steps, phase=0, *, ew_multipliers=1):
+def lstm_cycles(sched, steps, *, ew_multipliers=1):
     """Cycles of one sample on :class:`LstmEngine` of schedule ``sched`` over ``steps`` steps,
-    the EW's phase counter at ``phase`` when the first input is taken (cycle 0).
+    from its first input's transfer (cycle 0, the EW's phase 0) to its result.
 
     The engine's rules, word by word: a lane issues a word a cycle after the previous one at
     the earliest, and once its operand is there: input q of the sequence a cycle after its
@@ -327,7 +326,8 @@ def lstm_cycles(sched, steps, phase=0, *, ew_multipliers=1):
     EW_DEPTH cycles after the EW took that neuron (at step 0, read as 0, a cycle after the
     first input's transfer); at step s ≥ 2, 5 cycles after it took the
     last neuron of step s − 2. A neuron is complete 3 cycles after its last word; the EW takes
-    the neuron of rank r on a cycle of phase 0, once it is complete and rank r − 1 is taken,
+    the neuron of rank r on a cycle of phase 0 (a multiple of EW_II), once it is complete and
+    rank r − 1 is taken,
     and writes its h EW_DEPTH − 1 cycles later. The logits start 3 cycles after every lane's
     last head word or 1 after the EW's last h write, whichever is later (a hidden unit no
     logit reads is not waited for by the head), and leave one a cycle; the result follows
@@ -372,7 +372,7 @@ def lstm_cycles(sched, steps, phase=0, *, ew_multipliers=1):
             for r, (p, k) in enumerate(sched.items):
                 t = max(done[p][k], took[s][r - 1] + 1 if r else
                         took[s - 1][H - 1] + 1 if s else 0)
-                took[s][r] = t + (-phase - t) % ew_ii
+                took[s][r] = t + -t % ew_ii
         new = sorted(t + ew_depth - 1 for row in took for t in row)
         if new == h_en or not X or new[0] > xt[-1]:     # the inputs as assumed
             return max(max(go) + 3, new[-1] + 1) + 1 + sched.n_classes + 2

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from slimgen.hw.lstm_cell import LstmClassifier
-from slimgen.hw.lstm_engine import EW_II, LstmEngine, gate_constants, lstm_cycles
+from slimgen.hw.lstm_engine import LstmEngine, gate_constants, lstm_cycles
 from slimgen.hw.lstm_schedule import ROWS, build_schedule
 from slimgen.sim.testing import random_recurrent_cell, random_recurrent_classifier
 from slimgen.sw.fixed import requantize
@@ -89,7 +89,7 @@ def test_a_hidden_unit_no_logit_reads(cell):
     eng = dut.engine
     for delay in (0, 3):
         latency = _latency(LstmClassifier(model, lanes=1), X[0], delay)
-        assert latency == lstm_cycles(eng.schedule, eng.steps, delay % eng.ew_ii)
+        assert latency == lstm_cycles(eng.schedule, eng.steps) == eng.cycles_estimate
 
 
 def test_classifier_with_gaps_and_backpressure():
@@ -180,17 +180,17 @@ def _latency(dut, x, delay):
     (SMALL, 4, 0.2, 4, 2, "gru"),
 ])
 def test_cycle_model_is_exact(fmt, lanes, density, delay, ew, cell):
-    """The cycle model replays the engine: one sequence's latency, whatever the EW's phase
-    when it starts, is :func:`lstm_cycles` at that phase, and at most the estimate."""
+    """The cycle model replays the engine: one sequence's latency, whatever the idle time
+    before it (the element-wise unit's phase counter restarts with the sequence), is
+    :func:`lstm_cycles`, the estimate."""
     rng = np.random.default_rng(20 + lanes)
     model = random_classifier(rng, 5, 9, 4, steps=4, fmt=fmt, density=density, cell=cell)
     x = rng.integers(0, 1 << model.input_bits, 4 * 5)
     dut = LstmClassifier(model, lanes=lanes, ew_multipliers=ew)
     latency = _latency(dut, x, delay)
-    eng, ii = dut.engine, EW_II[cell][ew]
-    assert latency == lstm_cycles(eng.schedule, eng.steps, delay % ii, ew_multipliers=ew)
-    assert latency <= eng.cycles_estimate == max(
-        lstm_cycles(eng.schedule, eng.steps, k, ew_multipliers=ew) for k in range(ii))
+    eng = dut.engine
+    assert latency == lstm_cycles(eng.schedule, eng.steps, ew_multipliers=ew) \
+        == eng.cycles_estimate
 
 
 @pytest.mark.parametrize("cell,ew", [("lstm", 1), ("lstm", 2), ("gru", 1), ("gru", 2)])
@@ -216,7 +216,7 @@ def test_a_lane_starting_on_h_words_waits_for_the_first_input(cell, ew):
         dut = LstmClassifier(model, lanes=2, ew_multipliers=ew)
         eng = dut.engine
         assert _latency(dut, x, delay) == lstm_cycles(eng.schedule, eng.steps,
-                                                      delay % eng.ew_ii, ew_multipliers=ew)
+                                                      ew_multipliers=ew)
 
 
 def test_engine_errors():

@@ -82,8 +82,8 @@ def ew_multipliers(int_model, lanes):
     mults = T * sum(int(np.count_nonzero(cell.W[g])) for g in cell.gates) + \
         int(np.count_nonzero(head.W)) + T * cell.n_hidden * EW_PRODUCTS[cell.cell]
     best = None
-    for n, ii in sorted(EW_II[cell.cell].items()):
-        cycles = max(lstm_cycles(sched, T, phase, ew_multipliers=n) for phase in range(ii))
+    for n in sorted(EW_II[cell.cell]):
+        cycles = lstm_cycles(sched, T, ew_multipliers=n)
         cost = cycles * (lanes + n) / mults
         if best is None or cost < best[0]:
             best = (cost, n)
@@ -177,5 +177,5 @@ def _elementwise_entry(cell, n_hidden, steps, n_mul, ii):
 
 def cycles_estimate(net):
     """Cycles per inference, one in flight: the engine's timing replayed word by word
-    (:func:`slimgen.hw.lstm_engine.lstm_cycles`, at the element-wise unit's worst phase)."""
+    (:func:`slimgen.hw.lstm_engine.lstm_cycles`)."""
     return int(net.engine.cycles_estimate)
