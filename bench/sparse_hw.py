@@ -144,7 +144,7 @@ def lstm_rows(qmodel):
             nnz = sum(int(np.count_nonzero(cell.W[g])) for g in "ifoc")
             steps = eng.steps
             lane_mults = steps * nnz + int(np.count_nonzero(eng.head.W))
-            all_mults = lane_mults + steps * H * EW_PRODUCTS
+            all_mults = lane_mults + steps * H * EW_PRODUCTS["lstm"]
             rows.append({"lanes": lanes, "gates": kind,
                          "ifo_nnz": int(sum(np.count_nonzero(cell.W[g]) for g in "ifo")),
                          "step_words_max": max(eng.schedule.step_words),

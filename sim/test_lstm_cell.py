@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from slimgen.hw.lstm_cell import LstmClassifier
-from slimgen.hw.lstm_engine import EW_II
 from slimgen.hw.verilog import to_verilog
 from slimgen.sim.network import verify_network
 from slimgen.sim.runner import BenchFailed, default_simulator
@@ -54,10 +53,8 @@ def test_lstm_every_test_image(sim, digits_lstm, tmp_path):
     lstm, head = qmodel.layers
     mults = 8 * sum(int(np.count_nonzero(lstm.W[g])) for g in "ifoc") + \
         int(np.count_nonzero(head.W))
-    # The cycle model replays the engine: the estimate is its worst phase of the element-wise
-    # unit, so the latency is at most that and within EW_II − 1 cycles of it.
-    est = top.engine.cycles_estimate
-    assert est - EW_II[1] < r.latency <= est, (r.latency, est)
+    # The cycle model replays the engine: the latency is its estimate.
+    assert r.latency == top.engine.cycles_estimate, (r.latency, top.engine.cycles_estimate)
     assert r.latency <= 1.25 * mults / 4, (r.latency, mults / 4)
     # ... and of all five multipliers' bound (the element-wise unit's 7 products per hidden
     # unit and step on its one).
