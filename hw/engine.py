@@ -57,7 +57,7 @@ from slimgen.sw.fixed import signed_bits
 
 from .lib.argmax import Argmax, result_layout
 from .lib.const_mul import const_times
-from .lib.requantizer import requantize
+from .lib.requantizer import clamp, requantize
 from .lib.transform import TransformUnit
 from .lib.weights import SpramWeights, weight_image
 from .program import cool_end, settle_end
@@ -740,7 +740,7 @@ class Engine(wiring.Component):
              "layer": Signal.like(lay, name="w_layer"),
              "data": Signal(signed(max(t.act_bits, self.logit_bits)), name="w_data")}
         m.d.sync += [w["valid"].eq(x["valid"]), w["addr"].eq(x["addr"]), w["layer"].eq(lay),
-                     w["data"].eq(Mux(y < lo, lo, Mux(y > hi, hi, y)))]
+                     w["data"].eq(clamp(y, lo, hi))]
 
         last = t.layer("last", w["layer"])
         write = w["valid"] & (w["addr"] < t.layer("n_out", w["layer"]))

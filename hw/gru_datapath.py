@@ -5,11 +5,12 @@ runs an LSTM's or a GRU's rows on its lanes; this unit replaces the LSTM's cell,
 schedule (:data:`GRU_EW`), bit-exact with :func:`slimgen.sw.golden.gru_step`.
 """
 
-from amaranth.hdl import Cat, Mux, Signal, signed, unsigned
+from amaranth.hdl import Mux, Signal, signed, unsigned
 
 from slimgen.sw.fixed import signed_bits
 
-from .lib.requantizer import round_half_up, saturate
+from .lib.requantizer import clamp, round_half_up, saturate
+from .lstm_datapath import table_address
 
 __all__ = ["GRU_EW", "gru_cell"]
 
@@ -45,16 +46,12 @@ def gru_cell(m, ew, z, t_rd, muls, h_rd, h_wr, h, *, consts, frac, h_frac, table
     ``scale_drop``: the low bits the gates' multiplier drops (on two multipliers; below every
     shift s_g). Drives ``h`` (h_frac + 1 bits)."""
     F, A, ii = frac, table_bits, plan["ii"]
-    flip = 1 << (A - 1)
     (M_r, s_r, lo_r, hi_r), (M_z, s_z, lo_z, hi_z), (M_n, s_n, lo_n, hi_n) = consts
     d_n, d_h = plan["n"][1], plan["h"][1]
     # r's table data at τ+4; n's at τ+n+3; h written to the lanes at τ+D−1, to the h memory
     # here; the table indices from one product
     assert plan["nh"][1] == 4 and d_h == d_n + 3 and d_n >= 6
     assert plan["depth"] == d_h + 3 and plan["r"][0] == plan["z"][0] == plan["n"][0]
-
-    def clip(v, lo, hi):
-        return Mux(v < lo, lo, Mux(v > hi, hi, v))
 
     def put(name, x, y):
         mx, my, _ = muls[plan[name][0]]
@@ -68,8 +65,8 @@ def gru_cell(m, ew, z, t_rd, muls, h_rd, h_wr, h, *, consts, frac, h_frac, table
     nx = Signal(signed(len(z)), name="gru_nx")
     zg = Signal(unsigned(F + 1), name="gru_z")          # σ: 0 ≤ z ≤ 2^F
     n = Signal(signed(F + 2), name="gru_n")             # tanh: |n| ≤ 2^F
-    put("r", clip(z, lo_r, hi_r), M_r)
-    put("z", clip(z, lo_z, hi_z), M_z)
+    put("r", clamp(z, lo_r, hi_r), M_r)
+    put("z", clamp(z, lo_z, hi_z), M_z)
     with m.If(ew.valid[3]):
         m.d.sync += nh.eq(z)
     with m.If(ew.valid[4]):
@@ -77,7 +74,7 @@ def gru_cell(m, ew, z, t_rd, muls, h_rd, h_wr, h, *, consts, frac, h_frac, table
     put("nh", nh, t_rd.data)
     with m.If(ew.valid[5]):
         m.d.sync += zg.eq(t_rd.data)
-    zn = clip((nx << F) + product("nh"), lo_n, hi_n)
+    zn = clamp((nx << F) + product("nh"), lo_n, hi_n)
     if d_n > 6:          # nh·r is replaced before τ+n: held from τ+6
         zn_held = Signal(signed(signed_bits(lo_n, hi_n)), name="gru_zn")
         with m.If(ew.valid[6]):
@@ -101,7 +98,7 @@ def gru_cell(m, ew, z, t_rd, muls, h_rd, h_wr, h, *, consts, frac, h_frac, table
     t_addr = Signal(A + 1, name="t_addr")
     for d, g in ((3, "r"), (4, "z"), (d_n + 2, "n")):
         with m.If(ew.valid[d]):
-            m.d.comb += t_addr.eq(Cat((u[g] ^ flip)[:A], int(g == "n")))
+            m.d.comb += t_addr.eq(table_address(u[g], g == "n", A))
     m.d.comb += [t_rd.addr.eq(t_addr), t_rd.en.eq(1)]
     m.d.comb += h.eq(saturate(m, round_half_up((n << F) + product("h"), 2 * F - h_frac),
                               h_frac + 1, name="h"))

@@ -22,12 +22,13 @@ from amaranth.hdl import Array, Cat, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory
 
 from .lib.mac_lane import mac_lane
-from .lib.requantizer import round_half_up, saturate
+from .lib.requantizer import clamp, round_half_up, saturate
 from .lstm_schedule import GATE_ORDER
 
 __all__ = ["CellRegs", "EwTaps", "LaneWord", "cell_products", "cell_state", "ew_gate_sum",
            "ew_issue", "ew_multipliers", "ew_result_read", "ew_taps", "gate_products",
-           "lane_mac", "lane_memories", "lane_walk", "logits_out", "table_reads", "taps"]
+           "lane_mac", "lane_memories", "lane_walk", "logits_out", "table_address", "table_reads",
+           "taps"]
 
 GATES = len(GATE_ORDER)                  # rows per neuron (any cell); the EW reads one a cycle
 
@@ -289,7 +290,7 @@ def gate_products(m, ew, z, consts, mx, my):
     ``consts[g] = (M, s, z_lo, z_hi)``."""
     for g, (M, _, z_lo, z_hi) in enumerate(consts):
         with m.If(ew.valid[g + 1]):
-            m.d.sync += [mx.eq(Mux(z < z_lo, z_lo, Mux(z > z_hi, z_hi, z))), my.eq(M)]
+            m.d.sync += [mx.eq(clamp(z, z_lo, z_hi)), my.eq(M)]
 
 
 def cell_products(m, ew, mx, my, *, table, g, c_prev, o, tanh_read, frac):
@@ -310,6 +311,13 @@ def cell_products(m, ew, mx, my, *, table, g, c_prev, o, tanh_read, frac):
         m.d.sync += [mx.eq(tanh_c), my.eq(o)]
 
 
+def table_address(u, tanh, table_bits):
+    """The tables' address of index ``u`` (A = ``table_bits`` signed bits): σ at
+    ``u + 2^(A−1)``, tanh (``tanh`` true) 2^A further."""
+    A = table_bits
+    return Cat((u ^ (1 << (A - 1)))[:A], int(tanh))
+
+
 def table_reads(m, ew, t_rd, z_scaled, c_t, *, shifts, table_bits, c_shift):
     """The table port ``t_rd``: σ at ``0 … 2^A − 1``, tanh after, an index u at
     ``u + 2^(A−1)``. τ+g+3: gate g's index ``u = sat_A(round(z_g·M_g >> s_g))`` from the
@@ -317,15 +325,14 @@ def table_reads(m, ew, t_rd, z_scaled, c_t, *, shifts, table_bits, c_shift):
     other cycle the tanh index of ``c_t``, ``sat_A(round(c_t >> c_shift))`` (the cell takes
     its data after c_t is written)."""
     A = table_bits
-    flip = 1 << (A - 1)
     u = [saturate(m, round_half_up(z_scaled, s_g), A, name=f"u_{g}")
          for g, s_g in zip(GATE_ORDER, shifts)]
     u_c = saturate(m, round_half_up(c_t, c_shift), A, name="u_ct")
     t_addr = Signal(A + 1, name="t_addr")
-    m.d.comb += t_addr.eq(Cat((u_c ^ flip)[:A], 1))
+    m.d.comb += t_addr.eq(table_address(u_c, True, A))
     for d, gate in enumerate(GATE_ORDER):
         with m.If(ew.valid[d + 3]):
-            m.d.comb += t_addr.eq(Cat((u[d] ^ flip)[:A], int(gate == "c")))
+            m.d.comb += t_addr.eq(table_address(u[d], gate == "c", A))
     m.d.comb += [t_rd.addr.eq(t_addr), t_rd.en.eq(1)]
 
 

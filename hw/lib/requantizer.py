@@ -13,7 +13,7 @@ from amaranth.hdl import Mux, Signal, Value, signed, unsigned
 
 from .const_mul import const_times, select_times
 
-__all__ = ["requantize", "round_half_up", "saturate"]
+__all__ = ["clamp", "requantize", "round_half_up", "saturate"]
 
 
 def _is_int(v):
@@ -39,6 +39,11 @@ def round_half_up(v, shift):
     return ((v >> (shift - 1)[:len(shift)]) + 1) >> 1
 
 
+def clamp(v, lo, hi):
+    """``v`` clipped to ``[lo, hi]`` (ints) as an expression."""
+    return Mux(v < lo, lo, Mux(v > hi, hi, v))
+
+
 def saturate(m, v, bits, *, signed_out=True, name):
     """``v`` clipped to ``[−2^(bits−1), 2^(bits−1) − 1]`` (``signed(bits)``) or, with
     ``signed_out=False``, to ``[0, 2^bits − 1]`` (``unsigned(bits)``; negatives become 0, the
@@ -50,7 +55,7 @@ def saturate(m, v, bits, *, signed_out=True, name):
     else:
         lo, hi, shape = 0, (1 << bits) - 1, unsigned(bits)
     y = Signal(shape, name=name)
-    m.d.comb += y.eq(Mux(v < lo, lo, Mux(v > hi, hi, v)))
+    m.d.comb += y.eq(clamp(v, lo, hi))
     return y
 
 
