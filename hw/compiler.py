@@ -37,7 +37,7 @@ from .lib.const_mul import ShiftAddNetwork
 from .program import (MAX_OPERAND_BITS, build_programs, layer_cycles, layer_mults,
                       network_cycles, wino_2d, wino_algorithm, wino_program)
 
-__all__ = ["compile_network", "summary", "check_programs", "choose", "options", "CANDIDATES",
+__all__ = ["compile_network", "compile_dataflow", "summary", "check_programs", "choose", "options", "CANDIDATES",
            "MIN_SAVING", "MAX_POINTS"]
 
 # (m, moduli) of the Winograd/CRT candidates F(m, r) for every kernel r ≥ 3.
@@ -54,7 +54,7 @@ MAX_POINTS = 16
 def check_programs(programs, int_net):
     """``ValueError`` when an operand is wider than one multiplier takes."""
     from .engine import _Tables
-    t = _Tables(programs, programs[0].lanes, int_net.input_bits)
+    t = _Tables(programs, programs[0].lanes, (0, (1 << int_net.input_bits) - 1))
     if t.act_bits > MAX_OPERAND_BITS:
         widest = max(programs[:-1], key=lambda p: p.out_bits)   # the logits stay in registers
         raise ValueError(f"Activations need {t.act_bits} signed bits (layer {widest.source}, "
@@ -297,3 +297,46 @@ def compile_network(int_net, *, lanes, mutation=None, winograd=True, force=None,
     engine.mults = mults
     engine.bound = -(-mults // lanes)
     return engine
+
+
+def compile_dataflow(int_net, *, lanes, winograd=True, queues=None):
+    """The :class:`~slimgen.hw.dataflow.Dataflow` pipeline of an integer network: one stage
+    per weighted layer with the pools after it (:func:`~slimgen.hw.dataflow.stage_bounds`),
+    stage k on ``lanes[k]`` lanes (one number: every stage's). Each stage's convolutions are
+    chosen by the cost model on its own lanes (:func:`choose`), but the last layer of a stage
+    before another runs direct (its outputs go on in address order); ``.summary`` gives each
+    layer's stage, ``.cycles`` (an idle pipeline, first input to result), ``.interval`` (the
+    slowest stage's), ``.mults`` and ``.bound`` (every useful product over every lane, a
+    sample at a time). One ``ValueError`` says what cannot be built."""
+    from .dataflow import Dataflow, stage_bounds
+    bounds = stage_bounds(build_programs(int_net, lanes=1))
+    lanes = [lanes] * len(bounds) if isinstance(lanes, int) and not isinstance(lanes, bool) \
+        else list(lanes)
+    if len(lanes) != len(bounds):
+        raise ValueError(f"Give one lane count, or one per stage ({len(bounds)}: one per "
+                         f"weighted layer), not {len(lanes)}")
+    stages, entries = [], []
+    for k, ((start, stop), P) in enumerate(zip(bounds, lanes)):
+        direct = build_programs(int_net, lanes=P)
+        algorithms, notes = {}, {}
+        if winograd:
+            tail = direct[stop - 1]
+            force = {}
+            if stop < len(direct) and tail.op == "mac" and tail.name.startswith("conv") \
+                    and not _eligible(int_net.layers[tail.source], False):
+                force[tail.source] = ("direct", f"direct: it ends stage {k}, whose outputs "
+                                                f"go to stage {k + 1} in address order")
+            algorithms, notes = choose(int_net, lanes=P, force=force)
+        programs = build_programs(int_net, lanes=P, algorithms=algorithms)
+        check_programs(programs, int_net)
+        stages.append(programs[start:stop])
+        for e in summary(programs[start:stop], int_net, notes):
+            e["engine"] = e["engine"].replace("shared array", f"dataflow stage {k}")
+            e["stage"] = k
+            entries.append(e)
+    hw = Dataflow(stages, n_inputs=int_net.n_inputs, input_bits=int_net.input_bits,
+                  n_classes=int_net.n_classes, logit_bits=int_net.logit_bits, queues=queues)
+    hw.summary = entries
+    hw.mults = sum(e["mults_per_inference"] for e in entries)
+    hw.bound = -(-hw.mults // hw.multipliers)
+    return hw

@@ -48,8 +48,9 @@ column, carried down the pipeline, plus its own) is not written; the walker's ne
 tiles starts m output rows on.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -102,7 +103,7 @@ class _Tables:
     """The plain-number tables the engine is built from: per-layer constants, the tap table,
     the weight, bias and multiplier memories' contents, and the widths."""
 
-    def __init__(self, programs, lanes, input_bits):
+    def __init__(self, programs, lanes, input_range):
         P = self.P = lanes
         self.programs = programs
         taps, weights, tap_start, bias, mult = [], [[] for _ in range(P)], [], [], []
@@ -158,7 +159,7 @@ class _Tables:
         self.mult_values = values if len(values) <= CONST_MULTIPLIERS else None
         self.mult_words = [values.index(v) for v in self.mult] if self.mult_values else self.mult
         self.mult_bits = _ubits(max(self.mult_words))
-        ranges = [(0, (1 << input_bits) - 1)] + [(p.lo, p.hi) for p in programs[:-1]]
+        ranges = [tuple(input_range)] + [(p.lo, p.hi) for p in programs[:-1]]
         self.act_bits = max(signed_bits(lo, hi) for lo, hi in ranges)
         self.acc_bits = max([p.acc_bits for p in programs] + [self.act_bits])
         # the first input row and column of a position, from the padding to the last one
@@ -244,13 +245,25 @@ class Engine(wiring.Component):
         UP5K's single-port RAMs, written at run time through ``load``
         (:class:`slimgen.hw.lib.weights.SpramWeights`; a row of P weights is read at one
         address either way, so the schedule is the same).
+    input_signed : bool
+        The input codes are signed ``input_bits``-bit values (a stage of a dataflow pipeline
+        after a layer without ReLU), not unsigned ones.
+    queue : int or None
+        None: the last layer's outputs are the logits, to the argmax. A depth Q: the engine
+        is a stage of a :class:`slimgen.hw.dataflow.Dataflow` pipeline, and ``o`` gives the
+        last layer's outputs (its n_out codes, address order, the next stage's inputs)
+        from a queue of Q words; a group of the last layer is held from ending while fewer
+        than its words are free in the queue (counted from the group's end, so the queue
+        never overflows and ``o`` may be not ready for any time).
 
     Attributes
     ----------
     i : In(stream.Signature(unsigned(input_bits)))
-        ``n_inputs`` transfers per sample, channels-last raster order.
+        ``n_inputs`` transfers per sample, channels-last raster order (``signed`` with
+        ``input_signed``).
     o : Out(stream.Signature(result_layout(n_classes, logit_bits)))
-        One transfer per sample.
+        One transfer per sample; with ``queue``, ``n_out`` transfers of the last layer's
+        output codes (:attr:`out_shape`).
     load : In(stream.Signature(unsigned(8)))
         ``weights="spram"`` only: the weight image (:meth:`weight_image`), one byte per
         transfer, before the first sample.
@@ -259,24 +272,36 @@ class Engine(wiring.Component):
     """
 
     def __init__(self, programs, *, n_inputs, input_bits, n_classes, logit_bits,
-                 weights="bram"):
+                 weights="bram", input_signed=False, queue=None):
         if not programs:
             raise ValueError("The engine needs at least one layer program")
         lanes = programs[0].lanes
         if any(p.lanes != lanes for p in programs):
             raise ValueError("Every layer program must have the same lane count")
         if programs[-1].op == "wino":
-            raise ValueError("The last layer gives the logits to the argmax in class order: "
-                             "it runs direct, not on a Winograd algorithm")
+            raise ValueError("The last layer gives its outputs in address order (the logits "
+                             "to the argmax in class order): it runs direct, not on a "
+                             "Winograd algorithm")
         if weights not in ("bram", "spram"):
             raise ValueError(f"Weights go in 'bram' (block RAM) or 'spram' (the UP5K's "
                              f"single-port RAMs), not {weights!r}")
-        self.t = _Tables(programs, lanes, input_bits)
+        if queue is not None and (isinstance(queue, bool) or not isinstance(queue, int)
+                                  or queue < max(p.groups[0][1] for p in programs[-1:])):
+            raise ValueError(f"The output queue must hold at least one group of the last "
+                             f"layer ({programs[-1].groups[0][1]} words), not {queue!r}")
+        in_range = (-(1 << (input_bits - 1)), (1 << (input_bits - 1)) - 1) if input_signed \
+            else (0, (1 << input_bits) - 1)
+        self.t = _Tables(programs, lanes, in_range)
         self.programs, self.lanes, self.weights = programs, lanes, weights
         self.n_inputs, self.n_classes, self.logit_bits = n_inputs, n_classes, logit_bits
+        self.queue = queue
+        last = programs[-1]
+        self.out_shape = _shape([last.lo, last.hi]) if queue else None
         ports = {
-            "i": In(stream.Signature(unsigned(input_bits))),
-            "o": Out(stream.Signature(result_layout(n_classes, logit_bits))),
+            "i": In(stream.Signature(signed(input_bits) if input_signed
+                                     else unsigned(input_bits))),
+            "o": Out(stream.Signature(self.out_shape if queue
+                                      else result_layout(n_classes, logit_bits))),
         }
         if weights == "spram":
             self.weight_image()          # the SPRAMs' limits, checked where the engine is built
@@ -353,18 +378,40 @@ class Engine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         mems = self._memories(m)
-        m.submodules.argmax = argmax = Argmax(n_classes=self.n_classes,
-                                              logit_bits=self.logit_bits)
-        wiring.connect(m, argmax.o, wiring.flipped(self.o))
+        if self.queue is None:
+            m.submodules.argmax = argmax = Argmax(n_classes=self.n_classes,
+                                                  logit_bits=self.logit_bits)
+            wiring.connect(m, argmax.o, wiring.flipped(self.o))
+            send, full = argmax.i, lambda words: argmax.o.valid
+        else:
+            send, free = self._queue(m)
+            full = lambda words: free < words         # noqa: E731
         # the drain's writes, counted by the walker (words it may read); the last layer's
-        # go to the argmax, and its last one ends the sample
+        # go to the argmax or the queue, and its last one ends the sample
         wrote = {"buf": Signal(name="wrote_buf"), "layer": Signal(
             range(max(2, len(self.programs))), name="wrote_layer")}
         done = Signal(name="sample_done")
         loaded = self._loader(m, mems, done)
-        issue = self._walker(m, mems, loaded, wrote, done, argmax.o.valid)
-        self._drain(m, mems, self._lanes(m, mems, issue), argmax.i, wrote, done)
+        issue = self._walker(m, mems, loaded, wrote, done, full)
+        if self.queue is not None:      # a last-layer group's words taken from the credit
+            ends = issue["valid"] & issue["last"] & self.t.layer("last", issue["layer"])
+            m.d.sync += free.eq(free - Mux(ends, issue["D"], 0) + (self.o.valid & self.o.ready))
+        self._drain(m, mems, self._lanes(m, mems, issue), send, wrote, done)
         return m
+
+    def _queue(self, m):
+        """The output queue (``queue`` words) on ``o``, and its credit ``free``: the words
+        not yet promised to a group of the last layer (the walker lowers it at a group's
+        end, each word taken on ``o`` raises it)."""
+        m.submodules.queue = q = SyncFIFOBuffered(width=Shape.cast(self.out_shape).width,
+                                                  depth=self.queue)
+        send = stream.Signature(signed(max(self.t.act_bits, self.logit_bits))).create(
+            path=("send",))
+        m.d.comb += [q.w_en.eq(send.valid), q.w_data.eq(send.payload), send.ready.eq(1),
+                     self.o.valid.eq(q.r_rdy), self.o.payload.eq(q.r_data),
+                     q.r_en.eq(self.o.ready)]
+        free = Signal(range(self.queue + 1), name="queue_free", init=self.queue)
+        return send, free
 
     def _loader(self, m, mems, done):
         """A sample's input codes into buffer 0, one per transfer, until it has ``n_inputs``
@@ -401,11 +448,12 @@ class Engine(wiring.Component):
             m.d.sync += [avail.eq(0), made.eq(0)]
         return avail
 
-    def _walker(self, m, mems, loaded, wrote, done, result_waits):
+    def _walker(self, m, mems, loaded, wrote, done, full):
         """The sequencer (layer after layer, then waiting for the send) and stage A of the
         tap pipeline: one tap a cycle, held as :func:`slimgen.hw.program.schedule` says, and
-        a group of the last layer held from ending while the argmax still holds the
-        previous result (``result_waits``; it takes no logit then)."""
+        a group of the last layer held from ending while ``full(words)`` for its words: the
+        argmax still holds the previous result (it takes no logit then), or the queue has
+        fewer free."""
         t, n_layers, p0 = self.t, len(self.programs), self.programs[0]
         layer = Signal(range(max(2, n_layers)), name="layer")
         ptr = Signal(range(max(2, len(t.taps))), name="ptr")     # 0: layer 0's first tap
@@ -451,7 +499,8 @@ class Engine(wiring.Component):
             # the holds of schedule(): the drain busy, a Winograd layer's products, the
             # input word not yet written, layer 0 ending before its last input came or
             # starting before its first (a padding tap would not wait)
-            hold.eq((e_last & ((cooldown != 0) | (L("last") & result_waits))) | (settle != 0)
+            hold.eq((e_last & ((cooldown != 0) | (L("last") & full(issue["D"]))))
+                    | (settle != 0)
                     | (inside & ~L("after_wino") & (addr >= avail))
                     | ((layer == 0) & (loaded == 0))
                     | (final & (layer == 0) & (loaded != self.n_inputs))),
@@ -752,7 +801,7 @@ class Engine(wiring.Component):
         # the last layer is direct: its logits come in class order, and the walker held its
         # groups until the argmax was free, so it takes each at once
         m.d.comb += [send.valid.eq(write & last), send.payload.eq(w["data"]),
-                     done.eq(send.valid & (w["addr"] == self.n_classes - 1))]
+                     done.eq(send.valid & (w["addr"] == self.programs[-1].n_out - 1))]
 
     def _drained(self, m, c, layer, d, i):
         """What R1 takes from lane ``d``'s bank before the bias: its sum (direct layers,

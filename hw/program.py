@@ -683,11 +683,13 @@ def cool_end(p, nxt):
     return max(0, p.groups[-1][1] * p.outs + p.tail - (nxt.tail if nxt else 0) - 1)
 
 
-def schedule(programs, n_inputs):
+def schedule(programs, n_inputs, arrivals=None):
     """The engine's schedule for one sample, its input codes given one a cycle from cycle 0
-    (the first transfer): ``(final, writes)`` with ``final[k]`` the cycle layer k's last tap
-    issues and ``writes[k]`` (n_out,) the cycle each of its outputs is written (a logit:
-    its register).
+    (the first transfer), or at the cycles ``arrivals`` (n_inputs,) (increasing, the first
+    0: a stage of a dataflow pipeline takes them as the stage before gives them):
+    ``(final, writes)`` with ``final[k]`` the cycle layer k's last tap issues and
+    ``writes[k]`` (n_out,) the cycle each of its outputs is written (a logit: its register;
+    a stage's last layer: into its queue).
 
     The walker issues one tap a cycle in order and holds it while
 
@@ -708,7 +710,9 @@ def schedule(programs, n_inputs):
     and clamp, write)."""
     final, writes = [], []
     t, cool_until, settle_until = 0, 0, 0
-    ready = np.arange(n_inputs, dtype=np.int64) + 1      # the cycle each input may be read
+    arrivals = np.arange(n_inputs, dtype=np.int64) if arrivals is None else \
+        np.asarray(arrivals, dtype=np.int64)
+    ready = arrivals + 1                                 # the cycle each input may be read
     for k, p in enumerate(programs):
         H, W, C = p.in_shape
         OH, OW = p.positions
@@ -719,7 +723,7 @@ def schedule(programs, n_inputs):
                 iy0, ix0 = oy * p.ystep - p.pad[0], ox * p.step - p.pad[1]
                 for g, (ch0, L, taps) in enumerate(p.groups):
                     for j, (ky, kx, c) in enumerate(taps):
-                        at = max(t, settle_until, 1 if k == 0 else 0)
+                        at = max(t, settle_until, ready[0] if k == 0 else 0)
                         iy, ix = iy0 + ky, ix0 + kx
                         if 0 <= iy < p.limit[0] and 0 <= ix < p.limit[1]:
                             at = max(at, ready[(iy * W + ix) * C + c + (ch0 if pool else 0)])
@@ -728,7 +732,7 @@ def schedule(programs, n_inputs):
                             at = max(at, cool_until)
                         if last and k == 0 and g == len(p.groups) - 1 and oy == OH - 1 \
                                 and ox == OW - 1:
-                            at = max(at, n_inputs)
+                            at = max(at, ready[-1])
                         t = at + 1
                         if last:
                             cool_until = at + L * p.outs

@@ -1,0 +1,144 @@
+"""Dataflow pipeline: a feed-forward network's layers as stages, each on a shared-array
+engine of its own (:class:`slimgen.hw.engine.Engine`), with queues between them::
+
+    i ─> Engine 0 (layers of stage 0, P₀ lanes) ─> queue ─> Engine 1 (P₁ lanes) ─> queue ─> …
+         … ─> Engine S−1 ─> argmax ─> o {cls, logits}
+
+Every stage works on a sample of its own, so several samples are in flight: results follow
+each other every :attr:`Dataflow.interval` cycles, the slowest stage's, while a sample takes
+:attr:`Dataflow.cycles` through. A stage is a weighted layer (convolution or dense) with the
+pools after it (:func:`stage_bounds`); its last layer runs direct, since its outputs go to the
+next stage in address order, one per transfer, which is how that stage loads its inputs. A
+stage's queue holds ``Q`` words (by default two of its output maps, :data:`QUEUE_MAPS`): the
+stage holds a group of its last layer from ending while the queue has fewer words free than
+the group drains, so nothing is lost when a later stage (or the consumer of ``o``) is slow,
+and with two maps a stage faster than the slowest can run a whole sample ahead, so the
+slowest stage never waits for its inputs (checked in simulation, with a consumer sometimes
+not ready too).
+
+The cycle model (:func:`dataflow_cycles`): each stage's schedule
+(:func:`slimgen.hw.program.schedule`) with its inputs arriving as the stage before writes
+them into its queue, :data:`QUEUE_LATENCY` cycles later at the earliest and one a cycle, for
+the latency; for the interval, each stage alone with its inputs one a cycle: from its first
+input to its last output, plus the cycle its loader restarts.
+"""
+
+import numpy as np
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from slimgen.sw.fixed import signed_bits
+
+from .lib.argmax import result_layout
+from .program import schedule
+
+__all__ = ["Dataflow", "stage_bounds", "dataflow_cycles", "QUEUE_LATENCY", "QUEUE_MAPS"]
+
+#: Cycles from a word's write into a stage's queue to the first cycle the next stage may take
+#: it (:class:`amaranth.lib.fifo.SyncFIFOBuffered`: the memory's read and its output
+#: register).
+QUEUE_LATENCY = 2
+#: A stage's queue holds this many of its output maps by default.
+QUEUE_MAPS = 2
+
+
+def stage_bounds(programs):
+    """``[(start, stop), ...]``: the programs of each stage, a new one at every weighted
+    program (``"mac"``, ``"wino"``) but the first; a pool stays with the layer before."""
+    starts = [0] + [k for k, p in enumerate(programs) if k and p.op in ("mac", "wino")]
+    return list(zip(starts, starts[1:] + [len(programs)]))
+
+
+def _input_shape(prev):
+    """(bits, signed) of a stage's input codes: the previous stage's last layer's range."""
+    if prev.lo >= 0:
+        return max(1, int(prev.hi).bit_length()), False
+    return signed_bits(prev.lo, prev.hi), True
+
+
+def dataflow_cycles(stages, n_inputs):
+    """``(latency, stage_intervals)`` of the pipeline of ``stages`` (lists of layer
+    programs): the latency from the first input transfer to the result's, both counted,
+    the pipeline idle before and ``o`` ready; per stage, the cycles between its samples with
+    its inputs one a cycle (the interval is their largest)."""
+    arrivals = np.arange(n_inputs, dtype=np.int64)    # absolute cycles, from the first input
+    intervals = []
+    for k, programs in enumerate(stages):
+        start = int(arrivals[0])
+        writes = schedule(programs, len(arrivals), arrivals - start)[1][-1]
+        intervals.append(int(schedule(programs, len(arrivals))[1][-1].max()) + 1)
+        if k == len(stages) - 1:
+            latency = start + int(writes.max()) + 2    # the argmax's result, a cycle on
+        else:       # the next stage takes word j once it is out of the queue, one a cycle
+            ready = start + writes + QUEUE_LATENCY
+            arrivals = np.maximum.accumulate(ready - np.arange(len(ready))) \
+                + np.arange(len(ready))
+    return latency, intervals
+
+
+class Dataflow(wiring.Component):
+    """A feed-forward integer network as a pipeline of engines (module docstring).
+
+    Parameters
+    ----------
+    stages : list of list of LayerProgram
+        Each stage's programs (:func:`slimgen.hw.program.build_programs` on the stage's
+        lanes, sliced by :func:`stage_bounds`); a stage's last program runs direct.
+    n_inputs, input_bits, n_classes, logit_bits : int
+        As :class:`~slimgen.hw.engine.Engine`'s.
+    queues : sequence of int or None
+        Each stage's queue depth but the last's (default :data:`QUEUE_MAPS` output maps).
+
+    Attributes
+    ----------
+    i : In(stream.Signature(unsigned(input_bits)))
+    o : Out(stream.Signature(result_layout(n_classes, logit_bits)))
+        As the engine's: ``n_inputs`` transfers per sample in, one result out.
+    """
+
+    def __init__(self, stages, *, n_inputs, input_bits, n_classes, logit_bits, queues=None):
+        from .engine import Engine
+        if not stages or any(not s for s in stages):
+            raise ValueError("A dataflow pipeline needs at least one stage, each with a layer")
+        queues = [QUEUE_MAPS * s[-1].n_out for s in stages[:-1]] if queues is None \
+            else list(queues)
+        if len(queues) != len(stages) - 1:
+            raise ValueError(f"Give one queue depth per stage but the last "
+                             f"({len(stages) - 1}), not {len(queues)}")
+        self.stages, self.queues, self.n_inputs = [list(s) for s in stages], queues, n_inputs
+        self.engines, bits, signed_in = [], input_bits, False
+        for k, programs in enumerate(self.stages):
+            last = k == len(self.stages) - 1
+            self.engines.append(Engine(
+                programs, n_inputs=programs[0].n_in, input_bits=bits, input_signed=signed_in,
+                n_classes=n_classes, logit_bits=logit_bits,
+                queue=None if last else queues[k]))
+            bits, signed_in = _input_shape(programs[-1])
+        self.stage_lanes = [s[0].lanes for s in self.stages]
+        self.cycles, self.stage_intervals = dataflow_cycles(self.stages, n_inputs)
+        super().__init__({
+            "i": In(stream.Signature(self.engines[0].i.payload.shape())),
+            "o": Out(stream.Signature(result_layout(n_classes, logit_bits))),
+        })
+
+    @property
+    def interval(self):
+        """Cycles between results with samples back to back (inputs always valid, ``o``
+        always ready), in the steady state: the slowest stage's."""
+        return max(self.stage_intervals)
+
+    @property
+    def multipliers(self):
+        """Every stage's lanes."""
+        return sum(self.stage_lanes)
+
+    def elaborate(self, platform):
+        m = Module()
+        for k, engine in enumerate(self.engines):
+            m.submodules[f"stage{k}"] = engine
+        wiring.connect(m, wiring.flipped(self.i), self.engines[0].i)
+        for a, b in zip(self.engines, self.engines[1:]):
+            wiring.connect(m, a.o, b.i)
+        wiring.connect(m, self.engines[-1].o, wiring.flipped(self.o))
+        return m
