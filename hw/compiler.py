@@ -299,7 +299,7 @@ def compile_network(int_net, *, lanes, mutation=None, winograd=True, force=None,
     return engine
 
 
-def compile_dataflow(int_net, *, lanes, winograd=True, queues=None):
+def compile_dataflow(int_net, *, lanes, winograd=True, queues=None, mutation=None):
     """The :class:`~slimgen.hw.dataflow.Dataflow` pipeline of an integer network: one stage
     per weighted layer with the pools after it (:func:`~slimgen.hw.dataflow.stage_bounds`),
     stage k on ``lanes[k]`` lanes (one number: every stage's). Each stage's convolutions are
@@ -307,7 +307,9 @@ def compile_dataflow(int_net, *, lanes, winograd=True, queues=None):
     before another runs direct (its outputs go on in address order); ``.summary`` gives each
     layer's stage, ``.cycles`` (an idle pipeline, first input to result), ``.interval`` (the
     slowest stage's), ``.mults`` and ``.bound`` (every useful product over every lane, a
-    sample at a time). One ``ValueError`` says what cannot be built."""
+    sample at a time). ``queues``: each stage's queue depth but the last's
+    (:class:`~slimgen.hw.dataflow.Dataflow`); ``mutation``: a bug planted on purpose (tests
+    only). One ``ValueError`` says what cannot be built."""
     from .dataflow import Dataflow, stage_bounds
     bounds = stage_bounds(build_programs(int_net, lanes=1))
     lanes = [lanes] * len(bounds) if isinstance(lanes, int) and not isinstance(lanes, bool) \
@@ -327,7 +329,7 @@ def compile_dataflow(int_net, *, lanes, winograd=True, queues=None):
                 force[tail.source] = ("direct", f"direct: it ends stage {k}, whose outputs "
                                                 f"go to stage {k + 1} in address order")
             algorithms, notes = choose(int_net, lanes=P, force=force)
-        programs = build_programs(int_net, lanes=P, algorithms=algorithms)
+        programs = build_programs(int_net, lanes=P, algorithms=algorithms, mutation=mutation)
         check_programs(programs, int_net)
         stages.append(programs[start:stop])
         for e in summary(programs[start:stop], int_net, notes):

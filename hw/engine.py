@@ -297,6 +297,8 @@ class Engine(wiring.Component):
         self.queue = queue
         last = programs[-1]
         self.out_shape = _shape([last.lo, last.hi]) if queue else None
+        # the last layer's words, to the argmax or the queue (no buffer holds them)
+        self.send_bits = signed_bits(last.lo, last.hi) if queue else logit_bits
         ports = {
             "i": In(stream.Signature(signed(input_bits) if input_signed
                                      else unsigned(input_bits))),
@@ -405,7 +407,7 @@ class Engine(wiring.Component):
         end, each word taken on ``o`` raises it)."""
         m.submodules.queue = q = SyncFIFOBuffered(width=Shape.cast(self.out_shape).width,
                                                   depth=self.queue)
-        send = stream.Signature(signed(max(self.t.act_bits, self.logit_bits))).create(
+        send = stream.Signature(signed(max(self.t.act_bits, self.send_bits))).create(
             path=("send",))
         m.d.comb += [q.w_en.eq(send.valid), q.w_data.eq(send.payload), send.ready.eq(1),
                      self.o.valid.eq(q.r_rdy), self.o.payload.eq(q.r_data),
@@ -787,7 +789,7 @@ class Engine(wiring.Component):
         m.d.comb += y.eq(Mux(t.layer("requant", lay), y_req, x["sel"]))
         w = {"valid": Signal(name="w_valid"), "addr": Signal.like(r["addr"], name="w_addr"),
              "layer": Signal.like(lay, name="w_layer"),
-             "data": Signal(signed(max(t.act_bits, self.logit_bits)), name="w_data")}
+             "data": Signal(signed(max(t.act_bits, self.send_bits)), name="w_data")}
         m.d.sync += [w["valid"].eq(x["valid"]), w["addr"].eq(x["addr"]), w["layer"].eq(lay),
                      w["data"].eq(clamp(y, lo, hi))]
 
