@@ -8,6 +8,12 @@ six) and an image's 3×3 convolutions of stride 1 on F(2×2, 3×3) where it pays
 70, 80 and 102, the first image cases that it does; 80 in CI). Planted bugs
 (:data:`slimgen.hw.program.MUTATIONS`) must make the bench fail.
 
+The same cases run as dataflow pipelines (:func:`slimgen.hw.compiler.compile_dataflow`, one
+stage per weighted layer on a random lane count of its own): logits exact with the samples
+back to back and to a consumer ready half the time, the latency and every interval equal to
+the pipeline's cycle model (the slowest stage's interval: no stage waits for a queue); two in
+CI, the others with ``-m fuzz``; a planted bug fails it too.
+
 The recurrent layers (LSTM, GRU) run on the recurrent engine
 (:class:`slimgen.hw.lstm_cell.LstmClassifier`), fuzzed with cases of their own
 (:func:`slimgen.sim.fuzz.recurrent_case`): two in CI, sixteen with ``-m fuzz``, the latency
@@ -16,10 +22,11 @@ the engine's cycle model at some phase of its element-wise unit."""
 import numpy as np
 import pytest
 
-from slimgen.hw.compiler import compile_network
+from slimgen.hw.compiler import compile_dataflow, compile_network
+from slimgen.hw.dataflow import stage_bounds
 from slimgen.hw.lstm_cell import LstmClassifier
 from slimgen.hw.lstm_engine import lstm_cycles
-from slimgen.hw.program import execute
+from slimgen.hw.program import build_programs, execute
 from slimgen.hw.verilog import to_verilog
 from slimgen.sim.fuzz import fuzz_case, recurrent_case
 from slimgen.sim.network import verify_network
@@ -32,6 +39,8 @@ CI_SEEDS = (0, 1, 2, 3, 4, 80)        # one case of each family, and a 2-D Winog
 FUZZ_SEEDS = tuple(range(5, 24)) + (30, 70, 102)
 RECURRENT_CI_SEEDS = (0, 3)           # an LSTM on one element-wise multiplier, a GRU on two
 RECURRENT_FUZZ_SEEDS = (1, 2) + tuple(range(4, 18))
+DATAFLOW_CI_SEEDS = (1, 30)    # F(4, 6) inside a stage; a stage's outputs wider than its inputs
+DATAFLOW_FUZZ_SEEDS = tuple(s for s in CI_SEEDS + FUZZ_SEEDS if s not in DATAFLOW_CI_SEEDS)
 
 
 def _run(case, tmp_path, mutation=None, weights="bram"):
@@ -78,12 +87,45 @@ def _check_recurrent(seed, tmp_path):
     assert len(set(np.diff(r.result_cycles))) == 1
 
 
-CHECKS = {"net": _check, "recurrent": _check_recurrent}
+def dataflow_lanes(case):
+    """Case ``case``'s pipeline lanes: per stage, 1 to twice the case's lanes (seeded)."""
+    stages = len(stage_bounds(build_programs(case.int_net, lanes=1)))
+    rng = np.random.default_rng([18, case.seed])
+    return [int(v) for v in rng.integers(1, 2 * case.lanes + 1, stages)]
+
+
+def _run_dataflow(case, tmp_path, *, queues=None, mutation=None, ready_probability=0.5):
+    require_simulator("verilator")
+    hw = compile_dataflow(case.int_net, lanes=dataflow_lanes(case), queues=queues,
+                          mutation=mutation)
+    verilog = tmp_path / "network.v"
+    write_bytes_atomic(verilog, to_verilog(hw, "network").encode())
+    r = verify_network(verilog, case.int_net, case.x, build_dir=tmp_path / "build",
+                       sim="verilator", log_file=tmp_path / "bench.log",
+                       ready_probability=ready_probability, seed=case.seed)
+    return hw, r
+
+
+def _check_dataflow(seed, tmp_path):
+    """Case ``seed`` as a dataflow pipeline on Verilator: logits exact (also to a consumer
+    ready half the time), the latency the model's, and every interval between results
+    (back to back) the slowest stage's."""
+    case = fuzz_case(seed)
+    hw, r = _run_dataflow(case, tmp_path)
+    assert r.n == len(case.x) and r.bit_exact
+    np.testing.assert_array_equal(r.logits, case.int_net(case.x))
+    assert r.latency == hw.cycles, (r.latency, hw.cycles)
+    assert set(np.diff(r.result_cycles)) == {hw.interval}, (r.result_cycles, hw.interval)
+    return hw
+
+
+CHECKS = {"net": _check, "recurrent": _check_recurrent, "dataflow": _check_dataflow}
 
 
 @pytest.mark.sim
 @pytest.mark.parametrize("kind, seed", [("net", s) for s in CI_SEEDS]
-                         + [("recurrent", s) for s in RECURRENT_CI_SEEDS])
+                         + [("recurrent", s) for s in RECURRENT_CI_SEEDS]
+                         + [("dataflow", s) for s in DATAFLOW_CI_SEEDS])
 def test_fuzz_ci(kind, seed, tmp_path):
     CHECKS[kind](seed, tmp_path)
 
@@ -91,7 +133,8 @@ def test_fuzz_ci(kind, seed, tmp_path):
 @pytest.mark.sim
 @pytest.mark.fuzz
 @pytest.mark.parametrize("kind, seed", [("net", s) for s in FUZZ_SEEDS]
-                         + [("recurrent", s) for s in RECURRENT_FUZZ_SEEDS])
+                         + [("recurrent", s) for s in RECURRENT_FUZZ_SEEDS]
+                         + [("dataflow", s) for s in DATAFLOW_FUZZ_SEEDS])
 def test_fuzz(kind, seed, tmp_path):
     CHECKS[kind](seed, tmp_path)
 
@@ -120,3 +163,22 @@ def test_a_planted_bug_fails_the_bench(mutation, seed, tmp_path):
     assert not np.array_equal(execute(programs, case.x), case.int_net(case.x))
     with pytest.raises(BenchFailed):
         _run(case, tmp_path, mutation)
+
+
+@pytest.mark.sim
+def test_a_dataflow_pipeline_with_the_smallest_queues_loses_nothing(tmp_path):
+    """Queues of one group of words each, a consumer ready a fifth of the time: every stage
+    is held by the credit of the one after, and the logits are still exact."""
+    case = fuzz_case(12)
+    lanes = dataflow_lanes(case)
+    hw = compile_dataflow(case.int_net, lanes=lanes)
+    smallest = [s[-1].groups[0][1] for s in hw.stages[:-1]]
+    hw, r = _run_dataflow(case, tmp_path, queues=smallest, ready_probability=0.2)
+    assert hw.queues == smallest and r.bit_exact
+
+
+@pytest.mark.sim
+def test_a_planted_bug_fails_the_dataflow_bench(tmp_path):
+    case = fuzz_case(2)
+    with pytest.raises(BenchFailed):
+        _run_dataflow(case, tmp_path, mutation="pad_edge")

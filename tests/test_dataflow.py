@@ -1,0 +1,106 @@
+"""The dataflow pipeline's fast tests (:mod:`slimgen.hw.dataflow`): its stages, its cycle
+model against Amaranth's simulator (bit-exact, inputs late and with gaps, a consumer not always
+ready), and its refusals word for word. Verilator runs it on the fuzz cases
+(``sim/test_fuzz.py``)."""
+
+import numpy as np
+import pytest
+
+from slimgen.hw.compiler import compile_dataflow, compile_network
+from slimgen.hw.dataflow import dataflow_cycles, stage_bounds
+from slimgen.hw.engine import Engine
+from slimgen.hw.program import build_programs
+from slimgen.sim.fuzz import fuzz_case
+
+from test_compiler import _simulate_paced
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_stages_start_at_weighted_layers_and_end_direct(seed):
+    case = fuzz_case(seed)
+    programs = build_programs(case.int_net, lanes=1)
+    bounds = stage_bounds(programs)
+    assert bounds[0][0] == 0 and bounds[-1][1] == len(programs)
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    for start, stop in bounds:
+        assert programs[start].op == "mac"
+        assert all(p.op in ("max", "avg") for p in programs[start + 1:stop])
+    hw = compile_dataflow(case.int_net, lanes=[2 + k for k in range(len(bounds))])
+    assert hw.stage_lanes == [2 + k for k in range(len(bounds))]
+    assert hw.multipliers == sum(hw.stage_lanes)
+    assert [e["stage"] for e in hw.summary] == [k for k, (a, b) in enumerate(bounds)
+                                                for _ in range(b - a)]
+    for stage in hw.stages[:-1]:
+        assert stage[-1].op != "wino"
+    assert hw.interval == max(hw.stage_intervals)
+    assert hw.bound == -(-hw.mults // hw.multipliers)
+
+
+def test_a_convolution_that_ends_a_stage_runs_direct_and_says_why():
+    """Case 80's convolution runs on F(2×2, 3×3) on the shared array; in the pipeline a
+    dense layer follows it in the next stage, so it runs direct, and its entry says so."""
+    case = fuzz_case(80)
+    shared = compile_network(case.int_net, lanes=5)
+    assert shared.summary[0]["algorithm"] != "direct"
+    hw = compile_dataflow(case.int_net, lanes=5)
+    first = hw.summary[0]
+    assert first["algorithm"] == "direct" and first["stage"] == 0
+    assert first["why"] == ("direct: it ends stage 0, whose outputs go to stage 1 in address "
+                            "order")
+    assert first["engine"] == "direct, dataflow stage 0"
+
+
+def test_one_stage_is_the_engine():
+    """A network with one weighted layer: the pipeline's model is the engine's."""
+    case = fuzz_case(9)
+    hw = compile_dataflow(case.int_net, lanes=3)
+    engine = compile_network(case.int_net, lanes=3)
+    assert len(hw.stages) == 1
+    assert hw.cycles == engine.cycles and hw.interval == engine.interval
+
+
+def test_the_latency_model_waits_for_the_stage_before():
+    """Each stage's inputs come as the stage before writes them: the pipeline's latency is
+    at least the sum of what each stage adds after its first input, and the interval is
+    below the latency when there are two stages or more."""
+    case = fuzz_case(0)
+    hw = compile_dataflow(case.int_net, lanes=[1, 6, 6])
+    latency, intervals = dataflow_cycles(hw.stages, case.int_net.n_inputs)
+    assert latency == hw.cycles and intervals == hw.stage_intervals
+    assert hw.interval < hw.cycles
+    assert hw.cycles > max(intervals)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3, 4])
+def test_dataflow_bit_exact_with_the_counted_cycles(seed):
+    """On Amaranth's simulator: a sample that starts late, its inputs one a cycle, takes
+    exactly the model's latency; samples late, with gaps, to a consumer not always ready,
+    are exact."""
+    case = fuzz_case(seed, n=3)
+    lanes = [1 + (seed + k) % 4 for k in range(len(stage_bounds(
+        build_programs(case.int_net, lanes=1))))]
+    hw = compile_dataflow(case.int_net, lanes=lanes)
+    logits, latency = _simulate_paced(hw, case.int_net, case.x[:1], idle=5)
+    np.testing.assert_array_equal(logits, case.int_net(case.x[:1]))
+    assert latency == hw.cycles
+    hw = compile_dataflow(case.int_net, lanes=lanes)
+    logits, _ = _simulate_paced(hw, case.int_net, case.x, idle=3, gap=0.3, stall=0.4,
+                                seed=seed)
+    np.testing.assert_array_equal(logits, case.int_net(case.x))
+
+
+def test_refusals():
+    case = fuzz_case(0)
+    with pytest.raises(ValueError, match=r"^Give one lane count, or one per stage \(3: one "
+                                         r"per weighted layer\), not 2$"):
+        compile_dataflow(case.int_net, lanes=[2, 2])
+    with pytest.raises(ValueError, match=r"^Lanes must be a positive integer, not 0$"):
+        compile_dataflow(case.int_net, lanes=[2, 0, 2])
+    with pytest.raises(ValueError, match=r"^Give one queue depth per stage but the last "
+                                         r"\(2\), not 1$"):
+        compile_dataflow(case.int_net, lanes=2, queues=[64])
+    programs = build_programs(case.int_net, lanes=4)[:1]
+    with pytest.raises(ValueError, match=r"^The output queue must hold at least one group "
+                                         r"of the last layer \(\d+ words\), not 0$"):
+        Engine(programs, n_inputs=programs[0].n_in, input_bits=4, n_classes=2,
+               logit_bits=8, queue=0)
