@@ -37,7 +37,7 @@ from .lib.const_mul import ShiftAddNetwork
 from .program import (MAX_OPERAND_BITS, build_programs, layer_cycles, layer_mults,
                       network_cycles, wino_2d, wino_algorithm, wino_program)
 
-__all__ = ["compile_network", "compile_dataflow", "summary", "check_programs", "choose", "options", "CANDIDATES",
+__all__ = ["compile_network", "compile_dataflow", "dataflow_lanes", "summary", "check_programs", "choose", "options", "CANDIDATES",
            "MIN_SAVING", "MAX_POINTS"]
 
 # (m, moduli) of the Winograd/CRT candidates F(m, r) for every kernel r ≥ 3.
@@ -299,17 +299,62 @@ def compile_network(int_net, *, lanes, mutation=None, winograd=True, force=None,
     return engine
 
 
+def _stage(int_net, bounds, k, lanes, winograd, mutation=None):
+    """Stage k's programs on ``lanes`` lanes and the cost model's notes (its convolutions
+    chosen as the shared array's, but the last layer before another stage direct)."""
+    start, stop = bounds[k]
+    algorithms, notes = {}, {}
+    if winograd:
+        tail = build_programs(int_net, lanes=lanes)[stop - 1]
+        force = {}
+        if k < len(bounds) - 1 and tail.op == "mac" \
+                and not _eligible(int_net.layers[tail.source], False):
+            force[tail.source] = ("direct", f"direct: it ends stage {k}, whose outputs go to "
+                                            f"stage {k + 1} in address order")
+        algorithms, notes = choose(int_net, lanes=lanes, force=force)
+    programs = build_programs(int_net, lanes=lanes, algorithms=algorithms, mutation=mutation)
+    check_programs(programs, int_net)
+    return programs[start:stop], notes
+
+
+def dataflow_lanes(int_net, multipliers, *, winograd=True):
+    """Per stage of :func:`compile_dataflow`, its lanes: ``multipliers`` in all, at least
+    one a stage, given one at a time to the stage with the longest interval (the pipeline's)
+    while that shortens it; the slowest stage no longer gaining, the rest are left unused.
+    ``ValueError`` when there are fewer multipliers than stages."""
+    from .dataflow import stage_bounds, stage_interval
+    bounds = stage_bounds(build_programs(int_net, lanes=1))
+    if isinstance(multipliers, bool) or not isinstance(multipliers, int) \
+            or multipliers < len(bounds):
+        raise ValueError(f"A dataflow pipeline of {len(bounds)} stages (one per weighted "
+                         f"layer) needs at least {len(bounds)} lanes, not {multipliers!r}")
+    cache = {}
+
+    def interval(k, P):
+        if (k, P) not in cache:
+            cache[k, P] = stage_interval(_stage(int_net, bounds, k, P, winograd)[0])
+        return cache[k, P]
+    lanes = [1] * len(bounds)
+    while sum(lanes) < multipliers:
+        slowest = max(range(len(bounds)), key=lambda k: (interval(k, lanes[k]), -k))
+        if interval(slowest, lanes[slowest] + 1) >= interval(slowest, lanes[slowest]):
+            break
+        lanes[slowest] += 1
+    return lanes
+
+
 def compile_dataflow(int_net, *, lanes, winograd=True, queues=None, mutation=None):
     """The :class:`~slimgen.hw.dataflow.Dataflow` pipeline of an integer network: one stage
     per weighted layer with the pools after it (:func:`~slimgen.hw.dataflow.stage_bounds`),
-    stage k on ``lanes[k]`` lanes (one number: every stage's). Each stage's convolutions are
-    chosen by the cost model on its own lanes (:func:`choose`), but the last layer of a stage
-    before another runs direct (its outputs go on in address order); ``.summary`` gives each
-    layer's stage, ``.cycles`` (an idle pipeline, first input to result), ``.interval`` (the
-    slowest stage's), ``.mults`` and ``.bound`` (every useful product over every lane, a
-    sample at a time). ``queues``: each stage's queue depth but the last's
-    (:class:`~slimgen.hw.dataflow.Dataflow`); ``mutation``: a bug planted on purpose (tests
-    only). One ``ValueError`` says what cannot be built."""
+    stage k on ``lanes[k]`` lanes (one number: every stage's; :func:`dataflow_lanes` shares
+    out a number of multipliers). Each stage's convolutions are chosen by the cost model on
+    its own lanes (:func:`choose`), but the last layer of a stage before another runs direct
+    (its outputs go on in address order); ``.summary`` gives each layer's stage, ``.cycles``
+    (an idle pipeline, first input to result), ``.interval`` (the slowest stage's), ``.mults``
+    and ``.bound`` (every useful product over every lane, a sample at a time). ``queues``:
+    each stage's queue depth but the last's (:class:`~slimgen.hw.dataflow.Dataflow`);
+    ``mutation``: a bug planted on purpose (tests only). One ``ValueError`` says what cannot
+    be built."""
     from .dataflow import Dataflow, stage_bounds
     bounds = stage_bounds(build_programs(int_net, lanes=1))
     lanes = [lanes] * len(bounds) if isinstance(lanes, int) and not isinstance(lanes, bool) \
@@ -318,21 +363,10 @@ def compile_dataflow(int_net, *, lanes, winograd=True, queues=None, mutation=Non
         raise ValueError(f"Give one lane count, or one per stage ({len(bounds)}: one per "
                          f"weighted layer), not {len(lanes)}")
     stages, entries = [], []
-    for k, ((start, stop), P) in enumerate(zip(bounds, lanes)):
-        direct = build_programs(int_net, lanes=P)
-        algorithms, notes = {}, {}
-        if winograd:
-            tail = direct[stop - 1]
-            force = {}
-            if stop < len(direct) and tail.op == "mac" and tail.name.startswith("conv") \
-                    and not _eligible(int_net.layers[tail.source], False):
-                force[tail.source] = ("direct", f"direct: it ends stage {k}, whose outputs "
-                                                f"go to stage {k + 1} in address order")
-            algorithms, notes = choose(int_net, lanes=P, force=force)
-        programs = build_programs(int_net, lanes=P, algorithms=algorithms, mutation=mutation)
-        check_programs(programs, int_net)
-        stages.append(programs[start:stop])
-        for e in summary(programs[start:stop], int_net, notes):
+    for k, P in enumerate(lanes):
+        programs, notes = _stage(int_net, bounds, k, P, winograd, mutation)
+        stages.append(programs)
+        for e in summary(programs, int_net, notes):
             e["engine"] = e["engine"].replace("shared array", f"dataflow stage {k}")
             e["stage"] = k
             entries.append(e)

@@ -33,7 +33,7 @@ from slimgen.sw.fixed import signed_bits
 from .lib.argmax import result_layout
 from .program import schedule
 
-__all__ = ["Dataflow", "stage_bounds", "dataflow_cycles", "QUEUE_LATENCY", "QUEUE_MAPS"]
+__all__ = ["Dataflow", "stage_bounds", "stage_interval", "dataflow_cycles", "QUEUE_LATENCY", "QUEUE_MAPS"]
 
 #: Cycles from a word's write into a stage's queue to the first cycle the next stage may take
 #: it (:class:`amaranth.lib.fifo.SyncFIFOBuffered`: the memory's read and its output
@@ -57,6 +57,12 @@ def _input_shape(prev):
     return signed_bits(prev.lo, prev.hi), True
 
 
+def stage_interval(programs):
+    """Cycles between a stage's samples, its inputs one a cycle: from its first input to
+    its last output (into its queue, or to the argmax), and the cycle its loader restarts."""
+    return int(schedule(programs, programs[0].n_in)[1][-1].max()) + 1
+
+
 def dataflow_cycles(stages, n_inputs):
     """``(latency, stage_intervals)`` of the pipeline of ``stages`` (lists of layer
     programs): the latency from the first input transfer to the result's, both counted,
@@ -67,7 +73,7 @@ def dataflow_cycles(stages, n_inputs):
     for k, programs in enumerate(stages):
         start = int(arrivals[0])
         writes = schedule(programs, len(arrivals), arrivals - start)[1][-1]
-        intervals.append(int(schedule(programs, len(arrivals))[1][-1].max()) + 1)
+        intervals.append(stage_interval(programs))
         if k == len(stages) - 1:
             latency = start + int(writes.max()) + 2    # the argmax's result, a cycle on
         else:       # the next stage takes word j once it is out of the queue, one a cycle
@@ -132,6 +138,11 @@ class Dataflow(wiring.Component):
     def multipliers(self):
         """Every stage's lanes."""
         return sum(self.stage_lanes)
+
+    @property
+    def lanes(self):
+        """The lanes of every stage in all (the engine's ``lanes``: its multipliers)."""
+        return self.multipliers
 
     def elaborate(self, platform):
         m = Module()

@@ -89,15 +89,18 @@ def _candidate(kind, int_model, config, board):
 def _engines(kind, int_model, config):
     """The engine settings worth weighing: with ``engine`` auto, the MLP's and the CNN's
     dense layers also on dense engines (the MLP then one engine per layer, a dataflow
-    pipeline with several samples in flight, :class:`slimgen.hw.network.Network`); the
-    LSTM's engine and the compiler's shared array have no such choice."""
+    pipeline with several samples in flight, :class:`slimgen.hw.network.Network`); the CNN
+    and the networks the compiler builds also as the compiler's dataflow pipeline (one
+    stage per weighted layer, :func:`slimgen.hw.compiler.compile_dataflow`, ``--lanes``
+    shared out among the stages); the recurrent engine has no such choice."""
     if config.engine != "auto":
         return (config.engine,)
     name = kind.__name__.rsplit(".", 1)[-1]
     if name == "net":
         from slimgen.models.net import hardware_kind
-        name = hardware_kind(int_model)[0]
-    return ("auto", "dense") if name in ("mlp", "cnn") else ("auto",)
+        name = hardware_kind(int_model)[0] or "compiler"
+    return {"mlp": ("auto", "dense"), "cnn": ("auto", "dense", "dataflow"),
+            "compiler": ("auto", "dataflow")}.get(name, ("auto",))
 
 
 def weigh(kind, int_model, config, board, *, log=None):
@@ -105,12 +108,14 @@ def weigh(kind, int_model, config, board, *, log=None):
     ``config.lanes`` with balanced sparsity), built and predicted: a list of
     :class:`Candidate`. :class:`PlanError` when none can be built."""
     from slimgen.settings import SettingError
-    if config.method == "balanced":
-        lanes_tried = (config.lanes,)
-    else:   # more lanes than twice the DSP blocks would not fit in logic either
-        lanes_tried = [n for n in LANES if n <= 2 * max(1, board.totals.get("dsp") or 1)]
+    # more lanes than twice the DSP blocks would not fit in logic either
+    every = [n for n in LANES if n <= 2 * max(1, board.totals.get("dsp") or 1)]
     candidates, seen, refused = [], set(), []
     for engine in _engines(kind, int_model, config):
+        # balanced sparsity fixes the lanes of a shared array (one group per lane); the
+        # dataflow pipeline's stages are the compiler's, which take any
+        lanes_tried = every if config.method != "balanced" or engine == "dataflow" \
+            else (config.lanes,)
         for lanes in lanes_tried:
             try:
                 cfg = dataclasses.replace(config, lanes=lanes, engine=engine)
@@ -134,7 +139,7 @@ def weigh(kind, int_model, config, board, *, log=None):
                     f"{c.interval:,}, {c.lc:,} {board.lc_name}, {c.dsp} DSP, {c.bram} BRAM"
                     + ("" if c.fits else " (does not fit)"))
     if not candidates:
-        raise PlanError(f"no lane count of {', '.join(map(str, lanes_tried))} can be built "
+        raise PlanError(f"no lane count of {', '.join(map(str, every))} can be built "
                         f"for this network ({refused[0]})")
     return candidates
 
@@ -175,11 +180,13 @@ def pick(candidates, config, board):
               "area": f"{chosen.lc:,} {board.lc_name}"}[objective]
     why = (f"{objective}: {_lanes_words(chosen.lanes)} ({chosen.multipliers} multipliers"
            + (", one dense engine per layer" if chosen.engine == "dense" else "")
+           + (", a dataflow pipeline of one stage per weighted layer"
+              if chosen.engine == "dataflow" else "")
            + f"), {figure}, "
            + (f"the best of {len(meeting)} designs that fit the {board.name}" if len(meeting) > 1
               else f"the only design that fits the {board.name}")
            + (f" at {fps:,.10g} inferences/s or more" if fps else ""))
-    if config.method == "balanced":
+    if config.method == "balanced" and chosen.engine != "dataflow":
         why += f" (balanced sparsity fixes the lanes at {config.lanes}: one group per lane)"
     return chosen, why
 

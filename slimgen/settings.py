@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 __all__ = ["RunConfig", "SettingError", "SettingTypeError", "ENGINES", "MAX_UNITS",
            "MAX_EPOCHS", "MAX_BATCH_SIZE"]
 
-ENGINES = ("auto", "dense", "sparse", "folded")
+ENGINES = ("auto", "dense", "sparse", "folded", "dataflow")
 #: Where the compiler's shared array (the folded MLP's) keeps its weights: block RAM, the
 #: iCE40UP5K's SPRAMs (written at run time, over the UART), or SPRAM only when the block RAMs
 #: are predicted not to hold them.
@@ -173,6 +173,14 @@ class RunConfig:
         if self.engine == "folded" and self.model != "mlp":
             raise SettingError("engine", f"'folded' (every layer on one array) is for --model "
                                          f"mlp, not {self.model!r}")
+        if self.engine == "dataflow" and self.model not in ("cnn", "net"):
+            raise SettingError("engine", f"'dataflow' (a pipeline of shared-array engines, one "
+                                         f"stage per weighted layer) is for --model cnn and "
+                                         f"--net networks without recurrent layers, not "
+                                         f"{self.model!r}" + (
+                                             "; the MLP's --engine dense is a pipeline of "
+                                             "one engine per layer" if self.model == "mlp"
+                                             else ""))
         if self.layout not in ("rows", "banks"):
             raise SettingError("layout", f"must be 'rows' or 'banks', not {self.layout!r}")
         from slimgen.boards.build import BOARDS

@@ -36,6 +36,11 @@ IMAGE, N_CLASSES = (1, 8, 8), 10   # the digits: one channel of 8×8 pixels, 10 
 def check_config(config):
     """Refuse lanes and layouts the shared array cannot take (:class:`slimgen.hw.cnn.CNN`)."""
     from slimgen.settings import SettingError
+    if config.layout != "rows":
+        raise SettingError("layout", f"must be 'rows' for the CNN (its shared array takes "
+                                     f"rows), not {config.layout!r}")
+    if config.engine == "dataflow":     # the compiler's stages: --lanes is their sum
+        return
     lanes = [p for p in range(ALPHA, ALPHA * ALPHA + 1, ALPHA) if (ALPHA * ALPHA) % p == 0]
     if config.lanes not in lanes:
         allowed = ", ".join(map(str, lanes[:-1])) + f" or {lanes[-1]}"
@@ -48,9 +53,6 @@ def check_config(config):
                                     f"CNN (one row group per lane in every layer, and conv0 "
                                     f"has only {CHANNELS[0]} output channels), not "
                                     f"{config.lanes}")
-    if config.layout != "rows":
-        raise SettingError("layout", f"must be 'rows' for the CNN (its shared array takes "
-                                     f"rows), not {config.layout!r}")
 
 
 def check_data(config, shape, n_classes):
@@ -70,16 +72,24 @@ def network(config, act_bits=None, pixel_max=16):
 
 
 def make_network(int_model, config):
+    """The shared array (:class:`slimgen.hw.cnn.CNN`), or with ``--engine dataflow`` the
+    compiler's pipeline (:func:`slimgen.models.net.dataflow_network`)."""
+    if config.engine == "dataflow":
+        from slimgen.models.net import dataflow_network
+        return dataflow_network(int_model, config)
     from slimgen.hw.cnn import CNN
     return CNN(int_model, lanes=config.lanes, engine=config.engines, layout=config.layout)
 
 
 def multipliers(net):
-    """Every layer runs on the same lanes: the multipliers in use are the lanes, once."""
+    """Every layer runs on the same lanes: the multipliers in use are the lanes, once (a
+    dataflow pipeline's: every stage's)."""
     return net.multipliers
 
 
 def layer_entries(net):
+    if getattr(net, "slimgen_kind", None) == "compiler":
+        return net.summary
     entries = []
     sch = net.schedule
     alg = sch.algorithm
@@ -122,5 +132,7 @@ def layer_entries(net):
 
 def cycles_estimate(net):
     """Cycles of one inference alone, from its first input to its result."""
+    if getattr(net, "slimgen_kind", None) == "compiler":
+        return net.cycles
     return net.schedule.cycles_estimate()
 

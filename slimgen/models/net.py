@@ -23,7 +23,7 @@ from types import SimpleNamespace
 from slimgen.sw.network import NetworkError, load_network, to_float_input
 
 __all__ = ["VIEW", "check_config", "check_data", "network", "float_input", "hardware_kind",
-           "make_network", "layer_entries", "multipliers", "cycles_estimate"]
+           "make_network", "dataflow_network", "layer_entries", "multipliers", "cycles_estimate"]
 
 VIEW = "vector"
 
@@ -93,8 +93,36 @@ def _cnn_3x3(int_model):
                              f"{conv.pad}; the CNN engine runs 3×3 kernels with padding 1")
 
 
+def dataflow_network(int_model, config):
+    """``--engine dataflow``: the compiler's pipeline
+    (:func:`slimgen.hw.compiler.compile_dataflow`), one stage per weighted layer, the
+    ``--lanes`` multipliers shared out among the stages by
+    :func:`~slimgen.hw.compiler.dataflow_lanes`; its weights in block RAM."""
+    from slimgen.hw.compiler import compile_dataflow, dataflow_lanes
+    if getattr(config, "weight_memory", "auto") == "spram":
+        raise ValueError("--weight-memory spram is for the compiler's shared array; the "
+                         "dataflow pipeline keeps its weights in block RAM: give "
+                         "--weight-memory bram or auto")
+    try:
+        lanes = dataflow_lanes(int_model, config.lanes)
+        hw = compile_dataflow(int_model, lanes=lanes)
+    except ValueError as e:
+        raise ValueError(f"the network {int_model.network.name} cannot be built as a dataflow "
+                         f"pipeline: {e}") from None
+    hw.slimgen_kind = "compiler"
+    unused = config.lanes - sum(lanes)
+    hw.slimgen_note = (f"dataflow pipeline of {len(lanes)} stages on {', '.join(map(str, lanes))}"
+                       f" lanes, an interval of {hw.interval:,} cycles (the slowest stage's), "
+                       f"{hw.cycles:,} cycles through" + (
+                           f"; {unused} of the {config.lanes} lanes left out: the slowest "
+                           f"stage gains nothing from more" if unused else ""))
+    return hw
+
+
 def make_network(int_model, config):
     from slimgen.models import get_model_kind
+    if config.engine == "dataflow":
+        return dataflow_network(int_model, config)
     name, reasons = hardware_kind(int_model)
     if name in ("cnn", "lstm") and getattr(config, "weight_memory", "auto") == "spram":
         raise ValueError(f"--weight-memory spram is for the compiler's shared array (networks "
