@@ -6,7 +6,9 @@ the engine chose one, cycles) with the resource model's prediction of the board 
 (``layer0`` of the MLP's per-layer engines, ...) gets its own logic cells / LUTs, DSP blocks
 and block RAMs; layers that share one array (the compiler's engine, which the folded MLP is, the
 CNN, the LSTM engine) are marked ``"shared"`` and the shared hardware is one row of its own, with
-the board top's UART bridge. The totals are the whole design's. :func:`format_plan` is the
+the board top's UART bridge; the layers of a dataflow pipeline's stage share its engine (the
+stage's first layer holds its figures, the pools after it say shared). The totals are the
+whole design's. :func:`format_plan` is the
 table ``slimgen generate`` prints.
 """
 
@@ -16,7 +18,8 @@ __all__ = ["SHARED", "make_plan", "format_plan"]
 
 SHARED = "shared"
 
-_LAYER_KEYS = ("name", "kind", "engine", "lanes", "algorithm", "why", "candidates", "cycles")
+_LAYER_KEYS = ("name", "kind", "engine", "stage", "lanes", "algorithm", "why", "candidates",
+               "cycles")
 
 
 def _layer_module(name, modules):
@@ -45,20 +48,24 @@ def make_plan(layers, prediction, *, board, cycles, interval=None, cycles_lower_
         a time bounds it by ``cycles`` (``interval_at_most``).
     """
     modules = prediction.modules
-    # a module's figures include its submodules' (bridge.network.layer0.core)
+    # a module's figures include its submodules' (bridge.network.layer0.core); a layer's
+    # module is its own (``name``) or its entry's ``module`` (a dataflow stage's engine,
+    # which the layers of the stage share: the first of them holds its figures)
     per_key = {}
     for key, figures in modules.items():
-        for name in {e.get("name") for e in layers}:
+        for name in {e.get("module") or e.get("name") for e in layers}:
             own = _layer_module(name, modules) if name else None
             if own and (key == own or key.startswith(own + ".")):
                 agg = per_key.setdefault(own, {"lc": 0, "dsp": 0, "bram": 0})
                 for k in agg:
                     agg[k] += figures[k]
     rows, attributed = [], {"lc": 0, "dsp": 0, "bram": 0}
+    taken = set()
     for e in layers:
         row = {k: e[k] for k in _LAYER_KEYS if k in e}
-        own = _layer_module(e.get("name"), modules)
-        if own and own in per_key:
+        own = _layer_module(e.get("module") or e.get("name"), modules)
+        if own and own in per_key and own not in taken:
+            taken.add(own)
             for k in attributed:
                 row[f"{k}_estimate"] = per_key[own][k]
                 attributed[k] += per_key[own][k]

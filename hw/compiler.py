@@ -368,7 +368,7 @@ def compile_dataflow(int_net, *, lanes, winograd=True, queues=None, mutation=Non
         stages.append(programs)
         for e in summary(programs, int_net, notes):
             e["engine"] = e["engine"].replace("shared array", f"dataflow stage {k}")
-            e["stage"] = k
+            e["stage"], e["module"] = k, f"stage{k}"    # its engine, Dataflow's submodule
             entries.append(e)
     hw = Dataflow(stages, n_inputs=int_net.n_inputs, input_bits=int_net.input_bits,
                   n_classes=int_net.n_classes, logit_bits=int_net.logit_bits, queues=queues)

@@ -104,3 +104,66 @@ def test_refusals():
                                          r"of the last layer \(\d+ words\), not 0$"):
         Engine(programs, n_inputs=programs[0].n_in, input_bits=4, n_classes=2,
                logit_bits=8, queue=0)
+
+
+@pytest.fixture(scope="module")
+def cnn_dataflow(tmp_path_factory):
+    """The CNN preset (untrained, quantized) through generate as a dataflow pipeline of 12
+    lanes on the ULX3S."""
+    from dataclasses import replace
+    from slimgen.flow import Run, run_stage
+    from slimgen.sim.testing import untrained_int_run
+    root = tmp_path_factory.mktemp("dataflow")
+    int_model, config = untrained_int_run("cnn", root)
+    config = replace(config, engine="dataflow", lanes=12, board="ulx3s-85f")
+    lines = []
+    figures = run_stage(Run(root, config, progress=True, log=lines.append), "generate")
+    return root, int_model, figures, lines
+
+
+def test_generate_builds_the_pipeline_and_plans_each_stage(cnn_dataflow):
+    import json
+    from slimgen.hw.compiler import compile_dataflow, dataflow_lanes
+    root, int_model, figures, lines = cnn_dataflow
+    lanes = dataflow_lanes(int_model, 12)
+    hw = compile_dataflow(int_model, lanes=lanes)
+    hw._MustUse__silence = True
+    assert sum(lanes) <= 12 and len(lanes) == 3
+    assert figures["multipliers"] == sum(lanes)
+    assert figures["engines"] == [e["engine"] for e in hw.summary]
+    assert all("dataflow stage" in e for e in figures["engines"])
+    assert figures["cycles_estimate"] == hw.cycles
+    assert figures["interval_estimate"] == hw.interval < hw.cycles
+    assert any(line.startswith("generate: dataflow pipeline of 3 stages on "
+                               + ", ".join(map(str, lanes)) + " lanes") for line in lines)
+    plan = json.loads((root / "plan.json").read_text())
+    rows = plan["layers"]
+    assert [r["stage"] for r in rows] == [e["stage"] for e in hw.summary]
+    # each stage's engine is a module: its first layer holds its figures, a pool after it
+    # in the same stage says shared
+    firsts = [r for k, r in enumerate(rows) if k == 0 or rows[k - 1]["stage"] != r["stage"]]
+    assert all(isinstance(r["lc_estimate"], int) and r["lc_estimate"] > 0 for r in firsts)
+    assert [r["dsp_estimate"] for r in firsts] == lanes        # one DSP block a lane
+    assert all(r["lc_estimate"] == "shared" for r in rows if r not in firsts)
+    assert plan["totals"]["dsp_estimate"] == sum(lanes)
+
+
+@pytest.mark.parametrize("model, message", [
+    ("mlp", "'dataflow' (a pipeline of shared-array engines, one stage per weighted layer) "
+            "is for --model cnn and --net networks without recurrent layers, not 'mlp'; the "
+            "MLP's --engine dense is a pipeline of one engine per layer"),
+    ("lstm", "is for --model cnn and --net networks without recurrent layers, not 'lstm'"),
+])
+def test_the_dataflow_engine_is_for_feed_forward_networks(model, message):
+    from slimgen.settings import RunConfig, SettingError
+    with pytest.raises(SettingError) as e:
+        RunConfig(model=model, engine="dataflow")
+    assert e.value.setting == "engine" and message in str(e.value)
+
+
+def test_fewer_lanes_than_stages_is_one_message():
+    case = fuzz_case(0)
+    with pytest.raises(ValueError, match=r"^A dataflow pipeline of 3 stages \(one per weighted "
+                                         r"layer\) needs at least 3 lanes, not 2$"):
+        from slimgen.hw.compiler import dataflow_lanes
+        dataflow_lanes(case.int_net, 2)
