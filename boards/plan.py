@@ -77,7 +77,7 @@ def make_plan(layers, prediction, *, board, cycles, interval=None, cycles_lower_
               # one inference at a time: the next starts at the latest when this one ends
               "interval_at_most": int(cycles)}
     if interval is not None:
-        totals["interval_estimate"] = int(interval)
+        totals["interval_estimate"] = interval if isinstance(interval, float) else int(interval)
     if cycles_lower_bound is not None:
         totals["cycles_lower_bound"] = int(cycles_lower_bound)
     if multipliers is not None:

@@ -317,37 +317,57 @@ def _stage(int_net, bounds, k, lanes, winograd, mutation=None):
     return programs[start:stop], notes
 
 
+#: The logic of one more copy of a stage's engine besides its lanes, in lanes' worth (its
+#: walker, drain, requantizer, buffers and queue; the resource model on the digits CNN on the
+#: ECP5: about 2,600 LUTs an engine, 600 a lane).
+COPY_LANES = 4
+
+
 def dataflow_lanes(int_net, multipliers, *, winograd=True):
-    """Per stage of :func:`compile_dataflow`, its lanes: ``multipliers`` in all, at least
-    one a stage, given one at a time to the stage with the longest interval (the pipeline's)
-    while that shortens it; the slowest stage no longer gaining, the rest are left unused.
-    ``ValueError`` when there are fewer multipliers than stages."""
-    from .dataflow import stage_bounds, stage_interval
+    """``(lanes, copies)`` per stage of :func:`compile_dataflow`: ``multipliers`` in all
+    (each stage's lanes times its copies), given out one step at a time to the stage with
+    the longest interval (the pipeline's), as one to four more lanes or one more copy
+    (:class:`~slimgen.hw.dataflow.Replicas`), whichever shortens it most per logic (a copy
+    counting :data:`COPY_LANES` lanes more than its own);
+    when no step shortens it within what is left, the rest stay unused. ``ValueError`` when
+    there are fewer multipliers than stages."""
+    from .dataflow import replicated_interval, stage_bounds, stage_interval
     bounds = stage_bounds(build_programs(int_net, lanes=1))
     if isinstance(multipliers, bool) or not isinstance(multipliers, int) \
             or multipliers < len(bounds):
         raise ValueError(f"A dataflow pipeline of {len(bounds)} stages (one per weighted "
                          f"layer) needs at least {len(bounds)} lanes, not {multipliers!r}")
-    cache = {}
+    cache, last = {}, len(bounds) - 1
 
-    def interval(k, P):
+    def interval(k, P, R):
         if (k, P) not in cache:
-            cache[k, P] = stage_interval(_stage(int_net, bounds, k, P, winograd)[0])
-        return cache[k, P]
-    lanes = [1] * len(bounds)
-    while sum(lanes) < multipliers:
-        slowest = max(range(len(bounds)), key=lambda k: (interval(k, lanes[k]), -k))
-        if interval(slowest, lanes[slowest] + 1) >= interval(slowest, lanes[slowest]):
-            break
-        lanes[slowest] += 1
-    return lanes
+            programs = _stage(int_net, bounds, k, P, winograd)[0]
+            cache[k, P] = (stage_interval(programs), programs)
+        one, programs = cache[k, P]
+        return replicated_interval(one, R, programs, k == last)
+    lanes, copies = [1] * len(bounds), [1] * len(bounds)
+    while True:
+        left = multipliers - sum(P * R for P, R in zip(lanes, copies))
+        k = max(range(len(bounds)), key=lambda k: (interval(k, lanes[k], copies[k]), -k))
+        now = interval(k, lanes[k], copies[k])
+        # (lanes, copies), the multipliers the step takes, and its logic in lanes' worth
+        steps = [((lanes[k] + d, copies[k]), d * copies[k], d * copies[k])
+                 for d in range(1, 5)] \
+            + [((lanes[k], copies[k] + 1), lanes[k], lanes[k] + COPY_LANES)]
+        gains = [((now - interval(k, P, R)) / logic, -logic, P, R)
+                 for (P, R), cost, logic in steps if cost <= left and interval(k, P, R) < now]
+        if not gains:
+            return lanes, copies
+        _, _, lanes[k], copies[k] = max(gains)
 
 
-def compile_dataflow(int_net, *, lanes, winograd=True, queues=None, mutation=None):
+def compile_dataflow(int_net, *, lanes, copies=None, winograd=True, queues=None,
+                     mutation=None):
     """The :class:`~slimgen.hw.dataflow.Dataflow` pipeline of an integer network: one stage
     per weighted layer with the pools after it (:func:`~slimgen.hw.dataflow.stage_bounds`),
-    stage k on ``lanes[k]`` lanes (one number: every stage's; :func:`dataflow_lanes` shares
-    out a number of multipliers). Each stage's convolutions are chosen by the cost model on
+    stage k on ``lanes[k]`` lanes (one number: every stage's) and ``copies[k]`` copies of
+    its engine taking samples in turn (default one; :func:`dataflow_lanes` shares out a
+    number of multipliers). Each stage's convolutions are chosen by the cost model on
     its own lanes (:func:`choose`), but the last layer of a stage before another runs direct
     (its outputs go on in address order); ``.summary`` gives each layer's stage, ``.cycles``
     (an idle pipeline, first input to result), ``.interval`` (the slowest stage's), ``.mults``
@@ -371,7 +391,10 @@ def compile_dataflow(int_net, *, lanes, winograd=True, queues=None, mutation=Non
             e["stage"], e["module"] = k, f"stage{k}"    # its engine, Dataflow's submodule
             entries.append(e)
     hw = Dataflow(stages, n_inputs=int_net.n_inputs, input_bits=int_net.input_bits,
-                  n_classes=int_net.n_classes, logit_bits=int_net.logit_bits, queues=queues)
+                  n_classes=int_net.n_classes, logit_bits=int_net.logit_bits, queues=queues,
+                  replicas=copies)
+    for e in entries:
+        e["copies"] = hw.replicas[e["stage"]]
     hw.summary = entries
     hw.mults = sum(e["mults_per_inference"] for e in entries)
     hw.bound = -(-hw.mults // hw.multipliers)

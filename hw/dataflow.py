@@ -24,7 +24,7 @@ input to its last output, plus the cycle its loader restarts.
 """
 
 import numpy as np
-from amaranth.hdl import Module
+from amaranth.hdl import Array, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -33,7 +33,7 @@ from slimgen.sw.fixed import signed_bits
 from .lib.argmax import result_layout
 from .program import schedule
 
-__all__ = ["Dataflow", "stage_bounds", "stage_interval", "dataflow_cycles", "QUEUE_LATENCY", "QUEUE_MAPS"]
+__all__ = ["Dataflow", "Replicas", "stage_bounds", "stage_interval", "replicated_interval", "dataflow_cycles", "QUEUE_LATENCY", "QUEUE_MAPS"]
 
 #: Cycles from a word's write into a stage's queue to the first cycle the next stage may take
 #: it (:class:`amaranth.lib.fifo.SyncFIFOBuffered`: the memory's read and its output
@@ -61,6 +61,22 @@ def stage_interval(programs):
     """Cycles between a stage's samples, its inputs one a cycle: from its first input to
     its last output (into its queue, or to the argmax), and the cycle its loader restarts."""
     return int(schedule(programs, programs[0].n_in)[1][-1].max()) + 1
+
+
+def replicated_interval(interval, copies, programs, last):
+    """The mean cycles between a stage's samples on ``copies`` copies of its engine
+    (:class:`Replicas`), one copy's being ``interval``: the copies take samples in turn,
+    their words one a cycle through the turn-takers, so at least the stage's input words
+    (and output words, a result for the last stage) a sample::
+
+        interval / copies ∨ n_in ∨ n_out
+
+    (an int when it is whole; the results of a stage on copies come in a pattern that
+    repeats every ``copies`` samples, this the mean over it)."""
+    if copies == 1:
+        return interval
+    mean = max(interval / copies, programs[0].n_in, 1 if last else programs[-1].n_out)
+    return int(mean) if mean == int(mean) else mean
 
 
 def dataflow_cycles(stages, n_inputs):
@@ -103,7 +119,8 @@ class Dataflow(wiring.Component):
         As the engine's: ``n_inputs`` transfers per sample in, one result out.
     """
 
-    def __init__(self, stages, *, n_inputs, input_bits, n_classes, logit_bits, queues=None):
+    def __init__(self, stages, *, n_inputs, input_bits, n_classes, logit_bits, queues=None,
+                 replicas=None):
         from .engine import Engine
         if not stages or any(not s for s in stages):
             raise ValueError("A dataflow pipeline needs at least one stage, each with a layer")
@@ -112,17 +129,28 @@ class Dataflow(wiring.Component):
         if len(queues) != len(stages) - 1:
             raise ValueError(f"Give one queue depth per stage but the last "
                              f"({len(stages) - 1}), not {len(queues)}")
+        replicas = [1] * len(stages) if replicas is None else list(replicas)
+        if len(replicas) != len(stages) or any(
+                isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in replicas):
+            raise ValueError(f"Give one replica count (a positive integer) per stage "
+                             f"({len(stages)}), not {replicas!r}")
         self.stages, self.queues, self.n_inputs = [list(s) for s in stages], queues, n_inputs
+        self.replicas = replicas
         self.engines, bits, signed_in = [], input_bits, False
         for k, programs in enumerate(self.stages):
             last = k == len(self.stages) - 1
-            self.engines.append(Engine(
-                programs, n_inputs=programs[0].n_in, input_bits=bits, input_signed=signed_in,
-                n_classes=n_classes, logit_bits=logit_bits,
-                queue=None if last else queues[k]))
+            copies = [Engine(programs, n_inputs=programs[0].n_in, input_bits=bits,
+                             input_signed=signed_in, n_classes=n_classes,
+                             logit_bits=logit_bits, queue=None if last else queues[k])
+                      for _ in range(replicas[k])]
+            self.engines.append(copies[0] if len(copies) == 1 else Replicas(
+                copies, n_in=programs[0].n_in, n_out=1 if last else programs[-1].n_out))
             bits, signed_in = _input_shape(programs[-1])
-        self.stage_lanes = [s[0].lanes for s in self.stages]
-        self.cycles, self.stage_intervals = dataflow_cycles(self.stages, n_inputs)
+        self.stage_lanes = [s[0].lanes * r for s, r in zip(self.stages, replicas)]
+        self.cycles, intervals = dataflow_cycles(self.stages, n_inputs)
+        self.stage_intervals = [
+            replicated_interval(i, r, s, k == len(stages) - 1)
+            for k, (i, r, s) in enumerate(zip(intervals, replicas, self.stages))]
         super().__init__({
             "i": In(stream.Signature(self.engines[0].i.payload.shape())),
             "o": Out(stream.Signature(result_layout(n_classes, logit_bits))),
@@ -131,7 +159,8 @@ class Dataflow(wiring.Component):
     @property
     def interval(self):
         """Cycles between results with samples back to back (inputs always valid, ``o``
-        always ready), in the steady state: the slowest stage's."""
+        always ready), in the steady state: the slowest stage's; with copies, the mean over
+        the pattern the results repeat (every lcm of the copies samples)."""
         return max(self.stage_intervals)
 
     @property
@@ -152,4 +181,45 @@ class Dataflow(wiring.Component):
         for a, b in zip(self.engines, self.engines[1:]):
             wiring.connect(m, a.o, b.i)
         wiring.connect(m, self.engines[-1].o, wiring.flipped(self.o))
+        return m
+
+
+class Replicas(wiring.Component):
+    """R copies of a stage's engine taking samples in turn: sample s goes to copy s mod R
+    (its ``n_in`` input words), and its ``n_out`` output words (1: a result) come from that
+    copy, so the order of samples is kept::
+
+        i ─> turn (n_in words a sample) ─> copy 0 … copy R−1 ─> turn (n_out words) ─> o
+    """
+
+    def __init__(self, engines, *, n_in, n_out):
+        self.copies, self.n_in, self.n_out = list(engines), n_in, n_out
+        super().__init__({
+            "i": In(stream.Signature(self.copies[0].i.payload.shape())),
+            "o": Out(stream.Signature(self.copies[0].o.payload.shape())),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        R = len(self.copies)
+        for r, engine in enumerate(self.copies):
+            m.submodules[f"copy{r}"] = engine
+        for port, n, outward in (("i", self.n_in, False), ("o", self.n_out, True)):
+            turn = Signal(range(R), name=f"{port}_turn")
+            count = Signal(range(n), name=f"{port}_count")
+            ends = [getattr(e, port) for e in self.copies]
+            outer = getattr(self, port)
+            if outward:            # the copy whose turn it is gives the next word
+                m.d.comb += [outer.valid.eq(Array(e.valid for e in ends)[turn]),
+                             Value.cast(outer.payload).eq(
+                                 Array(Value.cast(e.payload) for e in ends)[turn])]
+                m.d.comb += [e.ready.eq(outer.ready & (turn == r)) for r, e in enumerate(ends)]
+            else:                  # the copy whose turn it is takes the next word
+                m.d.comb += [outer.ready.eq(Array(e.ready for e in ends)[turn])]
+                m.d.comb += [e.payload.eq(outer.payload) for e in ends]
+                m.d.comb += [e.valid.eq(outer.valid & (turn == r)) for r, e in enumerate(ends)]
+            with m.If(outer.valid & outer.ready):
+                m.d.sync += count.eq(Mux(count == n - 1, 0, count + 1))
+                with m.If(count == n - 1):
+                    m.d.sync += turn.eq(Mux(turn == R - 1, 0, turn + 1))
         return m

@@ -47,7 +47,7 @@ class Candidate:
     engine: str             # the run's engine setting it was built with (auto, dense, ...)
     multipliers: int
     cycles: int             # one inference, first input to result
-    interval: int           # between results with inferences back to back
+    interval: float         # between results with inferences back to back (a mean)
     lc: int
     dsp: int
     bram: int
@@ -75,7 +75,8 @@ def _candidate(kind, int_model, config, board):
     multipliers = int(count(net)) if count else sum(e["lanes"] for e in entries)
     cycles = int(estimate(net)) if estimate else sum(e["cycles"] for e in entries)
     # one inference at a time on a shared array: the next starts when this one ends
-    interval = int(getattr(net, "interval", cycles))
+    interval = getattr(net, "interval", cycles)     # a dataflow's copies: a mean, maybe
+    interval = interval if isinstance(interval, float) else int(interval)   # fractional
     need = {"lc": p.lc, "dsp": p.dsp, "bram": p.bram}
     have = {k: board.totals.get(k) for k in need}
     if have["lc"]:

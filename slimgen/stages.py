@@ -289,7 +289,9 @@ def stage_generate(run):
                "weight_memory": "spram" if image is not None else "bram",
                "weight_bytes": len(image) if image is not None else 0}
     if hasattr(net, "interval"):     # the next inference overlaps this one: results closer
-        figures["interval_estimate"] = int(net.interval)
+        # a mean over a repeating pattern (a dataflow stage's copies) may be fractional
+        figures["interval_estimate"] = net.interval if isinstance(net.interval, float) \
+            else int(net.interval)
     if planner:     # the candidates go into plan.json only
         figures["planner"] = {k: v for k, v in planner.items() if k != "candidates"}
     _write_plan(run, int_model, figures, net, planner)

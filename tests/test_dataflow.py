@@ -89,6 +89,37 @@ def test_dataflow_bit_exact_with_the_counted_cycles(seed):
     np.testing.assert_array_equal(logits, case.int_net(case.x))
 
 
+@pytest.mark.parametrize("seed, copies", [(1, [2, 1, 3, 1]), (3, [1, 3, 2])])
+def test_copies_take_samples_in_turn_bit_exact(seed, copies):
+    """A stage on copies of its engine (:class:`slimgen.hw.dataflow.Replicas`): samples late,
+    with gaps, to a consumer not always ready, exact and in order; one sample alone takes
+    the latency of one copy."""
+    case = fuzz_case(seed, n=7)
+    hw = compile_dataflow(case.int_net, lanes=2, copies=copies)
+    assert hw.multipliers == 2 * sum(copies) and hw.replicas == copies
+    logits, _ = _simulate_paced(hw, case.int_net, case.x, idle=3, gap=0.2, stall=0.3,
+                                seed=seed)
+    np.testing.assert_array_equal(logits, case.int_net(case.x))
+    hw = compile_dataflow(case.int_net, lanes=2, copies=copies)
+    logits, latency = _simulate_paced(hw, case.int_net, case.x[:1], idle=5)
+    assert latency == hw.cycles == compile_dataflow(case.int_net, lanes=2).cycles
+
+
+def test_more_multipliers_never_lengthen_the_interval():
+    """dataflow_lanes within its budget, its interval falling (or staying) as it grows."""
+    from slimgen.hw.compiler import dataflow_lanes
+    case = fuzz_case(3)
+    last = None
+    for budget in (3, 6, 12, 24):
+        lanes, copies = dataflow_lanes(case.int_net, budget)
+        hw = compile_dataflow(case.int_net, lanes=lanes, copies=copies)
+        hw._MustUse__silence = True
+        assert hw.multipliers <= budget
+        assert last is None or hw.interval <= last
+        last = hw.interval
+    assert max(copies) > 1 or max(lanes) > 1
+
+
 def test_refusals():
     case = fuzz_case(0)
     with pytest.raises(ValueError, match=r"^Give one lane count, or one per stage \(3: one "
@@ -99,6 +130,9 @@ def test_refusals():
     with pytest.raises(ValueError, match=r"^Give one queue depth per stage but the last "
                                          r"\(2\), not 1$"):
         compile_dataflow(case.int_net, lanes=2, queues=[64])
+    with pytest.raises(ValueError, match=r"^Give one replica count \(a positive integer\) per "
+                                         r"stage \(3\), not \[1, 0, 1\]$"):
+        compile_dataflow(case.int_net, lanes=2, copies=[1, 0, 1])
     programs = build_programs(case.int_net, lanes=4)[:1]
     with pytest.raises(ValueError, match=r"^The output queue must hold at least one group "
                                          r"of the last layer \(\d+ words\), not 0$"):
@@ -125,17 +159,20 @@ def test_generate_builds_the_pipeline_and_plans_each_stage(cnn_dataflow):
     import json
     from slimgen.hw.compiler import compile_dataflow, dataflow_lanes
     root, int_model, figures, lines = cnn_dataflow
-    lanes = dataflow_lanes(int_model, 12)
-    hw = compile_dataflow(int_model, lanes=lanes)
+    lanes, copies = dataflow_lanes(int_model, 12)
+    hw = compile_dataflow(int_model, lanes=lanes, copies=copies)
     hw._MustUse__silence = True
-    assert sum(lanes) <= 12 and len(lanes) == 3
-    assert figures["multipliers"] == sum(lanes)
+    used = [P * R for P, R in zip(lanes, copies)]
+    assert sum(used) <= 12 and len(lanes) == 3
+    assert figures["multipliers"] == sum(used) == hw.multipliers
     assert figures["engines"] == [e["engine"] for e in hw.summary]
     assert all("dataflow stage" in e for e in figures["engines"])
     assert figures["cycles_estimate"] == hw.cycles
     assert figures["interval_estimate"] == hw.interval < hw.cycles
-    assert any(line.startswith("generate: dataflow pipeline of 3 stages on "
-                               + ", ".join(map(str, lanes)) + " lanes") for line in lines)
+    stages = ", ".join(f"{P}" + (f" × {R} copies" if R > 1 else "")
+                       for P, R in zip(lanes, copies))
+    assert any(line.startswith(f"generate: dataflow pipeline of 3 stages on {stages} lanes")
+               for line in lines)
     plan = json.loads((root / "plan.json").read_text())
     rows = plan["layers"]
     assert [r["stage"] for r in rows] == [e["stage"] for e in hw.summary]
@@ -143,9 +180,9 @@ def test_generate_builds_the_pipeline_and_plans_each_stage(cnn_dataflow):
     # in the same stage says shared
     firsts = [r for k, r in enumerate(rows) if k == 0 or rows[k - 1]["stage"] != r["stage"]]
     assert all(isinstance(r["lc_estimate"], int) and r["lc_estimate"] > 0 for r in firsts)
-    assert [r["dsp_estimate"] for r in firsts] == lanes        # one DSP block a lane
+    assert [r["dsp_estimate"] for r in firsts] == used       # one DSP block a lane
     assert all(r["lc_estimate"] == "shared" for r in rows if r not in firsts)
-    assert plan["totals"]["dsp_estimate"] == sum(lanes)
+    assert plan["totals"]["dsp_estimate"] == sum(used)
 
 
 @pytest.mark.parametrize("model, message", [

@@ -104,18 +104,20 @@ def dataflow_network(int_model, config):
                          "dataflow pipeline keeps its weights in block RAM: give "
                          "--weight-memory bram or auto")
     try:
-        lanes = dataflow_lanes(int_model, config.lanes)
-        hw = compile_dataflow(int_model, lanes=lanes)
+        lanes, copies = dataflow_lanes(int_model, config.lanes)
+        hw = compile_dataflow(int_model, lanes=lanes, copies=copies)
     except ValueError as e:
         raise ValueError(f"the network {int_model.network.name} cannot be built as a dataflow "
                          f"pipeline: {e}") from None
     hw.slimgen_kind = "compiler"
-    unused = config.lanes - sum(lanes)
-    hw.slimgen_note = (f"dataflow pipeline of {len(lanes)} stages on {', '.join(map(str, lanes))}"
-                       f" lanes, an interval of {hw.interval:,} cycles (the slowest stage's), "
+    unused = config.lanes - hw.multipliers
+    stages = ", ".join(f"{P}" + (f" × {R} copies" if R > 1 else "")
+                       for P, R in zip(lanes, copies))
+    hw.slimgen_note = (f"dataflow pipeline of {len(lanes)} stages on {stages} lanes, an "
+                       f"interval of {hw.interval:,} cycles (the slowest stage's), "
                        f"{hw.cycles:,} cycles through" + (
-                           f"; {unused} of the {config.lanes} lanes left out: the slowest "
-                           f"stage gains nothing from more" if unused else ""))
+                           f"; {unused} of the {config.lanes} lanes left out: no step "
+                           f"shortens the slowest stage within them" if unused else ""))
     return hw
 
 
