@@ -206,7 +206,7 @@ class Replicas(wiring.Component):
             m.submodules[f"copy{r}"] = engine
         for port, n, outward in (("i", self.n_in, False), ("o", self.n_out, True)):
             turn = Signal(range(R), name=f"{port}_turn")
-            count = Signal(range(n), name=f"{port}_count")
+            count = Signal(range(max(2, n)), name=f"{port}_count")    # not 0 bits wide
             ends = [getattr(e, port) for e in self.copies]
             outer = getattr(self, port)
             if outward:            # the copy whose turn it is gives the next word

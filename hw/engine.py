@@ -772,6 +772,8 @@ class Engine(wiring.Component):
         x = {"valid": Signal(name="x_valid"), "sel": Signal.like(r["sel"], name="x_sel"),
              "addr": Signal.like(r["addr"], name="x_addr"),
              "layer": Signal.like(r["layer"], name="x_layer")}
+        if all(p.requant for p in self.programs):   # (a stage's) every layer requantizes:
+            del x["sel"]                            # no sum goes on as it is
         m.d.sync += [x[k].eq(r[k]) for k in x]
         if t.wino2d:        # an output past a 2-D tile's right edge is not written
             m.d.sync += x["valid"].eq(r["valid"] & r["inside"])
@@ -786,7 +788,7 @@ class Engine(wiring.Component):
                            out_bits=t.req_bits, relu=False, name="requant", registered=True)
         y = Signal(signed(max(t.acc_bits, t.req_bits)), name="x_y")
         lo, hi = t.layer("lo", lay), t.layer("hi", lay)
-        m.d.comb += y.eq(Mux(t.layer("requant", lay), y_req, x["sel"]))
+        m.d.comb += y.eq(Mux(t.layer("requant", lay), y_req, x["sel"]) if "sel" in x else y_req)
         w = {"valid": Signal(name="w_valid"), "addr": Signal.like(r["addr"], name="w_addr"),
              "layer": Signal.like(lay, name="w_layer"),
              "data": Signal(signed(max(t.act_bits, self.send_bits)), name="w_data")}

@@ -9,15 +9,18 @@ six) and an image's 3×3 convolutions of stride 1 on F(2×2, 3×3) where it pays
 (:data:`slimgen.hw.program.MUTATIONS`) must make the bench fail.
 
 The same cases run as dataflow pipelines (:func:`slimgen.hw.compiler.compile_dataflow`, one
-stage per weighted layer on a random lane count of its own): logits exact with the samples
-back to back and to a consumer ready half the time, the latency and every interval equal to
-the pipeline's cycle model (the slowest stage's interval: no stage waits for a queue); two in
-CI, the others with ``-m fuzz``; a planted bug fails it too.
+stage per weighted layer on a random lane count of its own, in odd cases on 1 to 3 copies of
+its engine): logits exact with the samples back to back and to a consumer ready half the time,
+the latency and the intervals equal to the pipeline's cycle model (the slowest stage's
+interval: no stage waits for a queue); two in CI, the others with ``-m fuzz``; a planted bug
+fails it too.
 
 The recurrent layers (LSTM, GRU) run on the recurrent engine
 (:class:`slimgen.hw.lstm_cell.LstmClassifier`), fuzzed with cases of their own
 (:func:`slimgen.sim.fuzz.recurrent_case`): two in CI, sixteen with ``-m fuzz``, the latency
 the engine's cycle model at some phase of its element-wise unit."""
+
+import math
 
 import numpy as np
 import pytest
@@ -39,7 +42,7 @@ CI_SEEDS = (0, 1, 2, 3, 4, 80)        # one case of each family, and a 2-D Winog
 FUZZ_SEEDS = tuple(range(5, 24)) + (30, 70, 102)
 RECURRENT_CI_SEEDS = (0, 3)           # an LSTM on one element-wise multiplier, a GRU on two
 RECURRENT_FUZZ_SEEDS = (1, 2) + tuple(range(4, 18))
-DATAFLOW_CI_SEEDS = (1, 30)    # F(4, 6) inside a stage; a stage's outputs wider than its inputs
+DATAFLOW_CI_SEEDS = (1, 30)    # F(4, 6) inside a stage, copies; outputs wider than the inputs
 DATAFLOW_FUZZ_SEEDS = tuple(s for s in CI_SEEDS + FUZZ_SEEDS if s not in DATAFLOW_CI_SEEDS)
 
 
@@ -88,15 +91,19 @@ def _check_recurrent(seed, tmp_path):
 
 
 def dataflow_lanes(case):
-    """Case ``case``'s pipeline lanes: per stage, 1 to twice the case's lanes (seeded)."""
+    """Case ``case``'s pipeline: per stage, 1 to twice the case's lanes and, in odd cases,
+    1 to 3 copies of its engine (seeded)."""
     stages = len(stage_bounds(build_programs(case.int_net, lanes=1)))
     rng = np.random.default_rng([18, case.seed])
-    return [int(v) for v in rng.integers(1, 2 * case.lanes + 1, stages)]
+    lanes = [int(v) for v in rng.integers(1, 2 * case.lanes + 1, stages)]
+    copies = [int(v) for v in rng.integers(1, 4, stages)] if case.seed % 2 else [1] * stages
+    return lanes, copies
 
 
 def _run_dataflow(case, tmp_path, *, queues=None, mutation=None, ready_probability=0.5):
     require_simulator("verilator")
-    hw = compile_dataflow(case.int_net, lanes=dataflow_lanes(case), queues=queues,
+    lanes, copies = dataflow_lanes(case)
+    hw = compile_dataflow(case.int_net, lanes=lanes, copies=copies, queues=queues,
                           mutation=mutation)
     verilog = tmp_path / "network.v"
     write_bytes_atomic(verilog, to_verilog(hw, "network").encode())
@@ -108,14 +115,20 @@ def _run_dataflow(case, tmp_path, *, queues=None, mutation=None, ready_probabili
 
 def _check_dataflow(seed, tmp_path):
     """Case ``seed`` as a dataflow pipeline on Verilator: logits exact (also to a consumer
-    ready half the time), the latency the model's, and every interval between results
-    (back to back) the slowest stage's."""
-    case = fuzz_case(seed)
+    ready half the time), the latency the model's, and the intervals between results (back
+    to back) the slowest stage's: every one without copies; with them, their sum over the
+    last lcm(copies) results (the pattern the copies repeat)."""
+    case = fuzz_case(seed, n=14)
     hw, r = _run_dataflow(case, tmp_path)
     assert r.n == len(case.x) and r.bit_exact
     np.testing.assert_array_equal(r.logits, case.int_net(case.x))
     assert r.latency == hw.cycles, (r.latency, hw.cycles)
-    assert set(np.diff(r.result_cycles)) == {hw.interval}, (r.result_cycles, hw.interval)
+    diffs = np.diff(r.result_cycles)
+    if max(hw.replicas) == 1:
+        assert set(diffs) == {hw.interval}, (r.result_cycles, hw.interval)
+    else:
+        period = math.lcm(*hw.replicas)
+        assert diffs[-period:].sum() == period * hw.interval, (diffs, hw.interval)
     return hw
 
 
@@ -170,8 +183,9 @@ def test_a_dataflow_pipeline_with_the_smallest_queues_loses_nothing(tmp_path):
     """Queues of one group of words each, a consumer ready a fifth of the time: every stage
     is held by the credit of the one after, and the logits are still exact."""
     case = fuzz_case(12)
-    lanes = dataflow_lanes(case)
-    hw = compile_dataflow(case.int_net, lanes=lanes)
+    lanes, copies = dataflow_lanes(case)
+    hw = compile_dataflow(case.int_net, lanes=lanes, copies=copies)
+    hw._MustUse__silence = True       # only its stages' figures are read
     smallest = [s[-1].groups[0][1] for s in hw.stages[:-1]]
     hw, r = _run_dataflow(case, tmp_path, queues=smallest, ready_probability=0.2)
     assert hw.queues == smallest and r.bit_exact

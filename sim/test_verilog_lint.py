@@ -61,7 +61,7 @@ def generated_tops():
     """``(name, Verilog text)`` of every top, module ``name`` (the flow's shapes, random
     weights)."""
     from slimgen.hw.cnn import CNN
-    from slimgen.hw.compiler import compile_network
+    from slimgen.hw.compiler import compile_dataflow, compile_network
     from slimgen.hw.lstm_cell import LstmClassifier
     from slimgen.hw.network import Network
     from slimgen.hw.uart_bridge import UARTBridge
@@ -84,6 +84,9 @@ def generated_tops():
         "gru_ew2": LstmClassifier(gru, lanes=4, ew_multipliers=2),
         # the compiler's engine, on a fuzzed network with conv, pool and dense layers
         "compiled": compile_network(fuzz_case(2).int_net, lanes=4),
+        # the same as a dataflow pipeline: stages with queues, two on copies of their engine
+        "dataflow": compile_dataflow(fuzz_case(2).int_net, lanes=[2, 3, 1, 2],
+                                     copies=[2, 1, 1, 3]),
         "uart_bridge": UARTBridge(dense, divisor=104, lanes=4),
     }
     for name, component in components.items():
@@ -171,7 +174,7 @@ def test_generated_verilog_lints_clean_but_for_the_waivers(lint_results):
 @pytest.mark.sim
 def test_every_top_was_linted(lint_results):
     assert sorted(lint_results) == sorted([
-        "board", "cnn", "compiled", "gru", "gru_ew2", "lstm", "mlp_dense", "mlp_folded",
+        "board", "cnn", "compiled", "dataflow", "gru", "gru_ew2", "lstm", "mlp_dense", "mlp_folded",
         "mlp_sparse_banks", "mlp_sparse_rows", "uart_bridge"])
     for name, (lines, messages) in lint_results.items():
         assert any(ln.startswith(f"module {name}(") for ln in lines), name

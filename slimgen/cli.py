@@ -61,7 +61,10 @@ def _add_run_options(p, *, run_required=False):
                    help="hardware engine of the MLP's dense layers (folded: every layer on one "
                         "array of lanes × layers lanes, at most the board's DSP blocks; auto: "
                         "sparse when pruned, else folded; the LSTM runs its four gates and head "
-                        "on shared lanes that skip zero weights)")
+                        "on shared lanes that skip zero weights); dataflow (the CNN and --net "
+                        "feed-forward networks): a pipeline of engines, one stage per weighted "
+                        "layer, several images in flight, --lanes shared out among the stages "
+                        "as lanes and copies of their engines")
     p.add_argument("--layout", choices=("rows", "banks"), help="sparse layout and balanced groups")
     p.add_argument("--board", help="icebreaker (default) or ulx3s-85f")
     p.add_argument("--objective", choices=OBJECTIVES + ("none",),

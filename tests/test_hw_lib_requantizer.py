@@ -126,6 +126,24 @@ def test_multiplier_chosen_among_constants(registered):
     assert expected.min() == -128 and expected.max() == 127
 
 
+@pytest.mark.parametrize("multiplier", [181, (1, 77, 181, 2**14 + 1), "value"])
+@pytest.mark.parametrize("s", [1, 2, 9])
+def test_registered_with_a_constant_shift_holds_only_the_bits_it_rounds(multiplier, s):
+    """A constant shift s > 1 (one layer's, a dataflow stage's): the product is held from bit
+    s − 1 up; the outputs are the golden model's, ties and saturation included."""
+    rng = np.random.default_rng(11 + s)
+    values = multiplier if isinstance(multiplier, tuple) else \
+        (181,) if multiplier == "value" else (multiplier,)
+    rows = [(a, M, s) for M in values for a in accumulators(rng, 20, M, s, n=30)]
+    if multiplier == "value":
+        rows += [(a, 255, s) for a in accumulators(rng, 20, 255, s, n=30)]
+    got = simulate(20, rows, multiplier=multiplier, shift=s, out_bits=8, relu=False,
+                   registered=True)
+    expected = np.array([golden(a, M, s, relu=False, out_bits=8) for a, M, s in rows])
+    np.testing.assert_array_equal(got, expected)
+    assert expected.min() == -128 and expected.max() == 127
+
+
 def test_ties_round_up():
     # 2.5 → 3 and −2.5 → −2 (half up, toward +∞), as the golden model.
     got = simulate(8, [(5, 1, 1), (-5, 1, 1), (3, 1, 1), (-3, 1, 1)], multiplier=1, shift=1,

@@ -206,13 +206,14 @@ def element_range(shape):
     return (0, (1 << shape.width) - 1)
 
 
-def const_times(m, x, c, *, width=None, name):
+def const_times(m, x, c, *, width=None, low=0, name):
     """``c · x`` for an integer constant ``c``: a shift-add network over its canonical signed
     digits (:class:`ShiftAddNetwork` of one row), added to ``m`` combinationally.
 
     ``x`` any Value; returns a Value of the exact shape of ``c · x`` (``width=None``) or
-    ``signed(width)``, the product modulo ``2^width``. ``c = 0`` gives a zero constant, ``±2^k``
-    wiring (and a negation), ``1`` the input itself.
+    ``signed(width)``, the product modulo ``2^width``; with ``low``, its bits from ``low`` up
+    (``(c · x) ≫ low``, ``signed(width − low)``: what a rounding by a constant shift reads). ``c = 0`` gives a zero
+    constant, ``±2^k`` wiring (and a negation), ``1`` the input itself.
     """
     if isinstance(c, bool) or not isinstance(c, int):
         raise TypeError(f"Constant must be an integer, not {c!r}")
@@ -223,16 +224,21 @@ def const_times(m, x, c, *, width=None, name):
     (node,) = net.apply([[c]], [0], share=False)
     (product,) = net.elaborate(m, [x], [node], in_ranges=[element_range(x.shape())], stages=0,
                                en=1, width=width)
-    out = Signal(signed(width) if width else product.shape(), name=name)
+    if low:
+        product = product >> low
+    out = Signal(signed(width - low) if width else product.shape(), name=name)
     m.d.comb += out.eq(product)
     return out
 
 
-def select_times(m, x, coeffs, index, width, name):
+def select_times(m, x, coeffs, index, width, name, *, low=0):
     """``coeffs[index] · x`` (``signed(width)``, wrapping) for constant ``coeffs`` and a
-    run-time ``index``: one :func:`const_times` per distinct non-zero coefficient, then a mux."""
-    products = {c: const_times(m, x, c, width=width, name=f"{name}_x{c}".replace("-", "m"))
+    run-time ``index``: one :func:`const_times` per distinct non-zero coefficient, then a mux;
+    with ``low``, its bits from ``low`` up (``signed(width − low)``)."""
+    products = {c: const_times(m, x, c, width=width, low=low,
+                               name=f"{name}_x{c}".replace("-", "m"))
                 for c in sorted(set(coeffs)) if c}
+    width -= low
     out = Signal(signed(width), name=name)
     if len(set(coeffs)) == 1:
         m.d.comb += out.eq(products.get(coeffs[0], 0))

@@ -9,7 +9,7 @@ and :func:`slimgen.sw.fixed.saturate` for the datapaths that scale by other mean
 element-wise unit).
 """
 
-from amaranth.hdl import Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Const, Mux, Signal, Value, signed, unsigned
 
 from .const_mul import const_times, select_times
 
@@ -97,10 +97,15 @@ def requantize(m, acc, multiplier, shift, *, out_bits, relu, name, registered=Fa
         raise TypeError(f"Accumulator must be a signed Value, not {acc.shape()!r}")
     if not _is_int(out_bits) or out_bits < 1:
         raise ValueError(f"Output bits must be a positive integer, not {out_bits!r}")
+    if isinstance(shift, Const):
+        shift = shift.value
+    # a constant shift s > 1 of a registered product: the product from bit s − 1 up (all its
+    # rounding reads), held, then ((v ≫ (s−1)) + 1) ≫ 1 (round_half_up's own steps)
+    low = shift - 1 if registered and _is_int(shift) and shift > 1 else 0
     if _is_int(multiplier):
         if multiplier < 1:
             raise ValueError(f"Multiplier must be a positive integer, not {multiplier}")
-        product, m_bits = const_times(m, acc, multiplier, name=f"{name}_prod"), \
+        product, m_bits = const_times(m, acc, multiplier, low=low, name=f"{name}_prod"), \
             multiplier.bit_length()
     elif isinstance(multiplier, tuple):
         values, index = multiplier
@@ -108,20 +113,27 @@ def requantize(m, acc, multiplier, shift, *, out_bits, relu, name, registered=Fa
         if not values or min(values) < 1:
             raise ValueError(f"Multipliers must be positive integers, not {values}")
         m_bits = max(values).bit_length()
-        product = select_times(m, acc, values, index, len(acc) + m_bits + 1, f"{name}_prod")
+        product = select_times(m, acc, values, index, len(acc) + m_bits + 1, f"{name}_prod",
+                               low=low)
     else:
         multiplier = Value.cast(multiplier)
         if multiplier.shape().signed:
             raise TypeError(f"Multiplier must be an int or an unsigned Value, not "
                             f"{multiplier.shape()!r}")
         product, m_bits = acc * multiplier, len(multiplier)
+        if low:
+            product = product >> low
     if _is_int(shift) and shift < 1:
         raise ValueError(f"Shift must be at least 1, not {shift}")
     # |acc · M| ≤ 2^(a−1) · (2^mb − 1): the product fits a + mb signed bits, its rounding too.
-    if registered:
+    if low:
+        held = Signal(signed(len(acc) + m_bits + 1 - low), name=f"{name}_product")
+        m.d.sync += held.eq(product)
+        product, shift = held, None
+    elif registered:
         held = Signal(signed(len(acc) + m_bits + 1), name=f"{name}_product")
         m.d.sync += held.eq(product)
         product = held
     scaled = Signal(signed(len(acc) + m_bits + 1), name=f"{name}_scaled")
-    m.d.comb += scaled.eq(round_half_up(product, shift))
+    m.d.comb += scaled.eq((product + 1) >> 1 if shift is None else round_half_up(product, shift))
     return saturate(m, scaled, out_bits, signed_out=not relu, name=name)
