@@ -16,11 +16,17 @@ and with two maps a stage faster than the slowest can run a whole sample ahead, 
 slowest stage never waits for its inputs (checked in simulation, with a consumer sometimes
 not ready too).
 
+A stage whose lanes no longer shorten it (an engine's lanes share a position's output
+channels: conv 4→8 on 8 lanes is as fast as it gets) can run on R copies of its engine
+(:class:`Replicas`) that take samples in turn: R samples in flight in that stage, the
+weights in each copy's memories.
+
 The cycle model (:func:`dataflow_cycles`): each stage's schedule
 (:func:`slimgen.hw.program.schedule`) with its inputs arriving as the stage before writes
 them into its queue, :data:`QUEUE_LATENCY` cycles later at the earliest and one a cycle, for
 the latency; for the interval, each stage alone with its inputs one a cycle: from its first
-input to its last output, plus the cycle its loader restarts.
+input to its last output, plus the cycle its loader restarts, over its copies
+(:func:`replicated_interval`).
 """
 
 import numpy as np

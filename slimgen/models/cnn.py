@@ -39,7 +39,7 @@ def check_config(config):
     if config.layout != "rows":
         raise SettingError("layout", f"must be 'rows' for the CNN (its shared array takes "
                                      f"rows), not {config.layout!r}")
-    if config.engine == "dataflow":     # the compiler's stages: --lanes is their sum
+    if getattr(config, "engine", "auto") == "dataflow":     # the compiler's stages: --lanes is their sum
         return
     lanes = [p for p in range(ALPHA, ALPHA * ALPHA + 1, ALPHA) if (ALPHA * ALPHA) % p == 0]
     if config.lanes not in lanes:
@@ -74,7 +74,7 @@ def network(config, act_bits=None, pixel_max=16):
 def make_network(int_model, config):
     """The shared array (:class:`slimgen.hw.cnn.CNN`), or with ``--engine dataflow`` the
     compiler's pipeline (:func:`slimgen.models.net.dataflow_network`)."""
-    if config.engine == "dataflow":
+    if getattr(config, "engine", "auto") == "dataflow":
         from slimgen.models.net import dataflow_network
         return dataflow_network(int_model, config)
     from slimgen.hw.cnn import CNN

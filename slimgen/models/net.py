@@ -123,7 +123,7 @@ def dataflow_network(int_model, config):
 
 def make_network(int_model, config):
     from slimgen.models import get_model_kind
-    if config.engine == "dataflow":
+    if getattr(config, "engine", "auto") == "dataflow":
         return dataflow_network(int_model, config)
     name, reasons = hardware_kind(int_model)
     if name in ("cnn", "lstm") and getattr(config, "weight_memory", "auto") == "spram":
