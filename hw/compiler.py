@@ -344,7 +344,8 @@ def dataflow_lanes(int_net, multipliers, *, winograd=True):
             programs = _stage(int_net, bounds, k, P, winograd)[0]
             cache[k, P] = (stage_interval(programs), programs)
         one, programs = cache[k, P]
-        return replicated_interval(one, R, programs, k == last)
+        return replicated_interval(one, R, programs[0].n_in,
+                                   1 if k == last else programs[-1].n_out)
     lanes, copies = [1] * len(bounds), [1] * len(bounds)
     while True:
         left = multipliers - sum(P * R for P, R in zip(lanes, copies))

@@ -69,19 +69,19 @@ def stage_interval(programs):
     return int(schedule(programs, programs[0].n_in)[1][-1].max()) + 1
 
 
-def replicated_interval(interval, copies, programs, last):
-    """The mean cycles between a stage's samples on ``copies`` copies of its engine
-    (:class:`Replicas`), one copy's being ``interval``: the copies take samples in turn,
-    their words one a cycle through the turn-takers, so at least the stage's input words
-    (and output words, a result for the last stage) a sample::
+def replicated_interval(interval, copies, n_in, n_out):
+    """The mean cycles between samples on ``copies`` copies of an engine (:class:`Replicas`;
+    a dataflow stage's, or a whole design's), one copy's being ``interval``: the copies take
+    samples in turn, their words one a cycle through the turn-takers, so at least the input
+    words (``n_in``) and output words (``n_out``, 1 for a result) a sample::
 
         interval / copies ∨ n_in ∨ n_out
 
-    (an int when it is whole; the results of a stage on copies come in a pattern that
-    repeats every ``copies`` samples, this the mean over it)."""
+    (an int when it is whole; the results on copies come in a pattern that repeats every
+    ``copies`` samples, this the mean over it)."""
     if copies == 1:
         return interval
-    mean = max(interval / copies, programs[0].n_in, 1 if last else programs[-1].n_out)
+    mean = max(interval / copies, n_in, n_out)
     return int(mean) if mean == int(mean) else mean
 
 
@@ -155,7 +155,7 @@ class Dataflow(wiring.Component):
         self.stage_lanes = [s[0].lanes * r for s, r in zip(self.stages, replicas)]
         self.cycles, intervals = dataflow_cycles(self.stages, n_inputs)
         self.stage_intervals = [
-            replicated_interval(i, r, s, k == len(stages) - 1)
+            replicated_interval(i, r, s[0].n_in, 1 if k == len(stages) - 1 else s[-1].n_out)
             for k, (i, r, s) in enumerate(zip(intervals, replicas, self.stages))]
         super().__init__({
             "i": In(stream.Signature(self.engines[0].i.payload.shape())),

@@ -65,6 +65,10 @@ def _add_run_options(p, *, run_required=False):
                         "feed-forward networks): a pipeline of engines, one stage per weighted "
                         "layer, several images in flight, --lanes shared out among the stages "
                         "as lanes and copies of their engines")
+    p.add_argument("--copies", type=int,
+                   help="copies of the whole design taking samples in turn: the interval "
+                        "between results over the copies (throughput), the latency the same "
+                        "(default 1; --objective throughput chooses them)")
     p.add_argument("--layout", choices=("rows", "banks"), help="sparse layout and balanced groups")
     p.add_argument("--board", help="icebreaker (default) or ulx3s-85f")
     p.add_argument("--objective", choices=OBJECTIVES + ("none",),
@@ -87,7 +91,8 @@ def _add_run_options(p, *, run_required=False):
 
 
 # The run options of the command line, each a setting of RunConfig under the same name.
-_OPTIONS = ("model", "seed", "data", "epochs", "hidden", "weight_bits", "lanes", "board", "sim",
+_OPTIONS = ("model", "seed", "data", "epochs", "hidden", "weight_bits", "lanes", "copies",
+            "board", "sim",
             "method", "sparsity", "bits", "engine", "layout", "compress_epochs",
             "finetune_epochs", "objective", "fps", "weight_memory")
 

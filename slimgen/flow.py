@@ -43,7 +43,8 @@ STAGE_SETTINGS = {
                  "finetune_epochs"),  # + lanes for balanced groups
     "quantize": ("weight_bits", "act_bits"),
     # the board too: the plan is the board's, and the compiler keeps a design within it
-    "generate": ("lanes", "engine", "layout", "board", "objective", "fps", "weight_memory"),
+    "generate": ("lanes", "copies", "engine", "layout", "board", "objective", "fps",
+                 "weight_memory"),
     "verify": ("sim",),
     "build": ("board",),
     "report": (),

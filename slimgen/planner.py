@@ -17,7 +17,10 @@ and
 among the designs that fit the board (at most
 :data:`~slimgen.boards.resource_model.LC_SHARE` of its logic cells) and reach
 ``fps`` inferences per second at the board's clock (``clock / interval``) when it is given.
-One message says why when none does. Balanced sparsity fixes the lanes (one group of weights
+For ``throughput`` (and a rate, ``fps``) every design that fits is also weighed on
+:data:`COPIES` copies taking samples in turn (:class:`slimgen.hw.dataflow.Replicas`, the
+``copies`` setting): the network's share of the predicted resources times the copies, the
+interval their mean over the copies. One message says why when none does. Balanced sparsity fixes the lanes (one group of weights
 per lane, chosen at compression): the planner keeps them and says so.
 """
 
@@ -26,10 +29,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["OBJECTIVES", "LANES", "Candidate", "PlanError", "weigh", "pick", "plan_lanes",
+__all__ = ["OBJECTIVES", "LANES", "COPIES", "Candidate", "PlanError", "weigh", "pick", "plan_lanes",
            "planned_config"]
 
 OBJECTIVES = ("latency", "throughput", "area")
+#: The copies of a whole design weighed for throughput (and for a rate, ``fps``).
+COPIES = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 #: The lane counts tried (those the engine and the board's multipliers take).
 LANES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 
@@ -53,6 +58,7 @@ class Candidate:
     bram: int
     over: tuple             # ((resource, needed, available), ...) beyond the board
     fps: float              # inferences per second at the board's clock: clock / interval
+    copies: int = 1         # copies of the whole design taking samples in turn
 
     @property
     def fits(self):
@@ -65,8 +71,20 @@ class Candidate:
         return d
 
 
+def _over(board, need):
+    """((resource, needed, available), ...) beyond the board (logic: its planned share)."""
+    from slimgen.boards.resource_model import LC_SHARE
+    have = {k: board.totals.get(k) for k in need}
+    if have["lc"]:
+        have["lc"] = int(have["lc"] * LC_SHARE)
+    return tuple((k, need[k], have[k]) for k in ("lc", "dsp", "bram")
+                 if have[k] and need[k] > have[k])
+
+
 def _candidate(kind, int_model, config, board):
-    from slimgen.boards.resource_model import LC_SHARE, predict_top
+    """The :class:`Candidate` of ``config``'s design, and its network's own share of the
+    predicted resources (what each more copy adds)."""
+    from slimgen.boards.resource_model import predict_top
     net = kind.make_network(int_model, config)
     p = predict_top(int_model, board, network_factory=lambda: net)
     count = getattr(kind, "multipliers", None)
@@ -78,13 +96,30 @@ def _candidate(kind, int_model, config, board):
     interval = getattr(net, "interval", cycles)     # a dataflow's copies: a mean, maybe
     interval = interval if isinstance(interval, float) else int(interval)   # fractional
     need = {"lc": p.lc, "dsp": p.dsp, "bram": p.bram}
-    have = {k: board.totals.get(k) for k in need}
-    if have["lc"]:
-        have["lc"] = int(have["lc"] * LC_SHARE)
-    over = tuple((k, need[k], have[k]) for k in ("lc", "dsp", "bram")
-                 if have[k] and need[k] > have[k])
+    share = {k: sum(f[k] for name, f in p.modules.items()
+                    if name == "bridge.network" or name.startswith("bridge.network."))
+             for k in need}
     return Candidate(config.lanes, config.engine, multipliers, cycles, interval, p.lc, p.dsp,
-                     p.bram, over, board.clock_hz / interval)
+                     p.bram, _over(board, need), board.clock_hz / interval), share
+
+
+def _copies(c, share, n_inputs, board):
+    """``c`` on each count of :data:`COPIES` (up to the one past the board): the network's
+    share of the resources times the copies (the UART bridge once), the interval their mean
+    (:func:`slimgen.hw.dataflow.replicated_interval`)."""
+    from slimgen.hw.dataflow import replicated_interval
+    out = []
+    for R in COPIES:
+        need = {k: getattr(c, k) + (R - 1) * share[k] for k in share}
+        interval = replicated_interval(c.interval, R, n_inputs, 1)
+        over = _over(board, need)
+        out.append(dataclasses.replace(c, copies=R, multipliers=c.multipliers * R,
+                                       interval=interval, lc=need["lc"], dsp=need["dsp"],
+                                       bram=need["bram"], over=over,
+                                       fps=board.clock_hz / interval))
+        if over or interval == n_inputs:      # more copies neither fit nor go faster
+            break
+    return out
 
 
 def _engines(kind, int_model, config):
@@ -111,7 +146,7 @@ def weigh(kind, int_model, config, board, *, log=None):
     from slimgen.settings import SettingError
     # more lanes than twice the DSP blocks would not fit in logic either
     every = [n for n in LANES if n <= 2 * max(1, board.totals.get("dsp") or 1)]
-    candidates, seen, refused = [], set(), []
+    candidates, seen, refused, variants = [], set(), [], []
     for engine in _engines(kind, int_model, config):
         # balanced sparsity fixes the lanes of a shared array (one group per lane); the
         # dataflow pipeline's stages are the compiler's, which take any
@@ -124,10 +159,13 @@ def weigh(kind, int_model, config, board, *, log=None):
                 refused.append(f"{lanes} lanes: {e}")
                 continue
             try:
-                c = _candidate(kind, int_model, cfg, board)
+                c, share = _candidate(kind, int_model, cfg, board)
             except ValueError as e:       # an engine that cannot take this folding
                 refused.append(f"{lanes} lanes: {e}")
                 continue
+            if c.fits and (config.objective == "throughput" or config.fps) \
+                    and getattr(cfg, "weight_memory", "auto") != "spram":
+                variants.extend(_copies(c, share, int_model.n_inputs, board))
             # the engine setting or the lanes changed nothing (the folded MLP's lanes are
             # capped at the board's DSP blocks): the first setting that builds it is kept
             same = (c.multipliers, c.cycles, c.interval, c.lc, c.dsp, c.bram)
@@ -142,6 +180,11 @@ def weigh(kind, int_model, config, board, *, log=None):
     if not candidates:
         raise PlanError(f"no lane count of {', '.join(map(str, every))} can be built "
                         f"for this network ({refused[0]})")
+    for c in variants:
+        same = (c.multipliers, c.cycles, c.interval, c.lc, c.dsp, c.bram)
+        if same not in seen:
+            seen.add(same)
+            candidates.append(c)
     return candidates
 
 
@@ -181,6 +224,8 @@ def pick(candidates, config, board):
               "area": f"{chosen.lc:,} {board.lc_name}"}[objective]
     why = (f"{objective}: {_lanes_words(chosen.lanes)} ({chosen.multipliers} multipliers"
            + (", one dense engine per layer" if chosen.engine == "dense" else "")
+           + (f", {chosen.copies} copies of the design taking samples in turn"
+              if chosen.copies > 1 else "")
            + (", a dataflow pipeline of one stage per weighted layer"
               if chosen.engine == "dataflow" else "")
            + f"), {figure}, "
@@ -206,4 +251,5 @@ def planned_config(config, plan):
     if config.objective is None:
         return config
     return dataclasses.replace(config, lanes=int(plan["planner"]["lanes"]),
-                               engine=plan["planner"]["engine"])
+                               engine=plan["planner"]["engine"],
+                               copies=int(plan["planner"].get("copies", 1)))

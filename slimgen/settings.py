@@ -9,6 +9,8 @@ __all__ = ["RunConfig", "SettingError", "SettingTypeError", "ENGINES", "MAX_UNIT
            "MAX_EPOCHS", "MAX_BATCH_SIZE"]
 
 ENGINES = ("auto", "dense", "sparse", "folded", "dataflow")
+#: The most copies of a design (``copies``): each a whole network engine, its memories too.
+MAX_COPIES = 64
 #: Where the compiler's shared array (the folded MLP's) keeps its weights: block RAM, the
 #: iCE40UP5K's SPRAMs (written at run time, over the UART), or SPRAM only when the block RAMs
 #: are predicted not to hold them.
@@ -99,6 +101,7 @@ class RunConfig:
     compress_epochs: int | None = None   # epochs of the compression phase (None: the method's)
     finetune_epochs: int | None = None   # epochs of masked fine-tuning after it (None: the method's)
     lanes: int = 4             # MAC lanes per layer (and groups of balanced sparsity)
+    copies: int = 1            # copies of the whole design taking samples in turn
     engine: str = "auto"       # dense, sparse, folded, or auto (see ``engines``)
     layout: str = "rows"       # sparse engines and balanced groups: rows or banks
     board: str = "icebreaker"
@@ -147,7 +150,7 @@ class RunConfig:
                 ("epochs", 1, None, (MAX_EPOCHS, "a bound on training time")),
                 ("batch_size", 1, None, (MAX_BATCH_SIZE, "a bound on memory")),
                 ("weight_bits", 2, 16, None), ("act_bits", 2, 16, None),
-                ("lanes", 1, None, units)):
+                ("lanes", 1, None, units), ("copies", 1, MAX_COPIES, None)):
             _check_int(name, getattr(self, name), least, most, cap=cap)
         _check_number("lr", self.lr, "a positive number", lambda v: v > 0)
         from slimgen.compress_cli import METHODS

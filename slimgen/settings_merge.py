@@ -177,17 +177,19 @@ def _check_used(config, asked, config_file, words):
         name, what, hint = unused
         raise FlowError(f"{where}{name_of(name)} is {what}; {words.flag('method', method)} "
                         f"does not use it ({hint})")
-    if "lanes" in asked and config.objective is not None and method != "balanced":
-        back = ('"objective": null in it' if config_file else
-                words.flag("objective", "none" if words is CLI_WORDS else None))
-        raise FlowError(f"{where}{name_of('lanes')} is chosen by the planner with "
-                        f"{words.flag('objective', config.objective)} ({leave_out('lanes')}, "
-                        f"or give {back} to choose it yourself)")
+    for chosen in ("lanes", "copies"):
+        if chosen in asked and config.objective is not None and (
+                method != "balanced" or chosen == "copies"):
+            back = ('"objective": null in it' if config_file else
+                    words.flag("objective", "none" if words is CLI_WORDS else None))
+            raise FlowError(f"{where}{name_of(chosen)} is chosen by the planner with "
+                            f"{words.flag('objective', config.objective)} "
+                            f"({leave_out(chosen)}, or give {back} to choose it yourself)")
     for name, what, kinds, note in (
             ("sizes", "the MLP's layer sizes", ("mlp",), None),
             ("hidden", "the LSTM's hidden units", ("lstm",), None),
-            ("engine", "the MLP's and the CNN's engine choice", ("mlp", "cnn"),
-             "its gates and head share sparse lanes"),
+            ("engine", "the engine choice of the MLP, the CNN and --net networks",
+             ("mlp", "cnn", "net"), "its gates and head share sparse lanes"),
             ("layout", "the MLP's and the CNN's sparse layout", ("mlp", "cnn"),
              "its gates and head share sparse lanes")):
         if name in asked and model not in kinds:

@@ -256,11 +256,13 @@ def load_int_artifact(run):
 def stage_generate(run):
     from slimgen.hw.verilog import to_verilog
     int_model = load_int_artifact(run)
+    from slimgen.models import inner_network, make_hardware
     config, planner = _planned(run, int_model)
     try:
-        net = run.kind.make_network(int_model, config)
+        net = make_hardware(run.kind, int_model, config)
     except ValueError as e:
         raise FlowError(f"generate: {e}") from None
+    one = inner_network(net)        # one copy of the design: its layers and counts
     if getattr(net, "slimgen_note", None):     # what the engine made of the settings
         run.log(f"generate: {net.slimgen_note}")
     text = to_verilog(net, "network")
@@ -272,19 +274,24 @@ def stage_generate(run):
                 f"sent over the UART by 'slimgen classify' when the board has none")
     else:
         run.path(WEIGHTS_FILE).unlink(missing_ok=True)
-    layers = run.kind.layer_entries(net)
+    layers = run.kind.layer_entries(one)
     # A kind whose layers share one multiplier array says how many multipliers it has in all;
-    # otherwise every layer has its own lanes.
+    # otherwise every layer has its own lanes. Copies of the design multiply them.
     count = getattr(run.kind, "multipliers", None)
-    multipliers = int(count(net)) if count else sum(e["lanes"] for e in layers)
+    multipliers = (int(count(one)) if count else sum(e["lanes"] for e in layers)) \
+        * config.copies
     mults = sum(e.get("mults_per_inference", e["nonzeros"]) for e in layers)
     estimate = getattr(run.kind, "cycles_estimate", None)
+    if config.copies > 1:
+        run.log(f"generate: {config.copies} copies of the design take samples in turn, a "
+                f"result every {net.interval:,} cycles on average")
     figures = {"lanes": [e["lanes"] for e in layers], "multipliers": multipliers,
+               "copies": config.copies,
                "verilog_lines": text.count("\n"), "engines": [e["engine"] for e in layers],
                "layers": layers, "mults_per_inference": int(mults),
                # every multiplier busy on a useful product every cycle: the latency floor
-               "cycles_lower_bound": int(-(-mults // multipliers)),
-               "cycles_estimate": int(estimate(net)) if estimate
+               "cycles_lower_bound": int(-(-mults * config.copies // multipliers)),
+               "cycles_estimate": int(estimate(one)) if estimate
                else sum(e["cycles"] for e in layers),
                "weight_memory": "spram" if image is not None else "bram",
                "weight_bytes": len(image) if image is not None else 0}
@@ -315,9 +322,11 @@ def _planned(run, int_model):
     except PlanError as e:
         raise FlowError(f"generate: {e}") from None
     run.log(f"plan: {why}")
-    return dataclasses.replace(config, lanes=chosen.lanes, engine=chosen.engine), {
+    return dataclasses.replace(config, lanes=chosen.lanes, engine=chosen.engine,
+                               copies=chosen.copies), {
         "objective": config.objective, "fps": config.fps, "lanes": chosen.lanes,
-        "engine": chosen.engine, "why": why, "candidates": [c.to_dict() for c in candidates]}
+        "engine": chosen.engine, "copies": chosen.copies, "why": why,
+        "candidates": [c.to_dict() for c in candidates]}
 
 
 def _hardware_config(run):
@@ -409,7 +418,8 @@ def stage_build(run):
     run.need("network.v", "generate")
     int_model = load_int_artifact(run)
     config = _hardware_config(run)
-    factory = lambda: run.kind.make_network(int_model, config)  # noqa: E731
+    from slimgen.models import make_hardware
+    factory = lambda: make_hardware(run.kind, int_model, config)  # noqa: E731
     # predicted from the board top's own netlist, for the board built (the plan's may be
     # another's if the board changed since generate)
     estimate = check_estimate(predict_top(int_model, board, network_factory=factory), board)

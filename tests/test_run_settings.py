@@ -97,8 +97,8 @@ def refused(argv, run, capsys, code=1):
     (["train", "--model", "cnn", "--sizes", "64,16,10"],
      "slimgen train: error: --sizes is the MLP's layer sizes; --model cnn does not use it"),
     (["train", "--model", "lstm", "--engine", "dense"],
-     "slimgen train: error: --engine is the MLP's and the CNN's engine choice; --model lstm "
-     "does not use it (its gates and head share sparse lanes)"),
+     "slimgen train: error: --engine is the engine choice of the MLP, the CNN and --net "
+     "networks; --model lstm does not use it (its gates and head share sparse lanes)"),
     (["train", "--model", "cnn", "--layout", "banks"],
      "slimgen train: error: --layout must be 'rows' for the CNN (its shared array takes rows), "
      "not 'banks'"),

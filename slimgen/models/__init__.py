@@ -21,7 +21,7 @@ entry of a compressed artifact's manifest (empty when nothing was compressed).
 
 import importlib
 
-__all__ = ["MODEL_KINDS", "get_model_kind"]
+__all__ = ["MODEL_KINDS", "get_model_kind", "make_hardware", "inner_network"]
 
 MODEL_KINDS = ("mlp", "cnn", "lstm", "net")
 
@@ -36,3 +36,38 @@ def get_model_kind(name):
         if e.name == f"slimgen.models.{name}":
             raise ValueError(f"Model kind {name!r} is not available in this version") from None
         raise
+
+
+def make_hardware(kind, int_model, config):
+    """The run's network top: ``kind.make_network(int_model, config)``, or with
+    ``config.copies`` R > 1 that many of it taking samples in turn
+    (:class:`slimgen.hw.dataflow.Replicas`: sample s on copy s mod R, results in order), its
+    ``inner`` the first copy (the kind's layer entries and cycle model read it) and
+    ``interval`` the mean over the copies (:func:`slimgen.hw.dataflow.replicated_interval`)."""
+    copies = getattr(config, "copies", 1)
+    if copies == 1:
+        return kind.make_network(int_model, config)
+    from slimgen.hw.dataflow import Replicas, replicated_interval
+    nets = [kind.make_network(int_model, config) for _ in range(copies)]
+    inner = nets[0]
+    if hasattr(inner, "load"):
+        for net in nets:
+            net._MustUse__silence = True
+        raise ValueError(f"{copies} copies of a design whose weights are written at run time "
+                         f"(SPRAM) are not built: give --weight-memory bram, or one copy")
+    top = Replicas(nets, n_in=int_model.n_inputs, n_out=1)
+    one = getattr(inner, "interval", None)
+    if one is None:      # one inference at a time: the next starts as this one's result goes
+        estimate = getattr(kind, "cycles_estimate", None)
+        one = int(estimate(inner)) if estimate else sum(
+            e["cycles"] for e in kind.layer_entries(inner))
+    top.inner, top.interval = inner, replicated_interval(one, copies, int_model.n_inputs, 1)
+    for name in ("slimgen_kind", "slimgen_note"):
+        if hasattr(inner, name):
+            setattr(top, name, getattr(inner, name))
+    return top
+
+
+def inner_network(net):
+    """The network the kind's functions read: one copy's (:func:`make_hardware`)."""
+    return getattr(net, "inner", net)
