@@ -196,3 +196,24 @@ def test_a_planted_bug_fails_the_dataflow_bench(tmp_path):
     case = fuzz_case(2)
     with pytest.raises(BenchFailed):
         _run_dataflow(case, tmp_path, mutation="pad_edge")
+
+
+@pytest.mark.sim
+def test_copies_of_a_recurrent_classifier(tmp_path):
+    """Three copies of recurrent case 3 (a GRU) taking sequences in turn, on Verilator:
+    exact (also to a consumer ready half the time), the latency one copy's, the results'
+    intervals over three of them three times the mean the flow predicts."""
+    from slimgen.hw.dataflow import Replicas, replicated_interval
+    require_simulator("verilator")
+    case = recurrent_case(3, n=10)
+    copies = [LstmClassifier(case.int_net, lanes=case.lanes, ew_multipliers=2)
+              for _ in range(3)]
+    top = Replicas(copies, n_in=case.int_net.n_inputs, n_out=1)
+    verilog = tmp_path / "network.v"
+    write_bytes_atomic(verilog, to_verilog(top, "network").encode())
+    r = verify_network(verilog, case.int_net, case.x, build_dir=tmp_path / "build",
+                       sim="verilator", log_file=tmp_path / "bench.log", ready_probability=0.5)
+    assert r.n == len(case.x) and r.bit_exact
+    assert r.latency == copies[0].engine.cycles_estimate
+    mean = replicated_interval(copies[0].interval, 3, case.int_net.n_inputs, 1)
+    assert np.diff(r.result_cycles)[-3:].sum() == 3 * mean, (r.result_cycles, mean)

@@ -204,3 +204,34 @@ def test_fewer_lanes_than_stages_is_one_message():
                                          r"layer\) needs at least 3 lanes, not 2$"):
         from slimgen.hw.compiler import dataflow_lanes
         dataflow_lanes(case.int_net, 2)
+
+
+def test_generate_builds_copies_of_the_whole_design(tmp_path):
+    """``copies``: the network top is that many copies taking samples in turn; generate's
+    multipliers and DSP blocks are a copy's times them, the interval their mean, the latency
+    a copy's."""
+    import json
+    from dataclasses import replace
+    from slimgen.flow import Run, run_stage
+    from slimgen.hw.dataflow import Replicas
+    from slimgen.models import get_model_kind, make_hardware
+    from slimgen.sim.testing import untrained_int_run
+    int_model, config = untrained_int_run("lstm", tmp_path)
+    one = run_stage(Run(tmp_path, replace(config, board="ulx3s-85f"), progress=False,
+                        log=lambda s: None), "generate")
+    plan_one = json.loads((tmp_path / "plan.json").read_text())
+    three = replace(config, board="ulx3s-85f", copies=3)
+    lines = []
+    figures = run_stage(Run(tmp_path, three, progress=True, log=lines.append), "generate")
+    top = make_hardware(get_model_kind("lstm"), int_model, three)
+    assert isinstance(top, Replicas) and len(top.copies) == 3
+    assert figures["copies"] == 3 and figures["multipliers"] == 3 * one["multipliers"]
+    assert figures["cycles_estimate"] == one["cycles_estimate"]
+    assert one["interval_estimate"] == one["cycles_estimate"] - 1
+    assert figures["interval_estimate"] == top.interval == max(
+        one["interval_estimate"] / 3, int_model.n_inputs)
+    assert figures["cycles_lower_bound"] == one["cycles_lower_bound"]
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["totals"]["dsp_estimate"] == 3 * plan_one["totals"]["dsp_estimate"]
+    assert plan["totals"]["bram_estimate"] == 3 * plan_one["totals"]["bram_estimate"]
+    assert any("3 copies of the design take samples in turn" in line for line in lines)

@@ -195,3 +195,25 @@ def test_lanes_given_with_an_objective_is_refused(where, expected, tmp_path, cap
             api.project(tmp_path / "run", objective="area", lanes=8)
         assert str(e.value) == expected
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_copies_of_a_design_add_its_network_share_and_divide_its_interval():
+    """The planner's copies (throughput): the network's own resources times the copies, the
+    UART bridge once, the interval their mean but never below one input word a cycle; the
+    last count weighed is the first that does not fit."""
+    from slimgen.boards.build import get_board
+    from slimgen.planner import _copies
+    board = get_board("icebreaker")                      # 8 DSP blocks
+    c = Candidate(2, "auto", 2, 1000, 999, 1500, 2, 4, (), board.clock_hz / 999)
+    share = {"lc": 1000, "dsp": 2, "bram": 3}
+    out = _copies(c, share, 64, board)
+    assert [v.copies for v in out] == [2, 3, 4, 6]
+    two = out[0]
+    assert (two.multipliers, two.lc, two.dsp, two.bram) == (4, 2500, 4, 7)
+    assert two.interval == 499.5 and two.cycles == 1000 and two.fits
+    assert out[2].dsp == 8 and out[2].fits and not out[3].fits      # 6 copies: 12 DSP
+    assert ("dsp", 12, 8) in out[3].over
+    # one input word a cycle: copies past interval / n_inputs gain nothing
+    fast = Candidate(1, "auto", 1, 100, 99, 100, 0, 0, (), board.clock_hz / 99)
+    out = _copies(fast, {"lc": 10, "dsp": 0, "bram": 0}, 64, board)
+    assert [v.interval for v in out] == [64]
