@@ -74,7 +74,10 @@ def run_flow(name, board, objective, runs, epochs):
     interval = ver["cycles_between_inferences"]
     return {
         "name": name, "board": board, "variant": objective or "today",
-        "engine": gen["engines"][0], "lanes": gen["lanes"], "multipliers": gen["multipliers"],
+        "engine": gen["engines"][0] + (f" ×{gen['copies']}" if gen.get("copies", 1) > 1
+                                       else ""),
+        "copies": gen.get("copies", 1), "lanes": gen["lanes"],
+        "multipliers": gen["multipliers"],
         "mults_per_inference": gen["mults_per_inference"], "input_words": words,
         "bit_exact": ver["hw_bit_exact"], "images": ver["images_verified"],
         "latency": ver["cycles_per_inference"], "interval": interval,

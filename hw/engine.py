@@ -286,7 +286,7 @@ class Engine(wiring.Component):
             raise ValueError(f"Weights go in 'bram' (block RAM) or 'spram' (the UP5K's "
                              f"single-port RAMs), not {weights!r}")
         if queue is not None and (isinstance(queue, bool) or not isinstance(queue, int)
-                                  or queue < max(p.groups[0][1] for p in programs[-1:])):
+                                  or queue < programs[-1].groups[0][1]):
             raise ValueError(f"The output queue must hold at least one group of the last "
                              f"layer ({programs[-1].groups[0][1]} words), not {queue!r}")
         in_range = (-(1 << (input_bits - 1)), (1 << (input_bits - 1)) - 1) if input_signed \
