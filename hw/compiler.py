@@ -34,7 +34,7 @@ from slimgen.sw.fixed import signed_bits
 from slimgen.sw.winograd import csd_digits
 
 from .lib.const_mul import ShiftAddNetwork
-from .program import (MAX_OPERAND_BITS, build_programs, layer_cycles, layer_mults,
+from .program import (MAX_OPERAND_BITS, build_programs, fuse_pool, layer_cycles, layer_mults,
                       network_cycles, wino_2d, wino_algorithm, wino_program)
 
 __all__ = ["compile_network", "compile_dataflow", "dataflow_lanes", "summary", "check_programs", "choose", "options", "CANDIDATES",
@@ -144,11 +144,14 @@ def choose(int_net, *, lanes, force=None):
     direct = build_programs(int_net, lanes=lanes)
     algorithms, notes = {}, {}
     in_range = (0, (1 << int_net.input_bits) - 1)
-    for p in direct:
+    for i, p in enumerate(direct):
         layer = int_net.layers[p.source]
         if p.op != "mac":
             in_range = (p.lo, p.hi)
             continue
+        # a max pool next: free in the drain of a Winograd layer whose tile is its window
+        after = direct[i + 1] if i + 1 < len(direct) and direct[i + 1].op == "max" else None
+        pool_cycles = layer_cycles(after) if after else 0
         reason = _eligible(layer, p is direct[-1])
         if reason:
             if force.pop(p.source, ("direct",))[0] != "direct":
@@ -156,11 +159,16 @@ def choose(int_net, *, lanes, force=None):
             notes[p.source] = (f"direct: {reason}", [])
             in_range = (p.lo, p.hi)
             continue
+        pooled = f" + {pool_cycles} for the max pool after it" if after else ""
         base = _figures(p)
+        base["with_pool"] = base["cycles"] + pool_cycles
         cands = [base]
         for wino in _candidates(layer.kernel, layer.dims):
             q = wino_program(p.source, layer, p.in_shape, lanes, None, wino, in_range)
-            f = _figures(q)
+            fused = after and fuse_pool(q, after.source, int_net.layers[after.source])
+            f = _figures(fused or q)
+            f["pool_fused"] = bool(fused)
+            f["with_pool"] = f["cycles"] + (0 if fused else pool_cycles)
             if f["operand_bits"] > MAX_OPERAND_BITS:
                 f["rejected"] = (f"V = BT d needs {f['operand_bits']} signed bits; the "
                                  f"multipliers take at most {MAX_OPERAND_BITS}")
@@ -172,22 +180,23 @@ def choose(int_net, *, lanes, force=None):
                                  f"registers with a bank copy each)")
             elif q.y_bits > 31:
                 f["rejected"] = f"the exact sums need {q.y_bits} bits (at most 31)"
-            elif f["cycles"] > (1 - MIN_SAVING) * base["cycles"]:
-                f["rejected"] = (f"{f['cycles']} cycles, not {MIN_SAVING:.0%} fewer than "
-                                 f"the direct {base['cycles']}")
+            elif f["with_pool"] > (1 - MIN_SAVING) * base["with_pool"]:
+                f["rejected"] = (f"{f['with_pool']} cycles, not {MIN_SAVING:.0%} fewer than "
+                                 f"the direct {base['cycles']}" + pooled)
             cands.append((f, wino))
         ok = [(f, w) for f, w in cands[1:] if f["rejected"] is None]
         figures = [base] + [f for f, _ in cands[1:]]
         wino = None
         if ok:
-            f, wino = min(ok, key=lambda c: (c[0]["cycles"], c[0]["transform_adders"]))
-            saving = 1 - f["cycles"] / base["cycles"]
-            why = (f"{wino.name}: {f['cycles']} cycles against {base['cycles']} direct "
-                   f"({saving:.0%} fewer), the fewest of {len(figures)} candidates, "
+            f, wino = min(ok, key=lambda c: (c[0]["with_pool"], c[0]["transform_adders"]))
+            saving = 1 - f["with_pool"] / base["with_pool"]
+            why = (f"{wino.name}: {f['with_pool']} cycles against {base['cycles']} direct"
+                   f"{pooled} ({saving:.0%} fewer), the fewest of {len(figures)} candidates, "
                    f"{f['transform_adders']} transform adders, {wino.alpha} accumulators of "
-                   f"{f['acc_bits']} bits per lane")
+                   f"{f['acc_bits']} bits per lane"
+                   + (f", the max pool in its drain" if f["pool_fused"] else ""))
         else:
-            why = (f"direct: {base['cycles']} cycles; no Winograd candidate saves "
+            why = (f"direct: {base['cycles']} cycles{pooled}; no Winograd candidate saves "
                    f"{MIN_SAVING:.0%} within the multipliers' {MAX_OPERAND_BITS} bits")
         best = wino.name if wino else "direct"
         if p.source in force and force[p.source][0] != best:
@@ -217,13 +226,13 @@ def choose(int_net, *, lanes, force=None):
 
 def options(notes):
     """Per convolution that has a Winograd candidate: ``{record index: [(algorithm name,
-    cycles), ...]}``, direct first, then the candidates not rejected (from :func:`choose`'s
+    cycles), ...]}`` (a max pool after it counted, unless it runs in the drain), direct first, then the candidates not rejected (from :func:`choose`'s
     ``notes``)."""
     out = {}
     for source, (_, figures) in notes.items():
-        ok = [(f["algorithm"], f["cycles"]) for f in figures[1:] if f["rejected"] is None]
+        ok = [(f["algorithm"], f["with_pool"]) for f in figures[1:] if f["rejected"] is None]
         if ok:
-            out[source] = [(figures[0]["algorithm"], figures[0]["cycles"])] + ok
+            out[source] = [(figures[0]["algorithm"], figures[0]["with_pool"])] + ok
     return out
 
 
@@ -247,6 +256,8 @@ def summary(programs, int_net, notes=None):
         nonzeros = int(np.count_nonzero(int_net.layers[p.source].W)) if mac else 0
         size = int(np.prod(p.kernel_shape)) if mac else 0
         algorithm = p.wino.name if p.wino else ("direct" if mac else p.op)
+        # a pooled tile's outputs are computed, then pooled (fuse_pool)
+        outputs = p.n_out * (p.outs if p.pooled else 1)
         engine = (f"winograd {algorithm}, shared array" if p.wino else
                   "direct, shared array" if mac else f"{p.op} pool, shared array")
         why, candidates = notes.get(p.source, ("direct" if mac else f"{p.op} pool", []))
@@ -261,11 +272,21 @@ def summary(programs, int_net, notes=None):
             if mac else None,
             "taps": sum(len(taps) for _, _, taps in p.groups) if mac else
             len(p.groups) * len(p.groups[0][2]),
-            "lanes": int(P), "outputs": p.n_out,
+            "lanes": int(P), "outputs": outputs,
             "mults_direct": int(size // p.out_shape[2]) if mac else 0,
-            "mults": float(mults / p.n_out), "mults_per_inference": int(mults),
+            "mults": float(mults / outputs), "mults_per_inference": int(mults),
             "cycles": int(layer_cycles(p)), "bound": int(-(-mults // P)),
         })
+        if p.pooled:            # the pool in its drain: no cycle, no product of its own
+            out.append({
+                "name": f"maxpool{p.fused_pool}", "kind": "pool",
+                "engine": f"max pool in {p.name}'s drain, shared array", "algorithm": "max",
+                "why": f"its window is {p.name}'s {p.wino.name} output tile: each lane's "
+                       f"running max over the tile, one word written",
+                "candidates": [], "shape": [p.mh, p.m], "weight_bits": None,
+                "sparsity": None, "nonzeros": 0, "nonzeros_per_group": None, "taps": 0,
+                "lanes": int(P), "outputs": p.n_out, "mults_direct": 0, "mults": 0.0,
+                "mults_per_inference": 0, "cycles": 0, "bound": 0})
     return out
 
 
@@ -301,8 +322,10 @@ def compile_network(int_net, *, lanes, mutation=None, winograd=True, force=None,
 
 def _stage(int_net, bounds, k, lanes, winograd, mutation=None):
     """Stage k's programs on ``lanes`` lanes and the cost model's notes (its convolutions
-    chosen as the shared array's, but the last layer before another stage direct)."""
-    start, stop = bounds[k]
+    chosen as the shared array's, but the last layer before another stage direct, unless a
+    pool in its drain puts its words in address order)."""
+    from .dataflow import stage_bounds
+    stop = bounds[k][1]
     algorithms, notes = {}, {}
     if winograd:
         tail = build_programs(int_net, lanes=lanes)[stop - 1]
@@ -314,6 +337,7 @@ def _stage(int_net, bounds, k, lanes, winograd, mutation=None):
         algorithms, notes = choose(int_net, lanes=lanes, force=force)
     programs = build_programs(int_net, lanes=lanes, algorithms=algorithms, mutation=mutation)
     check_programs(programs, int_net)
+    start, stop = stage_bounds(programs)[k]     # a pool in a Winograd drain is no program
     return programs[start:stop], notes
 
 

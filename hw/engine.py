@@ -153,6 +153,7 @@ class _Tables:
         self.weight_bits = signed_bits(min(min(w) for w in weights), max(max(w) for w in weights))
         self.bias_bits = signed_bits(min(bias), max(bias))
         self.pools = any(p.op in ("max", "avg") for p in programs)
+        self.fused = any(p.pooled for p in programs)      # a max pool in a drain
         # the requantizer's M: a few distinct values become shift-add networks chosen by an
         # index (no multiplier block; the UP5K has 8), more stay a run-time product
         values = sorted(set(self.mult))
@@ -205,15 +206,21 @@ class _Tables:
         return {
             "H": p.limit[0], "W": p.limit[1], "OHm1": p.positions[0] - 1,
             "OWm1": p.positions[1] - 1,
-            "CO": CO, "out_step": p.m * CO, "n_out": p.n_out, "mm1": p.outs - 1,
+            # a pooled tile (fuse_pool) is one position of the output, its lane's words one
+            "i_step": 0 if p.pooled else CO, "out_step": CO if p.pooled else p.m * CO,
+            "n_out": p.n_out, "mm1": p.outs - 1, "pooled": p.pooled,
             # designs with a 2-D layer: the step to the next row of positions (out_step for
             # every other layer), a tile's last column and the step to its next output row,
             # and the bound of ix0 + column (above every ix0 where every output is written)
-            "out_row": (p.mh * OW - (p.positions[1] - 1) * p.m) * CO, "mcm1": p.m - 1,
-            "out_jump": (OW - p.m + 1) * CO,
-            "col_lim": OW - pl if p.wino else (1 << (self.ix_bits - 1)) + self.outs_max,
+            "out_row": CO if p.pooled else (p.mh * OW - (p.positions[1] - 1) * p.m) * CO,
+            "mcm1": p.m - 1, "out_jump": 0 if p.pooled else (OW - p.m + 1) * CO,
+            "col_lim": OW - pl if p.wino and not p.pooled
+            else (1 << (self.ix_bits - 1)) + self.outs_max,
             "wino": p.op == "wino", "wk": wk, "am1": p.wino.alpha - 1 if p.wino else 0,
             "tail": p.tail, "Dg": p.groups[0][1] * p.outs, "Dlast": p.groups[-1][1] * p.outs,
+            # the words a group gives (the queue's credit): a pooled one's a lane
+            "Kg": p.groups[0][1] * (1 if p.pooled else p.outs),
+            "Klast": p.groups[-1][1] * (1 if p.pooled else p.outs),
             "Gm1": len(p.groups) - 1, "Lg": p.groups[0][1], "Llast": p.groups[-1][1],
             "s": s, "sx": p.step, "col_step": p.step * C, "row_step": s * W * C,
             "base0": -(pt * W + pl) * C, "iy0": -pt, "ix0": -pl,
@@ -222,7 +229,8 @@ class _Tables:
             "mac": p.op in ("mac", "wino"), "max": p.op == "max",
             "cidx_base": self.cidx_base[k], "requant": p.requant, "shift": max(p.shift, 1),
             "lo": p.lo, "hi": p.hi, "last": k == len(self.programs) - 1,
-            "after_wino": k > 0 and self.programs[k - 1].op == "wino",
+            "after_wino": k > 0 and self.programs[k - 1].op == "wino"
+            and not self.programs[k - 1].pooled,
             # set at the layer's last tap, for the next layer (none after the last layer)
             "cool_end": cool_end(p, nxt) if nxt else 0,
             "settle_end": settle_end(p) if nxt else 0,
@@ -278,7 +286,7 @@ class Engine(wiring.Component):
         lanes = programs[0].lanes
         if any(p.lanes != lanes for p in programs):
             raise ValueError("Every layer program must have the same lane count")
-        if programs[-1].op == "wino":
+        if programs[-1].op == "wino" and not programs[-1].pooled:
             raise ValueError("The last layer gives its outputs in address order (the logits "
                              "to the argmax in class order): it runs direct, not on a "
                              "Winograd algorithm")
@@ -397,7 +405,7 @@ class Engine(wiring.Component):
         issue = self._walker(m, mems, loaded, wrote, done, full)
         if self.queue is not None:      # a last-layer group's words taken from the credit
             ends = issue["valid"] & issue["last"] & self.t.layer("last", issue["layer"])
-            m.d.sync += free.eq(free - Mux(ends, issue["D"], 0) + (self.o.valid & self.o.ready))
+            m.d.sync += free.eq(free - Mux(ends, issue["K"], 0) + (self.o.valid & self.o.ready))
         self._drain(m, mems, self._lanes(m, mems, issue), send, wrote, done)
         return m
 
@@ -491,6 +499,8 @@ class Engine(wiring.Component):
                  "last": e_last, "L": Lcur,
                  "out": out_base + ch0, "cidx": L("cidx_base") + ch0, "layer": layer,
                  "kx": kx, "wptr": wptr, "D": Mux(g == L("Gm1"), L("Dlast"), L("Dg"))}
+        # the words the group gives: its drain's, but a pooled tile's one a lane
+        issue["K"] = Mux(g == L("Gm1"), L("Klast"), L("Kg")) if t.fused else issue["D"]
         if t.wino2d:                        # a tile's first column, for the drain's right edge
             issue["ix0"] = ix0
         avail = self._available(m, layer, enter, self.i.valid & self.i.ready, wrote, done)
@@ -501,7 +511,7 @@ class Engine(wiring.Component):
             # the holds of schedule(): the drain busy, a Winograd layer's products, the
             # input word not yet written, layer 0 ending before its last input came or
             # starting before its first (a padding tap would not wait)
-            hold.eq((e_last & ((cooldown != 0) | (L("last") & full(issue["D"]))))
+            hold.eq((e_last & ((cooldown != 0) | (L("last") & full(issue["K"]))))
                     | (settle != 0)
                     | (inside & ~L("after_wino") & (addr >= avail))
                     | ((layer == 0) & (loaded == 0))
@@ -745,6 +755,11 @@ class Engine(wiring.Component):
             (Mux(t.layer("mac", meta["layer"]), bias, 0) if t.pools else bias)
         m.d.sync += [r["valid"].eq(active), r["sel"].eq(summed), d.eq(d_next),
                      r["addr"].eq(meta["out"] + ioff + d), r["layer"].eq(meta["layer"])]
+        if t.fused:         # a pooled tile's outputs: into the running max, the last written
+            pooled = t.layer("pooled", meta["layer"])
+            r["keep"], r["final"] = Signal(name="r_keep"), Signal(name="r_final")
+            m.d.sync += [r["keep"].eq(pooled & (i != 0)),
+                         r["final"].eq(~pooled | (i == t.layer("mm1", meta["layer"])))]
         with m.If(active):
             with m.If(i == t.layer("mm1", meta["layer"])):
                 m.d.sync += [i.eq(0), ioff.eq(0)]
@@ -752,7 +767,7 @@ class Engine(wiring.Component):
                 with m.If(d == meta["L"] - 1):
                     m.d.sync += active.eq(0)
             with m.Else():
-                m.d.sync += [i.eq(i + 1), ioff.eq(ioff + t.layer("CO", meta["layer"]))]
+                m.d.sync += [i.eq(i + 1), ioff.eq(ioff + t.layer("i_step", meta["layer"]))]
             if t.wino2d:        # a tile's row of m outputs ends: the next row's first (the
                 m.d.sync += col.eq(col + 1)     # jump replaces the + CO above)
                 with m.If((col == t.layer("mcm1", meta["layer"]))
@@ -771,7 +786,8 @@ class Engine(wiring.Component):
         # saturates and clamps
         x = {"valid": Signal(name="x_valid"), "sel": Signal.like(r["sel"], name="x_sel"),
              "addr": Signal.like(r["addr"], name="x_addr"),
-             "layer": Signal.like(r["layer"], name="x_layer")}
+             "layer": Signal.like(r["layer"], name="x_layer"),
+             **{k: Signal(name=f"x_{k}") for k in ("keep", "final") if k in r}}
         if all(p.requant for p in self.programs):   # (a stage's) every layer requantizes:
             del x["sel"]                            # no sum goes on as it is
         m.d.sync += [x[k].eq(r[k]) for k in x]
@@ -794,17 +810,26 @@ class Engine(wiring.Component):
              "data": Signal(signed(max(t.act_bits, self.send_bits)), name="w_data")}
         m.d.sync += [w["valid"].eq(x["valid"]), w["addr"].eq(x["addr"]), w["layer"].eq(lay),
                      w["data"].eq(clamp(y, lo, hi))]
+        data, final = w["data"], 1
+        if t.fused:         # the running max of a pooled tile's outputs, its last written
+            keep, final = Signal(name="w_keep"), Signal(name="w_final")
+            best = Signal.like(w["data"], name="w_max")
+            data = Signal.like(w["data"], name="w_pooled")
+            m.d.sync += [keep.eq(x["keep"]), final.eq(x["final"])]
+            m.d.comb += data.eq(Mux(keep & (best > w["data"]), best, w["data"]))
+            with m.If(w["valid"]):
+                m.d.sync += best.eq(data)
 
         last = t.layer("last", w["layer"])
-        write = w["valid"] & (w["addr"] < t.layer("n_out", w["layer"]))
+        write = w["valid"] & final & (w["addr"] < t.layer("n_out", w["layer"]))
         m.d.comb += [wrote["layer"].eq(w["layer"]), wrote["buf"].eq(write & ~last)]
         for k, (_, wr) in enumerate(mems["buf"]):
             target = write & ~last & (w["layer"][0] != k)
             with m.If(target):
-                m.d.comb += [wr.addr.eq(w["addr"]), wr.data.eq(w["data"]), wr.en.eq(1)]
+                m.d.comb += [wr.addr.eq(w["addr"]), wr.data.eq(data), wr.en.eq(1)]
         # the last layer is direct: its logits come in class order, and the walker held its
         # groups until the argmax was free, so it takes each at once
-        m.d.comb += [send.valid.eq(write & last), send.payload.eq(w["data"]),
+        m.d.comb += [send.valid.eq(write & last), send.payload.eq(data),
                      done.eq(send.valid & (w["addr"] == self.programs[-1].n_out - 1))]
 
     def _drained(self, m, c, layer, d, i):

@@ -66,7 +66,8 @@ import numpy as np
 from slimgen.sw.fixed import requantize, signed_bits
 from slimgen.sw.integer_model import act_range
 
-__all__ = ["LayerProgram", "Wino", "wino_algorithm", "wino_2d", "wino_program", "build_programs",
+__all__ = ["LayerProgram", "Wino", "wino_algorithm", "wino_2d", "wino_program", "fuse_pool",
+           "build_programs",
            "execute", "layer_cycles", "layer_mults", "network_cycles", "schedule", "cool_end", "settle_end",
            "MUTATIONS", "MAX_OPERAND_BITS"]
 
@@ -192,6 +193,13 @@ class LayerProgram:
     wino: Wino = None               # op "wino" only
     v_bits: int = 0                 # op "wino": signed width of V = BT d (a multiplier operand)
     y_bits: int = 0                 # op "wino": signed width of the exact y − b
+    fused_pool: int = None          # op "wino": the record of a max pool in its drain (fuse_pool)
+
+    @property
+    def pooled(self):
+        """A max pool over each tile runs in the drain (:func:`fuse_pool`): ``out_shape`` is
+        the pooled one, a position is a whole tile, and a lane writes one word a tile."""
+        return self.fused_pool is not None
 
     @property
     def m(self):
@@ -223,6 +231,8 @@ class LayerProgram:
         """(rows, positions per row) the walker visits: tiles of m × m (2-D) or m for
         ``wino``."""
         OH, OW, _ = self.out_shape
+        if self.pooled:         # one pooled output a tile; a tile the pool drops is not run
+            return (OH, OW)
         return (-(-OH // self.mh), -(-OW // self.m))
 
     @property
@@ -454,10 +464,30 @@ def _pool(k, layer, in_shape, lanes, mutation):
         kernel_shape=(kh, kw))
 
 
+def fuse_pool(p, k, layer):
+    """``p`` (a ``wino`` program) with the max pool of record ``k`` (``layer``) in its drain,
+    or None when the pool's window is not the tile: a max pool (not global) of the tile's
+    size (m × m in 2-D, m in 1-D) and stride m on ``p``'s output. Each lane then drains its
+    tile's m^dims outputs through a running max and writes one word, at the pooled position
+    ``(ty, tx)``, so the layer's words come in address order (the next layer need not wait
+    for its end), the pool costs no cycle, and a tile the pool drops (an odd edge) is not
+    run: ``max(clamp(y))`` is ``clamp(max(y))``, the golden model's pool of the outputs."""
+    if p.op != "wino" or p.pooled or layer.kind != "pool" or layer.op != "max" \
+            or layer.global_ or layer.stride != p.m or layer.size != p.m \
+            or layer.dims != p.wino.dims:
+        return None
+    OH, OW, CO = p.out_shape
+    pooled = (OH // p.mh, OW // p.m, CO)
+    if min(pooled) < 1:
+        return None
+    return _replace(p, out_shape=pooled, fused_pool=k)
+
+
 def build_programs(int_net, *, lanes, mutation=None, algorithms=None):
     """The layer programs of an :class:`~slimgen.sw.integer_model.IntNetwork` on ``lanes``
     lanes: one per convolution, dense or pool record; a flatten costs nothing and a ReLU
-    record becomes the previous program's ``post_relu``. ``algorithms``: ``{record index:
+    record becomes the previous program's ``post_relu``, a max pool whose window is a
+    Winograd layer's tile goes into its drain (:func:`fuse_pool`). ``algorithms``: ``{record index:
     Wino}`` for the convolutions that run on a Winograd/CRT algorithm (the others run
     direct). ``mutation``: one of :data:`MUTATIONS` (tests only), else None. ``ValueError``
     names what cannot run."""
@@ -482,6 +512,8 @@ def build_programs(int_net, *, lanes, mutation=None, algorithms=None):
                                              in_range))
         elif layer.kind in ("dense", "conv"):
             programs.append(_weighted(k, layer, shape, lanes, mutation))
+        elif layer.kind == "pool" and programs and fuse_pool(programs[-1], k, layer):
+            programs[-1] = fuse_pool(programs[-1], k, layer)
         elif layer.kind == "pool":
             programs.append(_pool(k, layer, shape, lanes, mutation))
         elif layer.kind == "flatten":
@@ -554,6 +586,10 @@ def _run_wino(p, x):
                     acc = requantize(acc, p.multiplier[ch0:ch0 + L], p.shift, relu=False,
                                      out_bits=62)
                 out = np.clip(acc, p.lo, p.hi)
+                if p.pooled:            # the tile is the pool's window (fuse_pool)
+                    base = (ty * OW + tx) * CO + ch0
+                    y[base:base + L] = out.max(axis=0)
+                    continue
                 for n in range(w.outs):
                     oy, ox = ty * p.mh + n // w.m, tx * w.m + n % w.m
                     if oy < OH and ox < OW:
@@ -659,10 +695,14 @@ def layer_mults(p):
 def _drained_addresses(p, oy, ox, ch0, L):
     """The addresses a group of L lanes from channel ``ch0`` at position (oy, ox) drains, in
     the drain's order: lane by lane (and a Winograd lane's outputs, row by row of its tile);
-    None where an edge tile's output is dropped."""
+    None where an edge tile's output is dropped, or a pooled tile's output goes on into the
+    running max."""
     OH, OW, CO = p.out_shape
     out = []
     for d in range(L):
+        if p.pooled:        # a lane's tile through the running max: one word at its end
+            out += [None] * (p.outs - 1) + [(oy * OW + ox) * CO + ch0 + d]
+            continue
         for n in range(p.outs):
             y, x = oy * p.mh + n // p.m, ox * p.m + n % p.m
             out.append((y * OW + x) * CO + ch0 + d if y < OH and x < OW else None)
@@ -672,9 +712,12 @@ def _drained_addresses(p, oy, ox, ch0, L):
 def settle_end(p):
     """The cycles the walker waits after a Winograd layer's last tap before the next layer's
     first: until its last group's last output is written, ``5 + tail + D`` (its products
-    also read the weights and use the accumulate stage until ``tail + 1``); none after
-    another layer."""
-    return 5 + p.tail + p.groups[-1][1] * p.outs if p.op == "wino" else 0
+    also read the weights and use the accumulate stage until ``tail + 1``); after one with
+    its pool in the drain only until ``tail + 1`` (its words come in address order, and the
+    next layer reads each as it is written); none after another layer."""
+    if p.op != "wino":
+        return 0
+    return p.tail + 1 if p.pooled else 5 + p.tail + p.groups[-1][1] * p.outs
 
 
 def cool_end(p, nxt):
@@ -745,8 +788,9 @@ def schedule(programs, n_inputs, arrivals=None):
         settle_until = t + settle_end(p)
         final.append(t - 1)
         writes.append(written)
-        # after a Winograd layer every word is written once settle_until has come
-        ready = written + 1 if p.op != "wino" else np.zeros_like(written)
+        # after a Winograd layer every word is written once settle_until has come (with its
+        # pool, as it is written: in address order)
+        ready = written + 1 if p.op != "wino" or p.pooled else np.zeros_like(written)
     return final, writes
 
 

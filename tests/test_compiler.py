@@ -505,3 +505,82 @@ def test_a_forced_algorithm_per_layer():
     same = compile_network(int_net, lanes=3, force={
         k: (e["algorithm"], None) for k, e in zip((a, b), own.summary)})
     assert [e["why"] for e in same.summary] == [e["why"] for e in own.summary]
+
+
+# ------------------------------------------------------------------ a max pool in the drain
+
+def _pooled_net(rng, *, dims, m):
+    """A convolution of 3 taps ('same' or 'valid') whose max pool of m (stride m) runs in its
+    Winograd drain, a ReLU before or after the pool, then a convolution and a dense layer."""
+    size = [int(rng.integers(m + 2, 11))] * dims
+    conv = "conv2d" if dims == 2 else "conv1d"
+    relu_first = bool(rng.random() < 0.5)
+    layers = [{"type": "input", "shape": [*size, int(rng.integers(1, 3))],
+               "bits": int(rng.integers(2, 9))},
+              {"type": conv, "channels": int(rng.integers(1, 5)), "kernel": 3,
+               "padding": str(rng.choice(["same", "valid"]))}] \
+        + [{"type": "relu"}] * relu_first + [{"type": "maxpool", "size": m}] \
+        + [{"type": "relu"}] * (not relu_first) \
+        + [{"type": conv, "channels": 2, "kernel": 1}, {"type": "flatten"},
+           {"type": "dense", "units": 3}]
+    return random_int_network(rng, check_network({"name": "pooled", "layers": layers}),
+                              density=(None, 1.0, 0.4)[int(rng.integers(3))])
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_a_max_pool_in_the_winograd_drain_equals_the_golden_model(seed):
+    """A max pool whose window is a Winograd layer's tile (F(2, 3), F(4, 3), F(2×2, 3×3),
+    F(4×4, 3×3)) runs in its drain: no program of its own, the pooled shape, odd edges
+    (tiles the pool drops are not run), bit-exact."""
+    rng = np.random.default_rng([34, seed])
+    dims, m = (1, 2), (2, 4)
+    dims, m = dims[seed % 2], m[(seed // 2) % 2]
+    int_net = _pooled_net(rng, dims=dims, m=m)
+    wino = wino_algorithm(m, 3)
+    programs = build_programs(int_net, lanes=int(rng.integers(1, 5)),
+                              algorithms={0: wino_2d(wino) if dims == 2 else wino})
+    assert [p.op for p in programs] == ["wino", "mac", "mac"] and programs[0].pooled
+    OH, OW, _ = build_programs(int_net, lanes=1)[0].out_shape       # the direct conv's
+    assert programs[0].positions == (OH // m if dims == 2 else 1, OW // m)
+    x = random_inputs(rng, int_net, 4)
+    np.testing.assert_array_equal(execute(programs, x), int_net(x))
+
+
+@pytest.mark.parametrize("seed, dims, m", [(0, 2, 2), (1, 1, 2), (2, 2, 4), (3, 1, 4),
+                                           (4, 2, 2)])
+def test_a_max_pool_in_the_winograd_drain_on_the_engine(seed, dims, m):
+    """On Amaranth's simulator: the running max in the drain, the pooled words in address
+    order (the next layer reads them as they come, no wait for the layer's end),
+    bit-exact with exactly the counted cycles."""
+    rng = np.random.default_rng([35, seed])
+    int_net = _pooled_net(rng, dims=dims, m=m)
+    wino = wino_algorithm(m, 3)
+    programs = build_programs(int_net, lanes=int(rng.integers(1, 5)),
+                              algorithms={0: wino_2d(wino) if dims == 2 else wino})
+    assert programs[0].pooled
+    _assert_engine_runs(int_net, programs, rng)
+
+
+def test_the_cost_model_puts_a_max_pool_in_the_drain():
+    """The digits CNN's shape: the second convolution takes F(2×2, 3×3), whose tile is the
+    2 × 2 pool's window, and says so; the pool costs no cycle and is listed as in the
+    drain; the latency drops by the pool's cycles at least."""
+    rng = np.random.default_rng(36)
+    net = check_network({"name": "cnn", "layers": [
+        {"type": "input", "shape": [8, 8, 1], "bits": 5},
+        {"type": "conv2d", "channels": 4, "kernel": 3, "padding": "same"}, {"type": "relu"},
+        {"type": "conv2d", "channels": 8, "kernel": 3, "padding": "same"}, {"type": "relu"},
+        {"type": "maxpool", "size": 2}, {"type": "flatten"}, {"type": "dense", "units": 10}]})
+    int_net = random_int_network(rng, net)
+    engine = compile_network(int_net, lanes=4)
+    entries = {e["name"]: e for e in engine.summary}
+    assert [p.op for p in engine.programs] == ["wino", "wino", "mac"]
+    assert entries["conv1"]["algorithm"] == "F(2×2, 3×3) Toom-Cook"
+    assert "+ 512 for the max pool after it" in entries["conv1"]["why"]
+    assert entries["conv1"]["why"].endswith("the max pool in its drain")
+    pool = entries["maxpool2"]
+    assert pool["engine"] == "max pool in conv1's drain, shared array" and pool["cycles"] == 0
+    assert entries["conv1"]["outputs"] == 8 * 8 * 8 and pool["outputs"] == 4 * 4 * 8
+    unfused = build_programs(int_net, lanes=4, algorithms={0: engine.programs[0].wino})
+    assert [p.op for p in unfused] == ["wino", "mac", "max", "mac"]
+    assert network_cycles(unfused, int_net.n_inputs) - engine.cycles > 512 - 1
