@@ -394,7 +394,7 @@ def compile_dataflow(int_net, *, lanes, copies=None, winograd=True, queues=None,
     its engine taking samples in turn (default one; :func:`dataflow_lanes` shares out a
     number of multipliers). Each stage's convolutions are chosen by the cost model on
     its own lanes (:func:`choose`), but the last layer of a stage before another runs direct
-    (its outputs go on in address order); ``.summary`` gives each layer's stage, ``.cycles``
+    (its outputs go on in address order) unless a max pool in its drain puts them in it; ``.summary`` gives each layer's stage, ``.cycles``
     (an idle pipeline, first input to result), ``.interval`` (the slowest stage's), ``.mults``
     and ``.bound`` (every useful product over every lane, a sample at a time). ``queues``:
     each stage's queue depth but the last's (:class:`~slimgen.hw.dataflow.Dataflow`);

@@ -7,7 +7,8 @@ engine of its own (:class:`slimgen.hw.engine.Engine`), with queues between them:
 Every stage works on a sample of its own, so several samples are in flight: results follow
 each other every :attr:`Dataflow.interval` cycles, the slowest stage's, while a sample takes
 :attr:`Dataflow.cycles` through. A stage is a weighted layer (convolution or dense) with the
-pools after it (:func:`stage_bounds`); its last layer runs direct, since its outputs go to the
+pools after it (:func:`stage_bounds`); its last layer runs direct (or on Winograd with its
+max pool in the drain, :func:`~slimgen.hw.program.fuse_pool`), since its outputs go to the
 next stage in address order, one per transfer, which is how that stage loads its inputs. A
 stage's queue holds ``Q`` words (by default two of its output maps, :data:`QUEUE_MAPS`): the
 stage holds a group of its last layer from ending while the queue has fewer words free than
@@ -112,7 +113,8 @@ class Dataflow(wiring.Component):
     ----------
     stages : list of list of LayerProgram
         Each stage's programs (:func:`slimgen.hw.program.build_programs` on the stage's
-        lanes, sliced by :func:`stage_bounds`); a stage's last program runs direct.
+        lanes, sliced by :func:`stage_bounds`); a stage's last program runs direct, or on
+        Winograd with its max pool in the drain.
     n_inputs, input_bits, n_classes, logit_bits : int
         As :class:`~slimgen.hw.engine.Engine`'s.
     queues : sequence of int or None

@@ -45,7 +45,10 @@ and one output transform unit (:class:`slimgen.hw.lib.transform.TransformUnit`),
 lane keeps α running sums. A 2-D tile's outputs are m rows of m: the drain's address jumps to
 the next output row after m words, and an output past the right edge (its tile's first
 column, carried down the pipeline, plus its own) is not written; the walker's next row of
-tiles starts m output rows on.
+tiles starts m output rows on. A max pool whose window is the tile
+(:func:`~slimgen.hw.program.fuse_pool`) runs in the drain: each output goes through a running
+max at R4, the lane's last one writes it at the pooled position, so the layer's words come in
+address order like a direct layer's.
 """
 
 from amaranth.hdl import Array, Const, Module, Mux, Shape, Signal, signed, unsigned
@@ -289,7 +292,7 @@ class Engine(wiring.Component):
         if programs[-1].op == "wino" and not programs[-1].pooled:
             raise ValueError("The last layer gives its outputs in address order (the logits "
                              "to the argmax in class order): it runs direct, not on a "
-                             "Winograd algorithm")
+                             "Winograd algorithm (unless its max pool is in the drain)")
         if weights not in ("bram", "spram"):
             raise ValueError(f"Weights go in 'bram' (block RAM) or 'spram' (the UP5K's "
                              f"single-port RAMs), not {weights!r}")

@@ -56,6 +56,11 @@ The products of a block run α cycles behind its reads, so a layer ends ``α + 1
 (``tail``), and a group's drain lasts ``m^dims·L`` cycles (``drain``); the next layer waits
 until the last drain has ended (its words are not written in address order); otherwise the
 cycle count is the one above.
+
+A max pool whose window is the tile (m × m, stride m; :func:`fuse_pool`) runs in the drain:
+each lane's m^dims outputs go through a running max and one word is written, at the pooled
+position ``(ty, tx)``, so the words come in address order, the pool takes no cycle, and
+only the tiles the pool keeps are run.
 """
 
 from dataclasses import dataclass
@@ -746,7 +751,8 @@ def schedule(programs, n_inputs, arrivals=None):
       buffer 0), or a tap of layer 0 before the first input has (the sample starts with
       it: a tap in the padding reads nothing, yet must not run ahead);
     - it follows a Winograd layer before that layer's last output is written
-      (:func:`settle_end`: its drain is not in address order).
+      (:func:`settle_end`: its drain is not in address order), or, after one with its pool
+      in the drain, before its products have ended.
 
     A drained word d of a group whose last tap issued at cycle c is written at cycle
     ``c + 6 + tail + d`` (read, multiply, accumulate, the drain's select, times M, round
