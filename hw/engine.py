@@ -813,7 +813,7 @@ class Engine(wiring.Component):
              "data": Signal(signed(max(t.act_bits, self.send_bits)), name="w_data")}
         m.d.sync += [w["valid"].eq(x["valid"]), w["addr"].eq(x["addr"]), w["layer"].eq(lay),
                      w["data"].eq(clamp(y, lo, hi))]
-        data, final = w["data"], 1
+        data = w["data"]
         if t.fused:         # the running max of a pooled tile's outputs, its last written
             keep, final = Signal(name="w_keep"), Signal(name="w_final")
             best = Signal.like(w["data"], name="w_max")
@@ -824,7 +824,9 @@ class Engine(wiring.Component):
                 m.d.sync += best.eq(data)
 
         last = t.layer("last", w["layer"])
-        write = w["valid"] & final & (w["addr"] < t.layer("n_out", w["layer"]))
+        write = w["valid"] & (w["addr"] < t.layer("n_out", w["layer"]))
+        if t.fused:
+            write &= final
         m.d.comb += [wrote["layer"].eq(w["layer"]), wrote["buf"].eq(write & ~last)]
         for k, (_, wr) in enumerate(mems["buf"]):
             target = write & ~last & (w["layer"][0] != k)
