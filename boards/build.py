@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from slimgen.sw.uart_protocol import DEFAULT_BAUD
 
+from .tool_progress import BuildProgress
 from .top import BoardTop
 
 __all__ = [
@@ -156,6 +158,8 @@ class BuildResult:
         return asdict(self)
 
 
+#: How often a running build's log is read for its progress.
+_POLL_SECONDS = 5.0
 _ABC9_ASSERTION = "GetSize(conn.first) == GetSize(conn.second)"
 
 
@@ -288,8 +292,10 @@ def _tail(path, lines=15):
 
 def build_bitstream(qmodel, board="icebreaker", build_dir="build", *, lanes=4,
                     baud=DEFAULT_BAUD, name="slimgen", check_timing=True, network_options=None,
-                    network_factory=None):
-    """Build the bitstream of ``qmodel`` served over UART for ``board``, into ``build_dir``.
+                    network_factory=None, progress=None):
+    """Build the bitstream of ``qmodel`` served over UART for ``board``, into ``build_dir``;
+    ``progress(message)``, when given, hears how far the tools are (:mod:`.tool_progress`:
+    synthesizing, placing, the arcs left to route) at every phase and every minute.
 
     Returns a :class:`BuildResult`. Raises :class:`DesignDoesNotFit`, :class:`TimingNotMet`,
     :class:`ToolFailed` or :class:`ToolsNotFound` (all :class:`BuildError`).
@@ -315,9 +321,22 @@ def build_bitstream(qmodel, board="icebreaker", build_dir="build", *, lanes=4,
     def run_tools():
         plan = board.platform().prepare(top, name, **overrides)   # a platform prepares once
         plan.extract(build_dir)
+        (build_dir / f"{name}.tim").unlink(missing_ok=True)   # a log of an earlier build
+        follow = progress and BuildProgress(build_dir / f"{name}.tim", progress)
         with open(log, "wb") as f:
-            return subprocess.run(["sh", f"{plan.script}.sh"], cwd=build_dir, env=env,
-                                  stdout=f, stderr=subprocess.STDOUT).returncode
+            tools = subprocess.Popen(["sh", f"{plan.script}.sh"], cwd=build_dir, env=env,
+                                     stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                while True:
+                    try:
+                        return tools.wait(timeout=_POLL_SECONDS)
+                    except subprocess.TimeoutExpired:
+                        if follow:
+                            follow.poll()
+            except BaseException:       # interrupted: the script and its tools stop with us
+                os.killpg(tools.pid, signal.SIGTERM)
+                tools.wait()
+                raise
     rc = run_tools()
     yosys_report = build_dir / f"{name}.rpt"
     if rc != 0 and board.family == "ecp5" and yosys_report.exists() and \

@@ -427,7 +427,7 @@ def stage_build(run):
             f"{estimate.bram} block RAMs of {board.totals['lc']}, {board.totals['dsp']} and "
             f"{board.totals['bram']}; synthesizing for {board.name}")
     report = build_bitstream(int_model, run.config.board, run.path("build"),
-                             network_factory=factory)
+                             network_factory=factory, progress=run.log if run.progress else None)
     figures = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(report).items()}
     figures["build_log"] = figures.pop("log", "")
     figures.update(estimate.to_dict())

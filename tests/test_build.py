@@ -191,9 +191,13 @@ def digits_qmodel():
 @pytest.mark.slow
 def test_icebreaker_bitstream(digits_qmodel, tmp_path):
     """The digits MLP with 4 lanes per layer (the flow's default) fits the UP5K's 8 DSP blocks
-    and meets 12 MHz."""
+    and meets 12 MHz; the build says how far it is, phase by phase, in order."""
     require_tools("icebreaker")
-    r = build_bitstream(digits_qmodel, "icebreaker", tmp_path, lanes=4)
+    said = []
+    r = build_bitstream(digits_qmodel, "icebreaker", tmp_path, lanes=4, progress=said.append)
+    order = ["synthesizing", "placing", "routing", "packing"]
+    phases = [order.index(m.split()[1].rstrip(":")) for m in said]
+    assert phases[0] == 0 and max(phases) > 0 and phases == sorted(phases), said
     assert r.board == "icebreaker"
     assert (r.lc_total, r.dsp_total, r.bram_total) == (5280, 8, 30)
     assert 500 < r.lc_used < r.lc_total
