@@ -322,7 +322,7 @@ def build_bitstream(qmodel, board="icebreaker", build_dir="build", *, lanes=4,
         plan = board.platform().prepare(top, name, **overrides)   # a platform prepares once
         plan.extract(build_dir)
         (build_dir / f"{name}.tim").unlink(missing_ok=True)   # a log of an earlier build
-        follow = progress and BuildProgress(build_dir / f"{name}.tim", progress)
+        follow = progress and BuildProgress(build_dir / f"{name}.tim", progress, start=t0)
         with open(log, "wb") as f:
             tools = subprocess.Popen(["sh", f"{plan.script}.sh"], cwd=build_dir, env=env,
                                      stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
@@ -344,6 +344,9 @@ def build_bitstream(qmodel, board="icebreaker", build_dir="build", *, lanes=4,
         # YoWASP yosys 0.70's ABC9 trips this assertion on some ECP5 netlists (the MLP's
         # double-buffered dense engines, a 16-lane 1-D CNN); abc9 with -dff maps them
         overrides["synth_opts"] = f"{overrides.get('synth_opts', '')} -dff".strip()
+        if progress:
+            progress("build: yosys' ABC9 failed on this netlist (a known yosys 0.70 bug); "
+                     "synthesizing again with abc9 -dff")
         rc = run_tools()
     seconds = time.monotonic() - t0
 

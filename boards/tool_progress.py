@@ -55,12 +55,13 @@ def read_phase(state, lines):
 class BuildProgress:
     """Follows ``log_path`` (nextpnr's ``--log``) from offset 0 as it grows; :meth:`poll`
     calls ``say(message)`` when the phase changes, and within a phase at most every
-    ``every`` seconds with the elapsed time."""
+    ``every`` seconds, with the minutes since ``start`` (a ``clock()`` time; default now)."""
 
-    def __init__(self, log_path, say, *, every=60.0, clock=time.monotonic):
+    def __init__(self, log_path, say, *, every=60.0, clock=time.monotonic, start=None):
         self.log_path = Path(log_path)
         self.say, self.every, self.clock = say, every, clock
-        self.t0 = self.last_said = clock()
+        self.last_said = clock()
+        self.t0 = self.last_said if start is None else start    # the minutes count from it
         self.offset, self.partial = 0, ""
         self.state, self.phase = {}, None
 

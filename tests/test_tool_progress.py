@@ -57,3 +57,11 @@ def test_progress_follows_the_log_as_it_grows(tmp_path):
     now[0] = 216
     p.poll()
     assert said[-1] == "build: packing the bitstream (4 min)"
+
+
+def test_the_minutes_count_from_the_build_start(tmp_path):
+    """A second run of the tools (yosys again with abc9 -dff) goes on counting from the
+    build's start, not from zero."""
+    said = []
+    BuildProgress(tmp_path / "slimgen.tim", said.append, clock=lambda: 200.0, start=80.0).poll()
+    assert said == ["build: synthesizing (yosys) (2 min)"]
