@@ -49,16 +49,24 @@ from dataclasses import dataclass, field
 
 from .estimate import BLOCK_SHAPES, multiplier_blocks
 
-__all__ = ["FEATURES", "LC_SHARE", "COEFFICIENTS", "Prediction", "top_netlist", "netlist_of", "structure",
+__all__ = ["FEATURES", "LC_SHARE", "planned_lc", "COEFFICIENTS", "Prediction", "top_netlist", "netlist_of", "structure",
            "predict", "predict_top", "memory_kind", "memory_blocks"]
 
 FEATURES = ("carry", "inc", "mux", "logic", "ff", "lutram", "rom")
 
 #: The share of a board's logic cells / LUTs a design may be predicted to use when the flow
-#: plans one (the planner, the compiler's board fit): the logic figure is off by up to 10 % on
-#: the iCE40 designs bench/resources.py checks and up to 17 % on the ECP5 ones (DSP blocks and
-#: block RAMs are exact), and placement gets hard near a full device.
-LC_SHARE = 0.9
+#: plans one (the planner, the compiler's board fit), per device family: the logic figure is
+#: off by up to 10 % on the iCE40 designs bench/resources.py checks and up to 17 % on the
+#: ECP5 ones (DSP blocks and block RAMs are exact), and routing gets slow near a full device:
+#: on the ECP5-85F YoWASP's nextpnr routed copies of a design at 42 % of the LUTs in 4
+#: minutes, at 68 % in 20, and at 90 % not in 81 (bench/README.md, stop 34).
+LC_SHARE = {"ice40": 0.9, "ecp5": 0.75}
+
+
+def planned_lc(board):
+    """The logic cells / LUTs of ``board`` (a :class:`slimgen.boards.build.Board`) a
+    design may be predicted to use when the flow plans one: :data:`LC_SHARE` of them."""
+    return int(board.totals["lc"] * LC_SHARE[board.family])
 
 #: Logic cells (iCE40) or LUT4s (ECP5) per counted bit, per family, and ``base``: fitted by
 #: ``bench/resources.py --fit`` on its calibration designs only (non-negative least squares

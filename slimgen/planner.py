@@ -15,7 +15,7 @@ and
 - ``area``: the fewest logic cells (ties: fewer DSP blocks, block RAMs)
 
 among the designs that fit the board (at most
-:data:`~slimgen.boards.resource_model.LC_SHARE` of its logic cells) and reach
+:data:`~slimgen.boards.resource_model.LC_SHARE` of its logic cells, per family) and reach
 ``fps`` inferences per second at the board's clock (``clock / interval``) when it is given.
 For ``throughput`` (and a rate, ``fps``) every design that fits is also weighed on
 :data:`COPIES` copies taking samples in turn (:class:`slimgen.hw.dataflow.Replicas`, the
@@ -33,8 +33,9 @@ __all__ = ["OBJECTIVES", "LANES", "COPIES", "Candidate", "PlanError", "weigh", "
            "planned_config"]
 
 OBJECTIVES = ("latency", "throughput", "area")
-#: The copies of a whole design weighed for throughput (and for a rate, ``fps``).
-COPIES = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+#: The copies of a whole design weighed for throughput (and for a rate, ``fps``), each count
+#: up to the first that does not fit (:func:`_copies`).
+COPIES = tuple(range(2, 65))     # every count: weighing one is arithmetic, not a build
 #: The lane counts tried (those the engine and the board's multipliers take).
 LANES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 
@@ -73,10 +74,10 @@ class Candidate:
 
 def _over(board, need):
     """((resource, needed, available), ...) beyond the board (logic: its planned share)."""
-    from slimgen.boards.resource_model import LC_SHARE
+    from slimgen.boards.resource_model import planned_lc
     have = {k: board.totals.get(k) for k in need}
     if have["lc"]:
-        have["lc"] = int(have["lc"] * LC_SHARE)
+        have["lc"] = planned_lc(board)
     return tuple((k, need[k], have[k]) for k in ("lc", "dsp", "bram")
                  if have[k] and need[k] > have[k])
 
@@ -196,13 +197,15 @@ def pick(candidates, config, board):
     """``(chosen, why)``: the :class:`Candidate` ``config.objective`` picks among those that
     fit ``board`` and reach ``config.fps`` (module docstring), and one sentence saying why.
     :class:`PlanError` when none fits or reaches the rate."""
+    from slimgen.boards.resource_model import LC_SHARE
     objective, fps = config.objective, config.fps
     fitting = [c for c in candidates if c.fits]
     if not fitting:
         small = min(candidates, key=lambda c: c.lc)
         names = {"lc": f"{board.lc_name} of the", "dsp": "DSP blocks of", "bram": "block RAMs of"}
-        need = ", ".join(f"{n:,} {names[k]} {a:,}" + (" planned (90 % of the board's)"
-                                                      if k == "lc" else "")
+        share = LC_SHARE[board.family]
+        planned = f" planned ({share * 100:.0f} % of the board's)"
+        need = ", ".join(f"{n:,} {names[k]} {a:,}" + (planned if k == "lc" else "")
                          for k, n, a in small.over)
         raise PlanError(f"no design fits the {board.name}: the smallest "
                         f"({_lanes_words(small.lanes)}) needs {need}; take a bigger board or "

@@ -3,6 +3,7 @@ board, every design it weighed in plan.json, the build on the chosen lanes, and 
 word for word."""
 
 import json
+import re
 from dataclasses import replace
 
 import pytest
@@ -154,6 +155,22 @@ def test_no_design_that_fits_says_what_the_smallest_needs():
         "bigger board or a smaller network")
 
 
+def test_the_ecp5_plans_three_quarters_of_its_luts():
+    """Routing slows near a full ECP5 (bench/README.md, stop 34): the planner's share of the
+    ULX3S-85F's LUTs is 75 %, of the UP5K's logic cells 90 %."""
+    from slimgen.boards.build import get_board
+    from slimgen.boards.resource_model import planned_lc
+    from slimgen.planner import _over
+    ulx3s, icebreaker = get_board("ulx3s-85f"), get_board("icebreaker")
+    assert (planned_lc(ulx3s), planned_lc(icebreaker)) == (62730, 4752)
+    assert _over(ulx3s, {"lc": 62730, "dsp": 156, "bram": 208}) == ()
+    assert _over(ulx3s, {"lc": 71891, "dsp": 120, "bram": 108}) == (("lc", 71891, 62730),)
+    big = Candidate(8, "auto", 108, 3832, 319.25, 71891, 120, 108, (("lc", 71891, 62730),), 1e5)
+    with pytest.raises(PlanError, match=re.escape(
+            "71,891 LUTs of the 62,730 planned (75 % of the board's)")):
+        pick([big], RunConfig(objective="throughput", board="ulx3s-85f"), ulx3s)
+
+
 @pytest.mark.slow
 def test_the_command_line_sets_and_clears_the_objective(mlp_run, tmp_path, capsys):
     import shutil
@@ -207,12 +224,12 @@ def test_copies_of_a_design_add_its_network_share_and_divide_its_interval():
     c = Candidate(2, "auto", 2, 1000, 999, 1500, 2, 4, (), board.clock_hz / 999)
     share = {"lc": 1000, "dsp": 2, "bram": 3}
     out = _copies(c, share, 64, board)
-    assert [v.copies for v in out] == [2, 3, 4, 6]
+    assert [v.copies for v in out] == [2, 3, 4, 5]
     two = out[0]
     assert (two.multipliers, two.lc, two.dsp, two.bram) == (4, 2500, 4, 7)
     assert two.interval == 499.5 and two.cycles == 1000 and two.fits
-    assert out[2].dsp == 8 and out[2].fits and not out[3].fits      # 6 copies: 12 DSP
-    assert ("dsp", 12, 8) in out[3].over
+    assert out[2].dsp == 8 and out[2].fits and not out[3].fits      # 5 copies: 10 DSP
+    assert ("dsp", 10, 8) in out[3].over
     # one input word a cycle: copies past interval / n_inputs gain nothing
     fast = Candidate(1, "auto", 1, 100, 99, 100, 0, 0, (), board.clock_hz / 99)
     out = _copies(fast, {"lc": 10, "dsp": 0, "bram": 0}, 64, board)

@@ -200,13 +200,13 @@ def _within_board(hw, int_model, config):
     (:func:`_plans`, at most :data:`MAX_PLANS`), the all-direct design last; ``hw`` when
     none fits (the build says by how much)."""
     from slimgen.boards.build import get_board
-    from slimgen.boards.resource_model import LC_SHARE, predict_top
+    from slimgen.boards.resource_model import LC_SHARE, planned_lc, predict_top
     from slimgen.hw.compiler import choose, compile_network, options
     from slimgen.models.mlp import with_weight_memory
     board = get_board(config.board)
     budget = {k: board.totals[k] for k in ("lc", "dsp", "bram") if board.totals.get(k)}
     if "lc" in budget:       # the resource model's logic figure is off by up to 10-17 %
-        budget["lc"] = int(budget["lc"] * LC_SHARE)
+        budget["lc"] = planned_lc(board)
     names = {"lc": board.lc_name, "dsp": "DSP blocks", "bram": "block RAMs"}
 
     def build(plan):
@@ -232,7 +232,7 @@ def _within_board(hw, int_model, config):
     if not too_much:
         return hw
     short = ", ".join(f"{need:,} {names[k]} of {have:,}" + (
-        f" planned ({LC_SHARE:.0%} of {board.totals['lc']:,})" if k == "lc" else "")
+        f" planned ({LC_SHARE[board.family]:.0%} of {board.totals['lc']:,})" if k == "lc" else "")
         for k, (need, have) in too_much.items())
     fastest = {e["name"]: e for e in hw.summary}
     per_layer = options(choose(int_model, lanes=config.lanes)[1])
