@@ -36,28 +36,26 @@ def test_progress_follows_the_log_as_it_grows(tmp_path):
     said, now = [], [0.0]
     log = tmp_path / "slimgen.tim"
     p = BuildProgress(log, said.append, every=60, clock=lambda: now[0])
+
+    def at(seconds, text=""):
+        """nextpnr has written ``text`` more by ``seconds``; the build polls."""
+        with open(log, "a") as f:
+            f.write(text)
+        now[0] = seconds
+        p.poll()
+
     p.poll()
     now[0] = 30
     p.poll()                                 # the same phase within the minute: nothing
     assert said == ["build: synthesizing (yosys) (0 min)"]
-    log.write_text("\n".join(PLACING + ROUTER1[:4]) + "\nInfo:      10000 |     2095")
-    now[0] = 150
-    p.poll()
+    at(150, "\n".join(PLACING + ROUTER1[:4]) + "\nInfo:      10000 |     2095")
     assert said[-1] == "build: routing: 15,571 of 16,361 arcs left (2 min)"
-    with open(log, "a") as f:
-        f.write("       7836 |  197   735 |      9151|       0.63       7.89|\n")
-    now[0] = 180
-    p.poll()                                 # 30 s after the last: not yet
-    assert len(said) == 2
-    now[0] = 215
-    p.poll()
+    at(180, "       7836 |  197   735 |      9151|       0.63       7.89|\n")
+    assert len(said) == 2                    # 30 s after the last: not yet
+    at(215)
     assert said[-1] == "build: routing: 9,151 of 16,361 arcs left (4 min)"
-    with open(log, "a") as f:
-        f.write("Info: Program finished normally.\n")
-    now[0] = 216
-    p.poll()
+    at(216, "Info: Program finished normally.\n")
     assert said[-1] == "build: packing the bitstream (4 min)"
-
 
 def test_the_minutes_count_from_the_build_start(tmp_path):
     """A second run of the tools (yosys again with abc9 -dff) goes on counting from the
