@@ -2,8 +2,9 @@
 
 A large ECP5 design spends minutes in yosys and up to an hour or more in nextpnr's router
 (the YoWASP programs run on one core). :class:`BuildProgress` follows nextpnr's log
-(``--log <name>.tim``) as it grows and says, when the phase changes and then at most every
-``every`` seconds, what the tools are doing:
+(``--log <name>.tim``) as it grows and says what the tools are doing when the phase changes,
+then at most once a minute while the news changes (the arcs left) and every five minutes while
+it does not (yosys, the placer):
 
 - ``synthesizing (yosys)`` until nextpnr's log appears;
 - ``placing`` from nextpnr's first line, with the logic it packed (``TRELLIS_COMB: 35121/83640``
@@ -55,11 +56,14 @@ def read_phase(state, lines):
 class BuildProgress:
     """Follows ``log_path`` (nextpnr's ``--log``) from offset 0 as it grows; :meth:`poll`
     calls ``say(message)`` when the phase changes, and within a phase at most every
-    ``every`` seconds, with the minutes since ``start`` (a ``clock()`` time; default now)."""
+    ``every`` seconds when the sentence changed, every ``same_every`` when it did not, with
+    the minutes since ``start`` (a ``clock()`` time; default now)."""
 
-    def __init__(self, log_path, say, *, every=60.0, clock=time.monotonic, start=None):
+    def __init__(self, log_path, say, *, every=60.0, same_every=300.0, clock=time.monotonic,
+                 start=None):
         self.log_path = Path(log_path)
-        self.say, self.every, self.clock = say, every, clock
+        self.say, self.every, self.same_every, self.clock = say, every, same_every, clock
+        self.sentence = None
         self.last_said = clock()
         self.t0 = self.last_said if start is None else start    # the minutes count from it
         self.offset, self.partial = 0, ""
@@ -83,7 +87,8 @@ class BuildProgress:
         sentence = "synthesizing (yosys)" if lines is None else read_phase(self.state, lines)
         phase = sentence.split(":")[0].split(" (")[0]
         now = self.clock()
-        if phase != self.phase or now - self.last_said >= self.every:
+        wait = self.every if sentence != self.sentence else self.same_every
+        if phase != self.phase or now - self.last_said >= wait:
             minutes = (now - self.t0) / 60
             self.say(f"build: {sentence} ({minutes:.0f} min)")
-            self.phase, self.last_said = phase, now
+            self.phase, self.sentence, self.last_said = phase, sentence, now

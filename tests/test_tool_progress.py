@@ -31,31 +31,37 @@ def test_the_phases_of_a_build_from_the_log():
 
 
 def test_progress_follows_the_log_as_it_grows(tmp_path):
-    """Said when the phase changes and then once a minute; a line nextpnr has not ended
-    waits for its end; before the log exists yosys is running."""
+    """Said when the phase changes, then once a minute while the news changes and every five
+    minutes while it does not; a line nextpnr has not ended waits for its end; before the
+    log exists yosys is running."""
     said, now = [], [0.0]
     log = tmp_path / "slimgen.tim"
-    p = BuildProgress(log, said.append, every=60, clock=lambda: now[0])
+    p = BuildProgress(log, said.append, clock=lambda: now[0])
 
-    def at(seconds, text=""):
+    def at(seconds, text=None):
         """nextpnr has written ``text`` more by ``seconds``; the build polls."""
-        with open(log, "a") as f:
-            f.write(text)
+        if text is not None:
+            with open(log, "a") as f:
+                f.write(text)
         now[0] = seconds
         p.poll()
 
-    p.poll()
-    now[0] = 30
-    p.poll()                                 # the same phase within the minute: nothing
+    at(0)
+    at(240)                                  # the same news: every five minutes
     assert said == ["build: synthesizing (yosys) (0 min)"]
-    at(150, "\n".join(PLACING + ROUTER1[:4]) + "\nInfo:      10000 |     2095")
-    assert said[-1] == "build: routing: 15,571 of 16,361 arcs left (2 min)"
-    at(180, "       7836 |  197   735 |      9151|       0.63       7.89|\n")
-    assert len(said) == 2                    # 30 s after the last: not yet
-    at(215)
-    assert said[-1] == "build: routing: 9,151 of 16,361 arcs left (4 min)"
-    at(216, "Info: Program finished normally.\n")
-    assert said[-1] == "build: packing the bitstream (4 min)"
+    at(300)
+    assert said[-1] == "build: synthesizing (yosys) (5 min)"
+    at(440, "\n".join(PLACING + ROUTER1[:4]) + "\nInfo:      10000 |     2095")
+    assert said[-1] == "build: routing: 15,571 of 16,361 arcs left (7 min)"
+    at(480, "       7836 |  197   735 |      9151|       0.63       7.89|\n")
+    assert len(said) == 3                    # 40 s after the last: not yet
+    at(515)
+    assert said[-1] == "build: routing: 9,151 of 16,361 arcs left (9 min)"
+    at(600)                                  # no new arcs routed: not within five minutes
+    assert len(said) == 4
+    at(601, "Info: Program finished normally.\n")
+    assert said[-1] == "build: packing the bitstream (10 min)"
+
 
 def test_the_minutes_count_from_the_build_start(tmp_path):
     """A second run of the tools (yosys again with abc9 -dff) goes on counting from the
