@@ -25,7 +25,7 @@ from pathlib import Path
 
 from slimgen.sw.uart_protocol import DEFAULT_BAUD
 
-from .tool_progress import BuildProgress
+from .tool_progress import BuildProgress, parse_log_utilisation
 from .top import BoardTop
 
 __all__ = [
@@ -206,19 +206,7 @@ def parse_report(report, board):
     return util, fmax
 
 
-_LOG_UTIL = re.compile(r"^Info:\s+([A-Z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%", re.MULTILINE)
-
-
 _CONSTANT_NET = re.compile(r"\$PACKER_(GND|VCC)")
-
-
-def parse_log_utilisation(text):
-    """Cell type → ``(used, available)`` from nextpnr's "Device utilisation" lines in a log.
-
-    Used when nextpnr stops before it writes its report (a design that does not fit); the last
-    table in the log wins.
-    """
-    return {cell: (int(used), int(avail)) for cell, used, avail in _LOG_UTIL.findall(text)}
 
 
 def _over_budget(util, board):

@@ -1,4 +1,5 @@
-"""How far a build is, from the tools' own logs while they run.
+"""How far a build is, and what it used, from nextpnr's own log (while it runs, and after it
+stopped without a report: :func:`parse_log_utilisation`).
 
 A large ECP5 design spends minutes in yosys and up to an hour or more in nextpnr's router
 (the YoWASP programs run on one core). :class:`BuildProgress` follows nextpnr's log
@@ -18,12 +19,22 @@ import re
 import time
 from pathlib import Path
 
-__all__ = ["BuildProgress", "read_phase"]
+__all__ = ["BuildProgress", "read_phase", "parse_log_utilisation"]
 
-_UTILISATION = re.compile(r"^Info:\s+(TRELLIS_COMB|ICESTORM_LC):\s+(\d+)/\s*(\d+)")
+_LOG_UTIL = re.compile(r"^Info:\s+([A-Z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%", re.MULTILINE)
+_LOGIC_CELLS = ("TRELLIS_COMB", "ICESTORM_LC")
 _ROUTE_TOTAL = re.compile(r"^Info: Routing (\d+) arcs\.")
 _ROUTER1_ROW = re.compile(r"^Info:\s+\d+ \|\s+\d+\s+\d+ \|\s+\d+\s+\d+ \|\s+(\d+)\|")
 _ROUTER2_ITER = re.compile(r"^Info:\s+iter=(\d+) wires=\d+ overused=(\d+)")
+
+
+def parse_log_utilisation(text):
+    """Cell type → ``(used, available)`` from nextpnr's "Device utilisation" lines in a log.
+
+    Used when nextpnr stops before it writes its report (a design that does not fit); the last
+    table in the log wins.
+    """
+    return {cell: (int(used), int(avail)) for cell, used, avail in _LOG_UTIL.findall(text)}
 
 
 def read_phase(state, lines):
@@ -31,8 +42,10 @@ def read_phase(state, lines):
     as a sentence. Keys: ``phase`` (placing, routing, packing), ``cells`` ("35,121 of 83,640
     TRELLIS_COMB"), ``arcs`` (total), ``left``, ``iteration``, ``overused``."""
     for line in lines:
-        if m := _UTILISATION.match(line):
-            state["cells"] = f"{int(m[2]):,} of {int(m[3]):,} {m[1]}"
+        if util := parse_log_utilisation(line):
+            state.setdefault("phase", "placing")
+            for cell in set(util) & set(_LOGIC_CELLS):
+                state["cells"] = f"{util[cell][0]:,} of {util[cell][1]:,} {cell}"
         elif m := _ROUTE_TOTAL.match(line):
             state.update(phase="routing", arcs=int(m[1]), left=int(m[1]))
         elif m := _ROUTER1_ROW.match(line):

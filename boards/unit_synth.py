@@ -37,6 +37,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .tool_progress import parse_log_utilisation
+
 __all__ = ["UnitBoard", "UNIT_BOARDS", "UnitReport", "SynthFailed", "synth_unit",
            "wrapper_verilog"]
 
@@ -139,7 +141,6 @@ def wrapper_verilog(ports, *, has_rst=True, top="ooc_top", unit="unit") -> str:
     return "\n".join(lines) + "\n"
 
 
-_LOG_UTIL = re.compile(r"^Info:\s+([A-Z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%", re.MULTILINE)
 _YOSYS_CELL = re.compile(r"^\s+(SB_\w+|ICESTORM_\w+|MULT18X18D|DP16KD|LUT4|TRELLIS_\w+|CCU2C|"
                          r"TRELLIS_FF)\s+(\d+)\s*$", re.MULTILINE)
 
@@ -224,7 +225,7 @@ def synth_unit(component, board="ice40up5k", build_dir="build/unit", *, name="un
                for f, text in (("unit.v", verilog), ("ooc_top.v", wrapper)))
     if reuse and same and report.exists():
         rc = 0
-    elif reuse and same and log.exists() and _LOG_UTIL.search(log.read_text()):
+    elif reuse and same and log.exists() and parse_log_utilisation(log.read_text()):
         rc = 1          # an earlier build that did not fit: its log holds the counts
     else:
         rc = _build(b, build, log, name, verilog, wrapper, seed)
@@ -236,7 +237,7 @@ def synth_unit(component, board="ice40up5k", build_dir="build/unit", *, name="un
         if clocks:
             fmax = min(float(v["achieved"]) for v in clocks.values())
     else:
-        util = {c: (int(u), int(a)) for c, u, a in _LOG_UTIL.findall(log.read_text())}
+        util = parse_log_utilisation(log.read_text())
         if not util:
             stat = (build / "yosys_stat.txt").read_text() if (build / "yosys_stat.txt").exists() \
                 else ""
