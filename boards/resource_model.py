@@ -326,10 +326,11 @@ def _merged(netlist):
     return {net: find(net) for net in canon}
 
 
-def _live_nets(netlist):
+def _live_nets(netlist, constants):
     """The nets something outside the pure logic needs (a port, an instance, a memory
     write), traced back bit by bit: an adder's output bit k needs its inputs' bits 0..k, a
-    bitwise operator's, a multiplexer's or a flip-flop's bit k their inputs' bit k. What is
+    bitwise operator's, a multiplexer's or a flip-flop's bit k their inputs' bit k; a net of
+    ``constants`` (:func:`slimgen.boards.constant_nets.constant_nets`) needs nothing. What is
     not live, yosys removes (``opt_clean``) or narrows (``wreduce``: an accumulator of which
     only the low bits are read keeps only those)."""
     from amaranth.hdl import _nir
@@ -343,7 +344,7 @@ def _live_nets(netlist):
     while work:
         net = work.pop()
         net = canon.get(net, net)
-        if net.is_const or net in live:
+        if net.is_const or net in live or net in constants:
             continue
         live.add(net)
         if not net.is_cell:
@@ -381,8 +382,14 @@ def structure(netlist, family):
     memories = {}
     ports = defaultdict(list)
     sync_reads = defaultdict(int)
+    from .constant_nets import constant_nets
     flip_flops = set()
-    live = _live_nets(netlist)
+    constants = constant_nets(netlist)
+    live = _live_nets(netlist, constants)
+
+    def folded(value):          # the value with its constant nets as constants
+        return _nir.Value(_nir.Net.from_const(constants[n]) if n in constants else n
+                          for n in value)
     for cell_idx, cell in enumerate(netlist.cells):
         if isinstance(cell, _nir.FlipFlop):
             flip_flops.add(cell_idx)
@@ -398,7 +405,7 @@ def structure(netlist, family):
             if not used:                  # nothing reads it: yosys removes it
                 continue
         if isinstance(cell, _nir.Operator):
-            op, ins = cell.operator, cell.inputs
+            op, ins = cell.operator, tuple(folded(v) for v in cell.inputs)
             width = len(ins[-1]) if op != "m" else len(ins[1])
             if op in _UPWARD_OPS or op in _BITWISE_OPS:    # up to the highest bit read
                 width = min(width, used[-1] + 1)
@@ -453,22 +460,35 @@ def structure(netlist, family):
             written = any(isinstance(p, _nir.SyncWritePort) for p in ports[cell_idx])
             reads = sum(1 for p in ports[cell_idx] if not isinstance(p, _nir.SyncWritePort))
             width = cell.width if written else _rom_width(cell)
-            kind, n = memory_kind(cell.depth, width, family, written=written,
-                                  reads=reads)
-            bits = cell.depth * width
+            depth = _depth_read(cell.depth, [folded(p.addr) for p in ports[cell_idx]
+                                             if not isinstance(p, _nir.SyncWritePort)])
+            kind, n = memory_kind(depth, width, family, written=written, reads=reads)
+            bits = depth * width
             if kind == "block":
                 c["bram"] += n
             elif kind == "lutram":    # 16-deep LUT RAMs and a read multiplexer over them
                 c["lutram"] += bits * max(1, reads)
-                rows = -(-cell.depth // _LUTRAM_SHAPE[0])
+                rows = -(-depth // _LUTRAM_SHAPE[0])
                 c["mux"] += max(1, reads) * cell.width * (rows - 1)
             elif written:         # flip-flops and a read multiplexer per port
                 c["ff"] += bits + sync_reads[cell_idx] * cell.width
-                c["mux"] += reads * cell.width * (cell.depth - 1)
+                c["mux"] += reads * cell.width * (depth - 1)
             else:                 # a ROM: a function of the address per output bit
                 c["rom"] += bits * reads
                 c["ff"] += sync_reads[cell_idx] * cell.width   # the read data registers
     return {name: dict(c) for name, c in counts.items()}
+
+
+def _depth_read(depth, addresses):
+    """The words of a ``depth``-deep memory its read ports can reach: with the top bits of
+    every read address constant 0, the words below them (yosys keeps only those; the words
+    past them are written but never read)."""
+    if not addresses:
+        return depth
+    reach = max(1 << max((k + 1 for k, n in enumerate(a)
+                          if not (n.is_const and n.const == 0)), default=0)
+                for a in addresses)
+    return min(depth, reach)
 
 
 def _lc(counts, coefficients):
