@@ -160,7 +160,33 @@ class BuildResult:
 
 #: How often a running build's log is read for its progress.
 _POLL_SECONDS = 5.0
-_ABC9_ASSERTION = "GetSize(conn.first) == GetSize(conn.second)"
+#: How YoWASP yosys 0.70's ABC9 fails on some ECP5 netlists: an assertion in its
+#: reintegration (in the yosys report), or WebAssembly's call stack exhausted in ABC's
+#: recursion (in the build log).
+_ABC9_FAILURES = (("rpt", "GetSize(conn.first) == GetSize(conn.second)"),
+                  ("log", "call stack exhausted"))
+
+
+def _abc9_fallbacks(name, synth_opts):
+    """The ECP5 syntheses to try, in turn, after ABC9 fails (:data:`_ABC9_FAILURES`): abc9
+    with ``-dff``, which maps the MLP's double-buffered dense engines and a 16-lane 1-D CNN;
+    then yosys' classic ``abc`` for the LUTs (synth_ecp5 up to its LUT mapping, ``abc -lut
+    4:7`` as synth_ecp5 did before ABC9, then the rest of synth_ecp5), which maps the CNN
+    whose ``-dff`` run exhausts the stack. ``[(message, overrides)]``."""
+    classic = "\n".join(("techmap -map +/lattice/latches_map.v", "abc -lut 4:7 -dress", "clean",
+                          f"synth_ecp5 -run map_cells: -top {name}"))
+    return [("synthesizing again with abc9 -dff",
+             {"synth_opts": f"{synth_opts} -dff".strip()}),
+            ("synthesizing again with yosys' classic abc for the LUTs",
+             {"synth_opts": f"{synth_opts} -run :map_luts".strip(),
+              "script_after_synth": classic})]
+
+
+def _abc9_failed(build_dir, name, log):
+    """Whether the build in ``build_dir`` stopped on one of :data:`_ABC9_FAILURES`."""
+    files = {"rpt": build_dir / f"{name}.rpt", "log": log}
+    return any(files[where].exists() and text in files[where].read_text(errors="replace")
+               for where, text in _ABC9_FAILURES)
 
 
 def missing_tools(board):
@@ -326,16 +352,15 @@ def build_bitstream(qmodel, board="icebreaker", build_dir="build", *, lanes=4,
                 tools.wait()
                 raise
     rc = run_tools()
-    yosys_report = build_dir / f"{name}.rpt"
-    if rc != 0 and board.family == "ecp5" and yosys_report.exists() and \
-            _ABC9_ASSERTION in yosys_report.read_text(errors="replace"):
-        # YoWASP yosys 0.70's ABC9 trips this assertion on some ECP5 netlists (the MLP's
-        # double-buffered dense engines, a 16-lane 1-D CNN); abc9 with -dff maps them
-        overrides["synth_opts"] = f"{overrides.get('synth_opts', '')} -dff".strip()
-        if progress:
-            progress("build: yosys' ABC9 failed on this netlist (a known yosys 0.70 bug); "
-                     "synthesizing again with abc9 -dff")
-        rc = run_tools()
+    if board.family == "ecp5":
+        for message, changed in _abc9_fallbacks(name, overrides.get("synth_opts", "")):
+            if rc == 0 or not _abc9_failed(build_dir, name, log):
+                break
+            overrides.update(changed)
+            if progress:
+                progress(f"build: yosys' ABC9 failed on this netlist (a known yosys 0.70 bug); "
+                         f"{message}")
+            rc = run_tools()
     seconds = time.monotonic() - t0
 
     logs = _logs(build_dir, name)

