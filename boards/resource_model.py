@@ -56,7 +56,7 @@ FEATURES = ("carry", "inc", "mux", "logic", "ff", "lutram", "rom")
 
 #: The share of a board's logic cells / LUTs a design may be predicted to use when the flow
 #: plans one (the planner, the compiler's board fit), per device family: the logic figure is
-#: off by up to 10 % on the iCE40 designs bench/resources.py checks and up to 17 % on the
+#: off by up to 9 % on the iCE40 designs bench/resources.py checks and up to 18 % on the
 #: ECP5 ones (DSP blocks and block RAMs are exact), and routing gets slow near a full device:
 #: on the ECP5-85F YoWASP's nextpnr routed copies of a design at 42 % of the LUTs in 4
 #: minutes, at 68 % in 20 and 69 % in 38, and at 75 % and 90 % not in 72 and 81
