@@ -1,25 +1,14 @@
 """The constant nets of a netlist (what yosys' opt passes remove) and how the resource
 model leaves them out."""
 
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.hdl import Mux, Signal
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from hw_units import counts
+from hw_units import unit as _unit
 
 from slimgen.boards.constant_nets import constant_nets
-from slimgen.boards.resource_model import netlist_of, structure
-
-
-def _unit(body, ports):
-    class Unit(wiring.Component):
-        def __init__(self):
-            super().__init__(ports)
-
-        def elaborate(self, platform):
-            m = Module()
-            body(m, self)
-            return m
-    return Unit()
+from slimgen.boards.resource_model import netlist_of
 
 
 def _signals(unit, *names):
@@ -94,9 +83,8 @@ def test_a_case_on_a_constant_register_picks_its_arm():
 def test_the_model_leaves_out_a_dead_lane():
     """The dead counter costs nothing; the live one its adder and flip-flops."""
     unit = _unit(_dead_lane, {"go": In(1), "col": Out(4), "live": Out(4)})
-    counts = {k: v for c in structure(netlist_of(unit), "ice40").values()
-              for k, v in c.items() if v}
-    assert counts["ff"] == 4 and counts["inc"] == 4
+    found = counts(unit)
+    assert found["ff"] == 4 and found["inc"] == 4
 
 
 def test_a_memory_read_below_a_constant_address_bit_is_that_deep():
@@ -115,7 +103,6 @@ def test_a_memory_read_below_a_constant_address_bit_is_that_deep():
                      u.rd.eq(r.data)]
     unit = _unit(body, {"go": In(1), "col": Out(4), "live": Out(4), "wa": In(7), "wd": In(8),
                         "rd": Out(8)})
-    counts = {k: v for c in structure(netlist_of(unit), "ecp5").values()
-              for k, v in c.items() if v}
+    found = counts(unit, "ecp5")
     # the mux: the address's one bit that moves (8 rows would add 8 × 7 read multiplexers)
-    assert counts["lutram"] == 2 * 8 and counts["mux"] == 1
+    assert found["lutram"] == 2 * 8 and found["mux"] == 1

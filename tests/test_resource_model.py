@@ -1,36 +1,13 @@
 """The resource model's structure counts on small known units (no synthesis)."""
 
 import pytest
-from amaranth.hdl import Module, Signal, signed
-from amaranth.lib import wiring
+from amaranth.hdl import Signal, signed
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from slimgen.boards.resource_model import COEFFICIENTS, FEATURES, netlist_of, predict, \
-    structure
-
-
-def _unit(body, ports):
-    """A component with ``ports`` (name -> In/Out member) whose module ``body(m, self)``
-    fills."""
-    class Unit(wiring.Component):
-        def __init__(self):
-            super().__init__(ports)
-
-        def elaborate(self, platform):
-            m = Module()
-            body(m, self)
-            return m
-    return Unit()
-
-
-def _counts(unit, family="ice40"):
-    """All counts of ``unit``'s netlist, summed over its modules."""
-    total = {}
-    for c in structure(netlist_of(unit), family).values():
-        for k, v in c.items():
-            total[k] = total.get(k, 0) + v
-    return {k: v for k, v in total.items() if v}
+from hw_units import counts as _counts
+from hw_units import unit as _unit
+from slimgen.boards.resource_model import COEFFICIENTS, FEATURES, netlist_of, predict
 
 
 def test_an_adder_is_counted_on_the_carry_chain():
