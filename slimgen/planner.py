@@ -241,10 +241,36 @@ def pick(candidates, config, board):
 
 
 def plan_lanes(kind, int_model, config, board, *, log=None):
-    """``(chosen, candidates, why)``: :func:`weigh` then :func:`pick`."""
+    """``(chosen, candidates, why)``: :func:`weigh` then :func:`pick`. A chosen design of
+    several copies is built and predicted whole (the copies' distributor and collector are
+    not in the one copy's share) and, if that does not fit, replaced by what it predicts and
+    the choice made again."""
+    from slimgen.boards.resource_model import planned_lc
     candidates = weigh(kind, int_model, config, board, log=log)
-    chosen, why = pick(candidates, config, board)
-    return chosen, candidates, why
+    while True:
+        chosen, why = pick(candidates, config, board)
+        if chosen.copies == 1:
+            return chosen, candidates, why
+        whole = _replicated(kind, int_model, config, chosen, board)
+        candidates[candidates.index(chosen)] = whole
+        if whole.fits:
+            return whole, candidates, why
+        if log:
+            log(f"plan: {chosen.copies} copies of {_lanes_words(chosen.lanes)} predicted whole: "
+                f"{whole.lc:,} {board.lc_name}, over the {planned_lc(board):,} planned; "
+                f"choosing again")
+
+
+def _replicated(kind, int_model, config, chosen, board):
+    """``chosen`` (copies of a design) with the resources its whole top is predicted to use."""
+    from slimgen.boards.resource_model import predict_top
+    from slimgen.models import make_hardware
+    cfg = dataclasses.replace(config, lanes=chosen.lanes, engine=chosen.engine,
+                              copies=chosen.copies)
+    net = make_hardware(kind, int_model, cfg)
+    p = predict_top(int_model, board, network_factory=lambda: net)
+    need = {"lc": p.lc, "dsp": p.dsp, "bram": p.bram}
+    return dataclasses.replace(chosen, lc=p.lc, dsp=p.dsp, bram=p.bram, over=_over(board, need))
 
 
 def planned_config(config, plan):

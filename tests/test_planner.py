@@ -234,3 +234,30 @@ def test_copies_of_a_design_add_its_network_share_and_divide_its_interval():
     fast = Candidate(1, "auto", 1, 100, 99, 100, 0, 0, (), board.clock_hz / 99)
     out = _copies(fast, {"lc": 10, "dsp": 0, "bram": 0}, 64, board)
     assert [v.interval for v in out] == [64]
+
+
+def test_copies_chosen_are_predicted_whole_and_chosen_again_if_over(monkeypatch):
+    """A design of several copies is predicted as built (its distributor and collector are
+    not in one copy's share); over the planned logic it is replaced by that prediction and
+    the next best is taken, and the log says so."""
+    import slimgen.planner as planner
+    from slimgen.boards.build import get_board
+    board = get_board("ulx3s-85f")                       # 58,548 LUTs planned
+    one = Candidate(8, "auto", 9, 3832, 3832, 6132, 10, 9, (), board.clock_hz / 3832)
+    ten = replace(one, copies=10, multipliers=90, interval=383.1, lc=58251, dsp=100, bram=90,
+                  fps=board.clock_hz / 383.1)
+    six = replace(one, lanes=16, copies=6, multipliers=102, interval=396.5, lc=56333,
+                  dsp=108, bram=102, fps=board.clock_hz / 396.5)
+    whole = {10: 59173, 6: 56890}          # the GRU description's as predicted whole
+    monkeypatch.setattr(planner, "weigh", lambda *a, **k: [one, ten, six])
+    monkeypatch.setattr(planner, "_replicated", lambda kind, m, cfg, c, b: replace(
+        c, lc=whole[c.copies], over=planner._over(b, {"lc": whole[c.copies], "dsp": c.dsp,
+                                                      "bram": c.bram})))
+    said = []
+    config = RunConfig(objective="throughput", board="ulx3s-85f")
+    chosen, candidates, why = planner.plan_lanes(None, None, config, board, log=said.append)
+    assert (chosen.lanes, chosen.copies, chosen.lc) == (16, 6, 56890)
+    assert [c.lc for c in candidates] == [6132, 59173, 56890]
+    assert said == ["plan: 10 copies of 8 lanes predicted whole: 59,173 LUTs, over the "
+                    "58,548 planned; choosing again"]
+    assert "6 copies" in why
