@@ -20,8 +20,10 @@ among the designs that fit the board (at most
 For ``throughput`` (and a rate, ``fps``) every design that fits is also weighed on
 :data:`COPIES` copies taking samples in turn (:class:`slimgen.hw.dataflow.Replicas`, the
 ``copies`` setting): the network's share of the predicted resources times the copies, the
-interval their mean over the copies. One message says why when none does. Balanced sparsity fixes the lanes (one group of weights
-per lane, chosen at compression): the planner keeps them and says so.
+interval their mean over the copies; the copies chosen are then predicted whole, and chosen
+again if they do not fit (:func:`plan_lanes`). One message says why when none does.
+Balanced sparsity fixes the lanes (one group of weights per lane, chosen at compression): the
+planner keeps them and says so.
 """
 
 from __future__ import annotations
