@@ -19,7 +19,7 @@ while x[i] is broadcast to all lanes (one input per cycle). Groups follow each o
 gap, across vectors too. A finished group's sums move to a free output bank (from the lanes'
 sum on the group's last input, or from the accumulators later if both banks are busy, which
 holds back the next group); a serializer requantizes the banks' sums and sends them on ``o``
-in output order, each bank moving its sums down a place as one goes. Latency :attr:`DenseEngine.cycles_per_vector`, ≈ (G + 1)·n_in + P; interval
+in output order. Latency :attr:`DenseEngine.cycles_per_vector`, ≈ (G + 1)·n_in + P; interval
 between results :attr:`DenseEngine.interval` = max(G·n_in, n_out) for n_in ≥ 2 (the load,
 n_in cycles, hides behind the lanes' G·n_in). Back-pressure on ``o`` stalls the serializer,
 then the lanes (at a group's start), then ``i``; nothing is lost or sent twice.
@@ -242,7 +242,8 @@ class DenseEngine(wiring.Component):
         """
         L, P, G = self.layer, self.lanes, self.groups
         acc = signed(self.acc_bits)
-        banks = [[Signal(acc, name=f"bank{b}_{p}") for p in range(P)] for b in range(2)]
+        banks = Array(Array(Signal(acc, name=f"bank{b}_{p}") for p in range(P))
+                      for b in range(2))
         b_full = Array(Signal(name=f"bank_full{b}") for b in range(2))
         b_last = Array(Signal(name=f"bank_last{b}") for b in range(2))  # a vector's last group
         w_sel, r_sel = Signal(), Signal()
@@ -258,11 +259,6 @@ class DenseEngine(wiring.Component):
         ]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += out_idx.eq(out_idx + 1)
-            # the bank being sent moves its sums down a place: the next to go is always its
-            # first (no P-way read multiplexer, which costs yosys 1.4-2 LUT4s a bit)
-            for b in range(2):
-                with m.If(r_sel == b):
-                    m.d.sync += [banks[b][p].eq(banks[b][p + 1]) for p in range(P - 1)]
         with m.If(sent):
             m.d.sync += [out_idx.eq(0), b_full[r_sel].eq(0), r_sel.eq(~r_sel)]
 
@@ -270,17 +266,15 @@ class DenseEngine(wiring.Component):
         m.d.comb += capture.eq((final | holding) & bank_free)
         with m.If(final & ~bank_free):
             m.d.sync += holding.eq(1)
-        with m.If(capture):     # after the shift: a bank sent to its end takes the next group
-            for b in range(2):
-                with m.If(w_sel == b):
-                    m.d.sync += [banks[b][p].eq(Mux(holding, acc_p, total))
-                                 for p, (total, acc_p) in enumerate(lanes)]
+        with m.If(capture):
+            m.d.sync += [banks[w_sel][p].eq(Mux(holding, acc_p, total))
+                         for p, (total, acc_p) in enumerate(lanes)]
             m.d.sync += [b_full[w_sel].eq(1), b_last[w_sel].eq(final_group == G - 1),
                          w_sel.eq(~w_sel), holding.eq(0)]
         m.d.sync += pending.eq(pending + start - capture)
 
         # Serializer: requantize the sum on its way out.
-        acc_sel = Mux(r_sel, banks[1][0], banks[0][0])
+        acc_sel = banks[r_sel][out_idx]
         if L.requant:
             # M is a constant: shift-adds, every DSP block left to the MAC lanes.
             m.d.comb += self.o.payload.eq(requantize(m, acc_sel, L.multiplier, L.shift,
