@@ -234,10 +234,10 @@ def _shift(op, value, amount):
 
 def _exact(op, ins):
     """``op`` on fully known operands (as ``amaranth.hdl._nir.Operator`` defines it)."""
-    signed = op.startswith("s") and op != "s"
+    signed = op[0] == "s"               # s<, s//, ...; u<, u//, ... unsigned
     a = _int(ins[0], signed)
     b = _int(ins[1], signed) if len(ins) > 1 else 0
-    name = op[1:] if op[0] in "us" and len(op) > 1 else op
+    name = op[1:] if op[0] in "us" else op
     if len(ins) == 1:
         return {"-": -a, "r^": sum(ins[0]) & 1}[op]
     if name in ("//", "%"):         # floor division, as Python's; by zero: 0

@@ -378,11 +378,12 @@ def structure(netlist, family):
     """Counts of ``netlist`` for ``family``: ``{module: {feature: bits, "dsp", "bram"}}``,
     ``module`` the name path of the cell's module (a tuple)."""
     from amaranth.hdl import _nir
+
+    from .constant_nets import constant_nets
     counts = defaultdict(lambda: defaultdict(int))
     memories = {}
     ports = defaultdict(list)
     sync_reads = defaultdict(int)
-    from .constant_nets import constant_nets
     flip_flops = set()
     constants = constant_nets(netlist)
     live = _live_nets(netlist, constants)

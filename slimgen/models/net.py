@@ -205,7 +205,7 @@ def _within_board(hw, int_model, config):
     from slimgen.models.mlp import with_weight_memory
     board = get_board(config.board)
     budget = {k: board.totals[k] for k in ("lc", "dsp", "bram") if board.totals.get(k)}
-    if "lc" in budget:       # the resource model's logic figure is off by up to 10-17 %
+    if "lc" in budget:       # the share the flow plans (the model's error, routing)
         budget["lc"] = planned_lc(board)
     names = {"lc": board.lc_name, "dsp": "DSP blocks", "bram": "block RAMs"}
 
