@@ -16,11 +16,12 @@ to one of two input banks while the lanes read the other (ping-pong), so vector 
 while vector k is computed. Outputs are computed in G = ceil(n_out / P) groups; in group g,
 lane p computes output o = g·P + p, reading W[o, i] from its own memory at address g·n_in + i
 while x[i] is broadcast to all lanes (one input per cycle). Groups follow each other with no
-gap, across vectors too. A finished group's sums move to a free output bank (from the lanes'
-sum on the group's last input, or from the accumulators later if both banks are busy, which
-holds back the next group); a serializer requantizes the banks' sums and sends them on ``o``
-in output order. Latency :attr:`DenseEngine.cycles_per_vector`, ≈ (G + 1)·n_in + P; interval
-between results :attr:`DenseEngine.interval` = max(G·n_in, n_out) for n_in ≥ 2 (the load,
+gap, across vectors too (n_in ≥ 3). A finished group's sums move from the accumulators to a
+free output bank a cycle after the group's last input (later if both banks are busy, which
+holds back the next group); the bank shifts them out in output order to a serializer that
+requantizes them and sends them on ``o``. Latency :attr:`DenseEngine.cycles_per_vector`,
+≈ (G + 1)·n_in + P; interval between results :attr:`DenseEngine.interval` = max(G·n_in, n_out)
+for n_in ≥ 3 (the load,
 n_in cycles, hides behind the lanes' G·n_in). Back-pressure on ``o`` stalls the serializer,
 then the lanes (at a group's start), then ``i``; nothing is lost or sent twice.
 
@@ -32,7 +33,7 @@ Pipeline of one lane: cycle t issues the read of x[i] and W[o, i]; t+1 registers
 from the bias.
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -109,9 +110,11 @@ class DenseEngine(wiring.Component):
 
     @property
     def group_cycles(self):
-        """Cycles between the starts of consecutive groups when nothing waits: n_in, or 3 when
-        n_in = 1 (a group then waits for the previous one's sums, two cycles behind it)."""
-        return self.layer.n_in if self.layer.n_in > 1 else 3
+        """Cycles between the starts of consecutive groups when nothing waits: n_in, or
+        n_in + 3 when n_in ≤ 2 (a group then waits for the previous one's sums to leave the
+        accumulators, three cycles after its last input)."""
+        n_in = self.layer.n_in
+        return n_in if n_in > 2 else n_in + 3
 
     @property
     def cycles_per_vector(self):
@@ -119,15 +122,15 @@ class DenseEngine(wiring.Component):
         both counted, with the engine idle before, the inputs back to back and the consumer
         always ready::
 
-            cycles_per_vector = 2 + max_g [ 2·n_in + g·T_g + Σ_{h ≥ g} P_h ]
+            cycles_per_vector = 3 + max_g [ 2·n_in + g·T_g + Σ_{h ≥ g} P_h ]
 
         with T_g = :attr:`group_cycles` and P_h the outputs of group h (:attr:`group_sizes`):
-        group g's sums are ready 2·n_in + g·T_g + 1 cycles after the first input, and from
+        group g's sums are ready 2·n_in + g·T_g + 2 cycles after the first input, and from
         then on the serializer sends one output a cycle (a group's outputs wait for the
         earlier groups' to be sent).
         """
         n_in, T_g, sizes = self.layer.n_in, self.group_cycles, self.group_sizes
-        return 2 + max(2 * n_in + g * T_g + sum(sizes[g:]) for g in range(self.groups))
+        return 3 + max(2 * n_in + g * T_g + sum(sizes[g:]) for g in range(self.groups))
 
     @property
     def interval(self):
@@ -192,15 +195,15 @@ class DenseEngine(wiring.Component):
         # Issue: one input a cycle, group after group, vector after vector. A group starts
         # only if the groups before it will have left the accumulators before its first sum,
         # two cycles later: none is pending (started, its sums not yet in an output bank), or
-        # one is and an output bank is free for it now (with n_in = 1 two groups could be
-        # pending; there a group waits for the one before it instead).
+        # one is and an output bank is free for it now, so it leaves them by then (with
+        # n_in ≤ 2 two groups could be pending; there a group waits for the one before it).
         issue_idx = Signal(range(n_in))
         group = Signal(range(G))
         w_base = Signal(range(G * n_in))    # group · n_in, kept as a sum (no multiplier)
         pending = Signal(range(3))
         bank_free = Signal()                # an output bank can take a group this cycle
         go = Signal()
-        may_start = (pending == 0) | ((pending == 1) & bank_free) if n_in > 1 else pending == 0
+        may_start = (pending == 0) | ((pending == 1) & bank_free) if n_in > 2 else pending == 0
         m.d.comb += [
             go.eq(full[rd_bank] & ((issue_idx != 0) | may_start)),
             x_rd.addr.eq(Mux(rd_bank, n_in, 0) + issue_idx),
@@ -235,15 +238,17 @@ class DenseEngine(wiring.Component):
         return m
 
     def _output(self, m, lanes, final, final_group, start, pending, bank_free):
-        """Two output banks of P sums and the serializer that sends them in order.
+        """Two output banks of P sums that shift them out in order, and the serializer.
 
-        A group's sums go to a free bank from the lanes' ``total`` on its last input
-        (``final``), or later from the accumulators (``holding``) if no bank was free then.
+        A group's sums go to a free bank from the lanes' accumulators, a cycle after its last
+        input (``final``) or later (``holding``) if no bank was free then: one source per bank
+        entry, so each entry's next value is the accumulator or the entry after it (a LUT3
+        with the flip-flop's enable). The serializer sends entry 0 of its bank and shifts the
+        bank down by one, so no multiplexer reads the banks by index.
         """
         L, P, G = self.layer, self.lanes, self.groups
         acc = signed(self.acc_bits)
-        banks = Array(Array(Signal(acc, name=f"bank{b}_{p}") for p in range(P))
-                      for b in range(2))
+        banks = [[Signal(acc, name=f"bank{b}_{p}") for p in range(P)] for b in range(2)]
         b_full = Array(Signal(name=f"bank_full{b}") for b in range(2))
         b_last = Array(Signal(name=f"bank_last{b}") for b in range(2))  # a vector's last group
         w_sel, r_sel = Signal(), Signal()
@@ -252,33 +257,40 @@ class DenseEngine(wiring.Component):
 
         last_out = Mux(b_last[r_sel], self.group_sizes[-1] - 1, P - 1)
         sent = Signal()   # the serializer sends the last sum of its bank this cycle
+        shift = Signal()
         m.d.comb += [
             self.o.valid.eq(b_full[r_sel]),
-            sent.eq(self.o.valid & self.o.ready & (out_idx == last_out)),
+            shift.eq(self.o.valid & self.o.ready),
+            sent.eq(shift & (out_idx == last_out)),
             bank_free.eq(~b_full[w_sel] | sent),
         ]
-        with m.If(self.o.valid & self.o.ready):
+        with m.If(shift):
             m.d.sync += out_idx.eq(out_idx + 1)
         with m.If(sent):
             m.d.sync += [out_idx.eq(0), b_full[r_sel].eq(0), r_sel.eq(~r_sel)]
 
+        # the group's last sums are in the accumulators a cycle after its last input's total
+        final_d, final_group_d = Signal(), Signal(range(G))
+        m.d.sync += final_d.eq(final)
+        with m.If(final):
+            m.d.sync += final_group_d.eq(final_group)
         capture = Signal()
-        m.d.comb += capture.eq((final | holding) & bank_free)
-        with m.If(final & ~bank_free):
+        m.d.comb += capture.eq((final_d | holding) & bank_free)
+        with m.If(final_d & ~bank_free):
             m.d.sync += holding.eq(1)
+        for b, bank in enumerate(banks):
+            # a capture after the shift: it takes a bank whose last sum leaves this cycle
+            with m.If(shift & (r_sel == b)):
+                m.d.sync += [bank[p].eq(bank[p + 1]) for p in range(P - 1)]
+            with m.If(capture & (w_sel == b)):
+                m.d.sync += [bank[p].eq(acc_p) for p, (_, acc_p) in enumerate(lanes)]
         with m.If(capture):
-            m.d.sync += [banks[w_sel][p].eq(Mux(holding, acc_p, total))
-                         for p, (total, acc_p) in enumerate(lanes)]
-            m.d.sync += [b_full[w_sel].eq(1), b_last[w_sel].eq(final_group == G - 1),
+            m.d.sync += [b_full[w_sel].eq(1), b_last[w_sel].eq(final_group_d == G - 1),
                          w_sel.eq(~w_sel), holding.eq(0)]
         m.d.sync += pending.eq(pending + start - capture)
 
-        # Serializer: requantize the sum on its way out. One multiplexer over both banks'
-        # 2·2^k sums (index r_sel·2^k + out_idx), not a bank's multiplexer inside a bank
-        # multiplexer: yosys maps the nested case to 1.4-1.95 LUT4s a bit of its inputs.
-        span = 1 << (P - 1).bit_length()
-        flat = Array(banks[b][min(p, P - 1)] for b in range(2) for p in range(span))
-        acc_sel = flat[Cat(out_idx, r_sel)]
+        # Serializer: requantize the sum on its way out.
+        acc_sel = Mux(r_sel, banks[1][0], banks[0][0])
         if L.requant:
             # M is a constant: shift-adds, every DSP block left to the MAC lanes.
             m.d.comb += self.o.payload.eq(requantize(m, acc_sel, L.multiplier, L.shift,

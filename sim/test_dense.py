@@ -23,6 +23,8 @@ CASES = {
     # Expanding layers: the serializer (n_out a vector), not the lanes, sets the interval.
     "send-bound": dict(n_in=6, n_out=20, lanes=10, requant=True, extreme=None),
     "one-input": dict(n_in=1, n_out=7, lanes=3, requant=False, extreme=None),
+    "two-inputs": dict(n_in=2, n_out=9, lanes=2, requant=True, extreme=None),
+    "three-inputs": dict(n_in=3, n_out=11, lanes=2, requant=False, extreme=None),
 }
 
 
