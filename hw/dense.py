@@ -21,9 +21,9 @@ free output bank a cycle after the group's last input (later if both banks are b
 holds back the next group); the bank shifts them out in output order to a serializer that
 requantizes them and sends them on ``o``. Latency :attr:`DenseEngine.cycles_per_vector`,
 ≈ (G + 1)·n_in + P; interval between results :attr:`DenseEngine.interval` = max(G·n_in, n_out)
-for n_in ≥ 3 (the load,
-n_in cycles, hides behind the lanes' G·n_in). Back-pressure on ``o`` stalls the serializer,
-then the lanes (at a group's start), then ``i``; nothing is lost or sent twice.
+for n_in ≥ 3 (the load, n_in cycles, hides behind the lanes' G·n_in). Back-pressure on ``o``
+stalls the serializer, then the lanes (at a group's start), then ``i``; nothing is lost or
+sent twice.
 
 The requantizer multiplies by the constant M with shift-adds (canonical signed digits), so
 block multipliers (DSPs) serve only the lanes.
