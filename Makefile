@@ -51,11 +51,15 @@ $(STAMP): pyproject.toml Makefile
 flow: setup
 	$(BIN)/slimgen flow --run $(RUN)
 
+# One pytest worker per core; a test file stays on one worker, so its module fixtures (trained
+# models, built designs) are made once.
+XDIST := -n auto --dist loadfile
+
 test: setup
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra $(XDIST)
 
 test-fast: setup
-	$(BIN)/python -m pytest -ra -m "not sim and not fpga and not slow"
+	$(BIN)/python -m pytest -ra $(XDIST) -m "not sim and not fpga and not slow"
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
