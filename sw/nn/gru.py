@@ -23,8 +23,8 @@ not depend on the incoming gradient are computed for all steps at once before th
 
 import numpy as np
 
-from .layers import Layer, check_positive_int, compute_dtype
-from .lstm import init_gate_matrices, sigmoid
+from .layers import compute_dtype
+from .recurrent import GatedRecurrent
 
 __all__ = ["GRU", "gru_loop", "GRU_GATES"]
 
@@ -51,7 +51,7 @@ def gru_loop(x, params):
     return out
 
 
-class GRU(Layer):
+class GRU(GatedRecurrent):
     """GRU over sequences (see module docstring).
 
     Shapes: x (n, T, n_in) → y (n, n_hidden), the last hidden state, or (n, T, n_hidden) with
@@ -59,28 +59,13 @@ class GRU(Layer):
     Initialisation as :class:`~slimgen.sw.nn.lstm.LSTM`: W Glorot-uniform, U orthogonal, b 0.
     """
 
-    kind = "gru"
-    params_from_rng = True
+    kind, name, gates = "gru", "GRU", GRU_GATES
 
-    def __init__(self, n_in, n_hidden, *, return_sequences=False, rng=None):
-        super().__init__()
-        check_positive_int("GRU n_in", n_in)
-        check_positive_int("GRU n_hidden", n_hidden)
-        self.n_in, self.n_hidden = int(n_in), int(n_hidden)
-        self.return_sequences = bool(return_sequences)
-        H = self.n_hidden
-        self.params.update(init_gate_matrices(GRU_GATES, self.n_in, H, rng))
-        for name in ("b_r", "b_z", "b_n", "b_hn"):
-            self.params[name] = np.zeros(H)
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-
-    def _joined(self, prefix, dtype):
-        return np.concatenate([self.params[f"{prefix}_{g}"] for g in GRU_GATES], axis=-1,
-                              dtype=dtype)
+    def initial_biases(self, n_hidden):
+        return {name: np.zeros(n_hidden) for name in ("b_r", "b_z", "b_n", "b_hn")}
 
     def forward(self, x, train=False):
-        if x.ndim != 3 or x.shape[2] != self.n_in:
-            raise ValueError(f"GRU expects input of shape (n, steps, {self.n_in}), got {x.shape}")
+        self.check_input(x)
         n, T, _ = x.shape
         H = self.n_hidden
         dt = compute_dtype(x)
@@ -111,13 +96,6 @@ class GRU(Layer):
         if train:
             self._cache = (xt, hs, acts, hn, U, W)
         return hs[1:].transpose(1, 0, 2).copy() if self.return_sequences else hs[T].copy()
-
-    def backward(self, dLdy):
-        return self._backward(dLdy, True)
-
-    def backward_params(self, dLdy):
-        """:meth:`backward` without the input gradient (for a model's first layer)."""
-        self._backward(dLdy, False)
 
     def _backward(self, dLdy, input_grad):
         xt, hs, acts, hn, U, W = self._cache
@@ -152,18 +130,8 @@ class GRU(Layer):
         dU = hs[:T].reshape(T * n, H).T @ dZh2              # (H, 3H)
         db = dZx.sum(axis=0)
         db_hn = dZh2[:, 2 * H:].sum(axis=0)
-        p_dt = self.params["W_r"].dtype
-        dW, dU, db = (d.astype(p_dt, copy=False) for d in (dW, dU, db))
-        for k, gate in enumerate(GRU_GATES):
-            sl = slice(k * H, (k + 1) * H)
-            self.grads[f"W_{gate}"] = dW[:, sl]
-            self.grads[f"U_{gate}"] = dU[:, sl]
-            self.grads[f"b_{gate}"] = db[sl]
-        self.grads["b_hn"] = db_hn.astype(p_dt, copy=False)
+        self._store_gate_grads(dW, dU, db)
+        self.grads["b_hn"] = db_hn.astype(self.params["b_hn"].dtype, copy=False)
         if not input_grad:
             return None
         return (dZx @ W.T).reshape(T, n, -1).transpose(1, 0, 2)     # (n, T, n_in)
-
-    def spec(self):
-        return {"type": self.kind, "n_in": self.n_in, "n_hidden": self.n_hidden,
-                "return_sequences": self.return_sequences}

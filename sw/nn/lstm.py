@@ -20,29 +20,12 @@ gate derivatives (``σ' = σ(1 − σ)``, ``tanh' = 1 − g²``) for all steps a
 
 import numpy as np
 
-from .layers import Layer, check_positive_int, compute_dtype
+from .layers import compute_dtype
+from .recurrent import GatedRecurrent
 
-__all__ = ["LSTM", "lstm_loop", "GATES", "sigmoid", "init_gate_matrices"]
+__all__ = ["LSTM", "lstm_loop", "GATES"]
 
 GATES = ("i", "f", "o", "c")
-
-
-def init_gate_matrices(gates, n_in, n_hidden, rng=None):
-    """Every gate's input matrix ``W_g`` (n_in, H), Glorot-uniform
-    ``U(−√(6/(n_in + H)), √(6/(n_in + H)))``, then its recurrent ``U_g`` (H, H), orthogonal (the
-    Q of a Gaussian matrix's QR, signs fixed by R's diagonal), drawn in that order."""
-    rng = np.random.default_rng(0) if rng is None else rng
-    limit = np.sqrt(6.0 / (n_in + n_hidden))
-    params = {f"W_{g}": rng.uniform(-limit, limit, (n_in, n_hidden)) for g in gates}
-    for g in gates:
-        q, r = np.linalg.qr(rng.normal(size=(n_hidden, n_hidden)))
-        params[f"U_{g}"] = q * np.sign(np.diag(r))
-    return params
-
-
-def sigmoid(z):
-    """Logistic function, computed without overflow as ``(1 + tanh(z/2)) / 2``."""
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def lstm_loop(x, params):
@@ -65,7 +48,7 @@ def lstm_loop(x, params):
     return out
 
 
-class LSTM(Layer):
+class LSTM(GatedRecurrent):
     """LSTM over sequences (see module docstring).
 
     Shapes: x (n, T, n_in) → y (n, n_hidden), the last hidden state, or (n, T, n_hidden) with
@@ -73,27 +56,13 @@ class LSTM(Layer):
     Initialisation: W Glorot-uniform, U orthogonal, b 0 except the forget gate's bias 1.
     """
 
-    kind = "lstm"
-    params_from_rng = True
+    kind, name, gates = "lstm", "LSTM", GATES
 
-    def __init__(self, n_in, n_hidden, *, return_sequences=False, rng=None):
-        super().__init__()
-        check_positive_int("LSTM n_in", n_in)
-        check_positive_int("LSTM n_hidden", n_hidden)
-        self.n_in, self.n_hidden = int(n_in), int(n_hidden)
-        self.return_sequences = bool(return_sequences)
-        H = self.n_hidden
-        self.params.update(init_gate_matrices(GATES, self.n_in, H, rng))
-        for g in GATES:
-            self.params[f"b_{g}"] = np.full(H, 1.0 if g == "f" else 0.0)
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-
-    def _joined(self, prefix, dtype):
-        return np.concatenate([self.params[f"{prefix}_{g}"] for g in GATES], axis=-1, dtype=dtype)
+    def initial_biases(self, n_hidden):
+        return {f"b_{g}": np.full(n_hidden, 1.0 if g == "f" else 0.0) for g in GATES}
 
     def forward(self, x, train=False):
-        if x.ndim != 3 or x.shape[2] != self.n_in:
-            raise ValueError(f"LSTM expects input of shape (n, steps, {self.n_in}), got {x.shape}")
+        self.check_input(x)
         n, T, _ = x.shape
         H = self.n_hidden
         dt = compute_dtype(x)
@@ -124,13 +93,6 @@ class LSTM(Layer):
         if train:
             self._cache = (xt, hs, cs, acts, tanh_c, U, W, x.shape)
         return hs[1:].transpose(1, 0, 2).copy() if self.return_sequences else hs[T].copy()
-
-    def backward(self, dLdy):
-        return self._backward(dLdy, True)
-
-    def backward_params(self, dLdy):
-        """:meth:`backward` without the input gradient (for a model's first layer)."""
-        self._backward(dLdy, False)
 
     def _backward(self, dLdy, input_grad):
         xt, hs, cs, acts, tanh_c, U, W, x_shape = self._cache
@@ -171,16 +133,7 @@ class LSTM(Layer):
         dW = xt.T @ dZ2                                     # (n_in, 4H)
         dU = hs[:T].reshape(T * n, H).T @ dZ2               # (H, 4H)
         db = dZ2.sum(axis=0)
-        dW, dU, db = (d.astype(self.params["W_i"].dtype, copy=False) for d in (dW, dU, db))
-        for k, gate in enumerate(GATES):
-            sl = slice(k * H, (k + 1) * H)
-            self.grads[f"W_{gate}"] = dW[:, sl]
-            self.grads[f"U_{gate}"] = dU[:, sl]
-            self.grads[f"b_{gate}"] = db[sl]
+        self._store_gate_grads(dW, dU, db)
         if not input_grad:
             return None
         return (dZ2 @ W.T).reshape(T, n, -1).transpose(1, 0, 2)      # (n, T, n_in)
-
-    def spec(self):
-        return {"type": self.kind, "n_in": self.n_in, "n_hidden": self.n_hidden,
-                "return_sequences": self.return_sequences}
