@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from .estimate import BLOCK_SHAPES, multiplier_blocks
 
 __all__ = ["FEATURES", "LC_SHARE", "planned_lc", "COEFFICIENTS", "Prediction", "top_netlist", "netlist_of", "structure",
-           "predict", "predict_top", "memory_kind", "memory_blocks"]
+           "predict", "predict_top", "memory_kind", "memory_blocks", "BLOCK_STYLES"]
 
 FEATURES = ("carry", "inc", "mux", "logic", "ff", "lutram", "rom")
 
@@ -228,18 +228,26 @@ def _block_cost(depth, width, family, *, written, reads):
     return best
 
 
-def memory_kind(depth, width, family, *, written=True, reads=1):
+#: Values of yosys' ``ram_style`` attribute that ask memory_libmap for block RAM whatever the
+#: cost (set by :data:`slimgen.hw.lstm_datapath.ACT_MEMORIES`' ``"bram"``).
+BLOCK_STYLES = ("block", "block_ram", "ebr", "bram")
+
+
+def memory_kind(depth, width, family, *, written=True, reads=1, style=None):
     """Where yosys puts a ``depth × width`` memory on ``family``: ``("block", n)`` block RAMs,
-    ``("lutram", n)`` ECP5 16 × 4 LUT RAMs, or ``("logic", 0)``.
+    ``("lutram", n)`` ECP5 16 × 4 LUT RAMs, or ``("logic", 0)``; block RAM whatever the cost
+    when its ``ram_style`` attribute (``style``) is one of :data:`BLOCK_STYLES`.
 
     As yosys' ``memory_libmap`` chooses: the cheapest of soft logic (a ROM bit costs 1/16, a
     RAM bit 1), the family's block RAM (:func:`_block_cost`: 64 per iCE40 block, 128 per ECP5
     block, plus multiplexers and emulated port behaviour) and, for a RAM on ECP5, LUT RAM (4 per 16 × 4). Logic wins
     ties (yosys keeps the first of equal costs, logic first, its cost truncated to an
     integer)."""
+    cost, blocks = _block_cost(depth, width, family, written=written, reads=reads)
+    if style in BLOCK_STYLES:
+        return ("block", blocks)
     logic = int(depth * width * (_LOGIC_COST_RAM if written else _LOGIC_COST_ROM))
     choice, best = ("logic", 0), logic
-    cost, blocks = _block_cost(depth, width, family, written=written, reads=reads)
     candidates = [(cost, ("block", blocks))]
     if family == "ecp5" and written:
         d, w = _LUTRAM_SHAPE
@@ -463,7 +471,8 @@ def structure(netlist, family):
             width = cell.width if written else _rom_width(cell)
             depth = _depth_read(cell.depth, [folded(p.addr) for p in ports[cell_idx]
                                              if not isinstance(p, _nir.SyncWritePort)])
-            kind, n = memory_kind(depth, width, family, written=written, reads=reads)
+            kind, n = memory_kind(depth, width, family, written=written, reads=reads,
+                                  style=cell.attributes.get("ram_style"))
             bits = depth * width
             if kind == "block":
                 c["bram"] += n

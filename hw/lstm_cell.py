@@ -29,6 +29,9 @@ class LstmClassifier(wiring.Component):
         Multiply lanes of the engine (shared by the gate products and the head).
     ew_multipliers : int
         Multipliers of the engine's element-wise unit (1 or 2).
+    act_memory : str
+        Where the engine's lanes keep their activations: ``"auto"`` or ``"bram"``
+        (:data:`slimgen.hw.lstm_datapath.ACT_MEMORIES`).
 
     Attributes
     ----------
@@ -38,8 +41,9 @@ class LstmClassifier(wiring.Component):
         One transfer per sample: the class and all logits.
     """
 
-    def __init__(self, model, *, lanes=4, ew_multipliers=1):
-        self.engine = LstmEngine(model, lanes=lanes, ew_multipliers=ew_multipliers)
+    def __init__(self, model, *, lanes=4, ew_multipliers=1, act_memory="auto"):
+        self.engine = LstmEngine(model, lanes=lanes, ew_multipliers=ew_multipliers,
+                                 act_memory=act_memory)
         self.model = model
         super().__init__({
             "i": In(stream.Signature(unsigned(model.input_bits))),

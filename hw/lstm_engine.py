@@ -70,9 +70,9 @@ from slimgen.sw.fixed import signed_bits
 from slimgen.sw.golden import sigmoid_table, tanh_table
 
 from .gru_datapath import GRU_EW, gru_cell
-from .lstm_datapath import (cell_products, cell_state, ew_gate_sum, ew_issue, ew_multipliers,
-                            ew_result_read, ew_taps, gate_products, lane_mac, lane_memories,
-                            lane_walk, logits_out, table_reads)
+from .lstm_datapath import (ACT_MEMORIES, cell_products, cell_state, ew_gate_sum, ew_issue,
+                            ew_multipliers, ew_result_read, ew_taps, gate_products, lane_mac,
+                            lane_memories, lane_walk, logits_out, table_reads)
 from .lstm_schedule import GATE_ORDER, build_schedule, cell_rows, recurrent_classifier
 
 __all__ = ["LstmEngine", "EW_II", "EW_DEPTH", "EW_PRODUCTS", "gate_constants", "lstm_cycles"]
@@ -128,6 +128,9 @@ class LstmEngine(wiring.Component):
         The element-wise unit's multipliers (:data:`EW_II`). LSTM: 1 (a neuron every 7
         cycles) or 2 (z·M on one, the cell's products on the other: every 5 cycles). GRU: 1
         (every 6 cycles) or 2 (every 5).
+    act_memory : str
+        Where each lane's activations live (:data:`slimgen.hw.lstm_datapath.ACT_MEMORIES`):
+        ``"auto"`` (yosys' choice by size) or ``"bram"`` (a block RAM a lane).
 
     Attributes
     ----------
@@ -137,7 +140,11 @@ class LstmEngine(wiring.Component):
         ``n_classes`` transfers per sample: the logits.
     """
 
-    def __init__(self, model, *, lanes=4, ew_multipliers=1):
+    def __init__(self, model, *, lanes=4, ew_multipliers=1, act_memory="auto"):
+        if act_memory not in ACT_MEMORIES:
+            raise ValueError(f"Activation memory must be one of {', '.join(ACT_MEMORIES)}, not "
+                             f"{act_memory!r}")
+        self.act_memory = act_memory
         self.cell, self.head, self.steps = recurrent_classifier(model)
         self.model = model
         self.schedule = build_schedule(model, lanes)
@@ -241,7 +248,8 @@ class LstmEngine(wiring.Component):
         X, R = T * n_in, 4 * sched.slots
         w_rd, (a_wr, a_rd), (r_wr, r_rd) = lane_memories(
             m, p, words=sched.words[p], word_bits=sched.word_bits, act_bits=lstm.act_bits,
-            act_depth=X + 2 * H, part_bits=self.part_bits, result_depth=2 * R + C)
+            act_depth=X + 2 * H, part_bits=self.part_bits, result_depth=2 * R + C,
+            act_memory=self.act_memory)
         # Activation writes: h from the EW (step s at X + (s odd ? H : 0)), else an input.
         hw_en = ew.valid[-1]
         m.d.comb += [a_wr.addr.eq(Mux(hw_en, X + Mux(ew.parity[-1], H, 0) + ew.rank[-1], x_cnt)),

@@ -23,7 +23,7 @@ from slimgen.compress_cli import METHODS
 from slimgen.flow import STAGES, FlowError
 from slimgen.host_cli import EXIT_BROKEN_PIPE
 from slimgen.planner import OBJECTIVES
-from slimgen.settings import ENGINES, WEIGHT_MEMORIES
+from slimgen.settings import ACT_MEMORIES, ENGINES, WEIGHT_MEMORIES
 
 __all__ = ["main"]
 
@@ -83,6 +83,11 @@ def _add_run_options(p, *, run_required=False):
                         "spram (the iCEBreaker's 1 Mbit of single-port RAM, sent over the "
                         "UART by 'slimgen classify' when the board has none), or auto (default: "
                         "spram when the block RAMs are predicted not to hold them)")
+    p.add_argument("--act-memory", dest="act_memory", choices=ACT_MEMORIES,
+                   help="where the recurrent engine's lanes (--model lstm, a --net with an lstm "
+                        "or gru layer) keep their activations: auto (default: as yosys places "
+                        "them by size, LUT RAM on the ECP5) or bram (a block RAM a lane, the "
+                        "LUTs left for more copies; --objective throughput weighs both)")
     p.add_argument("--sim", choices=("icarus", "verilator"), help="simulator for verify")
     p.add_argument("--config", dest="config_file",
                    help="a JSON file of run settings (the keys of config.json); options given "
@@ -94,7 +99,7 @@ def _add_run_options(p, *, run_required=False):
 _OPTIONS = ("model", "seed", "data", "epochs", "hidden", "weight_bits", "lanes", "copies",
             "board", "sim",
             "method", "sparsity", "bits", "engine", "layout", "compress_epochs",
-            "finetune_epochs", "objective", "fps", "weight_memory")
+            "finetune_epochs", "objective", "fps", "weight_memory", "act_memory")
 
 
 def _option(name):

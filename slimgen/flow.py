@@ -44,7 +44,7 @@ STAGE_SETTINGS = {
     "quantize": ("weight_bits", "act_bits"),
     # the board too: the plan is the board's, and the compiler keeps a design within it
     "generate": ("lanes", "copies", "engine", "layout", "board", "objective", "fps",
-                 "weight_memory"),
+                 "weight_memory", "act_memory"),
     "verify": ("sim",),
     "build": ("board",),
     "report": (),

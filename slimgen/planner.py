@@ -62,6 +62,7 @@ class Candidate:
     over: tuple             # ((resource, needed, available), ...) beyond the board
     fps: float              # inferences per second at the board's clock: clock / interval
     copies: int = 1         # copies of the whole design taking samples in turn
+    act_memory: str = "auto"    # the recurrent engine's activations: auto (by size) or bram
 
     @property
     def fits(self):
@@ -103,7 +104,8 @@ def _candidate(kind, int_model, config, board):
                     if name == "bridge.network" or name.startswith("bridge.network."))
              for k in need}
     return Candidate(config.lanes, config.engine, multipliers, cycles, interval, p.lc, p.dsp,
-                     p.bram, _over(board, need), board.clock_hz / interval), share
+                     p.bram, _over(board, need), board.clock_hz / interval,
+                     act_memory=getattr(config, "act_memory", "auto")), share
 
 
 def _copies(c, share, n_inputs, board):
@@ -125,21 +127,26 @@ def _copies(c, share, n_inputs, board):
     return out
 
 
-def _engines(kind, int_model, config):
+def _engines(kind, int_model, config, board):
     """The engine settings worth weighing: with ``engine`` auto, the MLP's and the CNN's
     dense layers also on dense engines (the MLP then one engine per layer, a dataflow
     pipeline with several samples in flight, :class:`slimgen.hw.network.Network`); the CNN
     and the networks the compiler builds also as the compiler's dataflow pipeline (one
     stage per weighted layer, :func:`slimgen.hw.compiler.compile_dataflow`, ``--lanes``
-    shared out among the stages); the recurrent engine has no such choice."""
-    if config.engine != "auto":
-        return (config.engine,)
+    shared out among the stages). Pairs ``(engine, act_memory)``: with ``act_memory`` auto on a
+    board with block RAM, the recurrent engine's lane activations also in block RAM (LUTs
+    for block RAMs, which can make room for more copies)."""
     name = kind.__name__.rsplit(".", 1)[-1]
     if name == "net":
         from slimgen.models.net import hardware_kind
         name = hardware_kind(int_model)[0] or "compiler"
-    return {"mlp": ("auto", "dense"), "cnn": ("auto", "dense", "dataflow"),
-            "compiler": ("auto", "dataflow")}.get(name, ("auto",))
+    engines = (config.engine,) if config.engine != "auto" else \
+        {"mlp": ("auto", "dense"), "cnn": ("auto", "dense", "dataflow"),
+         "compiler": ("auto", "dataflow")}.get(name, ("auto",))
+    act = getattr(config, "act_memory", "auto")
+    memories = ("auto", "bram") if name == "lstm" and act == "auto" and board.totals.get("bram") \
+        else (act,)
+    return [(e, a) for e in engines for a in memories]
 
 
 def weigh(kind, int_model, config, board, *, log=None):
@@ -150,14 +157,15 @@ def weigh(kind, int_model, config, board, *, log=None):
     # more lanes than twice the DSP blocks would not fit in logic either
     every = [n for n in LANES if n <= 2 * max(1, board.totals.get("dsp") or 1)]
     candidates, seen, refused, variants = [], set(), [], []
-    for engine in _engines(kind, int_model, config):
+    for engine, act_memory in _engines(kind, int_model, config, board):
         # balanced sparsity fixes the lanes of a shared array (one group per lane); the
         # dataflow pipeline's stages are the compiler's, which take any
         lanes_tried = every if config.method != "balanced" or engine == "dataflow" \
             else (config.lanes,)
         for lanes in lanes_tried:
             try:
-                cfg = dataclasses.replace(config, lanes=lanes, engine=engine)
+                cfg = dataclasses.replace(config, lanes=lanes, engine=engine,
+                                          act_memory=act_memory)
             except SettingError as e:     # more lanes than the network's layers can use
                 refused.append(f"{lanes} lanes: {e}")
                 continue
@@ -177,7 +185,9 @@ def weigh(kind, int_model, config, board, *, log=None):
             seen.add(same)
             candidates.append(c)
             if log:
-                log(f"plan: {lanes} lanes, engine {engine}: {c.cycles:,} cycles, interval "
+                log(f"plan: {lanes} lanes, engine {engine}"
+                    + (", activations in block RAM" if act_memory == "bram" else "")
+                    + f": {c.cycles:,} cycles, interval "
                     f"{c.interval:,}, {c.lc:,} {board.lc_name}, {c.dsp} DSP, {c.bram} BRAM"
                     + ("" if c.fits else " (does not fit)"))
     if not candidates:
@@ -233,6 +243,7 @@ def pick(candidates, config, board):
               if chosen.copies > 1 else "")
            + (", a dataflow pipeline of one stage per weighted layer"
               if chosen.engine == "dataflow" else "")
+           + (", each lane's activations in a block RAM" if chosen.act_memory == "bram" else "")
            + f"), {figure}, "
            + (f"the best of {len(meeting)} designs that fit the {board.name}" if len(meeting) > 1
               else f"the only design that fits the {board.name}")
@@ -268,7 +279,7 @@ def _replicated(kind, int_model, config, chosen, board):
     from slimgen.boards.resource_model import predict_top
     from slimgen.models import make_hardware
     cfg = dataclasses.replace(config, lanes=chosen.lanes, engine=chosen.engine,
-                              copies=chosen.copies)
+                              copies=chosen.copies, act_memory=chosen.act_memory)
     net = make_hardware(kind, int_model, cfg)
     p = predict_top(int_model, board, network_factory=lambda: net)
     need = {"lc": p.lc, "dsp": p.dsp, "bram": p.bram}
@@ -283,4 +294,5 @@ def planned_config(config, plan):
         return config
     return dataclasses.replace(config, lanes=int(plan["planner"]["lanes"]),
                                engine=plan["planner"]["engine"],
-                               copies=int(plan["planner"].get("copies", 1)))
+                               copies=int(plan["planner"].get("copies", 1)),
+                               act_memory=plan["planner"].get("act_memory", "auto"))

@@ -340,7 +340,9 @@ def _build(root, config, s, vcd_note, vcd_path, unreadable):
             B.append(("details", "Every design the planner weighed",
                       ["lanes", "engine", "multipliers", "cycles", "interval", "inferences/s",
                        plan.get("lc_name", "logic cells"), "DSP", "BRAM", "fits"],
-                      [[_num(c["lanes"]), c["engine"], _num(c["multipliers"]), _num(c["cycles"]),
+                      [[_num(c["lanes"]), c["engine"] + (", activations in BRAM"
+                                                         if c.get("act_memory") == "bram" else ""),
+                        _num(c["multipliers"]), _num(c["cycles"]),
                         _num(c["interval"]), _num(c["fps"]), _num(c["lc"]), _num(c["dsp"]),
                         _num(c["bram"]), "yes" if not c["over"] else "no: " + ", ".join(
                             f"{k} {n:,} of {a:,}" for k, n, a in c["over"])]

@@ -323,9 +323,10 @@ def _planned(run, int_model):
         raise FlowError(f"generate: {e}") from None
     run.log(f"plan: {why}")
     return dataclasses.replace(config, lanes=chosen.lanes, engine=chosen.engine,
-                               copies=chosen.copies), {
+                               copies=chosen.copies, act_memory=chosen.act_memory), {
         "objective": config.objective, "fps": config.fps, "lanes": chosen.lanes,
-        "engine": chosen.engine, "copies": chosen.copies, "why": why,
+        "engine": chosen.engine, "copies": chosen.copies, "act_memory": chosen.act_memory,
+        "why": why,
         "candidates": [c.to_dict() for c in candidates]}
 
 

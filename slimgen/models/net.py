@@ -123,9 +123,16 @@ def dataflow_network(int_model, config):
 
 def make_network(int_model, config):
     from slimgen.models import get_model_kind
+    name, reasons = hardware_kind(int_model)
+    if name != "lstm" and getattr(config, "act_memory", "auto") != "auto":
+        raise ValueError(f"--act-memory {config.act_memory} is for the recurrent engine's "
+                         f"activations (a network with an lstm or gru layer); "
+                         f"{int_model.network.name} runs on "
+                         + (f"the {name} preset's engine" if name else "the compiler's engine")
+                         + ", whose activation buffers are placed by size: give --act-memory "
+                           "auto")
     if getattr(config, "engine", "auto") == "dataflow":
         return dataflow_network(int_model, config)
-    name, reasons = hardware_kind(int_model)
     if name in ("cnn", "lstm") and getattr(config, "weight_memory", "auto") == "spram":
         raise ValueError(f"--weight-memory spram is for the compiler's shared array (networks "
                          f"of dense layers, and those no preset engine takes); "
@@ -139,7 +146,8 @@ def make_network(int_model, config):
         engines = "folded"
     settings = SimpleNamespace(lanes=config.lanes, layout=config.layout, engine=config.engine,
                                engines=engines, board=config.board,
-                               weight_memory=getattr(config, "weight_memory", "auto"))
+                               weight_memory=getattr(config, "weight_memory", "auto"),
+                               act_memory=getattr(config, "act_memory", "auto"))
     hw = get_model_kind(name).make_network(int_model, settings)
     hw.slimgen_kind = name        # which engine's layer entries and cycle model apply
     return hw
