@@ -66,6 +66,7 @@ from .cnn_array import (ArrayWidths, Phase, Sequencer, array_memories, dense_str
 from .cnn_conv import (delay_tags, input_transform, product_issue, requantize_output,
                        tile_output, tile_write, window_reads)
 from .cnn_schedule import CNNSchedule
+from .lib.act_memory import act_memory_attrs
 from .lib.argmax import result_layout
 
 __all__ = ["CNN"]
@@ -76,10 +77,14 @@ class CNN(wiring.Component):
     :func:`slimgen.hw.cnn_schedule.cnn_parts`) on one shared array of ``lanes`` multipliers.
 
     Parameters are those of :class:`slimgen.hw.cnn_schedule.CNNSchedule` (checked there);
-    ``schedule`` holds its shapes, memory contents and cycle counts.
+    ``schedule`` holds its shapes, memory contents and cycle counts. ``act_memory``: where
+    each lane keeps its copy of the features (:mod:`slimgen.hw.lib.act_memory`).
     """
 
-    def __init__(self, int_cnn, *, algorithm=None, lanes=4, engine="sparse", layout="rows"):
+    def __init__(self, int_cnn, *, algorithm=None, lanes=4, engine="sparse", layout="rows",
+                 act_memory="auto"):
+        act_memory_attrs(act_memory)         # checked here, used by the lanes' memories
+        self.act_memory = act_memory
         self.schedule = CNNSchedule(int_cnn, algorithm=algorithm, lanes=lanes, engine=engine,
                                     layout=layout)
         super().__init__({
@@ -103,7 +108,7 @@ class CNN(wiring.Component):
         sch = self.schedule
         words, ubases, dbase = sch.lane_words()
         widths = ArrayWidths.of(sch, [w for lane in words for w in lane[:dbase]])
-        mems = array_memories(m, widths, words, banks=sch.n_win)
+        mems = array_memories(m, widths, words, banks=sch.n_win, act_memory=self.act_memory)
         m.submodules.sequencer = seq = Sequencer(n_layers=len(sch.convs))
         layer, start, phase = seq.layer, seq.start, seq.phase
         dense = Signal()                 # the lanes run the dense layer, not a convolution

@@ -21,6 +21,7 @@ from slimgen.sw.fixed import signed_bits
 from slimgen.sw.winograd.hardware import scale_parts
 
 from .cnn_schedule import filter_range
+from .lib.act_memory import act_memory_attrs
 from .lib.argmax import running_argmax
 from .lib.mac_lane import mac_lane
 
@@ -130,10 +131,11 @@ class Memories(NamedTuple):
     f_r: list
 
 
-def array_memories(m, widths, words, *, banks):
+def array_memories(m, widths, words, *, banks, act_memory="auto"):
     """The ``banks`` activation banks (``act{b}``) and, per lane of ``words`` (its block RAM's
     contents), its V buffers (``v{lane}``, ``2·v_depth``), words (``w{lane}``) and features
-    (``f{lane}``), as submodules of ``m``; returns their :class:`Memories` ports."""
+    (``f{lane}``; in block RAM with ``act_memory`` ``"bram"``, :mod:`slimgen.hw.lib.act_memory`),
+    as submodules of ``m``; returns their :class:`Memories` ports."""
     ports = Memories([], [], [], [], [], [], [])
     for b in range(banks):
         mem = memory.Memory(shape=unsigned(widths.act_bits), depth=widths.act_depth, init=[])
@@ -145,7 +147,8 @@ def array_memories(m, widths, words, *, banks):
         vm = memory.Memory(shape=signed(widths.v_bits), depth=2 * widths.v_depth, init=[])
         wm = memory.Memory(shape=unsigned(widths.word_bits), depth=len(lane_words),
                            init=[w & mask for w in lane_words])
-        fm = memory.Memory(shape=unsigned(widths.act_bits), depth=widths.n_feat, init=[])
+        fm = memory.Memory(shape=unsigned(widths.act_bits), depth=widths.n_feat, init=[],
+                           attrs=act_memory_attrs(act_memory))
         m.submodules[f"v{lane}"], m.submodules[f"w{lane}"] = vm, wm
         m.submodules[f"f{lane}"] = fm
         ports.v_w.append(vm.write_port())

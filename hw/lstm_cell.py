@@ -31,7 +31,7 @@ class LstmClassifier(wiring.Component):
         Multipliers of the engine's element-wise unit (1 or 2).
     act_memory : str
         Where the engine's lanes keep their activations: ``"auto"`` or ``"bram"``
-        (:data:`slimgen.hw.lstm_datapath.ACT_MEMORIES`).
+        (:mod:`slimgen.hw.lib.act_memory`).
 
     Attributes
     ----------

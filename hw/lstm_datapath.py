@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from amaranth.hdl import Array, Cat, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory
 
+from .lib.act_memory import act_memory_attrs
 from .lib.mac_lane import mac_lane
 from .lib.requantizer import clamp, round_half_up, saturate
 from .lstm_schedule import GATE_ORDER
 
-__all__ = ["ACT_MEMORIES", "CellRegs", "EwTaps", "LaneWord", "cell_products", "cell_state", "ew_gate_sum",
+__all__ = ["CellRegs", "EwTaps", "LaneWord", "cell_products", "cell_state", "ew_gate_sum",
            "ew_issue", "ew_multipliers", "ew_result_read", "ew_taps", "gate_products",
            "lane_mac", "lane_memories", "lane_walk", "logits_out", "table_address", "table_reads",
            "taps"]
@@ -96,22 +97,17 @@ def ew_issue(m, *, ii, steps, n_hidden, completed, lane, issue, rank, step, pari
 
 # ---- a lane ----------------------------------------------------------------------------------
 
-#: Where a lane's activations live: ``"auto"`` as yosys chooses by size (the GRU's 128 words
-#: of 8 bits: ECP5 LUT RAM, about 190 LUTs a lane), ``"bram"`` one block RAM a lane, asked for
-#: by yosys' ``ram_style`` attribute (the LUTs freed for more copies of the engine).
-ACT_MEMORIES = ("auto", "bram")
-
-
 def lane_memories(m, p, *, words, word_bits, act_bits, act_depth, part_bits, result_depth,
                   act_memory="auto"):
     """Lane p's memories: its words (ROM), its activations (x of every step, then h of two
-    steps; in block RAM when ``act_memory`` is ``"bram"``, :data:`ACT_MEMORIES`) and its row
+    steps; in block RAM when ``act_memory`` is ``"bram"``,
+    :mod:`slimgen.hw.lib.act_memory`) and its row
     sums (two step buffers of results, then the head's rows). Returns
     ``(w_rd, (a_wr, a_rd), (r_wr, r_rd))``; the activation and result reads are not
     transparent (a row never reads what is written in the same cycle)."""
     wmem = memory.Memory(shape=unsigned(word_bits), depth=len(words), init=list(words))
     amem = memory.Memory(shape=signed(act_bits), depth=act_depth, init=[],
-                         attrs={"ram_style": "block"} if act_memory == "bram" else None)
+                         attrs=act_memory_attrs(act_memory))
     rmem = memory.Memory(shape=signed(part_bits), depth=result_depth, init=[])
     m.submodules[f"w{p}"], m.submodules[f"a{p}"], m.submodules[f"r{p}"] = wmem, amem, rmem
     return (wmem.read_port(),

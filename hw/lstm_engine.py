@@ -70,7 +70,8 @@ from slimgen.sw.fixed import signed_bits
 from slimgen.sw.golden import sigmoid_table, tanh_table
 
 from .gru_datapath import GRU_EW, gru_cell
-from .lstm_datapath import (ACT_MEMORIES, cell_products, cell_state, ew_gate_sum, ew_issue,
+from .lib.act_memory import act_memory_attrs
+from .lstm_datapath import (cell_products, cell_state, ew_gate_sum, ew_issue,
                             ew_multipliers, ew_result_read, ew_taps, gate_products, lane_mac,
                             lane_memories, lane_walk, logits_out, table_reads)
 from .lstm_schedule import GATE_ORDER, build_schedule, cell_rows, recurrent_classifier
@@ -129,8 +130,8 @@ class LstmEngine(wiring.Component):
         cycles) or 2 (z·M on one, the cell's products on the other: every 5 cycles). GRU: 1
         (every 6 cycles) or 2 (every 5).
     act_memory : str
-        Where each lane's activations live (:data:`slimgen.hw.lstm_datapath.ACT_MEMORIES`):
-        ``"auto"`` (yosys' choice by size) or ``"bram"`` (a block RAM a lane).
+        Where each lane's activations live (:mod:`slimgen.hw.lib.act_memory`): ``"auto"``
+        (yosys' choice by cost) or ``"bram"`` (a block RAM a lane).
 
     Attributes
     ----------
@@ -141,9 +142,7 @@ class LstmEngine(wiring.Component):
     """
 
     def __init__(self, model, *, lanes=4, ew_multipliers=1, act_memory="auto"):
-        if act_memory not in ACT_MEMORIES:
-            raise ValueError(f"Activation memory must be one of {', '.join(ACT_MEMORIES)}, not "
-                             f"{act_memory!r}")
+        act_memory_attrs(act_memory)         # checked here, used by each lane's memories
         self.act_memory = act_memory
         self.cell, self.head, self.steps = recurrent_classifier(model)
         self.model = model

@@ -84,10 +84,11 @@ def _add_run_options(p, *, run_required=False):
                         "UART by 'slimgen classify' when the board has none), or auto (default: "
                         "spram when the block RAMs are predicted not to hold them)")
     p.add_argument("--act-memory", dest="act_memory", choices=ACT_MEMORIES,
-                   help="where the recurrent engine's lanes (--model lstm, a --net with an lstm "
-                        "or gru layer) keep their activations: auto (default: as yosys places "
-                        "them by size, LUT RAM on the ECP5) or bram (a block RAM a lane, the "
-                        "LUTs left for more copies; --objective throughput weighs both)")
+                   help="where the lanes of the recurrent engine (--model lstm, a --net with an "
+                        "lstm or gru layer) and of the CNN's shared array keep their copies of "
+                        "the activations: auto (default: where yosys puts them by cost, LUT RAM "
+                        "on the ECP5) or bram (a block RAM a lane, the LUTs left for more "
+                        "copies; --objective weighs both)")
     p.add_argument("--sim", choices=("icarus", "verilator"), help="simulator for verify")
     p.add_argument("--config", dest="config_file",
                    help="a JSON file of run settings (the keys of config.json); options given "

@@ -134,8 +134,9 @@ def _engines(kind, int_model, config, board):
     and the networks the compiler builds also as the compiler's dataflow pipeline (one
     stage per weighted layer, :func:`slimgen.hw.compiler.compile_dataflow`, ``--lanes``
     shared out among the stages). Pairs ``(engine, act_memory)``: with ``act_memory`` auto on a
-    board with block RAM, the recurrent engine's lane activations also in block RAM (LUTs
-    for block RAMs, which can make room for more copies)."""
+    board with block RAM, the lanes' copies of the activations of the recurrent engine and the
+    CNN's shared array also in block RAM (LUTs for block RAMs, which can make room for more
+    copies)."""
     name = kind.__name__.rsplit(".", 1)[-1]
     if name == "net":
         from slimgen.models.net import hardware_kind
@@ -144,9 +145,9 @@ def _engines(kind, int_model, config, board):
         {"mlp": ("auto", "dense"), "cnn": ("auto", "dense", "dataflow"),
          "compiler": ("auto", "dataflow")}.get(name, ("auto",))
     act = getattr(config, "act_memory", "auto")
-    memories = ("auto", "bram") if name == "lstm" and act == "auto" and board.totals.get("bram") \
-        else (act,)
-    return [(e, a) for e in engines for a in memories]
+    both = name in ("lstm", "cnn") and act == "auto" and board.totals.get("bram")
+    return [(e, a) for e in engines
+            for a in (("auto", "bram") if both and e != "dataflow" else (act,))]
 
 
 def weigh(kind, int_model, config, board, *, log=None):
@@ -188,7 +189,7 @@ def weigh(kind, int_model, config, board, *, log=None):
                 log(f"plan: {lanes} lanes, engine {engine}"
                     + (", activations in block RAM" if act_memory == "bram" else "")
                     + f": {c.cycles:,} cycles, interval "
-                    f"{c.interval:,}, {c.lc:,} {board.lc_name}, {c.dsp} DSP, {c.bram} BRAM"
+                    f"{_cycles(c.interval)}, {c.lc:,} {board.lc_name}, {c.dsp} DSP, {c.bram} BRAM"
                     + ("" if c.fits else " (does not fit)"))
     if not candidates:
         raise PlanError(f"no lane count of {', '.join(map(str, every))} can be built "
@@ -199,6 +200,11 @@ def weigh(kind, int_model, config, board, *, log=None):
             seen.add(same)
             candidates.append(c)
     return candidates
+
+
+def _cycles(v):
+    """A cycle count for a message: a mean over copies to two decimals (112.08, 396.5)."""
+    return f"{v:,}" if isinstance(v, int) else f"{v:,.2f}".rstrip("0").rstrip(".")
 
 
 def _lanes_words(n):
@@ -227,7 +233,7 @@ def pick(candidates, config, board):
         best = max(fitting, key=lambda c: c.fps)
         raise PlanError(f"fps {fps:,.10g}: the fastest design that fits the {board.name} gives "
                         f"{best.fps:,.0f} inferences/s ({_lanes_words(best.lanes)}, an interval of "
-                        f"{best.interval:,} cycles at {board.clock_hz / 1e6:g} MHz); ask for at "
+                        f"{_cycles(best.interval)} cycles at {board.clock_hz / 1e6:g} MHz); ask for at "
                         f"most that, or a bigger board")
     key = {"latency": lambda c: (c.cycles, c.lc),
            "throughput": lambda c: (c.interval, c.cycles, c.lc),
@@ -235,7 +241,7 @@ def pick(candidates, config, board):
     chosen = min(meeting, key=key)
     figure = {"latency": f"{chosen.cycles:,} cycles per inference",
               "throughput": f"{chosen.fps:,.0f} inferences/s (an interval of "
-                            f"{chosen.interval:,} cycles)",
+                            f"{_cycles(chosen.interval)} cycles)",
               "area": f"{chosen.lc:,} {board.lc_name}"}[objective]
     why = (f"{objective}: {_lanes_words(chosen.lanes)} ({chosen.multipliers} multipliers"
            + (", one dense engine per layer" if chosen.engine == "dense" else "")

@@ -15,8 +15,9 @@ MAX_COPIES = 64
 #: iCE40UP5K's SPRAMs (written at run time, over the UART), or SPRAM only when the block RAMs
 #: are predicted not to hold them.
 WEIGHT_MEMORIES = ("auto", "bram", "spram")
-#: Where the recurrent engine's lanes keep their activations (slimgen.hw.lstm_datapath's
-#: ACT_MEMORIES, named here without Amaranth): yosys' choice by size, or block RAM.
+#: Where the lanes of the recurrent engine and of the CNN's shared array keep their copies of
+#: the activations (slimgen.hw.lib.act_memory's ACT_MEMORIES, named here without Amaranth):
+#: yosys' choice by cost, or block RAM.
 ACT_MEMORIES = ("auto", "bram")
 # Upper limits, so that a typo fails here and not with a MemoryError after the run folder
 # changed: a layer (MLP sizes, LSTM hidden units, lanes) of at most 4096 units, and bounded
@@ -112,7 +113,7 @@ class RunConfig:
     objective: str | None = None  # the planner: latency, throughput or area (None: lanes as given)
     fps: float | None = None      # the planner: at least this many inferences per second
     weight_memory: str = "auto"   # bram, spram (iCE40UP5K, loaded at run time) or auto
-    act_memory: str = "auto"      # the recurrent engine's activations: bram, or auto (by size)
+    act_memory: str = "auto"      # the lanes' activation copies (LSTM/GRU, CNN): bram or auto
 
     def __post_init__(self):
         from slimgen.models import MODEL_KINDS, get_model_kind
@@ -213,12 +214,11 @@ class RunConfig:
                                                 f"{self.model} engine keeps its weights in "
                                                 f"block RAM: give 'bram' or 'auto'")
         _check_choice("act_memory", self.act_memory, ACT_MEMORIES)
-        if self.act_memory == "bram" and self.model in ("mlp", "cnn"):
-            raise SettingError("act_memory", f"'bram' puts the recurrent engine's activations "
-                                             f"(--model lstm, or a --net with an lstm or gru "
-                                             f"layer) in block RAM; the {self.model} engine's "
-                                             f"activation buffers are placed by size: give "
-                                             f"'auto'")
+        if self.act_memory == "bram" and self.model == "mlp":
+            raise SettingError("act_memory", "'bram' puts the lanes' copies of the activations "
+                                             "of the recurrent engine and of the CNN's shared "
+                                             "array in block RAM; the MLP's engines keep no "
+                                             "such copies: give 'auto'")
         # what the model kind's hardware can take (lanes, layout)
         get_model_kind(self.model).check_config(self)
 

@@ -1,7 +1,8 @@
 # amaranth: UnusedElaboratable=no
-"""``act_memory`` (``--act-memory``): the recurrent engine's lane activations in block RAM
-through yosys' ``ram_style`` attribute, the resource model's count of them, the planner
-weighing both places, and the refusals where no engine takes it."""
+"""``act_memory`` (``--act-memory``): the lanes' copies of the activations (the recurrent
+engine's, the CNN shared array's features) in block RAM through yosys' ``ram_style``
+attribute, the resource model's count of them, the planner weighing both places, and the
+refusals where no engine keeps such copies."""
 
 from dataclasses import replace
 from types import SimpleNamespace
@@ -51,28 +52,53 @@ def test_an_unknown_place_is_refused(gru):
         RunConfig(model="lstm", act_memory="lut")
 
 
-@pytest.mark.parametrize("model", ["mlp", "cnn"])
-def test_engines_without_the_choice_refuse_it(model):
+def test_the_mlp_refuses_it():
     with pytest.raises(SettingError) as e:
-        RunConfig(model=model, act_memory="bram")
-    assert str(e.value) == (f"act_memory 'bram' puts the recurrent engine's activations "
-                            f"(--model lstm, or a --net with an lstm or gru layer) in block "
-                            f"RAM; the {model} engine's activation buffers are placed by "
-                            f"size: give 'auto'")
-    assert RunConfig(model=model, act_memory="auto").act_memory == "auto"
+        RunConfig(model="mlp", act_memory="bram")
+    assert str(e.value) == ("act_memory 'bram' puts the lanes' copies of the activations of the "
+                            "recurrent engine and of the CNN's shared array in block RAM; the "
+                            "MLP's engines keep no such copies: give 'auto'")
+    assert RunConfig(model="mlp", act_memory="auto").act_memory == "auto"
 
 
-def test_a_description_without_a_recurrent_layer_refuses_it(tmp_path):
+def test_the_cnn_lanes_feature_copies_get_a_block_ram_when_asked(tmp_path):
+    """The CNN's shared array: each lane's copy of the dense layer's features (128 words),
+    LUT RAM on the ECP5 by cost, in a block RAM with ``"bram"``; the same schedule."""
+    from slimgen.hw.cnn import CNN
+    from slimgen.sim.testing import untrained_int_run
+    int_model, _ = untrained_int_run("cnn", tmp_path)
+    auto, bram = (CNN(int_model, lanes=8, act_memory=a) for a in ("auto", "bram"))
+    assert bram.schedule.cycles_estimate() == auto.schedule.cycles_estimate()
+    assert to_verilog(bram, "top").count('(* ram_style = "block" *)') == 8
+    p_auto, p_bram = (predict(netlist_of(CNN(int_model, lanes=8, act_memory=a)), "ecp5")
+                      for a in ("auto", "bram"))
+    assert p_bram.bram == p_auto.bram + 8 and p_bram.dsp == p_auto.dsp
+    assert p_auto.counts["lutram"] - p_bram.counts["lutram"] == 8 * 128 * 8
+    assert p_bram.lc < p_auto.lc - 1000
+    with pytest.raises(ValueError, match=r"^Activation memory must be one of auto, bram, not "
+                                         r"'lutram'$"):
+        CNN(int_model, lanes=8, act_memory="lutram")
+
+
+def test_engines_without_lane_copies_refuse_it(tmp_path):
+    """A description the MLP's engines or the compiler builds, and any dataflow pipeline."""
     from slimgen.models.net import make_network
     from slimgen.sim.testing import untrained_int_run
-    int_model, _ = untrained_int_run("mlp", tmp_path)
+    int_model, _ = untrained_int_run("mlp", tmp_path / "mlp")
     config = SimpleNamespace(engine="auto", act_memory="bram", weight_memory="auto")
     with pytest.raises(ValueError) as e:
         make_network(int_model, config)
-    assert str(e.value) == (f"--act-memory bram is for the recurrent engine's activations (a "
-                            f"network with an lstm or gru layer); {int_model.network.name} "
-                            f"runs on the mlp preset's engine, whose activation buffers are "
-                            f"placed by size: give --act-memory auto")
+    assert str(e.value) == (f"--act-memory bram is for the lanes' copies of the activations in "
+                            f"the recurrent engine and the CNN's shared array; "
+                            f"{int_model.network.name} runs on the mlp preset's engine, which "
+                            f"keeps no such copies: give --act-memory auto")
+    cnn, _ = untrained_int_run("cnn", tmp_path / "cnn")
+    with pytest.raises(ValueError) as e:
+        make_network(cnn, SimpleNamespace(engine="dataflow", act_memory="bram",
+                                          weight_memory="auto", lanes=8))
+    assert str(e.value) == ("--act-memory bram is for the lanes' copies of the activations in "
+                            "the recurrent engine and the CNN's shared array; the dataflow "
+                            "pipeline keeps none: give --act-memory auto")
 
 
 @pytest.mark.slow

@@ -78,7 +78,8 @@ def make_network(int_model, config):
         from slimgen.models.net import dataflow_network
         return dataflow_network(int_model, config)
     from slimgen.hw.cnn import CNN
-    return CNN(int_model, lanes=config.lanes, engine=config.engines, layout=config.layout)
+    return CNN(int_model, lanes=config.lanes, engine=config.engines, layout=config.layout,
+               act_memory=getattr(config, "act_memory", "auto"))
 
 
 def multipliers(net):

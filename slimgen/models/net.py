@@ -99,6 +99,10 @@ def dataflow_network(int_model, config):
     ``--lanes`` multipliers shared out among the stages by
     :func:`~slimgen.hw.compiler.dataflow_lanes`; its weights in block RAM."""
     from slimgen.hw.compiler import compile_dataflow, dataflow_lanes
+    if getattr(config, "act_memory", "auto") != "auto":
+        raise ValueError(f"--act-memory {config.act_memory} is for the lanes' copies of the "
+                         f"activations in the recurrent engine and the CNN's shared array; "
+                         f"the dataflow pipeline keeps none: give --act-memory auto")
     if getattr(config, "weight_memory", "auto") == "spram":
         raise ValueError("--weight-memory spram is for the compiler's shared array; the "
                          "dataflow pipeline keeps its weights in block RAM: give "
@@ -124,13 +128,12 @@ def dataflow_network(int_model, config):
 def make_network(int_model, config):
     from slimgen.models import get_model_kind
     name, reasons = hardware_kind(int_model)
-    if name != "lstm" and getattr(config, "act_memory", "auto") != "auto":
-        raise ValueError(f"--act-memory {config.act_memory} is for the recurrent engine's "
-                         f"activations (a network with an lstm or gru layer); "
+    if name not in ("lstm", "cnn") and getattr(config, "act_memory", "auto") != "auto":
+        raise ValueError(f"--act-memory {config.act_memory} is for the lanes' copies of the "
+                         f"activations in the recurrent engine and the CNN's shared array; "
                          f"{int_model.network.name} runs on "
                          + (f"the {name} preset's engine" if name else "the compiler's engine")
-                         + ", whose activation buffers are placed by size: give --act-memory "
-                           "auto")
+                         + ", which keeps no such copies: give --act-memory auto")
     if getattr(config, "engine", "auto") == "dataflow":
         return dataflow_network(int_model, config)
     if name in ("cnn", "lstm") and getattr(config, "weight_memory", "auto") == "spram":
