@@ -53,6 +53,7 @@ class Design:
     algorithms: tuple = ()
     density: float = 1.0        # of a net:<name>'s random weights
     weight_bits: int = 6        # of the MLPs' and net:<file>'s random weights
+    act_memory: str = "auto"    # the lanes' activation copies (cnn, lstm, gru): auto or bram
 
 
 DESIGNS = (
@@ -99,6 +100,9 @@ DESIGNS = (
     # the GRU on the recurrent engine (examples/nets/gru.json)
     Design("gru-2", "icebreaker", "gru", 2, "val"),
     Design("gru-4-ecp5", "ulx3s-85f", "gru", 4, "val"),
+    # the lanes' activation copies in block RAM (act_memory, the planner's copies of stop 38)
+    Design("gru-8-ecp5-bram", "ulx3s-85f", "gru", 8, "val", act_memory="bram"),
+    Design("cnn-8-ecp5-bram", "ulx3s-85f", "cnn", 8, "val", act_memory="bram"),
 )
 
 
@@ -120,14 +124,16 @@ def make_design(design):
         from slimgen.models import cnn
         from slimgen.sim.testing import random_cnn
         q = random_cnn(rng, (8, 8, 1), cnn.CHANNELS, 2, cnn.N_CLASSES)
-        cfg = SimpleNamespace(lanes=lanes, engines="dense", layout="rows")
+        cfg = SimpleNamespace(lanes=lanes, engines="dense", layout="rows",
+                              act_memory=design.act_memory)
         return q, lambda: cnn.make_network(q, cfg)
     if kind in ("lstm", "gru"):
         from slimgen.models import lstm
         net = preset("lstm", hidden=lstm.N_HIDDEN, input_bits=5, h_frac=7) if kind == "lstm" \
             else load_network(EXAMPLES / "gru.json")
         q = random_int_network(rng, net, density=0.3, weight_bits=6)
-        return q, lambda: lstm.make_network(q, SimpleNamespace(lanes=lanes))
+        return q, lambda: lstm.make_network(q, SimpleNamespace(lanes=lanes,
+                                                              act_memory=design.act_memory))
     from slimgen.hw.compiler import choose, compile_network, options
     from slimgen.sw.network import DATA_PRESETS
     if kind.startswith("run:"):
