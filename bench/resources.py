@@ -101,6 +101,7 @@ DESIGNS = (
     Design("gru-2", "icebreaker", "gru", 2, "val"),
     Design("gru-4-ecp5", "ulx3s-85f", "gru", 4, "val"),
     # the lanes' activation copies in block RAM (act_memory, the planner's copies of stop 38)
+    Design("gru-8-ecp5", "ulx3s-85f", "gru", 8, "val"),
     Design("gru-8-ecp5-bram", "ulx3s-85f", "gru", 8, "val", act_memory="bram"),
     Design("cnn-8-ecp5-bram", "ulx3s-85f", "cnn", 8, "val", act_memory="bram"),
 )
