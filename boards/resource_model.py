@@ -229,7 +229,7 @@ def _block_cost(depth, width, family, *, written, reads):
 
 
 #: Values of yosys' ``ram_style`` attribute that ask memory_libmap for block RAM whatever the
-#: cost (set by :data:`slimgen.hw.lstm_datapath.ACT_MEMORIES`' ``"bram"``).
+#: cost (what :func:`slimgen.hw.lib.act_memory.act_memory_attrs` sets for ``"bram"``).
 BLOCK_STYLES = ("block", "block_ram", "ebr", "bram")
 
 

@@ -100,9 +100,8 @@ def ew_issue(m, *, ii, steps, n_hidden, completed, lane, issue, rank, step, pari
 def lane_memories(m, p, *, words, word_bits, act_bits, act_depth, part_bits, result_depth,
                   act_memory="auto"):
     """Lane p's memories: its words (ROM), its activations (x of every step, then h of two
-    steps; in block RAM when ``act_memory`` is ``"bram"``,
-    :mod:`slimgen.hw.lib.act_memory`) and its row
-    sums (two step buffers of results, then the head's rows). Returns
+    steps; in block RAM when ``act_memory`` is ``"bram"``, :mod:`slimgen.hw.lib.act_memory`)
+    and its row sums (two step buffers of results, then the head's rows). Returns
     ``(w_rd, (a_wr, a_rd), (r_wr, r_rd))``; the activation and result reads are not
     transparent (a row never reads what is written in the same cycle)."""
     wmem = memory.Memory(shape=unsigned(word_bits), depth=len(words), init=list(words))
