@@ -5,6 +5,9 @@ setting that cannot work."""
 import math
 from dataclasses import asdict, dataclass, fields
 
+# where the lanes keep their copies of the activations (a module without Amaranth)
+from slimgen.hw.lib.act_memory import ACT_MEMORIES
+
 __all__ = ["RunConfig", "SettingError", "SettingTypeError", "ENGINES", "MAX_UNITS",
            "MAX_EPOCHS", "MAX_BATCH_SIZE"]
 
@@ -15,10 +18,6 @@ MAX_COPIES = 64
 #: iCE40UP5K's SPRAMs (written at run time, over the UART), or SPRAM only when the block RAMs
 #: are predicted not to hold them.
 WEIGHT_MEMORIES = ("auto", "bram", "spram")
-#: Where the lanes of the recurrent engine and of the CNN's shared array keep their copies of
-#: the activations (slimgen.hw.lib.act_memory's ACT_MEMORIES, named here without Amaranth):
-#: yosys' choice by cost, or block RAM.
-ACT_MEMORIES = ("auto", "bram")
 # Upper limits, so that a typo fails here and not with a MemoryError after the run folder
 # changed: a layer (MLP sizes, LSTM hidden units, lanes) of at most 4096 units, and bounded
 # training loops.
