@@ -260,9 +260,14 @@ def fit_knobs(board):
     """What a user can change to make a design fit ``board``."""
     larger = [b for b in BOARDS.values()
               if b.totals.get("dsp", 0) > board.totals.get("dsp", 0)]
-    knobs = " Knobs: fewer MAC lanes (--lanes N) need fewer DSP blocks, block RAMs and logic " \
-            "cells; pruning (--method balanced, lstm_gates for the LSTM) or pruning more " \
-            "(a higher --sparsity) leaves fewer weights to store and multiply"
+    knobs = " Knobs: fewer MAC lanes (--lanes N) or copies of the design (--copies N) need " \
+            "fewer DSP blocks, block RAMs and logic cells, and --objective area lets the " \
+            "planner choose the smallest design; pruning (--method balanced, lstm_gates for " \
+            "the LSTM) or pruning more (a higher --sparsity) leaves fewer weights to store " \
+            "and multiply"
+    if board.family == "ecp5":      # on the iCE40 these memories are in block RAM either way
+        knobs += "; the lanes' copies of the activations in block RAM (--act-memory bram, " \
+                 "CNN and recurrent engines) need fewer LUTs"
     if larger:
         knobs += f"; a larger board (--board {larger[0].name}: {larger[0].description})"
     return knobs + "."

@@ -98,11 +98,27 @@ def test_too_large_design_fails_with_numbers():
     assert str(e.value) == (
         "The design does not fit the iCEBreaker, Lattice iCE40UP5K, 12 MHz: logic cells: 6100 "
         "used, 5280 available (116%); DSP blocks: 10 used, 8 available (125%). Knobs: fewer MAC "
-        "lanes (--lanes N) need fewer DSP blocks, block RAMs and logic cells; pruning (--method "
-        "balanced, lstm_gates for the LSTM) or pruning more (a higher --sparsity) leaves fewer "
-        "weights to store and multiply; a larger board (--board ulx3s-85f: ULX3S, Lattice ECP5 "
-        "LFE5U-85F, 25 MHz). (nextpnr log: /b/slimgen.tim)")
+        "lanes (--lanes N) or copies of the design (--copies N) need fewer DSP blocks, block "
+        "RAMs and logic cells, and --objective area lets the planner choose the smallest "
+        "design; pruning (--method balanced, lstm_gates for the LSTM) or pruning more (a higher "
+        "--sparsity) leaves fewer weights to store and multiply; a larger board (--board "
+        "ulx3s-85f: ULX3S, Lattice ECP5 LFE5U-85F, 25 MHz). (nextpnr log: /b/slimgen.tim)")
     assert e.value.over == {"logic cells": (6100, 5280), "DSP blocks": (10, 8)}
+
+
+def test_too_large_for_the_ecp5_names_the_activation_memory():
+    """On the ECP5 the lanes' activation copies sit in LUT RAM unless asked into block RAM;
+    the ULX3S-85F is the largest board, so no larger one is offered."""
+    report = {"utilization": {"TRELLIS_COMB": {"used": 90000, "available": 83640},
+                              "MULT18X18D": {"used": 10, "available": 156}},
+              "fmax": {"$glbnet$bridge.clk": {"achieved": 50.77, "constraint": 25}}}
+    with pytest.raises(DesignDoesNotFit) as e:
+        check(report, ECP)
+    assert str(e.value).endswith(
+        "leaves fewer weights to store and multiply; the lanes' copies of the activations in "
+        "block RAM (--act-memory bram, CNN and recurrent engines) need fewer LUTs. "
+        "(nextpnr log: /b/slimgen.tim)")
+    assert e.value.over == {"LUTs": (90000, 83640)}
 
 
 def test_a_prediction_over_the_boards_hard_blocks_is_refused_before_synthesis():
