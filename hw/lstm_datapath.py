@@ -18,7 +18,7 @@ lists and the signals they connect, never the model (as leaves do, see STYLE.md)
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Array, Cat, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory
 
 from .lib.act_memory import act_memory_attrs
@@ -26,10 +26,10 @@ from .lib.mac_lane import mac_lane
 from .lib.requantizer import clamp, round_half_up, saturate
 from .lstm_schedule import GATE_ORDER
 
-__all__ = ["CellRegs", "EwTaps", "LaneWord", "cell_products", "cell_state", "ew_gate_sum",
-           "ew_issue", "ew_multipliers", "ew_result_read", "ew_taps", "gate_products",
-           "lane_mac", "lane_memories", "lane_walk", "logits_out", "table_address", "table_reads",
-           "taps"]
+__all__ = ["CellRegs", "EwTaps", "LaneWord", "cell_products", "cell_state", "ew_bias_address",
+           "ew_gate_sum", "ew_issue", "ew_multipliers", "ew_result_read", "ew_taps",
+           "gate_products", "lane_mac", "lane_memories", "lane_walk", "logits_out",
+           "table_address", "table_reads", "taps"]
 
 GATES = len(GATE_ORDER)                  # rows per neuron (any cell); the EW reads one a cycle
 
@@ -261,13 +261,30 @@ def _gate_tap(ew, field, first):
 def ew_result_read(m, ew):
     """τ+g: the EW reads row g's sum (g = 0 … 3: :data:`~slimgen.hw.lstm_schedule.ROWS`, an
     LSTM's c, i, f, o, a GRU's r, z, nh, nx) of the neuron issued g cycles ago.
-    Returns ``(gate, slot, parity, rank)`` of that read."""
+    Returns ``(gate, slot, parity)`` of that read."""
     g_rd = Signal(range(GATES), name="g_rd")
     for d in range(GATES):
         with m.If(ew.valid[d]):
             m.d.comb += g_rd.eq(d)
-    return g_rd, _gate_tap(ew, ew.slot, 0), _gate_tap(ew, ew.parity, 0), \
-        _gate_tap(ew, ew.rank, 0)
+    return g_rd, _gate_tap(ew, ew.slot, 0), _gate_tap(ew, ew.parity, 0)
+
+
+def ew_bias_address(m, ew, restart):
+    """The bias ROM's address ``4·rank + g`` at τ+g (gate g of the neuron issued at τ, the
+    row :func:`ew_result_read` reads), from a register, set a cycle ahead from the taps one
+    stage earlier: ``valid[g]`` now is gate g + 1 next; with none of ``valid[0..2]``, gate 0
+    of the next issue, whose rank is ``rank[0]``'s (0 after ``restart``). Issues are
+    EW_II ≥ 4 apart, so at most one is set; without an issue the address is free. An address
+    that ``issue`` (the lanes' completion counts) decides in the same cycle draws that logic
+    into the tree yosys makes of a ROM kept in logic (a GRU's 128 × 15 biases: 460 LUT4s on
+    the ECP5, 120 alone)."""
+    g_bits = (GATES - 1).bit_length()
+    addr = Signal(g_bits + len(Value.cast(ew.rank[0])), name="bias_addr")
+    nxt = Cat(Const(0, g_bits), Mux(restart, 0, ew.rank[0]))
+    for g in reversed(range(GATES - 1)):
+        nxt = Mux(ew.valid[g], Cat(Const(g + 1, g_bits), ew.rank[g]), nxt)
+    m.d.sync += addr.eq(nxt)
+    return addr
 
 
 def ew_gate_sum(m, ew, lane_results, bias, *, bits):

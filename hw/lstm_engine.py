@@ -71,9 +71,9 @@ from slimgen.sw.golden import sigmoid_table, tanh_table
 
 from .gru_datapath import GRU_EW, gru_cell
 from .lib.act_memory import act_memory_attrs
-from .lstm_datapath import (cell_products, cell_state, ew_gate_sum, ew_issue,
-                            ew_multipliers, ew_result_read, ew_taps, gate_products, lane_mac,
-                            lane_memories, lane_walk, logits_out, table_reads)
+from .lstm_datapath import (cell_products, cell_state, ew_bias_address, ew_gate_sum,
+                            ew_issue, ew_multipliers, ew_result_read, ew_taps, gate_products,
+                            lane_mac, lane_memories, lane_walk, logits_out, table_reads)
 from .lstm_schedule import GATE_ORDER, build_schedule, cell_rows, recurrent_classifier
 
 __all__ = ["LstmEngine", "EW_II", "EW_DEPTH", "EW_PRODUCTS", "gate_constants", "lstm_cycles"]
@@ -223,7 +223,7 @@ class LstmEngine(wiring.Component):
         ew_issue(m, ii=self.ew_ii, steps=T, n_hidden=H, completed=list(completed), lane=item_p,
                  start=self.i.valid & self.i.ready & (x_cnt == 0),
                  issue=issue, rank=idx, step=ew_step, parity=par, restart=restart)
-        g_rd, k_rd, par_rd = self._element_wise(m, ew, list(lane_results), h_data)
+        g_rd, k_rd, par_rd = self._element_wise(m, ew, list(lane_results), h_data, restart)
         with m.If(hw_en):
             m.d.sync += n_w.eq(n_w + 1)
 
@@ -265,7 +265,7 @@ class LstmEngine(wiring.Component):
         m.d.comb += [r_rd.addr.eq(rd_addr), r_rd.en.eq(rd_en)]
         return completed, head_rows == C, r_rd.data
 
-    def _element_wise(self, m, ew, lane_results, h_data):
+    def _element_wise(self, m, ew, lane_results, h_data, restart):
         """The EW after its issue (module docstring: its offsets from τ; the GRU's:
         :func:`slimgen.hw.gru_datapath.gru_cell`): the rows' reads and biases, its
         multipliers, its tables and the cell's state; drives ``h_data``. Returns ``(row, slot,
@@ -287,8 +287,8 @@ class LstmEngine(wiring.Component):
         m.submodules.tables = tab_mem = memory.Memory(shape=signed(F + 2), depth=2 << A,
                                                       init=tables)
         b_rd, t_rd = bias_mem.read_port(), tab_mem.read_port()
-        g_rd, k_rd, par_rd, ix_rd = ew_result_read(m, ew)
-        m.d.comb += [b_rd.addr.eq(Cat(g_rd, ix_rd)), b_rd.en.eq(1)]
+        g_rd, k_rd, par_rd = ew_result_read(m, ew)
+        m.d.comb += [b_rd.addr.eq(ew_bias_address(m, ew, restart)), b_rd.en.eq(1)]
         z_sum_bits = max(self.part_bits, bias_bits) + 1
         z = ew_gate_sum(m, ew, lane_results, b_rd.data, bits=z_sum_bits)
         if lstm.cell == "gru":
