@@ -267,16 +267,16 @@ YOSYS_CARRY = {"yosys carry + lut/ff", "yosys carry + lut/lutram/ff"}
 
 #: Logic cells per counted bit inside a group before the fit (the group's coefficient
 #: scales them): a carry-chain bit one cell, a 2:1 multiplexer bit half a LUT4 (two per LUT
-#: with a select), a logic bit a third of a LUT4, a ROM bit in logic a sixteenth (a LUT4
-#: holds 16), a flip-flop one iCE40 logic cell (it packs with a LUT or takes a cell of its
+#: with a select), a logic bit a third of a LUT4, a ROM in logic its LUT4s (``rom_luts``
+#: counts them), a flip-flop one iCE40 logic cell (it packs with a LUT or takes a cell of its
 #: own); an ECP5 flip-flop is a cell of its own (TRELLIS_FF, not counted) but some need a
 #: LUT to reach it (nextpnr's feed-through LUTs: 348 of cnn1d-4-ecp5's 5,560), so the fit
 #: may give it a small share; an ECP5 LUT RAM bit 6/64 (a 16 × 4 DPR16X4 is four RAM LUTs
 #: and two RAMW LUTs in nextpnr's TRELLIS_COMB count).
 PRIORS = {
-    "ice40": {"carry": 1.0, "inc": 1.0, "mux": 0.5, "logic": 1 / 3, "rom": 1 / 16,
+    "ice40": {"carry": 1.0, "inc": 1.0, "mux": 0.5, "logic": 1 / 3, "rom": 1.0,
               "lutram": 1 / 32, "ff": 1.0},
-    "ecp5": {"carry": 1.0, "inc": 1.0, "mux": 0.5, "logic": 1 / 3, "rom": 1 / 16,
+    "ecp5": {"carry": 1.0, "inc": 1.0, "mux": 0.5, "logic": 1 / 3, "rom": 1.0,
              "lutram": 6 / 64, "ff": 1.0},
 }
 

@@ -56,8 +56,8 @@ FEATURES = ("carry", "inc", "mux", "logic", "ff", "lutram", "rom")
 
 #: The share of a board's logic cells / LUTs a design may be predicted to use when the flow
 #: plans one (the planner, the compiler's board fit), per device family: the logic figure is
-#: off by up to 9 % on the iCE40 designs bench/resources.py checks and up to 18 % on the
-#: ECP5 ones (DSP blocks and block RAMs are exact), and routing gets slow near a full device:
+#: off by up to 10.4 % on the iCE40 designs bench/resources.py checks and up to 10.1 % on
+#: the ECP5 ones (DSP blocks and block RAMs are exact), and routing gets slow near a full device:
 #: on the ECP5-85F YoWASP's nextpnr routed copies of a design at 42 % of the LUTs in 4
 #: minutes, at 68 % in 20 and 69 % in 38, and at 75 % and 90 % not in 72 and 81
 #: (bench/README.md, stops 34 and 35).
@@ -71,18 +71,19 @@ def planned_lc(board):
 
 #: Logic cells (iCE40) or LUT4s (ECP5) per counted bit, per family, and ``base``: fitted by
 #: ``bench/resources.py --fit`` on its calibration designs only (non-negative least squares
-#: of the model its leave-one-out error chose; bench/README.md).
+#: of the model its leave-one-out error chose; bench/README.md). ``rom`` counts LUT4s
+#: (:func:`rom_luts`), priced with the other LUT counts.
 COEFFICIENTS = {
-    # "carry/inc/lut/ff" on 7 iCEBreaker designs (leave-one-out worst 9.2 %); an iCE40 adder
-    # bit shares its logic cell with the sum's LUT and the register after it, so the fit
-    # prices the register, not the carry
-    "ice40": {"base": 0.0, "carry": 0.2368, "inc": 1.2089, "mux": 0.355, "logic": 0.2367,
-              "rom": 0.0444, "lutram": 0.0222, "ff": 1.6694},
-    # "yosys carry + lut/lutram/ff" on 6 ULX3S designs (leave-one-out worst 13.2 %): a carry
-    # bit 0.845 LUT (yosys' CCU2C halves per counted bit), the rest fitted; flip-flops are
-    # TRELLIS_FF, but each brings about 0.74 LUT of next-state logic the counts miss
-    "ecp5": {"base": 0.0, "carry": 0.8453, "inc": 0.8453, "mux": 0.4297, "logic": 0.2865,
-             "rom": 0.0537, "lutram": 0.1527, "ff": 0.7436},
+    # "one scale" on 7 iCEBreaker designs (leave-one-out worst 8.0 %): every count at its
+    # prior (a carry bit, a flip-flop, a ROM LUT4 one logic cell, a multiplexer bit a half,
+    # a logic bit a third) times 0.99
+    "ice40": {"base": 0.0, "carry": 0.9912, "inc": 0.9912, "mux": 0.4956, "logic": 0.3304,
+              "rom": 0.9912, "lutram": 0.031, "ff": 0.9912},
+    # "lut/ff" on 6 ULX3S designs (leave-one-out worst 12.9 %): the LUT counts at their priors
+    # times 1.10; flip-flops are TRELLIS_FF, but each brings about 0.38 LUT of next-state
+    # logic the counts miss
+    "ecp5": {"base": 0.0, "carry": 1.0956, "inc": 1.0956, "mux": 0.5478, "logic": 0.3652,
+             "rom": 1.0956, "lutram": 0.1027, "ff": 0.3815},
 }
 
 _CARRY_OPS = {"+", "-", "u<", "u>", "u<=", "u>=", "s<", "s>", "s<=", "s>="}
@@ -265,6 +266,22 @@ def memory_blocks(depth, width, family, *, written=True, reads=1):
     """Block RAMs of a ``depth × width`` memory on ``family`` (0: not in block RAM)."""
     kind, n = memory_kind(depth, width, family, written=written, reads=reads)
     return n if kind == "block" else 0
+
+
+def rom_luts(depth, width, family):
+    """LUT4s of the trees yosys makes of a ``depth × width`` ROM kept in logic: per output
+    bit, a LUT4 for every 16 of the ``2^a`` words its ``a`` address bits reach (yosys fills
+    the words past ``depth`` rather than leaving them free), and the 2:1 multiplexers that
+    join them: LUT4s on the iCE40 (``2^(a−4) − 1``); on the ECP5 free in a slice's PFUMX and
+    L6MUX21 up to 7 address bits, a LUT4 for every two 128-word halves above.
+
+    YoWASP yosys on ROMs of random words (as weights are): ECP5 24 × 8 to 128 × 15 as
+    counted, 159 × 13 216 LUT4s (221 counted), 200 × 8 144-156 (136), 256 × 8 155-169 (136);
+    iCE40 24 × 8 25-28 (24), 48 × 8 58-61 (56), 100 × 8 119-124 (120)."""
+    a = max(4, (depth - 1).bit_length())
+    leaves = 1 << (a - 4)
+    muxes = leaves - 1 if family == "ice40" else (1 << max(0, a - 7)) - 1
+    return width * (leaves + muxes)
 
 
 def _rom_width(cell):
@@ -483,8 +500,8 @@ def structure(netlist, family):
             elif written:         # flip-flops and a read multiplexer per port
                 c["ff"] += bits + sync_reads[cell_idx] * cell.width
                 c["mux"] += reads * cell.width * (depth - 1)
-            else:                 # a ROM: a function of the address per output bit
-                c["rom"] += bits * reads
+            else:                 # a ROM: a tree of LUTs over the address per output bit
+                c["rom"] += rom_luts(depth, width, family) * reads
                 c["ff"] += sync_reads[cell_idx] * cell.width   # the read data registers
     return {name: dict(c) for name, c in counts.items()}
 
