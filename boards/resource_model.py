@@ -17,6 +17,8 @@ matches, flip-flops, memories). Every cell is counted by kind and width (:func:`
 ``ff``          flip-flop bits (registers, and the bits of a small written memory on iCE40,
                 which has no distributed RAM)
 ``lutram``      bits of small memories, ECP5 only (distributed RAM: a LUT holds 16 × 2 bits)
+``rom``         LUT4s of the ROMs kept in logic, the trees yosys makes of them
+                (:func:`rom_luts`)
 ==============  ==============================================================================
 
 Only what yosys keeps is counted: a cell that computes what an earlier one computes from the
