@@ -3,12 +3,12 @@
 on synthetic reports), and real builds with the YoWASP tools (marked fpga and slow)."""
 
 import dataclasses
-import os
 import re
 from pathlib import Path
 
 import pytest
 
+from fpga_tools import require_tools
 from slimgen.boards.build import (BOARDS, DesignDoesNotFit, TimingNotMet, ToolFailed,
                                   ToolsNotFound, build_bitstream, check_result, get_board,
                                   missing_tools, parse_log_utilisation, parse_report)
@@ -244,16 +244,6 @@ def test_the_classic_abc_synthesis_maps_an_ecp5_design(tmp_path):
 
 
 # --- real builds ----------------------------------------------------------------------------
-
-def require_tools(board):
-    missing = missing_tools(board)
-    if missing:
-        reason = (f"YoWASP tools for {board} are not installed ({', '.join(missing)} not "
-                  f"importable); pip install 'slimgen[fpga]'")
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
 
 @pytest.fixture(scope="module")
 def digits_qmodel():
